@@ -1,0 +1,124 @@
+//! Secret values (HOUSE_STYLE §6).
+//!
+//! Each secret is a newtype with a redacted `Debug`, no `Display`, and an explicit `secret()`
+//! accessor, so that printing a struct that holds one never leaks it. Values the protocol
+//! compares (`State`) compare in constant time. Single-use values (`AuthorizationCode`) are not
+//! `Clone`. Values that must persist (tokens, client secrets, the pending PKCE verifier and state)
+//! serialise as plain strings: the adapters' stores encrypt them at rest.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+macro_rules! secret_type {
+    ($(#[$meta:meta])* $name:ident $(, $derive:ident)*) => {
+        $(#[$meta])*
+        #[derive(Serialize, Deserialize $(, $derive)*)]
+        #[serde(transparent)]
+        pub struct $name(String);
+
+        impl $name {
+            /// Wraps a secret value.
+            pub fn new(value: impl Into<String>) -> Self {
+                $name(value.into())
+            }
+
+            /// The secret itself. Every call site is a place where it may leave the process.
+            pub fn secret(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(concat!(stringify!($name), "(<redacted>)"))
+            }
+        }
+
+        impl PartialEq for $name {
+            fn eq(&self, other: &Self) -> bool {
+                constant_time_eq(self.0.as_bytes(), other.0.as_bytes())
+            }
+        }
+
+        impl Eq for $name {}
+    };
+}
+
+secret_type!(
+    /// An OAuth access token (RFC 6749 §1.4).
+    AccessToken,
+    Clone
+);
+secret_type!(
+    /// An OAuth refresh token (RFC 6749 §1.5). Confidential in transit and at rest.
+    RefreshToken,
+    Clone
+);
+secret_type!(
+    /// A client secret issued by registration or configured by the user.
+    ClientSecret,
+    Clone
+);
+secret_type!(
+    /// An authorization code (RFC 6749 §4.1.2): single use, so not `Clone`.
+    AuthorizationCode
+);
+secret_type!(
+    /// A PKCE code verifier (RFC 7636 §4.1).
+    PkceVerifier,
+    Clone
+);
+secret_type!(
+    /// The `state` value of one authorization request (RFC 6749 §10.12).
+    State,
+    Clone
+);
+secret_type!(
+    /// An OpenID Connect ID token, kept when the server returns one.
+    IdToken,
+    Clone
+);
+
+/// Compares two byte strings in time that depends only on their lengths.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut diff = 0u8;
+    for (x, y) in a.iter().zip(b) {
+        diff |= x ^ y;
+    }
+    // Avoid an early exit the optimiser could introduce on `diff == 0` by reading it once.
+    std::hint::black_box(diff) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_is_redacted() {
+        let t = AccessToken::new("eyJ-secret");
+        assert_eq!(format!("{t:?}"), "AccessToken(<redacted>)");
+        assert_eq!(t.secret(), "eyJ-secret");
+        let c = AuthorizationCode::new("abc");
+        assert_eq!(format!("{c:?}"), "AuthorizationCode(<redacted>)");
+    }
+
+    #[test]
+    fn equality_compares_values() {
+        assert_eq!(State::new("abc"), State::new("abc"));
+        assert_ne!(State::new("abc"), State::new("abd"));
+        assert_ne!(State::new("abc"), State::new("abcd"));
+        assert!(constant_time_eq(b"", b""));
+    }
+
+    #[test]
+    fn serialises_as_plain_string() {
+        let t = RefreshToken::new("r1");
+        assert_eq!(serde_json::to_string(&t).unwrap(), "\"r1\"");
+        let back: RefreshToken = serde_json::from_str("\"r1\"").unwrap();
+        assert_eq!(back, t);
+    }
+}
