@@ -1,0 +1,173 @@
+//! Errors are data (HOUSE_STYLE §7).
+//!
+//! Each module has its own `#[non_exhaustive]` error enum whose variants name the rule that
+//! broke and carry the values. [`Error`] gathers them for the flow. Every error has a stable
+//! string [`Error::code`] shared by Rust and JavaScript.
+
+use serde::{Deserialize, Serialize};
+
+use crate::authorize::{AuthorizeError, CallbackError};
+use crate::registration::RegistrationError;
+use crate::resource_metadata::ResourceMetadataError;
+use crate::server_metadata::ServerMetadataError;
+use crate::token::TokenError;
+use crate::url::UrlError;
+use crate::www_authenticate::ChallengeError;
+
+/// An OAuth error response body (RFC 6749 §5.2, RFC 7591 §3.2.2, RFC 6749 §4.1.2.1).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OAuthErrorBody {
+    /// The error code (`invalid_grant`, `access_denied`, ...).
+    pub error: String,
+    /// Human-readable text from the server.
+    pub error_description: Option<String>,
+    /// A page about the error.
+    pub error_uri: Option<String>,
+}
+
+impl OAuthErrorBody {
+    /// Reads an error body from a JSON object, when it has a string `error` member.
+    pub(crate) fn from_json(obj: &serde_json::Map<String, serde_json::Value>) -> Option<Self> {
+        let error = obj.get("error")?.as_str()?.to_owned();
+        let text = |k: &str| obj.get(k).and_then(|v| v.as_str()).map(str::to_owned);
+        Some(OAuthErrorBody {
+            error,
+            error_description: text("error_description"),
+            error_uri: text("error_uri"),
+        })
+    }
+}
+
+impl std::fmt::Display for OAuthErrorBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.error)?;
+        if let Some(d) = &self.error_description {
+            write!(f, ": {d}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Misuse of the flow's API, or a state the flow cannot act in.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum FlowError {
+    /// A response or transport error for a request the flow is not waiting for.
+    #[error("no request with id {0} is in flight")]
+    UnknownRequest(u64),
+    /// A callback arrived but no authorization is pending.
+    #[error("no authorization is pending; start one before handling a callback")]
+    NoPendingAuthorization,
+    /// `handle_forbidden` without `insufficient_scope`.
+    #[error("the server refused the request (403) without asking for more scope: {0}")]
+    Forbidden(String),
+    /// Step-up was asked for too often for one operation.
+    #[error("step-up authorization for `{operation}` was already tried {attempts} times")]
+    StepUpLimitReached {
+        /// The operation that kept asking for scope.
+        operation: String,
+        /// Attempts made.
+        attempts: u32,
+    },
+    /// The pending authorization was not completed in time.
+    #[error("the authorization was not completed within {ttl_secs} seconds")]
+    AuthorizationTimedOut {
+        /// The configured limit.
+        ttl_secs: u64,
+    },
+    /// A request failed in transport (network, CORS, timeout) where no fallback exists.
+    #[error("{purpose} request to {url} failed: {message}")]
+    Transport {
+        /// What the request was for.
+        purpose: String,
+        /// Its URL.
+        url: String,
+        /// What the adapter reported.
+        message: String,
+    },
+    /// A token would have been sent to a URL outside the resource it was issued for.
+    #[error("refusing to send a token issued for {resource} to {url}")]
+    TokenForOtherResource {
+        /// The token's resource.
+        resource: String,
+        /// The URL it would have gone to.
+        url: String,
+    },
+    /// A snapshot from another version or for another configuration.
+    #[error("cannot restore the snapshot: {0}")]
+    Snapshot(String),
+    /// A refresh token was rejected (`invalid_grant`); a new authorization is needed.
+    #[error("the refresh token was rejected; the user must authorize again")]
+    ReauthorizationRequired,
+    /// The configuration is unusable.
+    #[error("invalid configuration: {0}")]
+    Config(String),
+}
+
+impl FlowError {
+    /// Stable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            FlowError::UnknownRequest(_) => "unknown_request",
+            FlowError::NoPendingAuthorization => "no_pending_authorization",
+            FlowError::Forbidden(_) => "forbidden",
+            FlowError::StepUpLimitReached { .. } => "step_up_limit_reached",
+            FlowError::AuthorizationTimedOut { .. } => "authorization_timed_out",
+            FlowError::Transport { .. } => "transport_failed",
+            FlowError::TokenForOtherResource { .. } => "token_for_other_resource",
+            FlowError::Snapshot(_) => "snapshot_invalid",
+            FlowError::ReauthorizationRequired => "reauthorization_required",
+            FlowError::Config(_) => "invalid_config",
+        }
+    }
+}
+
+/// Every error the core can report.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A URL failed validation.
+    #[error(transparent)]
+    Url(#[from] UrlError),
+    /// The `WWW-Authenticate` header could not be read.
+    #[error(transparent)]
+    Challenge(#[from] ChallengeError),
+    /// Protected-resource metadata (RFC 9728).
+    #[error(transparent)]
+    ResourceMetadata(#[from] ResourceMetadataError),
+    /// Authorization-server metadata (RFC 8414 / OIDC Discovery).
+    #[error(transparent)]
+    ServerMetadata(#[from] ServerMetadataError),
+    /// Client identity and registration (RFC 7591, CIMD).
+    #[error(transparent)]
+    Registration(#[from] RegistrationError),
+    /// Building the authorization request.
+    #[error(transparent)]
+    Authorize(#[from] AuthorizeError),
+    /// The authorization response at the redirect URI.
+    #[error(transparent)]
+    Callback(#[from] CallbackError),
+    /// The token endpoint.
+    #[error(transparent)]
+    Token(#[from] TokenError),
+    /// The flow itself.
+    #[error(transparent)]
+    Flow(#[from] FlowError),
+}
+
+impl Error {
+    /// The stable code of the underlying error, shared by Rust and JavaScript.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::Url(e) => e.code(),
+            Error::Challenge(e) => e.code(),
+            Error::ResourceMetadata(e) => e.code(),
+            Error::ServerMetadata(e) => e.code(),
+            Error::Registration(e) => e.code(),
+            Error::Authorize(e) => e.code(),
+            Error::Callback(e) => e.code(),
+            Error::Token(e) => e.code(),
+            Error::Flow(e) => e.code(),
+        }
+    }
+}

@@ -1,0 +1,369 @@
+//! Client identity (MCP 2026-07-28 "Client Registration"): pre-registered credentials, else a
+//! Client ID Metadata Document URL when the server supports it, else Dynamic Client
+//! Registration (RFC 7591), else a clear error asking for a client id.
+//!
+//! Registrations are keyed by the authorization server's issuer (checklist item 11): one made
+//! with another issuer is never reused; a registration whose secret expired
+//! (`client_secret_expires_at`, RFC 7591 §3.2.1) is replaced.
+//!
+//! RFC 7591 rules applied to the response: success is **201** (§3.2.1), `client_id` is
+//! required, `client_secret: ""` means no secret (seen in real servers), `client_secret_expires_at`
+//! 0 means never, and the server's `token_endpoint_auth_method` wins over the one asked for
+//! (Vercel downgrades `client_secret_post` to `none`).
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::OAuthErrorBody;
+use crate::http::{HttpRequest, HttpResponse, Purpose, RequestId};
+use crate::json::{self, BodyProblem, FieldProblem};
+use crate::secret::ClientSecret;
+use crate::server_metadata::ServerMetadata;
+use crate::time::UnixTime;
+use crate::token::TokenEndpointAuth;
+use crate::url::{EndpointUrl, RedirectUri};
+
+/// Credentials issued out of band.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PreRegistered {
+    /// `client_id`.
+    pub client_id: String,
+    /// `client_secret`, for a confidential client.
+    pub client_secret: Option<ClientSecret>,
+    /// The token-endpoint auth method; chosen from the server's metadata when `None`.
+    pub auth_method: Option<TokenEndpointAuth>,
+}
+
+/// How the client gets an identity (in priority order, checklist item 9).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClientConfig {
+    /// The `client_name` sent at registration.
+    pub client_name: String,
+    /// Credentials issued out of band: used first.
+    pub pre_registered: Option<PreRegistered>,
+    /// An https URL with a path that serves this client's metadata document; used when the
+    /// server says `client_id_metadata_document_supported: true`.
+    pub metadata_document_url: Option<EndpointUrl>,
+    /// Register dynamically (RFC 7591) when the server has a `registration_endpoint`.
+    pub dynamic_registration: bool,
+    /// `application_type` override; derived from the redirect URI when `None`
+    /// (loopback → `native`, otherwise `web`).
+    pub application_type: Option<String>,
+}
+
+impl ClientConfig {
+    /// A public client that registers dynamically under `client_name`.
+    pub fn dynamic(client_name: impl Into<String>) -> ClientConfig {
+        ClientConfig {
+            client_name: client_name.into(),
+            pre_registered: None,
+            metadata_document_url: None,
+            dynamic_registration: true,
+            application_type: None,
+        }
+    }
+}
+
+/// Where a client identity came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IdentitySource {
+    /// Configured by the user.
+    PreRegistered,
+    /// A Client ID Metadata Document URL.
+    MetadataDocument,
+    /// RFC 7591 dynamic registration.
+    Dynamic,
+}
+
+/// A client identity at one authorization server. Persist it keyed by `issuer`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClientRegistration {
+    /// The issuer it is valid for.
+    pub issuer: String,
+    /// `client_id`.
+    pub client_id: String,
+    /// `client_secret`, if any.
+    pub client_secret: Option<ClientSecret>,
+    /// When the secret expires (`None`: never).
+    pub client_secret_expires_at: Option<UnixTime>,
+    /// How to authenticate at the token endpoint.
+    pub auth_method: TokenEndpointAuth,
+    /// The redirect URI it was registered with.
+    pub redirect_uri: String,
+    /// Where it came from.
+    pub source: IdentitySource,
+}
+
+impl ClientRegistration {
+    /// True when it can be used with `issuer` and `redirect_uri` at `now`.
+    pub fn usable_for(&self, issuer: &str, redirect_uri: &str, now: UnixTime) -> bool {
+        self.issuer == issuer
+            && (self.source != IdentitySource::Dynamic || self.redirect_uri == redirect_uri)
+            && self.client_secret_expires_at.is_none_or(|t| now < t)
+    }
+}
+
+/// What went wrong getting a client identity.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RegistrationError {
+    /// No configured client id, no CIMD support, no registration endpoint.
+    #[error(
+        "no way to identify this client to {issuer}: it has no registration_endpoint and does \
+         not support client ID metadata documents; configure a client id (and secret) issued \
+         by that server"
+    )]
+    NoClientIdentity {
+        /// The issuer.
+        issuer: String,
+    },
+    /// A pre-registered confidential client, but the server lists no secret method we have.
+    #[error("the authorization server supports none of the client's auth methods (it lists: {supported})")]
+    NoSupportedAuthMethod {
+        /// What the server lists.
+        supported: String,
+    },
+    /// RFC 7591 §3.2.2 error response.
+    #[error("client registration was rejected ({status}): {error}")]
+    Rejected {
+        /// HTTP status.
+        status: u16,
+        /// The error body.
+        error: OAuthErrorBody,
+    },
+    /// Not 201.
+    #[error(
+        "client registration answered status {actual}, expected 201 Created (RFC 7591 §3.2.1)"
+    )]
+    UnexpectedStatus {
+        /// The status.
+        actual: u16,
+    },
+    /// Not JSON.
+    #[error("the client registration response is not JSON (content type `{content_type}`)")]
+    NotJson {
+        /// The content type.
+        content_type: String,
+    },
+    /// Unreadable JSON.
+    #[error("the client registration response is malformed: {0}")]
+    Malformed(String),
+    /// A required member is missing.
+    #[error("the client registration response lacks `{0}`")]
+    MissingField(&'static str),
+    /// A member has the wrong type.
+    #[error("the client registration response member `{field}` must be {expected}")]
+    InvalidField {
+        /// The member.
+        field: &'static str,
+        /// What it must be.
+        expected: &'static str,
+    },
+    /// An auth method this client cannot use.
+    #[error("the server registered the client with token endpoint auth method `{0}`, which this client cannot use")]
+    UnsupportedAuthMethod(String),
+    /// The issued secret had already expired.
+    #[error("the server issued a client secret that has already expired")]
+    SecretAlreadyExpired,
+    /// A `client_secret_*` method without a secret.
+    #[error("the server registered a `{0}` client but issued no client secret")]
+    MissingSecret(&'static str),
+}
+
+impl RegistrationError {
+    /// Stable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::NoClientIdentity { .. } => "no_client_identity",
+            Self::NoSupportedAuthMethod { .. } => "no_supported_auth_method",
+            Self::Rejected { .. } => "registration_rejected",
+            Self::UnexpectedStatus { .. } => "registration_status",
+            Self::NotJson { .. } => "registration_not_json",
+            Self::Malformed(_) => "registration_malformed",
+            Self::MissingField(_) => "registration_missing_field",
+            Self::InvalidField { .. } => "registration_invalid_field",
+            Self::UnsupportedAuthMethod(_) => "registration_unsupported_auth_method",
+            Self::SecretAlreadyExpired => "registration_secret_expired",
+            Self::MissingSecret(_) => "registration_missing_secret",
+        }
+    }
+}
+
+impl From<FieldProblem> for RegistrationError {
+    fn from(p: FieldProblem) -> Self {
+        match p {
+            FieldProblem::Missing(f) => Self::MissingField(f),
+            FieldProblem::WrongType { field, expected } => Self::InvalidField { field, expected },
+        }
+    }
+}
+
+/// The outcome of choosing an identity.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum IdentityChoice {
+    /// Use this identity.
+    Ready(ClientRegistration),
+    /// Register at this endpoint first.
+    Register(EndpointUrl),
+}
+
+/// RFC 8414 §2: when `token_endpoint_auth_methods_supported` is omitted the default is
+/// `client_secret_basic`.
+fn secret_method(metadata: &ServerMetadata) -> Result<TokenEndpointAuth, RegistrationError> {
+    match &metadata.token_endpoint_auth_methods_supported {
+        None => Ok(TokenEndpointAuth::ClientSecretBasic),
+        Some(list) if list.iter().any(|m| m == "client_secret_basic") => {
+            Ok(TokenEndpointAuth::ClientSecretBasic)
+        }
+        Some(list) if list.iter().any(|m| m == "client_secret_post") => {
+            Ok(TokenEndpointAuth::ClientSecretPost)
+        }
+        Some(list) => Err(RegistrationError::NoSupportedAuthMethod { supported: list.join(", ") }),
+    }
+}
+
+/// Chooses the client identity for an authorization server (checklist item 9).
+pub fn choose_identity(
+    config: &ClientConfig,
+    metadata: &ServerMetadata,
+    redirect_uri: &RedirectUri,
+    stored: Option<&ClientRegistration>,
+    now: UnixTime,
+) -> Result<IdentityChoice, RegistrationError> {
+    let issuer = metadata.issuer.as_str();
+    if let Some(pre) = &config.pre_registered {
+        let auth_method = match (pre.auth_method, &pre.client_secret) {
+            (Some(m), _) => m,
+            (None, Some(_)) => secret_method(metadata)?,
+            (None, None) => TokenEndpointAuth::None,
+        };
+        return Ok(IdentityChoice::Ready(ClientRegistration {
+            issuer: issuer.to_owned(),
+            client_id: pre.client_id.clone(),
+            client_secret: pre.client_secret.clone(),
+            client_secret_expires_at: None,
+            auth_method,
+            redirect_uri: redirect_uri.as_str().to_owned(),
+            source: IdentitySource::PreRegistered,
+        }));
+    }
+    if let (Some(url), true) =
+        (&config.metadata_document_url, metadata.client_id_metadata_document_supported)
+    {
+        return Ok(IdentityChoice::Ready(ClientRegistration {
+            issuer: issuer.to_owned(),
+            client_id: url.as_str().to_owned(),
+            client_secret: None,
+            client_secret_expires_at: None,
+            auth_method: TokenEndpointAuth::None,
+            redirect_uri: redirect_uri.as_str().to_owned(),
+            source: IdentitySource::MetadataDocument,
+        }));
+    }
+    if let Some(reg) = stored.filter(|r| r.source == IdentitySource::Dynamic) {
+        // Checklist item 11: reuse only with the same issuer (and an unexpired secret).
+        if reg.usable_for(issuer, redirect_uri.as_str(), now) {
+            return Ok(IdentityChoice::Ready(reg.clone()));
+        }
+    }
+    match (&metadata.registration_endpoint, config.dynamic_registration) {
+        (Some(ep), true) => Ok(IdentityChoice::Register(ep.clone())),
+        _ => Err(RegistrationError::NoClientIdentity { issuer: issuer.to_owned() }),
+    }
+}
+
+/// `native` for loopback redirect URIs (CLI, desktop), `web` otherwise (MCP 2026-07-28 DCR).
+pub fn application_type(redirect_uri: &RedirectUri) -> &'static str {
+    if redirect_uri.is_loopback() {
+        "native"
+    } else {
+        "web"
+    }
+}
+
+/// The RFC 7591 §3.1 registration request for a public client using the code grant with refresh.
+pub fn registration_request(
+    id: RequestId,
+    endpoint: &EndpointUrl,
+    config: &ClientConfig,
+    redirect_uri: &RedirectUri,
+    scope: Option<&str>,
+) -> HttpRequest {
+    let mut body = serde_json::json!({
+        "redirect_uris": [redirect_uri.as_str()],
+        "client_name": config.client_name,
+        "grant_types": ["authorization_code", "refresh_token"],
+        "response_types": ["code"],
+        "token_endpoint_auth_method": "none",
+        "application_type": config.application_type.as_deref().unwrap_or(application_type(redirect_uri)),
+    });
+    if let (Some(s), Some(obj)) = (scope, body.as_object_mut()) {
+        obj.insert("scope".into(), s.into());
+    }
+    HttpRequest::post_json(id, Purpose::ClientRegistration, endpoint.as_str(), &body)
+}
+
+/// Reads an RFC 7591 §3.2 response into a registration for `issuer`.
+pub fn process_registration_response(
+    resp: &HttpResponse,
+    issuer: &str,
+    redirect_uri: &RedirectUri,
+    now: UnixTime,
+) -> Result<ClientRegistration, RegistrationError> {
+    // RFC 7591 §3.2.2: errors are 400 with a JSON error body.
+    if resp.status != 201 && resp.status != 200 {
+        if let Ok(obj) = json::object_any_type(resp) {
+            if let Some(error) = OAuthErrorBody::from_json(&obj) {
+                return Err(RegistrationError::Rejected { status: resp.status, error });
+            }
+        }
+    }
+    // RFC 7591 §3.2.1: "HTTP 201 Created".
+    if resp.status != 201 {
+        return Err(RegistrationError::UnexpectedStatus { actual: resp.status });
+    }
+    let obj = json::object(resp).map_err(|p| match p {
+        BodyProblem::NotJson(content_type) => RegistrationError::NotJson { content_type },
+        BodyProblem::Malformed(m) => RegistrationError::Malformed(m),
+    })?;
+    // RFC 7591 §3.2.1: client_id is REQUIRED. Some servers send it as a number-like string.
+    let client_id = json::req_str(&obj, "client_id")?.to_owned();
+    // Some servers send `client_secret: ""` for public clients: that is no secret.
+    let client_secret =
+        json::opt_str(&obj, "client_secret")?.filter(|s| !s.is_empty()).map(ClientSecret::new);
+    // RFC 7591 §3.2.1: client_secret_expires_at, 0 = does not expire.
+    let client_secret_expires_at = match json::opt_u64_lenient(&obj, "client_secret_expires_at")? {
+        None | Some(0) => None,
+        Some(t) => Some(UnixTime(t)),
+    };
+    if client_secret.is_some() && client_secret_expires_at.is_some_and(|t| t <= now) {
+        return Err(RegistrationError::SecretAlreadyExpired);
+    }
+    // RFC 7591 §2: the server may change the method; its default is client_secret_basic.
+    let auth_method = match json::opt_str(&obj, "token_endpoint_auth_method")? {
+        Some(name) => TokenEndpointAuth::from_name(name)
+            .filter(|m| *m != TokenEndpointAuth::PrivateKeyJwt)
+            .ok_or_else(|| RegistrationError::UnsupportedAuthMethod(name.to_owned()))?,
+        None if client_secret.is_some() => TokenEndpointAuth::ClientSecretBasic,
+        None => TokenEndpointAuth::None,
+    };
+    if matches!(
+        auth_method,
+        TokenEndpointAuth::ClientSecretBasic | TokenEndpointAuth::ClientSecretPost
+    ) && client_secret.is_none()
+    {
+        return Err(RegistrationError::MissingSecret(auth_method.as_str()));
+    }
+    Ok(ClientRegistration {
+        issuer: issuer.to_owned(),
+        client_id,
+        client_secret: if auth_method == TokenEndpointAuth::None { None } else { client_secret },
+        client_secret_expires_at,
+        auth_method,
+        redirect_uri: redirect_uri.as_str().to_owned(),
+        source: IdentitySource::Dynamic,
+    })
+}
+
+#[cfg(test)]
+mod tests;

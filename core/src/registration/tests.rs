@@ -1,0 +1,267 @@
+use super::*;
+use crate::policy::ServerPolicy;
+use crate::url::IssuerUrl;
+
+fn redirect() -> RedirectUri {
+    RedirectUri::parse("http://localhost:8000/auth/redirect").unwrap()
+}
+
+fn metadata(extra: &str) -> ServerMetadata {
+    let body = format!(
+        r#"{{"issuer":"https://as.example","authorization_endpoint":"https://as.example/a",
+        "token_endpoint":"https://as.example/t","code_challenge_methods_supported":["S256"]{extra}}}"#
+    );
+    crate::server_metadata::process_metadata_response(
+        &IssuerUrl::parse("https://as.example").unwrap(),
+        &EndpointUrl::parse("https://as.example/.well-known/oauth-authorization-server").unwrap(),
+        &HttpResponse::json(200, &body),
+        &ServerPolicy::default(),
+    )
+    .unwrap()
+}
+
+const RFC7591_EXAMPLE: &str = r#"{
+  "client_id": "s6BhdRkqt3",
+  "client_secret": "cf136dc3c1fc93f31185e5885805d",
+  "client_id_issued_at": 2893256800,
+  "client_secret_expires_at": 2893276800,
+  "redirect_uris": ["https://client.example.org/callback", "https://client.example.org/callback2"],
+  "grant_types": ["authorization_code", "refresh_token"],
+  "client_name": "My Example Client",
+  "token_endpoint_auth_method": "client_secret_basic",
+  "logo_uri": "https://client.example.org/logo.png",
+  "jwks_uri": "https://client.example.org/my_public_keys.jwks",
+  "example_extension_parameter": "example_value"
+}"#;
+
+#[test]
+fn rfc7591_section3_2_1_example() {
+    let r = process_registration_response(
+        &HttpResponse::json(201, RFC7591_EXAMPLE),
+        "https://as.example",
+        &redirect(),
+        UnixTime(1),
+    )
+    .unwrap();
+    assert_eq!(r.client_id, "s6BhdRkqt3");
+    assert_eq!(r.client_secret.as_ref().unwrap().secret(), "cf136dc3c1fc93f31185e5885805d");
+    assert_eq!(r.client_secret_expires_at, Some(UnixTime(2893276800)));
+    assert_eq!(r.auth_method, TokenEndpointAuth::ClientSecretBasic);
+    assert_eq!(r.issuer, "https://as.example");
+    assert!(r.usable_for("https://as.example", redirect().as_str(), UnixTime(2893276799)));
+    assert!(
+        !r.usable_for("https://as.example", redirect().as_str(), UnixTime(2893276800)),
+        "secret expired"
+    );
+    assert!(
+        !r.usable_for("https://other.example", redirect().as_str(), UnixTime(1)),
+        "other issuer"
+    );
+}
+
+#[test]
+fn rfc7591_section3_2_2_error() {
+    let resp = HttpResponse::json(
+        400,
+        r#"{"error": "invalid_redirect_uri", "error_description": "The redirection URI http://sketchy.example.com is not allowed by this server."}"#,
+    );
+    let e = process_registration_response(&resp, "https://as.example", &redirect(), UnixTime(1))
+        .unwrap_err();
+    match e {
+        RegistrationError::Rejected { status: 400, error } => {
+            assert_eq!(error.error, "invalid_redirect_uri")
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn status_201_is_required() {
+    let e = process_registration_response(
+        &HttpResponse::json(200, RFC7591_EXAMPLE),
+        "https://as.example",
+        &redirect(),
+        UnixTime(1),
+    )
+    .unwrap_err();
+    assert_eq!(e, RegistrationError::UnexpectedStatus { actual: 200 });
+    let e = process_registration_response(
+        &HttpResponse::json(500, "oops"),
+        "https://as.example",
+        &redirect(),
+        UnixTime(1),
+    )
+    .unwrap_err();
+    assert_eq!(e, RegistrationError::UnexpectedStatus { actual: 500 });
+}
+
+#[test]
+fn empty_secret_is_no_secret() {
+    let body = r#"{"client_id":"abc","client_secret":"","token_endpoint_auth_method":"none"}"#;
+    let r = process_registration_response(
+        &HttpResponse::json(201, body),
+        "https://as.example",
+        &redirect(),
+        UnixTime(1),
+    )
+    .unwrap();
+    assert_eq!(r.client_secret, None);
+    assert_eq!(r.auth_method, TokenEndpointAuth::None);
+    let body = r#"{"client_id":"abc","client_secret":""}"#;
+    let r = process_registration_response(
+        &HttpResponse::json(201, body),
+        "https://as.example",
+        &redirect(),
+        UnixTime(1),
+    )
+    .unwrap();
+    assert_eq!(r.auth_method, TokenEndpointAuth::None);
+}
+
+#[test]
+fn response_problems() {
+    let p = |body: &str| {
+        process_registration_response(
+            &HttpResponse::json(201, body),
+            "https://as.example",
+            &redirect(),
+            UnixTime(100),
+        )
+    };
+    assert_eq!(p(r#"{"client_secret":"x"}"#), Err(RegistrationError::MissingField("client_id")));
+    assert_eq!(
+        p(r#"{"client_id":"a","client_secret":"x","client_secret_expires_at":50}"#),
+        Err(RegistrationError::SecretAlreadyExpired)
+    );
+    assert_eq!(
+        p(r#"{"client_id":"a","token_endpoint_auth_method":"tls_client_auth"}"#),
+        Err(RegistrationError::UnsupportedAuthMethod("tls_client_auth".into()))
+    );
+    assert_eq!(
+        p(r#"{"client_id":"a","token_endpoint_auth_method":"client_secret_post"}"#),
+        Err(RegistrationError::MissingSecret("client_secret_post"))
+    );
+    assert_eq!(
+        p(r#"{"client_id":"a","client_secret_expires_at":0,"client_secret":"s"}"#)
+            .unwrap()
+            .client_secret_expires_at,
+        None
+    );
+}
+
+#[test]
+fn request_shape() {
+    let req = registration_request(
+        RequestId(1),
+        &EndpointUrl::parse("https://as.example/register").unwrap(),
+        &ClientConfig::dynamic("CLI"),
+        &redirect(),
+        Some("a b"),
+    );
+    let body: serde_json::Value = serde_json::from_slice(&req.body).unwrap();
+    assert_eq!(body["application_type"], "native");
+    assert_eq!(body["grant_types"], serde_json::json!(["authorization_code", "refresh_token"]));
+    assert_eq!(body["redirect_uris"][0], "http://localhost:8000/auth/redirect");
+    assert_eq!(body["token_endpoint_auth_method"], "none");
+    assert_eq!(body["scope"], "a b");
+    assert_eq!(req.header("content-type"), Some("application/json"));
+    let web = RedirectUri::parse("https://app.example/cb").unwrap();
+    let req = registration_request(
+        RequestId(1),
+        &EndpointUrl::parse("https://as.example/register").unwrap(),
+        &ClientConfig::dynamic("Web"),
+        &web,
+        None,
+    );
+    let body: serde_json::Value = serde_json::from_slice(&req.body).unwrap();
+    assert_eq!(body["application_type"], "web");
+    assert!(body.get("scope").is_none());
+}
+
+#[test]
+fn identity_priority() {
+    let reg_md = metadata(
+        r#","registration_endpoint":"https://as.example/register","client_id_metadata_document_supported":true"#,
+    );
+    let mut config = ClientConfig::dynamic("x");
+    // DCR when nothing else is configured.
+    assert_eq!(
+        choose_identity(&config, &reg_md, &redirect(), None, UnixTime(0)),
+        Ok(IdentityChoice::Register(EndpointUrl::parse("https://as.example/register").unwrap()))
+    );
+    // CIMD beats DCR when the server supports it.
+    config.metadata_document_url =
+        Some(EndpointUrl::parse("https://client.example/meta.json").unwrap());
+    match choose_identity(&config, &reg_md, &redirect(), None, UnixTime(0)).unwrap() {
+        IdentityChoice::Ready(r) => {
+            assert_eq!(r.client_id, "https://client.example/meta.json");
+            assert_eq!(r.source, IdentitySource::MetadataDocument);
+        }
+        other => panic!("{other:?}"),
+    }
+    // ...but not when it does not.
+    let no_cimd = metadata(r#","registration_endpoint":"https://as.example/register""#);
+    assert!(matches!(
+        choose_identity(&config, &no_cimd, &redirect(), None, UnixTime(0)),
+        Ok(IdentityChoice::Register(_))
+    ));
+    // Pre-registered beats everything.
+    config.pre_registered = Some(PreRegistered {
+        client_id: "pre".into(),
+        client_secret: Some(ClientSecret::new("s")),
+        auth_method: None,
+    });
+    match choose_identity(&config, &reg_md, &redirect(), None, UnixTime(0)).unwrap() {
+        IdentityChoice::Ready(r) => {
+            assert_eq!(r.client_id, "pre");
+            assert_eq!(r.auth_method, TokenEndpointAuth::ClientSecretBasic);
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn stored_registration_reuse_is_per_issuer() {
+    let md = metadata(r#","registration_endpoint":"https://as.example/register""#);
+    let config = ClientConfig::dynamic("x");
+    let stored = ClientRegistration {
+        issuer: "https://as.example".into(),
+        client_id: "dyn".into(),
+        client_secret: None,
+        client_secret_expires_at: None,
+        auth_method: TokenEndpointAuth::None,
+        redirect_uri: redirect().as_str().into(),
+        source: IdentitySource::Dynamic,
+    };
+    assert_eq!(
+        choose_identity(&config, &md, &redirect(), Some(&stored), UnixTime(0)),
+        Ok(IdentityChoice::Ready(stored.clone()))
+    );
+    let other = ClientRegistration { issuer: "https://old-as.example".into(), ..stored };
+    assert!(matches!(
+        choose_identity(&config, &md, &redirect(), Some(&other), UnixTime(0)),
+        Ok(IdentityChoice::Register(_))
+    ));
+}
+
+#[test]
+fn no_identity_is_a_clear_error() {
+    let md = metadata("");
+    assert_eq!(
+        choose_identity(&ClientConfig::dynamic("x"), &md, &redirect(), None, UnixTime(0)),
+        Err(RegistrationError::NoClientIdentity { issuer: "https://as.example".into() })
+    );
+    let only_jwt = metadata(r#","token_endpoint_auth_methods_supported":["private_key_jwt"]"#);
+    let config = ClientConfig {
+        pre_registered: Some(PreRegistered {
+            client_id: "c".into(),
+            client_secret: Some(ClientSecret::new("s")),
+            auth_method: None,
+        }),
+        ..ClientConfig::dynamic("x")
+    };
+    assert_eq!(
+        choose_identity(&config, &only_jwt, &redirect(), None, UnixTime(0)),
+        Err(RegistrationError::NoSupportedAuthMethod { supported: "private_key_jwt".into() })
+    );
+}
