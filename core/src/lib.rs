@@ -20,3 +20,6 @@ pub mod url;
 pub mod www_authenticate;
 
 pub use json::cache_max_age;
+pub mod flow;
+pub use error::Error;
+pub use flow::{AuthFlow, Discovery, FlowConfig, FlowEvent, FlowSnapshot, FlowStatus};

@@ -1,0 +1,265 @@
+//! Identity, registration, the authorization request, the callback and the code exchange.
+
+use super::{AuthFlow, FlowEvent, Phase};
+use crate::authorize::{self, AuthorizationParams};
+use crate::error::{Error, FlowError};
+use crate::http::HttpResponse;
+use crate::pkce::Entropy;
+use crate::registration::{self, ClientRegistration, IdentityChoice, IdentitySource};
+use crate::scope;
+use crate::time::UnixTime;
+use crate::token::{self, AssertionClaims, ClientAuth, TokenEndpointAuth, TokenError};
+
+impl AuthFlow {
+    /// The scope for a new authorization (scope::select), unless one is forced (step-up).
+    fn authorization_scope(&self, forced: Option<String>) -> Option<String> {
+        if forced.is_some() {
+            return forced;
+        }
+        let d = self.discovery.as_ref()?;
+        scope::select(
+            self.config.scopes.as_deref(),
+            self.challenge.as_ref().and_then(|c| c.scope.as_deref()),
+            d.resource_metadata.as_ref().and_then(|m| m.scopes_supported.as_deref()),
+            d.server.scopes_supported.as_deref(),
+            self.config.request_offline_access,
+        )
+    }
+
+    pub(super) fn start_identity(
+        &mut self,
+        now: UnixTime,
+        entropy: Entropy,
+        forced_scope: Option<String>,
+    ) -> Result<(), Error> {
+        let Some(discovery) = &self.discovery else {
+            return self.fail(FlowError::Config("discovery has not run".into()));
+        };
+        let issuer = discovery.server.issuer.as_str().to_owned();
+        let stored = self.registrations.iter().find(|r| r.issuer == issuer);
+        let choice = registration::choose_identity(
+            &self.config.client,
+            &discovery.server,
+            &self.config.redirect_uri,
+            stored,
+            now,
+        );
+        let scope = self.authorization_scope(forced_scope);
+        match choice {
+            Ok(IdentityChoice::Ready(reg)) => self.authorize_with(now, reg, entropy, scope),
+            Ok(IdentityChoice::Register(endpoint)) => {
+                let request = self.next_request_id();
+                self.requests.push_back(registration::registration_request(
+                    request,
+                    &endpoint,
+                    &self.config.client,
+                    &self.config.redirect_uri,
+                    scope.as_deref(),
+                ));
+                self.phase = Phase::Registering { request, entropy, scope };
+                Ok(())
+            }
+            Err(e) => self.fail(e),
+        }
+    }
+
+    pub(super) fn on_registration(
+        &mut self,
+        now: UnixTime,
+        response: &HttpResponse,
+    ) -> Result<(), Error> {
+        let Phase::Registering { entropy, scope, .. } =
+            std::mem::replace(&mut self.phase, Phase::Idle)
+        else {
+            return Ok(());
+        };
+        let Some(discovery) = &self.discovery else {
+            return self.fail(FlowError::Config("discovery has not run".into()));
+        };
+        let issuer = discovery.server.issuer.as_str().to_owned();
+        match registration::process_registration_response(
+            response,
+            &issuer,
+            &self.config.redirect_uri,
+            now,
+        ) {
+            Ok(reg) => self.authorize_with(now, reg, entropy, scope),
+            Err(e) => self.fail(e),
+        }
+    }
+
+    fn authorize_with(
+        &mut self,
+        now: UnixTime,
+        reg: ClientRegistration,
+        entropy: Entropy,
+        scope: Option<String>,
+    ) -> Result<(), Error> {
+        let known = self.registrations.contains(&reg);
+        if !known {
+            if reg.source == IdentitySource::Dynamic {
+                self.events.push_back(FlowEvent::ClientRegistered(reg.clone()));
+            }
+            self.add_registration(reg.clone());
+        }
+        let Some(discovery) = &self.discovery else {
+            return self.fail(FlowError::Config("discovery has not run".into()));
+        };
+        let policy = self.config.policy(discovery.server.issuer.as_str());
+        let resource = self.token_resource();
+        let pending = authorize::authorization_request(
+            AuthorizationParams {
+                metadata: &discovery.server,
+                client_id: &reg.client_id,
+                redirect_uri: &self.config.redirect_uri,
+                resource: (!policy.danger_omit_resource).then_some(&resource),
+                scope: scope.as_deref(),
+                extra_params: &policy.extra_authorization_params,
+            },
+            &entropy,
+            now,
+        );
+        match pending {
+            Ok(pending) => {
+                self.last_requested_scope = pending.scope.clone();
+                self.phase = Phase::AwaitingCallback { pending: pending.clone() };
+                // Save first, then leave: the callback may come back to another process.
+                let url = pending.authorization_url.clone();
+                self.events.push_back(FlowEvent::AuthorizationPending(pending));
+                self.events.push_back(FlowEvent::OpenBrowser { url });
+                Ok(())
+            }
+            Err(e) => self.fail(e),
+        }
+    }
+
+    /// The client's token-endpoint authentication for the current issuer.
+    pub(super) fn client_auth_parts(
+        &self,
+        now: UnixTime,
+    ) -> Result<(ClientRegistration, Option<String>), Error> {
+        let discovery = self
+            .discovery
+            .as_ref()
+            .ok_or_else(|| Error::from(FlowError::Config("discovery has not run".into())))?;
+        let issuer = discovery.server.issuer.as_str();
+        let reg =
+            self.registrations.iter().find(|r| r.issuer == issuer).cloned().ok_or_else(|| {
+                Error::from(FlowError::Config(format!("no client registration for {issuer}")))
+            })?;
+        let assertion = if reg.auth_method == TokenEndpointAuth::PrivateKeyJwt {
+            let signer = self.signer.as_ref().ok_or(TokenError::MissingClientAssertion)?;
+            let claims = AssertionClaims {
+                iss: reg.client_id.clone(),
+                sub: reg.client_id.clone(),
+                // RFC 7523 §3 / checklist item 12: the audience is the issuer.
+                aud: issuer.to_owned(),
+                iat: now.secs(),
+                exp: now.plus(token::ASSERTION_LIFETIME_SECS).secs(),
+            };
+            Some(signer.sign(&claims).map_err(TokenError::AssertionSigningFailed)?)
+        } else {
+            None
+        };
+        Ok((reg, assertion))
+    }
+
+    /// Handles the full URL the browser was redirected to (`http://localhost:8000/auth/redirect?code=…`).
+    ///
+    /// A callback that fails before its `state` is verified (wrong URL, wrong or missing
+    /// `state`) leaves the pending authorization in place, so a forged request cannot cancel
+    /// the user's real one. Any later failure ends it.
+    pub fn handle_callback(&mut self, now: UnixTime, callback_url: &str) -> Result<(), Error> {
+        let Phase::AwaitingCallback { pending } = &self.phase else {
+            return Err(self.report(FlowError::NoPendingAuthorization.into()));
+        };
+        if now >= pending.created_at.plus(self.config.pending_ttl_secs) {
+            let ttl_secs = self.config.pending_ttl_secs;
+            return self.fail(FlowError::AuthorizationTimedOut { ttl_secs });
+        }
+        let code = match authorize::process_callback(pending, callback_url) {
+            Ok(code) => code,
+            Err(e) => {
+                use crate::authorize::CallbackError as C;
+                let keep_pending = matches!(
+                    e,
+                    C::InvalidUrl(_)
+                        | C::RedirectUriMismatch { .. }
+                        | C::MalformedQuery
+                        | C::DuplicateParameter(_)
+                        | C::MissingState
+                        | C::StateMismatch
+                );
+                if keep_pending {
+                    return Err(self.report(e.into()));
+                }
+                return self.fail(e);
+            }
+        };
+        let Phase::AwaitingCallback { pending } = std::mem::replace(&mut self.phase, Phase::Idle)
+        else {
+            return Ok(());
+        };
+        let (reg, assertion) = match self.client_auth_parts(now) {
+            Ok(parts) => parts,
+            Err(e) => return self.fail(e),
+        };
+        let request = self.next_request_id();
+        let Some(discovery) = &self.discovery else {
+            return self.fail(FlowError::Config("discovery has not run".into()));
+        };
+        let client = ClientAuth {
+            client_id: &reg.client_id,
+            client_secret: reg.client_secret.as_ref(),
+            method: reg.auth_method,
+            assertion: assertion.as_deref(),
+        };
+        let req = token::code_exchange_request(
+            request,
+            &discovery.server.token_endpoint,
+            &client,
+            code,
+            &pending.verifier,
+            &pending.redirect_uri,
+            pending.resource.as_ref(),
+        );
+        match req {
+            Ok(req) => {
+                self.requests.push_back(req);
+                self.phase = Phase::ExchangingCode { request, pending };
+                Ok(())
+            }
+            Err(e) => self.fail(e),
+        }
+    }
+
+    pub(super) fn on_code_exchange(
+        &mut self,
+        now: UnixTime,
+        response: &HttpResponse,
+    ) -> Result<(), Error> {
+        let Phase::ExchangingCode { pending, .. } = std::mem::replace(&mut self.phase, Phase::Idle)
+        else {
+            return Ok(());
+        };
+        match token::process_token_response(response, now, None, pending.scope.as_deref()) {
+            Ok(tokens) => {
+                self.tokens_from_401_refresh = false;
+                self.store_tokens(pending.issuer, tokens);
+                self.events.push_back(FlowEvent::Authorized);
+                Ok(())
+            }
+            Err(e) => self.fail(e),
+        }
+    }
+
+    pub(super) fn store_tokens(&mut self, issuer: String, tokens: crate::token::TokenSet) {
+        self.refresh_not_before = None;
+        self.events.push_back(FlowEvent::TokensUpdated {
+            issuer: issuer.clone(),
+            resource: self.token_resource().as_str().to_owned(),
+            tokens: tokens.clone(),
+        });
+        self.tokens = Some((issuer, tokens));
+    }
+}

@@ -1,0 +1,436 @@
+//! The [`AuthFlow`] state machine: it only sequences the step functions of the other modules
+//! (HOUSE_STYLE §3) and never parses or validates anything itself.
+//!
+//! ```text
+//!  handle_unauthorized ─┬─ tokens with refresh token ─▶ Refreshing ──invalid_grant──┐
+//!  begin_authorization ─┘                                                           ▼
+//!       Idle ─▶ resource metadata (RFC 9728) ─▶ server metadata (RFC 8414/OIDC) ─▶ identity
+//!                     │ none found                                                  │
+//!                     └▶ legacy: metadata at the origin, else /authorize /token ────┤
+//!       identity: pre-registered │ metadata document │ RFC 7591 registration ◀──────┘
+//!         ─▶ AwaitingCallback (events: AuthorizationPending, OpenBrowser)
+//!         ─▶ handle_callback ─▶ code exchange ─▶ TokensUpdated, Authorized ─▶ Idle
+//!       poll_timeout ─▶ handle_timeout: proactive refresh, pending-authorization expiry
+//!       handle_forbidden (403 insufficient_scope) ─▶ step-up authorization (capped)
+//! ```
+//!
+//! # Drain contract
+//! After **every** input (`handle_*`, `begin_authorization`, `logout`):
+//! 1. drain [`AuthFlow::poll_request`] and send each request (never following redirects);
+//!    answer each with [`AuthFlow::handle_response`] or [`AuthFlow::handle_transport_error`];
+//! 2. drain [`AuthFlow::poll_event`] (save state on `AuthorizationPending`, `ClientRegistered`,
+//!    `TokensUpdated`; open the browser on `OpenBrowser`);
+//! 3. read [`AuthFlow::poll_timeout`] and call [`AuthFlow::handle_timeout`] when it passes.
+//!
+//! Every `Err` a `handle_*` call returns is also queued as [`FlowEvent::Failed`], so a host that
+//! only watches events sees every failure.
+
+mod authorization;
+mod config;
+mod discovery;
+mod refresh;
+mod snapshot;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+pub use config::FlowConfig;
+pub use snapshot::{Discovery, FlowSnapshot, SNAPSHOT_VERSION};
+
+use crate::authorize::PendingAuthorization;
+use crate::error::{Error, FlowError};
+use crate::http::{HttpRequest, HttpResponse, RequestId};
+use crate::pkce::Entropy;
+use crate::registration::ClientRegistration;
+use crate::resource_metadata::ResourceMetadata;
+use crate::secret::AccessToken;
+use crate::server_metadata::MetadataVariant;
+use crate::time::UnixTime;
+use crate::token::{ClientAssertionSigner, TokenSet};
+use crate::url::{EndpointUrl, IssuerUrl, Url};
+use crate::www_authenticate::BearerChallenge;
+
+/// What the host should know or do.
+// Events are few per flow; boxing the large variants would only add allocations and `*` noise.
+#[allow(clippy::large_enum_variant)]
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum FlowEvent {
+    /// Metadata was discovered; hosts may share it between flows until `cache_until`.
+    MetadataDiscovered(Discovery),
+    /// The server has no protected-resource metadata; the 2025-03-26 fallback is in use.
+    UsingLegacyDiscovery {
+        /// The MCP server's origin, taken as the authorization server.
+        origin: String,
+    },
+    /// A client identity was obtained: persist it keyed by its issuer.
+    ClientRegistered(ClientRegistration),
+    /// An authorization is about to start: persist [`AuthFlow::snapshot`] now, before the
+    /// browser leaves (the callback may arrive in another process).
+    AuthorizationPending(PendingAuthorization),
+    /// Send the user's browser to this URL.
+    OpenBrowser {
+        /// The authorization URL.
+        url: String,
+    },
+    /// New tokens: persist them keyed by (user, resource, issuer).
+    TokensUpdated {
+        /// The issuer that issued them.
+        issuer: String,
+        /// The resource they are for.
+        resource: String,
+        /// The tokens.
+        tokens: TokenSet,
+    },
+    /// The tokens were dropped (logout, rejected refresh token): delete them from storage.
+    TokensCleared,
+    /// The authorization completed.
+    Authorized,
+    /// A failure (also returned by the call that caused it).
+    Failed(Error),
+}
+
+/// Where the flow is, for display.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum FlowStatus {
+    /// No usable token and nothing in progress.
+    Unauthorized,
+    /// Fetching metadata.
+    Discovering,
+    /// Registering the client.
+    Registering,
+    /// Waiting for the user to finish in the browser.
+    AwaitingUser {
+        /// The authorization URL.
+        url: String,
+    },
+    /// Exchanging the code.
+    ExchangingCode,
+    /// Refreshing the token.
+    Refreshing,
+    /// Revoking tokens.
+    LoggingOut,
+    /// A token is held.
+    Authorized {
+        /// When it expires.
+        expires_at: Option<UnixTime>,
+        /// The granted scope.
+        scope: Option<String>,
+    },
+}
+
+/// What the flow does once discovery is done.
+#[derive(Clone, Debug)]
+enum Goal {
+    /// Authorize with this entropy; `scope` forces the scope (step-up).
+    Authorize { entropy: Entropy, scope: Option<String> },
+    /// Refresh; on `invalid_grant` authorize with the fallback entropy when there is one.
+    Refresh { fallback: Option<Entropy> },
+}
+
+#[derive(Debug)]
+enum Phase {
+    Idle,
+    ResourceMetadata {
+        request: RequestId,
+        candidates: Vec<EndpointUrl>,
+        index: usize,
+        goal: Goal,
+    },
+    ServerMetadata {
+        request: RequestId,
+        resource_metadata: Option<ResourceMetadata>,
+        servers: Vec<IssuerUrl>,
+        server_index: usize,
+        candidates: Vec<(EndpointUrl, MetadataVariant)>,
+        index: usize,
+        first_error: Option<Error>,
+        legacy: bool,
+        cache_max_age: Option<u64>,
+        goal: Goal,
+    },
+    Registering {
+        request: RequestId,
+        entropy: Entropy,
+        scope: Option<String>,
+    },
+    AwaitingCallback {
+        pending: PendingAuthorization,
+    },
+    ExchangingCode {
+        request: RequestId,
+        pending: PendingAuthorization,
+    },
+    Refreshing {
+        request: RequestId,
+        fallback: Option<Entropy>,
+    },
+    Revoking {
+        requests: Vec<RequestId>,
+    },
+}
+
+/// The sans-IO authorization flow for one user and one MCP server. See the module docs for the
+/// diagram and the drain contract.
+pub struct AuthFlow {
+    config: FlowConfig,
+    phase: Phase,
+    next_id: u64,
+    requests: VecDeque<HttpRequest>,
+    events: VecDeque<FlowEvent>,
+    challenge: Option<BearerChallenge>,
+    discovery: Option<Discovery>,
+    registrations: Vec<ClientRegistration>,
+    tokens: Option<(String, TokenSet)>,
+    /// The current tokens came from a refresh made because of a 401: another 401 means the
+    /// refresh did not help, so authorize instead of refreshing in a loop.
+    tokens_from_401_refresh: bool,
+    last_requested_scope: Option<String>,
+    step_up_attempts: Vec<(String, u32)>,
+    refresh_not_before: Option<UnixTime>,
+    signer: Option<Arc<dyn ClientAssertionSigner + Send + Sync>>,
+}
+
+impl std::fmt::Debug for AuthFlow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthFlow")
+            .field("server_url", &self.config.server_url)
+            .field("phase", &self.phase)
+            .field("has_tokens", &self.tokens.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl AuthFlow {
+    /// A flow with no stored state.
+    pub fn new(config: FlowConfig) -> AuthFlow {
+        AuthFlow {
+            config,
+            phase: Phase::Idle,
+            next_id: 1,
+            requests: VecDeque::new(),
+            events: VecDeque::new(),
+            challenge: None,
+            discovery: None,
+            registrations: Vec::new(),
+            tokens: None,
+            tokens_from_401_refresh: false,
+            last_requested_scope: None,
+            step_up_attempts: Vec::new(),
+            refresh_not_before: None,
+            signer: None,
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &FlowConfig {
+        &self.config
+    }
+
+    /// Sets the signer used for `private_key_jwt` client authentication.
+    pub fn set_assertion_signer(&mut self, signer: Arc<dyn ClientAssertionSigner + Send + Sync>) {
+        self.signer = Some(signer);
+    }
+
+    /// Uses metadata discovered earlier (by another flow of the same process, say) so that this
+    /// flow makes no discovery requests. Ignored once it is older than its `cache_until`.
+    pub fn use_discovery(&mut self, discovery: Discovery) {
+        self.discovery = Some(discovery);
+    }
+
+    /// Adds a stored client registration (keyed by its issuer; replaces one for the same
+    /// issuer).
+    pub fn add_registration(&mut self, registration: ClientRegistration) {
+        self.registrations.retain(|r| r.issuer != registration.issuer);
+        self.registrations.push(registration);
+    }
+
+    /// The next request to send.
+    #[must_use]
+    pub fn poll_request(&mut self) -> Option<HttpRequest> {
+        self.requests.pop_front()
+    }
+
+    /// The next event.
+    #[must_use]
+    pub fn poll_event(&mut self) -> Option<FlowEvent> {
+        self.events.pop_front()
+    }
+
+    /// When [`AuthFlow::handle_timeout`] should be called next: the proactive-refresh deadline
+    /// or the pending authorization's expiry. `None` when nothing is scheduled.
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<UnixTime> {
+        match &self.phase {
+            Phase::AwaitingCallback { pending } => {
+                Some(pending.created_at.plus(self.config.pending_ttl_secs))
+            }
+            Phase::Idle => self.refresh_deadline(),
+            _ => None,
+        }
+    }
+
+    /// The access token, when one is held and not expired at `now`.
+    pub fn access_token(&self, now: UnixTime) -> Option<&AccessToken> {
+        self.tokens.as_ref().filter(|(_, t)| t.is_fresh(now, 0)).map(|(_, t)| &t.access_token)
+    }
+
+    /// The tokens held (possibly expired), with their issuer.
+    pub fn tokens(&self) -> Option<(&str, &TokenSet)> {
+        self.tokens.as_ref().map(|(i, t)| (i.as_str(), t))
+    }
+
+    /// The `Authorization` header value for a request to `request_url`, when a fresh token is
+    /// held. Refuses a URL outside the token's resource (checklist item 19: no token for
+    /// another resource, never in a query string).
+    pub fn authorization_header(
+        &self,
+        now: UnixTime,
+        request_url: &str,
+    ) -> Result<Option<String>, Error> {
+        let url = Url::parse(request_url)?;
+        let resource = self.token_resource();
+        if !resource.covers_request(&url) {
+            return Err(FlowError::TokenForOtherResource {
+                resource: resource.as_str().to_owned(),
+                url: request_url.to_owned(),
+            }
+            .into());
+        }
+        Ok(self.access_token(now).map(|t| format!("Bearer {}", t.secret())))
+    }
+
+    /// Where the flow is.
+    pub fn status(&self, now: UnixTime) -> FlowStatus {
+        match &self.phase {
+            Phase::ResourceMetadata { .. } | Phase::ServerMetadata { .. } => {
+                FlowStatus::Discovering
+            }
+            Phase::Registering { .. } => FlowStatus::Registering,
+            Phase::AwaitingCallback { pending } => {
+                FlowStatus::AwaitingUser { url: pending.authorization_url.clone() }
+            }
+            Phase::ExchangingCode { .. } => FlowStatus::ExchangingCode,
+            Phase::Refreshing { .. } => FlowStatus::Refreshing,
+            Phase::Revoking { .. } => FlowStatus::LoggingOut,
+            Phase::Idle => match &self.tokens {
+                Some((_, t)) if t.is_fresh(now, 0) || t.refresh_token.is_some() => {
+                    FlowStatus::Authorized { expires_at: t.expires_at, scope: t.scope.clone() }
+                }
+                _ => FlowStatus::Unauthorized,
+            },
+        }
+    }
+
+    /// Answers a request the flow asked for.
+    pub fn handle_response(
+        &mut self,
+        now: UnixTime,
+        id: RequestId,
+        response: HttpResponse,
+    ) -> Result<(), Error> {
+        match &self.phase {
+            Phase::ResourceMetadata { request, .. } if *request == id => {
+                self.on_resource_metadata(now, Ok(&response))
+            }
+            Phase::ServerMetadata { request, .. } if *request == id => {
+                self.on_server_metadata(now, Ok(&response))
+            }
+            Phase::Registering { request, .. } if *request == id => {
+                self.on_registration(now, &response)
+            }
+            Phase::ExchangingCode { request, .. } if *request == id => {
+                self.on_code_exchange(now, &response)
+            }
+            Phase::Refreshing { request, .. } if *request == id => {
+                self.on_refresh(now, Ok(&response))
+            }
+            Phase::Revoking { requests } if requests.contains(&id) => {
+                self.on_revocation(id, &response)
+            }
+            _ => Err(self.report(FlowError::UnknownRequest(id.0).into())),
+        }
+    }
+
+    /// Reports that a request could not be sent or answered (network, CORS, timeout). A
+    /// discovery request moves on to the next candidate; a refresh keeps the tokens and retries
+    /// later; anything else fails.
+    pub fn handle_transport_error(
+        &mut self,
+        now: UnixTime,
+        id: RequestId,
+        message: &str,
+    ) -> Result<(), Error> {
+        let failure = |url: &str, purpose: &str| FlowError::Transport {
+            purpose: purpose.to_owned(),
+            url: url.to_owned(),
+            message: message.to_owned(),
+        };
+        match &self.phase {
+            Phase::ResourceMetadata { request, .. } if *request == id => {
+                self.on_resource_metadata(now, Err(message))
+            }
+            Phase::ServerMetadata { request, .. } if *request == id => {
+                self.on_server_metadata(now, Err(message))
+            }
+            Phase::Refreshing { request, .. } if *request == id => {
+                self.on_refresh(now, Err(message))
+            }
+            Phase::Registering { request, .. } if *request == id => {
+                self.phase = Phase::Idle;
+                Err(self.report(failure("the registration endpoint", "client registration").into()))
+            }
+            Phase::ExchangingCode { request, .. } if *request == id => {
+                self.phase = Phase::Idle;
+                Err(self.report(failure("the token endpoint", "token").into()))
+            }
+            Phase::Revoking { requests } if requests.contains(&id) => {
+                let mut requests = requests.clone();
+                requests.retain(|r| *r != id);
+                self.phase =
+                    if requests.is_empty() { Phase::Idle } else { Phase::Revoking { requests } };
+                Err(self.report(failure("the revocation endpoint", "revocation").into()))
+            }
+            _ => Err(self.report(FlowError::UnknownRequest(id.0).into())),
+        }
+    }
+
+    /// Drops whatever is in progress (a pending authorization, an unanswered request). Tokens
+    /// are kept.
+    pub fn cancel(&mut self) {
+        self.phase = Phase::Idle;
+        self.requests.clear();
+    }
+
+    fn next_request_id(&mut self) -> RequestId {
+        let id = RequestId(self.next_id);
+        self.next_id += 1;
+        id
+    }
+
+    /// Queues the error as an event and hands it back for the caller to return.
+    fn report(&mut self, error: Error) -> Error {
+        self.events.push_back(FlowEvent::Failed(error.clone()));
+        error
+    }
+
+    /// Ends the current attempt with an error.
+    fn fail(&mut self, error: impl Into<Error>) -> Result<(), Error> {
+        self.phase = Phase::Idle;
+        Err(self.report(error.into()))
+    }
+
+    /// The resource the tokens are for: the metadata's `resource` when known, else the server
+    /// URL.
+    fn token_resource(&self) -> crate::url::ResourceUrl {
+        self.discovery
+            .as_ref()
+            .and_then(|d| d.resource_metadata.as_ref())
+            .map(|m| m.resource.clone())
+            .unwrap_or_else(|| self.config.server_url.clone())
+    }
+}

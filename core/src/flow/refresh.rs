@@ -1,0 +1,273 @@
+//! Refresh (proactive and on 401), step-up on 403, timeouts, and logout with revocation.
+
+use super::{AuthFlow, FlowEvent, Goal, Phase};
+use crate::error::{Error, FlowError};
+use crate::http::{HttpResponse, RequestId};
+use crate::pkce::Entropy;
+use crate::registration::IdentitySource;
+use crate::revocation::{self, TokenKind};
+use crate::scope;
+use crate::time::UnixTime;
+use crate::token::{self, ClientAuth, TokenError};
+use crate::www_authenticate;
+
+impl AuthFlow {
+    /// When the proactive refresh is due (expiry minus skew, not before a retry back-off).
+    pub(super) fn refresh_deadline(&self) -> Option<UnixTime> {
+        let (_, t) = self.tokens.as_ref()?;
+        t.refresh_token.as_ref()?;
+        let due = t.expires_at?.minus(self.config.refresh_skew_secs);
+        Some(match self.refresh_not_before {
+            Some(nb) if nb > due => nb,
+            _ => due,
+        })
+    }
+
+    /// Acts on time passing: expires a pending authorization, starts a due proactive refresh.
+    /// Afterwards [`AuthFlow::poll_timeout`] has moved past `now` (or is `None`).
+    pub fn handle_timeout(&mut self, now: UnixTime) -> Result<(), Error> {
+        match &self.phase {
+            Phase::AwaitingCallback { pending }
+                if now >= pending.created_at.plus(self.config.pending_ttl_secs) =>
+            {
+                let ttl_secs = self.config.pending_ttl_secs;
+                self.fail(FlowError::AuthorizationTimedOut { ttl_secs })
+            }
+            Phase::Idle if self.refresh_deadline().is_some_and(|d| now >= d) => {
+                self.start(now, Goal::Refresh { fallback: None })
+            }
+            _ => Ok(()),
+        }
+    }
+
+    pub(super) fn start_refresh(
+        &mut self,
+        now: UnixTime,
+        fallback: Option<Entropy>,
+    ) -> Result<(), Error> {
+        let Some(refresh_token) = self.tokens.as_ref().and_then(|(_, t)| t.refresh_token.clone())
+        else {
+            return match fallback {
+                Some(entropy) => self.start_identity(now, entropy, None),
+                None => self.fail(FlowError::ReauthorizationRequired),
+            };
+        };
+        let Some(discovery) = &self.discovery else {
+            return self.fail(FlowError::Config("discovery has not run".into()));
+        };
+        // Tokens from another issuer are never sent to this one (checklist item 11).
+        let token_issuer = self.tokens.as_ref().map(|(i, _)| i.as_str());
+        if token_issuer != Some(discovery.server.issuer.as_str()) {
+            self.tokens = None;
+            self.events.push_back(FlowEvent::TokensCleared);
+            return match fallback {
+                Some(entropy) => self.start_identity(now, entropy, None),
+                None => self.fail(FlowError::ReauthorizationRequired),
+            };
+        }
+        let (reg, assertion) = match self.client_auth_parts(now) {
+            Ok(parts) => parts,
+            Err(e) => return self.fail(e),
+        };
+        let request = self.next_request_id();
+        let Some(discovery) = &self.discovery else {
+            return self.fail(FlowError::Config("discovery has not run".into()));
+        };
+        let policy = self.config.policy(discovery.server.issuer.as_str());
+        let resource = self.token_resource();
+        let client = ClientAuth {
+            client_id: &reg.client_id,
+            client_secret: reg.client_secret.as_ref(),
+            method: reg.auth_method,
+            assertion: assertion.as_deref(),
+        };
+        let req = token::refresh_request(
+            request,
+            &discovery.server.token_endpoint,
+            &client,
+            &refresh_token,
+            None,
+            (!policy.danger_omit_resource).then_some(&resource),
+        );
+        match req {
+            Ok(req) => {
+                self.requests.push_back(req);
+                self.phase = Phase::Refreshing { request, fallback };
+                Ok(())
+            }
+            Err(e) => self.fail(e),
+        }
+    }
+
+    pub(super) fn on_refresh(
+        &mut self,
+        now: UnixTime,
+        response: Result<&HttpResponse, &str>,
+    ) -> Result<(), Error> {
+        let Phase::Refreshing { fallback, .. } = std::mem::replace(&mut self.phase, Phase::Idle)
+        else {
+            return Ok(());
+        };
+        let Some((issuer, old)) = self.tokens.clone() else {
+            return self.fail(FlowError::ReauthorizationRequired);
+        };
+        let response = match response {
+            Ok(r) => r,
+            Err(message) => {
+                // Transient: keep the tokens, try again after the back-off.
+                self.refresh_not_before = Some(now.plus(self.config.retry_after_secs));
+                return Err(self.report(
+                    FlowError::Transport {
+                        purpose: "token refresh".into(),
+                        url: self
+                            .discovery
+                            .as_ref()
+                            .map(|d| d.server.token_endpoint.as_str().to_owned())
+                            .unwrap_or_default(),
+                        message: message.to_owned(),
+                    }
+                    .into(),
+                ));
+            }
+        };
+        match token::process_token_response(
+            response,
+            now,
+            old.refresh_token.as_ref(),
+            old.scope.as_deref(),
+        ) {
+            Ok(tokens) => {
+                self.tokens_from_401_refresh = fallback.is_some();
+                self.store_tokens(issuer, tokens);
+                Ok(())
+            }
+            Err(e) if e.is_transient() => {
+                self.refresh_not_before = Some(now.plus(self.config.retry_after_secs));
+                Err(self.report(e.into()))
+            }
+            Err(e) => {
+                // RFC 6749 §5.2 invalid_grant (and other non-transient errors): the grant is dead.
+                self.tokens = None;
+                self.events.push_back(FlowEvent::TokensCleared);
+                if let TokenError::Rejected { error, .. } = &e {
+                    if error.error == "invalid_client" {
+                        // A revoked dynamic registration: register again next time.
+                        self.registrations.retain(|r| {
+                            !(r.issuer == issuer && r.source == IdentitySource::Dynamic)
+                        });
+                    }
+                }
+                match fallback {
+                    Some(entropy) => self.start_identity(now, entropy, None),
+                    None => self.fail(e),
+                }
+            }
+        }
+    }
+
+    /// Handles the MCP server's `403 Forbidden` for `operation` (a tool name, a method): with
+    /// `error="insufficient_scope"` it re-authorizes with the union of the scopes requested
+    /// before, granted, and challenged, at most `max_step_up_attempts` times per operation.
+    pub fn handle_forbidden(
+        &mut self,
+        now: UnixTime,
+        response: &HttpResponse,
+        operation: &str,
+        entropy: Entropy,
+    ) -> Result<(), Error> {
+        let challenge = match www_authenticate::bearer_challenge(response) {
+            Ok(c) => c,
+            Err(e) => return Err(self.report(e.into())),
+        };
+        let Some(challenge) =
+            challenge.filter(|c| c.error.as_deref() == Some("insufficient_scope"))
+        else {
+            let what = "no insufficient_scope challenge".to_owned();
+            return Err(self.report(FlowError::Forbidden(what).into()));
+        };
+        let attempts =
+            self.step_up_attempts.iter().find(|(op, _)| op == operation).map_or(0, |(_, n)| *n);
+        if attempts >= self.config.max_step_up_attempts {
+            return Err(self.report(
+                FlowError::StepUpLimitReached { operation: operation.to_owned(), attempts }.into(),
+            ));
+        }
+        self.step_up_attempts.retain(|(op, _)| op != operation);
+        self.step_up_attempts.push((operation.to_owned(), attempts + 1));
+        let granted = self.tokens.as_ref().and_then(|(_, t)| t.scope.clone());
+        let scope = scope::step_up(
+            self.last_requested_scope.as_deref(),
+            granted.as_deref(),
+            challenge.scope.as_deref(),
+        );
+        self.challenge = Some(challenge);
+        self.cancel();
+        self.start(now, Goal::Authorize { entropy, scope })
+    }
+
+    /// Clears the step-up counter of an operation once it succeeded.
+    pub fn step_up_succeeded(&mut self, operation: &str) {
+        self.step_up_attempts.retain(|(op, _)| op != operation);
+    }
+
+    /// Logs out: drops the tokens at once (event `TokensCleared`) and, when the server has a
+    /// `revocation_endpoint`, asks it to revoke the refresh and access tokens (RFC 7009).
+    pub fn logout(&mut self, now: UnixTime) -> Result<(), Error> {
+        self.cancel();
+        let Some((issuer, tokens)) = self.tokens.take() else {
+            return Ok(());
+        };
+        self.tokens_from_401_refresh = false;
+        self.events.push_back(FlowEvent::TokensCleared);
+        let Some(endpoint) = self
+            .discovery
+            .as_ref()
+            .filter(|d| d.server.issuer.as_str() == issuer)
+            .and_then(|d| d.server.revocation_endpoint.clone())
+        else {
+            return Ok(());
+        };
+        let (reg, assertion) = match self.client_auth_parts(now) {
+            Ok(parts) => parts,
+            Err(e) => return Err(self.report(e)),
+        };
+        let client = ClientAuth {
+            client_id: &reg.client_id,
+            client_secret: reg.client_secret.as_ref(),
+            method: reg.auth_method,
+            assertion: assertion.as_deref(),
+        };
+        let mut requests: Vec<RequestId> = Vec::new();
+        let mut pending = Vec::new();
+        if let Some(rt) = &tokens.refresh_token {
+            pending.push((rt.secret().to_owned(), TokenKind::RefreshToken));
+        }
+        pending.push((tokens.access_token.secret().to_owned(), TokenKind::AccessToken));
+        for (token, kind) in pending {
+            let id = self.next_request_id();
+            match revocation::revocation_request(id, &endpoint, &client, &token, kind) {
+                Ok(req) => {
+                    self.requests.push_back(req);
+                    requests.push(id);
+                }
+                Err(e) => return Err(self.report(e.into())),
+            }
+        }
+        self.phase = Phase::Revoking { requests };
+        Ok(())
+    }
+
+    pub(super) fn on_revocation(
+        &mut self,
+        id: RequestId,
+        response: &HttpResponse,
+    ) -> Result<(), Error> {
+        if let Phase::Revoking { requests } = &mut self.phase {
+            requests.retain(|r| *r != id);
+            if requests.is_empty() {
+                self.phase = Phase::Idle;
+            }
+        }
+        revocation::process_revocation_response(response).map_err(|e| self.report(e.into()))
+    }
+}

@@ -1,0 +1,240 @@
+//! One negative test per MUST of ../shared/SPEC_CHECKLIST.md, at the level of the whole flow:
+//! each asserts the exact error and that nothing unsafe happened afterwards (no further request,
+//! no token). Item numbers refer to the checklist.
+
+use serde_json::json;
+
+use super::harness::*;
+use crate::authorize::CallbackError;
+use crate::http::{HttpResponse, Purpose};
+use crate::registration::ClientConfig;
+use crate::server_metadata::ServerMetadataError;
+use crate::{AuthFlow, Error, FlowConfig, FlowEvent};
+
+fn flow() -> AuthFlow {
+    AuthFlow::new(FlowConfig::new(MCP, REDIRECT, ClientConfig::dynamic("security tests")).unwrap())
+}
+
+fn pending_flow(world: &mut World) -> (AuthFlow, String) {
+    let mut flow = flow();
+    flow.handle_unauthorized(world.now, &world.challenge_401(), entropy(1)).unwrap();
+    let (events, errors) = drain(&mut flow, world);
+    assert!(errors.is_empty(), "{errors:?}");
+    let url = browser_url(&events).unwrap();
+    (flow, url)
+}
+
+#[test]
+fn item1_malformed_challenge_is_an_error_not_a_guess() {
+    let world = World::new();
+    let mut flow = flow();
+    let e = flow
+        .handle_unauthorized(
+            world.now,
+            &world.unauthorized(Some(r#"Bearer resource_metadata="https://x"#)),
+            entropy(1),
+        )
+        .unwrap_err();
+    assert_eq!(e.code(), "challenge_malformed");
+    assert!(flow.poll_request().is_none());
+}
+
+#[test]
+fn item2_insecure_resource_metadata_url_is_refused() {
+    let world = World::new();
+    let mut flow = flow();
+    flow.handle_unauthorized(
+        world.now,
+        &world.unauthorized(Some(r#"Bearer resource_metadata="http://mcp.example.com/.well-known/oauth-protected-resource""#)),
+        entropy(1),
+    )
+    .unwrap_err();
+    assert!(flow.poll_request().is_none());
+}
+
+#[test]
+fn item3_metadata_for_another_resource_aborts() {
+    let mut world = World::new();
+    world.prm["resource"] = json!("https://evil.example.com/mcp");
+    let mut flow = flow();
+    flow.handle_unauthorized(world.now, &world.challenge_401(), entropy(1)).unwrap();
+    let (_, errors) = drain(&mut flow, &mut world);
+    assert_eq!(errors[0].code(), "resource_mismatch");
+    assert_eq!(world.log.len(), 1, "no authorization server contacted");
+    assert!(flow.tokens().is_none());
+}
+
+#[test]
+fn item6_issuer_mismatch_metadata_is_not_used() {
+    let mut world = World::new();
+    world.as_at[0].1["issuer"] = json!("https://auth.example.com/");
+    let mut flow = flow();
+    flow.handle_unauthorized(world.now, &world.challenge_401(), entropy(1)).unwrap();
+    let (_, errors) = drain(&mut flow, &mut world);
+    assert_eq!(
+        errors[0],
+        Error::ServerMetadata(ServerMetadataError::IssuerMismatch {
+            expected: ISSUER.into(),
+            actual: "https://auth.example.com/".into()
+        })
+    );
+    assert_eq!(world.count(Purpose::ClientRegistration), 0);
+}
+
+#[test]
+fn item7_pkce_s256_missing_from_the_list_is_refused() {
+    let mut world = World::new();
+    world.as_at[0].1["code_challenge_methods_supported"] = json!(["plain"]);
+    let mut flow = flow();
+    flow.handle_unauthorized(world.now, &world.challenge_401(), entropy(1)).unwrap();
+    let (_, errors) = drain(&mut flow, &mut world);
+    assert_eq!(errors[0].code(), "pkce_s256_not_supported");
+}
+
+#[test]
+fn item13_state_mismatch_keeps_the_real_authorization() {
+    let mut world = World::new();
+    let (mut flow, url) = pending_flow(&mut world);
+    let real = world.approve(&url);
+    let forged = real.replace("state=", "state=x");
+    let e = flow.handle_callback(world.now, &forged).unwrap_err();
+    assert_eq!(e, Error::Callback(CallbackError::StateMismatch));
+    assert!(flow.poll_request().is_none(), "no token request for a forged callback");
+    flow.handle_callback(world.now, &real).unwrap();
+    let (events, _) = drain(&mut flow, &mut world);
+    assert!(events.contains(&FlowEvent::Authorized));
+}
+
+#[test]
+fn item13_pkce_s256_is_always_sent() {
+    let mut world = World::new();
+    let (_, url) = pending_flow(&mut world);
+    assert!(url.contains("code_challenge_method=S256"));
+    assert!(url.contains("code_challenge="));
+    assert!(url.contains("state="));
+}
+
+#[test]
+fn item14_resource_on_authorization_and_every_token_request() {
+    let mut world = World::new();
+    let mut flow = flow();
+    let events = authorize(&mut flow, &mut world, 1);
+    assert!(browser_url(&events).unwrap().contains("resource=https%3A%2F%2Fmcp.example.com%2Fmcp"));
+    world.now = flow.poll_timeout().unwrap();
+    flow.handle_timeout(world.now).unwrap();
+    drain(&mut flow, &mut world);
+    assert_eq!(world.token_requests.len(), 2);
+    for form in &world.token_requests {
+        assert!(form.iter().any(|(k, v)| k == "resource" && v == MCP), "{form:?}");
+    }
+}
+
+#[test]
+fn item17_missing_iss_is_rejected_when_advertised() {
+    let mut world = World::new();
+    world.iss = Iss::Missing;
+    let (mut flow, url) = pending_flow(&mut world);
+    let cb = world.approve(&url);
+    let e = flow.handle_callback(world.now, &cb).unwrap_err();
+    assert_eq!(e, Error::Callback(CallbackError::IssuerMissing { expected: ISSUER.into() }));
+    assert!(flow.poll_request().is_none());
+    assert_eq!(world.count(Purpose::TokenExchange), 0);
+}
+
+#[test]
+fn item17_wrong_iss_is_rejected_and_its_error_not_shown() {
+    let mut world = World::new();
+    world.iss = Iss::Wrong;
+    world.deny = true;
+    let (mut flow, url) = pending_flow(&mut world);
+    let cb = world.approve(&url);
+    let e = flow.handle_callback(world.now, &cb).unwrap_err();
+    assert_eq!(e.code(), "callback_issuer_mismatch");
+    assert!(!e.to_string().contains("said no"), "{e}");
+    assert!(flow.poll_request().is_none());
+}
+
+#[test]
+fn item18_redirect_uri_must_be_loopback_or_https() {
+    let e =
+        FlowConfig::new(MCP, "http://app.example.com/cb", ClientConfig::dynamic("x")).unwrap_err();
+    assert_eq!(e.code(), "url_insecure_scheme");
+    assert!(FlowConfig::new(MCP, "http://127.0.0.1:9/cb", ClientConfig::dynamic("x")).is_ok());
+    assert!(FlowConfig::new(MCP, "https://app.example.com/cb", ClientConfig::dynamic("x")).is_ok());
+}
+
+#[test]
+fn item19_no_token_for_another_resource_or_in_a_query() {
+    let mut world = World::new();
+    let mut flow = flow();
+    authorize(&mut flow, &mut world, 1);
+    let e = flow.authorization_header(world.now, "https://evil.example.com/mcp").unwrap_err();
+    assert_eq!(e.code(), "token_for_other_resource");
+    let e = flow.authorization_header(world.now, "https://mcp.example.com/other").unwrap_err();
+    assert_eq!(e.code(), "token_for_other_resource");
+    // The token never appears in a request URL the flow makes.
+    let token = flow.access_token(world.now).unwrap().secret().to_owned();
+    flow.logout(world.now).unwrap();
+    while let Some(req) = flow.poll_request() {
+        assert!(!req.url.contains(&token));
+    }
+}
+
+#[test]
+fn item11_tokens_of_one_issuer_are_not_refreshed_at_another() {
+    let mut world = World::new();
+    let mut flow = flow();
+    authorize(&mut flow, &mut world, 1);
+    let snapshot = flow.snapshot();
+    // The resource now names another authorization server; the stored tokens are A's.
+    let other = "https://auth2.example.com";
+    let mut world2 = World::new();
+    world2.issuer = other.into();
+    world2.prm["authorization_servers"] = json!([other]);
+    world2.as_at =
+        vec![(format!("{other}/.well-known/oauth-authorization-server"), as_document(other))];
+    let mut restored = AuthFlow::restore(flow.config().clone(), snapshot).unwrap();
+    // Discovery is cached from before; force a new one by a challenge naming other metadata.
+    restored.use_discovery(crate::flow::Discovery {
+        cache_until: Some(world2.now),
+        ..restored.snapshot().discovery.unwrap()
+    });
+    restored.handle_unauthorized(world2.now, &world2.challenge_401(), entropy(2)).unwrap();
+    let (events, errors) = drain(&mut restored, &mut world2);
+    assert!(errors.is_empty(), "{errors:?}");
+    assert_eq!(world2.count(Purpose::TokenRefresh), 0, "A's refresh token never goes to B");
+    assert!(events.contains(&FlowEvent::TokensCleared));
+    assert!(browser_url(&events).unwrap().starts_with(other));
+}
+
+#[test]
+fn item22_http_endpoints_are_refused() {
+    let mut world = World::new();
+    world.as_at[0].1["token_endpoint"] = json!("http://auth.example.com/token");
+    let mut flow = flow();
+    flow.handle_unauthorized(world.now, &world.challenge_401(), entropy(1)).unwrap();
+    let (_, errors) = drain(&mut flow, &mut world);
+    assert_eq!(errors[0].code(), "server_metadata_invalid_endpoint");
+    assert!(errors[0].to_string().contains("token_endpoint"));
+}
+
+#[test]
+fn unknown_responses_are_rejected_without_changing_state() {
+    let mut world = World::new();
+    let (mut flow, _) = pending_flow(&mut world);
+    let e = flow
+        .handle_response(world.now, crate::http::RequestId(999), HttpResponse::json(200, "{}"))
+        .unwrap_err();
+    assert_eq!(e.code(), "unknown_request");
+    assert!(matches!(flow.status(world.now), crate::FlowStatus::AwaitingUser { .. }));
+}
+
+#[test]
+fn every_error_is_also_an_event() {
+    let mut world = World::new();
+    world.prm["resource"] = json!("https://evil.example.com/mcp");
+    let mut flow = flow();
+    flow.handle_unauthorized(world.now, &world.challenge_401(), entropy(1)).unwrap();
+    let (events, errors) = drain(&mut flow, &mut world);
+    assert_eq!(events, errors.into_iter().map(FlowEvent::Failed).collect::<Vec<_>>());
+}
