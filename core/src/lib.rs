@@ -1,9 +1,102 @@
-//! mcp-oauth-core (work in progress)
+//! # mcp-oauth-core
+//!
+//! The sans-IO protocol core of mcp-oauth: the client side of MCP authorization (specification
+//! 2026-07-28) and the RFCs it builds on. No sockets, no clock, no randomness, no async, no
+//! storage: time comes in as [`time::UnixTime`], random bytes as [`pkce::Entropy`], HTTP goes
+//! out as [`http::HttpRequest`] values and comes back as [`http::HttpResponse`] values. The
+//! browser package (`mcp-oauth-wasm`) and the native adapter (`mcp-oauth`) drive this same code.
+//!
+//! ## The flow
+//! ```text
+//!  MCP request ──401──▶ handle_unauthorized ──▶ www_authenticate (RFC 9110 §11.6.1, RFC 6750 §3)
+//!      │                      │ refresh token held? ──▶ token::refresh_request (RFC 6749 §6)
+//!      │                      ▼
+//!      │        resource_metadata (RFC 9728): header URL, /.well-known/…/<path>, /.well-known/…
+//!      │                      ▼            none found ─▶ legacy (2025-03-26: AS = origin)
+//!      │        server_metadata (RFC 8414, OIDC Discovery): insert, OIDC insert, OIDC append
+//!      │                      ▼
+//!      │        registration: pre-registered > metadata document > RFC 7591 (201)
+//!      │                      ▼
+//!      │        authorize: PKCE S256 (RFC 7636), state, resource (RFC 8707), scope selection
+//!      │                      ▼  events: AuthorizationPending (save!), OpenBrowser
+//!      │        handle_callback: state, iss (RFC 9207), error ─▶ token::code_exchange_request
+//!      │                      ▼  events: TokensUpdated, Authorized
+//!      └──────── authorization_header ◀── poll_timeout/handle_timeout: proactive refresh
+//!  MCP request ──403 insufficient_scope──▶ handle_forbidden ──▶ step-up (scope union, capped)
+//! ```
+//! Each box is a module of request/process step functions; [`AuthFlow`] only sequences them.
+//! Hosts that drive the protocol themselves call the step functions directly.
+//!
+//! ## Drain contract
+//! After every input to an [`AuthFlow`] (`handle_*`, `begin_authorization`, `logout`):
+//! 1. drain `poll_request()`, send each request **without following redirects**, and answer with
+//!    `handle_response(now, id, response)` (or `handle_transport_error`), draining again;
+//! 2. drain `poll_event()`;
+//! 3. read `poll_timeout()` and call `handle_timeout(now)` once it has passed.
+//!
+//! Every `Err` returned by a `handle_*` call is also queued as [`FlowEvent::Failed`].
+//!
+//! ## Example
+//! The whole cold flow against the in-memory servers of the `demo` feature:
+//! ```
+//! use mcp_oauth_core::demo::{DemoServer, MCP_URL};
+//! use mcp_oauth_core::pkce::Entropy;
+//! use mcp_oauth_core::registration::ClientConfig;
+//! use mcp_oauth_core::time::UnixTime;
+//! use mcp_oauth_core::{AuthFlow, FlowConfig, FlowEvent};
+//!
+//! let mut server = DemoServer::new();
+//! let config = FlowConfig::new(
+//!     MCP_URL,
+//!     "http://localhost:8000/auth/redirect",
+//!     ClientConfig::dynamic("my-agent"),
+//! )?;
+//! let mut flow = AuthFlow::new(config);
+//! let now = UnixTime(1_800_000_000); // the host's clock
+//! let entropy = Entropy { verifier: [7; 32], state: [9; 32] }; // the host's CSPRNG
+//!
+//! // The MCP server answered 401: start.
+//! flow.handle_unauthorized(now, &server.unauthorized(), entropy)?;
+//! let mut browser_url = None;
+//! loop {
+//!     while let Some(request) = flow.poll_request() {
+//!         let response = server.respond(&request); // the host's HTTP client
+//!         flow.handle_response(now, request.id, response)?;
+//!     }
+//!     while let Some(event) = flow.poll_event() {
+//!         match event {
+//!             FlowEvent::AuthorizationPending(_) => { /* persist flow.snapshot() */ }
+//!             FlowEvent::OpenBrowser { url } => browser_url = Some(url),
+//!             FlowEvent::TokensUpdated { .. } => { /* persist the tokens */ }
+//!             _ => {}
+//!         }
+//!     }
+//!     match browser_url.take() {
+//!         // The user consents; the browser comes back to the redirect URI.
+//!         Some(url) => flow.handle_callback(now, &server.approve(&url))?,
+//!         None => break,
+//!     }
+//! }
+//! let header = flow.authorization_header(now, MCP_URL)?.expect("a token");
+//! assert!(server.accepts(&header));
+//! assert_eq!(server.requests, 4); // resource metadata, server metadata, registration, token
+//! # Ok::<(), mcp_oauth_core::Error>(())
+//! ```
+//!
+//! ## Dependencies
+//! serde, serde_json, sha2 and thiserror only. The `url` crate is not used (its IDNA tables
+//! cost about 70 KB gzipped in wasm; see [`url`]); base64 and form encoding are a few lines in
+//! [`encoding`]. `oauth2` (the design card's crate) is not used: it performs its own IO through
+//! pluggable HTTP clients and models a generic OAuth client, while this core needs sans-IO step
+//! functions, MCP's discovery order and per-server policy.
 #![deny(missing_docs)]
 
 pub mod authorize;
+#[cfg(feature = "demo")]
+pub mod demo;
 pub mod encoding;
 pub mod error;
+pub mod flow;
 pub mod http;
 mod json;
 pub mod pkce;
@@ -19,7 +112,6 @@ pub mod token;
 pub mod url;
 pub mod www_authenticate;
 
-pub use json::cache_max_age;
-pub mod flow;
 pub use error::Error;
 pub use flow::{AuthFlow, Discovery, FlowConfig, FlowEvent, FlowSnapshot, FlowStatus};
+pub use json::cache_max_age;

@@ -189,7 +189,9 @@ pub fn process_metadata_response(
     })?;
     // RFC 9728 §2: `resource` is REQUIRED.
     let resource_str = json::req_str(&obj, "resource")?;
-    let resource = ResourceUrl::parse(resource_str).map_err(ResourceMetadataError::InvalidUrl)?;
+    // Kept as published: it is the resource's identifier at its authorization server.
+    let resource =
+        ResourceUrl::parse_published(resource_str).map_err(ResourceMetadataError::InvalidUrl)?;
     // RFC 9728 §3.3 (relaxed to a path prefix, see module docs): the metadata must be this server's.
     if !resource.covers(mcp_url) {
         return Err(ResourceMetadataError::ResourceMismatch {

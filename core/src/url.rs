@@ -488,9 +488,14 @@ impl RedirectUri {
     }
 }
 
-/// The MCP server's resource identifier in canonical form (RFC 8707 §2; MCP "Canonical Server
-/// URI"): absolute, no fragment, lowercase scheme and host, no default port, and no trailing
-/// slash on an empty path. A trailing slash on a longer path is kept, as it may be significant.
+/// A resource identifier (RFC 8707 §2): absolute, https (or loopback http), no fragment.
+///
+/// [`ResourceUrl::parse`] gives the MCP "Canonical Server URI" of a configured server URL:
+/// lowercase scheme and host, no default port, and no trailing slash on an empty path (a
+/// trailing slash on a longer path is kept, as it may be significant).
+/// [`ResourceUrl::parse_published`] keeps a protected-resource metadata `resource` exactly as
+/// the server published it: that string is the resource's identifier at its authorization
+/// server (Vercel publishes `https://mcp.vercel.com/`).
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct ResourceUrl {
     canonical: String,
@@ -498,14 +503,19 @@ pub struct ResourceUrl {
 }
 
 impl ResourceUrl {
-    /// Validates and canonicalises an MCP server URL or a PRM `resource` value.
-    pub fn parse(input: &str) -> Result<ResourceUrl, UrlError> {
+    fn validate(input: &str) -> Result<Url, UrlError> {
         let url = Url::parse_inner(input).map_err(|p| UrlError::new("resource", input, p))?;
         if url.fragment.is_some() {
             // RFC 8707 §2: the resource "MUST NOT include a fragment component".
             return Err(UrlError::new("resource", input, UrlProblem::Fragment));
         }
         url.require_secure().map_err(|p| UrlError::new("resource", input, p))?;
+        Ok(url)
+    }
+
+    /// Validates and canonicalises an MCP server URL.
+    pub fn parse(input: &str) -> Result<ResourceUrl, UrlError> {
+        let url = ResourceUrl::validate(input)?;
         let mut canonical = url.origin();
         if url.path != "/" {
             canonical.push_str(&url.path);
@@ -517,7 +527,13 @@ impl ResourceUrl {
         Ok(ResourceUrl { canonical, url })
     }
 
-    /// The canonical string, as sent in the `resource` parameter.
+    /// Validates a published `resource` value and keeps it exactly as given.
+    pub fn parse_published(input: &str) -> Result<ResourceUrl, UrlError> {
+        let url = ResourceUrl::validate(input)?;
+        Ok(ResourceUrl { canonical: input.to_owned(), url })
+    }
+
+    /// The identifier as sent in the `resource` parameter (canonical, or as published).
     pub fn as_str(&self) -> &str {
         &self.canonical
     }
@@ -578,7 +594,7 @@ impl Serialize for ResourceUrl {
 impl<'de> Deserialize<'de> for ResourceUrl {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = String::deserialize(d)?;
-        ResourceUrl::parse(&s).map_err(serde::de::Error::custom)
+        ResourceUrl::parse_published(&s).map_err(serde::de::Error::custom)
     }
 }
 

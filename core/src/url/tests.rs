@@ -142,3 +142,18 @@ fn query_pairs_roundtrip() {
     assert_eq!(pairs[1], ("scope".to_string(), "a b".to_string()));
     assert_eq!(pairs[2].1, "http://localhost/cb");
 }
+
+#[test]
+fn published_resource_is_kept_verbatim() {
+    let r = ResourceUrl::parse_published("https://mcp.vercel.com/").unwrap();
+    assert_eq!(r.as_str(), "https://mcp.vercel.com/");
+    assert!(r.covers(&ResourceUrl::parse("https://mcp.vercel.com").unwrap()));
+    assert_eq!(
+        ResourceUrl::parse_published("https://x.example/#f").unwrap_err().problem,
+        UrlProblem::Fragment
+    );
+    assert_eq!(
+        ResourceUrl::parse_published("http://x.example/").unwrap_err().problem,
+        UrlProblem::InsecureScheme
+    );
+}
