@@ -696,3 +696,53 @@ fn confidential_dynamic_client_with_secret_post() {
     assert!(form.iter().any(|(k, v)| k == "client_secret" && v == "pw"));
     assert!(flow.access_token(world.now).is_some());
 }
+
+struct RecordingSigner(std::sync::Mutex<Vec<crate::token::AssertionClaims>>);
+
+impl crate::token::ClientAssertionSigner for RecordingSigner {
+    fn sign(&self, claims: &crate::token::AssertionClaims) -> Result<String, String> {
+        self.0.lock().map_err(|e| e.to_string())?.push(claims.clone());
+        Ok(format!("eyJhbGciOiJFUzI1NiJ9.{}.sig", claims.iat))
+    }
+}
+
+#[test]
+fn private_key_jwt_hook_signs_every_token_request() {
+    let mut world = World::new();
+    let client = ClientConfig {
+        pre_registered: Some(PreRegistered {
+            client_id: "jwt-client".into(),
+            client_secret: None,
+            auth_method: Some(TokenEndpointAuth::PrivateKeyJwt),
+        }),
+        ..ClientConfig::dynamic("x")
+    };
+    let mut flow = AuthFlow::new(FlowConfig::new(MCP, REDIRECT, client).unwrap());
+    // Without a signer: a clear error, no token request.
+    flow.handle_unauthorized(world.now, &world.challenge_401(), entropy(1)).unwrap();
+    let (events, _) = drain(&mut flow, &mut world);
+    let cb = world.approve(&browser_url(&events).unwrap());
+    assert_eq!(
+        flow.handle_callback(world.now, &cb).unwrap_err().code(),
+        "missing_client_assertion"
+    );
+    assert_eq!(world.count(Purpose::TokenExchange), 0);
+    // With one.
+    let signer = std::sync::Arc::new(RecordingSigner(std::sync::Mutex::new(Vec::new())));
+    flow.set_assertion_signer(signer.clone());
+    authorize(&mut flow, &mut world, 2);
+    world.now = flow.poll_timeout().unwrap();
+    flow.handle_timeout(world.now).unwrap();
+    drain(&mut flow, &mut world);
+    let claims = signer.0.lock().unwrap().clone();
+    assert_eq!(claims.len(), 2, "code exchange and refresh");
+    assert_eq!(claims[1].iss, "jwt-client");
+    assert_eq!(claims[1].sub, "jwt-client");
+    assert_eq!(claims[1].aud, ISSUER);
+    assert_eq!(claims[1].exp, claims[1].iat + 120);
+    for form in &world.token_requests {
+        assert!(form.iter().any(|(k, v)| k == "client_assertion" && v.starts_with("eyJ")));
+        assert!(form.iter().any(|(k, v)| k == "client_assertion_type"
+            && v == "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"));
+    }
+}
