@@ -12,8 +12,6 @@
 //! `error` parameter acted on (on a mismatch its text is not even carried in the error), then
 //! `code` is taken.
 
-use serde::{Deserialize, Serialize};
-
 use crate::error::OAuthErrorBody;
 use crate::pkce::{Entropy, METHOD_S256};
 use crate::secret::{constant_time_eq, AuthorizationCode, PkceVerifier, State};
@@ -130,7 +128,7 @@ impl CallbackError {
 /// Everything needed to finish an authorization after the redirect, possibly in another
 /// process. Holds secrets: store it like tokens. `Debug` leaves out the secrets and the URL
 /// (which carries `state`).
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct PendingAuthorization {
     /// `state` sent.
     pub state: State,

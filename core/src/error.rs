@@ -4,8 +4,6 @@
 //! broke and carry the values. [`Error`] gathers them for the flow. Every error has a stable
 //! string [`Error::code`] shared by Rust and JavaScript.
 
-use serde::{Deserialize, Serialize};
-
 use crate::authorize::{AuthorizeError, CallbackError};
 use crate::registration::RegistrationError;
 use crate::resource_metadata::ResourceMetadataError;
@@ -15,7 +13,7 @@ use crate::url::UrlError;
 use crate::www_authenticate::ChallengeError;
 
 /// An OAuth error response body (RFC 6749 §5.2, RFC 7591 §3.2.2, RFC 6749 §4.1.2.1).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct OAuthErrorBody {
     /// The error code (`invalid_grant`, `access_denied`, ...).
     pub error: String,
@@ -27,9 +25,10 @@ pub struct OAuthErrorBody {
 
 impl OAuthErrorBody {
     /// Reads an error body from a JSON object, when it has a string `error` member.
-    pub(crate) fn from_json(obj: &serde_json::Map<String, serde_json::Value>) -> Option<Self> {
-        let error = obj.get("error")?.as_str()?.to_owned();
-        let text = |k: &str| obj.get(k).and_then(|v| v.as_str()).map(str::to_owned);
+    pub(crate) fn from_json(obj: &[(String, crate::json::Json)]) -> Option<Self> {
+        let get = |k: &str| obj.iter().find(|(n, _)| n == k).and_then(|(_, v)| v.as_str());
+        let error = get("error")?.to_owned();
+        let text = |k: &str| get(k).map(str::to_owned);
         Some(OAuthErrorBody {
             error,
             error_description: text("error_description"),

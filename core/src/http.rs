@@ -10,15 +10,13 @@
 
 use std::fmt;
 
-use serde::{Deserialize, Serialize};
-
 /// Identifies one request the core asked for, so that the adapter's answer finds its way back.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct RequestId(pub u64);
 
 /// Why the core wants a request sent. Adapters may use it for logging, metrics or per-purpose
 /// timeouts; browsers treat a network failure of a discovery request like a 4xx.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Purpose {
     /// RFC 9728 protected-resource metadata.
@@ -43,7 +41,7 @@ impl Purpose {
 }
 
 /// HTTP method. The protocol needs only these two.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Method {
     /// GET
     Get,
@@ -113,7 +111,7 @@ impl HttpRequest {
         id: RequestId,
         purpose: Purpose,
         url: &str,
-        json: &serde_json::Value,
+        json: &crate::json::Json,
     ) -> HttpRequest {
         HttpRequest {
             id,
@@ -124,7 +122,7 @@ impl HttpRequest {
                 ("Content-Type".into(), "application/json".into()),
                 ("Accept".into(), "application/json".into()),
             ],
-            body: json.to_string().into_bytes(),
+            body: json.to_text().into_bytes(),
         }
     }
 

@@ -1,9 +1,390 @@
-//! Reading JSON response bodies: one place for the checks every `process_*` function starts with
-//! (HOUSE_STYLE §8: status, content type, JSON object, required members).
-
-use serde_json::{Map, Value};
+//! JSON (RFC 8259), small on purpose: a strict parser into [`Json`], a writer, and the checks
+//! every `process_*` function starts with (HOUSE_STYLE §8: status, content type, JSON object,
+//! required members).
+//!
+//! Why not serde/serde_json: in the browser build they cost about 90 KB of wasm before
+//! optimisation (derive visitors, float formatting and parsing, `BTreeMap`), more than the whole
+//! protocol (measured with twiggy; see `BENCHMARKS.md`). The protocol needs objects, strings,
+//! booleans, arrays and non-negative integers; numbers are kept as their text and read as
+//! integers where the protocol wants integers, so no float code is linked at all.
+//!
+//! Strictness: duplicate member names are an error (RFC 8259 §4 says they SHOULD be unique;
+//! parsers disagree on which one wins, which makes duplicates a way to smuggle values past a
+//! check), nesting deeper than 64 levels is an error, and so is anything after the value.
 
 use crate::http::HttpResponse;
+
+/// A JSON value. Numbers keep their text.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Json {
+    /// `null`
+    Null,
+    /// `true` / `false`
+    Bool(bool),
+    /// A number, as written (validated against the RFC 8259 grammar).
+    Number(String),
+    /// A string.
+    String(String),
+    /// An array.
+    Array(Vec<Json>),
+    /// An object, members in document order (names unique).
+    Object(Vec<(String, Json)>),
+}
+
+/// Why a text is not JSON.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("invalid JSON at byte {position}: {reason}")]
+pub struct JsonError {
+    /// Byte offset.
+    pub position: usize,
+    /// What was wrong.
+    pub reason: &'static str,
+}
+
+const MAX_DEPTH: usize = 64;
+
+struct Parser<'a> {
+    s: &'a [u8],
+    pos: usize,
+}
+
+impl Parser<'_> {
+    fn err<T>(&self, reason: &'static str) -> Result<T, JsonError> {
+        Err(JsonError { position: self.pos, reason })
+    }
+
+    fn ws(&mut self) {
+        while matches!(self.s.get(self.pos), Some(b' ' | b'\t' | b'\n' | b'\r')) {
+            self.pos += 1;
+        }
+    }
+
+    fn literal(&mut self, word: &[u8], value: Json) -> Result<Json, JsonError> {
+        if self.s[self.pos..].starts_with(word) {
+            self.pos += word.len();
+            Ok(value)
+        } else {
+            self.err("unexpected character")
+        }
+    }
+
+    fn value(&mut self, depth: usize) -> Result<Json, JsonError> {
+        if depth > MAX_DEPTH {
+            return self.err("nested too deeply");
+        }
+        self.ws();
+        match self.s.get(self.pos) {
+            None => self.err("unexpected end"),
+            Some(b'n') => self.literal(b"null", Json::Null),
+            Some(b't') => self.literal(b"true", Json::Bool(true)),
+            Some(b'f') => self.literal(b"false", Json::Bool(false)),
+            Some(b'"') => self.string().map(Json::String),
+            Some(b'[') => {
+                self.pos += 1;
+                let mut items = Vec::new();
+                self.ws();
+                if self.s.get(self.pos) == Some(&b']') {
+                    self.pos += 1;
+                    return Ok(Json::Array(items));
+                }
+                loop {
+                    items.push(self.value(depth + 1)?);
+                    self.ws();
+                    match self.s.get(self.pos) {
+                        Some(b',') => self.pos += 1,
+                        Some(b']') => {
+                            self.pos += 1;
+                            return Ok(Json::Array(items));
+                        }
+                        _ => return self.err("expected `,` or `]`"),
+                    }
+                }
+            }
+            Some(b'{') => {
+                self.pos += 1;
+                let mut members: Vec<(String, Json)> = Vec::new();
+                self.ws();
+                if self.s.get(self.pos) == Some(&b'}') {
+                    self.pos += 1;
+                    return Ok(Json::Object(members));
+                }
+                loop {
+                    self.ws();
+                    if self.s.get(self.pos) != Some(&b'"') {
+                        return self.err("expected a member name");
+                    }
+                    let at = self.pos;
+                    let name = self.string()?;
+                    if members.iter().any(|(n, _)| *n == name) {
+                        return Err(JsonError { position: at, reason: "duplicate member name" });
+                    }
+                    self.ws();
+                    if self.s.get(self.pos) != Some(&b':') {
+                        return self.err("expected `:`");
+                    }
+                    self.pos += 1;
+                    let v = self.value(depth + 1)?;
+                    members.push((name, v));
+                    self.ws();
+                    match self.s.get(self.pos) {
+                        Some(b',') => self.pos += 1,
+                        Some(b'}') => {
+                            self.pos += 1;
+                            return Ok(Json::Object(members));
+                        }
+                        _ => return self.err("expected `,` or `}`"),
+                    }
+                }
+            }
+            Some(b'-' | b'0'..=b'9') => self.number(),
+            Some(_) => self.err("unexpected character"),
+        }
+    }
+
+    fn digits(&mut self) -> usize {
+        let start = self.pos;
+        while self.s.get(self.pos).is_some_and(u8::is_ascii_digit) {
+            self.pos += 1;
+        }
+        self.pos - start
+    }
+
+    fn number(&mut self) -> Result<Json, JsonError> {
+        // RFC 8259 §6: -? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?
+        let start = self.pos;
+        if self.s.get(self.pos) == Some(&b'-') {
+            self.pos += 1;
+        }
+        match self.s.get(self.pos) {
+            Some(b'0') => self.pos += 1,
+            Some(b'1'..=b'9') => {
+                self.digits();
+            }
+            _ => return self.err("invalid number"),
+        }
+        if self.s.get(self.pos) == Some(&b'.') {
+            self.pos += 1;
+            if self.digits() == 0 {
+                return self.err("invalid number");
+            }
+        }
+        if matches!(self.s.get(self.pos), Some(b'e' | b'E')) {
+            self.pos += 1;
+            if matches!(self.s.get(self.pos), Some(b'+' | b'-')) {
+                self.pos += 1;
+            }
+            if self.digits() == 0 {
+                return self.err("invalid number");
+            }
+        }
+        let text = std::str::from_utf8(&self.s[start..self.pos]).unwrap_or("0");
+        Ok(Json::Number(text.to_owned()))
+    }
+
+    fn hex4(&mut self) -> Result<u32, JsonError> {
+        let mut v = 0u32;
+        for _ in 0..4 {
+            let d = match self.s.get(self.pos) {
+                Some(c @ b'0'..=b'9') => c - b'0',
+                Some(c @ b'a'..=b'f') => c - b'a' + 10,
+                Some(c @ b'A'..=b'F') => c - b'A' + 10,
+                _ => return self.err("invalid \\u escape"),
+            };
+            v = v * 16 + u32::from(d);
+            self.pos += 1;
+        }
+        Ok(v)
+    }
+
+    fn string(&mut self) -> Result<String, JsonError> {
+        self.pos += 1;
+        let mut out: Vec<u8> = Vec::new();
+        loop {
+            match self.s.get(self.pos) {
+                None => return self.err("unterminated string"),
+                Some(b'"') => {
+                    self.pos += 1;
+                    return String::from_utf8(out).or_else(|_| self.err("invalid UTF-8 in string"));
+                }
+                Some(b'\\') => {
+                    self.pos += 1;
+                    let c = match self.s.get(self.pos) {
+                        Some(b'"') => '"',
+                        Some(b'\\') => '\\',
+                        Some(b'/') => '/',
+                        Some(b'b') => '\u{8}',
+                        Some(b'f') => '\u{c}',
+                        Some(b'n') => '\n',
+                        Some(b'r') => '\r',
+                        Some(b't') => '\t',
+                        Some(b'u') => {
+                            self.pos += 1;
+                            let hi = self.hex4()?;
+                            let code = if (0xD800..0xDC00).contains(&hi) {
+                                // A high surrogate must be followed by `\u` and a low surrogate.
+                                if !self.s[self.pos..].starts_with(b"\\u") {
+                                    return self.err("unpaired surrogate");
+                                }
+                                self.pos += 2;
+                                let lo = self.hex4()?;
+                                if !(0xDC00..0xE000).contains(&lo) {
+                                    return self.err("unpaired surrogate");
+                                }
+                                0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00)
+                            } else {
+                                hi
+                            };
+                            let Some(ch) = char::from_u32(code) else {
+                                return self.err("unpaired surrogate");
+                            };
+                            let mut buf = [0u8; 4];
+                            out.extend_from_slice(ch.encode_utf8(&mut buf).as_bytes());
+                            continue;
+                        }
+                        _ => return self.err("invalid escape"),
+                    };
+                    self.pos += 1;
+                    let mut buf = [0u8; 4];
+                    out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
+                }
+                Some(&c) if c < 0x20 => return self.err("control character in string"),
+                Some(&c) => {
+                    out.push(c);
+                    self.pos += 1;
+                }
+            }
+        }
+    }
+}
+
+/// Parses a complete JSON text.
+pub fn parse(text: &[u8]) -> Result<Json, JsonError> {
+    let mut p = Parser { s: text, pos: 0 };
+    // RFC 8259 §8.1: a leading byte order mark may be ignored.
+    if text.starts_with(&[0xEF, 0xBB, 0xBF]) {
+        p.pos = 3;
+    }
+    let v = p.value(0)?;
+    p.ws();
+    if p.pos != text.len() {
+        return p.err("unexpected data after the value");
+    }
+    Ok(v)
+}
+
+impl Json {
+    /// A member of an object.
+    pub fn get(&self, name: &str) -> Option<&Json> {
+        match self {
+            Json::Object(m) => m.iter().find(|(n, _)| n == name).map(|(_, v)| v),
+            _ => None,
+        }
+    }
+
+    /// The string, if this is one.
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            Json::String(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// The value as a non-negative integer: a number without fraction, or with a fraction of
+    /// zeros (`3600.0`), or such a number in a string (`"3599"`, Entra v1).
+    pub fn as_u64_lenient(&self) -> Option<u64> {
+        let text = match self {
+            Json::Number(t) => t.as_str(),
+            Json::String(s) => s.trim(),
+            _ => return None,
+        };
+        let (int, frac) = text.split_once('.').unwrap_or((text, ""));
+        if int.is_empty() || !int.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        if !frac.bytes().all(|b| b == b'0') {
+            return None;
+        }
+        int.parse().ok()
+    }
+
+    /// Writes compact JSON text.
+    pub fn write(&self, out: &mut String) {
+        match self {
+            Json::Null => out.push_str("null"),
+            Json::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+            Json::Number(n) => out.push_str(n),
+            Json::String(s) => write_string(s, out),
+            Json::Array(items) => {
+                out.push('[');
+                for (i, v) in items.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    v.write(out);
+                }
+                out.push(']');
+            }
+            Json::Object(members) => {
+                out.push('{');
+                for (i, (k, v)) in members.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    write_string(k, out);
+                    out.push(':');
+                    v.write(out);
+                }
+                out.push('}');
+            }
+        }
+    }
+
+    /// Compact JSON text.
+    pub fn to_text(&self) -> String {
+        let mut out = String::new();
+        self.write(&mut out);
+        out
+    }
+
+    /// A string value.
+    pub fn str(s: impl Into<String>) -> Json {
+        Json::String(s.into())
+    }
+
+    /// A number from an integer.
+    pub fn uint(n: u64) -> Json {
+        Json::Number(n.to_string())
+    }
+
+    /// An array of strings.
+    pub fn str_array<S: AsRef<str>>(items: &[S]) -> Json {
+        Json::Array(items.iter().map(|s| Json::str(s.as_ref())).collect())
+    }
+}
+
+fn write_string(s: &str, out: &mut String) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 => {
+                const HEX: &[u8; 16] = b"0123456789abcdef";
+                out.push_str("\\u00");
+                out.push(HEX[(c as usize) >> 4] as char);
+                out.push(HEX[(c as usize) & 15] as char);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+/// An object's members.
+pub(crate) type Object = Vec<(String, Json)>;
 
 /// Why a body could not be read as a JSON object.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -15,7 +396,7 @@ pub(crate) enum BodyProblem {
 }
 
 /// Parses the body as a JSON object, requiring a JSON content type.
-pub(crate) fn object(resp: &HttpResponse) -> Result<Map<String, Value>, BodyProblem> {
+pub(crate) fn object(resp: &HttpResponse) -> Result<Object, BodyProblem> {
     if !resp.is_json() {
         return Err(BodyProblem::NotJson(resp.header("content-type").unwrap_or("").to_owned()));
     }
@@ -24,9 +405,9 @@ pub(crate) fn object(resp: &HttpResponse) -> Result<Map<String, Value>, BodyProb
 
 /// Parses the body as a JSON object whatever the content type says (used for error bodies, which
 /// servers label carelessly).
-pub(crate) fn object_any_type(resp: &HttpResponse) -> Result<Map<String, Value>, BodyProblem> {
-    match serde_json::from_slice::<Value>(&resp.body) {
-        Ok(Value::Object(map)) => Ok(map),
+pub(crate) fn object_any_type(resp: &HttpResponse) -> Result<Object, BodyProblem> {
+    match parse(&resp.body) {
+        Ok(Json::Object(map)) => Ok(map),
         Ok(_) => Err(BodyProblem::Malformed("the body is JSON but not an object".into())),
         Err(e) => Err(BodyProblem::Malformed(e.to_string())),
     }
@@ -39,19 +420,23 @@ pub(crate) enum FieldProblem {
     WrongType { field: &'static str, expected: &'static str },
 }
 
+fn member<'a>(obj: &'a [(String, Json)], field: &str) -> Option<&'a Json> {
+    obj.iter().find(|(n, _)| n == field).map(|(_, v)| v).filter(|v| **v != Json::Null)
+}
+
 pub(crate) fn opt_str<'a>(
-    obj: &'a Map<String, Value>,
+    obj: &'a [(String, Json)],
     field: &'static str,
 ) -> Result<Option<&'a str>, FieldProblem> {
-    match obj.get(field) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s)),
+    match member(obj, field) {
+        None => Ok(None),
+        Some(Json::String(s)) => Ok(Some(s)),
         Some(_) => Err(FieldProblem::WrongType { field, expected: "a string" }),
     }
 }
 
 pub(crate) fn req_str<'a>(
-    obj: &'a Map<String, Value>,
+    obj: &'a [(String, Json)],
     field: &'static str,
 ) -> Result<&'a str, FieldProblem> {
     match opt_str(obj, field)? {
@@ -61,54 +446,44 @@ pub(crate) fn req_str<'a>(
 }
 
 pub(crate) fn opt_bool(
-    obj: &Map<String, Value>,
+    obj: &[(String, Json)],
     field: &'static str,
 ) -> Result<Option<bool>, FieldProblem> {
-    match obj.get(field) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::Bool(b)) => Ok(Some(*b)),
+    match member(obj, field) {
+        None => Ok(None),
+        Some(Json::Bool(b)) => Ok(Some(*b)),
         Some(_) => Err(FieldProblem::WrongType { field, expected: "a boolean" }),
     }
 }
 
 pub(crate) fn opt_str_array(
-    obj: &Map<String, Value>,
+    obj: &[(String, Json)],
     field: &'static str,
 ) -> Result<Option<Vec<String>>, FieldProblem> {
-    let wrong = FieldProblem::WrongType { field, expected: "an array of strings" };
-    match obj.get(field) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::Array(items)) => items
+    let wrong = || FieldProblem::WrongType { field, expected: "an array of strings" };
+    match member(obj, field) {
+        None => Ok(None),
+        Some(Json::Array(items)) => items
             .iter()
-            .map(|v| v.as_str().map(str::to_owned).ok_or(wrong.clone()))
+            .map(|v| v.as_str().map(str::to_owned).ok_or_else(wrong))
             .collect::<Result<Vec<_>, _>>()
             .map(Some),
-        Some(_) => Err(wrong),
+        Some(_) => Err(wrong()),
     }
 }
 
 /// A non-negative integer given as a JSON number or a numeric string (Entra v1 sends
 /// `"expires_in": "3599"`).
 pub(crate) fn opt_u64_lenient(
-    obj: &Map<String, Value>,
+    obj: &[(String, Json)],
     field: &'static str,
 ) -> Result<Option<u64>, FieldProblem> {
-    let wrong = FieldProblem::WrongType { field, expected: "a non-negative integer" };
-    match obj.get(field) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::Number(n)) => {
-            if let Some(v) = n.as_u64() {
-                Ok(Some(v))
-            } else {
-                // Some servers send 3600.0; accept a float that is a whole, non-negative number.
-                match n.as_f64() {
-                    Some(f) if f >= 0.0 && f.fract() == 0.0 && f < 1e15 => Ok(Some(f as u64)),
-                    _ => Err(wrong),
-                }
-            }
-        }
-        Some(Value::String(s)) => s.trim().parse::<u64>().map(Some).map_err(|_| wrong),
-        Some(_) => Err(wrong),
+    match member(obj, field) {
+        None => Ok(None),
+        Some(v) => v
+            .as_u64_lenient()
+            .map(Some)
+            .ok_or(FieldProblem::WrongType { field, expected: "a non-negative integer" }),
     }
 }
 
@@ -135,30 +510,4 @@ pub fn cache_max_age(resp: &HttpResponse) -> Option<u64> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn lenient_integers() {
-        let obj: Map<String, Value> =
-            serde_json::from_str(r#"{"a":3600,"b":"3599","c":-1,"d":"x","e":3600.0,"f":1.5}"#)
-                .unwrap();
-        assert_eq!(opt_u64_lenient(&obj, "a"), Ok(Some(3600)));
-        assert_eq!(opt_u64_lenient(&obj, "b"), Ok(Some(3599)));
-        assert!(opt_u64_lenient(&obj, "c").is_err());
-        assert!(opt_u64_lenient(&obj, "d").is_err());
-        assert_eq!(opt_u64_lenient(&obj, "e"), Ok(Some(3600)));
-        assert!(opt_u64_lenient(&obj, "f").is_err());
-        assert_eq!(opt_u64_lenient(&obj, "zz"), Ok(None));
-    }
-
-    #[test]
-    fn cache_control() {
-        let mut r = HttpResponse::json(200, "{}");
-        assert_eq!(cache_max_age(&r), None);
-        r.headers.push(("Cache-Control".into(), "public, max-age=3600".into()));
-        assert_eq!(cache_max_age(&r), Some(3600));
-        r.headers.push(("cache-control".into(), "no-store".into()));
-        assert_eq!(cache_max_age(&r), Some(0));
-    }
-}
+mod tests;

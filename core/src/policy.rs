@@ -2,11 +2,8 @@
 //! quirks"). Everything weaker than the spec's defaults carries a `danger_` name so it can be
 //! found with grep, and applies to one issuer only (HOUSE_STYLE §11).
 
-use serde::{Deserialize, Serialize};
-
 /// Settings for one authorization server, keyed by its issuer in [`crate::FlowConfig`].
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ServerPolicy {
     /// Use this server although its metadata has no `code_challenge_methods_supported`
     /// (Entra ID, Cognito support S256 but do not say so). PKCE S256 is still sent. A metadata

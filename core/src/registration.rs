@@ -11,11 +11,9 @@
 //! 0 means never, and the server's `token_endpoint_auth_method` wins over the one asked for
 //! (Vercel downgrades `client_secret_post` to `none`).
 
-use serde::{Deserialize, Serialize};
-
 use crate::error::OAuthErrorBody;
 use crate::http::{HttpRequest, HttpResponse, Purpose, RequestId};
-use crate::json::{self, BodyProblem, FieldProblem};
+use crate::json::{self, BodyProblem, FieldProblem, Json};
 use crate::secret::ClientSecret;
 use crate::server_metadata::ServerMetadata;
 use crate::time::UnixTime;
@@ -23,7 +21,7 @@ use crate::token::TokenEndpointAuth;
 use crate::url::{EndpointUrl, RedirectUri};
 
 /// Credentials issued out of band.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PreRegistered {
     /// `client_id`.
     pub client_id: String,
@@ -34,7 +32,7 @@ pub struct PreRegistered {
 }
 
 /// How the client gets an identity (in priority order, checklist item 9).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ClientConfig {
     /// The `client_name` sent at registration.
     pub client_name: String,
@@ -64,8 +62,7 @@ impl ClientConfig {
 }
 
 /// Where a client identity came from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum IdentitySource {
     /// Configured by the user.
     PreRegistered,
@@ -76,7 +73,7 @@ pub enum IdentitySource {
 }
 
 /// A client identity at one authorization server. Persist it keyed by `issuer`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ClientRegistration {
     /// The issuer it is valid for.
     pub issuer: String,
@@ -289,17 +286,19 @@ pub fn registration_request(
     redirect_uri: &RedirectUri,
     scope: Option<&str>,
 ) -> HttpRequest {
-    let mut body = serde_json::json!({
-        "redirect_uris": [redirect_uri.as_str()],
-        "client_name": config.client_name,
-        "grant_types": ["authorization_code", "refresh_token"],
-        "response_types": ["code"],
-        "token_endpoint_auth_method": "none",
-        "application_type": config.application_type.as_deref().unwrap_or(application_type(redirect_uri)),
-    });
-    if let (Some(s), Some(obj)) = (scope, body.as_object_mut()) {
-        obj.insert("scope".into(), s.into());
+    let app_type = config.application_type.as_deref().unwrap_or(application_type(redirect_uri));
+    let mut members = vec![
+        ("redirect_uris".to_owned(), Json::str_array(&[redirect_uri.as_str()])),
+        ("client_name".to_owned(), Json::str(config.client_name.as_str())),
+        ("grant_types".to_owned(), Json::str_array(&["authorization_code", "refresh_token"])),
+        ("response_types".to_owned(), Json::str_array(&["code"])),
+        ("token_endpoint_auth_method".to_owned(), Json::str("none")),
+        ("application_type".to_owned(), Json::str(app_type)),
+    ];
+    if let Some(s) = scope {
+        members.push(("scope".to_owned(), Json::str(s)));
     }
+    let body = Json::Object(members);
     HttpRequest::post_json(id, Purpose::ClientRegistration, endpoint.as_str(), &body)
 }
 

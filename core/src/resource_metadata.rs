@@ -15,8 +15,6 @@
 //! whose path is a prefix of the MCP URL's path on a segment boundary is accepted. Any other
 //! origin is an error, never a fallback.
 
-use serde::{Deserialize, Serialize};
-
 use crate::http::{HttpRequest, HttpResponse, Purpose, RequestId};
 use crate::json::{self, BodyProblem, FieldProblem};
 use crate::url::{EndpointUrl, IssuerUrl, ResourceUrl, UrlError};
@@ -125,7 +123,7 @@ impl From<FieldProblem> for ResourceMetadataError {
 }
 
 /// Protected-resource metadata, validated (RFC 9728 §2).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ResourceMetadata {
     /// The URL it was fetched from.
     pub url: String,

@@ -4,17 +4,14 @@
 //! accessor, so that printing a struct that holds one never leaks it. Values the protocol
 //! compares (`State`) compare in constant time. Single-use values (`AuthorizationCode`) are not
 //! `Clone`. Values that must persist (tokens, client secrets, the pending PKCE verifier and state)
-//! serialise as plain strings: the adapters' stores encrypt them at rest.
+//! are written in clear by [`crate::codec`]: the adapters' stores encrypt them at rest.
 
 use std::fmt;
-
-use serde::{Deserialize, Serialize};
 
 macro_rules! secret_type {
     ($(#[$meta:meta])* $name:ident $(, $derive:ident)*) => {
         $(#[$meta])*
-        #[derive(Serialize, Deserialize $(, $derive)*)]
-        #[serde(transparent)]
+        #[derive($($derive),*)]
         pub struct $name(String);
 
         impl $name {
@@ -112,13 +109,5 @@ mod tests {
         assert_ne!(State::new("abc"), State::new("abd"));
         assert_ne!(State::new("abc"), State::new("abcd"));
         assert!(constant_time_eq(b"", b""));
-    }
-
-    #[test]
-    fn serialises_as_plain_string() {
-        let t = RefreshToken::new("r1");
-        assert_eq!(serde_json::to_string(&t).unwrap(), "\"r1\"");
-        let back: RefreshToken = serde_json::from_str("\"r1\"").unwrap();
-        assert_eq!(back, t);
     }
 }

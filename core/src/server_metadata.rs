@@ -19,15 +19,13 @@
 //! The legacy path for servers of the 2025-03-26 revision lives in [`legacy_candidate_urls`] and
 //! [`legacy_default_metadata`].
 
-use serde::{Deserialize, Serialize};
-
 use crate::http::{HttpRequest, HttpResponse, Purpose, RequestId};
 use crate::json::{self, BodyProblem, FieldProblem};
 use crate::policy::ServerPolicy;
 use crate::url::{EndpointUrl, IssuerUrl, ResourceUrl, UrlError};
 
 /// Which well-known document a candidate URL is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum MetadataVariant {
     /// RFC 8414 `oauth-authorization-server`, suffix inserted before the path.
     OAuthInsert,
@@ -160,7 +158,7 @@ impl From<FieldProblem> for ServerMetadataError {
 }
 
 /// Authorization-server metadata, validated. Only the members the client uses are kept.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ServerMetadata {
     /// `issuer`, exactly as in the document.
     pub issuer: IssuerUrl,
@@ -239,7 +237,7 @@ pub fn process_metadata_response(
 fn read_document(
     url: &EndpointUrl,
     resp: &HttpResponse,
-) -> Result<serde_json::Map<String, serde_json::Value>, ServerMetadataError> {
+) -> Result<crate::json::Object, ServerMetadataError> {
     let at = || url.as_str().to_owned();
     // RFC 8414 §3.2: a successful response uses status 200.
     if resp.status != 200 {
@@ -253,7 +251,7 @@ fn read_document(
 }
 
 fn endpoint(
-    obj: &serde_json::Map<String, serde_json::Value>,
+    obj: &crate::json::Object,
     field: &'static str,
 ) -> Result<Option<EndpointUrl>, ServerMetadataError> {
     match json::opt_str(obj, field)? {
@@ -267,7 +265,7 @@ fn endpoint(
 
 fn validate(
     issuer: IssuerUrl,
-    obj: &serde_json::Map<String, serde_json::Value>,
+    obj: &crate::json::Object,
     policy: &ServerPolicy,
 ) -> Result<ServerMetadata, ServerMetadataError> {
     // RFC 8414 §2: authorization_endpoint is required for the code grant; token_endpoint too.

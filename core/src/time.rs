@@ -3,11 +3,8 @@
 //! The core has no clock. Every call that needs the time takes `now: UnixTime`; expiries are
 //! stored as absolute [`UnixTime`] values so that they survive restarts and serialisation.
 
-use serde::{Deserialize, Serialize};
-
 /// Seconds since the Unix epoch (UTC).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(transparent)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct UnixTime(pub u64);
 
 impl UnixTime {

@@ -9,8 +9,6 @@
 //! a numeric string (Entra v1); the old refresh token is kept when the server does not rotate
 //! (RFC 6749 §6); an omitted `scope` means the requested scope was granted (RFC 6749 §5.1).
 
-use serde::{Deserialize, Serialize};
-
 use crate::encoding;
 use crate::error::OAuthErrorBody;
 use crate::http::{HttpRequest, HttpResponse, Purpose, RequestId};
@@ -23,8 +21,7 @@ use crate::url::{EndpointUrl, RedirectUri, ResourceUrl};
 
 /// How the client authenticates at the token endpoint (RFC 7591 §2
 /// `token_endpoint_auth_method` values).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum TokenEndpointAuth {
     /// A public client: `client_id` in the body, no secret.
     None,
@@ -62,7 +59,7 @@ impl TokenEndpointAuth {
 
 /// The claims of a `private_key_jwt` client assertion (RFC 7523 §3), computed by the core. The
 /// signer adds a unique `jti` from its own randomness and signs.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AssertionClaims {
     /// `iss`: the client id.
     pub iss: String,
@@ -252,7 +249,7 @@ impl From<FieldProblem> for TokenError {
 }
 
 /// Tokens as stored: absolute expiry, the scope actually granted.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TokenSet {
     /// The access token.
     pub access_token: AccessToken,

@@ -14,8 +14,6 @@
 
 use std::fmt;
 
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
-
 use crate::encoding;
 
 /// What was wrong with a URL.
@@ -47,7 +45,7 @@ pub enum UrlProblem {
     #[error("the port `{0}` is not a number from 0 to 65535")]
     InvalidPort(String),
     /// A character that must be percent-encoded.
-    #[error("the character {0:?} must be percent-encoded")]
+    #[error("the character '{0}' must be percent-encoded")]
     InvalidCharacter(char),
     /// `%` not followed by two hex digits.
     #[error("it has a malformed percent-escape")]
@@ -421,18 +419,6 @@ macro_rules! validated_url {
             }
         }
 
-        impl Serialize for $name {
-            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-                s.serialize_str(&self.original)
-            }
-        }
-
-        impl<'de> Deserialize<'de> for $name {
-            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-                let s = String::deserialize(d)?;
-                $name::parse(&s).map_err(serde::de::Error::custom)
-            }
-        }
     };
 }
 
@@ -582,19 +568,6 @@ impl fmt::Debug for ResourceUrl {
 impl fmt::Display for ResourceUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.canonical)
-    }
-}
-
-impl Serialize for ResourceUrl {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&self.canonical)
-    }
-}
-
-impl<'de> Deserialize<'de> for ResourceUrl {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        ResourceUrl::parse_published(&s).map_err(serde::de::Error::custom)
     }
 }
 

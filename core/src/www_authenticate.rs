@@ -20,7 +20,7 @@ use crate::http::HttpResponse;
 #[non_exhaustive]
 pub enum ChallengeError {
     /// The value breaks the grammar at a byte offset.
-    #[error("malformed WWW-Authenticate header at byte {position}: {reason} (header: {header:?})")]
+    #[error("malformed WWW-Authenticate header at byte {position}: {reason} (header: `{header}`)")]
     Malformed {
         /// The header value.
         header: String,

@@ -56,10 +56,8 @@ fn run_probe() -> Result<String, Error> {
     let url = drive(&mut flow, &mut server, now)?
         .ok_or(mcp_oauth_core::error::FlowError::NoPendingAuthorization)?;
     // The redirect leaves the page: save, then complete from the saved state.
-    let saved = serde_json::to_string(&flow.snapshot())
-        .map_err(|e| mcp_oauth_core::error::FlowError::Snapshot(e.to_string()))?;
-    let snapshot: FlowSnapshot = serde_json::from_str(&saved)
-        .map_err(|e| mcp_oauth_core::error::FlowError::Snapshot(e.to_string()))?;
+    let saved = flow.snapshot().to_json();
+    let snapshot = FlowSnapshot::from_json(&saved)?;
     let mut flow = AuthFlow::restore(config, snapshot)?;
     flow.handle_callback(now, &server.approve(&url))?;
     drive(&mut flow, &mut server, now)?;

@@ -183,8 +183,8 @@ fn callback_must_come_to_the_redirect_uri() {
 #[test]
 fn pending_survives_serialisation() {
     let p = pending(true);
-    let json = serde_json::to_string(&p).unwrap();
-    let back: PendingAuthorization = serde_json::from_str(&json).unwrap();
+    let json = p.to_json().to_text();
+    let back = PendingAuthorization::from_json(&json).unwrap();
     assert_eq!(back, p);
     assert!(!format!("{p:?}").contains(p.state.secret()), "Debug redacts secrets");
 }

@@ -32,13 +32,13 @@ mod refresh;
 mod snapshot;
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 use std::collections::VecDeque;
 use std::sync::Arc;
 
 pub use config::FlowConfig;
-pub use snapshot::{Discovery, FlowSnapshot, SNAPSHOT_VERSION};
+pub use snapshot::{Discovery, FlowSnapshot, StoredTokens, SNAPSHOT_VERSION};
 
 use crate::authorize::PendingAuthorization;
 use crate::error::{Error, FlowError};
@@ -432,5 +432,29 @@ impl AuthFlow {
             .and_then(|d| d.resource_metadata.as_ref())
             .map(|m| m.resource.clone())
             .unwrap_or_else(|| self.config.server_url.clone())
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests_support {
+    use super::tests::harness::{authorize, drain, entropy, World, MCP, REDIRECT};
+    use super::{AuthFlow, FlowConfig, FlowSnapshot};
+    use crate::registration::ClientConfig;
+
+    /// A snapshot with every member set: tokens, a registration, discovery and a pending
+    /// step-up authorization.
+    pub(crate) fn full_snapshot() -> FlowSnapshot {
+        let mut world = World::new();
+        let mut flow =
+            AuthFlow::new(FlowConfig::new(MCP, REDIRECT, ClientConfig::dynamic("t")).unwrap());
+        authorize(&mut flow, &mut world, 1);
+        flow.handle_unauthorized(world.now, &world.unauthorized(None), entropy(2)).unwrap();
+        drain(&mut flow, &mut world);
+        flow.cancel();
+        flow.begin_authorization(world.now, entropy(3)).unwrap();
+        drain(&mut flow, &mut world);
+        let snap = flow.snapshot();
+        assert!(snap.tokens.is_some() && snap.pending.is_some() && snap.discovery.is_some());
+        snap
     }
 }

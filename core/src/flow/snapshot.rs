@@ -3,8 +3,6 @@
 //! restarts. Requests in flight are not part of it: a restored flow is idle or awaiting its
 //! callback.
 
-use serde::{Deserialize, Serialize};
-
 use super::{AuthFlow, FlowConfig, Phase};
 use crate::authorize::PendingAuthorization;
 use crate::error::{Error, FlowError};
@@ -18,7 +16,7 @@ use crate::token::TokenSet;
 pub const SNAPSHOT_VERSION: u32 = 1;
 
 /// The result of discovery for one MCP server; shareable between flows of a process.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Discovery {
     /// The protected-resource metadata (`None` on the legacy path).
     pub resource_metadata: Option<ResourceMetadata>,
@@ -33,7 +31,7 @@ pub struct Discovery {
 }
 
 /// Tokens with the issuer that issued them.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StoredTokens {
     /// The issuer.
     pub issuer: String,
@@ -42,7 +40,7 @@ pub struct StoredTokens {
 }
 
 /// A flow's persistent state.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FlowSnapshot {
     /// [`SNAPSHOT_VERSION`] when written.
     pub version: u32,

@@ -1,5 +1,5 @@
 //! Scenario tests: the flow driven through whole journeys against the in-memory world.
 
-mod harness;
+pub(crate) mod harness;
 mod scenarios;
 mod security;

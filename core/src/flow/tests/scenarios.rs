@@ -533,11 +533,11 @@ fn snapshot_restore_complete_in_another_process() {
     first.handle_unauthorized(world.now, &world.challenge_401(), entropy(1)).unwrap();
     let (events, _) = drain(&mut first, &mut world);
     assert!(events.iter().any(|e| matches!(e, FlowEvent::AuthorizationPending(_))));
-    let saved = serde_json::to_string(&first.snapshot()).unwrap();
+    let saved = first.snapshot().to_json();
     drop(first);
     let callback = world.approve(&browser_url(&events).unwrap());
     // "Another process": a new flow from the saved JSON and the same configuration.
-    let snapshot: FlowSnapshot = serde_json::from_str(&saved).unwrap();
+    let snapshot = FlowSnapshot::from_json(&saved).unwrap();
     let mut second = AuthFlow::restore(config(), snapshot).unwrap();
     assert!(matches!(second.status(world.now), FlowStatus::AwaitingUser { .. }));
     second.handle_callback(world.now, &callback).unwrap();
@@ -545,8 +545,8 @@ fn snapshot_restore_complete_in_another_process() {
     assert!(errors.is_empty(), "{errors:?}");
     assert!(events.contains(&FlowEvent::Authorized));
     // And tokens survive another round trip.
-    let saved = serde_json::to_string(&second.snapshot()).unwrap();
-    let third = AuthFlow::restore(config(), serde_json::from_str(&saved).unwrap()).unwrap();
+    let saved = second.snapshot().to_json();
+    let third = AuthFlow::restore(config(), FlowSnapshot::from_json(&saved).unwrap()).unwrap();
     assert!(world.mcp_accepts(third.authorization_header(world.now, MCP).unwrap().as_deref()));
 }
 
