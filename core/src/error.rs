@@ -98,9 +98,18 @@ pub enum FlowError {
     /// A refresh token was rejected (`invalid_grant`); a new authorization is needed.
     #[error("the refresh token was rejected; the user must authorize again")]
     ReauthorizationRequired,
-    /// The configuration is unusable.
-    #[error("invalid configuration: {0}")]
-    Config(String),
+    /// A step that needs discovered metadata ran before discovery (restored state without it).
+    #[error("the authorization server's metadata is not known yet; discovery must run first")]
+    NotDiscovered,
+    /// Tokens must be refreshed or exchanged, but no client identity is stored for the issuer.
+    #[error("no client registration is stored for the authorization server {issuer}")]
+    NoRegistration {
+        /// The issuer.
+        issuer: String,
+    },
+    /// `client_name` is empty and no pre-registered client is configured.
+    #[error("the client name must not be empty (it is sent at dynamic client registration)")]
+    EmptyClientName,
 }
 
 impl FlowError {
@@ -116,7 +125,9 @@ impl FlowError {
             FlowError::TokenForOtherResource { .. } => "token_for_other_resource",
             FlowError::Snapshot(_) => "snapshot_invalid",
             FlowError::ReauthorizationRequired => "reauthorization_required",
-            FlowError::Config(_) => "invalid_config",
+            FlowError::NotDiscovered => "not_discovered",
+            FlowError::NoRegistration { .. } => "no_registration",
+            FlowError::EmptyClientName => "empty_client_name",
         }
     }
 }
@@ -168,5 +179,171 @@ impl Error {
             Error::Token(e) => e.code(),
             Error::Flow(e) => e.code(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::authorize::{AuthorizeError, CallbackError};
+    use crate::registration::RegistrationError;
+    use crate::resource_metadata::ResourceMetadataError as R;
+    use crate::server_metadata::ServerMetadataError as S;
+    use crate::token::TokenError as T;
+    use crate::url::{UrlError, UrlProblem};
+    use crate::www_authenticate::ChallengeError;
+
+    fn body() -> OAuthErrorBody {
+        OAuthErrorBody { error: "e".into(), error_description: None, error_uri: None }
+    }
+
+    fn url_error() -> UrlError {
+        crate::url::Url::parse("").unwrap_err()
+    }
+
+    /// One value of every variant: the codes are the contract with JavaScript, so they must be
+    /// unique, snake_case, and stable (this list changes only on purpose).
+    fn every_error() -> Vec<Error> {
+        let s = String::new;
+        let mut v: Vec<Error> = vec![
+            ChallengeError::Malformed { header: s(), position: 0, reason: "" }.into(),
+            ChallengeError::DuplicateParameter(s()).into(),
+        ];
+        v.extend(
+            [
+                R::InvalidMetadataUrl(url_error()),
+                R::UnexpectedStatus { url: s(), actual: 0 },
+                R::NotJson { url: s(), content_type: s() },
+                R::Malformed { url: s(), reason: s() },
+                R::MissingField(""),
+                R::InvalidField { field: "", expected: "" },
+                R::InvalidUrl(url_error()),
+                R::ResourceMismatch { expected: s(), actual: s() },
+                R::NoAuthorizationServers,
+                R::NotFound { tried: s() },
+            ]
+            .map(Error::from),
+        );
+        v.extend(
+            [
+                S::UnexpectedStatus { url: s(), actual: 0 },
+                S::NotJson { url: s(), content_type: s() },
+                S::Malformed { url: s(), reason: s() },
+                S::IssuerMismatch { expected: s(), actual: s() },
+                S::MissingField(""),
+                S::InvalidField { field: "", expected: "" },
+                S::InvalidEndpoint { field: "", error: url_error() },
+                S::CodeResponseTypeNotSupported,
+                S::PkceSupportNotAdvertised { issuer: s() },
+                S::PkceS256NotSupported { methods: s() },
+                S::NotFound { issuer: s(), tried: s() },
+            ]
+            .map(Error::from),
+        );
+        v.extend(
+            [
+                RegistrationError::NoClientIdentity { issuer: s() },
+                RegistrationError::NoSupportedAuthMethod { supported: s() },
+                RegistrationError::Rejected { status: 400, error: body() },
+                RegistrationError::UnexpectedStatus { actual: 0 },
+                RegistrationError::NotJson { content_type: s() },
+                RegistrationError::Malformed(s()),
+                RegistrationError::MissingField(""),
+                RegistrationError::InvalidField { field: "", expected: "" },
+                RegistrationError::UnsupportedAuthMethod(s()),
+                RegistrationError::SecretAlreadyExpired,
+                RegistrationError::MissingSecret(""),
+            ]
+            .map(Error::from),
+        );
+        v.push(AuthorizeError::ProtectedParameter(s()).into());
+        v.extend(
+            [
+                CallbackError::InvalidUrl(url_error()),
+                CallbackError::RedirectUriMismatch { expected: s(), actual: s() },
+                CallbackError::MalformedQuery,
+                CallbackError::DuplicateParameter(s()),
+                CallbackError::MissingState,
+                CallbackError::StateMismatch,
+                CallbackError::IssuerMissing { expected: s() },
+                CallbackError::IssuerMismatch { expected: s(), actual: s() },
+                CallbackError::AccessDenied { description: None },
+                CallbackError::ServerError(body()),
+                CallbackError::MissingCode,
+            ]
+            .map(Error::from),
+        );
+        v.extend(
+            [
+                T::InvalidGrant(body()),
+                T::Rejected { status: 400, error: body() },
+                T::UnexpectedStatus { actual: 0 },
+                T::NotJson { content_type: s() },
+                T::Malformed(s()),
+                T::MissingField(""),
+                T::InvalidField { field: "", expected: "" },
+                T::UnsupportedTokenType(s()),
+                T::MissingClientSecret { method: "" },
+                T::MissingClientAssertion,
+                T::AssertionSigningFailed(s()),
+            ]
+            .map(Error::from),
+        );
+        v.extend(
+            [
+                FlowError::UnknownRequest(0),
+                FlowError::NoPendingAuthorization,
+                FlowError::Forbidden(s()),
+                FlowError::StepUpLimitReached { operation: s(), attempts: 0 },
+                FlowError::AuthorizationTimedOut { ttl_secs: 0 },
+                FlowError::Transport { purpose: s(), url: s(), message: s() },
+                FlowError::TokenForOtherResource { resource: s(), url: s() },
+                FlowError::Snapshot(s()),
+                FlowError::ReauthorizationRequired,
+                FlowError::NotDiscovered,
+                FlowError::NoRegistration { issuer: s() },
+                FlowError::EmptyClientName,
+            ]
+            .map(Error::from),
+        );
+        v
+    }
+
+    #[test]
+    fn codes_are_unique_and_snake_case() {
+        let errors = every_error();
+        let mut codes: Vec<&str> = errors.iter().map(Error::code).collect();
+        assert!(codes.iter().all(|c| !c.is_empty()
+            && c.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')));
+        let n = codes.len();
+        codes.sort_unstable();
+        codes.dedup();
+        assert_eq!(codes.len(), n, "duplicate error codes");
+        // Every error has a message.
+        assert!(errors.iter().all(|e| !e.to_string().is_empty()));
+    }
+
+    #[test]
+    fn url_problem_codes_are_unique() {
+        let problems = [
+            UrlProblem::Empty,
+            UrlProblem::NotAbsolute,
+            UrlProblem::UnsupportedScheme(String::new()),
+            UrlProblem::Userinfo,
+            UrlProblem::EmptyHost,
+            UrlProblem::NonAsciiHost(String::new()),
+            UrlProblem::InvalidHost(String::new()),
+            UrlProblem::InvalidPort(String::new()),
+            UrlProblem::InvalidCharacter('x'),
+            UrlProblem::InvalidPercentEscape,
+            UrlProblem::InsecureScheme,
+            UrlProblem::Fragment,
+            UrlProblem::Query,
+            UrlProblem::MissingPath,
+        ];
+        let mut codes: Vec<&str> = problems.iter().map(UrlProblem::code).collect();
+        codes.sort_unstable();
+        codes.dedup();
+        assert_eq!(codes.len(), problems.len());
     }
 }

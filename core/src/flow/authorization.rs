@@ -33,7 +33,7 @@ impl AuthFlow {
         forced_scope: Option<String>,
     ) -> Result<(), Error> {
         let Some(discovery) = &self.discovery else {
-            return self.fail(FlowError::Config("discovery has not run".into()));
+            return self.fail(FlowError::NotDiscovered);
         };
         let issuer = discovery.server.issuer.as_str().to_owned();
         let stored = self.registrations.iter().find(|r| r.issuer == issuer);
@@ -74,7 +74,7 @@ impl AuthFlow {
             return Ok(());
         };
         let Some(discovery) = &self.discovery else {
-            return self.fail(FlowError::Config("discovery has not run".into()));
+            return self.fail(FlowError::NotDiscovered);
         };
         let issuer = discovery.server.issuer.as_str().to_owned();
         match registration::process_registration_response(
@@ -103,7 +103,7 @@ impl AuthFlow {
             self.add_registration(reg.clone());
         }
         let Some(discovery) = &self.discovery else {
-            return self.fail(FlowError::Config("discovery has not run".into()));
+            return self.fail(FlowError::NotDiscovered);
         };
         let policy = self.config.policy(discovery.server.issuer.as_str());
         let resource = self.token_resource();
@@ -138,14 +138,12 @@ impl AuthFlow {
         &self,
         now: UnixTime,
     ) -> Result<(ClientRegistration, Option<String>), Error> {
-        let discovery = self
-            .discovery
-            .as_ref()
-            .ok_or_else(|| Error::from(FlowError::Config("discovery has not run".into())))?;
+        let discovery =
+            self.discovery.as_ref().ok_or_else(|| Error::from(FlowError::NotDiscovered))?;
         let issuer = discovery.server.issuer.as_str();
         let reg =
             self.registrations.iter().find(|r| r.issuer == issuer).cloned().ok_or_else(|| {
-                Error::from(FlowError::Config(format!("no client registration for {issuer}")))
+                Error::from(FlowError::NoRegistration { issuer: issuer.to_owned() })
             })?;
         let assertion = if reg.auth_method == TokenEndpointAuth::PrivateKeyJwt {
             let signer = self.signer.as_ref().ok_or(TokenError::MissingClientAssertion)?;
@@ -206,7 +204,7 @@ impl AuthFlow {
         };
         let request = self.next_request_id();
         let Some(discovery) = &self.discovery else {
-            return self.fail(FlowError::Config("discovery has not run".into()));
+            return self.fail(FlowError::NotDiscovered);
         };
         let client = ClientAuth {
             client_id: &reg.client_id,

@@ -44,7 +44,7 @@ impl FlowConfig {
         client: ClientConfig,
     ) -> Result<FlowConfig, Error> {
         if client.client_name.trim().is_empty() && client.pre_registered.is_none() {
-            return Err(FlowError::Config("client_name must not be empty".into()).into());
+            return Err(FlowError::EmptyClientName.into());
         }
         Ok(FlowConfig {
             server_url: ResourceUrl::parse(server_url)?,

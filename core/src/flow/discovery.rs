@@ -303,8 +303,7 @@ impl AuthFlow {
             };
             return Ok(());
         }
-        let error = first_error
-            .unwrap_or_else(|| FlowError::Config("no authorization server".into()).into());
+        let error = first_error.unwrap_or_else(|| FlowError::NotDiscovered.into());
         self.fail(error)
     }
 

@@ -53,7 +53,7 @@ impl AuthFlow {
             };
         };
         let Some(discovery) = &self.discovery else {
-            return self.fail(FlowError::Config("discovery has not run".into()));
+            return self.fail(FlowError::NotDiscovered);
         };
         // Tokens from another issuer are never sent to this one (checklist item 11).
         let token_issuer = self.tokens.as_ref().map(|(i, _)| i.as_str());
@@ -71,7 +71,7 @@ impl AuthFlow {
         };
         let request = self.next_request_id();
         let Some(discovery) = &self.discovery else {
-            return self.fail(FlowError::Config("discovery has not run".into()));
+            return self.fail(FlowError::NotDiscovered);
         };
         let policy = self.config.policy(discovery.server.issuer.as_str());
         let resource = self.token_resource();

@@ -1,6 +1,32 @@
-//! One negative test per MUST of ../shared/SPEC_CHECKLIST.md, at the level of the whole flow:
+//! One negative test per MUST of ../shared/SPEC_CHECKLIST.md. The flow-level ones are here;
 //! each asserts the exact error and that nothing unsafe happened afterwards (no further request,
-//! no token). Item numbers refer to the checklist.
+//! no token). Where a rule is enforced inside one step function, its negative test sits next to
+//! that function. The map, by checklist item:
+//!
+//! | item | rule | negative test(s) |
+//! |---|---|---|
+//! | 1 | parse WWW-Authenticate strictly | `item1_malformed_challenge_is_an_error_not_a_guess`, `www_authenticate::tests::malformed_headers_name_the_problem` |
+//! | 2 | PRM URLs, abort when none | `item2_insecure_resource_metadata_url_is_refused`, `scenarios::legacy_server_without_metadata_uses_default_endpoints` (strict part) |
+//! | 3 | PRM `resource` is this server | `item3_metadata_for_another_resource_aborts`, `resource_metadata::tests::resource_identity_rules` |
+//! | 4 | several AS, kept apart | `scenarios::several_authorization_servers_are_tried_in_order`, `item11_tokens_of_one_issuer_are_not_refreshed_at_another` |
+//! | 5 | candidate order, 4xx next, 5xx stop | `scenarios::server_error_stops_discovery`, `server_metadata::tests::status_classification` |
+//! | 6 | metadata issuer equals exactly | `item6_issuer_mismatch_metadata_is_not_used`, `server_metadata::tests::issuer_must_match_exactly` |
+//! | 7 | S256 advertised; absent = refuse | `scenarios::path_issuer_reachable_only_by_oidc_append`, `item7_pkce_s256_missing_from_the_list_is_refused`, `server_metadata::tests::pkce_rules` |
+//! | 8 | legacy only as the explicit path | `scenarios::legacy_server_without_metadata_uses_default_endpoints` (`legacy_discovery = false`) |
+//! | 9 | identity priority, else ask | `registration::tests::identity_priority`, `registration::tests::no_identity_is_a_clear_error` |
+//! | 10 | DCR: 201, errors surfaced | `scenarios::registration_must_answer_201`, `registration::tests::status_201_is_required`, `rfc7591_section3_2_2_error` |
+//! | 11 | registration per issuer | `scenarios::registration_is_reused_per_issuer_and_redone_for_a_new_one`, `registration::tests::stored_registration_reuse_is_per_issuer` |
+//! | 12 | client authentication | `token::tests::client_secret_post_and_jwt` (missing secret / assertion), `scenarios::private_key_jwt_hook_signs_every_token_request` |
+//! | 13 | PKCE S256, state in constant time | `item13_state_mismatch_keeps_the_real_authorization`, `item13_pkce_s256_is_always_sent`, `authorize::tests::state_rules`, `extra_params_cannot_override_protocol_params` |
+//! | 14 | `resource` everywhere | `item14_resource_on_authorization_and_every_token_request` (the fake server rejects a token request without it) |
+//! | 15 | scope selection, `offline_access` only if listed | `scope::tests::offline_access_only_when_listed_by_the_server` |
+//! | 16 | record the issuer before redirecting | `scenarios::snapshot_restore_complete_in_another_process` (the restored flow checks `iss`) |
+//! | 17 | RFC 9207 `iss` | `item17_missing_iss_is_rejected_when_advertised`, `item17_wrong_iss_is_rejected_and_its_error_not_shown`, `authorize::tests::rfc9207_iss_rules` |
+//! | 18 | redirect URI loopback or https | `item18_redirect_uri_must_be_loopback_or_https`, `url::tests::redirect_uri_rules` |
+//! | 19 | Bearer header, no token for another resource | `item19_no_token_for_another_resource_or_in_a_query` |
+//! | 20 | expiry, refresh, invalid_grant terminal | `scenarios::proactive_refresh_invalid_grant_is_terminal`, `transient_refresh_failure_keeps_tokens_and_backs_off`, `expiry_without_refresh_token` |
+//! | 21 | step-up capped | `scenarios::step_up_requests_the_union_and_is_capped` |
+//! | 22 | AS endpoints over https | `item22_http_endpoints_are_refused`, `url::tests::issuer_rules` |
 
 use serde_json::json;
 
@@ -152,6 +178,12 @@ fn item17_wrong_iss_is_rejected_and_its_error_not_shown() {
     assert_eq!(e.code(), "callback_issuer_mismatch");
     assert!(!e.to_string().contains("said no"), "{e}");
     assert!(flow.poll_request().is_none());
+}
+
+#[test]
+fn config_needs_a_client_name() {
+    let e = FlowConfig::new(MCP, REDIRECT, ClientConfig::dynamic(" ")).unwrap_err();
+    assert_eq!(e.code(), "empty_client_name");
 }
 
 #[test]
