@@ -353,10 +353,14 @@ pub fn process_registration_response(
     {
         return Err(RegistrationError::MissingSecret(auth_method.as_str()));
     }
+    // A public client keeps no secret, so a secret expiry means nothing for it (and would make
+    // the registration look expired and be redone on every authorization).
+    let client_secret = if auth_method == TokenEndpointAuth::None { None } else { client_secret };
+    let client_secret_expires_at = client_secret.as_ref().and(client_secret_expires_at);
     Ok(ClientRegistration {
         issuer: issuer.to_owned(),
         client_id,
-        client_secret: if auth_method == TokenEndpointAuth::None { None } else { client_secret },
+        client_secret,
         client_secret_expires_at,
         auth_method,
         redirect_uri: redirect_uri.as_str().to_owned(),

@@ -258,23 +258,34 @@ pub fn parse(header: &str) -> Result<Vec<Challenge>, ChallengeError> {
 }
 
 /// Parses every `WWW-Authenticate` header of a response (there may be several, each with several
-/// challenges) and returns the first `Bearer` challenge, if any.
+/// challenges) and returns the first `Bearer` challenge, if any. A header that does not parse
+/// is an error only when no other header carries a `Bearer` challenge, so the result does not
+/// depend on the order of unrelated headers.
 pub fn bearer_challenge(resp: &HttpResponse) -> Result<Option<BearerChallenge>, ChallengeError> {
+    let mut first_error = None;
     for value in resp.header_values("www-authenticate") {
-        for ch in parse(value)? {
-            if ch.scheme.eq_ignore_ascii_case("bearer") {
-                let get = |n: &str| ch.param(n).map(str::to_owned);
-                return Ok(Some(BearerChallenge {
-                    resource_metadata: get("resource_metadata"),
-                    scope: get("scope"),
-                    error: get("error"),
-                    error_description: get("error_description"),
-                    realm: get("realm"),
-                }));
+        let challenges = match parse(value) {
+            Ok(c) => c,
+            Err(e) => {
+                first_error.get_or_insert(e);
+                continue;
             }
+        };
+        if let Some(ch) = challenges.iter().find(|c| c.scheme.eq_ignore_ascii_case("bearer")) {
+            let get = |n: &str| ch.param(n).map(str::to_owned);
+            return Ok(Some(BearerChallenge {
+                resource_metadata: get("resource_metadata"),
+                scope: get("scope"),
+                error: get("error"),
+                error_description: get("error_description"),
+                realm: get("realm"),
+            }));
         }
     }
-    Ok(None)
+    match first_error {
+        Some(e) => Err(e),
+        None => Ok(None),
+    }
 }
 
 #[cfg(test)]

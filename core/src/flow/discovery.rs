@@ -67,15 +67,18 @@ impl AuthFlow {
             Ok(c) => c,
             Err(e) => return self.fail(e),
         };
+        let Some(first) = candidates.first() else {
+            return self.fail(ResourceMetadataError::NotFound { tried: String::new() });
+        };
         let request = self.next_request_id();
-        self.requests.push_back(rm::metadata_request(request, &candidates[0]));
+        self.requests.push_back(rm::metadata_request(request, first));
         self.phase = Phase::ResourceMetadata { request, candidates, index: 0, goal };
         Ok(())
     }
 
     pub(super) fn on_resource_metadata(
         &mut self,
-        now: UnixTime,
+        _now: UnixTime,
         response: Result<&HttpResponse, &str>,
     ) -> Result<(), Error> {
         let Phase::ResourceMetadata { candidates, index, goal, .. } =
@@ -95,7 +98,7 @@ impl AuthFlow {
         match outcome {
             Ok((metadata, max_age)) => {
                 let servers = self.order_servers(metadata.authorization_servers.clone());
-                self.start_server_discovery(now, Some(metadata), servers, max_age, goal)
+                self.start_server_discovery(Some(metadata), servers, max_age, goal)
             }
             Err(e) if e.try_next_candidate() || response.is_err() => {
                 if index + 1 < candidates.len() {
@@ -108,7 +111,7 @@ impl AuthFlow {
                 if self.config.legacy_discovery {
                     let origin = self.config.server_url.url().origin();
                     self.events.push_back(FlowEvent::UsingLegacyDiscovery { origin });
-                    return self.start_legacy_discovery(now, goal);
+                    return self.start_legacy_discovery(goal);
                 }
                 let tried = candidates.iter().map(|c| c.as_str()).collect::<Vec<_>>().join(", ");
                 self.fail(ResourceMetadataError::NotFound { tried })
@@ -130,16 +133,17 @@ impl AuthFlow {
 
     fn start_server_discovery(
         &mut self,
-        now: UnixTime,
         resource_metadata: Option<ResourceMetadata>,
         servers: Vec<IssuerUrl>,
         cache_max_age: Option<u64>,
         goal: Goal,
     ) -> Result<(), Error> {
-        let _ = now;
-        let candidates = sm::candidate_urls(&servers[0]);
+        let candidates = servers.first().map(sm::candidate_urls).unwrap_or_default();
+        let Some((first, _)) = candidates.first() else {
+            return self.fail(ResourceMetadataError::NoAuthorizationServers);
+        };
         let request = self.next_request_id();
-        self.requests.push_back(sm::metadata_request(request, &candidates[0].0));
+        self.requests.push_back(sm::metadata_request(request, first));
         self.phase = Phase::ServerMetadata {
             request,
             resource_metadata,
@@ -155,10 +159,15 @@ impl AuthFlow {
         Ok(())
     }
 
-    fn start_legacy_discovery(&mut self, _now: UnixTime, goal: Goal) -> Result<(), Error> {
+    fn start_legacy_discovery(&mut self, goal: Goal) -> Result<(), Error> {
         let candidates = sm::legacy_candidate_urls(&self.config.server_url);
+        let Some((first, _)) = candidates.first() else {
+            let origin = self.config.server_url.url().origin();
+            return self
+                .fail(ServerMetadataError::NotFound { issuer: origin, tried: String::new() });
+        };
         let request = self.next_request_id();
-        self.requests.push_back(sm::metadata_request(request, &candidates[0].0));
+        self.requests.push_back(sm::metadata_request(request, first));
         self.phase = Phase::ServerMetadata {
             request,
             resource_metadata: None,
@@ -287,8 +296,11 @@ impl AuthFlow {
         first_error.get_or_insert(error);
         if server_index + 1 < servers.len() {
             let candidates = sm::candidate_urls(&servers[server_index + 1]);
+            let Some((first, _)) = candidates.first() else {
+                return self.fail(ResourceMetadataError::NoAuthorizationServers);
+            };
             let request = self.next_request_id();
-            self.requests.push_back(sm::metadata_request(request, &candidates[0].0));
+            self.requests.push_back(sm::metadata_request(request, first));
             self.phase = Phase::ServerMetadata {
                 request,
                 resource_metadata,

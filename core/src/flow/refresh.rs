@@ -34,6 +34,9 @@ impl AuthFlow {
                 self.fail(FlowError::AuthorizationTimedOut { ttl_secs })
             }
             Phase::Idle if self.refresh_deadline().is_some_and(|d| now >= d) => {
+                // Should the refresh not even start (a missing registration, a signer that
+                // fails), the deadline must still move: no busy loop on poll_timeout.
+                self.refresh_not_before = Some(now.plus(self.config.retry_after_secs.max(1)));
                 self.start(now, Goal::Refresh { fallback: None })
             }
             _ => Ok(()),

@@ -108,3 +108,15 @@ fn no_bearer_challenge() {
     assert_eq!(bearer_challenge(&resp), Ok(None));
     assert_eq!(bearer_challenge(&HttpResponse::default()), Ok(None));
 }
+
+#[test]
+fn unrelated_malformed_header_does_not_depend_on_order() {
+    let bearer = ("WWW-Authenticate".to_string(), r#"Bearer scope="a""#.to_string());
+    let broken = ("WWW-Authenticate".to_string(), "Digest realm=a=b".to_string());
+    for headers in [vec![bearer.clone(), broken.clone()], vec![broken.clone(), bearer]] {
+        let resp = HttpResponse::new(401, headers, Vec::new());
+        assert_eq!(bearer_challenge(&resp).unwrap().unwrap().scope.as_deref(), Some("a"));
+    }
+    let only_broken = HttpResponse::new(401, vec![broken], Vec::new());
+    assert_eq!(bearer_challenge(&only_broken).unwrap_err().code(), "challenge_malformed");
+}

@@ -746,3 +746,29 @@ fn private_key_jwt_hook_signs_every_token_request() {
             && v == "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"));
     }
 }
+
+#[test]
+fn a_refresh_that_cannot_start_still_moves_the_timeout() {
+    let mut world = World::new();
+    let client = ClientConfig {
+        pre_registered: Some(PreRegistered {
+            client_id: "jwt-client".into(),
+            client_secret: None,
+            auth_method: Some(TokenEndpointAuth::PrivateKeyJwt),
+        }),
+        ..ClientConfig::dynamic("x")
+    };
+    let mut flow = AuthFlow::new(FlowConfig::new(MCP, REDIRECT, client).unwrap());
+    flow.set_assertion_signer(std::sync::Arc::new(RecordingSigner(std::sync::Mutex::new(
+        Vec::new(),
+    ))));
+    authorize(&mut flow, &mut world, 1);
+    // The snapshot has no signer: the restored flow cannot sign the refresh.
+    let mut restored = AuthFlow::restore(flow.config().clone(), flow.snapshot()).unwrap();
+    let deadline = restored.poll_timeout().unwrap();
+    world.now = deadline;
+    let e = restored.handle_timeout(world.now).unwrap_err();
+    assert_eq!(e.code(), "missing_client_assertion");
+    assert!(restored.poll_timeout().unwrap() > world.now, "no busy loop");
+    assert!(restored.tokens().is_some(), "tokens kept");
+}
