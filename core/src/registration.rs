@@ -279,15 +279,18 @@ pub fn application_type(redirect_uri: &RedirectUri) -> &'static str {
 }
 
 /// The RFC 7591 §3.1 registration request for a public client using the code grant with refresh.
+///
+/// No `scope` member: it is optional (RFC 7591 §2), the scope is asked for in each authorization
+/// request anyway, and servers reject registrations whose scope names a value they do not list
+/// for clients (oidc-provider does so for resource-server scopes such as `mcp:tools`).
 pub fn registration_request(
     id: RequestId,
     endpoint: &EndpointUrl,
     config: &ClientConfig,
     redirect_uri: &RedirectUri,
-    scope: Option<&str>,
 ) -> HttpRequest {
     let app_type = config.application_type.as_deref().unwrap_or(application_type(redirect_uri));
-    let mut members = vec![
+    let members = vec![
         ("redirect_uris".to_owned(), Json::str_array(&[redirect_uri.as_str()])),
         ("client_name".to_owned(), Json::str(config.client_name.as_str())),
         ("grant_types".to_owned(), Json::str_array(&["authorization_code", "refresh_token"])),
@@ -295,9 +298,6 @@ pub fn registration_request(
         ("token_endpoint_auth_method".to_owned(), Json::str("none")),
         ("application_type".to_owned(), Json::str(app_type)),
     ];
-    if let Some(s) = scope {
-        members.push(("scope".to_owned(), Json::str(s)));
-    }
     let body = Json::Object(members);
     HttpRequest::post_json(id, Purpose::ClientRegistration, endpoint.as_str(), &body)
 }

@@ -1,8 +1,43 @@
-//! `mcp-oauth`: the native adapter of mcp-oauth. It owns the clock, the entropy and the
-//! transport, and re-exports the sans-IO core. The tokio/reqwest driver, token stores and the CLI
-//! arrive with their own issue; today this crate re-exports the core so hosts can drive it by
-//! hand.
+//! # mcp-oauth (native)
+//!
+//! The native adapter of mcp-oauth: it drives the sans-IO core ([`mcp_oauth_core`], re-exported
+//! as [`core`]) with real IO — reqwest for HTTP (rustls with the ring provider, redirects never
+//! followed, timeouts, bodies capped at 1 MiB), the system clock, and OS randomness — and adds
+//! what a native host needs around it: token stores ([`store`]), the redirect handling of a
+//! single user ([`redirect`]: loopback listener, browser opener, follow mode), a process-wide
+//! metadata cache ([`cache`]), the per-user [`OAuthClient`] with single-flight refresh, the MCP
+//! transport ([`mcp`], feature `rmcp`), and the `mcp-oauth` CLI (feature `cli`).
+//!
+//! It adds no protocol logic: every rule lives in the core. Design-card choices: `oauth2` is not
+//! used (the core is the OAuth client); `getrandom` provides the entropy; `reqwest` the HTTP.
 #![deny(missing_docs)]
 
 pub use mcp_oauth_core as core;
-pub use mcp_oauth_core::*;
+
+pub mod cache;
+pub mod client;
+pub mod error;
+pub mod http;
+#[cfg(feature = "rmcp")]
+pub mod mcp;
+pub mod redirect;
+pub mod store;
+
+pub use client::{BrowserMode, ClientOptions, OAuthClient, Status};
+pub use error::Error;
+
+/// The current time from the system clock, as the core wants it.
+pub fn now() -> mcp_oauth_core::time::UnixTime {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    mcp_oauth_core::time::UnixTime(secs)
+}
+
+/// 64 bytes from the operating system's CSPRNG, as PKCE verifier and `state` entropy.
+pub fn entropy() -> Result<mcp_oauth_core::pkce::Entropy, Error> {
+    let mut bytes = [0u8; 64];
+    getrandom::fill(&mut bytes).map_err(|e| Error::Entropy(e.to_string()))?;
+    Ok(mcp_oauth_core::pkce::Entropy::from_bytes(&bytes))
+}

@@ -54,7 +54,6 @@ impl AuthFlow {
                     &endpoint,
                     &self.config.client,
                     &self.config.redirect_uri,
-                    scope.as_deref(),
                 ));
                 self.phase = Phase::Registering { request, entropy, scope };
                 Ok(())

@@ -46,6 +46,24 @@ impl AuthFlow {
         self.start(now, Goal::Authorize { entropy, scope: None })
     }
 
+    /// Like [`AuthFlow::handle_unauthorized`], for a 401 to a request that carried `used`: when
+    /// the flow already holds a different, fresh access token (another task refreshed while this
+    /// request was in flight), the 401 is stale and nothing is done — retry with the current
+    /// token. Concurrent requests failing with the same expired token thus cause one refresh,
+    /// not one refresh and then a re-authorization.
+    pub fn handle_unauthorized_for(
+        &mut self,
+        now: UnixTime,
+        response: &HttpResponse,
+        used: &crate::secret::AccessToken,
+        entropy: Entropy,
+    ) -> Result<(), Error> {
+        if self.access_token(now).is_some_and(|current| current != used) {
+            return Ok(());
+        }
+        self.handle_unauthorized(now, response, entropy)
+    }
+
     /// Runs discovery unless a fresh cached result covers it, then pursues `goal`.
     pub(super) fn start(&mut self, now: UnixTime, goal: Goal) -> Result<(), Error> {
         let header_url = self.challenge.as_ref().and_then(|c| c.resource_metadata.clone());

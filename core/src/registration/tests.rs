@@ -156,14 +156,13 @@ fn request_shape() {
         &EndpointUrl::parse("https://as.example/register").unwrap(),
         &ClientConfig::dynamic("CLI"),
         &redirect(),
-        Some("a b"),
     );
     let body: serde_json::Value = serde_json::from_slice(&req.body).unwrap();
     assert_eq!(body["application_type"], "native");
     assert_eq!(body["grant_types"], serde_json::json!(["authorization_code", "refresh_token"]));
     assert_eq!(body["redirect_uris"][0], "http://localhost:8000/auth/redirect");
     assert_eq!(body["token_endpoint_auth_method"], "none");
-    assert_eq!(body["scope"], "a b");
+    assert!(body.get("scope").is_none(), "scope is asked for at authorization, not registration");
     assert_eq!(req.header("content-type"), Some("application/json"));
     let web = RedirectUri::parse("https://app.example/cb").unwrap();
     let req = registration_request(
@@ -171,7 +170,6 @@ fn request_shape() {
         &EndpointUrl::parse("https://as.example/register").unwrap(),
         &ClientConfig::dynamic("Web"),
         &web,
-        None,
     );
     let body: serde_json::Value = serde_json::from_slice(&req.body).unwrap();
     assert_eq!(body["application_type"], "web");

@@ -772,3 +772,26 @@ fn a_refresh_that_cannot_start_still_moves_the_timeout() {
     assert!(restored.poll_timeout().unwrap() > world.now, "no busy loop");
     assert!(restored.tokens().is_some(), "tokens kept");
 }
+
+#[test]
+fn stale_unauthorized_after_a_concurrent_refresh_is_ignored() {
+    let mut world = World::new();
+    let mut flow = flow();
+    authorize(&mut flow, &mut world, 1);
+    let old = flow.access_token(world.now).unwrap().clone();
+    // Two requests carried `old` and both got 401. The first 401 refreshes...
+    flow.handle_unauthorized_for(world.now, &world.challenge_401(), &old, entropy(2)).unwrap();
+    drain(&mut flow, &mut world);
+    assert_eq!(world.count(Purpose::TokenRefresh), 1);
+    let new = flow.access_token(world.now).unwrap().clone();
+    assert_ne!(new, old);
+    // ...the second is stale: no new refresh, no authorization.
+    flow.handle_unauthorized_for(world.now, &world.challenge_401(), &old, entropy(3)).unwrap();
+    let (events, _) = drain(&mut flow, &mut world);
+    assert!(events.is_empty());
+    assert_eq!(world.count(Purpose::TokenRefresh), 1);
+    // A 401 for the current token still means the refresh did not help: authorize.
+    flow.handle_unauthorized_for(world.now, &world.challenge_401(), &new, entropy(4)).unwrap();
+    let (events, _) = drain(&mut flow, &mut world);
+    assert!(browser_url(&events).is_some());
+}

@@ -1,0 +1,62 @@
+//! A process-wide cache of discovery results, shared by every [`crate::OAuthClient`] of the
+//! process: a second user of the same MCP server makes no discovery requests. Entries live as
+//! long as the metadata responses' `Cache-Control` allows (the core computes `cache_until`);
+//! `no-store`/`max-age=0` responses are not cached; responses without `Cache-Control` are kept
+//! for [`DEFAULT_TTL_SECS`].
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use mcp_oauth_core::time::UnixTime;
+use mcp_oauth_core::Discovery;
+
+/// How long discovery without `Cache-Control` is reused (5 minutes).
+pub const DEFAULT_TTL_SECS: u64 = 300;
+
+/// Discovery results by MCP server URL (canonical).
+#[derive(Debug, Default)]
+pub struct MetadataCache {
+    entries: Mutex<HashMap<String, Discovery>>,
+}
+
+impl MetadataCache {
+    /// An empty cache (tests; hosts normally use [`MetadataCache::global`]).
+    pub fn new() -> MetadataCache {
+        MetadataCache::default()
+    }
+
+    /// The cache shared by the whole process.
+    pub fn global() -> Arc<MetadataCache> {
+        static GLOBAL: OnceLock<Arc<MetadataCache>> = OnceLock::new();
+        GLOBAL.get_or_init(|| Arc::new(MetadataCache::new())).clone()
+    }
+
+    /// A fresh entry for `server`, if any.
+    pub fn get(&self, server: &str, now: UnixTime) -> Option<Discovery> {
+        let mut map = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        match map.get(server) {
+            Some(d) if d.cache_until.is_some_and(|t| now < t) => Some(d.clone()),
+            Some(_) => {
+                map.remove(server);
+                None
+            }
+            None => None,
+        }
+    }
+
+    /// Stores a discovery result, unless its responses forbade caching.
+    pub fn put(&self, server: &str, mut discovery: Discovery, now: UnixTime) {
+        match discovery.cache_until {
+            Some(t) if t <= now => return,
+            Some(_) => {}
+            None => discovery.cache_until = Some(now.plus(DEFAULT_TTL_SECS)),
+        }
+        let mut map = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        map.insert(server.to_owned(), discovery);
+    }
+
+    /// Forgets everything (tests, or after a server changed its configuration).
+    pub fn clear(&self) {
+        self.entries.lock().unwrap_or_else(|e| e.into_inner()).clear();
+    }
+}

@@ -1,0 +1,501 @@
+//! [`OAuthClient`]: one user's authorization for one MCP server, with real IO.
+//!
+//! It owns a core [`AuthFlow`] behind an async mutex. The mutex makes refresh single-flight:
+//! any number of tasks asking for a token while it is expired wait for the one refresh the
+//! first of them starts. State is loaded from the [`TokenStore`] on first use and written back
+//! on every `ClientRegistered`, `TokensUpdated` and `TokensCleared` event; discovery results go
+//! to the shared [`MetadataCache`].
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use mcp_oauth_core::flow::{StoredTokens, SNAPSHOT_VERSION};
+use mcp_oauth_core::http::HttpResponse;
+use mcp_oauth_core::policy::ServerPolicy;
+use mcp_oauth_core::registration::ClientConfig;
+use mcp_oauth_core::secret::AccessToken;
+use mcp_oauth_core::time::UnixTime;
+use mcp_oauth_core::url::ResourceUrl;
+use mcp_oauth_core::{AuthFlow, Discovery, FlowConfig, FlowEvent, FlowSnapshot};
+use tokio::sync::Mutex;
+
+use crate::cache::MetadataCache;
+use crate::http::HttpClient;
+use crate::redirect::{self, LoopbackListener};
+use crate::store::{StoreKey, StoredEntry, TokenStore};
+use crate::{entropy, now, Error};
+
+/// The default redirect URI of native hosts.
+pub const DEFAULT_REDIRECT_URI: &str = "http://localhost:8000/auth/redirect";
+
+/// How the user's browser reaches the authorization server.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BrowserMode {
+    /// Open the system browser (`$BROWSER`, else the OS opener); print the URL if that fails.
+    Open,
+    /// Print the URL for the user to open.
+    Print,
+    /// Fetch the URL like a browser and follow the authorization server's redirects to the
+    /// redirect URI (servers that approve without a user: test servers, CI).
+    Follow,
+}
+
+/// What the client is doing, for progress output.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Progress {
+    /// An authorization started; discovery and registration run now.
+    Authorizing,
+    /// A client was registered dynamically.
+    Registered {
+        /// Its client id.
+        client_id: String,
+    },
+    /// The browser was opened at this URL.
+    BrowserOpened {
+        /// The authorization URL.
+        url: String,
+    },
+    /// The user must open this URL.
+    VisitUrl {
+        /// The authorization URL.
+        url: String,
+    },
+    /// Waiting for the browser to come back to the redirect URI.
+    Waiting {
+        /// The redirect URI listened on.
+        redirect_uri: String,
+        /// The time limit.
+        timeout_secs: u64,
+    },
+    /// Following the authorization server's redirects.
+    Following,
+    /// Authorized.
+    Authorized,
+}
+
+/// Options of an [`OAuthClient`]. [`ClientOptions::new`] gives the defaults.
+#[derive(Clone)]
+pub struct ClientOptions {
+    /// The MCP server URL.
+    pub server_url: String,
+    /// The redirect URI (`http://localhost:8000/auth/redirect` by default; a loopback URI
+    /// without a port listens on 8000, port 0 picks a free port).
+    pub redirect_uri: String,
+    /// How the client identifies itself (pre-registered, metadata document, dynamic).
+    pub client: ClientConfig,
+    /// Scopes to request instead of the server's (space-delimited).
+    pub scopes: Option<String>,
+    /// Per-issuer quirk settings.
+    pub policies: Vec<(String, ServerPolicy)>,
+    /// The user the tokens belong to (store key).
+    pub user: String,
+    /// How the browser step happens.
+    pub browser: BrowserMode,
+    /// How long to wait for the user.
+    pub timeout: Duration,
+    /// Where tokens live.
+    pub store: Arc<dyn TokenStore>,
+    /// Shared discovery results.
+    pub cache: Arc<MetadataCache>,
+    /// The HTTP client for authorization requests.
+    pub http: HttpClient,
+    /// Progress reports (the CLI prints them on stderr).
+    pub progress: Option<Arc<dyn Fn(Progress) + Send + Sync>>,
+}
+
+impl std::fmt::Debug for ClientOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientOptions")
+            .field("server_url", &self.server_url)
+            .field("redirect_uri", &self.redirect_uri)
+            .field("user", &self.user)
+            .field("browser", &self.browser)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ClientOptions {
+    /// Defaults: dynamic registration as "mcp-oauth", user "default", browser open, 5 minutes.
+    pub fn new(
+        server_url: impl Into<String>,
+        store: Arc<dyn TokenStore>,
+    ) -> Result<ClientOptions, Error> {
+        Ok(ClientOptions {
+            server_url: server_url.into(),
+            redirect_uri: DEFAULT_REDIRECT_URI.to_owned(),
+            client: ClientConfig::dynamic("mcp-oauth"),
+            scopes: None,
+            policies: Vec::new(),
+            user: "default".to_owned(),
+            browser: BrowserMode::Open,
+            timeout: Duration::from_secs(300),
+            store,
+            cache: MetadataCache::global(),
+            http: HttpClient::new()?,
+            progress: None,
+        })
+    }
+}
+
+/// What [`OAuthClient::status`] reports.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Status {
+    /// The MCP server (canonical).
+    pub server: String,
+    /// The user.
+    pub user: String,
+    /// The issuer of the tokens held.
+    pub issuer: Option<String>,
+    /// True when an access token is held and not expired.
+    pub authorized: bool,
+    /// When the access token expires.
+    pub expires_at: Option<UnixTime>,
+    /// Whether a refresh token is held.
+    pub refreshable: bool,
+    /// The granted scope.
+    pub scope: Option<String>,
+}
+
+/// What [`OAuthClient::logout`] did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LogoutReport {
+    /// Tokens were held and are now deleted locally.
+    pub had_tokens: bool,
+    /// The server was asked to revoke them (it has a `revocation_endpoint`).
+    pub revoked: bool,
+    /// Why revocation failed, when it did (local state is deleted regardless).
+    pub revocation_error: Option<String>,
+}
+
+struct Inner {
+    flow: Option<AuthFlow>,
+}
+
+/// One user's authorization for one MCP server.
+pub struct OAuthClient {
+    opts: ClientOptions,
+    config: FlowConfig,
+    inner: Mutex<Inner>,
+}
+
+impl std::fmt::Debug for OAuthClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OAuthClient").field("opts", &self.opts).finish_non_exhaustive()
+    }
+}
+
+/// A loopback redirect URI asking for port 0 gets a free port now, so that the same URI is
+/// registered and listened on.
+fn resolve_port_zero(uri: &str) -> Result<String, Error> {
+    let Ok(parsed) = mcp_oauth_core::url::Url::parse(uri) else { return Ok(uri.to_owned()) };
+    if parsed.port() != Some(0) || !parsed.is_loopback() {
+        return Ok(uri.to_owned());
+    }
+    let socket = std::net::TcpListener::bind(("127.0.0.1", 0))
+        .map_err(|e| Error::Usage(format!("cannot find a free port for {uri}: {e}")))?;
+    let port = socket.local_addr().map_err(|e| Error::Usage(e.to_string()))?.port();
+    let resolved = parsed.with_path(parsed.path());
+    let with_port = format!("{}://{}:{port}{}", resolved.scheme(), resolved.host(), parsed.path());
+    Ok(match parsed.query() {
+        Some(q) => format!("{with_port}?{q}"),
+        None => with_port,
+    })
+}
+
+impl OAuthClient {
+    /// Validates the options (server URL, redirect URI, client name).
+    pub fn new(mut opts: ClientOptions) -> Result<OAuthClient, Error> {
+        opts.redirect_uri = resolve_port_zero(&opts.redirect_uri)?;
+        let mut config =
+            FlowConfig::new(&opts.server_url, &opts.redirect_uri, opts.client.clone())?;
+        config.scopes = opts.scopes.clone();
+        config.policies = opts.policies.clone();
+        Ok(OAuthClient { opts, config, inner: Mutex::new(Inner { flow: None }) })
+    }
+
+    /// The MCP server's canonical URL (the store's resource key).
+    pub fn resource(&self) -> &ResourceUrl {
+        &self.config.server_url
+    }
+
+    /// The redirect URI in use (port 0 resolved).
+    pub fn redirect_uri(&self) -> &str {
+        &self.opts.redirect_uri
+    }
+
+    fn progress(&self, p: Progress) {
+        if let Some(f) = &self.opts.progress {
+            f(p);
+        }
+    }
+
+    fn key(&self, issuer: &str) -> StoreKey {
+        StoreKey {
+            user: self.opts.user.clone(),
+            resource: self.config.server_url.as_str().to_owned(),
+            issuer: issuer.to_owned(),
+        }
+    }
+
+    /// The entries of this user for this server.
+    async fn stored_entries(&self) -> Result<Vec<(StoreKey, StoredEntry)>, Error> {
+        let mut out = Vec::new();
+        for key in self.opts.store.list(&self.opts.user).await? {
+            if key.resource == self.config.server_url.as_str() {
+                if let Some(entry) = self.opts.store.load(&key).await? {
+                    out.push((key, entry));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Loads the flow from the store on first use.
+    async fn flow<'a>(&self, inner: &'a mut Inner) -> Result<&'a mut AuthFlow, Error> {
+        if inner.flow.is_none() {
+            let entries = self.stored_entries().await?;
+            let now = now();
+            let with_tokens = entries.iter().find(|(_, e)| e.tokens.is_some());
+            let discovery = self
+                .opts
+                .cache
+                .get(self.config.server_url.as_str(), now)
+                .or_else(|| with_tokens.and_then(|(_, e)| e.discovery.clone()))
+                .or_else(|| entries.iter().find_map(|(_, e)| e.discovery.clone()));
+            let snapshot = FlowSnapshot {
+                version: SNAPSHOT_VERSION,
+                server_url: self.config.server_url.as_str().to_owned(),
+                discovery,
+                registrations: entries.iter().filter_map(|(_, e)| e.registration.clone()).collect(),
+                tokens: with_tokens.and_then(|(k, e)| {
+                    e.tokens.clone().map(|tokens| StoredTokens { issuer: k.issuer.clone(), tokens })
+                }),
+                pending: None,
+                last_requested_scope: None,
+            };
+            inner.flow = Some(AuthFlow::restore(self.config.clone(), snapshot)?);
+        }
+        inner.flow.as_mut().ok_or_else(|| Error::Usage("flow not loaded".into()))
+    }
+
+    /// Sends every request the flow asks for, persists what its events say, and returns the
+    /// authorization URL when the flow wants the browser.
+    async fn drive(&self, flow: &mut AuthFlow) -> Result<Option<String>, Error> {
+        let mut first_error: Option<Error> = None;
+        while let Some(req) = flow.poll_request() {
+            let result = match self.opts.http.send(&req).await {
+                Ok(resp) => flow.handle_response(now(), req.id, resp),
+                Err(t) => flow.handle_transport_error(now(), req.id, &t.message),
+            };
+            if let Err(e) = result {
+                first_error.get_or_insert(match e {
+                    mcp_oauth_core::Error::Flow(mcp_oauth_core::error::FlowError::Transport {
+                        url,
+                        message,
+                        ..
+                    }) => Error::Transport { url, message },
+                    other => Error::Protocol(other),
+                });
+            }
+        }
+        let mut browser = None;
+        while let Some(event) = flow.poll_event() {
+            match event {
+                FlowEvent::MetadataDiscovered(d) => {
+                    self.opts.cache.put(self.config.server_url.as_str(), d, now());
+                }
+                FlowEvent::ClientRegistered(reg) => {
+                    self.progress(Progress::Registered { client_id: reg.client_id.clone() });
+                    self.persist(flow, &reg.issuer).await?;
+                }
+                FlowEvent::TokensUpdated { issuer, .. } => self.persist(flow, &issuer).await?,
+                FlowEvent::TokensCleared => {
+                    if let Some(d) = flow.snapshot().discovery {
+                        self.persist(flow, d.server.issuer.as_str()).await?;
+                    }
+                }
+                FlowEvent::OpenBrowser { url } => browser = Some(url),
+                FlowEvent::Authorized => self.progress(Progress::Authorized),
+                _ => {}
+            }
+        }
+        match first_error {
+            Some(e) => Err(e),
+            None => Ok(browser),
+        }
+    }
+
+    /// Writes the entry for `issuer` from the flow's current state.
+    async fn persist(&self, flow: &AuthFlow, issuer: &str) -> Result<(), Error> {
+        let snap = flow.snapshot();
+        let entry = StoredEntry {
+            tokens: snap.tokens.filter(|t| t.issuer == issuer).map(|t| t.tokens),
+            registration: snap.registrations.into_iter().find(|r| r.issuer == issuer),
+            discovery: snap.discovery.filter(|d| d.server.issuer.as_str() == issuer),
+        };
+        self.opts.store.save(&self.key(issuer), &entry).await?;
+        Ok(())
+    }
+
+    /// Takes the user through the browser step for `url` and completes the flow.
+    async fn interact(&self, flow: &mut AuthFlow, url: String) -> Result<(), Error> {
+        let callback = match self.opts.browser {
+            BrowserMode::Follow => {
+                self.progress(Progress::Following);
+                let cb = redirect::follow(&url, &self.opts.redirect_uri, self.opts.timeout).await?;
+                flow.handle_callback(now(), &cb)?;
+                return self.drive(flow).await.map(|_| ());
+            }
+            BrowserMode::Open | BrowserMode::Print => {
+                let mut listener = LoopbackListener::bind(&self.opts.redirect_uri).await?;
+                if self.opts.browser == BrowserMode::Open && redirect::open_browser(&url).is_ok() {
+                    self.progress(Progress::BrowserOpened { url: url.clone() });
+                } else {
+                    self.progress(Progress::VisitUrl { url: url.clone() });
+                }
+                self.progress(Progress::Waiting {
+                    redirect_uri: listener.redirect_uri(),
+                    timeout_secs: self.opts.timeout.as_secs(),
+                });
+                match tokio::time::timeout(self.opts.timeout, listener.next_callback()).await {
+                    Ok(cb) => cb?,
+                    Err(_) => {
+                        flow.cancel();
+                        return Err(Error::Timeout { secs: self.opts.timeout.as_secs() });
+                    }
+                }
+            }
+        };
+        let outcome = match flow.handle_callback(now(), &callback.url) {
+            Ok(()) => self.drive(flow).await.map(|_| ()),
+            Err(e) => Err(Error::Protocol(e)),
+        };
+        callback.responder.finish(outcome.as_ref().map(|_| ()).map_err(ToString::to_string));
+        outcome
+    }
+
+    /// Runs a whole authorization now (the `login` command), whatever tokens are held.
+    pub async fn authorize(&self) -> Result<(), Error> {
+        let mut inner = self.inner.lock().await;
+        let flow = self.flow(&mut inner).await?;
+        self.progress(Progress::Authorizing);
+        flow.begin_authorization(now(), entropy()?)?;
+        match self.drive(flow).await? {
+            Some(url) => self.interact(flow, url).await,
+            None => Ok(()),
+        }
+    }
+
+    /// A usable access token: the one held, refreshed first when due. Never starts an
+    /// interactive authorization: without tokens it answers [`Error::AuthorizationRequired`].
+    pub async fn access_token(&self) -> Result<AccessToken, Error> {
+        let mut inner = self.inner.lock().await;
+        let flow = self.flow(&mut inner).await?;
+        let now = now();
+        let mut refresh_error = None;
+        if flow.poll_timeout().is_some_and(|t| t <= now) {
+            let result = flow.handle_timeout(now).map_err(Error::from);
+            let result = match result {
+                Ok(()) => self.drive(flow).await.map(|_| ()),
+                Err(e) => Err(e),
+            };
+            refresh_error = result.err();
+        }
+        match flow.access_token(crate::now()) {
+            Some(t) => Ok(t.clone()),
+            None => Err(refresh_error.unwrap_or_else(|| Error::AuthorizationRequired {
+                server: self.opts.server_url.clone(),
+            })),
+        }
+    }
+
+    /// Handles the MCP server's 401 to a request that carried `used` (or no token): refresh, or
+    /// authorize when `interactive`, else [`Error::AuthorizationRequired`].
+    pub async fn handle_unauthorized(
+        &self,
+        response: &HttpResponse,
+        used: Option<&AccessToken>,
+        interactive: bool,
+    ) -> Result<(), Error> {
+        let mut inner = self.inner.lock().await;
+        let flow = self.flow(&mut inner).await?;
+        match used {
+            Some(t) => flow.handle_unauthorized_for(now(), response, t, entropy()?)?,
+            None => flow.handle_unauthorized(now(), response, entropy()?)?,
+        }
+        match self.drive(flow).await? {
+            Some(url) if interactive => self.interact(flow, url).await,
+            Some(_) => {
+                flow.cancel();
+                Err(Error::AuthorizationRequired { server: self.opts.server_url.clone() })
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// Handles the MCP server's 403 for `operation`: step-up authorization when the server
+    /// asks for more scope (capped per operation by the core).
+    pub async fn handle_forbidden(
+        &self,
+        response: &HttpResponse,
+        operation: &str,
+        interactive: bool,
+    ) -> Result<(), Error> {
+        let mut inner = self.inner.lock().await;
+        let flow = self.flow(&mut inner).await?;
+        flow.handle_forbidden(now(), response, operation, entropy()?)?;
+        match self.drive(flow).await? {
+            Some(url) if interactive => self.interact(flow, url).await,
+            Some(_) => {
+                flow.cancel();
+                Err(Error::AuthorizationRequired { server: self.opts.server_url.clone() })
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// Revokes the tokens when the server supports it (RFC 7009) and deletes this user's local
+    /// state for this server.
+    pub async fn logout(&self) -> Result<LogoutReport, Error> {
+        let mut inner = self.inner.lock().await;
+        let flow = self.flow(&mut inner).await?;
+        let had_tokens = flow.tokens().is_some();
+        let revocation_endpoint =
+            flow.snapshot().discovery.and_then(|d| d.server.revocation_endpoint);
+        flow.logout(now())?;
+        let revocation = self.drive(flow).await;
+        for (key, _) in self.stored_entries().await? {
+            self.opts.store.delete(&key).await?;
+        }
+        inner.flow = None;
+        Ok(LogoutReport {
+            had_tokens,
+            revoked: had_tokens && revocation_endpoint.is_some() && revocation.is_ok(),
+            revocation_error: revocation.err().map(|e| e.to_string()),
+        })
+    }
+
+    /// What is held for this user and server.
+    pub async fn status(&self) -> Result<Status, Error> {
+        let mut inner = self.inner.lock().await;
+        let flow = self.flow(&mut inner).await?;
+        let now = now();
+        let tokens = flow.tokens();
+        Ok(Status {
+            server: self.config.server_url.as_str().to_owned(),
+            user: self.opts.user.clone(),
+            issuer: tokens.map(|(i, _)| i.to_owned()),
+            authorized: flow.access_token(now).is_some(),
+            expires_at: tokens.and_then(|(_, t)| t.expires_at),
+            refreshable: tokens.is_some_and(|(_, t)| t.refresh_token.is_some()),
+            scope: tokens.and_then(|(_, t)| t.scope.clone()),
+        })
+    }
+
+    /// The discovery result in use, if any (shared through the cache).
+    pub async fn discovery(&self) -> Option<Discovery> {
+        let mut inner = self.inner.lock().await;
+        self.flow(&mut inner).await.ok().and_then(|f| f.snapshot().discovery)
+    }
+}

@@ -1,0 +1,76 @@
+//! The native adapter's error: the core's protocol errors, wrapped with what IO adds.
+
+use crate::redirect::RedirectError;
+use crate::store::StoreError;
+
+/// Everything that can go wrong in the native adapter.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A protocol rule broke (discovery, registration, callback, tokens...).
+    #[error(transparent)]
+    Protocol(#[from] mcp_oauth_core::Error),
+    /// An HTTP request could not be made or answered.
+    #[error("request to {url} failed: {message}")]
+    Transport {
+        /// The URL.
+        url: String,
+        /// What went wrong.
+        message: String,
+    },
+    /// The token store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The redirect could not be received (listener, browser, follow mode).
+    #[error(transparent)]
+    Redirect(#[from] RedirectError),
+    /// No usable token and the user has not authorized yet.
+    #[error("not authorized for {server}: run `mcp-oauth login --url {server}` (or pass --auth)")]
+    AuthorizationRequired {
+        /// The MCP server URL.
+        server: String,
+    },
+    /// The user did not finish the authorization in time.
+    #[error("timed out after {secs} s waiting for the authorization to complete in the browser")]
+    Timeout {
+        /// The limit.
+        secs: u64,
+    },
+    /// Ctrl-C.
+    #[error("cancelled")]
+    Cancelled,
+    /// The OS random generator failed.
+    #[error("the operating system's random generator failed: {0}")]
+    Entropy(String),
+    /// The MCP session failed.
+    #[error("MCP error: {0}")]
+    Mcp(String),
+    /// A transport kind that cannot carry authorization.
+    #[error(
+        "the sse transport does not support authentication; use streamable-http for servers \
+         that need authorization"
+    )]
+    SseNotSupported,
+    /// Bad options.
+    #[error("{0}")]
+    Usage(String),
+}
+
+impl Error {
+    /// The stable code: the core's code for protocol errors, a native one otherwise.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::Protocol(e) => e.code(),
+            Error::Transport { .. } => "transport_failed",
+            Error::Store(_) => "store_failed",
+            Error::Redirect(_) => "redirect_failed",
+            Error::AuthorizationRequired { .. } => "authorization_required",
+            Error::Timeout { .. } => "authorization_timed_out",
+            Error::Cancelled => "cancelled",
+            Error::Entropy(_) => "entropy_failed",
+            Error::Mcp(_) => "mcp_failed",
+            Error::SseNotSupported => "sse_not_supported",
+            Error::Usage(_) => "usage",
+        }
+    }
+}

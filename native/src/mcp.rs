@@ -1,0 +1,356 @@
+//! The MCP transport: rmcp (the official Rust MCP SDK) over streamable HTTP, with this crate's
+//! authorization plugged into rmcp's HTTP layer. [`AuthorizedHttpClient`] implements rmcp's
+//! `StreamableHttpClient` by delegating to rmcp's reqwest client and adding the bearer token;
+//! a 401 goes to [`OAuthClient::handle_unauthorized`] (refresh, else authorize), a 403
+//! `insufficient_scope` to [`OAuthClient::handle_forbidden`] (step-up), and the request is
+//! retried once.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+
+use mcp_oauth_core::http::HttpResponse;
+use mcp_oauth_core::secret::AccessToken;
+use rmcp::model::{CallToolRequestParams, CallToolResult, ClientJsonRpcMessage, JsonObject, Tool};
+use rmcp::service::RunningService;
+use rmcp::transport::streamable_http_client::{
+    StreamableHttpClient, StreamableHttpClientTransportConfig, StreamableHttpError,
+    StreamableHttpPostResponse, StreamableHttpResponseLimits,
+};
+use rmcp::transport::StreamableHttpClientTransport;
+use rmcp::{RoleClient, ServiceExt};
+
+use crate::{Error, OAuthClient};
+
+/// How an MCP server is reached.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TransportKind {
+    /// Streamable HTTP (MCP 2025-03-26 and later): supports authorization.
+    StreamableHttp,
+    /// The deprecated HTTP+SSE transport: no authorization.
+    Sse,
+    /// A local process: needs no authorization.
+    Stdio,
+}
+
+/// Refuses authorization on a transport that cannot carry it (MCP: SSE has no authorization;
+/// stdio needs none).
+pub fn check_transport(kind: TransportKind, wants_auth: bool) -> Result<(), Error> {
+    match (kind, wants_auth) {
+        (TransportKind::Sse, true) => Err(Error::SseNotSupported),
+        _ => Ok(()),
+    }
+}
+
+/// rmcp's HTTP errors with ours.
+#[derive(Debug, thiserror::Error)]
+pub enum McpHttpError {
+    /// reqwest failed.
+    #[error(transparent)]
+    Http(#[from] reqwest::Error),
+    /// Authorization failed (the typed error is also kept by the client; see
+    /// [`AuthorizedHttpClient::take_auth_error`]).
+    #[error("{0}")]
+    Auth(String),
+}
+
+/// rmcp's streamable-HTTP client with authorization.
+#[derive(Clone)]
+pub struct AuthorizedHttpClient {
+    http: reqwest::Client,
+    auth: Option<Arc<OAuthClient>>,
+    interactive: bool,
+    last_auth_error: Arc<Mutex<Option<Error>>>,
+}
+
+impl AuthorizedHttpClient {
+    /// `auth: None` sends requests without a token. `interactive` allows a browser
+    /// authorization when no refresh helps.
+    pub fn new(auth: Option<Arc<OAuthClient>>, interactive: bool) -> Result<Self, Error> {
+        crate::http::install_crypto_provider();
+        // Never follow redirects with a bearer token attached.
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(std::time::Duration::from_secs(10))
+            .user_agent(concat!("mcp-oauth/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| Error::Transport { url: String::new(), message: e.to_string() })?;
+        Ok(AuthorizedHttpClient { http, auth, interactive, last_auth_error: Arc::default() })
+    }
+
+    /// The typed error of the last failed authorization, if any.
+    pub fn take_auth_error(&self) -> Option<Error> {
+        self.last_auth_error.lock().unwrap_or_else(|e| e.into_inner()).take()
+    }
+
+    fn auth_failed(&self, e: Error) -> StreamableHttpError<McpHttpError> {
+        let msg = e.to_string();
+        *self.last_auth_error.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
+        StreamableHttpError::Client(McpHttpError::Auth(msg))
+    }
+
+    /// Runs `send` with the current token; on 401/403 lets the OAuth client act, then retries
+    /// once with the new token.
+    async fn with_auth<T, F, Fut>(
+        &self,
+        operation: String,
+        send: F,
+    ) -> Result<T, StreamableHttpError<McpHttpError>>
+    where
+        F: Fn(Option<String>) -> Fut,
+        Fut: Future<Output = Result<T, StreamableHttpError<reqwest::Error>>>,
+    {
+        let Some(auth) = &self.auth else { return send(None).await.map_err(map_err) };
+        let mut token: Option<AccessToken> = match auth.access_token().await {
+            Ok(t) => Some(t),
+            Err(Error::AuthorizationRequired { .. }) => None,
+            Err(e) => return Err(self.auth_failed(e)),
+        };
+        for attempt in 0..2 {
+            let result = send(token.as_ref().map(|t| t.secret().to_owned())).await;
+            let (status, header) = match &result {
+                Err(StreamableHttpError::AuthRequired(e)) if attempt == 0 => {
+                    (401, e.www_authenticate_header.clone())
+                }
+                Err(StreamableHttpError::InsufficientScope(e)) if attempt == 0 => {
+                    (403, e.www_authenticate_header.clone())
+                }
+                _ => return result.map_err(map_err),
+            };
+            let response =
+                HttpResponse::new(status, vec![("WWW-Authenticate".into(), header)], Vec::new());
+            let handled = if status == 401 {
+                auth.handle_unauthorized(&response, token.as_ref(), self.interactive).await
+            } else {
+                auth.handle_forbidden(&response, &operation, self.interactive).await
+            };
+            if let Err(e) = handled {
+                return Err(self.auth_failed(e));
+            }
+            token = match auth.access_token().await {
+                Ok(t) => Some(t),
+                Err(e) => return Err(self.auth_failed(e)),
+            };
+        }
+        Err(StreamableHttpError::UnexpectedServerResponse("authorization did not help".into()))
+    }
+}
+
+/// The operation a message performs, for the step-up counter (`tools/call:<name>`).
+fn operation_of(message: &ClientJsonRpcMessage) -> String {
+    let v = serde_json::to_value(message).unwrap_or_default();
+    let method = v.get("method").and_then(|m| m.as_str()).unwrap_or("message");
+    match v.pointer("/params/name").and_then(|n| n.as_str()) {
+        Some(name) => format!("{method}:{name}"),
+        None => method.to_owned(),
+    }
+}
+
+fn map_err(e: StreamableHttpError<reqwest::Error>) -> StreamableHttpError<McpHttpError> {
+    use StreamableHttpError as E;
+    match e {
+        E::Sse(x) => E::Sse(x),
+        E::Io(x) => E::Io(x),
+        E::Client(x) => E::Client(McpHttpError::Http(x)),
+        E::HttpStatus(x) => E::HttpStatus(x),
+        E::UnexpectedEndOfStream => E::UnexpectedEndOfStream,
+        E::UnexpectedServerResponse(x) => E::UnexpectedServerResponse(x),
+        E::ResponseBodyTooLarge { max_size } => E::ResponseBodyTooLarge { max_size },
+        E::UnexpectedContentType(x) => E::UnexpectedContentType(x),
+        E::ServerDoesNotSupportSse => E::ServerDoesNotSupportSse,
+        E::ServerDoesNotSupportDeleteSession => E::ServerDoesNotSupportDeleteSession,
+        E::TokioJoinError(x) => E::TokioJoinError(x),
+        E::Deserialize(x) => E::Deserialize(x),
+        E::TransportChannelClosed => E::TransportChannelClosed,
+        E::MissingSessionIdInResponse => E::MissingSessionIdInResponse,
+        E::AuthRequired(x) => E::AuthRequired(x),
+        E::InsufficientScope(x) => E::InsufficientScope(x),
+        E::ReservedHeaderConflict(x) => E::ReservedHeaderConflict(x),
+        E::SessionExpired => E::SessionExpired,
+        E::SessionRecoveryTimeout => E::SessionRecoveryTimeout,
+        E::ReinitializationFailed(x) => E::ReinitializationFailed(x),
+        E::ControlRequestTimeout => E::ControlRequestTimeout,
+        other => E::UnexpectedServerResponse(other.to_string().into()),
+    }
+}
+
+impl StreamableHttpClient for AuthorizedHttpClient {
+    type Error = McpHttpError;
+
+    async fn post_message(
+        &self,
+        uri: Arc<str>,
+        message: ClientJsonRpcMessage,
+        session_id: Option<Arc<str>>,
+        _auth_header: Option<String>,
+        custom_headers: HashMap<http::HeaderName, http::HeaderValue>,
+    ) -> Result<StreamableHttpPostResponse, StreamableHttpError<Self::Error>> {
+        let op = operation_of(&message);
+        self.with_auth(op, |token| {
+            self.http.post_message(
+                uri.clone(),
+                message.clone(),
+                session_id.clone(),
+                token,
+                custom_headers.clone(),
+            )
+        })
+        .await
+    }
+
+    async fn post_message_with_response_limits(
+        &self,
+        uri: Arc<str>,
+        message: ClientJsonRpcMessage,
+        session_id: Option<Arc<str>>,
+        _auth_header: Option<String>,
+        custom_headers: HashMap<http::HeaderName, http::HeaderValue>,
+        limits: StreamableHttpResponseLimits,
+    ) -> Result<StreamableHttpPostResponse, StreamableHttpError<Self::Error>> {
+        let op = operation_of(&message);
+        self.with_auth(op, |token| {
+            self.http.post_message_with_response_limits(
+                uri.clone(),
+                message.clone(),
+                session_id.clone(),
+                token,
+                custom_headers.clone(),
+                limits,
+            )
+        })
+        .await
+    }
+
+    async fn delete_session(
+        &self,
+        uri: Arc<str>,
+        session_id: Arc<str>,
+        _auth_header: Option<String>,
+        custom_headers: HashMap<http::HeaderName, http::HeaderValue>,
+    ) -> Result<(), StreamableHttpError<Self::Error>> {
+        self.with_auth("delete_session".into(), |token| {
+            self.http.delete_session(uri.clone(), session_id.clone(), token, custom_headers.clone())
+        })
+        .await
+    }
+
+    async fn get_stream(
+        &self,
+        uri: Arc<str>,
+        session_id: Option<Arc<str>>,
+        last_event_id: Option<String>,
+        _auth_header: Option<String>,
+        custom_headers: HashMap<http::HeaderName, http::HeaderValue>,
+    ) -> Result<
+        futures_core::stream::BoxStream<'static, Result<sse_stream::Sse, sse_stream::Error>>,
+        StreamableHttpError<Self::Error>,
+    > {
+        self.with_auth("get_stream".into(), |token| {
+            self.http.get_stream(
+                uri.clone(),
+                session_id.clone(),
+                last_event_id.clone(),
+                token,
+                custom_headers.clone(),
+            )
+        })
+        .await
+    }
+
+    async fn get_stream_with_max_sse_event_size(
+        &self,
+        uri: Arc<str>,
+        session_id: Option<Arc<str>>,
+        last_event_id: Option<String>,
+        _auth_header: Option<String>,
+        custom_headers: HashMap<http::HeaderName, http::HeaderValue>,
+        max_sse_event_size: usize,
+    ) -> Result<
+        futures_core::stream::BoxStream<'static, Result<sse_stream::Sse, sse_stream::Error>>,
+        StreamableHttpError<Self::Error>,
+    > {
+        self.with_auth("get_stream".into(), |token| {
+            self.http.get_stream_with_max_sse_event_size(
+                uri.clone(),
+                session_id.clone(),
+                last_event_id.clone(),
+                token,
+                custom_headers.clone(),
+                max_sse_event_size,
+            )
+        })
+        .await
+    }
+}
+
+/// An MCP session over streamable HTTP.
+pub struct McpSession {
+    service: RunningService<RoleClient, ()>,
+    client: AuthorizedHttpClient,
+}
+
+impl std::fmt::Debug for McpSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("McpSession").finish_non_exhaustive()
+    }
+}
+
+impl McpSession {
+    /// Connects (MCP `initialize`) to `url`, authorizing through `auth` when the server asks.
+    pub async fn connect(
+        url: &str,
+        auth: Option<Arc<OAuthClient>>,
+        interactive: bool,
+    ) -> Result<McpSession, Error> {
+        let client = AuthorizedHttpClient::new(auth, interactive)?;
+        let transport = StreamableHttpClientTransport::with_client(
+            client.clone(),
+            StreamableHttpClientTransportConfig::with_uri(url.to_owned()),
+        );
+        match ().serve(transport).await {
+            Ok(service) => Ok(McpSession { service, client }),
+            Err(e) => Err(client.take_auth_error().unwrap_or_else(|| Error::Mcp(describe(&e)))),
+        }
+    }
+
+    /// Every tool the server offers (all pages).
+    pub async fn list_tools(&self) -> Result<Vec<Tool>, Error> {
+        self.service.list_all_tools().await.map_err(|e| self.fail(&e))
+    }
+
+    /// Calls a tool.
+    pub async fn call_tool(
+        &self,
+        name: &str,
+        arguments: Option<JsonObject>,
+    ) -> Result<CallToolResult, Error> {
+        let mut params = CallToolRequestParams::new(name.to_owned());
+        if let Some(args) = arguments {
+            params = params.with_arguments(args);
+        }
+        self.service.call_tool(params).await.map_err(|e| self.fail(&e))
+    }
+
+    fn fail(&self, e: &dyn std::error::Error) -> Error {
+        self.client.take_auth_error().unwrap_or_else(|| Error::Mcp(describe(e)))
+    }
+
+    /// Ends the session.
+    pub async fn close(self) {
+        let _ = self.service.cancel().await;
+    }
+}
+
+fn describe(e: &dyn std::error::Error) -> String {
+    let mut msg = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !msg.contains(&text) {
+            msg.push_str(": ");
+            msg.push_str(&text);
+        }
+        source = s.source();
+    }
+    msg
+}

@@ -1,0 +1,884 @@
+//! Getting the authorization response back from the browser.
+//!
+//! Three ways, one per `--browser` mode of the CLI:
+//!
+//! - [`LoopbackListener`]: a one-shot HTTP/1.1 server on the loopback redirect URI
+//!   (RFC 8252 §7.3). It answers only the redirect URI's path, hands the callback URL to the host
+//!   and keeps the browser waiting until the host says how the authorization ended, so the page
+//!   the user sees tells the truth.
+//! - [`open_browser`]: starts the user's browser (`BROWSER`, else the OS opener) on the
+//!   authorization URL without waiting for it.
+//! - [`follow`]: for authorization servers that approve without a user (test servers, some
+//!   machine-to-machine setups), follows the redirects itself and returns the callback URL
+//!   without ever requesting the redirect URI.
+//!
+//! Typical use (the CLI adds Ctrl-C through `tokio::select!`):
+//!
+//! ```no_run
+//! # async fn run(authorization_url: &str) -> Result<(), Box<dyn std::error::Error>> {
+//! use mcp_oauth::redirect::{open_browser, LoopbackListener};
+//! use std::time::Duration;
+//!
+//! let mut listener = LoopbackListener::bind("http://localhost:0/auth/redirect").await?;
+//! let redirect_uri = listener.redirect_uri(); // send this one to the server
+//! # let _ = redirect_uri;
+//! if let Err(e) = open_browser(authorization_url) {
+//!     eprintln!("{e}\n{authorization_url}");
+//! }
+//! let callback = tokio::time::timeout(Duration::from_secs(300), listener.next_callback()).await??;
+//! // Hand `callback.url` to the flow, then tell the browser how it went:
+//! callback.responder.finish(Ok(()));
+//! # Ok(())
+//! # }
+//! ```
+
+use std::convert::Infallible;
+use std::fmt;
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::header::{self, HeaderValue};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use reqwest::Url;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, oneshot, watch};
+
+/// The port the listener uses when the redirect URI names none.
+pub const DEFAULT_PORT: u16 = 8000;
+
+/// How many redirects [`follow`] takes before giving up.
+pub const MAX_REDIRECTS: usize = 20;
+
+/// How long a browser connection may take to send its request headers.
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Callbacks received but not yet taken by [`LoopbackListener::next_callback`]; further
+/// browser requests wait for room.
+const CALLBACK_QUEUE: usize = 8;
+
+/// What went wrong while receiving the authorization response.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RedirectError {
+    /// The redirect URI does not parse or cannot be served by the loopback listener.
+    #[error("the redirect URI `{uri}` cannot be used: {reason}")]
+    InvalidRedirectUri {
+        /// The redirect URI as given.
+        uri: String,
+        /// What is wrong with it and what to use instead.
+        reason: String,
+    },
+    /// The redirect URI's host is not a loopback address.
+    #[error(
+        "the redirect URI `{uri}` is not a loopback address: the built-in listener only serves \
+         loopback redirect URIs (`http://localhost:<port>/…`, `http://127.0.0.1:<port>/…` or \
+         `http://[::1]:<port>/…`); use one of those, or `--browser print` and finish by hand"
+    )]
+    NotLoopback {
+        /// The redirect URI as given.
+        uri: String,
+    },
+    /// The listening socket could not be opened (usually: the port is taken).
+    #[error(
+        "cannot listen on {addr} for the redirect URI: {source}; if another program uses that \
+         port, pick another with `--redirect-uri http://localhost:<other-port>{path}`, or use \
+         port 0 (`--redirect-uri http://localhost:0{path}`) for any free port"
+    )]
+    Bind {
+        /// The address that was asked for.
+        addr: SocketAddr,
+        /// The redirect URI's path, for the suggestion.
+        path: String,
+        /// The operating system's error.
+        source: io::Error,
+    },
+    /// Accepting browser connections failed for good (e.g. out of file descriptors).
+    #[error(
+        "the redirect listener cannot accept connections: {source}; start the authorization again"
+    )]
+    Accept {
+        /// The operating system's error.
+        source: io::Error,
+    },
+    /// A URL given to [`open_browser`] or [`follow`] is not usable.
+    #[error("refusing the URL `{url}`: {reason}")]
+    InvalidUrl {
+        /// The URL as given.
+        url: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The browser could not be started.
+    #[error("could not start `{program}` to open the browser: {source}; open the URL by hand (or set BROWSER to your browser's command)")]
+    Spawn {
+        /// The program that was tried (from `BROWSER` or the OS opener).
+        program: String,
+        /// The operating system's error.
+        source: io::Error,
+    },
+    /// No way to open a browser on this platform.
+    #[error("no known way to open a browser on this platform; open the URL by hand (or set BROWSER to your browser's command)")]
+    NoOpener,
+    /// Follow mode would send plain `http` to a host that is not loopback.
+    #[error(
+        "follow mode refuses to request `{url}`: plain http is only allowed to loopback hosts; \
+         the authorization server must use https"
+    )]
+    InsecureUrl {
+        /// The URL that was not requested.
+        url: String,
+    },
+    /// Follow mode went round more than [`MAX_REDIRECTS`] redirects.
+    #[error(
+        "the authorization server redirected more than {max} times (last to {url}) without \
+         reaching the redirect URI; use `--browser open` or `--browser print` to finish in a browser"
+    )]
+    TooManyRedirects {
+        /// The limit.
+        max: usize,
+        /// Where the last redirect pointed.
+        url: String,
+    },
+    /// Follow mode got a page instead of a redirect: a login or consent form.
+    #[error(
+        "the authorization server wants user interaction (it answered {url} with a page, not a \
+         redirect); follow mode only works with servers that approve without a user; use \
+         `--browser open` or `--browser print`"
+    )]
+    InteractionRequired {
+        /// The URL that answered with a page.
+        url: String,
+    },
+    /// Follow mode got an HTTP error status.
+    #[error("the authorization server answered HTTP {status} at {url}; check the authorization URL and the server's logs, or use `--browser open` to see the page")]
+    HttpStatus {
+        /// The status code.
+        status: u16,
+        /// The URL requested.
+        url: String,
+    },
+    /// Follow mode got a redirect status without a usable `Location`.
+    #[error("the authorization server answered HTTP {status} at {url} without a usable Location header: {reason}")]
+    BadLocation {
+        /// The status code.
+        status: u16,
+        /// The URL requested.
+        url: String,
+        /// What is wrong with the `Location` header.
+        reason: String,
+    },
+    /// Follow mode did not reach the redirect URI in time.
+    #[error("follow mode timed out after {after:?} (waiting for {url}); check that the authorization server is reachable, or use `--browser open`")]
+    Timeout {
+        /// The time limit.
+        after: Duration,
+        /// The URL being requested when time ran out.
+        url: String,
+    },
+    /// Follow mode could not send a request (connection refused, TLS, DNS…).
+    #[error("follow mode could not request {url}: {message}")]
+    Request {
+        /// The URL requested.
+        url: String,
+        /// The transport error.
+        message: String,
+    },
+    /// The HTTP client could not be built.
+    #[error("cannot build the HTTP client for follow mode: {0}")]
+    Client(String),
+}
+
+// ---------------------------------------------------------------------------------------------
+// Loopback listener
+// ---------------------------------------------------------------------------------------------
+
+/// A one-shot HTTP/1.1 server for a loopback redirect URI.
+///
+/// [`bind`](Self::bind) opens the socket; [`next_callback`](Self::next_callback) serves
+/// browser connections until a `GET` on the redirect URI's path with a query arrives. Other
+/// paths (`/favicon.ico`…) get 404 and are never taken as the callback. Each browser request on
+/// the path stays open until the host finishes the [`Callback`]'s [`CallbackResponder`].
+///
+/// Dropping the listener (or the future of `next_callback`, e.g. on timeout or Ctrl-C) is
+/// clean: dropping the listener closes the listening socket at once, so the port is free again;
+/// connections still open are shut down gracefully (a browser waiting on a callback that the
+/// host never took gets an error page).
+pub struct LoopbackListener {
+    listener: TcpListener,
+    redirect_uri: String,
+    ctx: Arc<ConnCtx>,
+    callbacks: mpsc::Receiver<Callback>,
+    /// Dropped with the listener: tells the connection tasks to shut down.
+    _shutdown: watch::Sender<()>,
+    shutdown_rx: watch::Receiver<()>,
+}
+
+/// What every connection task needs.
+struct ConnCtx {
+    /// The redirect URI's path; the only one answered.
+    path: String,
+    /// `host[:port]` for requests without a `Host` header (HTTP/1.0).
+    authority: String,
+    callbacks: mpsc::Sender<Callback>,
+}
+
+impl fmt::Debug for LoopbackListener {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LoopbackListener")
+            .field("local_addr", &self.listener.local_addr().ok())
+            .field("redirect_uri", &self.redirect_uri)
+            .finish_non_exhaustive()
+    }
+}
+
+impl LoopbackListener {
+    /// Opens the listening socket for `redirect_uri`.
+    ///
+    /// The URI must be `http` on a loopback host: `localhost` (bound as `127.0.0.1`), an address
+    /// in `127.0.0.0/8`, or `[::1]`. With no port in the URI the listener takes port
+    /// [`DEFAULT_PORT`] (8000) and [`redirect_uri`](Self::redirect_uri) names it, since the
+    /// browser would otherwise go to port 80; port 0 takes any free port.
+    ///
+    /// # Errors
+    ///
+    /// [`RedirectError::InvalidRedirectUri`] (unparsable, not `http`, has a fragment or user
+    /// info), [`RedirectError::NotLoopback`], or [`RedirectError::Bind`] when the port is taken.
+    pub async fn bind(redirect_uri: &str) -> Result<LoopbackListener, RedirectError> {
+        let invalid = |reason: &str| RedirectError::InvalidRedirectUri {
+            uri: redirect_uri.to_owned(),
+            reason: reason.to_owned(),
+        };
+        let url = Url::parse(redirect_uri).map_err(|e| invalid(&format!("{e}")))?;
+        let ip = loopback_ip(&url)
+            .ok_or_else(|| RedirectError::NotLoopback { uri: redirect_uri.to_owned() })?;
+        if url.scheme() != "http" {
+            return Err(invalid(
+                "the loopback listener serves plain http (RFC 8252 §7.3); use `http://` with a \
+                 loopback host, e.g. `http://localhost:8000/auth/redirect`",
+            ));
+        }
+        if url.fragment().is_some() {
+            return Err(invalid(
+                "a redirect URI must not have a fragment (RFC 6749 §3.1.2); remove the `#…`",
+            ));
+        }
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err(invalid("a redirect URI must not carry user info (`user@`); remove it"));
+        }
+        let explicit = has_explicit_port(redirect_uri);
+        // `Url` drops a port equal to the scheme's default, so `:80` reads as `None` here.
+        let port = match url.port() {
+            Some(p) => p,
+            None if explicit => 80,
+            None => DEFAULT_PORT,
+        };
+        let addr = SocketAddr::new(ip, port);
+        let bind_err = |source| RedirectError::Bind { addr, path: url.path().to_owned(), source };
+        let listener = TcpListener::bind(addr).await.map_err(bind_err)?;
+        let local = listener.local_addr().map_err(bind_err)?;
+
+        let redirect_uri = if explicit && port != 0 {
+            redirect_uri.to_owned()
+        } else {
+            let mut filled = url.clone();
+            // Cannot fail: the URL is http with a host.
+            let _ = filled.set_port(Some(local.port()));
+            filled.to_string()
+        };
+        let host = url.host_str().unwrap_or("127.0.0.1");
+        let authority =
+            if local.port() == 80 { host.to_owned() } else { format!("{host}:{}", local.port()) };
+        let (tx, rx) = mpsc::channel(CALLBACK_QUEUE);
+        let (shutdown, shutdown_rx) = watch::channel(());
+        Ok(LoopbackListener {
+            listener,
+            redirect_uri,
+            ctx: Arc::new(ConnCtx { path: url.path().to_owned(), authority, callbacks: tx }),
+            callbacks: rx,
+            _shutdown: shutdown,
+            shutdown_rx,
+        })
+    }
+
+    /// The redirect URI to send to the authorization server: exactly the one given to
+    /// [`bind`](Self::bind), except that the real port is filled in when it asked for port 0 or
+    /// named none.
+    pub fn redirect_uri(&self) -> String {
+        self.redirect_uri.clone()
+    }
+
+    /// The address the listener is bound to.
+    ///
+    /// # Errors
+    ///
+    /// The operating system's error, which should not happen on a bound socket.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Serves browser connections until a callback arrives: a `GET` on the redirect URI's path
+    /// with a query (`?code=…&state=…` or `?error=…`).
+    ///
+    /// The browser's request stays open until [`Callback::responder`] is finished (or
+    /// dropped). Call again for the next callback, e.g. after the flow rejected a forged one.
+    ///
+    /// Cancel safe: wrap it in `tokio::time::timeout` or `tokio::select!`; a callback that
+    /// arrives while no call is pending is kept for the next call.
+    ///
+    /// # Errors
+    ///
+    /// [`RedirectError::Accept`] when the socket cannot accept connections any more.
+    pub async fn next_callback(&mut self) -> Result<Callback, RedirectError> {
+        loop {
+            tokio::select! {
+                biased;
+                // Never `None`: `self.ctx` holds a sender.
+                Some(callback) = self.callbacks.recv() => return Ok(callback),
+                accepted = self.listener.accept() => match accepted {
+                    Ok((stream, _peer)) => self.serve(stream),
+                    Err(e) if is_connection_error(&e) => continue,
+                    Err(source) => return Err(RedirectError::Accept { source }),
+                },
+            }
+        }
+    }
+
+    /// Serves one browser connection in its own task (one request: no keep-alive).
+    fn serve(&self, stream: TcpStream) {
+        let ctx = Arc::clone(&self.ctx);
+        let mut shutdown = self.shutdown_rx.clone();
+        tokio::spawn(async move {
+            let service = service_fn(move |req| {
+                let ctx = Arc::clone(&ctx);
+                async move { Ok::<_, Infallible>(handle(&ctx, req).await) }
+            });
+            let mut builder = http1::Builder::new();
+            builder
+                .timer(TokioTimer::new())
+                .header_read_timeout(HEADER_READ_TIMEOUT)
+                .keep_alive(false);
+            let conn = builder.serve_connection(TokioIo::new(stream), service);
+            tokio::pin!(conn);
+            tokio::select! {
+                _ = conn.as_mut() => {}
+                // Only fires when the listener is dropped (nothing is ever sent).
+                _ = shutdown.changed() => {
+                    conn.as_mut().graceful_shutdown();
+                    let _ = conn.await;
+                }
+            }
+        });
+    }
+}
+
+/// Accept errors that concern one connection only; the listener keeps going.
+fn is_connection_error(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::ConnectionReset
+            | io::ErrorKind::ConnectionRefused
+            | io::ErrorKind::Interrupted
+            | io::ErrorKind::WouldBlock
+    )
+}
+
+/// The address to bind for a loopback redirect URI, `None` if the host is not loopback.
+fn loopback_ip(url: &Url) -> Option<IpAddr> {
+    // `Url` lowercases domains, normalizes IPv4 (`127.1` → `127.0.0.1`) and brackets IPv6.
+    let host = url.host_str()?;
+    if host.eq_ignore_ascii_case("localhost") {
+        return Some(IpAddr::V4(Ipv4Addr::LOCALHOST));
+    }
+    let ip: IpAddr =
+        host.strip_prefix('[').and_then(|h| h.strip_suffix(']')).unwrap_or(host).parse().ok()?;
+    ip.is_loopback().then_some(ip)
+}
+
+/// True when the host is loopback (follow mode allows plain http only there).
+fn is_loopback_url(url: &Url) -> bool {
+    loopback_ip(url).is_some()
+}
+
+/// Whether the authority of `raw` (an absolute URL) names a port, even the scheme's default.
+fn has_explicit_port(raw: &str) -> bool {
+    let Some((_, rest)) = raw.split_once("://") else {
+        return false;
+    };
+    let end = rest.find(['/', '?', '#', '\\']).unwrap_or(rest.len());
+    let authority = &rest[..end];
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, hp)| hp);
+    let after_host = match host_port.strip_prefix('[') {
+        Some(v6) => v6.split_once(']').map_or("", |(_, tail)| tail),
+        None => host_port,
+    };
+    after_host.contains(':')
+}
+
+/// A callback: the URL the browser was redirected to, and the way to answer the browser.
+pub struct Callback {
+    /// The full absolute URL as the browser requested it
+    /// (`http://localhost:8000/auth/redirect?code=…&state=…`), built from the `Host` header and
+    /// the request target. Pass it to the flow's `handle_callback`, which checks it against the
+    /// redirect URI.
+    pub url: String,
+    /// Answers the browser; until then its request stays open.
+    pub responder: CallbackResponder,
+}
+
+impl fmt::Debug for Callback {
+    /// Leaves out the query: it carries the code and `state`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let without_query = self.url.split(['?', '#']).next().unwrap_or_default();
+        f.debug_struct("Callback")
+            .field("url", &format_args!("{without_query}?…"))
+            .finish_non_exhaustive()
+    }
+}
+
+/// Answers the browser request that delivered a [`Callback`].
+///
+/// Dropping it without [`finish`](Self::finish) shows the browser a generic error page.
+pub struct CallbackResponder {
+    tx: oneshot::Sender<Result<(), String>>,
+}
+
+impl fmt::Debug for CallbackResponder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CallbackResponder").finish_non_exhaustive()
+    }
+}
+
+impl CallbackResponder {
+    /// Shows the browser how the authorization ended: `Ok(())` gives the success page
+    /// ("Authorized — you can close this window."), `Err(message)` an error page with the
+    /// message (HTML-escaped; write it for the user, without secrets).
+    ///
+    /// Does nothing if the browser has gone away.
+    pub fn finish(self, outcome: Result<(), String>) {
+        let _ = self.tx.send(outcome);
+    }
+}
+
+type Body = Full<Bytes>;
+
+/// Answers one browser request.
+async fn handle(ctx: &ConnCtx, req: Request<Incoming>) -> Response<Body> {
+    if false {
+        return plain(StatusCode::NOT_FOUND, "not found\n");
+    }
+    if req.method() != Method::GET {
+        let mut resp = plain(StatusCode::METHOD_NOT_ALLOWED, "method not allowed: use GET\n");
+        resp.headers_mut().insert(header::ALLOW, HeaderValue::from_static("GET"));
+        return resp;
+    }
+    let Some(query) = req.uri().query() else {
+        return plain(
+            StatusCode::BAD_REQUEST,
+            "this address receives the authorization server's redirect (`?code=…&state=…`); \
+             there is nothing to see here\n",
+        );
+    };
+    let host = match req.headers().get(header::HOST) {
+        None => ctx.authority.as_str(),
+        Some(h) => match h.to_str() {
+            Ok(h) if is_plausible_authority(h) => h,
+            _ => return plain(StatusCode::BAD_REQUEST, "bad Host header\n"),
+        },
+    };
+    let url = format!("http://{host}{}?{query}", req.uri().path());
+    let (tx, rx) = oneshot::channel();
+    let callback = Callback { url, responder: CallbackResponder { tx } };
+    if ctx.callbacks.send(callback).await.is_err() {
+        return html(&error_page(
+            "The application is no longer waiting for this authorization. Return to it and \
+             start again.",
+        ));
+    }
+    match rx.await {
+        Ok(Ok(())) => html(&success_page()),
+        Ok(Err(message)) => html(&error_page(&message)),
+        Err(_) => html(&error_page(
+            "The application did not finish the authorization. Return to it for details.",
+        )),
+    }
+}
+
+/// A `Host` value that can stand in a URL's authority (no path, query or user info).
+fn is_plausible_authority(h: &str) -> bool {
+    !h.is_empty()
+        && h.bytes().all(|b| {
+            b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']' | b'_')
+        })
+}
+
+fn with_common_headers(mut resp: Response<Body>, content_type: &'static str) -> Response<Body> {
+    let h = resp.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    // The page's URL carries the code: never leak it to other sites.
+    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("default-src 'none'; style-src 'unsafe-inline'"),
+    );
+    resp
+}
+
+fn plain(status: StatusCode, text: &'static str) -> Response<Body> {
+    let mut resp = Response::new(Full::new(Bytes::from_static(text.as_bytes())));
+    *resp.status_mut() = status;
+    with_common_headers(resp, "text/plain; charset=utf-8")
+}
+
+fn html(page: &str) -> Response<Body> {
+    let resp = Response::new(Full::new(Bytes::from(page.to_owned())));
+    with_common_headers(resp, "text/html; charset=utf-8")
+}
+
+fn page(title: &str, body: &str) -> String {
+    format!(
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
+         <title>{title}</title>\n\
+         <style>body{{font-family:system-ui,sans-serif;max-width:40em;margin:4em auto;padding:0 1em;line-height:1.5}}</style>\n\
+         </head>\n<body>\n{body}\n</body>\n</html>\n"
+    )
+}
+
+fn success_page() -> String {
+    page("Authorized", "<h1>Authorized — you can close this window.</h1>")
+}
+
+fn error_page(message: &str) -> String {
+    page(
+        "Authorization failed",
+        &format!(
+            "<h1>Authorization failed</h1>\n<p>{}</p>\n\
+             <p>You can close this window and return to the application.</p>",
+            escape_html(message)
+        ),
+    )
+}
+
+/// Escapes text for HTML element content and attribute values.
+fn escape_html(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+// ---------------------------------------------------------------------------------------------
+// Browser opener
+// ---------------------------------------------------------------------------------------------
+
+/// Opens `url` in the user's browser without waiting for it.
+///
+/// Uses the `BROWSER` environment variable when set (see [`open_browser_with`]), else the OS
+/// opener: `xdg-open` (Linux, BSD), `open` (macOS), `cmd /C start "" <url>` (Windows).
+///
+/// # Errors
+///
+/// [`RedirectError::InvalidUrl`] unless `url` is an `http`/`https` URL,
+/// [`RedirectError::Spawn`] when the program cannot be started, [`RedirectError::NoOpener`] on
+/// platforms without a known opener. The caller should then print the URL for the user to open.
+pub fn open_browser(url: &str) -> Result<(), RedirectError> {
+    let browser = std::env::var("BROWSER").ok();
+    open_browser_with(browser.as_deref(), url)
+}
+
+/// [`open_browser`] with the `BROWSER` value given explicitly (`None`: the OS opener).
+///
+/// `command` is split on whitespace into a program and its arguments (no shell quoting); every
+/// `%s` in an argument is replaced with the URL, and if no argument has one the URL is appended.
+/// An empty or blank `command` means the OS opener. The child is not waited for: a background
+/// thread reaps it when it exits. Its stdin and stdout are closed; stderr is inherited so the
+/// opener's own complaints reach the user.
+///
+/// # Errors
+///
+/// As [`open_browser`].
+pub fn open_browser_with(command: Option<&str>, url: &str) -> Result<(), RedirectError> {
+    check_browser_url(url)?;
+    let (program, mut cmd) = match command.map(str::trim).filter(|c| !c.is_empty()) {
+        Some(command) => browser_command(command, url),
+        None => os_opener(url).ok_or(RedirectError::NoOpener)?,
+    };
+    cmd.stdin(Stdio::null()).stdout(Stdio::null());
+    let child = cmd.spawn().map_err(|source| RedirectError::Spawn { program, source })?;
+    reap(child);
+    Ok(())
+}
+
+/// Only hand absolute `http(s)` URLs to openers: no `file:`, no option-like arguments.
+fn check_browser_url(url: &str) -> Result<(), RedirectError> {
+    let refuse =
+        |reason: &str| RedirectError::InvalidUrl { url: url.to_owned(), reason: reason.to_owned() };
+    if url.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(refuse("it contains whitespace or control characters"));
+    }
+    let parsed = Url::parse(url).map_err(|e| refuse(&format!("{e}")))?;
+    if !matches!(parsed.scheme(), "http" | "https") || !url.contains("://") {
+        return Err(refuse("only http and https URLs are opened in a browser"));
+    }
+    Ok(())
+}
+
+/// The command for a `BROWSER` value (non-blank).
+fn browser_command(command: &str, url: &str) -> (String, Command) {
+    let mut parts = command.split_whitespace();
+    let program = parts.next().unwrap_or_default().to_owned();
+    let mut substituted = false;
+    let mut args: Vec<String> = parts
+        .map(|arg| {
+            if arg.contains("%s") {
+                substituted = true;
+                arg.replace("%s", url)
+            } else {
+                arg.to_owned()
+            }
+        })
+        .collect();
+    if !substituted {
+        args.push(url.to_owned());
+    }
+    let mut cmd = Command::new(&program);
+    cmd.args(&args);
+    (program, cmd)
+}
+
+#[cfg(target_os = "macos")]
+fn os_opener(url: &str) -> Option<(String, Command)> {
+    let mut cmd = Command::new("open");
+    cmd.arg(url);
+    Some(("open".to_owned(), cmd))
+}
+
+#[cfg(all(unix, not(target_os = "macos")))]
+fn os_opener(url: &str) -> Option<(String, Command)> {
+    let mut cmd = Command::new("xdg-open");
+    cmd.arg(url);
+    Some(("xdg-open".to_owned(), cmd))
+}
+
+#[cfg(windows)]
+fn os_opener(url: &str) -> Option<(String, Command)> {
+    use std::os::windows::process::CommandExt;
+    // `start`'s first quoted argument is the window title. The URL is quoted by hand so that
+    // cmd does not split it at `&`; a validated URL holds no `"` (it would be `%22`).
+    let mut cmd = Command::new("cmd");
+    cmd.arg("/C").arg("start").raw_arg("\"\"").raw_arg(format!("\"{}\"", url.replace('"', "%22")));
+    Some(("cmd /C start".to_owned(), cmd))
+}
+
+#[cfg(not(any(unix, windows)))]
+fn os_opener(_url: &str) -> Option<(String, Command)> {
+    None
+}
+
+/// Waits for the child in a background thread so it does not stay a zombie.
+fn reap(mut child: Child) {
+    // If no thread can be started the child is left to the OS (a zombie until we exit).
+    let _ = std::thread::Builder::new().name("browser-reaper".to_owned()).spawn(move || {
+        let _ = child.wait();
+    });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Follow mode
+// ---------------------------------------------------------------------------------------------
+
+/// Follows the authorization server's redirects without a browser and returns the callback URL.
+///
+/// For servers that approve without a user. Requests `authorization_url` with a cookie store
+/// and automatic redirects off; while the answer is a redirect, resolves `Location` against the
+/// current URL and requests that, up to [`MAX_REDIRECTS`] redirects. When a `Location` points at
+/// `redirect_uri` (same scheme, host, port and path) it is returned as an absolute URL, with the
+/// server's `code`/`state`/`iss` or `error`, and is **not** requested. Plain `http` is only
+/// requested from loopback hosts. The whole walk must finish within `timeout`.
+///
+/// # Errors
+///
+/// [`RedirectError::InteractionRequired`] when a page answers instead of a redirect (a login
+/// or consent form), [`RedirectError::HttpStatus`] on 4xx/5xx,
+/// [`RedirectError::TooManyRedirects`], [`RedirectError::InsecureUrl`],
+/// [`RedirectError::BadLocation`], [`RedirectError::Timeout`], [`RedirectError::Request`],
+/// [`RedirectError::InvalidUrl`] / [`RedirectError::InvalidRedirectUri`] for unparsable input.
+pub async fn follow(
+    authorization_url: &str,
+    redirect_uri: &str,
+    timeout: Duration,
+) -> Result<String, RedirectError> {
+    let target = Url::parse(redirect_uri).map_err(|e| RedirectError::InvalidRedirectUri {
+        uri: redirect_uri.to_owned(),
+        reason: e.to_string(),
+    })?;
+    let mut url = Url::parse(authorization_url).map_err(|e| RedirectError::InvalidUrl {
+        url: authorization_url.to_owned(),
+        reason: format!("the authorization URL does not parse: {e}"),
+    })?;
+    let deadline = tokio::time::Instant::now() + timeout;
+
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let client = reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .referer(false)
+        .build()
+        .map_err(|e| RedirectError::Client(error_chain(&e)))?;
+
+    let mut redirects = 0;
+    loop {
+        check_follow_url(&url)?;
+        let send = client
+            .get(url.clone())
+            .header(reqwest::header::ACCEPT, "text/html,application/xhtml+xml,*/*;q=0.8")
+            .send();
+        let response = match tokio::time::timeout_at(deadline, send).await {
+            Err(_) => return Err(RedirectError::Timeout { after: timeout, url: url.to_string() }),
+            Ok(Err(e)) => {
+                return Err(RedirectError::Request {
+                    url: url.to_string(),
+                    message: error_chain(&e),
+                })
+            }
+            Ok(Ok(r)) => r,
+        };
+        let status = response.status();
+        if status.is_redirection() {
+            let bad = |reason: &str| RedirectError::BadLocation {
+                status: status.as_u16(),
+                url: url.to_string(),
+                reason: reason.to_owned(),
+            };
+            let location = response
+                .headers()
+                .get(reqwest::header::LOCATION)
+                .ok_or_else(|| bad("it is missing"))?
+                .to_str()
+                .map_err(|_| bad("it is not ASCII text"))?;
+            let next = url
+                .join(location)
+                .map_err(|e| bad(&format!("`{location}` does not resolve: {e}")))?;
+            if is_redirect_target(&next, &target) {
+                return Ok(next.to_string());
+            }
+            redirects += 1;
+            if redirects > MAX_REDIRECTS {
+                return Err(RedirectError::TooManyRedirects {
+                    max: MAX_REDIRECTS,
+                    url: next.to_string(),
+                });
+            }
+            url = next;
+        } else if status.is_success() || status.is_informational() {
+            return Err(RedirectError::InteractionRequired { url: url.to_string() });
+        } else {
+            return Err(RedirectError::HttpStatus {
+                status: status.as_u16(),
+                url: url.to_string(),
+            });
+        }
+    }
+}
+
+/// `https` anywhere, plain `http` only on loopback.
+fn check_follow_url(url: &Url) -> Result<(), RedirectError> {
+    match url.scheme() {
+        "https" => Ok(()),
+        "http" if is_loopback_url(url) => Ok(()),
+        "http" => Err(RedirectError::InsecureUrl { url: url.to_string() }),
+        other => Err(RedirectError::InvalidUrl {
+            url: url.to_string(),
+            reason: format!(
+                "follow mode only requests http(s) URLs, not `{other}:`, and this is not the \
+                 redirect URI"
+            ),
+        }),
+    }
+}
+
+/// Same scheme, host, port (defaults filled in) and path.
+fn is_redirect_target(location: &Url, redirect_uri: &Url) -> bool {
+    location.scheme() == redirect_uri.scheme()
+        && location.host_str() == redirect_uri.host_str()
+        && location.port_or_known_default() == redirect_uri.port_or_known_default()
+        && location.path() == redirect_uri.path()
+}
+
+/// The error and its sources, `: `-joined (reqwest's own message is terse).
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        source = s.source();
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn explicit_port_detection() {
+        assert!(has_explicit_port("http://localhost:80/cb"));
+        assert!(has_explicit_port("http://localhost:0"));
+        assert!(has_explicit_port("http://[::1]:8080/x"));
+        assert!(has_explicit_port("http://u:p@localhost:1/x"));
+        assert!(!has_explicit_port("http://localhost/cb"));
+        assert!(!has_explicit_port("http://[::1]/cb"));
+        assert!(!has_explicit_port("http://localhost/cb?x=a:b"));
+        assert!(!has_explicit_port("http://u:p@localhost/x"));
+    }
+
+    #[test]
+    fn escapes_html() {
+        assert_eq!(
+            escape_html(r#"<a href="x">'&'</a>"#),
+            "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;"
+        );
+    }
+
+    #[test]
+    fn browser_command_substitutes_or_appends() {
+        let (p, c) = browser_command("firefox --new-window", "https://a/?b=1");
+        assert_eq!(p, "firefox");
+        let args: Vec<_> = c.get_args().collect();
+        assert_eq!(args, ["--new-window", "https://a/?b=1"]);
+        let (_, c) = browser_command("x --url=%s --y", "https://a/");
+        let args: Vec<_> = c.get_args().collect();
+        assert_eq!(args, ["--url=https://a/", "--y"]);
+    }
+
+    #[test]
+    fn redirect_target_compares_parsed() {
+        let t = Url::parse("http://localhost:8000/cb").unwrap();
+        assert!(is_redirect_target(&Url::parse("http://LOCALHOST:8000/cb?code=x").unwrap(), &t));
+        assert!(!is_redirect_target(&Url::parse("http://localhost:8001/cb?code=x").unwrap(), &t));
+        assert!(!is_redirect_target(&Url::parse("http://localhost:8000/cb2").unwrap(), &t));
+        let t = Url::parse("https://app.example/cb").unwrap();
+        assert!(is_redirect_target(&Url::parse("https://app.example:443/cb#code=x").unwrap(), &t));
+    }
+}

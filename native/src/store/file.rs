@@ -1,0 +1,568 @@
+//! [`FileStore`]: one AES-256-GCM encrypted file per key; [`KeySource`]: where its key comes from.
+//!
+//! Layout of the store directory (mode 0700 when the store creates it):
+//!
+//! - `<hex(sha256(user))[..16]>-<hex(sha256(resource + "\n" + issuer))[..32]>.entry`, mode 0600:
+//!   the magic bytes `MCPOAUTH1`, a 12-byte random nonce, then the AES-256-GCM ciphertext (with
+//!   its tag) of [`StoredEntry::to_json`]. The file name is the additional authenticated data, so
+//!   an entry copied or renamed onto another key's name does not authenticate.
+//! - `.<name>.tmp-<random>`: a write in progress, renamed over `<name>` once complete and synced.
+//! - `store.key`, mode 0600: the key, when [`KeySource::Default`] generated it there.
+
+use std::fmt;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use aes_gcm::aead::{Aead, KeyInit, Payload};
+use aes_gcm::{Aes256Gcm, Key, Nonce};
+use sha2::{Digest, Sha256};
+
+use super::{StoreError, StoreFuture, StoreKey, StoredEntry, TokenStore};
+
+/// The first bytes of every entry file (format version 1).
+const MAGIC: &[u8] = b"MCPOAUTH1";
+const NONCE_LEN: usize = 12;
+const TAG_LEN: usize = 16;
+const ENTRY_SUFFIX: &str = ".entry";
+const KEY_FILE_NAME: &str = "store.key";
+const KEY_FORMAT: &str =
+    "expected a 32-byte key written as 64 hex characters or as 44 characters of standard base64";
+
+/// Where a [`FileStore`]'s 32-byte AES-256 key comes from.
+#[derive(Clone)]
+pub enum KeySource {
+    /// The key itself.
+    Bytes([u8; 32]),
+    /// The environment variable `MCP_OAUTH_STORE_KEY` ([`KeySource::ENV_VAR`]): 64 hex characters
+    /// or standard base64 (44 characters, padded) of 32 bytes.
+    Env,
+    /// A key file: 32 raw bytes, or their hex or base64 text form (surrounding whitespace
+    /// ignored). It must not be accessible to group or others (mode 0600). When it does not
+    /// exist, a random key is generated and written to it (hex text, mode 0600); an existing file
+    /// is never replaced.
+    KeyFile(PathBuf),
+    /// [`KeySource::Env`] when `MCP_OAUTH_STORE_KEY` is set, otherwise
+    /// [`KeySource::KeyFile`] of `store.key` in the given directory.
+    Default(PathBuf),
+}
+
+impl fmt::Debug for KeySource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Bytes(_) => f.write_str("Bytes(<redacted>)"),
+            Self::Env => f.write_str("Env"),
+            Self::KeyFile(p) => f.debug_tuple("KeyFile").field(p).finish(),
+            Self::Default(d) => f.debug_tuple("Default").field(d).finish(),
+        }
+    }
+}
+
+impl KeySource {
+    /// The environment variable [`KeySource::Env`] reads.
+    pub const ENV_VAR: &'static str = "MCP_OAUTH_STORE_KEY";
+
+    /// Parses the text form of a key, as in `MCP_OAUTH_STORE_KEY` or a text key file: 64 hex
+    /// characters (either case) or standard base64 with padding (44 characters) of 32 bytes.
+    /// Surrounding whitespace is ignored. The error never contains the text.
+    pub fn parse_key_text(text: &str) -> Result<[u8; 32], StoreError> {
+        parse_key(text).ok_or_else(|| StoreError::InvalidKey(KEY_FORMAT.to_owned()))
+    }
+
+    /// The key bytes: reads the environment or the key file, generating the key file if absent.
+    fn resolve(&self) -> Result<[u8; 32], StoreError> {
+        match self {
+            Self::Bytes(k) => Ok(*k),
+            Self::Env => key_from_env(),
+            Self::KeyFile(path) => read_or_create_key_file(path),
+            Self::Default(dir) => {
+                if std::env::var_os(Self::ENV_VAR).is_some() {
+                    key_from_env()
+                } else {
+                    read_or_create_key_file(&dir.join(KEY_FILE_NAME))
+                }
+            }
+        }
+    }
+}
+
+fn key_from_env() -> Result<[u8; 32], StoreError> {
+    let var = KeySource::ENV_VAR;
+    let value = std::env::var(var).map_err(|e| match e {
+        std::env::VarError::NotPresent => StoreError::InvalidKey(format!("{var} is not set")),
+        std::env::VarError::NotUnicode(_) => {
+            StoreError::InvalidKey(format!("{var} is not valid text: {KEY_FORMAT}"))
+        }
+    })?;
+    parse_key(&value).ok_or_else(|| StoreError::InvalidKey(format!("{var}: {KEY_FORMAT}")))
+}
+
+fn parse_key(text: &str) -> Option<[u8; 32]> {
+    let text = text.trim();
+    let bytes = match text.len() {
+        64 => decode_hex(text)?,
+        44 => decode_base64_std(text)?,
+        _ => return None,
+    };
+    bytes.try_into().ok()
+}
+
+fn decode_hex(text: &str) -> Option<Vec<u8>> {
+    fn nibble(c: u8) -> Option<u8> {
+        match c {
+            b'0'..=b'9' => Some(c - b'0'),
+            b'a'..=b'f' => Some(c - b'a' + 10),
+            b'A'..=b'F' => Some(c - b'A' + 10),
+            _ => None,
+        }
+    }
+    let bytes = text.as_bytes();
+    if bytes.len() % 2 != 0 {
+        return None;
+    }
+    bytes.chunks_exact(2).map(|p| Some((nibble(p[0])? << 4) | nibble(p[1])?)).collect()
+}
+
+/// Standard base64 (RFC 4648 §4) with padding; only the canonical encoding is accepted.
+fn decode_base64_std(text: &str) -> Option<Vec<u8>> {
+    if text.len() % 4 != 0 {
+        return None;
+    }
+    let body = text.trim_end_matches('=');
+    if text.len() - body.len() > 2 {
+        return None;
+    }
+    let mut out = Vec::with_capacity(body.len() * 3 / 4);
+    let (mut acc, mut bits) = (0u32, 0u32);
+    for c in body.bytes() {
+        let v = match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' => 62,
+            b'/' => 63,
+            _ => return None,
+        };
+        acc = (acc << 6) | u32::from(v);
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+            acc &= (1 << bits) - 1;
+        }
+    }
+    // Rejects wrong padding and non-zero trailing bits: one text per key.
+    (mcp_oauth_core::encoding::base64_std(&out) == text).then_some(out)
+}
+
+fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        s.push(char::from(DIGITS[usize::from(b >> 4)]));
+        s.push(char::from(DIGITS[usize::from(b & 0x0f)]));
+    }
+    s
+}
+
+fn random_bytes<const N: usize>(path: &Path) -> Result<[u8; N], StoreError> {
+    let mut buf = [0u8; N];
+    getrandom::fill(&mut buf).map_err(|e| io_error(path, io::Error::other(e.to_string())))?;
+    Ok(buf)
+}
+
+fn io_error(path: &Path, source: io::Error) -> StoreError {
+    StoreError::Io { path: path.display().to_string(), source }
+}
+
+fn read_or_create_key_file(path: &Path) -> Result<[u8; 32], StoreError> {
+    match fs::metadata(path) {
+        Ok(meta) => read_key_file(path, &meta),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => create_key_file(path),
+        Err(e) => Err(io_error(path, e)),
+    }
+}
+
+fn read_key_file(path: &Path, meta: &fs::Metadata) -> Result<[u8; 32], StoreError> {
+    let shown = path.display();
+    if !meta.is_file() {
+        return Err(StoreError::InvalidKey(format!("key file {shown} is not a regular file")));
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = meta.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            return Err(StoreError::InvalidKey(format!(
+                "key file {shown} has mode {mode:03o}, so others than its owner may read it; \
+                 run `chmod 600 {shown}` (and consider replacing the key if it leaked)"
+            )));
+        }
+    }
+    let bytes = fs::read(path).map_err(|e| io_error(path, e))?;
+    if let Ok(raw) = <[u8; 32]>::try_from(bytes.as_slice()) {
+        return Ok(raw);
+    }
+    std::str::from_utf8(&bytes).ok().and_then(parse_key).ok_or_else(|| {
+        StoreError::InvalidKey(format!("key file {shown}: {KEY_FORMAT}, or 32 raw bytes"))
+    })
+}
+
+/// Generates a key and publishes it at `path` without ever replacing an existing file: if another
+/// process created the key file first, its key is used.
+fn create_key_file(path: &Path) -> Result<[u8; 32], StoreError> {
+    let (dir, name) = split_path(path)?;
+    ensure_dir(&dir)?;
+    let key: [u8; 32] = random_bytes(path)?;
+    let text = format!("{}\n", hex(&key));
+    let tmp = write_temp(&dir, &name, text.as_bytes())?;
+    // A hard link publishes the complete file atomically and fails if the name is taken.
+    let linked = fs::hard_link(&tmp, path);
+    let _ = fs::remove_file(&tmp);
+    match linked {
+        Ok(()) => {
+            sync_dir(&dir)?;
+            Ok(key)
+        }
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+            let meta = fs::metadata(path).map_err(|e| io_error(path, e))?;
+            read_key_file(path, &meta)
+        }
+        Err(e) => Err(io_error(path, e)),
+    }
+}
+
+fn split_path(path: &Path) -> Result<(PathBuf, String), StoreError> {
+    let name = path.file_name().and_then(|n| n.to_str()).ok_or_else(|| {
+        io_error(path, io::Error::new(io::ErrorKind::InvalidInput, "not a file name"))
+    })?;
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    Ok((dir, name.to_owned()))
+}
+
+/// Creates `dir` (and missing parents) with mode 0700 if it does not exist; an existing directory
+/// is left as it is.
+fn ensure_dir(dir: &Path) -> Result<(), StoreError> {
+    match fs::metadata(dir) {
+        Ok(meta) if meta.is_dir() => return Ok(()),
+        Ok(_) => {
+            let e = io::Error::new(io::ErrorKind::AlreadyExists, "exists and is not a directory");
+            return Err(io_error(dir, e));
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(io_error(dir, e)),
+    }
+    let mut builder = fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+        builder.mode(0o700);
+        builder.create(dir).map_err(|e| io_error(dir, e))?;
+        // The mode given to mkdir is filtered by the umask.
+        fs::set_permissions(dir, fs::Permissions::from_mode(0o700)).map_err(|e| io_error(dir, e))
+    }
+    #[cfg(not(unix))]
+    {
+        builder.create(dir).map_err(|e| io_error(dir, e))
+    }
+}
+
+/// Writes `bytes` to a new `.<name>.tmp-<random>` file in `dir` (mode 0600), synced to disk, and
+/// returns its path. On failure the temporary file is removed.
+fn write_temp(dir: &Path, name: &str, bytes: &[u8]) -> Result<PathBuf, StoreError> {
+    let suffix: [u8; 8] = random_bytes(dir)?;
+    let tmp = dir.join(format!(".{name}.tmp-{}", hex(&suffix)));
+    let mut options = OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(&tmp).map_err(|e| io_error(&tmp, e))?;
+    let written = (|| {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            // The mode given to open is filtered by the umask.
+            file.set_permissions(fs::Permissions::from_mode(0o600))?;
+        }
+        file.write_all(bytes)?;
+        file.sync_all()
+    })();
+    drop(file);
+    match written {
+        Ok(()) => Ok(tmp),
+        Err(e) => {
+            let _ = fs::remove_file(&tmp);
+            Err(io_error(&tmp, e))
+        }
+    }
+}
+
+/// Replaces `dir/name` with `bytes` atomically: readers see the old or the new file, never part.
+fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> Result<(), StoreError> {
+    let tmp = write_temp(dir, name, bytes)?;
+    let target = dir.join(name);
+    if let Err(e) = fs::rename(&tmp, &target) {
+        let _ = fs::remove_file(&tmp);
+        return Err(io_error(&target, e));
+    }
+    sync_dir(dir)
+}
+
+/// Makes a rename or removal in `dir` durable.
+fn sync_dir(dir: &Path) -> Result<(), StoreError> {
+    #[cfg(unix)]
+    {
+        File::open(dir).and_then(|d| d.sync_all()).map_err(|e| io_error(dir, e))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = dir;
+        Ok(())
+    }
+}
+
+/// A [`TokenStore`] keeping one encrypted file per key in a directory. Cloning is cheap and the
+/// clones share the directory and key. Safe for concurrent use by many tasks; writes are atomic.
+/// Unreadable entries are reported (naming the file) and never replaced or removed by reads.
+#[derive(Clone)]
+pub struct FileStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    dir: PathBuf,
+    cipher: Aes256Gcm,
+}
+
+impl fmt::Debug for FileStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FileStore").field("dir", &self.inner.dir).finish_non_exhaustive()
+    }
+}
+
+impl FileStore {
+    /// Opens the store in `dir`, creating the directory (mode 0700) if missing, and obtains the
+    /// key from `key` (which may generate a key file). Blocks on the file system.
+    pub fn open(dir: impl Into<PathBuf>, key: KeySource) -> Result<FileStore, StoreError> {
+        let dir = dir.into();
+        ensure_dir(&dir)?;
+        let key = key.resolve()?;
+        let cipher = Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(&key));
+        Ok(FileStore { inner: Arc::new(Inner { dir, cipher }) })
+    }
+
+    /// The store directory.
+    pub fn dir(&self) -> &Path {
+        &self.inner.dir
+    }
+
+    /// The file that holds (or would hold) the entry under `key`.
+    pub fn entry_path(&self, key: &StoreKey) -> PathBuf {
+        self.inner.dir.join(entry_file_name(key))
+    }
+
+    /// Runs `f` on the blocking pool.
+    fn blocking<T, F>(&self, f: F) -> StoreFuture<'static, T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Inner) -> Result<T, StoreError> + Send + 'static,
+    {
+        let inner = Arc::clone(&self.inner);
+        Box::pin(async move {
+            let dir = inner.dir.display().to_string();
+            match tokio::task::spawn_blocking(move || f(&inner)).await {
+                Ok(result) => result,
+                Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+                Err(e) => Err(StoreError::Io { path: dir, source: io::Error::other(e) }),
+            }
+        })
+    }
+}
+
+fn sha256_hex(data: &[u8]) -> String {
+    hex(&Sha256::digest(data))
+}
+
+fn user_prefix(user: &str) -> String {
+    let mut h = sha256_hex(user.as_bytes());
+    h.truncate(16);
+    h.push('-');
+    h
+}
+
+fn entry_file_name(key: &StoreKey) -> String {
+    let mut rest = Sha256::new();
+    rest.update(key.resource.as_bytes());
+    rest.update(b"\n");
+    rest.update(key.issuer.as_bytes());
+    let rest = hex(&rest.finalize());
+    format!("{}{}{ENTRY_SUFFIX}", user_prefix(&key.user), &rest[..32])
+}
+
+impl Inner {
+    fn encrypt(&self, name: &str, plaintext: &[u8]) -> Result<Vec<u8>, StoreError> {
+        let path = self.dir.join(name);
+        let nonce: [u8; NONCE_LEN] = random_bytes(&path)?;
+        let sealed = self
+            .cipher
+            .encrypt(Nonce::from_slice(&nonce), Payload { msg: plaintext, aad: name.as_bytes() })
+            .map_err(|_| io_error(&path, io::Error::other("encryption failed")))?;
+        let mut out = Vec::with_capacity(MAGIC.len() + NONCE_LEN + sealed.len());
+        out.extend_from_slice(MAGIC);
+        out.extend_from_slice(&nonce);
+        out.extend_from_slice(&sealed);
+        Ok(out)
+    }
+
+    fn decrypt(&self, path: &Path, name: &str, bytes: &[u8]) -> Result<Vec<u8>, StoreError> {
+        let undecryptable = || StoreError::Undecryptable { path: path.display().to_string() };
+        let rest = bytes.strip_prefix(MAGIC).ok_or_else(undecryptable)?;
+        if rest.len() < NONCE_LEN + TAG_LEN {
+            return Err(undecryptable());
+        }
+        let (nonce, sealed) = rest.split_at(NONCE_LEN);
+        self.cipher
+            .decrypt(Nonce::from_slice(nonce), Payload { msg: sealed, aad: name.as_bytes() })
+            .map_err(|_| undecryptable())
+    }
+
+    /// The entry in file `name` with the key it names, `None` when there is no such file.
+    fn read_entry(&self, name: &str) -> Result<Option<(StoreKey, StoredEntry)>, StoreError> {
+        let path = self.dir.join(name);
+        let bytes = match fs::read(&path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(io_error(&path, e)),
+        };
+        let plain = self.decrypt(&path, name, &bytes)?;
+        let corrupt =
+            |reason: String| StoreError::Corrupt { path: path.display().to_string(), reason };
+        let text = String::from_utf8(plain).map_err(|_| corrupt("not UTF-8 text".to_owned()))?;
+        let (key, entry) = StoredEntry::from_json(&text).map_err(corrupt)?;
+        if entry_file_name(&key) != name {
+            return Err(corrupt("the entry names a key that does not match its file name".into()));
+        }
+        Ok(Some((key, entry)))
+    }
+
+    fn load(&self, key: &StoreKey) -> Result<Option<StoredEntry>, StoreError> {
+        let name = entry_file_name(key);
+        match self.read_entry(&name)? {
+            None => Ok(None),
+            Some((found, entry)) if found == *key => Ok(Some(entry)),
+            Some(_) => Err(StoreError::Corrupt {
+                path: self.dir.join(&name).display().to_string(),
+                reason: "the entry belongs to another key with the same file name".to_owned(),
+            }),
+        }
+    }
+
+    fn save(&self, key: &StoreKey, entry: &StoredEntry) -> Result<(), StoreError> {
+        let name = entry_file_name(key);
+        let sealed = self.encrypt(&name, entry.to_json(key).as_bytes())?;
+        write_atomic(&self.dir, &name, &sealed)
+    }
+
+    fn delete(&self, key: &StoreKey) -> Result<(), StoreError> {
+        let path = self.dir.join(entry_file_name(key));
+        match fs::remove_file(&path) {
+            Ok(()) => sync_dir(&self.dir),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(io_error(&path, e)),
+        }
+    }
+
+    fn list(&self, user: &str) -> Result<Vec<StoreKey>, StoreError> {
+        let prefix = user_prefix(user);
+        let mut keys = Vec::new();
+        for dirent in fs::read_dir(&self.dir).map_err(|e| io_error(&self.dir, e))? {
+            let dirent = dirent.map_err(|e| io_error(&self.dir, e))?;
+            let file_name = dirent.file_name();
+            let Some(name) = file_name.to_str() else { continue };
+            if !name.starts_with(&prefix) || !name.ends_with(ENTRY_SUFFIX) {
+                continue;
+            }
+            // `None`: deleted since the directory was read. Another user whose hash shares the
+            // 16-digit prefix is skipped by the user comparison.
+            if let Some((key, _)) = self.read_entry(name)? {
+                if key.user == user {
+                    keys.push(key);
+                }
+            }
+        }
+        keys.sort();
+        Ok(keys)
+    }
+}
+
+impl TokenStore for FileStore {
+    fn load<'a>(&'a self, key: &'a StoreKey) -> StoreFuture<'a, Option<StoredEntry>> {
+        let key = key.clone();
+        self.blocking(move |inner| inner.load(&key))
+    }
+
+    fn save<'a>(&'a self, key: &'a StoreKey, entry: &'a StoredEntry) -> StoreFuture<'a, ()> {
+        let (key, entry) = (key.clone(), entry.clone());
+        self.blocking(move |inner| inner.save(&key, &entry))
+    }
+
+    fn delete<'a>(&'a self, key: &'a StoreKey) -> StoreFuture<'a, ()> {
+        let key = key.clone();
+        self.blocking(move |inner| inner.delete(&key))
+    }
+
+    fn list<'a>(&'a self, user: &'a str) -> StoreFuture<'a, Vec<StoreKey>> {
+        let user = user.to_owned();
+        self.blocking(move |inner| inner.list(&user))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base64_decoding_matches_the_core_encoder() {
+        for len in 0..40u8 {
+            let data: Vec<u8> = (0..len).map(|i| i.wrapping_mul(37).wrapping_add(len)).collect();
+            let text = mcp_oauth_core::encoding::base64_std(&data);
+            assert_eq!(decode_base64_std(&text), Some(data), "{text}");
+        }
+        // Non-canonical: trailing bits set, missing or extra padding, bad characters.
+        for bad in ["QR==", "QQ", "QQ=", "QQ===", "Q===", "QQ=A", "QQ-_", "Q Q="] {
+            assert_eq!(decode_base64_std(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn hex_round_trip() {
+        let data: Vec<u8> = (0..=255u8).collect();
+        assert_eq!(decode_hex(&hex(&data)), Some(data.clone()));
+        assert_eq!(decode_hex(&hex(&data).to_uppercase()), Some(data));
+        assert_eq!(decode_hex("0g"), None);
+        assert_eq!(decode_hex("abc"), None);
+    }
+
+    #[test]
+    fn entry_names_follow_the_documented_layout() {
+        let key = StoreKey {
+            user: "alice".into(),
+            resource: "https://mcp.example/".into(),
+            issuer: "https://as.example".into(),
+        };
+        let name = entry_file_name(&key);
+        let user = sha256_hex(b"alice");
+        let rest = sha256_hex(b"https://mcp.example/\nhttps://as.example");
+        assert_eq!(name, format!("{}-{}.entry", &user[..16], &rest[..32]));
+        assert!(name.starts_with(&user_prefix("alice")));
+        assert!(!name.starts_with(&user_prefix("bob")));
+    }
+}
