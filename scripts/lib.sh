@@ -54,6 +54,22 @@ ensure_npm_tools() {
     echo "$want" >"$stamp"
 }
 
+# `npm ci` in DIR when its node_modules is missing or its lockfile changed since the last install.
+ensure_npm_ci() {
+    local dir="$1"
+    command -v npm >/dev/null 2>&1 || die "npm not found (need node >= 20 and npm)"
+    local stamp="$dir/node_modules/.mcp-oauth-lock.sha256"
+    local want
+    want="$(sha256sum "$dir/package-lock.json" "$dir/package.json" | sha256sum | cut -d' ' -f1)"
+    if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+        echo "npm: ${dir#"$REPO_ROOT"/} up to date, skipping npm ci"
+        return 0
+    fi
+    echo "npm: npm ci in ${dir#"$REPO_ROOT"/}"
+    (cd "$dir" && npm ci --no-audit --no-fund)
+    echo "$want" >"$stamp"
+}
+
 # wasm-opt feature flags matching what rustc enables for wasm32-unknown-unknown. Derived from
 # `rustc --print cfg` so a rustc that turns on a new default feature keeps validating; wasm-opt
 # rejects input that uses a feature it was not told about.

@@ -185,16 +185,28 @@ impl std::fmt::Debug for OAuthClient {
     }
 }
 
-/// A loopback redirect URI asking for port 0 gets a free port now, so that the same URI is
-/// registered and listened on.
-fn resolve_port_zero(uri: &str) -> Result<String, Error> {
+/// The port a loopback redirect URI without one listens on.
+pub const DEFAULT_REDIRECT_PORT: u16 = 8000;
+
+/// Makes a loopback redirect URI concrete before it is registered and listened on: no port
+/// means [`DEFAULT_REDIRECT_PORT`], port 0 a free port picked now.
+fn resolve_redirect_port(uri: &str) -> Result<String, Error> {
     let Ok(parsed) = mcp_oauth_core::url::Url::parse(uri) else { return Ok(uri.to_owned()) };
-    if parsed.port() != Some(0) || !parsed.is_loopback() {
+    if parsed.is_https() || !parsed.is_loopback() {
         return Ok(uri.to_owned());
     }
-    let socket = std::net::TcpListener::bind(("127.0.0.1", 0))
-        .map_err(|e| Error::Usage(format!("cannot find a free port for {uri}: {e}")))?;
-    let port = socket.local_addr().map_err(|e| Error::Usage(e.to_string()))?.port();
+    let authority =
+        uri.split_once("://").map_or("", |(_, r)| r.split(['/', '?', '#']).next().unwrap_or(""));
+    let has_port = authority.rsplit_once(']').map_or(authority, |(_, tail)| tail).contains(':');
+    let port = if !has_port {
+        DEFAULT_REDIRECT_PORT
+    } else if parsed.port() == Some(0) {
+        let socket = std::net::TcpListener::bind(("127.0.0.1", 0))
+            .map_err(|e| Error::Usage(format!("cannot find a free port for {uri}: {e}")))?;
+        socket.local_addr().map_err(|e| Error::Usage(e.to_string()))?.port()
+    } else {
+        return Ok(uri.to_owned());
+    };
     let resolved = parsed.with_path(parsed.path());
     let with_port = format!("{}://{}:{port}{}", resolved.scheme(), resolved.host(), parsed.path());
     Ok(match parsed.query() {
@@ -206,7 +218,7 @@ fn resolve_port_zero(uri: &str) -> Result<String, Error> {
 impl OAuthClient {
     /// Validates the options (server URL, redirect URI, client name).
     pub fn new(mut opts: ClientOptions) -> Result<OAuthClient, Error> {
-        opts.redirect_uri = resolve_port_zero(&opts.redirect_uri)?;
+        opts.redirect_uri = resolve_redirect_port(&opts.redirect_uri)?;
         let mut config =
             FlowConfig::new(&opts.server_url, &opts.redirect_uri, opts.client.clone())?;
         config.scopes = opts.scopes.clone();
@@ -340,38 +352,45 @@ impl OAuthClient {
 
     /// Takes the user through the browser step for `url` and completes the flow.
     async fn interact(&self, flow: &mut AuthFlow, url: String) -> Result<(), Error> {
-        let callback = match self.opts.browser {
-            BrowserMode::Follow => {
-                self.progress(Progress::Following);
-                let cb = redirect::follow(&url, &self.opts.redirect_uri, self.opts.timeout).await?;
-                flow.handle_callback(now(), &cb)?;
-                return self.drive(flow).await.map(|_| ());
-            }
-            BrowserMode::Open | BrowserMode::Print => {
-                let mut listener = LoopbackListener::bind(&self.opts.redirect_uri).await?;
-                if self.opts.browser == BrowserMode::Open && redirect::open_browser(&url).is_ok() {
-                    self.progress(Progress::BrowserOpened { url: url.clone() });
-                } else {
-                    self.progress(Progress::VisitUrl { url: url.clone() });
+        if self.opts.browser == BrowserMode::Follow {
+            self.progress(Progress::Following);
+            let cb = redirect::follow(&url, &self.opts.redirect_uri, self.opts.timeout).await?;
+            flow.handle_callback(now(), &cb)?;
+            return self.drive(flow).await.map(|_| ());
+        }
+        let mut listener = LoopbackListener::bind(&self.opts.redirect_uri).await?;
+        if self.opts.browser == BrowserMode::Open && redirect::open_browser(&url).is_ok() {
+            self.progress(Progress::BrowserOpened { url: url.clone() });
+        } else {
+            self.progress(Progress::VisitUrl { url: url.clone() });
+        }
+        self.progress(Progress::Waiting {
+            redirect_uri: listener.redirect_uri(),
+            timeout_secs: self.opts.timeout.as_secs(),
+        });
+        let deadline = tokio::time::Instant::now() + self.opts.timeout;
+        let outcome = loop {
+            let callback = match tokio::time::timeout_at(deadline, listener.next_callback()).await {
+                Ok(cb) => cb?,
+                Err(_) => {
+                    flow.cancel();
+                    return Err(Error::Timeout { secs: self.opts.timeout.as_secs() });
                 }
-                self.progress(Progress::Waiting {
-                    redirect_uri: listener.redirect_uri(),
-                    timeout_secs: self.opts.timeout.as_secs(),
-                });
-                match tokio::time::timeout(self.opts.timeout, listener.next_callback()).await {
-                    Ok(cb) => cb?,
-                    Err(_) => {
-                        flow.cancel();
-                        return Err(Error::Timeout { secs: self.opts.timeout.as_secs() });
-                    }
-                }
+            };
+            let outcome = match flow.handle_callback(now(), &callback.url) {
+                Ok(()) => self.drive(flow).await.map(|_| ()),
+                Err(e) => Err(Error::Protocol(e)),
+            };
+            callback.responder.finish(outcome.as_ref().map(|_| ()).map_err(ToString::to_string));
+            // A stray or forged request that the core refused before checking `state` leaves the
+            // authorization pending: keep waiting for the real callback.
+            let still_pending =
+                matches!(flow.status(now()), mcp_oauth_core::FlowStatus::AwaitingUser { .. });
+            if outcome.is_ok() || !still_pending {
+                break outcome;
             }
         };
-        let outcome = match flow.handle_callback(now(), &callback.url) {
-            Ok(()) => self.drive(flow).await.map(|_| ()),
-            Err(e) => Err(Error::Protocol(e)),
-        };
-        callback.responder.finish(outcome.as_ref().map(|_| ()).map_err(ToString::to_string));
+        listener.close(Duration::from_secs(2)).await;
         outcome
     }
 
@@ -497,5 +516,31 @@ impl OAuthClient {
     pub async fn discovery(&self) -> Option<Discovery> {
         let mut inner = self.inner.lock().await;
         self.flow(&mut inner).await.ok().and_then(|f| f.snapshot().discovery)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redirect_port_resolution() {
+        assert_eq!(
+            resolve_redirect_port("http://localhost/auth/redirect").unwrap(),
+            "http://localhost:8000/auth/redirect"
+        );
+        assert_eq!(
+            resolve_redirect_port("http://localhost:8123/cb?x=1").unwrap(),
+            "http://localhost:8123/cb?x=1"
+        );
+        let free = resolve_redirect_port("http://127.0.0.1:0/cb").unwrap();
+        assert!(
+            free.starts_with("http://127.0.0.1:") && free.ends_with("/cb") && !free.contains(":0/"),
+            "{free}"
+        );
+        assert_eq!(
+            resolve_redirect_port("https://app.example/cb").unwrap(),
+            "https://app.example/cb"
+        );
     }
 }

@@ -45,6 +45,12 @@ pub enum Error {
     /// The MCP session failed.
     #[error("MCP error: {0}")]
     Mcp(String),
+    /// The MCP server refused a freshly obtained token.
+    #[error("the MCP server refused the access token ({reason})")]
+    TokenRejected {
+        /// The server's error and description.
+        reason: String,
+    },
     /// A transport kind that cannot carry authorization.
     #[error(
         "the sse transport does not support authentication; use streamable-http for servers \
@@ -70,6 +76,7 @@ impl Error {
             Error::Entropy(_) => "entropy_failed",
             Error::Mcp(_) => "mcp_failed",
             Error::SseNotSupported => "sse_not_supported",
+            Error::TokenRejected { .. } => "token_rejected_by_resource",
             Error::Usage(_) => "usage",
         }
     }

@@ -115,6 +115,15 @@ impl AuthorizedHttpClient {
                 Err(StreamableHttpError::InsufficientScope(e)) if attempt == 0 => {
                     (403, e.www_authenticate_header.clone())
                 }
+                // A fresh token was refused too: say why, in the server's words.
+                Err(StreamableHttpError::AuthRequired(e)) => {
+                    let reason = rejection(&e.www_authenticate_header);
+                    return Err(self.auth_failed(Error::TokenRejected { reason }));
+                }
+                Err(StreamableHttpError::InsufficientScope(e)) => {
+                    let reason = rejection(&e.www_authenticate_header);
+                    return Err(self.auth_failed(Error::TokenRejected { reason }));
+                }
                 _ => return result.map_err(map_err),
             };
             let response =
@@ -133,6 +142,21 @@ impl AuthorizedHttpClient {
             };
         }
         Err(StreamableHttpError::UnexpectedServerResponse("authorization did not help".into()))
+    }
+}
+
+/// The server's reason for refusing a token, from its `WWW-Authenticate` challenge.
+fn rejection(header: &str) -> String {
+    let resp =
+        HttpResponse::new(401, vec![("WWW-Authenticate".into(), header.to_owned())], Vec::new());
+    match mcp_oauth_core::www_authenticate::bearer_challenge(&resp) {
+        Ok(Some(c)) => match (c.error, c.error_description) {
+            (Some(e), Some(d)) => format!("{e}: {d}"),
+            (Some(e), None) => e,
+            (None, Some(d)) => d,
+            (None, None) => header.to_owned(),
+        },
+        _ => header.to_owned(),
     }
 }
 

@@ -219,6 +219,8 @@ pub struct LoopbackListener {
     callbacks: mpsc::Receiver<Callback>,
     /// Dropped with the listener: tells the connection tasks to shut down.
     _shutdown: watch::Sender<()>,
+    /// The connection tasks, so that [`LoopbackListener::close`] can wait for their answers.
+    tasks: tokio::task::JoinSet<()>,
     shutdown_rx: watch::Receiver<()>,
 }
 
@@ -229,6 +231,13 @@ struct ConnCtx {
     /// `host[:port]` for requests without a `Host` header (HTTP/1.0).
     authority: String,
     callbacks: mpsc::Sender<Callback>,
+}
+
+impl Drop for LoopbackListener {
+    /// Connections still being answered go on by themselves (a `JoinSet` would abort them).
+    fn drop(&mut self) {
+        self.tasks.detach_all();
+    }
 }
 
 impl fmt::Debug for LoopbackListener {
@@ -306,6 +315,7 @@ impl LoopbackListener {
             callbacks: rx,
             _shutdown: shutdown,
             shutdown_rx,
+            tasks: tokio::task::JoinSet::new(),
         })
     }
 
@@ -352,11 +362,24 @@ impl LoopbackListener {
         }
     }
 
+    /// Closes the listening socket and waits (up to `limit`) until every browser that is being
+    /// answered has received its page. Call it after [`CallbackResponder::finish`] when the
+    /// process is about to exit, so the page is not cut off.
+    pub async fn close(mut self, limit: std::time::Duration) {
+        let mut tasks = std::mem::take(&mut self.tasks);
+        // Closes the socket and tells the connections to finish (see `Drop`).
+        drop(self);
+        let _ =
+            tokio::time::timeout(limit, async { while tasks.join_next().await.is_some() {} }).await;
+    }
+
     /// Serves one browser connection in its own task (one request: no keep-alive).
-    fn serve(&self, stream: TcpStream) {
+    fn serve(&mut self, stream: TcpStream) {
         let ctx = Arc::clone(&self.ctx);
         let mut shutdown = self.shutdown_rx.clone();
-        tokio::spawn(async move {
+        // Finished connections are reaped as new ones come, so the set stays small.
+        while self.tasks.try_join_next().is_some() {}
+        self.tasks.spawn(async move {
             let service = service_fn(move |req| {
                 let ctx = Arc::clone(&ctx);
                 async move { Ok::<_, Infallible>(handle(&ctx, req).await) }
@@ -473,7 +496,7 @@ type Body = Full<Bytes>;
 
 /// Answers one browser request.
 async fn handle(ctx: &ConnCtx, req: Request<Incoming>) -> Response<Body> {
-    if false {
+    if req.uri().path() != ctx.path {
         return plain(StatusCode::NOT_FOUND, "not found\n");
     }
     if req.method() != Method::GET {

@@ -17,6 +17,7 @@ fn http_client() -> reqwest::Client {
     let _ = rustls::crypto::ring::default_provider().install_default();
     reqwest::Client::builder()
         .no_proxy()
+        .timeout(WAIT)
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap()
@@ -40,19 +41,14 @@ async fn browser_get(url: String) -> (u16, String, String) {
 
 #[tokio::test]
 async fn callback_on_port_zero_gets_success_page_after_finish() {
-    let mut listener = LoopbackListener::bind("http://127.0.0.1:0/auth/redirect")
-        .await
-        .unwrap();
+    let mut listener = LoopbackListener::bind("http://127.0.0.1:0/auth/redirect").await.unwrap();
     let uri = listener.redirect_uri();
     let port = listener.local_addr().unwrap().port();
     assert_ne!(port, 0);
     assert_eq!(uri, format!("http://127.0.0.1:{port}/auth/redirect"));
 
     let browser = tokio::spawn(browser_get(format!("{uri}?code=abc&state=xyz")));
-    let callback = tokio::time::timeout(WAIT, listener.next_callback())
-        .await
-        .unwrap()
-        .unwrap();
+    let callback = tokio::time::timeout(WAIT, listener.next_callback()).await.unwrap().unwrap();
     assert_eq!(callback.url, format!("{uri}?code=abc&state=xyz"));
     // Debug must not show the code.
     assert!(!format!("{callback:?}").contains("abc"));
@@ -65,10 +61,7 @@ async fn callback_on_port_zero_gets_success_page_after_finish() {
     let (status, ct, body) = tokio::time::timeout(WAIT, browser).await.unwrap().unwrap();
     assert_eq!(status, 200);
     assert!(ct.starts_with("text/html"), "{ct}");
-    assert!(
-        body.contains("Authorized — you can close this window."),
-        "{body}"
-    );
+    assert!(body.contains("Authorized — you can close this window."), "{body}");
 }
 
 #[tokio::test]
@@ -79,17 +72,10 @@ async fn localhost_binds_ipv4_and_callback_url_is_what_the_browser_requested() {
     let uri = listener.redirect_uri();
     assert_eq!(uri, format!("http://localhost:{}/cb", addr.port()));
 
-    let browser = tokio::spawn(browser_get(format!(
-        "{uri}?code=c%2F1&state=s&iss=https%3A%2F%2Fas.example"
-    )));
-    let callback = tokio::time::timeout(WAIT, listener.next_callback())
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(
-        callback.url,
-        format!("{uri}?code=c%2F1&state=s&iss=https%3A%2F%2Fas.example")
-    );
+    let browser =
+        tokio::spawn(browser_get(format!("{uri}?code=c%2F1&state=s&iss=https%3A%2F%2Fas.example")));
+    let callback = tokio::time::timeout(WAIT, listener.next_callback()).await.unwrap().unwrap();
+    assert_eq!(callback.url, format!("{uri}?code=c%2F1&state=s&iss=https%3A%2F%2Fas.example"));
     callback.responder.finish(Ok(()));
     let (status, _, _) = tokio::time::timeout(WAIT, browser).await.unwrap().unwrap();
     assert_eq!(status, 200);
@@ -100,20 +86,17 @@ async fn error_page_escapes_the_message() {
     let mut listener = LoopbackListener::bind("http://127.0.0.1:0/cb").await.unwrap();
     let uri = listener.redirect_uri();
     let browser = tokio::spawn(browser_get(format!("{uri}?error=access_denied&state=s")));
-    let callback = tokio::time::timeout(WAIT, listener.next_callback())
-        .await
-        .unwrap()
-        .unwrap();
-    callback
-        .responder
-        .finish(Err("denied: <script>alert('x')</script> & \"more\"".to_owned()));
+    let callback = tokio::time::timeout(WAIT, listener.next_callback()).await.unwrap().unwrap();
+    callback.responder.finish(Err("denied: <script>alert('x')</script> & \"more\"".to_owned()));
     let (status, ct, body) = tokio::time::timeout(WAIT, browser).await.unwrap().unwrap();
     assert_eq!(status, 200);
     assert!(ct.starts_with("text/html"));
     assert!(body.contains("Authorization failed"), "{body}");
     assert!(!body.contains("<script>"), "{body}");
     assert!(
-        body.contains("denied: &lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; &quot;more&quot;"),
+        body.contains(
+            "denied: &lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; &quot;more&quot;"
+        ),
         "{body}"
     );
     assert!(!body.contains("Authorized —"), "{body}");
@@ -124,10 +107,7 @@ async fn dropped_responder_gives_a_generic_error_page() {
     let mut listener = LoopbackListener::bind("http://127.0.0.1:0/cb").await.unwrap();
     let uri = listener.redirect_uri();
     let browser = tokio::spawn(browser_get(format!("{uri}?code=a&state=b")));
-    let callback = tokio::time::timeout(WAIT, listener.next_callback())
-        .await
-        .unwrap()
-        .unwrap();
+    let callback = tokio::time::timeout(WAIT, listener.next_callback()).await.unwrap().unwrap();
     drop(callback);
     let (status, _, body) = tokio::time::timeout(WAIT, browser).await.unwrap().unwrap();
     assert_eq!(status, 200);
@@ -137,9 +117,7 @@ async fn dropped_responder_gives_a_generic_error_page() {
 
 #[tokio::test]
 async fn other_paths_get_404_and_do_not_complete_the_callback() {
-    let mut listener = LoopbackListener::bind("http://127.0.0.1:0/auth/redirect")
-        .await
-        .unwrap();
+    let mut listener = LoopbackListener::bind("http://127.0.0.1:0/auth/redirect").await.unwrap();
     let uri = listener.redirect_uri();
     let base = uri.trim_end_matches("/auth/redirect").to_owned();
 
@@ -176,10 +154,7 @@ async fn other_paths_get_404_and_do_not_complete_the_callback() {
 
     // The real callback still comes through afterwards.
     let browser = tokio::spawn(browser_get(format!("{uri}?code=real&state=s")));
-    let callback = tokio::time::timeout(WAIT, listener.next_callback())
-        .await
-        .unwrap()
-        .unwrap();
+    let callback = tokio::time::timeout(WAIT, listener.next_callback()).await.unwrap().unwrap();
     assert_eq!(callback.url, format!("{uri}?code=real&state=s"));
     callback.responder.finish(Ok(()));
     assert_eq!(browser.await.unwrap().0, 200);
@@ -201,10 +176,7 @@ async fn port_in_use_gives_bind_error_with_advice() {
     }
     let msg = err.to_string();
     assert!(msg.contains(&format!("127.0.0.1:{port}")), "{msg}");
-    assert!(
-        msg.contains("--redirect-uri http://localhost:<other-port>/auth/redirect"),
-        "{msg}"
-    );
+    assert!(msg.contains("--redirect-uri http://localhost:<other-port>/auth/redirect"), "{msg}");
     assert!(msg.contains("port 0"), "{msg}");
 }
 
@@ -247,10 +219,7 @@ async fn ipv6_loopback_is_served() {
     let uri = listener.redirect_uri();
     assert!(uri.starts_with("http://[::1]:"), "{uri}");
     let browser = tokio::spawn(browser_get(format!("{uri}?code=a&state=b")));
-    let callback = tokio::time::timeout(WAIT, listener.next_callback())
-        .await
-        .unwrap()
-        .unwrap();
+    let callback = tokio::time::timeout(WAIT, listener.next_callback()).await.unwrap().unwrap();
     assert_eq!(callback.url, format!("{uri}?code=a&state=b"));
     callback.responder.finish(Ok(()));
     assert_eq!(browser.await.unwrap().0, 200);
@@ -285,24 +254,20 @@ async fn dropping_the_listener_frees_the_port_and_finishes_open_requests() {
     let addr = listener.local_addr().unwrap();
 
     // A timed-out wait (what the CLI does) drops the future; the listener still works.
-    assert!(
-        tokio::time::timeout(Duration::from_millis(100), listener.next_callback())
-            .await
-            .is_err()
-    );
-    let browser = tokio::spawn(browser_get(format!("{uri}?code=a&state=b")));
-    let callback = tokio::time::timeout(WAIT, listener.next_callback())
+    assert!(tokio::time::timeout(Duration::from_millis(100), listener.next_callback())
         .await
-        .unwrap()
-        .unwrap();
+        .is_err());
+    let browser = tokio::spawn(browser_get(format!("{uri}?code=a&state=b")));
+    let callback = tokio::time::timeout(WAIT, listener.next_callback()).await.unwrap().unwrap();
 
     // Drop the listener while the browser still waits: the port is free at once ...
     drop(listener);
-    let again = LoopbackListener::bind(&format!("http://127.0.0.1:{}/cb", addr.port()))
-        .await
-        .unwrap();
+    let again =
+        LoopbackListener::bind(&format!("http://127.0.0.1:{}/cb", addr.port())).await.unwrap();
     assert_eq!(again.local_addr().unwrap(), addr);
     drop(again);
+    // Give the connection task time to see the shutdown before the host answers.
+    tokio::time::sleep(Duration::from_millis(100)).await;
     // ... and the waiting browser still gets its page.
     callback.responder.finish(Ok(()));
     let (status, _, body) = tokio::time::timeout(WAIT, browser).await.unwrap().unwrap();
@@ -320,23 +285,15 @@ async fn callback_queued_but_never_taken_gets_an_error_page_when_the_listener_go
     // A browser that connects first and sends its request later.
     let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
     // The listener accepts the connection while waiting; no request yet, so it times out.
-    assert!(
-        tokio::time::timeout(Duration::from_millis(200), listener.next_callback())
-            .await
-            .is_err()
-    );
-    // Now the request arrives while nobody waits: the callback is queued.
-    stream
-        .write_all(b"GET /cb?code=a&state=b HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+    assert!(tokio::time::timeout(Duration::from_millis(200), listener.next_callback())
         .await
-        .unwrap();
+        .is_err());
+    // Now the request arrives while nobody waits: the callback is queued.
+    stream.write_all(b"GET /cb?code=a&state=b HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").await.unwrap();
     tokio::time::sleep(Duration::from_millis(200)).await;
     drop(listener);
     let mut response = String::new();
-    tokio::time::timeout(WAIT, stream.read_to_string(&mut response))
-        .await
-        .unwrap()
-        .unwrap();
+    tokio::time::timeout(WAIT, stream.read_to_string(&mut response)).await.unwrap().unwrap();
     assert!(response.starts_with("HTTP/1.1 200 OK\r\n"), "{response}");
     assert!(response.contains("Authorization failed"), "{response}");
 }
@@ -356,10 +313,7 @@ fn recording_browser(dir: &std::path::Path) -> (String, std::path::PathBuf) {
         "out=\"$1\"; shift; printf '%s\\n' \"$@\" > \"$out.tmp\" && mv \"$out.tmp\" \"$out\"\n",
     )
     .unwrap();
-    (
-        format!("sh {} {}", script.display(), out.display()),
-        out,
-    )
+    (format!("sh {} {}", script.display(), out.display()), out)
 }
 
 async fn wait_for_file(path: &std::path::Path) -> String {
@@ -368,10 +322,7 @@ async fn wait_for_file(path: &std::path::Path) -> String {
         if let Ok(s) = std::fs::read_to_string(path) {
             return s;
         }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the browser command never ran"
-        );
+        assert!(tokio::time::Instant::now() < deadline, "the browser command never ran");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
@@ -382,10 +333,7 @@ async fn browser_command_gets_the_url_in_place_of_percent_s() {
     let (command, out) = recording_browser(dir.path());
     let url = "https://as.example/authorize?client_id=c&state=s%20t&redirect_uri=x";
     open_browser_with(Some(&format!("{command} --new-window --url=%s")), url).unwrap();
-    assert_eq!(
-        wait_for_file(&out).await,
-        format!("--new-window\n--url={url}\n")
-    );
+    assert_eq!(wait_for_file(&out).await, format!("--new-window\n--url={url}\n"));
 }
 
 #[tokio::test]
@@ -417,12 +365,7 @@ async fn browser_that_cannot_start_says_to_open_by_hand() {
 async fn browser_is_not_started_for_non_http_urls() {
     let dir = tempfile::tempdir().unwrap();
     let (command, out) = recording_browser(dir.path());
-    for url in [
-        "file:///etc/passwd",
-        "--help",
-        "javascript:alert(1)",
-        "https://as.example/a b",
-    ] {
+    for url in ["file:///etc/passwd", "--help", "javascript:alert(1)", "https://as.example/a b"] {
         match open_browser_with(Some(&command), url) {
             Err(RedirectError::InvalidUrl { .. }) => {}
             other => panic!("{url}: expected InvalidUrl, got {other:?}"),
@@ -469,11 +412,8 @@ async fn tiny_server(handler: Handler) -> (SocketAddr, Arc<Mutex<Vec<Seen>>>) {
                 }
                 let head = String::from_utf8_lossy(&buf).into_owned();
                 let mut lines = head.split("\r\n");
-                let target = lines
-                    .next()
-                    .and_then(|l| l.split(' ').nth(1))
-                    .unwrap_or_default()
-                    .to_owned();
+                let target =
+                    lines.next().and_then(|l| l.split(' ').nth(1)).unwrap_or_default().to_owned();
                 let cookie = lines
                     .filter_map(|l| l.split_once(':'))
                     .find(|(k, _)| k.eq_ignore_ascii_case("cookie"))
@@ -523,9 +463,9 @@ fn cookie_flow(req: &Seen, addr: SocketAddr) -> Option<String> {
             redirect_to("approve?x=1".to_owned())
         }
         "/login/step2" => respond("403 Forbidden", &[], "no session"),
-        "/login/approve" if req.cookie.as_deref() == Some("sid=abc123") => redirect_to(format!(
-            "http://{addr}/cb?code=the-code&state=st&iss=http%3A%2F%2F{addr}"
-        )),
+        "/login/approve" if req.cookie.as_deref() == Some("sid=abc123") => {
+            redirect_to(format!("http://{addr}/cb?code=the-code&state=st&iss=http%3A%2F%2F{addr}"))
+        }
         _ => respond("404 Not Found", &[], "nope"),
     })
 }
@@ -534,27 +474,13 @@ fn cookie_flow(req: &Seen, addr: SocketAddr) -> Option<String> {
 async fn follow_keeps_cookies_resolves_relative_locations_and_stops_at_the_redirect_uri() {
     let (addr, log) = tiny_server(cookie_flow).await;
     let redirect_uri = format!("http://{addr}/cb");
-    let url = follow(
-        &format!("http://{addr}/authorize?client_id=c&state=st"),
-        &redirect_uri,
-        WAIT,
-    )
-    .await
-    .unwrap();
-    assert_eq!(
-        url,
-        format!("http://{addr}/cb?code=the-code&state=st&iss=http%3A%2F%2F{addr}")
-    );
+    let url = follow(&format!("http://{addr}/authorize?client_id=c&state=st"), &redirect_uri, WAIT)
+        .await
+        .unwrap();
+    assert_eq!(url, format!("http://{addr}/cb?code=the-code&state=st&iss=http%3A%2F%2F{addr}"));
     let targets: Vec<String> = log.lock().unwrap().iter().map(|s| s.target.clone()).collect();
     // The redirect URI itself is never requested.
-    assert_eq!(
-        targets,
-        [
-            "/authorize?client_id=c&state=st",
-            "/login/step2",
-            "/login/approve?x=1"
-        ]
-    );
+    assert_eq!(targets, ["/authorize?client_id=c&state=st", "/login/step2", "/login/approve?x=1"]);
 }
 
 #[tokio::test]
@@ -571,13 +497,9 @@ async fn follow_reports_a_login_page_as_interaction_required() {
         })
     })
     .await;
-    let err = follow(
-        &format!("http://{addr}/authorize"),
-        "http://127.0.0.1:1/cb",
-        WAIT,
-    )
-    .await
-    .unwrap_err();
+    let err = follow(&format!("http://{addr}/authorize"), "http://127.0.0.1:1/cb", WAIT)
+        .await
+        .unwrap_err();
     match &err {
         RedirectError::InteractionRequired { url } => {
             assert_eq!(url, &format!("http://{addr}/login"))
@@ -591,9 +513,8 @@ async fn follow_reports_a_login_page_as_interaction_required() {
 #[tokio::test]
 async fn follow_gives_up_on_a_redirect_loop() {
     let (addr, log) = tiny_server(|_, _| Some(redirect_to("/loop".to_owned()))).await;
-    let err = follow(&format!("http://{addr}/loop"), "http://127.0.0.1:1/cb", WAIT)
-        .await
-        .unwrap_err();
+    let err =
+        follow(&format!("http://{addr}/loop"), "http://127.0.0.1:1/cb", WAIT).await.unwrap_err();
     match err {
         RedirectError::TooManyRedirects { max, .. } => assert_eq!(max, 20),
         other => panic!("expected TooManyRedirects, got {other:?}"),
@@ -604,7 +525,8 @@ async fn follow_gives_up_on_a_redirect_loop() {
 
 #[tokio::test]
 async fn follow_reports_error_statuses_with_the_url() {
-    let (addr, _) = tiny_server(|_, _| Some(respond("500 Internal Server Error", &[], "boom"))).await;
+    let (addr, _) =
+        tiny_server(|_, _| Some(respond("500 Internal Server Error", &[], "boom"))).await;
     let err = follow(&format!("http://{addr}/authorize"), "http://127.0.0.1:1/cb", WAIT)
         .await
         .unwrap_err();
@@ -625,7 +547,8 @@ async fn follow_refuses_plain_http_to_non_loopback_hosts() {
         other => panic!("expected InsecureUrl, got {other:?}"),
     }
     // And when a redirect points there.
-    let (addr, _) = tiny_server(|_, _| Some(redirect_to("http://as.example/next".to_owned()))).await;
+    let (addr, _) =
+        tiny_server(|_, _| Some(redirect_to("http://as.example/next".to_owned()))).await;
     match follow(&format!("http://{addr}/authorize"), "http://127.0.0.1:1/cb", WAIT).await {
         Err(RedirectError::InsecureUrl { url }) => assert_eq!(url, "http://as.example/next"),
         other => panic!("expected InsecureUrl, got {other:?}"),
@@ -643,9 +566,8 @@ async fn follow_returns_error_callbacks_and_checks_the_port() {
         })
     })
     .await;
-    let url = follow(&format!("http://{addr}/authorize"), "http://127.0.0.1:1/cb", WAIT)
-        .await
-        .unwrap();
+    let url =
+        follow(&format!("http://{addr}/authorize"), "http://127.0.0.1:1/cb", WAIT).await.unwrap();
     assert_eq!(url, "http://127.0.0.1:1/cb?error=access_denied&state=s");
     assert_eq!(log.lock().unwrap().len(), 2);
 }
@@ -654,12 +576,16 @@ async fn follow_returns_error_callbacks_and_checks_the_port() {
 async fn follow_times_out() {
     let (addr, _) = tiny_server(|_, _| None).await;
     let started = std::time::Instant::now();
-    let err = follow(
-        &format!("http://{addr}/authorize"),
-        "http://127.0.0.1:1/cb",
-        Duration::from_millis(300),
+    let err = tokio::time::timeout(
+        WAIT,
+        follow(
+            &format!("http://{addr}/authorize"),
+            "http://127.0.0.1:1/cb",
+            Duration::from_millis(300),
+        ),
     )
     .await
+    .expect("follow ignored its timeout")
     .unwrap_err();
     assert!(matches!(err, RedirectError::Timeout { .. }), "{err:?}");
     assert!(started.elapsed() < Duration::from_secs(5));

@@ -12,11 +12,15 @@ use crate::token::{self, ClientAuth, TokenError};
 use crate::www_authenticate;
 
 impl AuthFlow {
-    /// When the proactive refresh is due (expiry minus skew, not before a retry back-off).
+    /// When the proactive refresh is due: expiry minus the skew, but never earlier than halfway
+    /// through the token's lifetime (a server issuing tokens shorter than the skew would
+    /// otherwise be asked for a refresh on every use), and not before a retry back-off.
     pub(super) fn refresh_deadline(&self) -> Option<UnixTime> {
         let (_, t) = self.tokens.as_ref()?;
         t.refresh_token.as_ref()?;
-        let due = t.expires_at?.minus(self.config.refresh_skew_secs);
+        let expires_at = t.expires_at?;
+        let lifetime = expires_at.secs().saturating_sub(t.received_at.secs());
+        let due = expires_at.minus(self.config.refresh_skew_secs.min(lifetime / 2));
         Some(match self.refresh_not_before {
             Some(nb) if nb > due => nb,
             _ => due,

@@ -160,7 +160,7 @@ fn exit_code(e: &Error) -> u8 {
     match e {
         Error::Usage(_) | Error::SseNotSupported => 2,
         Error::AuthorizationRequired { .. } => 4,
-        Error::Mcp(_) => 5,
+        Error::Mcp(_) | Error::TokenRejected { .. } => 5,
         Error::Transport { .. } => 6,
         Error::Store(_) => 7,
         Error::Cancelled => 130,
@@ -183,6 +183,11 @@ fn hint(e: &Error) -> Option<String> {
             Some("consent was denied at the authorization server; run the command again to retry".into())
         }
         Error::Transport { .. } => Some("check that the server is running and reachable".into()),
+        Error::TokenRejected { .. } => Some(
+            "the authorization server issued a token the MCP server does not accept (audience, \
+             scope or issuer); check the server's resource configuration"
+                .into(),
+        ),
         _ => None,
     }
 }

@@ -795,3 +795,19 @@ fn stale_unauthorized_after_a_concurrent_refresh_is_ignored() {
     let (events, _) = drain(&mut flow, &mut world);
     assert!(browser_url(&events).is_some());
 }
+
+#[test]
+fn short_lived_tokens_are_not_refreshed_on_every_use() {
+    let mut world = World::new();
+    world.token_lifetime = Some(10);
+    let mut flow = flow();
+    authorize(&mut flow, &mut world, 1);
+    let received = flow.tokens().unwrap().1.received_at;
+    // Skew 60 s > lifetime 10 s: refresh halfway, not at once.
+    assert_eq!(flow.poll_timeout(), Some(received.plus(5)));
+    world.now = received.plus(5);
+    flow.handle_timeout(world.now).unwrap();
+    drain(&mut flow, &mut world);
+    assert_eq!(world.count(Purpose::TokenRefresh), 1);
+    assert_eq!(flow.poll_timeout(), Some(world.now.plus(5)), "the next deadline is ahead, not now");
+}

@@ -1,0 +1,137 @@
+//! Starts the real peer servers of `tests/peers` (an oidc-provider authorization server and an
+//! MCP SDK server, both Node) on free loopback ports, and stops them when dropped.
+#![allow(dead_code)]
+// Test support: a peer that does not start is a test failure, stated with its cause.
+#![allow(clippy::panic)]
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+/// The `tests/peers` directory.
+pub fn peers_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..").join("tests").join("peers")
+}
+
+/// One running peer process.
+pub struct Peer {
+    child: Child,
+    /// The JSON line it printed when ready.
+    pub info: serde_json::Value,
+}
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start(script: &str, env: &[(&str, String)]) -> Peer {
+    let dir = peers_dir();
+    assert!(
+        dir.join("node_modules").is_dir(),
+        "tests/peers/node_modules is missing: run `npm ci` in tests/peers (bash .ci/run does)"
+    );
+    let mut cmd = Command::new("node");
+    cmd.arg(script).current_dir(&dir).stdout(Stdio::piped()).stderr(Stdio::null());
+    cmd.env("PORT", "0");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().expect("node must be installed to run the peers");
+    let stdout = child.stdout.take().expect("piped stdout");
+    let mut line = String::new();
+    BufReader::new(stdout).read_line(&mut line).expect("peer stdout");
+    let info: serde_json::Value = serde_json::from_str(line.trim())
+        .unwrap_or_else(|e| panic!("{script} did not print its JSON line ({e}): {line:?}"));
+    Peer { child, info }
+}
+
+/// An authorization server and an MCP server using it.
+pub struct Peers {
+    /// Dropped last.
+    pub mcp: Peer,
+    /// The authorization server.
+    pub auth: Peer,
+    /// Its issuer.
+    pub issuer: String,
+    /// The MCP endpoint.
+    pub mcp_url: String,
+}
+
+impl Peers {
+    /// Starts both with extra environment for the authorization server and the MCP server.
+    pub fn start_with(as_env: &[(&str, String)], mcp_env: &[(&str, String)]) -> Peers {
+        let auth = start("as.mjs", as_env);
+        let issuer = auth.info["issuer"].as_str().expect("issuer").to_owned();
+        let mut env = mcp_env.to_vec();
+        env.push(("AS_ISSUER", issuer.clone()));
+        let mcp = start("mcp.mjs", &env);
+        let mcp_url = mcp.info["url"].as_str().expect("url").to_owned();
+        Peers { mcp, auth, issuer, mcp_url }
+    }
+
+    /// Both with defaults (auto-approve, 1 h tokens, rotation).
+    pub fn start() -> Peers {
+        Peers::start_with(&[], &[])
+    }
+
+    /// The authorization server's counters.
+    pub async fn as_stats(&self) -> serde_json::Value {
+        get_json(&format!("{}/__stats", self.issuer)).await
+    }
+
+    /// The MCP server's counters.
+    pub async fn mcp_stats(&self) -> serde_json::Value {
+        get_json(&self.mcp_url.replace("/mcp", "/__stats")).await
+    }
+
+    /// Zeroes the authorization server's counters.
+    pub async fn reset_as_stats(&self) {
+        reqwest::Client::new()
+            .post(format!("{}/__stats/reset", self.issuer))
+            .send()
+            .await
+            .expect("reset stats");
+    }
+
+    /// RFC 7662 introspection with the MCP server's credentials: is the token active?
+    pub async fn token_active(&self, token: &str) -> bool {
+        let meta = get_json(&format!("{}/.well-known/openid-configuration", self.issuer)).await;
+        let endpoint =
+            meta["introspection_endpoint"].as_str().expect("introspection endpoint").to_owned();
+        let resp: serde_json::Value = reqwest::Client::new()
+            .post(endpoint)
+            .basic_auth("mcp-resource-server", Some("mcp-resource-server-secret"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(format!("token={token}"))
+            .send()
+            .await
+            .expect("introspect")
+            .json()
+            .await
+            .expect("introspection JSON");
+        resp["active"].as_bool().expect("active member")
+    }
+}
+
+/// GET a JSON document.
+pub async fn get_json(url: &str) -> serde_json::Value {
+    mcp_oauth::http::install_crypto_provider();
+    reqwest::Client::new()
+        .get(url)
+        .timeout(Duration::from_secs(10))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("GET {url}: {e}"))
+        .json()
+        .await
+        .unwrap_or_else(|e| panic!("GET {url} JSON: {e}"))
+}
+
+/// A number in a stats document (0 when absent).
+pub fn count(stats: &serde_json::Value, path: &str) -> u64 {
+    stats.pointer(path).and_then(|v| v.as_u64()).unwrap_or(0)
+}

@@ -1,0 +1,387 @@
+//! End to end against the real peers (tests/peers): the `mcp-oauth` CLI and the library, with an
+//! oidc-provider authorization server and an MCP SDK server started on free loopback ports.
+
+mod common;
+
+use std::process::{Command, Output};
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::{count, Peers};
+use mcp_oauth::cache::MetadataCache;
+use mcp_oauth::mcp::McpSession;
+use mcp_oauth::store::{FileStore, KeySource, MemoryStore, TokenStore};
+use mcp_oauth::{BrowserMode, ClientOptions, Error, OAuthClient};
+
+fn cli(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_mcp-oauth"));
+    cmd.args(args).env_remove("MCP_OAUTH_STORE_KEY").env_remove("BROWSER");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("run mcp-oauth")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn client(peers: &Peers, store: Arc<dyn TokenStore>, user: &str) -> Arc<OAuthClient> {
+    let mut o = ClientOptions::new(&peers.mcp_url, store).expect("options");
+    o.browser = BrowserMode::Follow;
+    o.user = user.to_owned();
+    o.cache = Arc::new(MetadataCache::new());
+    Arc::new(OAuthClient::new(o).expect("client"))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cli_lists_tools_cold_then_warm_without_authorizing_again() {
+    let peers = Peers::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = dir.path().to_str().expect("utf-8 path");
+    let args = [
+        "tools",
+        "list",
+        "--auth",
+        "--browser",
+        "follow",
+        "--store-dir",
+        store,
+        "--url",
+        &peers.mcp_url,
+    ];
+    let out = cli(&args, &[]);
+    assert!(out.status.success(), "stderr: {}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    for tool in ["echo", "add", "whoami", "admin_op"] {
+        assert!(stdout.contains(tool), "{stdout}");
+    }
+    assert!(text(&out.stderr).contains("authorized"), "progress on stderr");
+    let first = peers.as_stats().await;
+    assert_eq!(count(&first, "/register"), 1);
+    assert_eq!(count(&first, "/token/authorization_code"), 1);
+    // Warm: the stored token is used; no authorization, registration or token request.
+    let out = cli(&args, &[]);
+    assert!(out.status.success(), "stderr: {}", text(&out.stderr));
+    let second = peers.as_stats().await;
+    assert_eq!(count(&second, "/authorization"), count(&first, "/authorization"));
+    assert_eq!(count(&second, "/register"), 1);
+    assert_eq!(count(&second, "/token/authorization_code"), 1);
+    assert_eq!(count(&second, "/token/refresh_token"), 0);
+    // The store holds encrypted files only: no token in clear.
+    for entry in std::fs::read_dir(dir.path()).expect("store dir") {
+        let bytes = std::fs::read(entry.expect("entry").path()).expect("read");
+        assert!(!text(&bytes).contains("access_token"));
+    }
+    // JSON output and tool calls.
+    let out = cli(
+        &[
+            "tools",
+            "call",
+            "--name",
+            "whoami",
+            "--auth",
+            "--browser",
+            "follow",
+            "--store-dir",
+            store,
+            "--url",
+            &peers.mcp_url,
+        ],
+        &[],
+    );
+    assert!(out.status.success(), "stderr: {}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("alice"), "{}", text(&out.stdout));
+    let out = cli(
+        &[
+            "--json",
+            "tools",
+            "call",
+            "--args",
+            r#"{"a":2,"b":3}"#,
+            "--name",
+            "add",
+            "--auth",
+            "--store-dir",
+            store,
+            "--browser",
+            "follow",
+            "--url",
+            &peers.mcp_url,
+        ],
+        &[],
+    );
+    assert!(out.status.success(), "stderr: {}", text(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON output");
+    assert!(v["content"][0]["text"].as_str().unwrap_or("").contains('5'), "{v}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn unknown_tool_lists_the_available_ones() {
+    let peers = Peers::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = dir.path().to_str().expect("utf-8 path");
+    let out = cli(
+        &[
+            "tools",
+            "call",
+            "--name",
+            "nope",
+            "--auth",
+            "--browser",
+            "follow",
+            "--store-dir",
+            store,
+            "--url",
+            &peers.mcp_url,
+        ],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(2), "stderr: {}", text(&out.stderr));
+    let err = text(&out.stderr);
+    assert!(err.contains("no tool `nope`") && err.contains("whoami"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn expired_token_is_refreshed_and_the_rotated_refresh_token_persisted() {
+    // Tokens live 3 s: every later run finds the access token expired.
+    let peers = Peers::start_with(&[("PEER_ACCESS_TTL", "3".into())], &[]);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = dir.path().to_str().expect("utf-8 path");
+    let args = [
+        "tools",
+        "call",
+        "--name",
+        "whoami",
+        "--auth",
+        "--browser",
+        "follow",
+        "--store-dir",
+        store,
+        "--url",
+        &peers.mcp_url,
+    ];
+    let out = cli(&args, &[]);
+    assert!(out.status.success(), "stderr: {}", text(&out.stderr));
+    for round in 1..=2u64 {
+        tokio::time::sleep(Duration::from_millis(3100)).await;
+        let out = cli(&args, &[]);
+        assert!(out.status.success(), "round {round}: {}", text(&out.stderr));
+        let stats = peers.as_stats().await;
+        // Round 2 works only if round 1 stored the rotated refresh token.
+        assert_eq!(count(&stats, "/token/refresh_token"), round, "{stats}");
+        assert_eq!(count(&stats, "/token/authorization_code"), 1, "no new authorization");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn logout_revokes_at_the_server() {
+    let peers = Peers::start();
+    let store: Arc<dyn TokenStore> = Arc::new(MemoryStore::new());
+    let c = client(&peers, store.clone(), "alice");
+    c.authorize().await.expect("authorize");
+    let token = c.access_token().await.expect("token");
+    assert!(peers.token_active(token.secret()).await);
+    let report = c.logout().await.expect("logout");
+    assert!(report.had_tokens && report.revoked, "{report:?}");
+    assert!(!peers.token_active(token.secret()).await, "introspection shows the token inactive");
+    assert!(store.list("alice").await.expect("list").is_empty(), "local state deleted");
+    assert!(count(&peers.as_stats().await, "/revocation") >= 1);
+    assert!(matches!(c.access_token().await, Err(Error::AuthorizationRequired { .. })));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn denied_consent_is_a_clear_authorization_failure() {
+    let peers = Peers::start_with(&[("PEER_CONSENT", "deny".into())], &[]);
+    let out = cli(
+        &[
+            "tools",
+            "list",
+            "--auth",
+            "--browser",
+            "follow",
+            "--token-store",
+            "memory",
+            "--url",
+            &peers.mcp_url,
+        ],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(3), "stderr: {}", text(&out.stderr));
+    let err = text(&out.stderr);
+    assert!(err.contains("denied"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn token_for_the_wrong_audience_is_a_clear_error() {
+    // Without `resource`, the authorization server issues a token for its default resource,
+    // another audience, which the MCP server refuses.
+    let peers =
+        Peers::start_with(&[("PEER_DEFAULT_RESOURCE", "http://127.0.0.1:9/other-mcp".into())], &[]);
+    let out = cli(
+        &[
+            "tools",
+            "list",
+            "--auth",
+            "--browser",
+            "follow",
+            "--token-store",
+            "memory",
+            "--danger-omit-resource",
+            &peers.issuer,
+            "--url",
+            &peers.mcp_url,
+        ],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(5), "stderr: {}", text(&out.stderr));
+    let err = text(&out.stderr);
+    assert!(err.contains("refused the access token") && err.contains("audience"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn authorization_server_down_is_a_clear_error_and_keeps_the_store() {
+    let peers = Peers::start_with(&[("PEER_ACCESS_TTL", "1".into())], &[]);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = dir.path().to_str().expect("utf-8 path");
+    let args = [
+        "tools",
+        "list",
+        "--auth",
+        "--browser",
+        "follow",
+        "--store-dir",
+        store,
+        "--url",
+        &peers.mcp_url,
+    ];
+    assert!(cli(&args, &[]).status.success());
+    let files_before: Vec<_> =
+        std::fs::read_dir(dir.path()).expect("dir").map(|e| e.expect("e").path()).collect();
+    let bytes_before: Vec<Vec<u8>> =
+        files_before.iter().map(|p| std::fs::read(p).expect("read")).collect();
+    let Peers { mcp, auth, .. } = peers;
+    drop(auth);
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let out = cli(&args, &[]);
+    assert_eq!(out.status.code(), Some(6), "stderr: {}", text(&out.stderr));
+    let err = text(&out.stderr);
+    assert!(err.contains("127.0.0.1") && err.contains("check that the server is running"), "{err}");
+    let bytes_after: Vec<Vec<u8>> =
+        files_before.iter().map(|p| std::fs::read(p).expect("read")).collect();
+    assert_eq!(bytes_before, bytes_after, "the store is untouched");
+    let fs =
+        FileStore::open(dir.path(), KeySource::Default(dir.path().to_path_buf())).expect("open");
+    let keys = fs.list("default").await.expect("list");
+    let entry = fs.load(&keys[0]).await.expect("load").expect("entry");
+    assert!(entry.tokens.and_then(|t| t.refresh_token).is_some(), "refresh token kept");
+    drop(mcp);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn hundred_concurrent_callers_with_an_expired_token_cause_one_refresh() {
+    let peers = Peers::start_with(&[("PEER_ACCESS_TTL", "1".into())], &[]);
+    let c = client(&peers, Arc::new(MemoryStore::new()), "alice");
+    c.authorize().await.expect("authorize");
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    peers.reset_as_stats().await;
+    let tasks: Vec<_> = (0..100)
+        .map(|_| {
+            let c = c.clone();
+            tokio::spawn(async move { c.access_token().await })
+        })
+        .collect();
+    let mut tokens = Vec::new();
+    for t in tasks {
+        tokens.push(t.await.expect("join").expect("token").secret().to_owned());
+    }
+    tokens.dedup();
+    assert_eq!(tokens.len(), 1, "everyone got the same new token");
+    assert_eq!(count(&peers.as_stats().await, "/token/refresh_token"), 1);
+    // And the MCP server accepts it.
+    let session =
+        McpSession::connect(&peers.mcp_url, Some(c.clone()), false).await.expect("connect");
+    let r = session.call_tool("whoami", None).await.expect("whoami");
+    session.close().await;
+    assert!(serde_json::to_string(&r).unwrap_or_default().contains("alice"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn loopback_listener_with_a_stand_in_browser() {
+    let peers = Peers::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    // The "browser": fetches the URL following redirects with a cookie jar, like a user who
+    // approves, and ends at the loopback listener.
+    let script = dir.path().join("browser.sh");
+    std::fs::write(
+        &script,
+        "#!/bin/sh\ncurl -s -L -c \"$0.jar\" -b \"$0.jar\" \"$1\" > \"$0.out\"\n",
+    )
+    .expect("script");
+    std::process::Command::new("chmod").arg("+x").arg(&script).status().expect("chmod");
+    let browser = script.to_str().expect("utf-8");
+    let out = cli(
+        &[
+            "login",
+            "--browser",
+            "open",
+            "--redirect-uri",
+            "http://127.0.0.1:0/callback",
+            "--token-store",
+            "memory",
+            "--url",
+            &peers.mcp_url,
+        ],
+        &[("BROWSER", browser)],
+    );
+    assert!(out.status.success(), "stderr: {}", text(&out.stderr));
+    let page =
+        std::fs::read_to_string(dir.path().join("browser.sh.out")).expect("page the browser saw");
+    assert!(page.contains("Authorized"), "{page}");
+    assert!(text(&out.stderr).contains("waiting for the authorization"), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("authorized"), "{}", text(&out.stdout));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn auth_against_an_unprotected_server_just_works() {
+    let peers = Peers::start_with(&[], &[("MCP_NO_AUTH", "1".into())]);
+    let out = cli(
+        &[
+            "tools",
+            "list",
+            "--auth",
+            "--browser",
+            "follow",
+            "--token-store",
+            "memory",
+            "--url",
+            &peers.mcp_url,
+        ],
+        &[],
+    );
+    assert!(out.status.success(), "stderr: {}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("echo"));
+    assert_eq!(count(&peers.as_stats().await, "/register"), 0, "no authorization needed");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn step_up_for_a_tool_that_needs_more_scope() {
+    let peers = Peers::start();
+    let c = client(&peers, Arc::new(MemoryStore::new()), "alice");
+    let session =
+        McpSession::connect(&peers.mcp_url, Some(c.clone()), true).await.expect("connect");
+    let r = session.call_tool("admin_op", None).await.expect("admin_op after step-up");
+    session.close().await;
+    assert_ne!(r.is_error, Some(true), "{r:?}");
+    let scope = c.status().await.expect("status").scope.unwrap_or_default();
+    assert!(scope.contains("mcp:admin") && scope.contains("mcp:tools"), "{scope}");
+    assert!(count(&peers.as_stats().await, "/token/authorization_code") >= 2);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn without_auth_a_protected_server_says_to_pass_auth() {
+    let peers = Peers::start();
+    let out = cli(&["tools", "list", "--token-store", "memory", "--url", &peers.mcp_url], &[]);
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("--auth"), "{}", text(&out.stderr));
+}

@@ -1,0 +1,419 @@
+// A real OAuth 2 / OpenID Connect authorization server for mcp-oauth's end-to-end tests, built on
+// oidc-provider (https://github.com/panva/node-oidc-provider). See README.md for the env vars.
+//
+// stdout carries exactly one line, the JSON {"issuer":…,"port":…}; everything else goes to
+// stderr (oidc-provider prints its notices with console.info, so console.info/log are redirected).
+
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import http from 'node:http';
+
+import { Provider, errors } from 'oidc-provider';
+
+console.log = console.error;
+console.info = console.error;
+
+// ---------------------------------------------------------------------------------------------
+// Configuration from the environment (some of it changeable at run time through POST /__config).
+
+const env = process.env;
+const HOST = '127.0.0.1';
+const PORT = Number(env.PORT ?? 0);
+const DEFAULT_USER = env.PEER_USER || 'alice';
+const RESOURCE_SCOPES = (env.PEER_RESOURCE_SCOPES || 'mcp:tools mcp:admin').split(/\s+/).filter(Boolean);
+const ALLOWED_RESOURCES = env.PEER_RESOURCES
+  ? env.PEER_RESOURCES.split(',').map((s) => s.trim()).filter(Boolean)
+  : null; // null: any absolute http(s) URL is accepted as a resource indicator
+const RS_CLIENT_ID = env.PEER_RS_CLIENT_ID || 'mcp-resource-server';
+const RS_CLIENT_SECRET = env.PEER_RS_CLIENT_SECRET || 'mcp-resource-server-secret';
+const DEBUG = env.PEER_DEBUG === '1';
+
+function positiveInt(name, value, fallback) {
+  if (value === undefined || value === '') return fallback;
+  const n = Number(value);
+  if (!Number.isSafeInteger(n) || n <= 0) {
+    throw new TypeError(`${name} must be a positive integer, got ${JSON.stringify(value)}`);
+  }
+  return n;
+}
+
+function oneOf(name, value, allowed, fallback) {
+  if (value === undefined || value === '') return fallback;
+  if (!allowed.includes(value)) {
+    throw new TypeError(`${name} must be one of ${allowed.join(', ')}, got ${JSON.stringify(value)}`);
+  }
+  return value;
+}
+
+function startupSetting(fn) {
+  try {
+    return fn();
+  } catch (err) {
+    console.error(err.message);
+    process.exit(2);
+  }
+}
+
+// Mutable settings (POST /__config changes them without a restart).
+const settings = startupSetting(() => ({
+  consent: oneOf('PEER_CONSENT', env.PEER_CONSENT, ['approve', 'deny'], 'approve'),
+  accessTtl: positiveInt('PEER_ACCESS_TTL', env.PEER_ACCESS_TTL, 3600),
+  refreshTtl: positiveInt('PEER_REFRESH_TTL', env.PEER_REFRESH_TTL, 14 * 24 * 3600),
+  tokenFormat: oneOf('PEER_TOKEN_FORMAT', env.PEER_TOKEN_FORMAT, ['opaque', 'jwt'], 'opaque'),
+  rotateRefresh: oneOf('PEER_ROTATE_REFRESH', env.PEER_ROTATE_REFRESH, ['0', '1'], '1') === '1',
+}));
+
+// ---------------------------------------------------------------------------------------------
+// Counters for GET /__stats.
+
+function freshStats() {
+  return {
+    metadata: 0,
+    metadata_by_path: {},
+    register: 0,
+    authorization: 0,
+    resume: 0,
+    interaction: 0,
+    token: {},
+    token_errors: {},
+    revocation: 0,
+    introspection: 0,
+    rs_introspection: 0,
+    jwks: 0,
+    userinfo: 0,
+    other: 0,
+  };
+}
+let stats = freshStats();
+const bump = (obj, key) => { obj[key] = (obj[key] ?? 0) + 1; };
+
+// ---------------------------------------------------------------------------------------------
+// Listen first (PORT=0 picks a free port), then build the provider with the real issuer.
+
+let handler = (_req, res) => { res.statusCode = 503; res.end(); };
+const server = http.createServer((req, res) => handler(req, res));
+await new Promise((resolve, reject) => {
+  server.once('error', reject);
+  server.listen(PORT, HOST, resolve);
+});
+const { port } = server.address();
+const issuer = `http://${HOST}:${port}`;
+
+const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+const signingJwk = { ...privateKey.export({ format: 'jwk' }), kid: 'peer-rs256', use: 'sig', alg: 'RS256' };
+
+const provider = new Provider(issuer, {
+  clients: [
+    // The MCP server's own credentials, used only to call the introspection endpoint.
+    {
+      client_id: RS_CLIENT_ID,
+      client_secret: RS_CLIENT_SECRET,
+      grant_types: [],
+      response_types: [],
+      redirect_uris: [],
+      token_endpoint_auth_method: 'client_secret_basic',
+    },
+  ],
+  jwks: { keys: [signingJwk] },
+  cookies: {
+    keys: [randomBytes(32).toString('base64url')],
+  },
+  scopes: ['openid', 'offline_access'],
+  responseTypes: ['code'],
+  claims: {
+    openid: ['sub'],
+    profile: ['name'],
+    email: ['email'],
+  },
+  async findAccount(_ctx, sub) {
+    return {
+      accountId: sub,
+      async claims() {
+        return { sub, name: sub, email: `${sub}@example.test` };
+      },
+    };
+  },
+  features: {
+    devInteractions: { enabled: false }, // our own auto-consent handler below
+    registration: { enabled: true }, // open dynamic client registration (RFC 7591)
+    revocation: {
+      enabled: true, // RFC 7009
+      // A client may revoke only its own tokens; others' are left alone (RFC 7009 §2.1).
+      allowedPolicy: async (ctx, client, token) => token.clientId === client.clientId,
+    },
+    introspection: {
+      enabled: true, // RFC 7662
+      // Confidential clients (the MCP server) may introspect any token, public ones their own.
+      allowedPolicy: async (ctx, client, token) => client.clientAuthMethod !== 'none' || token.clientId === client.clientId,
+    },
+    clientCredentials: { enabled: true },
+    resourceIndicators: {
+      enabled: true, // RFC 8707
+      // No resource in the request: no default resource (the token then has no audience and
+      // the MCP server rejects it), unless PEER_DEFAULT_RESOURCE says otherwise.
+      async defaultResource(_ctx, _client, oneOfResources) {
+        if (oneOfResources) return oneOfResources;
+        return env.PEER_DEFAULT_RESOURCE || undefined;
+      },
+      async useGrantedResource() {
+        return true;
+      },
+      async getResourceServerInfo(_ctx, resourceIndicator) {
+        const url = URL.parse(resourceIndicator);
+        if (!url || !['http:', 'https:'].includes(url.protocol)) {
+          throw new errors.InvalidTarget('resource indicator must be an absolute http(s) URL');
+        }
+        if (ALLOWED_RESOURCES && !ALLOWED_RESOURCES.includes(resourceIndicator)) {
+          throw new errors.InvalidTarget(`unknown resource ${resourceIndicator}`);
+        }
+        return {
+          scope: RESOURCE_SCOPES.join(' '),
+          audience: resourceIndicator,
+          accessTokenTTL: settings.accessTtl,
+          accessTokenFormat: settings.tokenFormat,
+          jwt: { sign: { alg: 'RS256' } },
+        };
+      },
+    },
+  },
+  pkce: {
+    required: () => true, // code_challenge_methods_supported is always ["S256"] in v9
+  },
+  // Refresh tokens for every code (and refresh) grant of a client that registered the
+  // refresh_token grant, not only for offline_access.
+  async issueRefreshToken(_ctx, client) {
+    return client.grantTypeAllowed('refresh_token');
+  },
+  rotateRefreshToken: () => settings.rotateRefresh,
+  expiresWithSession: async () => false,
+  clientBasedCORS: () => true,
+  ttl: {
+    AccessToken: () => settings.accessTtl,
+    ClientCredentials: () => settings.accessTtl,
+    AuthorizationCode: 120,
+    RefreshToken: () => settings.refreshTtl,
+    IdToken: 3600,
+    Interaction: 3600,
+    Session: 14 * 24 * 3600,
+    Grant: 14 * 24 * 3600,
+  },
+  interactions: {
+    url: (_ctx, interaction) => `/interaction/${interaction.uid}`,
+  },
+  async renderError(ctx, out) {
+    ctx.type = 'json';
+    ctx.body = out;
+  },
+});
+
+// ---------------------------------------------------------------------------------------------
+// Middleware in front of oidc-provider's router.
+
+function cookieWithout(header, names) {
+  if (!header) return header;
+  return header
+    .split(';')
+    .map((c) => c.trim())
+    .filter((c) => c && !names.some((n) => c.startsWith(`${n}=`)))
+    .join('; ');
+}
+
+async function readJson(req) {
+  const chunks = [];
+  for await (const chunk of req) chunks.push(chunk);
+  const text = Buffer.concat(chunks).toString('utf8');
+  return text ? JSON.parse(text) : {};
+}
+
+async function autoInteraction(ctx) {
+  ctx.respond = false; // interactionFinished writes the 303 itself
+  const { req, res } = ctx;
+  const details = await provider.interactionDetails(req, res);
+  const { prompt, params, session } = details;
+
+  if (settings.consent === 'deny') {
+    return provider.interactionFinished(req, res, {
+      error: 'access_denied',
+      error_description: 'the end-user denied the authorization request (PEER_CONSENT=deny)',
+    }, { mergeWithLastSubmission: false });
+  }
+
+  if (prompt.name === 'login') {
+    const accountId = params.login_hint || DEFAULT_USER;
+    return provider.interactionFinished(req, res, { login: { accountId } }, {
+      mergeWithLastSubmission: false,
+    });
+  }
+
+  if (prompt.name === 'consent') {
+    const accountId = session.accountId;
+    const grant = details.grantId
+      ? await provider.Grant.find(details.grantId)
+      : new provider.Grant({ accountId, clientId: params.client_id });
+    const { missingOIDCScope, missingOIDCClaims, missingResourceScopes } = prompt.details;
+    if (missingOIDCScope) grant.addOIDCScope(missingOIDCScope.join(' '));
+    if (missingOIDCClaims) grant.addOIDCClaims(missingOIDCClaims);
+    if (missingResourceScopes) {
+      for (const [indicator, scopes] of Object.entries(missingResourceScopes)) {
+        grant.addResourceScope(indicator, scopes.join(' '));
+      }
+    }
+    const grantId = await grant.save();
+    return provider.interactionFinished(req, res, { consent: { grantId } }, {
+      mergeWithLastSubmission: true,
+    });
+  }
+
+  return provider.interactionFinished(req, res, {
+    error: 'interaction_required',
+    error_description: `the peer cannot satisfy the prompt ${prompt.name}`,
+  }, { mergeWithLastSubmission: false });
+}
+
+provider.use(async (ctx, next) => {
+  const { path, method } = ctx;
+  if (DEBUG) console.error(`[as] ${method} ${ctx.url}`);
+
+  if (path === '/__stats' && method === 'GET') {
+    ctx.type = 'json';
+    ctx.body = { ...stats, settings };
+    return;
+  }
+  if (path === '/__stats/reset' && method === 'POST') {
+    stats = freshStats();
+    ctx.status = 204;
+    return;
+  }
+  if (path === '/__config' && method === 'POST') {
+    ctx.type = 'json';
+    try {
+      const body = await readJson(ctx.req);
+      const updated = { ...settings };
+      if (body.consent !== undefined) updated.consent = oneOf('consent', body.consent, ['approve', 'deny']);
+      if (body.accessTtl !== undefined) updated.accessTtl = positiveInt('accessTtl', body.accessTtl);
+      if (body.refreshTtl !== undefined) updated.refreshTtl = positiveInt('refreshTtl', body.refreshTtl);
+      if (body.tokenFormat !== undefined) updated.tokenFormat = oneOf('tokenFormat', body.tokenFormat, ['opaque', 'jwt']);
+      if (body.rotateRefresh !== undefined) updated.rotateRefresh = body.rotateRefresh === true;
+      Object.assign(settings, updated);
+      ctx.body = settings;
+    } catch (err) {
+      ctx.status = 400;
+      ctx.body = { error: 'invalid_request', error_description: err.message };
+    }
+    return;
+  }
+
+  // CORS for the registration endpoint, which oidc-provider leaves without (browser clients).
+  if (path === '/reg') {
+    const origin = ctx.get('Origin');
+    if (origin) {
+      ctx.set('Access-Control-Allow-Origin', origin);
+      ctx.vary('Origin');
+      if (method === 'OPTIONS') {
+        ctx.set('Access-Control-Allow-Methods', 'POST');
+        const h = ctx.get('Access-Control-Request-Headers');
+        if (h) ctx.set('Access-Control-Allow-Headers', h);
+        ctx.status = 204;
+        return;
+      }
+    }
+  }
+
+  const interactionMatch = /^\/interaction\/([^/]+)$/.exec(path);
+  if (interactionMatch && method === 'GET') {
+    stats.interaction += 1;
+    try {
+      await autoInteraction(ctx);
+    } catch (err) {
+      console.error('[as] interaction failed:', err);
+      ctx.respond = true;
+      ctx.status = err.statusCode || 500;
+      ctx.type = 'json';
+      ctx.body = { error: err.error || 'server_error', error_description: err.error_description || err.message };
+    }
+    return;
+  }
+
+  // Every authorization request starts a fresh login: ignore the browser's provider session and
+  // tell the browser to drop it, so a reused cookie jar never meets a "switch account" logout
+  // page and login_hint (or PEER_USER) always decides the user.
+  const freshLogin = path === '/auth' && /(^|;\s*)_session[.=]/.test(ctx.req.headers.cookie || '');
+  if (freshLogin) {
+    ctx.req.headers.cookie = cookieWithout(ctx.req.headers.cookie, ['_session', '_session.sig']);
+  }
+
+  await next();
+
+  if (freshLogin) {
+    for (const name of ['_session', '_session.sig']) {
+      ctx.append('Set-Cookie', `${name}=; path=/; expires=Thu, 01 Jan 1970 00:00:00 GMT; samesite=lax; httponly`);
+    }
+  }
+
+  const route = ctx.oidc?.route;
+  switch (route) {
+    case 'discovery':
+      // RFC 8414 scopes_supported: the resource scopes too, not only the OpenID ones.
+      if (ctx.status === 200 && ctx.body && Array.isArray(ctx.body.scopes_supported)) {
+        ctx.body.scopes_supported = [...new Set([...ctx.body.scopes_supported, ...RESOURCE_SCOPES])];
+      }
+      stats.metadata += 1;
+      bump(stats.metadata_by_path, path);
+      break;
+    case 'registration':
+      stats.register += 1;
+      break;
+    case 'authorization':
+      stats.authorization += 1;
+      break;
+    case 'resume':
+      stats.resume += 1;
+      break;
+    case 'token': {
+      const gt = ctx.oidc.params?.grant_type || 'unknown';
+      bump(stats.token, gt);
+      if (ctx.status >= 400) bump(stats.token_errors, gt);
+      break;
+    }
+    case 'revocation':
+      stats.revocation += 1;
+      break;
+    case 'introspection':
+      if (ctx.oidc.client?.clientId === RS_CLIENT_ID) stats.rs_introspection += 1;
+      else stats.introspection += 1;
+      break;
+    case 'jwks':
+      stats.jwks += 1;
+      break;
+    case 'userinfo':
+      stats.userinfo += 1;
+      break;
+    default:
+      if (!route?.startsWith('cors.')) stats.other += 1;
+  }
+});
+
+for (const event of ['server_error', 'grant.error', 'authorization.error', 'registration_create.error', 'introspection.error', 'revocation.error']) {
+  provider.on(event, (ctx, err) => {
+    if (event === 'server_error' || DEBUG) {
+      console.error(`[as] ${event}: ${err?.error || ''} ${err?.error_description || err?.message || err}`);
+    }
+  });
+}
+
+handler = provider.callback();
+
+// ---------------------------------------------------------------------------------------------
+
+let stopping = false;
+function stop(signal) {
+  if (stopping) return;
+  stopping = true;
+  if (DEBUG) console.error(`[as] ${signal}, closing`);
+  server.close(() => process.exit(0));
+  server.closeAllConnections?.();
+  setTimeout(() => process.exit(0), 2000).unref();
+}
+process.on('SIGTERM', () => stop('SIGTERM'));
+process.on('SIGINT', () => stop('SIGINT'));
+
+process.stdout.write(`${JSON.stringify({ issuer, port })}\n`);

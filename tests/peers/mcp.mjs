@@ -1,0 +1,375 @@
+// A real MCP server (streamable HTTP, @modelcontextprotocol/sdk) protected by OAuth bearer tokens
+// from the authorization server in as.mjs, for mcp-oauth's end-to-end tests. See README.md.
+//
+// stdout carries exactly one line, the JSON {"url":…,"port":…}; logs go to stderr.
+
+import { randomUUID } from 'node:crypto';
+
+import express from 'express';
+import { createRemoteJWKSet, decodeProtectedHeader, jwtVerify } from 'jose';
+import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
+import { isInitializeRequest } from '@modelcontextprotocol/sdk/types.js';
+import * as z from 'zod';
+
+console.log = console.error;
+console.info = console.error;
+
+const env = process.env;
+const HOST = '127.0.0.1';
+const PORT = Number(env.PORT ?? 0);
+const NO_AUTH = env.MCP_NO_AUTH === '1';
+const AS_ISSUER = env.AS_ISSUER;
+const TOOLS_SCOPE = env.MCP_TOOLS_SCOPE || 'mcp:tools';
+const ADMIN_SCOPE = env.MCP_ADMIN_SCOPE || 'mcp:admin';
+const SCOPES_SUPPORTED = (env.MCP_SCOPES_SUPPORTED || TOOLS_SCOPE).split(/\s+/).filter(Boolean);
+const CHALLENGE_SCOPE = env.MCP_CHALLENGE_SCOPE !== '0';
+const PRM_IN_HEADER = env.MCP_PRM_IN_HEADER !== '0';
+const STATEFUL = env.MCP_STATEFUL === '1';
+const JSON_RESPONSE = env.MCP_JSON_RESPONSE === '1';
+const INTROSPECTION_CLIENT_ID = env.MCP_INTROSPECTION_CLIENT_ID || 'mcp-resource-server';
+const INTROSPECTION_CLIENT_SECRET = env.MCP_INTROSPECTION_CLIENT_SECRET || 'mcp-resource-server-secret';
+const DEBUG = env.MCP_DEBUG === '1';
+
+if (!NO_AUTH && !AS_ISSUER) {
+  console.error('AS_ISSUER is required (the authorization server issuer), or set MCP_NO_AUTH=1');
+  process.exit(2);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Counters for GET /__stats.
+
+function freshStats() {
+  return {
+    requests: 0, // every request to /mcp
+    authorized: 0, // passed the bearer check
+    rejected: 0, // 401
+    forbidden: 0, // 403 insufficient_scope
+    prm: 0, // protected resource metadata fetches
+    subjects: {}, // sub -> authorized requests
+    methods: {}, // JSON-RPC method -> count (authorized requests)
+    tool_calls: {}, // tool name -> count
+    reject_reasons: {}, // error_description -> count
+  };
+}
+let stats = freshStats();
+const bump = (obj, key) => { obj[key] = (obj[key] ?? 0) + 1; };
+
+// ---------------------------------------------------------------------------------------------
+// Token checks: JWT access tokens are verified locally (JWKS of the AS), opaque ones through the
+// AS's introspection endpoint (RFC 7662) with this server's own client credentials.
+
+let asMetadata;
+let jwks;
+async function authorizationServer() {
+  if (asMetadata) return asMetadata;
+  const res = await fetch(`${AS_ISSUER}/.well-known/oauth-authorization-server`);
+  if (!res.ok) throw new Error(`AS metadata: HTTP ${res.status}`);
+  const meta = await res.json();
+  if (meta.issuer !== AS_ISSUER) throw new Error(`AS metadata issuer ${meta.issuer} != ${AS_ISSUER}`);
+  jwks = createRemoteJWKSet(new URL(meta.jwks_uri));
+  asMetadata = meta;
+  return meta;
+}
+
+class TokenError extends Error {}
+
+// Values in a quoted auth-param may not hold '"' or '\' (RFC 6750 §3).
+const quoted = (text) => String(text).replace(/["\\]/g, "'").replace(/[^\x20-\x7e]/g, '?');
+
+function isJwt(token) {
+  if (token.split('.').length !== 3) return false;
+  try {
+    return !!decodeProtectedHeader(token);
+  } catch {
+    return false;
+  }
+}
+
+async function tokenClaims(token) {
+  const meta = await authorizationServer();
+  if (isJwt(token)) {
+    try {
+      const { payload } = await jwtVerify(token, jwks, { issuer: AS_ISSUER, typ: 'at+jwt' });
+      return { ...payload, active: true };
+    } catch (err) {
+      throw new TokenError(`JWT access token rejected: ${err.code || ''} ${err.message}`.trim());
+    }
+  }
+  const basic = Buffer.from(
+    `${encodeURIComponent(INTROSPECTION_CLIENT_ID)}:${encodeURIComponent(INTROSPECTION_CLIENT_SECRET)}`,
+  ).toString('base64');
+  const res = await fetch(meta.introspection_endpoint, {
+    method: 'POST',
+    headers: {
+      authorization: `Basic ${basic}`,
+      'content-type': 'application/x-www-form-urlencoded',
+      accept: 'application/json',
+    },
+    body: new URLSearchParams({ token, token_type_hint: 'access_token' }),
+  });
+  if (!res.ok) throw new Error(`introspection: HTTP ${res.status} ${await res.text()}`);
+  const claims = await res.json();
+  if (!claims.active) {
+    throw new TokenError('the access token is not active (unknown, expired or revoked)');
+  }
+  if (claims.token_type && claims.token_type !== 'Bearer') {
+    throw new TokenError(`token_type ${claims.token_type} is not Bearer`);
+  }
+  return claims;
+}
+
+// ---------------------------------------------------------------------------------------------
+
+const app = express();
+app.disable('x-powered-by');
+
+let RESOURCE; // set after listen
+let PRM_URL;
+
+function challenge({ error, description, scope } = {}) {
+  const parts = [];
+  if (error) parts.push(`error="${error}"`);
+  if (description) parts.push(`error_description="${quoted(description)}"`);
+  if (scope) parts.push(`scope="${scope}"`);
+  if (PRM_IN_HEADER) parts.push(`resource_metadata="${PRM_URL}"`);
+  return parts.length ? `Bearer ${parts.join(', ')}` : 'Bearer';
+}
+
+function reject(res, status, { error, description, scope }) {
+  if (status === 401) stats.rejected += 1;
+  else stats.forbidden += 1;
+  if (description) bump(stats.reject_reasons, description);
+  if (DEBUG) console.error(`[mcp] ${status} ${error || ''} ${description || ''}`);
+  // RFC 6750 §3.1: no error information in the challenge when no token was sent.
+  res.set('WWW-Authenticate', challenge({ error, description: error ? description : undefined, scope }));
+  const body = error ? { error, error_description: description } : { error: 'unauthorized', error_description: description };
+  res.status(status).json(body);
+}
+
+// CORS, so browser clients can talk to this server too.
+app.use((req, res, next) => {
+  const origin = req.get('origin');
+  if (origin) {
+    res.set('Access-Control-Allow-Origin', origin);
+    res.set('Vary', 'Origin');
+    res.set('Access-Control-Expose-Headers', 'WWW-Authenticate, Mcp-Session-Id, Mcp-Protocol-Version');
+    if (req.method === 'OPTIONS') {
+      res.set('Access-Control-Allow-Methods', 'GET, POST, DELETE, OPTIONS');
+      res.set('Access-Control-Allow-Headers', req.get('access-control-request-headers') || 'Authorization, Content-Type, Accept, Mcp-Session-Id, Mcp-Protocol-Version, Last-Event-ID');
+      res.set('Access-Control-Max-Age', '600');
+      return res.status(204).end();
+    }
+  }
+  return next();
+});
+
+app.get('/__stats', (_req, res) => res.json(stats));
+app.post('/__stats/reset', (_req, res) => { stats = freshStats(); res.status(204).end(); });
+
+function protectedResourceMetadata(_req, res) {
+  stats.prm += 1;
+  if (NO_AUTH) return res.status(404).json({ error: 'not_found' });
+  return res.json({
+    resource: RESOURCE,
+    authorization_servers: [AS_ISSUER],
+    scopes_supported: SCOPES_SUPPORTED,
+    bearer_methods_supported: ['header'],
+    resource_name: 'mcp-oauth test peer',
+  });
+}
+app.get('/.well-known/oauth-protected-resource/mcp', protectedResourceMetadata);
+app.get('/.well-known/oauth-protected-resource', protectedResourceMetadata);
+
+function requestedTools(body) {
+  const messages = Array.isArray(body) ? body : [body];
+  return messages
+    .filter((m) => m && m.method === 'tools/call' && typeof m.params?.name === 'string')
+    .map((m) => m.params.name);
+}
+
+async function bearerAuth(req, res, next) {
+  stats.requests += 1;
+  if (NO_AUTH) {
+    req.auth = { token: '', clientId: 'anonymous', scopes: [], extra: { sub: 'anonymous' } };
+    stats.authorized += 1;
+    bump(stats.subjects, 'anonymous');
+    return next();
+  }
+  const scopeHint = CHALLENGE_SCOPE ? TOOLS_SCOPE : undefined;
+  const header = req.get('authorization');
+  if (!header) {
+    return reject(res, 401, { description: 'no access token (send Authorization: Bearer <token>)', scope: scopeHint });
+  }
+  const match = /^Bearer +([A-Za-z0-9\-._~+/]+=*)$/i.exec(header);
+  if (!match) {
+    return reject(res, 401, { error: 'invalid_request', description: 'malformed Authorization header, expected Bearer <token>', scope: scopeHint });
+  }
+  let claims;
+  try {
+    claims = await tokenClaims(match[1]);
+  } catch (err) {
+    if (err instanceof TokenError) {
+      return reject(res, 401, { error: 'invalid_token', description: err.message, scope: scopeHint });
+    }
+    console.error('[mcp] token check failed:', err);
+    return res.status(500).json({ error: 'server_error', error_description: err.message });
+  }
+  const aud = claims.aud === undefined ? [] : [].concat(claims.aud);
+  if (!aud.includes(RESOURCE)) {
+    const description = aud.length
+      ? `token audience ${aud.join(' ')} does not match this resource ${RESOURCE}`
+      : `token has no audience, expected ${RESOURCE} (request it with resource=${RESOURCE})`;
+    return reject(res, 401, { error: 'invalid_token', description, scope: scopeHint });
+  }
+  if (typeof claims.exp === 'number' && claims.exp < Date.now() / 1000) {
+    return reject(res, 401, { error: 'invalid_token', description: 'the access token expired', scope: scopeHint });
+  }
+  const scopes = typeof claims.scope === 'string' ? claims.scope.split(' ').filter(Boolean) : [];
+  if (!scopes.includes(TOOLS_SCOPE)) {
+    return reject(res, 403, {
+      error: 'insufficient_scope',
+      description: `this server needs scope ${TOOLS_SCOPE}`,
+      scope: TOOLS_SCOPE,
+    });
+  }
+  if (req.method === 'POST' && requestedTools(req.body).includes('admin_op') && !scopes.includes(ADMIN_SCOPE)) {
+    return reject(res, 403, {
+      error: 'insufficient_scope',
+      description: `tool admin_op needs scope ${ADMIN_SCOPE}`,
+      scope: `${TOOLS_SCOPE} ${ADMIN_SCOPE}`,
+    });
+  }
+  req.auth = {
+    token: match[1],
+    clientId: claims.client_id,
+    scopes,
+    expiresAt: claims.exp,
+    resource: new URL(RESOURCE),
+    // Opaque client_credentials tokens introspect without sub; JWT ones carry sub = client_id.
+    extra: { sub: claims.sub ?? claims.client_id, aud },
+  };
+  stats.authorized += 1;
+  bump(stats.subjects, req.auth.extra.sub ?? '(none)');
+  return next();
+}
+
+// ---------------------------------------------------------------------------------------------
+// The MCP server and its tools.
+
+function text(value) {
+  return { content: [{ type: 'text', text: String(value) }] };
+}
+
+function buildServer() {
+  const server = new McpServer({ name: 'mcp-oauth-test-peer', version: '1.0.0' });
+  server.registerTool('echo', {
+    description: 'Returns its text argument',
+    inputSchema: { text: z.string() },
+  }, async ({ text: t }) => { bump(stats.tool_calls, 'echo'); return text(t); });
+  server.registerTool('add', {
+    description: 'Adds two numbers',
+    inputSchema: { a: z.number(), b: z.number() },
+  }, async ({ a, b }) => { bump(stats.tool_calls, 'add'); return text(a + b); });
+  server.registerTool('whoami', {
+    description: 'Returns the subject (sub) of the access token that made this call',
+  }, async (extra) => {
+    bump(stats.tool_calls, 'whoami');
+    return text(extra.authInfo?.extra?.sub ?? 'anonymous');
+  });
+  server.registerTool('admin_op', {
+    description: `An operation that needs the ${ADMIN_SCOPE} scope (step-up)`,
+  }, async (extra) => {
+    bump(stats.tool_calls, 'admin_op');
+    if (!NO_AUTH && !extra.authInfo?.scopes?.includes(ADMIN_SCOPE)) {
+      return { ...text(`missing scope ${ADMIN_SCOPE}`), isError: true };
+    }
+    return text(`admin operation done for ${extra.authInfo?.extra?.sub ?? 'anonymous'}`);
+  });
+  return server;
+}
+
+function countMethods(body) {
+  for (const m of Array.isArray(body) ? body : [body]) {
+    if (m && typeof m.method === 'string') bump(stats.methods, m.method);
+  }
+}
+
+function jsonRpcError(res, status, code, message) {
+  res.status(status).json({ jsonrpc: '2.0', error: { code, message }, id: null });
+}
+
+const sessions = new Map(); // stateful mode: session id -> transport
+
+async function handleMcp(req, res) {
+  try {
+    if (req.method === 'POST') countMethods(req.body);
+    if (!STATEFUL) {
+      if (req.method !== 'POST') return jsonRpcError(res, 405, -32000, 'Method not allowed (stateless server).');
+      const server = buildServer();
+      const transport = new StreamableHTTPServerTransport({
+        sessionIdGenerator: undefined,
+        enableJsonResponse: JSON_RESPONSE,
+      });
+      res.on('close', () => {
+        transport.close();
+        server.close();
+      });
+      await server.connect(transport);
+      return await transport.handleRequest(req, res, req.body);
+    }
+    const sessionId = req.get('mcp-session-id');
+    let transport = sessionId ? sessions.get(sessionId) : undefined;
+    if (!transport) {
+      if (sessionId) return jsonRpcError(res, 404, -32001, 'Session not found');
+      if (req.method !== 'POST' || !isInitializeRequest(req.body)) {
+        return jsonRpcError(res, 400, -32000, 'Bad Request: no valid session ID provided');
+      }
+      const server = buildServer();
+      transport = new StreamableHTTPServerTransport({
+        sessionIdGenerator: () => randomUUID(),
+        enableJsonResponse: JSON_RESPONSE,
+        onsessioninitialized: (id) => { sessions.set(id, transport); },
+      });
+      transport.onclose = () => {
+        if (transport.sessionId) sessions.delete(transport.sessionId);
+        server.close();
+      };
+      await server.connect(transport);
+    }
+    return await transport.handleRequest(req, res, req.body);
+  } catch (err) {
+    console.error('[mcp] request failed:', err);
+    if (!res.headersSent) jsonRpcError(res, 500, -32603, 'Internal server error');
+    return undefined;
+  }
+}
+
+app.all('/mcp', express.json({ limit: '4mb' }), bearerAuth, handleMcp);
+
+// ---------------------------------------------------------------------------------------------
+
+const httpServer = await new Promise((resolve, reject) => {
+  const s = app.listen(PORT, HOST, (err) => (err ? reject(err) : resolve(s)));
+});
+const { port } = httpServer.address();
+const origin = `http://${HOST}:${port}`;
+const url = `${origin}/mcp`;
+if (!env.MCP_RESOURCE) RESOURCE = url;
+else if (env.MCP_RESOURCE === 'origin') RESOURCE = origin;
+else RESOURCE = env.MCP_RESOURCE;
+PRM_URL = `${origin}/.well-known/oauth-protected-resource/mcp`;
+
+let stopping = false;
+function stop() {
+  if (stopping) return;
+  stopping = true;
+  for (const t of sessions.values()) t.close().catch(() => {});
+  httpServer.close(() => process.exit(0));
+  httpServer.closeAllConnections?.();
+  setTimeout(() => process.exit(0), 2000).unref();
+}
+process.on('SIGTERM', stop);
+process.on('SIGINT', stop);
+
+process.stdout.write(`${JSON.stringify({ url, port, resource: RESOURCE, auth: !NO_AUTH })}\n`);
