@@ -378,3 +378,26 @@ fn describe(e: &dyn std::error::Error) -> String {
     }
     msg
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sse_with_auth_is_refused() {
+        let e = check_transport(TransportKind::Sse, true).unwrap_err();
+        assert_eq!(e.code(), "sse_not_supported");
+        assert!(e.to_string().contains("use streamable-http"));
+        assert!(check_transport(TransportKind::Sse, false).is_ok());
+        assert!(check_transport(TransportKind::Stdio, true).is_ok(), "stdio needs none");
+        assert!(check_transport(TransportKind::StreamableHttp, true).is_ok());
+    }
+
+    #[test]
+    fn rejection_reason_comes_from_the_challenge() {
+        let h =
+            r#"Bearer error="invalid_token", error_description="token audience x does not match""#;
+        assert_eq!(rejection(h), "invalid_token: token audience x does not match");
+        assert_eq!(rejection("garbage \""), "garbage \"");
+    }
+}
