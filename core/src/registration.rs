@@ -92,6 +92,17 @@ pub struct ClientRegistration {
 }
 
 impl ClientRegistration {
+    /// How this client authenticates at the token and revocation endpoints (`assertion`: the
+    /// signed JWT for `private_key_jwt`).
+    pub fn client_auth<'a>(&'a self, assertion: Option<&'a str>) -> crate::token::ClientAuth<'a> {
+        crate::token::ClientAuth {
+            client_id: &self.client_id,
+            client_secret: self.client_secret.as_ref(),
+            method: self.auth_method,
+            assertion,
+        }
+    }
+
     /// True when it can be used with `issuer` and `redirect_uri` at `now`.
     pub fn usable_for(&self, issuer: &str, redirect_uri: &str, now: UnixTime) -> bool {
         self.issuer == issuer

@@ -7,7 +7,7 @@
 use crate::error::OAuthErrorBody;
 use crate::http::{HttpRequest, HttpResponse, Purpose, RequestId};
 use crate::json;
-use crate::token::{ClientAuth, TokenError};
+use crate::token::{authenticated_form_request, ClientAuth, TokenError};
 use crate::url::EndpointUrl;
 
 /// Which token is revoked (RFC 7009 §2.1 `token_type_hint`).
@@ -31,14 +31,9 @@ pub fn revocation_request(
         TokenKind::AccessToken => "access_token",
         TokenKind::RefreshToken => "refresh_token",
     };
-    let mut form: Vec<(&'static str, String)> =
+    let form: Vec<(&'static str, String)> =
         vec![("token", token.to_owned()), ("token_type_hint", hint.to_owned())];
-    let mut headers = Vec::new();
-    client.apply_to(&mut form, &mut headers)?;
-    let pairs: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let mut req = HttpRequest::post_form(id, Purpose::Revocation, endpoint.as_str(), &pairs);
-    req.headers.extend(headers);
-    Ok(req)
+    authenticated_form_request(id, Purpose::Revocation, endpoint, client, form)
 }
 
 /// Reads the RFC 7009 §2.2 response.

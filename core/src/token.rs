@@ -98,7 +98,7 @@ pub struct ClientAuth<'a> {
 
 impl ClientAuth<'_> {
     /// Adds the authentication to a form body and headers (RFC 6749 §2.3.1, RFC 7523 §2.2).
-    pub(crate) fn apply_to(
+    fn apply_to(
         &self,
         form: &mut Vec<(&'static str, String)>,
         headers: &mut Vec<(String, String)>,
@@ -286,6 +286,18 @@ fn token_request(
         // RFC 8707 §2.2 / MCP: `resource` on every token request.
         form.push(("resource", r.as_str().to_owned()));
     }
+    authenticated_form_request(id, purpose, endpoint, client, form)
+}
+
+/// A form POST to an authorization-server endpoint with the client's authentication added
+/// (token and revocation endpoints).
+pub(crate) fn authenticated_form_request(
+    id: RequestId,
+    purpose: Purpose,
+    endpoint: &EndpointUrl,
+    client: &ClientAuth<'_>,
+    mut form: Vec<(&'static str, String)>,
+) -> Result<HttpRequest, TokenError> {
     let mut headers = Vec::new();
     client.apply_to(&mut form, &mut headers)?;
     let pairs: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();

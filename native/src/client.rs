@@ -443,14 +443,7 @@ impl OAuthClient {
             Some(t) => flow.handle_unauthorized_for(now(), response, t, entropy()?)?,
             None => flow.handle_unauthorized(now(), response, entropy()?)?,
         }
-        match self.drive(flow).await? {
-            Some(url) if interactive => self.interact(flow, url).await,
-            Some(_) => {
-                flow.cancel();
-                Err(Error::AuthorizationRequired { server: self.opts.server_url.clone() })
-            }
-            None => Ok(()),
-        }
+        self.finish_challenge(flow, interactive).await
     }
 
     /// Handles the MCP server's 403 for `operation`: step-up authorization when the server
@@ -464,6 +457,11 @@ impl OAuthClient {
         let mut inner = self.inner.lock().await;
         let flow = self.flow(&mut inner).await?;
         flow.handle_forbidden(now(), response, operation, entropy()?)?;
+        self.finish_challenge(flow, interactive).await
+    }
+
+    /// After a 401/403 input: run what the flow asks; open the browser only when `interactive`.
+    async fn finish_challenge(&self, flow: &mut AuthFlow, interactive: bool) -> Result<(), Error> {
         match self.drive(flow).await? {
             Some(url) if interactive => self.interact(flow, url).await,
             Some(_) => {

@@ -8,7 +8,7 @@ use crate::pkce::Entropy;
 use crate::registration::{self, ClientRegistration, IdentityChoice, IdentitySource};
 use crate::scope;
 use crate::time::UnixTime;
-use crate::token::{self, AssertionClaims, ClientAuth, TokenEndpointAuth, TokenError};
+use crate::token::{self, AssertionClaims, TokenEndpointAuth, TokenError};
 
 impl AuthFlow {
     /// The scope for a new authorization (scope::select), unless one is forced (step-up).
@@ -205,12 +205,7 @@ impl AuthFlow {
         let Some(discovery) = &self.discovery else {
             return self.fail(FlowError::NotDiscovered);
         };
-        let client = ClientAuth {
-            client_id: &reg.client_id,
-            client_secret: reg.client_secret.as_ref(),
-            method: reg.auth_method,
-            assertion: assertion.as_deref(),
-        };
+        let client = reg.client_auth(assertion.as_deref());
         let req = token::code_exchange_request(
             request,
             &discovery.server.token_endpoint,

@@ -116,7 +116,7 @@ impl AuthFlow {
         match outcome {
             Ok((metadata, max_age)) => {
                 let servers = self.order_servers(metadata.authorization_servers.clone());
-                self.start_server_discovery(Some(metadata), servers, max_age, goal)
+                self.start_server_discovery(Some(metadata), servers, 0, None, max_age, goal)
             }
             Err(e) if e.try_next_candidate() || response.is_err() => {
                 if index + 1 < candidates.len() {
@@ -149,14 +149,17 @@ impl AuthFlow {
         servers
     }
 
+    /// Asks for the metadata of `servers[server_index]`, first candidate URL.
     fn start_server_discovery(
         &mut self,
         resource_metadata: Option<ResourceMetadata>,
         servers: Vec<IssuerUrl>,
+        server_index: usize,
+        first_error: Option<Error>,
         cache_max_age: Option<u64>,
         goal: Goal,
     ) -> Result<(), Error> {
-        let candidates = servers.first().map(sm::candidate_urls).unwrap_or_default();
+        let candidates = servers.get(server_index).map(sm::candidate_urls).unwrap_or_default();
         let Some((first, _)) = candidates.first() else {
             return self.fail(ResourceMetadataError::NoAuthorizationServers);
         };
@@ -166,10 +169,10 @@ impl AuthFlow {
             request,
             resource_metadata,
             servers,
-            server_index: 0,
+            server_index,
             candidates,
             index: 0,
-            first_error: None,
+            first_error,
             legacy: false,
             cache_max_age,
             goal,
@@ -313,25 +316,14 @@ impl AuthFlow {
         // This authorization server is unusable: try the next one the resource lists.
         first_error.get_or_insert(error);
         if server_index + 1 < servers.len() {
-            let candidates = sm::candidate_urls(&servers[server_index + 1]);
-            let Some((first, _)) = candidates.first() else {
-                return self.fail(ResourceMetadataError::NoAuthorizationServers);
-            };
-            let request = self.next_request_id();
-            self.requests.push_back(sm::metadata_request(request, first));
-            self.phase = Phase::ServerMetadata {
-                request,
+            return self.start_server_discovery(
                 resource_metadata,
                 servers,
-                server_index: server_index + 1,
-                candidates,
-                index: 0,
+                server_index + 1,
                 first_error,
-                legacy,
                 cache_max_age,
                 goal,
-            };
-            return Ok(());
+            );
         }
         let error = first_error.unwrap_or_else(|| FlowError::NotDiscovered.into());
         self.fail(error)

@@ -8,7 +8,7 @@ use crate::registration::IdentitySource;
 use crate::revocation::{self, TokenKind};
 use crate::scope;
 use crate::time::UnixTime;
-use crate::token::{self, ClientAuth, TokenError};
+use crate::token::{self, TokenError};
 use crate::www_authenticate;
 
 impl AuthFlow {
@@ -82,12 +82,7 @@ impl AuthFlow {
         };
         let policy = self.config.policy(discovery.server.issuer.as_str());
         let resource = self.token_resource();
-        let client = ClientAuth {
-            client_id: &reg.client_id,
-            client_secret: reg.client_secret.as_ref(),
-            method: reg.auth_method,
-            assertion: assertion.as_deref(),
-        };
+        let client = reg.client_auth(assertion.as_deref());
         let req = token::refresh_request(
             request,
             &discovery.server.token_endpoint,
@@ -238,12 +233,7 @@ impl AuthFlow {
             Ok(parts) => parts,
             Err(e) => return Err(self.report(e)),
         };
-        let client = ClientAuth {
-            client_id: &reg.client_id,
-            client_secret: reg.client_secret.as_ref(),
-            method: reg.auth_method,
-            assertion: assertion.as_deref(),
-        };
+        let client = reg.client_auth(assertion.as_deref());
         let mut requests: Vec<RequestId> = Vec::new();
         let mut pending = Vec::new();
         if let Some(rt) = &tokens.refresh_token {
