@@ -60,3 +60,38 @@ impl MetadataCache {
         self.entries.lock().unwrap_or_else(|e| e.into_inner()).clear();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mcp_oauth_core::server_metadata::legacy_default_metadata;
+    use mcp_oauth_core::url::ResourceUrl;
+
+    fn discovery(cache_until: Option<UnixTime>) -> Discovery {
+        let server = ResourceUrl::parse("https://mcp.example.com/mcp").expect("url");
+        Discovery {
+            resource_metadata: None,
+            server: legacy_default_metadata(&server).expect("metadata"),
+            legacy: true,
+            header_url: None,
+            cache_until,
+        }
+    }
+
+    #[test]
+    fn honours_cache_control() {
+        let cache = MetadataCache::new();
+        let now = UnixTime(1000);
+        // max-age=60 → until 1060.
+        cache.put("a", discovery(Some(UnixTime(1060))), now);
+        assert!(cache.get("a", UnixTime(1059)).is_some());
+        assert!(cache.get("a", UnixTime(1060)).is_none(), "stale at max-age");
+        // no-store / max-age=0 → the core says "until now": not cached.
+        cache.put("b", discovery(Some(now)), now);
+        assert!(cache.get("b", now).is_none());
+        // No Cache-Control → the default TTL.
+        cache.put("c", discovery(None), now);
+        assert!(cache.get("c", now.plus(DEFAULT_TTL_SECS - 1)).is_some());
+        assert!(cache.get("c", now.plus(DEFAULT_TTL_SECS)).is_none());
+    }
+}

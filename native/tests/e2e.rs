@@ -385,3 +385,51 @@ async fn without_auth_a_protected_server_says_to_pass_auth() {
     assert!(!out.status.success());
     assert!(text(&out.stderr).contains("--auth"), "{}", text(&out.stderr));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ctrl_c_while_waiting_for_the_browser_cancels_cleanly() {
+    use std::io::{BufRead, BufReader};
+    let peers = Peers::start();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let redirect = format!("http://127.0.0.1:{port}/cb");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mcp-oauth"))
+        .args([
+            "login",
+            "--browser",
+            "print",
+            "--token-store",
+            "memory",
+            "--redirect-uri",
+            &redirect,
+            "--url",
+            &peers.mcp_url,
+        ])
+        .stderr(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let stderr = child.stderr.take().expect("stderr");
+    let mut lines = BufReader::new(stderr).lines();
+    // Wait until it listens and waits for the browser.
+    let mut seen = String::new();
+    for line in lines.by_ref() {
+        let line = line.expect("line");
+        seen.push_str(&line);
+        seen.push('\n');
+        if line.contains("waiting for the authorization") {
+            break;
+        }
+    }
+    assert!(seen.contains("open this URL to authorize"), "{seen}");
+    let status =
+        Command::new("kill").args(["-INT", &child.id().to_string()]).status().expect("kill");
+    assert!(status.success());
+    let code = child.wait().expect("wait").code();
+    assert_eq!(code, Some(130), "{seen}");
+    // The listener's port is free again.
+    assert!(std::net::TcpListener::bind(("127.0.0.1", port)).is_ok());
+}
