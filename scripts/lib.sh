@@ -45,7 +45,7 @@ ensure_npm_tools() {
     local stamp="$TOOLS_DIR/node_modules/.mcp-oauth-lock.sha256"
     local want
     want="$(sha256sum "$TOOLS_DIR/package-lock.json" "$TOOLS_DIR/package.json" | sha256sum | cut -d' ' -f1)"
-    if [ -x "$TOOLS_BIN/wasm-opt" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+    if [ -x "$TOOLS_BIN/wasm-opt" ] && [ -x "$TOOLS_BIN/esbuild" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
         echo "tools: npm packages up to date (tools/node_modules), skipping npm ci"
         return 0
     fi

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Size of the browser bundle: mcp-oauth-wasm built with the `release-wasm` profile, run through
-# wasm-bindgen (--target web) and wasm-opt -Oz, load-checked in Node, then measured raw and
-# gzip -9. Writes <target>/size/size.json.
+# Size of the npm package's browser payload: pkg/build.sh (mcp-oauth-wasm with the
+# `release-wasm` profile -> wasm-bindgen --target web -> wasm-opt -Oz -> esbuild --minify of the
+# JS, load-checked in Node), then every file a browser loads (the .wasm, the wasm-bindgen glue,
+# our JS snippets and the entry) measured raw and gzip -9. Writes <target>/size/size.json.
 #
 #   scripts/size.sh [--budget-gzip BYTES]
 #
@@ -40,71 +41,48 @@ if [ -n "$budget" ] && ! [[ "$budget" =~ ^[0-9]+$ ]]; then
     die "--budget-gzip wants a whole number of bytes, got '$budget'"
 fi
 
-command -v node >/dev/null 2>&1 || die "node not found (needed for wasm-opt and the load check)"
-want_bg="$(wasm_bindgen_lock_version)"
-have_bg="$(wasm_bindgen_cli_version)"
-if [ "$have_bg" != "$want_bg" ]; then
-    die "wasm-bindgen CLI ${have_bg:-missing}, Cargo.lock has $want_bg: cargo install wasm-bindgen-cli --version $want_bg"
-fi
-ensure_npm_tools
+bash "$REPO_ROOT/pkg/build.sh"
 
 target_dir="$(cargo_target_dir)"
 out="$target_dir/size"
-pkg="$out/pkg"
-crate_file="mcp_oauth_wasm"
-
-echo "size: cargo build -p mcp-oauth-wasm --profile release-wasm --target wasm32-unknown-unknown"
-cargo build -p mcp-oauth-wasm --profile release-wasm --target wasm32-unknown-unknown
-raw_wasm="$target_dir/wasm32-unknown-unknown/release-wasm/$crate_file.wasm"
-[ -f "$raw_wasm" ] || die "build produced no $raw_wasm"
-
-rm -rf "$pkg"
-mkdir -p "$pkg"
-echo "size: wasm-bindgen $have_bg --target web --out-dir ${pkg#"$REPO_ROOT"/}"
-wasm-bindgen --target web --out-dir "$pkg" "$raw_wasm"
-bg_wasm="$pkg/${crate_file}_bg.wasm"
-glue="$pkg/$crate_file.js"
-[ -f "$bg_wasm" ] && [ -f "$glue" ] || die "wasm-bindgen did not write $bg_wasm and $glue"
-
-# Keep the unoptimised module for comparison; the optimised one replaces it in pkg/.
-cp "$bg_wasm" "$out/${crate_file}_bg.pre-opt.wasm"
-read -r -a features <<<"$(wasm_opt_feature_flags)"
-# Custom sections only tools read (wasm-bindgen has run already): not part of what ships.
-strip=(--strip-debug --strip-producers --strip-target-features)
-echo "size: wasm-opt $("$TOOLS_BIN/wasm-opt" --version | awk '{print $3}') -Oz ${strip[*]} ${features[*]}"
-"$TOOLS_BIN/wasm-opt" -Oz "${strip[@]}" "${features[@]}" "$bg_wasm" -o "$out/opt.wasm"
-mv "$out/opt.wasm" "$bg_wasm"
-
-# The --target web glue is an ES module in a .js file; tell Node so.
-echo '{ "type": "module" }' >"$pkg/package.json"
-echo "size: load check in node $(node --version)"
-node "$REPO_ROOT/scripts/wasm-load-check.mjs" "$glue" "$bg_wasm"
+mkdir -p "$out"
+dist="$REPO_ROOT/pkg/dist"
+pre_raw=$(wc -c <"$target_dir/mcp_oauth_wasm_bg.pre-opt.wasm" | tr -d ' ')
 
 gz() { gzip -9 -n -c "$1" | wc -c | tr -d ' '; }
-pre_raw=$(wc -c <"$out/${crate_file}_bg.pre-opt.wasm" | tr -d ' ')
-wasm_raw=$(wc -c <"$bg_wasm" | tr -d ' ')
-wasm_gz=$(gz "$bg_wasm")
-js_raw=$(wc -c <"$glue" | tr -d ' ')
-js_gz=$(gz "$glue")
-total_raw=$((wasm_raw + js_raw))
-total_gz=$((wasm_gz + js_gz))
-
+total_raw=0
+total_gz=0
+wasm_raw=0
+wasm_gz=0
+files=("$dist/mcp_oauth_wasm_bg.wasm" "$dist/mcp_oauth_wasm.js" "$dist/client.js" "$REPO_ROOT/pkg/index.js")
+while IFS= read -r f; do files+=("$f"); done < <(find "$dist/snippets" -name '*.js' | sort)
 echo
-printf '%-32s %10s %10s\n' "mcp-oauth-wasm (release-wasm)" "raw B" "gzip -9 B"
-printf '%-32s %10s %10s\n' "--------------------------------" "----------" "----------"
-printf '%-32s %10d %10d\n' "${crate_file}_bg.wasm (wasm-opt)" "$wasm_raw" "$wasm_gz"
-printf '%-32s %10d %10d\n' "$crate_file.js (glue)" "$js_raw" "$js_gz"
-printf '%-32s %10d %10d\n' "total" "$total_raw" "$total_gz"
+printf '%-44s %10s %10s\n' "npm package mcp-oauth (browser payload)" "raw B" "gzip -9 B"
+printf '%-44s %10s %10s\n' "--------------------------------------------" "----------" "----------"
+for f in "${files[@]}"; do
+    [ -f "$f" ] || die "missing $f"
+    r=$(wc -c <"$f" | tr -d ' ')
+    g=$(gz "$f")
+    total_raw=$((total_raw + r))
+    total_gz=$((total_gz + g))
+    case "$f" in *.wasm) wasm_raw=$r wasm_gz=$g ;; esac
+    name="${f#"$REPO_ROOT"/pkg/}"
+    name="$(sed -E 's#snippets/[^/]+/#snippets/*/#' <<<"$name")"
+    printf '%-44s %10d %10d\n' "$name" "$r" "$g"
+done
+printf '%-44s %10d %10d\n' "total" "$total_raw" "$total_gz"
 echo "(before wasm-opt: $pre_raw B wasm)"
+js_raw=$((total_raw - wasm_raw))
+js_gz=$((total_gz - wasm_gz))
 
 cat >"$out/size.json" <<EOF
 {
-  "crate": "mcp-oauth-wasm",
+  "package": "mcp-oauth",
   "profile": "release-wasm",
-  "wasm_bindgen": "$have_bg",
+  "wasm_bindgen": "$(wasm_bindgen_cli_version)",
   "wasm_opt_level": "-Oz",
   "wasm": { "raw": $wasm_raw, "gzip": $wasm_gz, "raw_before_wasm_opt": $pre_raw },
-  "js_glue": { "raw": $js_raw, "gzip": $js_gz },
+  "js": { "raw": $js_raw, "gzip": $js_gz },
   "total": { "raw": $total_raw, "gzip": $total_gz },
   "budget_gzip": ${budget:-null}
 }

@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# Builds the npm package `mcp-oauth` into pkg/dist:
+#   cargo build -p mcp-oauth-wasm (profile release-wasm, wasm32-unknown-unknown)
+#   → wasm-bindgen --target web (the version in Cargo.lock)
+#   → wasm-opt -Oz from the npm package `binaryen` in tools/ (not Debian's wasm-opt 108, which
+#     silently breaks wasm-bindgen output)
+#   → a load check in Node.
+# Then `cd pkg && npm pack` makes the tarball.
+#
+#   pkg/build.sh            build (needs the wasm32 target, wasm-bindgen-cli, node + npm;
+#                           `.ci/run` installs them)
+set -euo pipefail
+
+# shellcheck source=scripts/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"
+cargo_bin_on_path
+cd "$REPO_ROOT"
+
+want_bg="$(wasm_bindgen_lock_version)"
+have_bg="$(wasm_bindgen_cli_version)"
+if [ "$have_bg" != "$want_bg" ]; then
+    die "wasm-bindgen CLI ${have_bg:-missing}, Cargo.lock has $want_bg: cargo install wasm-bindgen-cli --version $want_bg"
+fi
+ensure_npm_tools
+
+target_dir="$(cargo_target_dir)"
+dist="$REPO_ROOT/pkg/dist"
+crate_file="mcp_oauth_wasm"
+
+echo "pkg: cargo build -p mcp-oauth-wasm --profile release-wasm --target wasm32-unknown-unknown"
+cargo build -p mcp-oauth-wasm --profile release-wasm --target wasm32-unknown-unknown
+raw_wasm="$target_dir/wasm32-unknown-unknown/release-wasm/$crate_file.wasm"
+[ -f "$raw_wasm" ] || die "build produced no $raw_wasm"
+
+rm -rf "$dist"
+mkdir -p "$dist"
+echo "pkg: wasm-bindgen $have_bg --target web --out-dir pkg/dist"
+wasm-bindgen --target web --out-dir "$dist" "$raw_wasm"
+bg_wasm="$dist/${crate_file}_bg.wasm"
+[ -f "$bg_wasm" ] && [ -f "$dist/$crate_file.js" ] || die "wasm-bindgen did not write $bg_wasm"
+
+cp "$bg_wasm" "$target_dir/${crate_file}_bg.pre-opt.wasm"
+read -r -a features <<<"$(wasm_opt_feature_flags)"
+strip=(--strip-debug --strip-producers --strip-target-features)
+echo "pkg: wasm-opt $("$TOOLS_BIN/wasm-opt" --version | awk '{print $3}') -Oz ${strip[*]} ${features[*]}"
+"$TOOLS_BIN/wasm-opt" -Oz "${strip[@]}" "${features[@]}" "$bg_wasm" -o "$dist/opt.wasm"
+mv "$dist/opt.wasm" "$bg_wasm"
+
+# McpOAuth and McpOAuthError live in the JS snippets, whose directory name carries a hash:
+# re-export them from a fixed path.
+snippet="$(cd "$dist" && find snippets -name client.js | head -n 1)"
+[ -n "$snippet" ] || die "wasm-bindgen wrote no snippets/*/js/client.js"
+printf "export { McpOAuth, McpOAuthError } from './%s';\n" "$snippet" >"$dist/client.js"
+
+# Minify the JS (the wasm-bindgen glue and our snippets) with esbuild; the readable sources are
+# wasm/js/*.js in the repository.
+echo "pkg: esbuild $("$TOOLS_BIN/esbuild" --version) --minify (glue and snippets)"
+while IFS= read -r f; do
+    "$TOOLS_BIN/esbuild" --minify --format=esm --log-level=warning "$f" --outfile="$f" --allow-overwrite
+done < <(find "$dist" -name '*.js')
+
+echo "pkg: load check in node $(node --version)"
+node --input-type=module -e "
+const m = await import('$REPO_ROOT/pkg/node.js');
+for (const name of ['McpOAuth', 'McpOAuthError', 'Flow', 'parseBearerChallenge']) {
+  if (typeof m[name] !== 'function') { console.error('pkg: FAIL: export ' + name + ' missing'); process.exit(1); }
+}
+console.log('pkg: load check ok (' + Object.keys(m).length + ' exports)');
+"
+echo "pkg: built pkg/dist ($(du -sb "$dist" | cut -f1) bytes)"

@@ -1,0 +1,478 @@
+// McpOAuth: one user's authorization for one MCP server, in browsers and Node.
+//
+// Like the native `OAuthClient`, this only drives the Rust core's flow (the `Flow` class of the
+// WebAssembly module) through its drain contract: after every input, send each request the flow
+// asks for (never following redirects), answer it, then act on the events (persist, open the
+// browser). Every protocol decision (discovery order, PKCE, state and iss checks, token
+// validation, refresh timing, step-up) is the core's. This file owns the IO: fetch, storage,
+// windows, the clock and entropy. It is JavaScript rather than async Rust for size: the same
+// orchestration written with wasm-bindgen-futures added ~30 KB gzipped (BENCHMARKS.md).
+//
+// Storage layout (string values; keys prefixed `mcp-oauth/v1/`):
+//   index/["<user>","<resource>"]            → the issuer whose entry holds the tokens
+//   entry/["<user>","<resource>","<issuer>"] → the core's snapshot (tokens, client
+//                                              registration, discovery), no pending flow
+//   pending/<state>                          → {"user","server","snapshot"}: the flow when the
+//                                              browser left, so a page load (redirect mode) or
+//                                              another tab can finish it; deleted once used.
+
+import {
+  McpOAuthError, makeError, nowSeconds, randomBytes, isBrowser, defaultFetch, send, makeStorage,
+  storageGet, storageSet, storageDelete, openPopup, navigatePopup, closePopup, waitForPopup,
+  completePopup, navigate, follow, callListener, requestUrl, prepareRequest,
+} from './io.js';
+
+export { McpOAuthError };
+
+let flowFactory = null;
+
+/** Called by the WebAssembly module when it starts: `(options, snapshot?) => Flow`. */
+export function registerFlowFactory(factory) {
+  flowFactory = factory;
+}
+
+function newFlow(options, snapshot) {
+  if (!flowFactory) {
+    throw makeError('not_initialized', 'the WebAssembly module is not initialised yet (import the package entry, which initialises it)');
+  }
+  return flowFactory(options, snapshot);
+}
+
+const PREFIX = 'mcp-oauth/v1/';
+const key = (kind, parts) => `${PREFIX}${kind}/${JSON.stringify(parts)}`;
+const pendingKey = (state) => `${PREFIX}pending/${state}`;
+
+function callbackStateOf(url) {
+  try {
+    return new URL(url).searchParams.get('state');
+  } catch {
+    return null;
+  }
+}
+
+/** A FIFO async lock: refreshes and authorizations run one at a time (single-flight). */
+class Lock {
+  #tail = Promise.resolve();
+  async acquire() {
+    let release;
+    const mine = new Promise((r) => { release = r; });
+    const previous = this.#tail;
+    this.#tail = previous.then(() => mine);
+    await previous;
+    return release;
+  }
+}
+
+export class McpOAuth {
+  #flow;
+  #options;
+  #user;
+  #storage;
+  #fetch;
+  #timeoutMs;
+  #onAuthorizationRequired;
+  #lock = new Lock();
+  #listeners = new Set();
+  #lastStatus = '';
+  #boundFetch = null;
+
+  /** Use `await McpOAuth.create(options)`. */
+  constructor(secret, options, flow, storage) {
+    if (secret !== CONSTRUCT) {
+      throw makeError('invalid_argument', 'use `await McpOAuth.create(options)` to make an McpOAuth');
+    }
+    this.#options = options;
+    this.#flow = flow;
+    this.#storage = storage;
+    this.#user = options.userId ?? 'default';
+    this.#fetch = options.fetch ?? defaultFetch();
+    this.#timeoutMs = options.timeoutMs ?? 300000;
+    this.#onAuthorizationRequired = options.onAuthorizationRequired ?? null;
+  }
+
+  /**
+   * Checks the options, loads this user's stored state for the server.
+   * Options: serverUrl, redirectUri (required); clientName, clientId, clientSecret,
+   * clientMetadataUrl, scopes, storage, fetch, onAuthorizationRequired, userId, timeoutMs.
+   */
+  static async create(options) {
+    const flow = newFlow(options); // validates every option, with errors naming it
+    const storage = makeStorage(options.storage);
+    const client = new McpOAuth(CONSTRUCT, options, flow, storage);
+    await client.#load();
+    client.#lastStatus = JSON.stringify(client.status());
+    return client;
+  }
+
+  /** On the popup's callback page: hands the callback URL to the opener and closes the popup. */
+  static completePopup() {
+    completePopup();
+  }
+
+  get #resource() {
+    return this.#flow.serverUrl;
+  }
+
+  #emit(type, fields = {}) {
+    const event = { type, ...fields };
+    for (const l of [...this.#listeners]) {
+      if (l.type === type || l.type === '*') callListener(l.fn, event);
+    }
+  }
+
+  #emitStatusIfChanged() {
+    const status = this.status();
+    const text = JSON.stringify(status);
+    if (text !== this.#lastStatus) {
+      this.#lastStatus = text;
+      this.#emit('status', { status });
+    }
+  }
+
+  async #load() {
+    const index = key('index', [this.#user, this.#resource]);
+    const issuer = await storageGet(this.#storage, index);
+    if (issuer === null) return;
+    const entry = key('entry', [this.#user, this.#resource, issuer]);
+    const text = await storageGet(this.#storage, entry);
+    if (text === null) return;
+    try {
+      this.#flow = newFlow(this.#options, text);
+    } catch (e) {
+      throw makeError('stored_state_invalid', `the stored state under ${entry} cannot be read (${e.message}); it was left as is`, { key: entry, cause: e });
+    }
+  }
+
+  /** Writes what the flow holds, and the pending authorization if any. */
+  async #persist() {
+    const state = this.#flow.persistentState();
+    if (state) {
+      await storageSet(this.#storage, key('entry', [this.#user, this.#resource, state.issuer]), state.snapshot);
+      await storageSet(this.#storage, key('index', [this.#user, this.#resource]), state.issuer);
+    }
+    const pending = this.#flow.pendingState();
+    if (pending) {
+      const record = { user: this.#user, server: this.#resource, snapshot: this.#flow.snapshot() };
+      await storageSet(this.#storage, pendingKey(pending), JSON.stringify(record));
+    }
+  }
+
+  /** The drain contract: requests, then events. Returns the authorization URL when the flow wants the browser. */
+  async #drive() {
+    let firstError = null;
+    for (let req = this.#flow.pollRequest(); req; req = this.#flow.pollRequest()) {
+      const out = await send(this.#fetch, req.method, req.url, req.headers, req.body);
+      try {
+        if (out.error !== undefined) this.#flow.handleTransportError(nowSeconds(), req.id, out.error);
+        else this.#flow.handleResponse(nowSeconds(), req.id, out);
+      } catch (e) {
+        firstError ??= e;
+      }
+    }
+    let browser = null;
+    for (let ev = this.#flow.pollEvent(); ev; ev = this.#flow.pollEvent()) {
+      switch (ev.type) {
+        case 'client_registered':
+          await this.#persist();
+          this.#emit('registered', { clientId: ev.clientId });
+          break;
+        case 'authorization_pending':
+          await this.#persist();
+          break;
+        case 'tokens_updated':
+          await this.#persist();
+          this.#emit('tokens', { issuer: ev.issuer });
+          break;
+        case 'tokens_cleared':
+          await this.#persist();
+          this.#emit('tokens_cleared');
+          break;
+        case 'open_browser':
+          browser = ev.url;
+          this.#emit('authorization_required', { url: ev.url });
+          break;
+        case 'authorized':
+          this.#emit('authorized');
+          break;
+        case 'failed':
+          this.#emit('error', { error: ev.error });
+          break;
+        default:
+      }
+    }
+    this.#emitStatusIfChanged();
+    if (firstError) throw firstError;
+    return browser;
+  }
+
+  /** Finishes an authorization with the URL the browser came back to. */
+  async #complete(callbackUrl) {
+    let failure = null;
+    try {
+      this.#flow.handleCallback(nowSeconds(), callbackUrl);
+    } catch (e) {
+      failure = e;
+    }
+    try {
+      await this.#drive();
+    } catch (e) {
+      failure ??= e;
+    }
+    const state = callbackStateOf(callbackUrl);
+    if (state) await storageDelete(this.#storage, pendingKey(state));
+    if (failure) throw failure;
+  }
+
+  /** Drops a started authorization (popup closed, timeout); nothing pending stays behind. */
+  async #abandon() {
+    const state = this.#flow.pendingState();
+    this.#flow.cancel();
+    if (state) await storageDelete(this.#storage, pendingKey(state));
+    this.#emitStatusIfChanged();
+  }
+
+  /**
+   * Runs an authorization. `{ mode }`: 'popup' (browsers' default; call authorize()
+   * synchronously in the click handler: the popup opens before the first await), 'redirect'
+   * (the page navigates away; call handleRedirect() on return), 'follow' (Node; servers that
+   * approve without a user), 'manual' (Node's default: resolves with `url` to open; pass the
+   * callback URL to handleRedirect()). Resolves to the status.
+   */
+  authorize({ mode } = {}) {
+    mode ??= isBrowser() ? 'popup' : 'manual';
+    if (!['popup', 'redirect', 'follow', 'manual'].includes(mode)) {
+      return Promise.reject(makeError('invalid_argument', `authorize: mode must be "popup", "redirect", "follow" or "manual", got ${JSON.stringify(mode)}`));
+    }
+    let popup = null;
+    if (mode === 'popup') {
+      try {
+        popup = openPopup();
+      } catch (e) {
+        return Promise.reject(e);
+      }
+      if (!popup) {
+        return Promise.reject(makeError('popup_blocked', "the browser blocked the authorization popup: call authorize() directly in a click handler, or use { mode: 'redirect' }"));
+      }
+    }
+    return this.#authorize(mode, popup);
+  }
+
+  async #authorize(mode, popup) {
+    const release = await this.#lock.acquire();
+    try {
+      let url;
+      try {
+        this.#flow.beginAuthorization(nowSeconds(), randomBytes(64));
+        url = await this.#drive();
+      } catch (e) {
+        if (popup) closePopup(popup);
+        throw e;
+      }
+      if (!url) {
+        if (popup) closePopup(popup);
+        return this.status();
+      }
+      let callback;
+      try {
+        if (mode === 'popup') {
+          navigatePopup(popup, url);
+          callback = await waitForPopup(popup, this.#flow.redirectUri, this.#timeoutMs);
+        } else if (mode === 'follow') {
+          callback = await follow(this.#fetch, url, this.#flow.redirectUri, this.#timeoutMs);
+        } else {
+          if (mode === 'redirect') navigate(url);
+          return this.status();
+        }
+      } catch (e) {
+        await this.#abandon();
+        throw e;
+      }
+      await this.#complete(callback);
+      return this.status();
+    } finally {
+      release();
+    }
+  }
+
+  /**
+   * On the page the authorization server redirected to (redirect mode), or with a pasted
+   * callback URL (Node): finishes the pending authorization. Resolves to false when `url`
+   * (default: the page's location) is not a callback.
+   */
+  async handleRedirect(url) {
+    url ??= isBrowser() ? window.location.href : undefined;
+    if (typeof url !== 'string') {
+      throw makeError('invalid_argument', 'handleRedirect: pass the callback URL');
+    }
+    const state = callbackStateOf(url);
+    if (!state) {
+      let params;
+      try { params = new URL(url).searchParams; } catch { params = new URLSearchParams(); }
+      if (params.has('code') || params.has('error')) {
+        throw makeError('unknown_state', 'handleRedirect: the callback URL has no state parameter; nothing was changed');
+      }
+      return false;
+    }
+    const unknown = () => makeError('unknown_state', 'handleRedirect: no pending authorization matches this callback\'s state (expired, already used, or started for another user or server); nothing was changed');
+    const release = await this.#lock.acquire();
+    try {
+      const text = await storageGet(this.#storage, pendingKey(state));
+      if (text === null) throw unknown();
+      let record;
+      try { record = JSON.parse(text); } catch { throw unknown(); }
+      if (record.user !== this.#user || record.server !== this.#resource) throw unknown();
+      if (this.#flow.pendingState() !== state) {
+        this.#flow = newFlow(this.#options, record.snapshot);
+      }
+      await this.#complete(url);
+      return true;
+    } finally {
+      release();
+    }
+  }
+
+  /** A fresh access token (refreshed first when due), or null when none is held. */
+  async accessToken() {
+    const release = await this.#lock.acquire();
+    try {
+      return await this.#tokenLocked();
+    } finally {
+      release();
+    }
+  }
+
+  async #tokenLocked() {
+    const now = nowSeconds();
+    let refreshError = null;
+    const due = this.#flow.pollTimeout();
+    if (due !== undefined && due <= now) {
+      try {
+        this.#flow.handleTimeout(now);
+        await this.#drive();
+      } catch (e) {
+        refreshError = e;
+      }
+    }
+    const token = this.#flow.accessToken(nowSeconds());
+    if (token) return token;
+    if (refreshError && this.#flow.hasTokens()) throw refreshError;
+    return null;
+  }
+
+  /** The browser step for a request that needs the user (the fetch path). */
+  async #interact(url) {
+    const how = this.#onAuthorizationRequired;
+    let callback = null;
+    try {
+      if (how === 'follow') callback = await follow(this.#fetch, url, this.#flow.redirectUri, this.#timeoutMs);
+      else if (typeof how === 'function') callback = (await how(url)) ?? null;
+    } catch (e) {
+      await this.#abandon();
+      throw e;
+    }
+    if (typeof callback === 'string') return this.#complete(callback);
+    throw makeError('authorization_required', `${this.#resource} needs the user's authorization: call authorize() from a user gesture (or open ${url})`, { url, serverUrl: this.#resource });
+  }
+
+  /**
+   * A `fetch` that adds the token, handles 401 (refresh, else authorization) and 403
+   * `insufficient_scope` (step-up), then retries once. A plain function: `{ fetch: auth.fetch }`.
+   */
+  get fetch() {
+    this.#boundFetch ??= (input, init) => this.#fetchImpl(input, init);
+    return this.#boundFetch;
+  }
+
+  async #fetchImpl(input, init) {
+    const url = requestUrl(input);
+    try {
+      this.#flow.authorizationHeader(nowSeconds(), url);
+    } catch (e) {
+      // No token for another resource (checklist 19): such requests pass through untouched.
+      if (e && e.code === 'token_for_other_resource') return this.#fetch(input, init);
+      throw e;
+    }
+    const token = await this.accessToken();
+    const bearer = (t) => (t ? `Bearer ${t}` : null);
+    const response = await this.#fetch(...prepareRequest(input, init, bearer(token)));
+    const status = response.status;
+    if (status !== 401 && status !== 403) return response;
+    const challenge = response.headers.get('www-authenticate') ?? undefined;
+    const method = (init?.method ?? input?.method ?? 'GET').toUpperCase();
+    const operation = `${method} ${url}`;
+    const release = await this.#lock.acquire();
+    let retryToken;
+    try {
+      try {
+        if (status === 401) {
+          if (token) this.#flow.handleUnauthorizedFor(nowSeconds(), challenge, token, randomBytes(64));
+          else this.#flow.handleUnauthorized(nowSeconds(), challenge, randomBytes(64));
+        } else {
+          this.#flow.handleForbidden(nowSeconds(), challenge, operation, randomBytes(64));
+        }
+      } catch (e) {
+        await this.#drive().catch(() => {});
+        // A 403 that is not about scope is the application's answer: hand it back.
+        if (e && e.code === 'forbidden') return response;
+        throw e;
+      }
+      const url2 = await this.#drive();
+      if (url2) await this.#interact(url2);
+      retryToken = await this.#tokenLocked();
+    } finally {
+      release();
+    }
+    const retried = await this.#fetch(...prepareRequest(input, init, bearer(retryToken)));
+    if (status === 403 && retried.status !== 403) this.#flow.stepUpSucceeded(operation);
+    return retried;
+  }
+
+  /** `{ state, authorized, serverUrl, userId, issuer, expiresAt, refreshable, scope, url }`. */
+  status() {
+    return { ...this.#flow.status(nowSeconds()), userId: this.#user };
+  }
+
+  /**
+   * Revokes the tokens when the server supports it (RFC 7009) and deletes the stored state.
+   * Resolves to `{ hadTokens, revoked, revocationError }`.
+   */
+  async logout() {
+    const release = await this.#lock.acquire();
+    try {
+      const hadTokens = this.#flow.hasTokens();
+      const canRevoke = this.#flow.canRevoke();
+      let revocationError = null;
+      try {
+        this.#flow.logout(nowSeconds());
+        await this.#drive();
+      } catch (e) {
+        revocationError = e.message ?? String(e);
+      }
+      const index = key('index', [this.#user, this.#resource]);
+      const issuer = await storageGet(this.#storage, index);
+      if (issuer !== null) await storageDelete(this.#storage, key('entry', [this.#user, this.#resource, issuer]));
+      await storageDelete(this.#storage, index);
+      this.#flow = newFlow(this.#options);
+      this.#emit('logged_out');
+      this.#emitStatusIfChanged();
+      return { hadTokens, revoked: hadTokens && canRevoke && revocationError === null, revocationError };
+    } finally {
+      release();
+    }
+  }
+
+  /**
+   * Listens to `status`, `authorization_required`, `registered`, `tokens`, `tokens_cleared`,
+   * `authorized`, `logged_out`, `error`, or `*` (all). Returns a function that removes it.
+   */
+  on(type, listener) {
+    if (typeof listener !== 'function') {
+      throw makeError('invalid_argument', 'on(type, listener): listener must be a function');
+    }
+    const entry = { type, fn: listener };
+    this.#listeners.add(entry);
+    return () => this.#listeners.delete(entry);
+  }
+}
+
+const CONSTRUCT = Symbol('McpOAuth.create');

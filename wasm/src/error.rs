@@ -1,0 +1,69 @@
+//! `McpOAuthError`: one JS error class (defined in `js/io.js`) whose `code` is the stable code of
+//! the Rust error (core codes from `mcp_oauth_core::Error::code`, plus the binding's own below).
+
+use mcp_oauth_core::error::FlowError;
+use wasm_bindgen::JsValue;
+
+use crate::io::{make_error, object};
+
+/// The codes this binding adds to the core's. A test keeps them distinct from the core's.
+pub const BINDING_CODES: &[&str] = &[
+    "invalid_option",
+    "invalid_argument",
+    "storage_unavailable",
+    "storage_failed",
+    "stored_state_invalid",
+    "entropy_unavailable",
+    "popup_unavailable",
+    "popup_blocked",
+    "popup_closed",
+    "authorization_timeout",
+    "authorization_required",
+    "follow_failed",
+    "unknown_state",
+    "not_initialized",
+];
+
+/// A binding error with extra fields.
+pub(crate) fn error(code: &'static str, message: &str, fields: &[(&str, JsValue)]) -> JsValue {
+    debug_assert!(BINDING_CODES.contains(&code), "unlisted binding code {code}");
+    make_error(code, message, if fields.is_empty() { JsValue::UNDEFINED } else { object(fields) })
+}
+
+/// A bad option: names it.
+pub(crate) fn invalid_option(option: &str, problem: &str) -> JsValue {
+    error(
+        "invalid_option",
+        &format!("options.{option}: {problem}"),
+        &[("option", JsValue::from_str(option))],
+    )
+}
+
+/// A core error as `McpOAuthError`, with the URL of a transport failure.
+pub(crate) fn core_error(e: &mcp_oauth_core::Error) -> JsValue {
+    let fields = match e {
+        mcp_oauth_core::Error::Flow(FlowError::Transport { url, purpose, .. }) => {
+            object(&[("url", JsValue::from_str(url)), ("purpose", JsValue::from_str(purpose))])
+        }
+        _ => JsValue::UNDEFINED,
+    };
+    make_error(e.code(), &e.to_string(), fields)
+}
+
+/// Converts core results.
+pub(crate) trait IntoJs<T> {
+    /// Maps the core error to an `McpOAuthError`.
+    fn js(self) -> Result<T, JsValue>;
+}
+
+impl<T> IntoJs<T> for Result<T, mcp_oauth_core::Error> {
+    fn js(self) -> Result<T, JsValue> {
+        self.map_err(|e| core_error(&e))
+    }
+}
+
+impl<T> IntoJs<T> for Result<T, mcp_oauth_core::url::UrlError> {
+    fn js(self) -> Result<T, JsValue> {
+        self.map_err(|e| core_error(&e.into()))
+    }
+}

@@ -1,0 +1,147 @@
+//! The `McpOAuth.create` options, read from a plain JS object with a clear error per option.
+
+use js_sys::{Array, Reflect};
+use mcp_oauth_core::registration::{ClientConfig, PreRegistered};
+use mcp_oauth_core::secret::ClientSecret;
+use mcp_oauth_core::url::EndpointUrl;
+use mcp_oauth_core::FlowConfig;
+use wasm_bindgen::JsValue;
+
+use crate::error::{invalid_option, IntoJs};
+
+/// The options, checked. Only the client and server parts reach the core; the others
+/// (storage, fetch, onAuthorizationRequired, userId, timeoutMs) are type-checked here so that
+/// every option's error reads the same, and used by `js/client.js`.
+pub(crate) struct Options {
+    pub config: FlowConfig,
+}
+
+const KNOWN: &[&str] = &[
+    "serverUrl",
+    "redirectUri",
+    "clientName",
+    "clientId",
+    "clientSecret",
+    "clientMetadataUrl",
+    "scopes",
+    "storage",
+    "fetch",
+    "onAuthorizationRequired",
+    "userId",
+    "timeoutMs",
+];
+
+fn get(obj: &JsValue, name: &str) -> Result<Option<JsValue>, JsValue> {
+    let v = Reflect::get(obj, &JsValue::from_str(name))?;
+    Ok(if v.is_undefined() || v.is_null() { None } else { Some(v) })
+}
+
+fn string(obj: &JsValue, name: &str) -> Result<Option<String>, JsValue> {
+    match get(obj, name)? {
+        None => Ok(None),
+        Some(v) => match v.as_string() {
+            Some(s) => Ok(Some(s)),
+            None => Err(invalid_option(name, &format!("expected a string, got {}", type_of(&v)))),
+        },
+    }
+}
+
+fn required(obj: &JsValue, name: &str) -> Result<String, JsValue> {
+    string(obj, name)?.ok_or_else(|| invalid_option(name, "is required"))
+}
+
+fn type_of(v: &JsValue) -> String {
+    v.js_typeof().as_string().unwrap_or_else(|| "unknown".into())
+}
+
+/// Reads and checks the options object.
+pub(crate) fn parse(options: &JsValue) -> Result<Options, JsValue> {
+    if !options.is_object() {
+        return Err(invalid_option(
+            "(all)",
+            "McpOAuth.create needs an options object with at least serverUrl and redirectUri",
+        ));
+    }
+    for key in js_sys::Object::keys(&js_sys::Object::from(options.clone())).iter() {
+        let key = key.as_string().unwrap_or_default();
+        if !KNOWN.contains(&key.as_str()) {
+            return Err(invalid_option(
+                &key,
+                &format!("unknown option (known: {})", KNOWN.join(", ")),
+            ));
+        }
+    }
+    let server_url = required(options, "serverUrl")?;
+    let redirect_uri = required(options, "redirectUri")?;
+    let mut client = ClientConfig::dynamic(
+        string(options, "clientName")?.unwrap_or_else(|| "mcp-oauth".to_owned()),
+    );
+    match (string(options, "clientId")?, string(options, "clientSecret")?) {
+        (Some(client_id), secret) => {
+            client.pre_registered = Some(PreRegistered {
+                client_id,
+                client_secret: secret.map(ClientSecret::new),
+                auth_method: None,
+            })
+        }
+        (None, Some(_)) => return Err(invalid_option("clientSecret", "needs clientId")),
+        (None, None) => {}
+    }
+    if let Some(url) = string(options, "clientMetadataUrl")? {
+        client.metadata_document_url = Some(
+            EndpointUrl::parse(&url)
+                .map_err(|e| invalid_option("clientMetadataUrl", &e.to_string()))?,
+        );
+    }
+    let mut config = FlowConfig::new(&server_url, &redirect_uri, client).js()?;
+    config.scopes =
+        match get(options, "scopes")? {
+            None => None,
+            Some(v) if v.is_string() => v.as_string(),
+            Some(v) if Array::is_array(&v) => {
+                let mut scopes = Vec::new();
+                for s in Array::from(&v).iter() {
+                    scopes.push(s.as_string().ok_or_else(|| {
+                        invalid_option("scopes", "every element must be a string")
+                    })?);
+                }
+                Some(scopes.join(" "))
+            }
+            Some(v) => {
+                return Err(invalid_option(
+                    "scopes",
+                    &format!("expected a string or an array of strings, got {}", type_of(&v)),
+                ))
+            }
+        };
+    match get(options, "fetch")? {
+        Some(f) if !f.is_function() => {
+            return Err(invalid_option(
+                "fetch",
+                &format!("expected a function, got {}", type_of(&f)),
+            ))
+        }
+        None if !Reflect::has(&js_sys::global(), &"fetch".into())? => {
+            return Err(invalid_option("fetch", "no global fetch here: pass options.fetch"))
+        }
+        _ => {}
+    }
+    match get(options, "onAuthorizationRequired")? {
+        Some(v) if !v.is_function() && v.as_string().as_deref() != Some("follow") => {
+            return Err(invalid_option(
+                "onAuthorizationRequired",
+                &format!("expected a function or \"follow\", got {}", type_of(&v)),
+            ))
+        }
+        _ => {}
+    }
+    if let Some(v) = get(options, "timeoutMs")? {
+        if !v.as_f64().is_some_and(|n| n > 0.0 && n.is_finite()) {
+            return Err(invalid_option("timeoutMs", "expected a positive number of milliseconds"));
+        }
+    }
+    if string(options, "userId")?.is_some_and(|u| u.is_empty()) {
+        return Err(invalid_option("userId", "must not be empty"));
+    }
+    Ok(Options { config })
+}
