@@ -377,9 +377,10 @@ pub fn callback_state(url: &str) -> Option<String> {
         .find_map(|(k, v)| (k == "state").then_some(v))
 }
 
-/// Registers the flow factory with the JS client (`js/client.js`) when the module starts.
+/// Registers the flow factory with the JS client (`js/client.js`). Runs when the module starts;
+/// hosts that link this crate into their own wasm module (tests) call it themselves.
 #[wasm_bindgen(start)]
-fn start() {
+pub fn start() {
     let factory = Closure::<dyn Fn(JsValue, Option<String>) -> Result<Flow, JsValue>>::new(
         |options: JsValue, snapshot: Option<String>| match snapshot {
             Some(s) => Flow::restore(options, &s),
