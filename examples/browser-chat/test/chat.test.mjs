@@ -1,0 +1,176 @@
+// The browser chat in real headless Chromium (playwright-core with /usr/bin/chromium), against
+// the real peers of tests/peers (oidc-provider and the MCP TypeScript SDK server). Screenshots go
+// to test-output/ (their paths are printed). Needs: `bash pkg/build.sh`, `npm ci` here and in
+// tests/peers.
+import assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { chromium } from 'playwright-core';
+
+import { serve } from '../serve.mjs';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const { startAs, startMcp } = await import(pathToFileURL(join(here, '..', '..', '..', 'tests', 'peers', 'harness.mjs')).href);
+const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
+const outDir = join(here, '..', 'test-output');
+mkdirSync(outDir, { recursive: true });
+
+async function config(as, settings) {
+  const res = await fetch(`${as.info.issuer}/__config`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(settings) });
+  assert.equal(res.status, 200);
+}
+
+async function stats(as) {
+  return (await fetch(`${as.info.issuer}/__stats`)).json();
+}
+
+async function shot(page, name) {
+  const path = join(outDir, `${name}.png`);
+  await page.screenshot({ path, fullPage: true });
+  console.log(`# screenshot: ${path}`);
+}
+
+describe('browser chat in Chromium', () => {
+  let as;
+  let mcp;
+  let site;
+  let profile;
+  let context;
+
+  before(async () => {
+    as = await startAs();
+    mcp = await startMcp(as.info.issuer);
+    site = await serve();
+  });
+  after(async () => {
+    await site?.close();
+    await mcp?.stop();
+    await as?.stop();
+  });
+
+  async function newPage() {
+    profile = mkdtempSync(join(tmpdir(), 'mcp-oauth-chromium-'));
+    context = await chromium.launchPersistentContext(profile, {
+      executablePath: CHROMIUM,
+      headless: true,
+      args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--disable-quic', '--no-first-run',
+        '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    });
+    const page = context.pages()[0] ?? (await context.newPage());
+    const errors = [];
+    page.on('pageerror', (e) => errors.push(String(e)));
+    return { page, errors };
+  }
+
+  async function closeBrowser() {
+    await context?.close();
+    rmSync(profile, { recursive: true, force: true });
+  }
+
+  test('popup flow end to end: consent in a popup, tools appear, a tool call answers', async () => {
+    const { page, errors } = await newPage();
+    try {
+      await fetch(`${as.info.issuer}/__stats/reset`, { method: 'POST' });
+      await page.goto(`${site.url}?server=${encodeURIComponent(mcp.info.url)}&mode=popup`);
+      await page.waitForSelector('body[data-ready="true"]');
+      assert.equal(await page.textContent('#auth-state'), 'unauthorized');
+      const [popup] = await Promise.all([
+        page.waitForEvent('popup'),
+        page.click('#connect'),
+      ]);
+      // The popup goes to the authorization server, which approves and redirects to callback.html,
+      // which hands the URL to this page and closes itself.
+      await popup.waitForEvent('close', { timeout: 30000 });
+      await page.waitForSelector('#tools li[data-tool="echo"]', { timeout: 30000 });
+      assert.equal(await page.textContent('#auth-state'), 'authorized');
+      const names = await page.$$eval('#tools li', (lis) => lis.map((li) => li.dataset.tool));
+      assert.ok(names.includes('whoami') && names.includes('add'), names.join());
+      await page.fill('#input', 'echo hello from chromium');
+      await page.click('#send');
+      await page.waitForSelector('.msg.tool');
+      assert.match(await page.textContent('.msg.tool'), /hello from chromium/);
+      await shot(page, 'popup-flow');
+      const s = await stats(as);
+      assert.equal(s.register, 1);
+      assert.equal(s.token.authorization_code, 1);
+      assert.deepEqual(errors, []);
+    } finally {
+      await closeBrowser();
+    }
+  });
+
+  test('redirect flow across a full page load', async () => {
+    const { page, errors } = await newPage();
+    try {
+      await page.goto(`${site.url}?server=${encodeURIComponent(mcp.info.url)}&mode=redirect`);
+      await page.waitForSelector('body[data-ready="true"]');
+      // The page navigates to the authorization server and comes back to /index.html?code=…
+      await Promise.all([
+        page.waitForURL(/\/index\.html\?.*code=/, { timeout: 30000 }),
+        page.click('#connect'),
+      ]);
+      await page.waitForSelector('#tools li[data-tool="echo"]', { timeout: 30000 });
+      assert.equal(await page.textContent('#auth-state'), 'authorized');
+      // The query was removed from the address bar after the callback was used.
+      assert.match(page.url(), /\/index\.html$/);
+      await shot(page, 'redirect-flow');
+      // A reload finds the tokens in sessionStorage: still authorized, no new consent.
+      await page.reload();
+      await page.waitForSelector('body[data-ready="true"]');
+      assert.equal(await page.textContent('#auth-state'), 'authorized');
+      assert.deepEqual(errors, []);
+    } finally {
+      await closeBrowser();
+    }
+  });
+
+  test('denied consent is shown as an error and nothing is authorized', async () => {
+    const { page } = await newPage();
+    await config(as, { consent: 'deny' });
+    try {
+      await page.goto(`${site.url}?server=${encodeURIComponent(mcp.info.url)}&mode=popup`);
+      await page.waitForSelector('body[data-ready="true"]');
+      const [popup] = await Promise.all([page.waitForEvent('popup'), page.click('#connect')]);
+      await popup.waitForEvent('close', { timeout: 30000 });
+      await page.waitForSelector('.msg.error', { timeout: 30000 });
+      assert.equal(await page.getAttribute('.msg.error', 'data-code'), 'access_denied');
+      assert.match(await page.textContent('.msg.error'), /denied/);
+      assert.equal(await page.textContent('#auth-state'), 'unauthorized');
+      assert.equal(await page.$('#tools li[data-tool]'), null);
+      await shot(page, 'denied-consent');
+    } finally {
+      await config(as, { consent: 'approve' });
+      await closeBrowser();
+    }
+  });
+
+  test('popup closed by the user, and popup blocked outside a click, are clear errors', async () => {
+    const { page } = await newPage();
+    try {
+      // The authorization server never answers, so the user closes the popup while it waits.
+      await context.route(`${as.info.issuer}/auth**`, () => {});
+      await page.goto(`${site.url}?server=${encodeURIComponent(mcp.info.url)}&mode=popup`);
+      await page.waitForSelector('body[data-ready="true"]');
+      const [popup] = await Promise.all([page.waitForEvent('popup'), page.click('#connect')]);
+      await popup.close();
+      await page.waitForSelector('.msg.error', { timeout: 30000 });
+      assert.equal(await page.getAttribute('.msg.error', 'data-code'), 'popup_closed');
+      assert.equal(await page.textContent('#auth-state'), 'unauthorized');
+      // Nothing pending is left in storage.
+      const keys = await page.evaluate(() => Object.keys(sessionStorage).filter((k) => k.includes('/pending/')));
+      assert.deepEqual(keys, []);
+      await shot(page, 'popup-closed');
+      // A blocked popup: window.open answers null, as a popup blocker does (headless Chromium
+      // under Playwright does not block, so the blocker's answer is imitated here).
+      const blocked = await page.evaluate(() => { window.open = () => null; return window.mcpChat.auth.authorize({ mode: 'popup' }).then(() => null, (e) => ({ code: e.code, message: e.message })); });
+      assert.equal(blocked?.code, 'popup_blocked', JSON.stringify(blocked));
+      assert.match(blocked.message, /redirect/);
+    } finally {
+      await context.unrouteAll({ behavior: 'ignoreErrors' }).catch(() => {});
+      await closeBrowser();
+    }
+  });
+});
