@@ -16,15 +16,19 @@ pub use mcp_oauth_core as core;
 
 pub mod cache;
 pub mod client;
+pub mod config;
 pub mod error;
+pub mod headless;
 pub mod http;
 #[cfg(feature = "rmcp")]
 pub mod mcp;
 pub mod redirect;
+pub mod signer;
 pub mod store;
 
 pub use client::{BrowserMode, ClientOptions, OAuthClient, Status};
 pub use error::Error;
+pub use headless::{HeadlessClient, HeadlessGrant, HeadlessOptions};
 
 /// The current time from the system clock, as the core wants it.
 pub fn now() -> mcp_oauth_core::time::UnixTime {
