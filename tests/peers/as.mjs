@@ -231,7 +231,8 @@ const seenJagIds = new Map(); // jti -> exp, replay protection (RFC 7523 §3 ite
 
 async function jwtBearerGrant(ctx) {
   const { client, params } = ctx.oidc;
-  const fail = (description) => new errors.InvalidGrant(description);
+  // InvalidGrant would hide the reason in error_detail; the tests want it in error_description.
+  const fail = (description) => new errors.CustomOIDCProviderError('invalid_grant', description);
   if (!params.assertion) throw new errors.InvalidRequest('missing assertion');
   let payload;
   try {

@@ -195,3 +195,28 @@ describe('cross-app access (idp.mjs + jwt-bearer)', () => {
     assert.equal(forged.body.error, 'invalid_grant', 'bad signature');
   });
 });
+
+describe('MCP_REQUIRED_HEADER (service-account second token)', () => {
+  it('refuses requests without the header and accepts them with it', async () => {
+    const strict = await startMcp(as.info.issuer, { MCP_REQUIRED_HEADER: 'X-Backend-Token: s2' });
+    try {
+      const r = await postForm(meta.token_endpoint, { grant_type: 'client_credentials', scope: 'mcp:tools', resource: strict.info.url }, { basic: ['svc-secret', 'svc-secret-value'] });
+      assert.equal(r.status, 200, JSON.stringify(r.body));
+      const body = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list' });
+      const headers = {
+        authorization: `Bearer ${r.body.access_token}`,
+        'content-type': 'application/json',
+        accept: 'application/json, text/event-stream',
+      };
+      const without = await fetch(strict.info.url, { method: 'POST', headers, body });
+      assert.equal(without.status, 403);
+      assert.equal((await without.json()).error, 'missing_header');
+      const withIt = await fetch(strict.info.url, { method: 'POST', headers: { ...headers, 'x-backend-token': 's2' }, body });
+      assert.equal(withIt.status, 200);
+      const stats = (await getJson(strict.info.url.replace('/mcp', '/__stats'))).body;
+      assert.equal(stats.missing_header, 1);
+    } finally {
+      await strict.stop();
+    }
+  });
+});
