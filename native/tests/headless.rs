@@ -51,6 +51,13 @@ fn clients() -> String {
         cc("svc-es256", serde_json::json!({"token_endpoint_auth_method": "private_key_jwt", "token_endpoint_auth_signing_alg": "ES256", "jwks": {"keys": [jwk("es256.pub.jwk.json")]}})),
         cc("svc-rs256", serde_json::json!({"token_endpoint_auth_method": "private_key_jwt", "token_endpoint_auth_signing_alg": "RS256", "jwks": {"keys": [jwk("rs256.pub.jwk.json")]}})),
         {
+            "client_id": "code-es256", "application_type": "native",
+            "redirect_uris": ["http://127.0.0.1/cb"], "response_types": ["code"],
+            "grant_types": ["authorization_code", "refresh_token"],
+            "token_endpoint_auth_method": "private_key_jwt", "token_endpoint_auth_signing_alg": "ES256",
+            "jwks": {"keys": [jwk("es256.pub.jwk.json")]}
+        },
+        {
             "client_id": "mcp-client", "client_secret": "mcp-client-as-secret",
             "grant_types": [JWT_BEARER], "response_types": [], "redirect_uris": [],
             "token_endpoint_auth_method": "client_secret_post"
@@ -411,6 +418,33 @@ async fn cli_client_credentials_and_cross_app() {
     );
     assert_eq!(out.status.code(), Some(3), "stderr: {}", text(&out.stderr));
     assert!(text(&out.stderr).contains("invalid_client"), "{}", text(&out.stderr));
+
+    // The authorization-code flow with a pre-registered private_key_jwt client.
+    let out = cli(
+        &[
+            "tools",
+            "call",
+            "--name",
+            "whoami",
+            "--auth",
+            "--browser",
+            "follow",
+            "--token-store",
+            "memory",
+            "--client-id",
+            "code-es256",
+            "--private-key",
+            es256.to_str().expect("path"),
+            "--redirect-uri",
+            "http://127.0.0.1:0/cb",
+            "--url",
+            &peers.mcp_url,
+        ],
+        &[],
+    );
+    assert!(out.status.success(), "stderr: {}", text(&out.stderr));
+    assert_eq!(text(&out.stdout).trim(), "alice");
+    assert_eq!(count(&peers.as_stats().await, "/token/authorization_code"), 1);
 
     // Cross-app access.
     let id_token = peers.id_token("dave", "mcp-client").await;

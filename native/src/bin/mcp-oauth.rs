@@ -430,10 +430,22 @@ impl Setup {
         let client_id = opts.client_id.clone().or_else(|| cfg.and_then(|c| c.client_id.clone()));
         let client_secret =
             opts.client_secret.clone().or_else(|| cfg.and_then(|c| c.client_secret.clone()));
-        let auth_method = match &opts.token_endpoint_auth_method {
+        let mut auth_method = match &opts.token_endpoint_auth_method {
             Some(m) => Some(auth_method(m)?),
             None => cfg.and_then(|c| c.token_endpoint_auth_method),
         };
+        if let Some(path) = &opts.private_key {
+            if auth_method.is_some_and(|m| m != TokenEndpointAuth::PrivateKeyJwt) {
+                return Err(usage(
+                    "--private-key needs --token-endpoint-auth-method private_key_jwt",
+                ));
+            }
+            auth_method = Some(TokenEndpointAuth::PrivateKeyJwt);
+            o.assertion_signer = Some(Arc::new(PrivateKeySigner::from_pem_file(
+                path,
+                signing_alg(opts.signing_alg),
+            )?));
+        }
         if let Some(id) = client_id {
             o.client.pre_registered = Some(PreRegistered {
                 client_id: id,
@@ -523,11 +535,7 @@ impl Setup {
                     "--private-key needs --token-endpoint-auth-method private_key_jwt",
                 ));
             }
-            let alg = match opts.signing_alg {
-                Alg::Es256 => SigningAlg::Es256,
-                Alg::Rs256 => SigningAlg::Rs256,
-            };
-            let signer = PrivateKeySigner::from_pem_file(path, alg)?;
+            let signer = PrivateKeySigner::from_pem_file(path, signing_alg(opts.signing_alg))?;
             return Ok(ClientCredentials::private_key_jwt(id, Arc::new(signer)));
         }
         match (&opts.client_secret, method) {
@@ -620,6 +628,13 @@ impl Setup {
         }
         o.policies.extend(self.policies());
         Ok(Some(Arc::new(HeadlessClient::new(o)?)))
+    }
+}
+
+fn signing_alg(a: Alg) -> SigningAlg {
+    match a {
+        Alg::Es256 => SigningAlg::Es256,
+        Alg::Rs256 => SigningAlg::Rs256,
     }
 }
 
