@@ -405,3 +405,71 @@ fn the_schema_lists_every_option_the_loader_accepts() {
     }
     assert!(config::schema("mcp_api_key").is_none());
 }
+
+fn cli(args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_mcp-oauth"));
+    cmd.args(args);
+    for (k, _) in std::env::vars() {
+        if k.starts_with("MCP_OAUTH_") {
+            cmd.env_remove(k);
+        }
+    }
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("run mcp-oauth")
+}
+
+#[test]
+fn cli_config_schema_and_check() {
+    let out = cli(&["config", "schema", "mcp_oauth2"], &[]);
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    for o in config::MCP_OAUTH2_OPTIONS {
+        assert!(text.contains(&format!("  {}\n", o.name)), "{} missing:\n{text}", o.name);
+    }
+    assert!(text.contains("default: true") && text.contains("PKCE"), "{text}");
+    let out = cli(&["config", "schema", "mcp_service_account"], &[]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("service_token_header"));
+    let out = cli(&["config", "schema", "api_key"], &[]);
+    assert_eq!(out.status.code(), Some(2));
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("c.yaml");
+    std::fs::write(&file, EXAMPLE).expect("write");
+    let path = file.to_str().expect("path");
+    let out = cli(
+        &["config", "check", "--config", path],
+        &[("CORPORATE_MCP_JIRA_URL", "https://j.example/mcp")],
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout)
+        .contains("mcp_jira: https://j.example/mcp  auth: mcp_oauth2_jira"));
+    let out = cli(&["config", "check", "--config", path], &[]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("authentication.mcp_oauth2_jira.server_url")
+            && err.contains("CORPORATE_MCP_JIRA_URL"),
+        "{err}"
+    );
+    std::fs::write(&file, EXAMPLE.replace("streamable-http ", "sse ")).expect("write");
+    let out = cli(
+        &["config", "check", "--config", path],
+        &[("CORPORATE_MCP_JIRA_URL", "https://j.example/mcp")],
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("function_groups.mcp_jira.server.auth_provider: SSE does not support authentication; use streamable-http"), "{err}");
+    // A redis store chosen for the CLI: a clear error.
+    std::fs::write(
+        &file,
+        format!("{EXAMPLE}    token_storage: {{type: redis, url: 'redis://localhost'}}\n"),
+    )
+    .expect("write");
+    let out = cli(
+        &["login", "--config", path, "--group", "mcp_jira"],
+        &[("CORPORATE_MCP_JIRA_URL", "http://127.0.0.1:9/mcp")],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("redis needs the multi-user server"));
+}
