@@ -250,6 +250,10 @@ pub struct McpOAuth2 {
     pub client_name: String,
     /// `token_endpoint_auth_method`.
     pub token_endpoint_auth_method: Option<TokenEndpointAuth>,
+    /// `private_key_file` (private_key_jwt).
+    pub private_key_file: Option<PathBuf>,
+    /// `signing_alg`.
+    pub signing_alg: SigningAlg,
     /// `scopes`.
     pub scopes: Option<Vec<String>>,
     /// `default_user_id`.
@@ -325,7 +329,9 @@ pub const MCP_OAUTH2_OPTIONS: &[OptionDoc] = &[
     opt("client_secret", "string", "none", "the secret of client_id (confidential clients)"),
     opt("enable_dynamic_registration", "bool", "true", "register with RFC 7591 when the server offers it; ignored when client_id is set"),
     opt("client_name", "string", "mcp-oauth", "the client_name sent at dynamic registration"),
-    opt("token_endpoint_auth_method", "none | client_secret_basic | client_secret_post", "chosen from the server's metadata", "how client_id authenticates at the token endpoint"),
+    opt("token_endpoint_auth_method", "none | client_secret_basic | client_secret_post | private_key_jwt", "chosen from the server's metadata (private_key_jwt with private_key_file)", "how client_id authenticates at the token endpoint"),
+    opt("private_key_file", "path", "none", "PEM private key (PKCS#8; PKCS#1 for RSA) of client_id for private_key_jwt"),
+    opt("signing_alg", "ES256 | RS256", "ES256", "the JWS algorithm of private_key_file"),
     opt("scopes", "list of strings (or one space-separated string)", "the server's (challenge, then metadata)", "scopes to request"),
     opt("use_pkce", "bool", "true", "must stay true: PKCE S256 is required by the MCP specification; `false` is rejected"),
     opt("default_user_id", "string", "default", "the user whose tokens are used when none is named (--user wins)"),
@@ -799,14 +805,37 @@ impl Walker<'_> {
             self.opt_bool(&mut o, "enable_dynamic_registration", true)?;
         let client_name =
             self.opt_string(&mut o, "client_name")?.unwrap_or_else(|| "mcp-oauth".to_owned());
-        let token_endpoint_auth_method = self.auth_method(
+        let method_path = o.path("token_endpoint_auth_method");
+        let mut token_endpoint_auth_method = self.auth_method(
             &mut o,
             &[
                 TokenEndpointAuth::None,
                 TokenEndpointAuth::ClientSecretBasic,
                 TokenEndpointAuth::ClientSecretPost,
+                TokenEndpointAuth::PrivateKeyJwt,
             ],
         )?;
+        let key_path = o.path("private_key_file");
+        let private_key_file = self.opt_string(&mut o, "private_key_file")?.map(PathBuf::from);
+        match (&private_key_file, token_endpoint_auth_method) {
+            (Some(_), None) => token_endpoint_auth_method = Some(TokenEndpointAuth::PrivateKeyJwt),
+            (Some(_), Some(m)) if m != TokenEndpointAuth::PrivateKeyJwt => {
+                return Err(invalid(&method_path, "private_key_file needs private_key_jwt"))
+            }
+            (None, Some(TokenEndpointAuth::PrivateKeyJwt)) => {
+                return Err(err(&key_path, ConfigProblem::Missing))
+            }
+            _ => {}
+        }
+        if private_key_file.is_some() && client_id.is_none() {
+            return Err(invalid(&key_path, "private_key_file needs client_id"));
+        }
+        let alg_path = o.path("signing_alg");
+        let signing_alg = match self.opt_string(&mut o, "signing_alg")? {
+            None => SigningAlg::Es256,
+            Some(name) => SigningAlg::from_name(&name)
+                .ok_or_else(|| invalid(&alg_path, format!("`{name}` is not ES256 or RS256")))?,
+        };
         let scopes = self.opt_list(&mut o, "scopes")?;
         let pkce_path = o.path("use_pkce");
         if !self.opt_bool(&mut o, "use_pkce", true)? {
@@ -837,6 +866,8 @@ impl Walker<'_> {
             enable_dynamic_registration,
             client_name,
             token_endpoint_auth_method,
+            private_key_file,
+            signing_alg,
             scopes,
             default_user_id,
             token_storage,

@@ -281,6 +281,21 @@ fn pkce_cannot_be_disabled() {
 fn other_invalid_values() {
     fails(
         &oauth2("    token_endpoint_auth_method: private_key_jwt\n"),
+        "authentication.p.private_key_file",
+        "config_missing",
+    );
+    fails(
+        &oauth2("    token_endpoint_auth_method: client_secret_jwt\n"),
+        "authentication.p.token_endpoint_auth_method",
+        "config_invalid_value",
+    );
+    fails(
+        &oauth2("    private_key_file: /k.pem\n"),
+        "authentication.p.private_key_file",
+        "config_invalid_value",
+    );
+    fails(
+        &oauth2("    client_id: c\n    client_secret: s\n    token_endpoint_auth_method: client_secret_post\n    private_key_file: /k.pem\n"),
         "authentication.p.token_endpoint_auth_method",
         "config_invalid_value",
     );

@@ -445,6 +445,36 @@ async fn cli_client_credentials_and_cross_app() {
     assert!(out.status.success(), "stderr: {}", text(&out.stderr));
     assert_eq!(text(&out.stdout).trim(), "alice");
     assert_eq!(count(&peers.as_stats().await, "/token/authorization_code"), 1);
+    // The same client from a configuration file (mcp_oauth2 with private_key_file).
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("c.yaml");
+    std::fs::write(
+        &file,
+        format!(
+            "function_groups:\n  g:\n    _type: per_user_mcp_client\n    server:\n      url: ${{MCP}}\n      auth_provider: p\n\
+             authentication:\n  p:\n    _type: mcp_oauth2\n    server_url: ${{MCP}}\n    redirect_uri: http://127.0.0.1:0/cb\n\
+             \x20   client_id: code-es256\n    private_key_file: {}\n    signing_alg: ES256\n    token_storage: memory\n",
+            es256.display()
+        ),
+    )
+    .expect("write");
+    let out = cli(
+        &[
+            "tools",
+            "call",
+            "--name",
+            "whoami",
+            "--browser",
+            "follow",
+            "--config",
+            file.to_str().expect("path"),
+            "--group",
+            "g",
+        ],
+        &[("MCP", &peers.mcp_url)],
+    );
+    assert!(out.status.success(), "stderr: {}", text(&out.stderr));
+    assert_eq!(count(&peers.as_stats().await, "/token/authorization_code"), 2);
 
     // Cross-app access.
     let id_token = peers.id_token("dave", "mcp-client").await;

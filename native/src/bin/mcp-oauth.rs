@@ -434,17 +434,19 @@ impl Setup {
             Some(m) => Some(auth_method(m)?),
             None => cfg.and_then(|c| c.token_endpoint_auth_method),
         };
-        if let Some(path) = &opts.private_key {
+        let key = match (&opts.private_key, cfg.and_then(|c| c.private_key_file.as_ref())) {
+            (Some(path), _) => Some((path.clone(), signing_alg(opts.signing_alg))),
+            (None, Some(path)) => cfg.map(|c| (path.clone(), c.signing_alg)),
+            (None, None) => None,
+        };
+        if let Some((path, alg)) = key {
             if auth_method.is_some_and(|m| m != TokenEndpointAuth::PrivateKeyJwt) {
                 return Err(usage(
                     "--private-key needs --token-endpoint-auth-method private_key_jwt",
                 ));
             }
             auth_method = Some(TokenEndpointAuth::PrivateKeyJwt);
-            o.assertion_signer = Some(Arc::new(PrivateKeySigner::from_pem_file(
-                path,
-                signing_alg(opts.signing_alg),
-            )?));
+            o.assertion_signer = Some(Arc::new(PrivateKeySigner::from_pem_file(&path, alg)?));
         }
         if let Some(id) = client_id {
             o.client.pre_registered = Some(PreRegistered {
