@@ -9,6 +9,7 @@ use crate::registration::RegistrationError;
 use crate::resource_metadata::ResourceMetadataError;
 use crate::server_metadata::ServerMetadataError;
 use crate::token::TokenError;
+use crate::token_exchange::TokenExchangeError;
 use crate::url::UrlError;
 use crate::www_authenticate::ChallengeError;
 
@@ -160,6 +161,9 @@ pub enum Error {
     /// The token endpoint.
     #[error(transparent)]
     Token(#[from] TokenError),
+    /// An RFC 8693 token exchange.
+    #[error(transparent)]
+    TokenExchange(#[from] TokenExchangeError),
     /// The flow itself.
     #[error(transparent)]
     Flow(#[from] FlowError),
@@ -177,6 +181,7 @@ impl Error {
             Error::Authorize(e) => e.code(),
             Error::Callback(e) => e.code(),
             Error::Token(e) => e.code(),
+            Error::TokenExchange(e) => e.code(),
             Error::Flow(e) => e.code(),
         }
     }
@@ -286,9 +291,25 @@ mod tests {
                 T::MissingClientSecret { method: "" },
                 T::MissingClientAssertion,
                 T::AssertionSigningFailed(s()),
+                T::ClientAuthenticationRequired { grant: "" },
             ]
             .map(Error::from),
         );
+        {
+            use crate::token_exchange::TokenExchangeError as X;
+            v.extend(
+                [
+                    X::Rejected { status: 400, error: body() },
+                    X::UnexpectedStatus { actual: 0 },
+                    X::NotJson { content_type: s() },
+                    X::Malformed(s()),
+                    X::MissingField(""),
+                    X::InvalidField { field: "", expected: "" },
+                    X::IssuedTokenTypeMismatch { expected: s(), actual: s() },
+                ]
+                .map(Error::from),
+            );
+        }
         v.extend(
             [
                 FlowError::UnknownRequest(0),

@@ -31,6 +31,12 @@ pub enum Purpose {
     TokenRefresh,
     /// RFC 7009 token revocation.
     Revocation,
+    /// RFC 6749 §4.4 client credentials grant.
+    ClientCredentials,
+    /// RFC 8693 token exchange at an identity provider (an ID token for an ID-JAG).
+    IdentityAssertionExchange,
+    /// RFC 7523 §2.1 JWT bearer grant (an ID-JAG for an access token).
+    JwtBearerGrant,
 }
 
 impl Purpose {

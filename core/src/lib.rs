@@ -27,6 +27,12 @@
 //! Each box is a module of request/process step functions; [`AuthFlow`] only sequences them.
 //! Hosts that drive the protocol themselves call the step functions directly.
 //!
+//! Headless grants (no user, no browser) are step functions only, sequenced by the host after
+//! [`AuthFlow::begin_discovery`] found the authorization server: [`client_credentials`]
+//! (RFC 6749 §4.4) with `private_key_jwt` claims from [`jwt_bearer`] (RFC 7523), and
+//! enterprise-managed authorization (SEP-990): [`token_exchange`] (RFC 8693, ID token → ID-JAG at
+//! the identity provider), then [`jwt_bearer::jwt_bearer_request`] (ID-JAG → access token).
+//!
 //! ## Drain contract
 //! After every input to an [`AuthFlow`] (`handle_*`, `begin_authorization`, `logout`):
 //! 1. drain `poll_request()`, send each request **without following redirects**, and answer with
@@ -97,6 +103,7 @@
 #![deny(missing_docs)]
 
 pub mod authorize;
+pub mod client_credentials;
 pub mod codec;
 #[cfg(feature = "demo")]
 pub mod demo;
@@ -105,6 +112,7 @@ pub mod error;
 pub mod flow;
 pub mod http;
 pub mod json;
+pub mod jwt_bearer;
 pub mod pkce;
 pub mod policy;
 pub mod registration;
@@ -115,6 +123,7 @@ pub mod secret;
 pub mod server_metadata;
 pub mod time;
 pub mod token;
+pub mod token_exchange;
 pub mod url;
 pub mod www_authenticate;
 

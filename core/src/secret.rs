@@ -76,6 +76,12 @@ secret_type!(
     IdToken,
     Clone
 );
+secret_type!(
+    /// A signed JWT assertion used as an authorization grant (RFC 7523 §2.1), such as the
+    /// Identity Assertion JWT Authorization Grant (ID-JAG) an identity provider issues.
+    GrantAssertion,
+    Clone
+);
 
 /// Compares two byte strings in time that depends only on their lengths.
 pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {

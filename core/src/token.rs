@@ -57,8 +57,10 @@ impl TokenEndpointAuth {
     }
 }
 
-/// The claims of a `private_key_jwt` client assertion (RFC 7523 §3), computed by the core. The
-/// signer adds a unique `jti` from its own randomness and signs.
+/// The claims of a `private_key_jwt` client assertion (RFC 7523 §3), computed by the core.
+/// [`crate::jwt_bearer::client_assertion_claims`] fills `jti` from random bytes the host passes
+/// in; when `jti` is `None` (the authorization-code flow, which has no entropy at hand) the signer
+/// adds one from its own randomness.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AssertionClaims {
     /// `iss`: the client id.
@@ -71,6 +73,26 @@ pub struct AssertionClaims {
     pub iat: u64,
     /// `exp`: a few minutes after `iat`.
     pub exp: u64,
+    /// `jti`: a unique identifier (RFC 7523 §3 item 7), or `None` for the signer to add.
+    pub jti: Option<String>,
+}
+
+impl AssertionClaims {
+    /// The JWT claims set as compact JSON (RFC 7519 §4.1 names), with `jti` as given here or
+    /// `fallback_jti` when `None`: what a signer puts in the JWS payload.
+    pub fn to_json(&self, fallback_jti: &str) -> String {
+        use crate::json::Json;
+        let jti = self.jti.as_deref().unwrap_or(fallback_jti);
+        Json::Object(vec![
+            ("iss".to_owned(), Json::str(self.iss.as_str())),
+            ("sub".to_owned(), Json::str(self.sub.as_str())),
+            ("aud".to_owned(), Json::str(self.aud.as_str())),
+            ("iat".to_owned(), Json::uint(self.iat)),
+            ("exp".to_owned(), Json::uint(self.exp)),
+            ("jti".to_owned(), Json::str(jti)),
+        ])
+        .to_text()
+    }
 }
 
 /// Lifetime of a client assertion (RFC 7523 §3: "a limited time").
@@ -199,6 +221,15 @@ pub enum TokenError {
     /// The signer failed.
     #[error("signing the client assertion failed: {0}")]
     AssertionSigningFailed(String),
+    /// A grant that requires client authentication was asked for by a public client.
+    #[error(
+        "the {grant} grant needs client authentication (client_secret_basic, client_secret_post \
+         or private_key_jwt); this client has none"
+    )]
+    ClientAuthenticationRequired {
+        /// The grant type.
+        grant: &'static str,
+    },
 }
 
 fn describe(e: &OAuthErrorBody) -> String {
@@ -220,6 +251,7 @@ impl TokenError {
             Self::MissingClientSecret { .. } => "missing_client_secret",
             Self::MissingClientAssertion => "missing_client_assertion",
             Self::AssertionSigningFailed(_) => "assertion_signing_failed",
+            Self::ClientAuthenticationRequired { .. } => "client_authentication_required",
         }
     }
 
@@ -274,7 +306,7 @@ impl TokenSet {
     }
 }
 
-fn token_request(
+pub(crate) fn token_request(
     id: RequestId,
     purpose: Purpose,
     endpoint: &EndpointUrl,

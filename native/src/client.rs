@@ -102,6 +102,9 @@ pub struct ClientOptions {
     pub http: HttpClient,
     /// Progress reports (the CLI prints them on stderr).
     pub progress: Option<Arc<dyn Fn(Progress) + Send + Sync>>,
+    /// Signs `private_key_jwt` client assertions (a pre-registered client with that method).
+    pub assertion_signer:
+        Option<Arc<dyn mcp_oauth_core::token::ClientAssertionSigner + Send + Sync>>,
 }
 
 impl std::fmt::Debug for ClientOptions {
@@ -134,6 +137,7 @@ impl ClientOptions {
             cache: MetadataCache::global(),
             http: HttpClient::new()?,
             progress: None,
+            assertion_signer: None,
         })
     }
 }
@@ -286,7 +290,11 @@ impl OAuthClient {
                 pending: None,
                 last_requested_scope: None,
             };
-            inner.flow = Some(AuthFlow::restore(self.config.clone(), snapshot)?);
+            let mut flow = AuthFlow::restore(self.config.clone(), snapshot)?;
+            if let Some(signer) = &self.opts.assertion_signer {
+                flow.set_assertion_signer(signer.clone());
+            }
+            inner.flow = Some(flow);
         }
         inner.flow.as_mut().ok_or_else(|| Error::Usage("flow not loaded".into()))
     }

@@ -57,9 +57,21 @@ pub enum Error {
          that need authorization"
     )]
     SseNotSupported,
+    /// A `private_key_jwt` key could not be read.
+    #[error(transparent)]
+    PrivateKey(#[from] crate::signer::KeyError),
+    /// The configuration file is invalid (the message names the YAML path).
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
     /// Bad options.
     #[error("{0}")]
     Usage(String),
+}
+
+impl From<mcp_oauth_core::url::UrlError> for Error {
+    fn from(e: mcp_oauth_core::url::UrlError) -> Self {
+        Error::Protocol(e.into())
+    }
 }
 
 impl Error {
@@ -77,6 +89,8 @@ impl Error {
             Error::Mcp(_) => "mcp_failed",
             Error::SseNotSupported => "sse_not_supported",
             Error::TokenRejected { .. } => "token_rejected_by_resource",
+            Error::PrivateKey(_) => "private_key_invalid",
+            Error::Config(_) => "config_invalid",
             Error::Usage(_) => "usage",
         }
     }

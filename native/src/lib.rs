@@ -5,26 +5,37 @@
 //! followed, timeouts, bodies capped at 1 MiB), the system clock, and OS randomness — and adds
 //! what a native host needs around it: token stores ([`store`]), the redirect handling of a
 //! single user ([`redirect`]: loopback listener, browser opener, follow mode), a process-wide
-//! metadata cache ([`cache`]), the per-user [`OAuthClient`] with single-flight refresh, the MCP
-//! transport ([`mcp`], feature `rmcp`), and the `mcp-oauth` CLI (feature `cli`).
+//! metadata cache ([`cache`]), the per-user [`OAuthClient`] with single-flight refresh, the
+//! headless [`HeadlessClient`] ([`headless`]: client credentials, cross-app access, service
+//! accounts), `private_key_jwt` signing ([`signer`]), the YAML configuration file ([`config`]),
+//! the MCP transport ([`mcp`], feature `rmcp`), and the `mcp-oauth` CLI (feature `cli`).
 //!
 //! It adds no protocol logic: every rule lives in the core. Design-card choices: `oauth2` is not
 //! used (the core is the OAuth client); `getrandom` provides the entropy; `reqwest` the HTTP.
+//! Client assertions are signed with `ring` (already linked for rustls) and PEM keys read with
+//! `rustls-pki-types` (also already linked) rather than `jsonwebtoken`, whose current release
+//! brings a second crypto stack (aws-lc-rs or the RustCrypto RSA/P-256 crates) for one signature
+//! call. The configuration file is read with `serde_yaml_ng` (three small crates) and walked by
+//! hand so that errors carry YAML paths.
 #![deny(missing_docs)]
 
 pub use mcp_oauth_core as core;
 
 pub mod cache;
 pub mod client;
+pub mod config;
 pub mod error;
+pub mod headless;
 pub mod http;
 #[cfg(feature = "rmcp")]
 pub mod mcp;
 pub mod redirect;
+pub mod signer;
 pub mod store;
 
 pub use client::{BrowserMode, ClientOptions, OAuthClient, Status};
 pub use error::Error;
+pub use headless::{HeadlessClient, HeadlessGrant, HeadlessOptions};
 
 /// The current time from the system clock, as the core wants it.
 pub fn now() -> mcp_oauth_core::time::UnixTime {

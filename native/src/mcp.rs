@@ -20,7 +20,37 @@ use rmcp::transport::streamable_http_client::{
 use rmcp::transport::StreamableHttpClientTransport;
 use rmcp::{RoleClient, ServiceExt};
 
-use crate::{Error, OAuthClient};
+use crate::{Error, HeadlessClient, OAuthClient};
+
+/// What authorizes MCP requests.
+#[derive(Clone, Debug)]
+pub enum Authorizer {
+    /// A user's authorization (code flow, refresh, step-up).
+    User(Arc<OAuthClient>),
+    /// A headless grant (client credentials, cross-app access, service account).
+    Headless(Arc<HeadlessClient>),
+}
+
+impl From<Arc<OAuthClient>> for Authorizer {
+    fn from(c: Arc<OAuthClient>) -> Self {
+        Authorizer::User(c)
+    }
+}
+
+impl From<Arc<HeadlessClient>> for Authorizer {
+    fn from(c: Arc<HeadlessClient>) -> Self {
+        Authorizer::Headless(c)
+    }
+}
+
+impl Authorizer {
+    async fn access_token(&self) -> Result<AccessToken, Error> {
+        match self {
+            Authorizer::User(c) => c.access_token().await,
+            Authorizer::Headless(c) => c.access_token().await,
+        }
+    }
+}
 
 /// How an MCP server is reached.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -58,7 +88,7 @@ pub enum McpHttpError {
 #[derive(Clone)]
 pub struct AuthorizedHttpClient {
     http: reqwest::Client,
-    auth: Option<Arc<OAuthClient>>,
+    auth: Option<Authorizer>,
     interactive: bool,
     last_auth_error: Arc<Mutex<Option<Error>>>,
 }
@@ -67,6 +97,11 @@ impl AuthorizedHttpClient {
     /// `auth: None` sends requests without a token. `interactive` allows a browser
     /// authorization when no refresh helps.
     pub fn new(auth: Option<Arc<OAuthClient>>, interactive: bool) -> Result<Self, Error> {
+        Self::with_authorizer(auth.map(Authorizer::User), interactive)
+    }
+
+    /// Like [`AuthorizedHttpClient::new`] with any [`Authorizer`].
+    pub fn with_authorizer(auth: Option<Authorizer>, interactive: bool) -> Result<Self, Error> {
         crate::http::install_crypto_provider();
         // Never follow redirects with a bearer token attached.
         let http = reqwest::Client::builder()
@@ -128,10 +163,25 @@ impl AuthorizedHttpClient {
             };
             let response =
                 HttpResponse::new(status, vec![("WWW-Authenticate".into(), header)], Vec::new());
-            let handled = if status == 401 {
-                auth.handle_unauthorized(&response, token.as_ref(), self.interactive).await
-            } else {
-                auth.handle_forbidden(&response, &operation, self.interactive).await
+            let handled = match (auth, status) {
+                (Authorizer::User(c), 401) => {
+                    c.handle_unauthorized(&response, token.as_ref(), self.interactive).await
+                }
+                (Authorizer::User(c), _) => {
+                    c.handle_forbidden(&response, &operation, self.interactive).await
+                }
+                (Authorizer::Headless(c), 401) => {
+                    c.handle_unauthorized(token.as_ref()).await;
+                    Ok(())
+                }
+                // A headless grant has no user to consent to more scope: the configured scopes
+                // are what the client may have.
+                (Authorizer::Headless(_), _) => Err(Error::TokenRejected {
+                    reason: format!(
+                        "{} (a headless grant cannot step up; configure the scopes it needs)",
+                        rejection(response.header("www-authenticate").unwrap_or_default())
+                    ),
+                }),
             };
             if let Err(e) = handled {
                 return Err(self.auth_failed(e));
@@ -326,11 +376,30 @@ impl McpSession {
         auth: Option<Arc<OAuthClient>>,
         interactive: bool,
     ) -> Result<McpSession, Error> {
-        let client = AuthorizedHttpClient::new(auth, interactive)?;
-        let transport = StreamableHttpClientTransport::with_client(
-            client.clone(),
-            StreamableHttpClientTransportConfig::with_uri(url.to_owned()),
-        );
+        Self::connect_with(url, auth.map(Authorizer::User), interactive).await
+    }
+
+    /// Like [`McpSession::connect`] with any [`Authorizer`]; a headless one's extra headers
+    /// (service-account mode) go on every request.
+    pub async fn connect_with(
+        url: &str,
+        auth: Option<Authorizer>,
+        interactive: bool,
+    ) -> Result<McpSession, Error> {
+        let mut config = StreamableHttpClientTransportConfig::with_uri(url.to_owned());
+        if let Some(Authorizer::Headless(h)) = &auth {
+            let mut headers = HashMap::new();
+            for (name, value) in h.extra_headers() {
+                let name = http::HeaderName::from_bytes(name.as_bytes())
+                    .map_err(|e| Error::Usage(format!("header `{name}`: {e}")))?;
+                let value = http::HeaderValue::from_str(value)
+                    .map_err(|e| Error::Usage(format!("header `{name}`: {e}")))?;
+                headers.insert(name, value);
+            }
+            config = config.custom_headers(headers);
+        }
+        let client = AuthorizedHttpClient::with_authorizer(auth, interactive)?;
+        let transport = StreamableHttpClientTransport::with_client(client.clone(), config);
         match ().serve(transport).await {
             Ok(service) => Ok(McpSession { service, client }),
             Err(e) => Err(client.take_auth_error().unwrap_or_else(|| Error::Mcp(describe(&e)))),

@@ -7,6 +7,7 @@
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import http from 'node:http';
 
+import { createRemoteJWKSet, jwtVerify } from 'jose';
 import { Provider, errors } from 'oidc-provider';
 
 console.log = console.error;
@@ -62,6 +63,20 @@ const settings = startupSetting(() => ({
   rotateRefresh: oneOf('PEER_ROTATE_REFRESH', env.PEER_ROTATE_REFRESH, ['0', '1'], '1') === '1',
 }));
 
+// Static clients besides the resource server's (client_credentials, private_key_jwt with a
+// `jwks`, jwt-bearer): a JSON array of client metadata objects.
+const EXTRA_CLIENTS = startupSetting(() => {
+  if (!env.PEER_CLIENTS) return [];
+  const value = JSON.parse(env.PEER_CLIENTS);
+  if (!Array.isArray(value) || !value.every((c) => c && typeof c.client_id === 'string')) {
+    throw new TypeError('PEER_CLIENTS must be a JSON array of client metadata objects with client_id');
+  }
+  return value;
+});
+// The enterprise identity provider (idp.mjs) whose ID-JAGs the jwt-bearer grant accepts.
+const IDP_ISSUER = env.PEER_IDP_ISSUER || '';
+const JWT_BEARER = 'urn:ietf:params:oauth:grant-type:jwt-bearer';
+
 // ---------------------------------------------------------------------------------------------
 // Counters for GET /__stats.
 
@@ -98,6 +113,23 @@ await new Promise((resolve, reject) => {
 const { port } = server.address();
 const issuer = `http://${HOST}:${port}`;
 
+async function getResourceServerInfo(_ctx, resourceIndicator) {
+  const url = URL.parse(resourceIndicator);
+  if (!url || !['http:', 'https:'].includes(url.protocol)) {
+    throw new errors.InvalidTarget('resource indicator must be an absolute http(s) URL');
+  }
+  if (ALLOWED_RESOURCES && !ALLOWED_RESOURCES.includes(resourceIndicator)) {
+    throw new errors.InvalidTarget(`unknown resource ${resourceIndicator}`);
+  }
+  return {
+    scope: RESOURCE_SCOPES.join(' '),
+    audience: resourceIndicator,
+    accessTokenTTL: settings.accessTtl,
+    accessTokenFormat: settings.tokenFormat,
+    jwt: { sign: { alg: 'RS256' } },
+  };
+}
+
 const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
 const signingJwk = { ...privateKey.export({ format: 'jwk' }), kid: 'peer-rs256', use: 'sig', alg: 'RS256' };
 
@@ -112,6 +144,7 @@ const provider = new Provider(issuer, {
       redirect_uris: [],
       token_endpoint_auth_method: 'client_secret_basic',
     },
+    ...EXTRA_CLIENTS,
   ],
   jwks: { keys: [signingJwk] },
   cookies: {
@@ -157,22 +190,7 @@ const provider = new Provider(issuer, {
       async useGrantedResource() {
         return true;
       },
-      async getResourceServerInfo(_ctx, resourceIndicator) {
-        const url = URL.parse(resourceIndicator);
-        if (!url || !['http:', 'https:'].includes(url.protocol)) {
-          throw new errors.InvalidTarget('resource indicator must be an absolute http(s) URL');
-        }
-        if (ALLOWED_RESOURCES && !ALLOWED_RESOURCES.includes(resourceIndicator)) {
-          throw new errors.InvalidTarget(`unknown resource ${resourceIndicator}`);
-        }
-        return {
-          scope: RESOURCE_SCOPES.join(' '),
-          audience: resourceIndicator,
-          accessTokenTTL: settings.accessTtl,
-          accessTokenFormat: settings.tokenFormat,
-          jwt: { sign: { alg: 'RS256' } },
-        };
-      },
+      getResourceServerInfo,
     },
   },
   pkce: {
@@ -204,6 +222,80 @@ const provider = new Provider(issuer, {
     ctx.body = out;
   },
 });
+
+// ---------------------------------------------------------------------------------------------
+// RFC 7523 §2.1 jwt-bearer grant with an Identity Assertion JWT Authorization Grant (ID-JAG) from
+// IDP_ISSUER: MCP extension SEP-990 §5, draft-ietf-oauth-identity-assertion-authz-grant §4.4.
+
+const seenJagIds = new Map(); // jti -> exp, replay protection (RFC 7523 §3 item 7)
+
+async function jwtBearerGrant(ctx) {
+  const { client, params } = ctx.oidc;
+  // InvalidGrant would hide the reason in error_detail; the tests want it in error_description.
+  const fail = (description) => new errors.CustomOIDCProviderError('invalid_grant', description);
+  if (!params.assertion) throw new errors.InvalidRequest('missing assertion');
+  let payload;
+  try {
+    ({ payload } = await jwtVerify(params.assertion, idpKeys, {
+      issuer: IDP_ISSUER, // draft §4.4.1: the IdP this server trusts
+      audience: issuer, // RFC 7523 §3 item 3 / SEP-990 §4: aud = this server's issuer
+      typ: 'oauth-id-jag+jwt', // draft §3.1
+      requiredClaims: ['exp', 'iat', 'jti', 'sub', 'client_id'],
+    }));
+  } catch (err) {
+    throw fail(`ID-JAG rejected: ${err.code || ''} ${err.message}`.trim());
+  }
+  // draft §4.4.1: the ID-JAG was issued for the authenticated client.
+  if (payload.client_id !== client.clientId) {
+    throw fail(`ID-JAG client_id ${payload.client_id} is not the authenticated client ${client.clientId}`);
+  }
+  // RFC 7523 §3 item 7: a jti is used once.
+  const now = Math.floor(Date.now() / 1000);
+  for (const [jti, exp] of seenJagIds) if (exp < now) seenJagIds.delete(jti);
+  if (seenJagIds.has(payload.jti)) throw fail('ID-JAG replayed (jti already used)');
+  seenJagIds.set(payload.jti, payload.exp);
+  // SEP-990 §5.1: the token is audience-restricted to the ID-JAG's resource; a resource in the
+  // request must be that one.
+  const requested = [].concat(params.resource ?? []);
+  const resource = payload.resource ?? requested[0];
+  if (!resource) throw new errors.InvalidTarget('no resource in the ID-JAG or the request');
+  if (requested.some((r) => r !== resource)) {
+    throw new errors.InvalidTarget(`resource ${requested.join(' ')} is not the ID-JAG's resource ${resource}`);
+  }
+  const info = await getResourceServerInfo(ctx, resource, client);
+  // SEP-990 §7.2.1: grant the intersection of requested, ID-JAG and resource scopes.
+  const offered = new Set(info.scope.split(' '));
+  const jagScopes = new Set(String(payload.scope ?? '').split(' ').filter(Boolean));
+  const requestedScopes = String(params.scope || payload.scope || '').split(' ').filter(Boolean);
+  if (DEBUG) console.error('[as] jwt-bearer', JSON.stringify({ scope: params.scope, resource: params.resource, jag: payload.scope }));
+  const scope = requestedScopes.filter((s) => jagScopes.has(s) && offered.has(s)).join(' ');
+
+  const grant = new provider.Grant({ accountId: payload.sub, clientId: client.clientId });
+  if (scope) grant.addResourceScope(resource, scope);
+  const grantId = await grant.save();
+  const at = new provider.AccessToken({
+    accountId: payload.sub,
+    client,
+    grantId,
+    gty: 'jwt_bearer',
+    scope: scope || undefined,
+  });
+  at.resourceServer = info;
+  ctx.oidc.entity('AccessToken', at);
+  const accessToken = await at.save();
+  ctx.body = {
+    access_token: accessToken,
+    token_type: 'Bearer',
+    expires_in: at.expiration,
+    ...(scope ? { scope } : {}),
+  };
+}
+
+let idpKeys;
+if (IDP_ISSUER) {
+  idpKeys = createRemoteJWKSet(new URL(`${IDP_ISSUER}/jwks`));
+  provider.registerGrantType(JWT_BEARER, jwtBearerGrant, ['assertion', 'scope', 'resource'], ['resource']);
+}
 
 // ---------------------------------------------------------------------------------------------
 // Middleware in front of oidc-provider's router.

@@ -30,6 +30,17 @@ const JSON_RESPONSE = env.MCP_JSON_RESPONSE === '1';
 const INTROSPECTION_CLIENT_ID = env.MCP_INTROSPECTION_CLIENT_ID || 'mcp-resource-server';
 const INTROSPECTION_CLIENT_SECRET = env.MCP_INTROSPECTION_CLIENT_SECRET || 'mcp-resource-server-secret';
 const DEBUG = env.MCP_DEBUG === '1';
+// A header every request must carry besides the bearer token ("Name: value"), like the second
+// service token of a service-account setup; requests without it get 403 missing_header.
+const REQUIRED_HEADER = (() => {
+  if (!env.MCP_REQUIRED_HEADER) return null;
+  const i = env.MCP_REQUIRED_HEADER.indexOf(':');
+  if (i <= 0) {
+    console.error('MCP_REQUIRED_HEADER must be "Name: value"');
+    process.exit(2);
+  }
+  return { name: env.MCP_REQUIRED_HEADER.slice(0, i).trim(), value: env.MCP_REQUIRED_HEADER.slice(i + 1).trim() };
+})();
 
 if (!NO_AUTH && !AS_ISSUER) {
   console.error('AS_ISSUER is required (the authorization server issuer), or set MCP_NO_AUTH=1');
@@ -50,6 +61,7 @@ function freshStats() {
     methods: {}, // JSON-RPC method -> count (authorized requests)
     tool_calls: {}, // tool name -> count
     reject_reasons: {}, // error_description -> count
+    missing_header: 0, // requests refused for lacking MCP_REQUIRED_HEADER
   };
 }
 let stats = freshStats();
@@ -190,6 +202,10 @@ function requestedTools(body) {
 
 async function bearerAuth(req, res, next) {
   stats.requests += 1;
+  if (REQUIRED_HEADER && req.get(REQUIRED_HEADER.name) !== REQUIRED_HEADER.value) {
+    stats.missing_header += 1;
+    return res.status(403).json({ error: 'missing_header', error_description: `${REQUIRED_HEADER.name} is missing or wrong` });
+  }
   if (NO_AUTH) {
     req.auth = { token: '', clientId: 'anonymous', scopes: [], extra: { sub: 'anonymous' } };
     stats.authorized += 1;

@@ -153,6 +153,7 @@ impl AuthFlow {
                 aud: issuer.to_owned(),
                 iat: now.secs(),
                 exp: now.plus(token::ASSERTION_LIFETIME_SECS).secs(),
+                jti: None,
             };
             Some(signer.sign(&claims).map_err(TokenError::AssertionSigningFailed)?)
         } else {

@@ -19,6 +19,17 @@ impl AuthFlow {
         self.start(now, Goal::Authorize { entropy, scope: None })
     }
 
+    /// Runs discovery only (protected-resource metadata, then authorization-server metadata,
+    /// with the same order, checks and per-server policies as an authorization), for headless
+    /// grants ([`crate::client_credentials`], [`crate::token_exchange`]) that need the issuer and
+    /// the token endpoint but no user. Uses cached discovery when it is fresh. The result is in
+    /// [`AuthFlow::discovery`] once the requests are drained (and in a `MetadataDiscovered` event
+    /// when it was fetched).
+    pub fn begin_discovery(&mut self, now: UnixTime) -> Result<(), Error> {
+        self.cancel();
+        self.start(now, Goal::Discover)
+    }
+
     /// Handles the MCP server's `401 Unauthorized`. With a refresh token (and unless a refresh
     /// made for the previous 401 did not help) the flow refreshes, falling back to a new
     /// authorization when the refresh token is rejected; otherwise it authorizes.
@@ -334,6 +345,7 @@ impl AuthFlow {
         match goal {
             Goal::Authorize { entropy, scope } => self.start_identity(now, entropy, scope),
             Goal::Refresh { fallback } => self.start_refresh(now, fallback),
+            Goal::Discover => Ok(()),
         }
     }
 }

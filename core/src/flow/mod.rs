@@ -130,6 +130,8 @@ enum Goal {
     Authorize { entropy: Entropy, scope: Option<String> },
     /// Refresh; on `invalid_grant` authorize with the fallback entropy when there is one.
     Refresh { fallback: Option<Entropy> },
+    /// Nothing more: the host runs a headless grant with the discovered metadata.
+    Discover,
 }
 
 #[derive(Debug)]
@@ -229,6 +231,17 @@ impl AuthFlow {
     /// The configuration.
     pub fn config(&self) -> &FlowConfig {
         &self.config
+    }
+
+    /// The discovery result in use, if any.
+    pub fn discovery(&self) -> Option<&Discovery> {
+        self.discovery.as_ref()
+    }
+
+    /// The resource to name in token requests for this server: the protected-resource
+    /// metadata's `resource` when discovered (RFC 9728 §3.3 checked it), else the server URL.
+    pub fn resource(&self) -> crate::url::ResourceUrl {
+        self.token_resource()
     }
 
     /// Sets the signer used for `private_key_jwt` client authentication.

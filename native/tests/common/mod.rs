@@ -49,12 +49,14 @@ fn start(script: &str, env: &[(&str, String)]) -> Peer {
     Peer { child, info }
 }
 
-/// An authorization server and an MCP server using it.
+/// An authorization server and an MCP server using it (and optionally an identity provider).
 pub struct Peers {
-    /// Dropped last.
+    /// Dropped first.
     pub mcp: Peer,
     /// The authorization server.
     pub auth: Peer,
+    /// The enterprise identity provider (`idp.mjs`), for cross-app access.
+    pub idp: Option<Peer>,
     /// Its issuer.
     pub issuer: String,
     /// The MCP endpoint.
@@ -64,13 +66,59 @@ pub struct Peers {
 impl Peers {
     /// Starts both with extra environment for the authorization server and the MCP server.
     pub fn start_with(as_env: &[(&str, String)], mcp_env: &[(&str, String)]) -> Peers {
-        let auth = start("as.mjs", as_env);
+        Self::start_all(None, as_env, mcp_env)
+    }
+
+    /// Starts the identity provider (with `idp_env`), then the authorization server trusting it
+    /// (`PEER_IDP_ISSUER`), then the MCP server.
+    pub fn start_with_idp(
+        idp_env: &[(&str, String)],
+        as_env: &[(&str, String)],
+        mcp_env: &[(&str, String)],
+    ) -> Peers {
+        Self::start_all(Some(idp_env), as_env, mcp_env)
+    }
+
+    fn start_all(
+        idp_env: Option<&[(&str, String)]>,
+        as_env: &[(&str, String)],
+        mcp_env: &[(&str, String)],
+    ) -> Peers {
+        let idp = idp_env.map(|env| start("idp.mjs", env));
+        let mut as_env = as_env.to_vec();
+        if let Some(idp) = &idp {
+            as_env.push(("PEER_IDP_ISSUER", idp.info["issuer"].as_str().expect("idp").to_owned()));
+        }
+        let auth = start("as.mjs", &as_env);
         let issuer = auth.info["issuer"].as_str().expect("issuer").to_owned();
         let mut env = mcp_env.to_vec();
         env.push(("AS_ISSUER", issuer.clone()));
         let mcp = start("mcp.mjs", &env);
         let mcp_url = mcp.info["url"].as_str().expect("url").to_owned();
-        Peers { mcp, auth, issuer, mcp_url }
+        Peers { mcp, auth, idp, issuer, mcp_url }
+    }
+
+    /// The identity provider's issuer.
+    pub fn idp_issuer(&self) -> String {
+        let idp = self.idp.as_ref().expect("started with an identity provider");
+        idp.info["issuer"].as_str().expect("idp issuer").to_owned()
+    }
+
+    /// An ID token from the identity provider for `sub`, issued to the client `aud`.
+    pub async fn id_token(&self, sub: &str, aud: &str) -> String {
+        post_json(
+            &format!("{}/__id_token", self.idp_issuer()),
+            serde_json::json!({ "sub": sub, "aud": aud }),
+        )
+        .await["id_token"]
+            .as_str()
+            .expect("id_token")
+            .to_owned()
+    }
+
+    /// Changes the identity provider's deliberate faults (`audience`, `expired`, `clientId`).
+    pub async fn tamper_idp(&self, settings: serde_json::Value) {
+        post_json(&format!("{}/__config", self.idp_issuer()), settings).await;
     }
 
     /// Both with defaults (auto-approve, 1 h tokens, rotation).
@@ -129,6 +177,21 @@ pub async fn get_json(url: &str) -> serde_json::Value {
         .json()
         .await
         .unwrap_or_else(|e| panic!("GET {url} JSON: {e}"))
+}
+
+/// POST a JSON document, read the JSON answer.
+pub async fn post_json(url: &str, body: serde_json::Value) -> serde_json::Value {
+    mcp_oauth::http::install_crypto_provider();
+    reqwest::Client::new()
+        .post(url)
+        .json(&body)
+        .timeout(Duration::from_secs(10))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("POST {url}: {e}"))
+        .json()
+        .await
+        .unwrap_or_else(|e| panic!("POST {url} JSON: {e}"))
 }
 
 /// A number in a stats document (0 when absent).

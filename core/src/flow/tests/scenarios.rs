@@ -811,3 +811,28 @@ fn short_lived_tokens_are_not_refreshed_on_every_use() {
     assert_eq!(world.count(Purpose::TokenRefresh), 1);
     assert_eq!(flow.poll_timeout(), Some(world.now.plus(5)), "the next deadline is ahead, not now");
 }
+
+#[test]
+fn begin_discovery_runs_discovery_only_then_reuses_it() {
+    let mut world = World::new();
+    let mut flow = flow();
+    flow.begin_discovery(world.now).unwrap();
+    let (events, errors) = drain(&mut flow, &mut world);
+    assert!(errors.is_empty(), "{errors:?}");
+    // Without a 401 header URL: the path-suffixed PRM well-known URL, then AS metadata. No
+    // registration, no authorization, no token request.
+    assert_eq!(
+        world.log.iter().map(|(p, _)| *p).collect::<Vec<_>>(),
+        [Purpose::ResourceMetadata, Purpose::ServerMetadata]
+    );
+    assert!(matches!(events.as_slice(), [FlowEvent::MetadataDiscovered(_)]), "{events:?}");
+    let d = flow.discovery().expect("discovered");
+    assert_eq!(d.server.issuer.as_str(), "https://auth.example.com");
+    assert_eq!(flow.resource().as_str(), MCP);
+    assert_eq!(flow.poll_timeout(), None);
+    // A second call within the cache lifetime makes no requests.
+    flow.begin_discovery(world.now).unwrap();
+    let (events, _) = drain(&mut flow, &mut world);
+    assert!(events.is_empty());
+    assert_eq!(world.log.len(), 2);
+}

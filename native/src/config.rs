@@ -1,0 +1,1116 @@
+//! The configuration file: MCP servers (`function_groups`) and how each authorizes
+//! (`authentication`), in the YAML shape of the agent system this crate replaces. Loaded by the
+//! CLI (`--config FILE --group NAME`) and meant for the multi-user server too.
+//!
+//! ```yaml
+//! function_groups:
+//!   mcp_jira:
+//!     _type: per_user_mcp_client        # or mcp_client
+//!     server:
+//!       transport: streamable-http      # or sse, stdio
+//!       url: ${CORPORATE_MCP_JIRA_URL}
+//!       auth_provider: mcp_oauth2_jira
+//! authentication:
+//!   mcp_oauth2_jira:
+//!     _type: mcp_oauth2
+//!     server_url: ${CORPORATE_MCP_JIRA_URL}
+//!     redirect_uri: ${MCP_OAUTH_REDIRECT_URI:-http://localhost:8000/auth/redirect}
+//! ```
+//!
+//! `${VAR}` and `${VAR:-default}` are replaced in string values (after parsing, so a variable
+//! can never add YAML structure); `$$` is a literal `$`. The default applies when the variable
+//! is unset or empty. Every error names the YAML path it is about
+//! (`authentication.mcp_oauth2_jira.use_pkce: …`). The options of each `_type` are listed, with
+//! type, default and meaning, by [`schema`] (`mcp-oauth config schema mcp_oauth2`).
+//!
+//! The file is read with `serde_yaml_ng` into a generic value and walked here by hand instead of
+//! derived, so that unknown keys, wrong types and missing variables are reported with their
+//! exact path.
+
+use std::path::{Path, PathBuf};
+
+use serde_yaml_ng::Value;
+
+use mcp_oauth_core::token::TokenEndpointAuth;
+
+use crate::signer::SigningAlg;
+
+/// What is wrong, and where.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{path}: {problem}")]
+pub struct ConfigError {
+    /// The YAML path (`authentication.mcp_oauth2_jira.use_pkce`), or the file for parse errors.
+    pub path: String,
+    /// What is wrong there.
+    pub problem: ConfigProblem,
+}
+
+/// The kinds of configuration errors.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigProblem {
+    /// The file is not YAML.
+    #[error("not valid YAML: {0}")]
+    Yaml(String),
+    /// The file could not be read.
+    #[error("cannot read the file: {0}")]
+    Io(String),
+    /// A key this section does not have.
+    #[error("unknown key; expected one of: {allowed}")]
+    UnknownKey {
+        /// The keys allowed here.
+        allowed: String,
+    },
+    /// A value of the wrong type.
+    #[error("expected {expected}, found {found}")]
+    WrongType {
+        /// What it must be.
+        expected: &'static str,
+        /// What it is.
+        found: &'static str,
+    },
+    /// A required key is absent.
+    #[error("required")]
+    Missing,
+    /// `${VAR}` names an unset variable and gives no default.
+    #[error("environment variable {name} is not set and `${{{name}}}` has no default (write `${{{name}:-default}}`)")]
+    MissingVariable {
+        /// The variable.
+        name: String,
+    },
+    /// `${…}` that is not `${NAME}` or `${NAME:-default}`.
+    #[error(
+        "bad variable reference `{0}`: write ${{NAME}} or ${{NAME:-default}} ($$ for a literal $)"
+    )]
+    BadInterpolation(String),
+    /// A value outside its allowed set or format.
+    #[error("{0}")]
+    InvalidValue(String),
+    /// `use_pkce: false`.
+    #[error(
+        "PKCE cannot be disabled: the MCP authorization specification requires PKCE (S256) for \
+         every authorization; servers that support it without advertising it need a \
+         `server_policies.<issuer>.danger_assume_pkce_s256: true` instead"
+    )]
+    PkceRequired,
+    /// An `sse` server with an `auth_provider`.
+    #[error("SSE does not support authentication; use streamable-http")]
+    SseWithAuth,
+    /// An `auth_provider` that `authentication` does not define.
+    #[error("no authentication provider `{name}` is defined (defined: {defined})")]
+    UnknownAuthProvider {
+        /// The name used.
+        name: String,
+        /// The names defined.
+        defined: String,
+    },
+    /// `--group NAME` that the file does not define.
+    #[error("no function group `{name}` (defined: {defined})")]
+    UnknownGroup {
+        /// The name asked for.
+        name: String,
+        /// The names defined.
+        defined: String,
+    },
+}
+
+impl ConfigProblem {
+    /// Stable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Yaml(_) => "config_yaml",
+            Self::Io(_) => "config_io",
+            Self::UnknownKey { .. } => "config_unknown_key",
+            Self::WrongType { .. } => "config_wrong_type",
+            Self::Missing => "config_missing",
+            Self::MissingVariable { .. } => "config_missing_variable",
+            Self::BadInterpolation(_) => "config_bad_interpolation",
+            Self::InvalidValue(_) => "config_invalid_value",
+            Self::PkceRequired => "config_pkce_required",
+            Self::SseWithAuth => "config_sse_with_auth",
+            Self::UnknownAuthProvider { .. } => "config_unknown_auth_provider",
+            Self::UnknownGroup { .. } => "config_unknown_group",
+        }
+    }
+}
+
+fn err(path: &str, problem: ConfigProblem) -> ConfigError {
+    ConfigError { path: path.to_owned(), problem }
+}
+
+// ------------------------------------------------------------------------------------------
+// The model
+
+/// The whole file.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct Config {
+    /// MCP servers by name, in file order.
+    pub function_groups: Vec<(String, FunctionGroup)>,
+    /// Authentication providers by name, in file order.
+    pub authentication: Vec<(String, AuthProvider)>,
+}
+
+/// `function_groups.<name>._type`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GroupKind {
+    /// `per_user_mcp_client`: tokens per user.
+    PerUser,
+    /// `mcp_client`: one identity for everyone.
+    Shared,
+}
+
+/// One MCP server.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FunctionGroup {
+    /// `_type`.
+    pub kind: GroupKind,
+    /// `server`.
+    pub server: ServerConfig,
+}
+
+/// `server.transport`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Transport {
+    /// `streamable-http`.
+    StreamableHttp,
+    /// `sse` (no authentication).
+    Sse,
+    /// `stdio` (a local process).
+    Stdio,
+}
+
+/// `function_groups.<name>.server`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServerConfig {
+    /// `transport`.
+    pub transport: Transport,
+    /// `url` (http transports).
+    pub url: Option<String>,
+    /// `command` (stdio).
+    pub command: Option<String>,
+    /// `args` (stdio).
+    pub args: Vec<String>,
+    /// `auth_provider`: a name under `authentication`.
+    pub auth_provider: Option<String>,
+}
+
+/// `authentication.<name>`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AuthProvider {
+    /// `_type: mcp_oauth2`.
+    OAuth2(McpOAuth2),
+    /// `_type: mcp_service_account`.
+    ServiceAccount(ServiceAccount),
+}
+
+/// Where `mcp_oauth2` keeps tokens.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TokenStorage {
+    /// In memory, for the process lifetime.
+    Memory,
+    /// Encrypted files.
+    File {
+        /// The directory (default: the CLI's).
+        dir: Option<PathBuf>,
+    },
+    /// Redis (the multi-user server's store).
+    Redis {
+        /// `redis://` or `rediss://` URL.
+        url: String,
+        /// Key prefix.
+        key_prefix: String,
+    },
+}
+
+/// Per-issuer settings for real servers' quirks.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct ServerPolicyConfig {
+    /// `danger_assume_pkce_s256`.
+    pub danger_assume_pkce_s256: bool,
+    /// `danger_omit_resource`.
+    pub danger_omit_resource: bool,
+    /// `authorization_params`.
+    pub authorization_params: Vec<(String, String)>,
+}
+
+/// `_type: mcp_oauth2`: a user authorizes in the browser (authorization code + PKCE).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct McpOAuth2 {
+    /// `server_url`.
+    pub server_url: String,
+    /// `redirect_uri`.
+    pub redirect_uri: String,
+    /// `client_id`.
+    pub client_id: Option<String>,
+    /// `client_secret`.
+    pub client_secret: Option<String>,
+    /// `enable_dynamic_registration`.
+    pub enable_dynamic_registration: bool,
+    /// `client_name`.
+    pub client_name: String,
+    /// `token_endpoint_auth_method`.
+    pub token_endpoint_auth_method: Option<TokenEndpointAuth>,
+    /// `private_key_file` (private_key_jwt).
+    pub private_key_file: Option<PathBuf>,
+    /// `signing_alg`.
+    pub signing_alg: SigningAlg,
+    /// `scopes`.
+    pub scopes: Option<Vec<String>>,
+    /// `default_user_id`.
+    pub default_user_id: Option<String>,
+    /// `token_storage`.
+    pub token_storage: TokenStorage,
+    /// `client_metadata_url`.
+    pub client_metadata_url: Option<String>,
+    /// `server_policies`: issuer → settings.
+    pub server_policies: Vec<(String, ServerPolicyConfig)>,
+}
+
+/// `_type: mcp_service_account`: client credentials at a fixed token URL, no discovery.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServiceAccount {
+    /// `token_url`.
+    pub token_url: String,
+    /// `client_id`.
+    pub client_id: String,
+    /// `client_secret`.
+    pub client_secret: Option<String>,
+    /// `token_endpoint_auth_method`.
+    pub token_endpoint_auth_method: TokenEndpointAuth,
+    /// `private_key_file`.
+    pub private_key_file: Option<PathBuf>,
+    /// `signing_alg`.
+    pub signing_alg: SigningAlg,
+    /// `issuer`.
+    pub issuer: Option<String>,
+    /// `scopes`.
+    pub scopes: Option<Vec<String>>,
+    /// `token_cache_buffer_seconds`.
+    pub token_cache_buffer_seconds: u64,
+    /// `service_token`.
+    pub service_token: Option<String>,
+    /// `service_token_header`.
+    pub service_token_header: String,
+    /// `send_resource`.
+    pub send_resource: bool,
+}
+
+// ------------------------------------------------------------------------------------------
+// The schema (used for `config schema` and for the unknown-key check)
+
+/// One documented option.
+#[derive(Clone, Copy, Debug)]
+pub struct OptionDoc {
+    /// The key.
+    pub name: &'static str,
+    /// Its type.
+    pub ty: &'static str,
+    /// Its default (`required` when there is none).
+    pub default: &'static str,
+    /// What it does.
+    pub meaning: &'static str,
+}
+
+const fn opt(
+    name: &'static str,
+    ty: &'static str,
+    default: &'static str,
+    meaning: &'static str,
+) -> OptionDoc {
+    OptionDoc { name, ty, default, meaning }
+}
+
+/// The options of `_type: mcp_oauth2`.
+pub const MCP_OAUTH2_OPTIONS: &[OptionDoc] = &[
+    opt("_type", "string", "required", "`mcp_oauth2`"),
+    opt("server_url", "URL", "required", "the MCP server (streamable HTTP endpoint) the tokens are for"),
+    opt("redirect_uri", "URL", "http://localhost:8000/auth/redirect", "where the browser returns; a loopback URI without a port listens on 8000, port 0 picks a free port"),
+    opt("client_id", "string", "none", "a client id issued by the authorization server; skips registration"),
+    opt("client_secret", "string", "none", "the secret of client_id (confidential clients)"),
+    opt("enable_dynamic_registration", "bool", "true", "register with RFC 7591 when the server offers it; ignored when client_id is set"),
+    opt("client_name", "string", "mcp-oauth", "the client_name sent at dynamic registration"),
+    opt("token_endpoint_auth_method", "none | client_secret_basic | client_secret_post | private_key_jwt", "chosen from the server's metadata (private_key_jwt with private_key_file)", "how client_id authenticates at the token endpoint"),
+    opt("private_key_file", "path", "none", "PEM private key (PKCS#8; PKCS#1 for RSA) of client_id for private_key_jwt"),
+    opt("signing_alg", "ES256 | RS256", "ES256", "the JWS algorithm of private_key_file"),
+    opt("scopes", "list of strings (or one space-separated string)", "the server's (challenge, then metadata)", "scopes to request"),
+    opt("use_pkce", "bool", "true", "must stay true: PKCE S256 is required by the MCP specification; `false` is rejected"),
+    opt("default_user_id", "string", "default", "the user whose tokens are used when none is named (--user wins)"),
+    opt("token_storage", "memory | file | redis, or {type: file, dir: PATH} | {type: redis, url: redis://…, key_prefix: STRING}", "file", "where tokens are kept; redis needs the multi-user server"),
+    opt("client_metadata_url", "https URL", "none", "a Client ID Metadata Document URL, used when the server supports it"),
+    opt("server_policies", "map issuer → {danger_assume_pkce_s256: bool, danger_omit_resource: bool, authorization_params: map}", "none", "per-authorization-server risk acceptance and extra authorization-request parameters"),
+];
+
+/// The options of `_type: mcp_service_account`.
+pub const MCP_SERVICE_ACCOUNT_OPTIONS: &[OptionDoc] = &[
+    opt("_type", "string", "required", "`mcp_service_account`"),
+    opt("token_url", "URL", "required", "the token endpoint; discovery is skipped"),
+    opt("client_id", "string", "required", "the service account's client id"),
+    opt("client_secret", "string", "required unless private_key_jwt", "its secret"),
+    opt(
+        "token_endpoint_auth_method",
+        "client_secret_basic | client_secret_post | private_key_jwt",
+        "client_secret_basic (private_key_jwt with private_key_file)",
+        "client authentication (RFC 6749 §2.3.1, RFC 7523)",
+    ),
+    opt(
+        "private_key_file",
+        "path",
+        "none",
+        "PEM private key (PKCS#8; PKCS#1 for RSA) for private_key_jwt",
+    ),
+    opt("signing_alg", "ES256 | RS256", "ES256", "the JWS algorithm of the client assertion"),
+    opt(
+        "issuer",
+        "URL",
+        "token_url",
+        "the authorization server's issuer: the `aud` of client assertions",
+    ),
+    opt("scopes", "list of strings (or one space-separated string)", "none", "scopes to request"),
+    opt(
+        "token_cache_buffer_seconds",
+        "integer",
+        "60",
+        "replace the cached token this many seconds before it expires",
+    ),
+    opt(
+        "service_token",
+        "string",
+        "none",
+        "a second service token sent on every MCP request in service_token_header",
+    ),
+    opt(
+        "service_token_header",
+        "header name",
+        "X-Service-Token",
+        "the header carrying service_token",
+    ),
+    opt(
+        "send_resource",
+        "bool",
+        "true",
+        "send the RFC 8707 `resource` (the MCP server URL) with the token request",
+    ),
+];
+
+/// The options of each `_type`, by name (for `config schema`).
+pub fn schema(kind: &str) -> Option<&'static [OptionDoc]> {
+    match kind {
+        "mcp_oauth2" => Some(MCP_OAUTH2_OPTIONS),
+        "mcp_service_account" => Some(MCP_SERVICE_ACCOUNT_OPTIONS),
+        _ => None,
+    }
+}
+
+/// The schema as a table (what `mcp-oauth config schema KIND` prints).
+pub fn schema_text(kind: &str) -> Option<String> {
+    let options = schema(kind)?;
+    let mut out = format!("{kind} options:\n");
+    for o in options {
+        out.push_str(&format!(
+            "  {}\n      type:    {}\n      default: {}\n      {}\n",
+            o.name, o.ty, o.default, o.meaning
+        ));
+    }
+    Some(out)
+}
+
+// ------------------------------------------------------------------------------------------
+// Interpolation
+
+/// Replaces `${VAR}` and `${VAR:-default}` in `text` (`$$` → `$`), looking variables up in
+/// `env`. `path` names the value in errors.
+pub fn interpolate(
+    text: &str,
+    path: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<String, ConfigError> {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find('$') {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + 1..];
+        if let Some(tail) = after.strip_prefix('$') {
+            out.push('$');
+            rest = tail;
+            continue;
+        }
+        let Some(body_and_tail) = after.strip_prefix('{') else {
+            out.push('$');
+            rest = after;
+            continue;
+        };
+        let Some(end) = body_and_tail.find('}') else {
+            return Err(err(path, ConfigProblem::BadInterpolation(format!("${{{body_and_tail}"))));
+        };
+        let body = &body_and_tail[..end];
+        let (name, default) = match body.split_once(":-") {
+            Some((n, d)) => (n, Some(d)),
+            None => (body, None),
+        };
+        let valid = name.bytes().next().is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
+            && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+        if !valid {
+            return Err(err(path, ConfigProblem::BadInterpolation(format!("${{{body}}}"))));
+        }
+        match (env(name).filter(|v| !v.is_empty()), default) {
+            (Some(v), _) => out.push_str(&v),
+            (None, Some(d)) => out.push_str(d),
+            (None, None) => {
+                return Err(err(path, ConfigProblem::MissingVariable { name: name.to_owned() }))
+            }
+        }
+        rest = &body_and_tail[end + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+// ------------------------------------------------------------------------------------------
+// The typed walk
+
+fn type_name(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Sequence(_) => "a list",
+        Value::Mapping(_) => "a mapping",
+        Value::Tagged(_) => "a tagged value",
+    }
+}
+
+struct Walker<'e> {
+    env: &'e dyn Fn(&str) -> Option<String>,
+}
+
+/// A mapping being read: remembers the keys read, so leftovers are unknown keys.
+struct Obj<'a> {
+    path: String,
+    members: Vec<(String, &'a Value)>,
+}
+
+fn join(path: &str, key: &str) -> String {
+    if path.is_empty() {
+        key.to_owned()
+    } else {
+        format!("{path}.{key}")
+    }
+}
+
+impl Walker<'_> {
+    fn obj<'a>(&self, v: &'a Value, path: &str) -> Result<Obj<'a>, ConfigError> {
+        let Value::Mapping(m) = v else {
+            return Err(err(
+                path,
+                ConfigProblem::WrongType { expected: "a mapping", found: type_name(v) },
+            ));
+        };
+        let mut members = Vec::new();
+        for (k, val) in m {
+            let key = match k {
+                Value::String(s) => s.clone(),
+                Value::Number(n) => n.to_string(),
+                Value::Bool(b) => b.to_string(),
+                other => {
+                    return Err(err(
+                        path,
+                        ConfigProblem::WrongType {
+                            expected: "string keys",
+                            found: type_name(other),
+                        },
+                    ))
+                }
+            };
+            members.push((key, val));
+        }
+        Ok(Obj { path: path.to_owned(), members })
+    }
+
+    /// An interpolated string (numbers and booleans are accepted as their text).
+    fn string(&self, v: &Value, path: &str) -> Result<String, ConfigError> {
+        match v {
+            Value::String(s) => interpolate(s, path, self.env),
+            Value::Number(n) => Ok(n.to_string()),
+            Value::Bool(b) => Ok(b.to_string()),
+            other => Err(err(
+                path,
+                ConfigProblem::WrongType { expected: "a string", found: type_name(other) },
+            )),
+        }
+    }
+
+    fn bool(&self, v: &Value, path: &str) -> Result<bool, ConfigError> {
+        match v {
+            Value::Bool(b) => Ok(*b),
+            // After interpolation (`${ENABLE:-true}`) a boolean arrives as text.
+            Value::String(_) => match self.string(v, path)?.as_str() {
+                "true" => Ok(true),
+                "false" => Ok(false),
+                _ => Err(err(
+                    path,
+                    ConfigProblem::WrongType { expected: "a boolean", found: "a string" },
+                )),
+            },
+            other => Err(err(
+                path,
+                ConfigProblem::WrongType { expected: "a boolean", found: type_name(other) },
+            )),
+        }
+    }
+
+    fn uint(&self, v: &Value, path: &str) -> Result<u64, ConfigError> {
+        let wrong = |found| {
+            err(path, ConfigProblem::WrongType { expected: "a non-negative integer", found })
+        };
+        match v {
+            Value::Number(n) => n.as_u64().ok_or_else(|| wrong("a number")),
+            Value::String(_) => self.string(v, path)?.parse().map_err(|_| wrong("a string")),
+            other => Err(wrong(type_name(other))),
+        }
+    }
+
+    /// A list of strings, or one space-separated string.
+    fn string_list(&self, v: &Value, path: &str) -> Result<Vec<String>, ConfigError> {
+        match v {
+            Value::Sequence(items) => items
+                .iter()
+                .enumerate()
+                .map(|(i, item)| self.string(item, &format!("{path}[{i}]")))
+                .collect(),
+            Value::String(_) => {
+                Ok(self.string(v, path)?.split_whitespace().map(str::to_owned).collect())
+            }
+            other => Err(err(
+                path,
+                ConfigProblem::WrongType { expected: "a list of strings", found: type_name(other) },
+            )),
+        }
+    }
+}
+
+impl<'a> Obj<'a> {
+    fn take(&mut self, key: &str) -> Option<&'a Value> {
+        let i = self.members.iter().position(|(k, _)| k == key)?;
+        let (_, v) = self.members.remove(i);
+        // An explicit `key: null` (or `key:`) is the same as leaving it out.
+        (!v.is_null()).then_some(v)
+    }
+
+    fn path(&self, key: &str) -> String {
+        join(&self.path, key)
+    }
+
+    fn require(&mut self, key: &str) -> Result<&'a Value, ConfigError> {
+        self.take(key).ok_or_else(|| err(&self.path(key), ConfigProblem::Missing))
+    }
+
+    /// Fails on the first key not read.
+    fn finish(self, allowed: &[&str]) -> Result<(), ConfigError> {
+        match self.members.first() {
+            Some((k, _)) => Err(err(
+                &join(&self.path, k),
+                ConfigProblem::UnknownKey { allowed: allowed.join(", ") },
+            )),
+            None => Ok(()),
+        }
+    }
+}
+
+fn names(docs: &[OptionDoc]) -> Vec<&'static str> {
+    docs.iter().map(|o| o.name).collect()
+}
+
+fn invalid(path: &str, msg: impl Into<String>) -> ConfigError {
+    err(path, ConfigProblem::InvalidValue(msg.into()))
+}
+
+fn check_url(url: &str, path: &str) -> Result<(), ConfigError> {
+    mcp_oauth_core::url::Url::parse(url).map(|_| ()).map_err(|e| invalid(path, e.to_string()))
+}
+
+impl Walker<'_> {
+    fn config(&self, root: &Value) -> Result<Config, ConfigError> {
+        if root.is_null() {
+            return Ok(Config::default());
+        }
+        let mut top = self.obj(root, "")?;
+        let mut config = Config::default();
+        if let Some(auth) = top.take("authentication") {
+            for (name, v) in self.obj(auth, "authentication")?.members {
+                let path = join("authentication", &name);
+                config.authentication.push((name, self.provider(v, &path)?));
+            }
+        }
+        if let Some(groups) = top.take("function_groups") {
+            for (name, v) in self.obj(groups, "function_groups")?.members {
+                let path = join("function_groups", &name);
+                config.function_groups.push((name, self.group(v, &path, &config)?));
+            }
+        }
+        top.finish(&["function_groups", "authentication"])?;
+        Ok(config)
+    }
+
+    fn group(&self, v: &Value, path: &str, config: &Config) -> Result<FunctionGroup, ConfigError> {
+        let mut o = self.obj(v, path)?;
+        let kind_path = o.path("_type");
+        let kind = match self.string(o.require("_type")?, &kind_path)?.as_str() {
+            "per_user_mcp_client" => GroupKind::PerUser,
+            "mcp_client" => GroupKind::Shared,
+            other => {
+                return Err(invalid(
+                    &kind_path,
+                    format!("unknown _type `{other}`; expected per_user_mcp_client or mcp_client"),
+                ))
+            }
+        };
+        let server_path = o.path("server");
+        let server = self.server(o.require("server")?, &server_path, config)?;
+        o.finish(&["_type", "server"])?;
+        Ok(FunctionGroup { kind, server })
+    }
+
+    fn server(&self, v: &Value, path: &str, config: &Config) -> Result<ServerConfig, ConfigError> {
+        let mut o = self.obj(v, path)?;
+        let t_path = o.path("transport");
+        let transport = match o.take("transport") {
+            None => Transport::StreamableHttp,
+            Some(t) => match self.string(t, &t_path)?.as_str() {
+                "streamable-http" | "streamable_http" => Transport::StreamableHttp,
+                "sse" => Transport::Sse,
+                "stdio" => Transport::Stdio,
+                other => {
+                    return Err(invalid(
+                        &t_path,
+                        format!(
+                            "unknown transport `{other}`; expected streamable-http, sse or stdio"
+                        ),
+                    ))
+                }
+            },
+        };
+        let url_path = o.path("url");
+        let url = o.take("url").map(|u| self.string(u, &url_path)).transpose()?;
+        let command_path = o.path("command");
+        let command = o.take("command").map(|c| self.string(c, &command_path)).transpose()?;
+        let args_path = o.path("args");
+        let args = o
+            .take("args")
+            .map(|a| self.string_list(a, &args_path))
+            .transpose()?
+            .unwrap_or_default();
+        let ap_path = o.path("auth_provider");
+        let auth_provider =
+            o.take("auth_provider").map(|a| self.string(a, &ap_path)).transpose()?;
+        match transport {
+            Transport::Stdio => {
+                if command.is_none() {
+                    return Err(err(&command_path, ConfigProblem::Missing));
+                }
+            }
+            _ => match &url {
+                None => return Err(err(&url_path, ConfigProblem::Missing)),
+                Some(u) => check_url(u, &url_path)?,
+            },
+        }
+        if let Some(name) = &auth_provider {
+            // MCP transports: SSE has no authorization.
+            if transport == Transport::Sse {
+                return Err(err(&ap_path, ConfigProblem::SseWithAuth));
+            }
+            if !config.authentication.iter().any(|(n, _)| n == name) {
+                let defined: Vec<&str> =
+                    config.authentication.iter().map(|(n, _)| n.as_str()).collect();
+                return Err(err(
+                    &ap_path,
+                    ConfigProblem::UnknownAuthProvider {
+                        name: name.clone(),
+                        defined: if defined.is_empty() {
+                            "none".into()
+                        } else {
+                            defined.join(", ")
+                        },
+                    },
+                ));
+            }
+        }
+        o.finish(&["transport", "url", "command", "args", "auth_provider"])?;
+        Ok(ServerConfig { transport, url, command, args, auth_provider })
+    }
+
+    fn provider(&self, v: &Value, path: &str) -> Result<AuthProvider, ConfigError> {
+        let o = self.obj(v, path)?;
+        let type_path = join(path, "_type");
+        let kind = match o.members.iter().find(|(k, _)| k == "_type") {
+            Some((_, t)) => self.string(t, &type_path)?,
+            None => return Err(err(&type_path, ConfigProblem::Missing)),
+        };
+        match kind.as_str() {
+            "mcp_oauth2" => self.oauth2(o).map(AuthProvider::OAuth2),
+            "mcp_service_account" => self.service_account(o).map(AuthProvider::ServiceAccount),
+            other => Err(invalid(
+                &type_path,
+                format!("unknown _type `{other}`; expected mcp_oauth2 or mcp_service_account"),
+            )),
+        }
+    }
+
+    fn opt_string(&self, o: &mut Obj<'_>, key: &str) -> Result<Option<String>, ConfigError> {
+        let path = o.path(key);
+        o.take(key).map(|v| self.string(v, &path)).transpose()
+    }
+
+    fn opt_bool(&self, o: &mut Obj<'_>, key: &str, default: bool) -> Result<bool, ConfigError> {
+        let path = o.path(key);
+        Ok(o.take(key).map(|v| self.bool(v, &path)).transpose()?.unwrap_or(default))
+    }
+
+    fn opt_list(&self, o: &mut Obj<'_>, key: &str) -> Result<Option<Vec<String>>, ConfigError> {
+        let path = o.path(key);
+        o.take(key).map(|v| self.string_list(v, &path)).transpose()
+    }
+
+    fn auth_method(
+        &self,
+        o: &mut Obj<'_>,
+        allowed: &[TokenEndpointAuth],
+    ) -> Result<Option<TokenEndpointAuth>, ConfigError> {
+        let path = o.path("token_endpoint_auth_method");
+        let Some(name) = self.opt_string(o, "token_endpoint_auth_method")? else { return Ok(None) };
+        match TokenEndpointAuth::from_name(&name).filter(|m| allowed.contains(m)) {
+            Some(m) => Ok(Some(m)),
+            None => {
+                let names: Vec<&str> = allowed.iter().map(|m| m.as_str()).collect();
+                Err(invalid(&path, format!("`{name}` is not one of {}", names.join(", "))))
+            }
+        }
+    }
+
+    fn oauth2(&self, mut o: Obj<'_>) -> Result<McpOAuth2, ConfigError> {
+        o.take("_type");
+        let server_url_path = o.path("server_url");
+        let server_url = self.string(o.require("server_url")?, &server_url_path)?;
+        check_url(&server_url, &server_url_path)?;
+        let redirect_uri = self
+            .opt_string(&mut o, "redirect_uri")?
+            .unwrap_or_else(|| crate::client::DEFAULT_REDIRECT_URI.to_owned());
+        check_url(&redirect_uri, &o.path("redirect_uri"))?;
+        let client_id = self.opt_string(&mut o, "client_id")?;
+        let client_secret = self.opt_string(&mut o, "client_secret")?;
+        if client_secret.is_some() && client_id.is_none() {
+            return Err(invalid(&o.path("client_secret"), "client_secret needs client_id"));
+        }
+        let enable_dynamic_registration =
+            self.opt_bool(&mut o, "enable_dynamic_registration", true)?;
+        let client_name =
+            self.opt_string(&mut o, "client_name")?.unwrap_or_else(|| "mcp-oauth".to_owned());
+        let method_path = o.path("token_endpoint_auth_method");
+        let mut token_endpoint_auth_method = self.auth_method(
+            &mut o,
+            &[
+                TokenEndpointAuth::None,
+                TokenEndpointAuth::ClientSecretBasic,
+                TokenEndpointAuth::ClientSecretPost,
+                TokenEndpointAuth::PrivateKeyJwt,
+            ],
+        )?;
+        let key_path = o.path("private_key_file");
+        let private_key_file = self.opt_string(&mut o, "private_key_file")?.map(PathBuf::from);
+        match (&private_key_file, token_endpoint_auth_method) {
+            (Some(_), None) => token_endpoint_auth_method = Some(TokenEndpointAuth::PrivateKeyJwt),
+            (Some(_), Some(m)) if m != TokenEndpointAuth::PrivateKeyJwt => {
+                return Err(invalid(&method_path, "private_key_file needs private_key_jwt"))
+            }
+            (None, Some(TokenEndpointAuth::PrivateKeyJwt)) => {
+                return Err(err(&key_path, ConfigProblem::Missing))
+            }
+            _ => {}
+        }
+        if private_key_file.is_some() && client_id.is_none() {
+            return Err(invalid(&key_path, "private_key_file needs client_id"));
+        }
+        let alg_path = o.path("signing_alg");
+        let signing_alg = match self.opt_string(&mut o, "signing_alg")? {
+            None => SigningAlg::Es256,
+            Some(name) => SigningAlg::from_name(&name)
+                .ok_or_else(|| invalid(&alg_path, format!("`{name}` is not ES256 or RS256")))?,
+        };
+        let scopes = self.opt_list(&mut o, "scopes")?;
+        let pkce_path = o.path("use_pkce");
+        if !self.opt_bool(&mut o, "use_pkce", true)? {
+            return Err(err(&pkce_path, ConfigProblem::PkceRequired));
+        }
+        let default_user_id = self.opt_string(&mut o, "default_user_id")?;
+        let storage_path = o.path("token_storage");
+        let token_storage = match o.take("token_storage") {
+            None => TokenStorage::File { dir: None },
+            Some(v) => self.storage(v, &storage_path)?,
+        };
+        let client_metadata_url = self.opt_string(&mut o, "client_metadata_url")?;
+        if let Some(u) = &client_metadata_url {
+            mcp_oauth_core::url::EndpointUrl::parse(u)
+                .map_err(|e| invalid(&o.path("client_metadata_url"), e.to_string()))?;
+        }
+        let policies_path = o.path("server_policies");
+        let server_policies = match o.take("server_policies") {
+            None => Vec::new(),
+            Some(v) => self.policies(v, &policies_path)?,
+        };
+        o.finish(&names(MCP_OAUTH2_OPTIONS))?;
+        Ok(McpOAuth2 {
+            server_url,
+            redirect_uri,
+            client_id,
+            client_secret,
+            enable_dynamic_registration,
+            client_name,
+            token_endpoint_auth_method,
+            private_key_file,
+            signing_alg,
+            scopes,
+            default_user_id,
+            token_storage,
+            client_metadata_url,
+            server_policies,
+        })
+    }
+
+    fn storage(&self, v: &Value, path: &str) -> Result<TokenStorage, ConfigError> {
+        let kinds = "memory, file, redis";
+        let (kind, mut o) = match v {
+            Value::String(_) => (self.string(v, path)?, None),
+            Value::Mapping(_) => {
+                let mut o = self.obj(v, path)?;
+                let type_path = o.path("type");
+                (self.string(o.require("type")?, &type_path)?, Some(o))
+            }
+            other => {
+                return Err(err(
+                    path,
+                    ConfigProblem::WrongType {
+                        expected: "memory | file | redis, or a mapping with `type`",
+                        found: type_name(other),
+                    },
+                ))
+            }
+        };
+        let storage = match kind.as_str() {
+            "memory" => TokenStorage::Memory,
+            "file" => {
+                let dir = match o.as_mut() {
+                    Some(o) => self.opt_string(o, "dir")?.map(PathBuf::from),
+                    None => None,
+                };
+                TokenStorage::File { dir }
+            }
+            "redis" => {
+                let Some(o) = o.as_mut() else {
+                    return Err(invalid(
+                        path,
+                        "redis needs settings: {type: redis, url: redis://HOST:6379}",
+                    ));
+                };
+                let url_path = o.path("url");
+                let url = self.string(o.require("url")?, &url_path)?;
+                if !(url.starts_with("redis://") || url.starts_with("rediss://")) {
+                    return Err(invalid(&url_path, "must be a redis:// or rediss:// URL"));
+                }
+                let key_prefix =
+                    self.opt_string(o, "key_prefix")?.unwrap_or_else(|| "mcp-oauth".to_owned());
+                TokenStorage::Redis { url, key_prefix }
+            }
+            other => {
+                let p = if o.is_some() { join(path, "type") } else { path.to_owned() };
+                return Err(invalid(
+                    &p,
+                    format!("unknown token storage `{other}`; expected {kinds}"),
+                ));
+            }
+        };
+        if let Some(o) = o {
+            let allowed: &[&str] = match storage {
+                TokenStorage::Memory => &["type"],
+                TokenStorage::File { .. } => &["type", "dir"],
+                TokenStorage::Redis { .. } => &["type", "url", "key_prefix"],
+            };
+            o.finish(allowed)?;
+        }
+        Ok(storage)
+    }
+
+    fn policies(
+        &self,
+        v: &Value,
+        path: &str,
+    ) -> Result<Vec<(String, ServerPolicyConfig)>, ConfigError> {
+        let mut out = Vec::new();
+        for (issuer, pv) in self.obj(v, path)?.members {
+            let p_path = join(path, &issuer);
+            check_url(&issuer, &p_path)?;
+            let mut o = self.obj(pv, &p_path)?;
+            let mut policy = ServerPolicyConfig {
+                danger_assume_pkce_s256: self.opt_bool(&mut o, "danger_assume_pkce_s256", false)?,
+                danger_omit_resource: self.opt_bool(&mut o, "danger_omit_resource", false)?,
+                authorization_params: Vec::new(),
+            };
+            let params_path = o.path("authorization_params");
+            if let Some(params) = o.take("authorization_params") {
+                for (k, val) in self.obj(params, &params_path)?.members {
+                    let value = self.string(val, &join(&params_path, &k))?;
+                    policy.authorization_params.push((k, value));
+                }
+            }
+            o.finish(&["danger_assume_pkce_s256", "danger_omit_resource", "authorization_params"])?;
+            out.push((issuer, policy));
+        }
+        Ok(out)
+    }
+
+    fn service_account(&self, mut o: Obj<'_>) -> Result<ServiceAccount, ConfigError> {
+        o.take("_type");
+        let token_url_path = o.path("token_url");
+        let token_url = self.string(o.require("token_url")?, &token_url_path)?;
+        mcp_oauth_core::url::EndpointUrl::parse(&token_url)
+            .map_err(|e| invalid(&token_url_path, e.to_string()))?;
+        let id_path = o.path("client_id");
+        let client_id = self.string(o.require("client_id")?, &id_path)?;
+        let client_secret = self.opt_string(&mut o, "client_secret")?;
+        let key_path = o.path("private_key_file");
+        let private_key_file = self.opt_string(&mut o, "private_key_file")?.map(PathBuf::from);
+        let method_path = o.path("token_endpoint_auth_method");
+        let method = self.auth_method(
+            &mut o,
+            &[
+                TokenEndpointAuth::ClientSecretBasic,
+                TokenEndpointAuth::ClientSecretPost,
+                TokenEndpointAuth::PrivateKeyJwt,
+            ],
+        )?;
+        let token_endpoint_auth_method = method.unwrap_or(if private_key_file.is_some() {
+            TokenEndpointAuth::PrivateKeyJwt
+        } else {
+            TokenEndpointAuth::ClientSecretBasic
+        });
+        match token_endpoint_auth_method {
+            TokenEndpointAuth::PrivateKeyJwt if private_key_file.is_none() => {
+                return Err(err(&key_path, ConfigProblem::Missing))
+            }
+            TokenEndpointAuth::ClientSecretBasic | TokenEndpointAuth::ClientSecretPost
+                if client_secret.is_none() =>
+            {
+                return Err(invalid(
+                    &o.path("client_secret"),
+                    format!("required by {}", token_endpoint_auth_method.as_str()),
+                ))
+            }
+            _ => {}
+        }
+        if private_key_file.is_some()
+            && token_endpoint_auth_method != TokenEndpointAuth::PrivateKeyJwt
+        {
+            return Err(invalid(&method_path, "private_key_file needs private_key_jwt"));
+        }
+        let alg_path = o.path("signing_alg");
+        let signing_alg = match self.opt_string(&mut o, "signing_alg")? {
+            None => SigningAlg::Es256,
+            Some(name) => SigningAlg::from_name(&name)
+                .ok_or_else(|| invalid(&alg_path, format!("`{name}` is not ES256 or RS256")))?,
+        };
+        let issuer = self.opt_string(&mut o, "issuer")?;
+        if let Some(i) = &issuer {
+            check_url(i, &o.path("issuer"))?;
+        }
+        let scopes = self.opt_list(&mut o, "scopes")?;
+        let buffer_path = o.path("token_cache_buffer_seconds");
+        let token_cache_buffer_seconds = o
+            .take("token_cache_buffer_seconds")
+            .map(|v| self.uint(v, &buffer_path))
+            .transpose()?
+            .unwrap_or(60);
+        let service_token = self.opt_string(&mut o, "service_token")?;
+        let header_path = o.path("service_token_header");
+        let service_token_header = self
+            .opt_string(&mut o, "service_token_header")?
+            .unwrap_or_else(|| "X-Service-Token".to_owned());
+        let valid_header = !service_token_header.is_empty()
+            && service_token_header
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            && !service_token_header.eq_ignore_ascii_case("authorization");
+        if !valid_header {
+            return Err(invalid(
+                &header_path,
+                "must be an HTTP header name other than Authorization",
+            ));
+        }
+        let send_resource = self.opt_bool(&mut o, "send_resource", true)?;
+        o.finish(&names(MCP_SERVICE_ACCOUNT_OPTIONS))?;
+        Ok(ServiceAccount {
+            token_url,
+            client_id,
+            client_secret,
+            token_endpoint_auth_method,
+            private_key_file,
+            signing_alg,
+            issuer,
+            scopes,
+            token_cache_buffer_seconds,
+            service_token,
+            service_token_header,
+            send_resource,
+        })
+    }
+}
+
+impl Config {
+    /// Parses YAML text, interpolating with `env`.
+    pub fn parse_with_env(
+        text: &str,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Config, ConfigError> {
+        let root: Value = serde_yaml_ng::from_str(text)
+            .map_err(|e| err("(file)", ConfigProblem::Yaml(e.to_string())))?;
+        Walker { env }.config(&root)
+    }
+
+    /// Parses YAML text with the process environment.
+    pub fn parse(text: &str) -> Result<Config, ConfigError> {
+        Self::parse_with_env(text, &|name| std::env::var(name).ok())
+    }
+
+    /// Reads and parses a file with the process environment.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| err(&path.display().to_string(), ConfigProblem::Io(e.to_string())))?;
+        Self::parse(&text).map_err(|mut e| {
+            if e.path == "(file)" {
+                e.path = path.display().to_string();
+            }
+            e
+        })
+    }
+
+    /// The group `name` and its authentication provider, if any.
+    pub fn group(
+        &self,
+        name: &str,
+    ) -> Result<(&FunctionGroup, Option<&AuthProvider>), ConfigError> {
+        let Some((_, group)) = self.function_groups.iter().find(|(n, _)| n == name) else {
+            let defined: Vec<&str> = self.function_groups.iter().map(|(n, _)| n.as_str()).collect();
+            return Err(err(
+                "function_groups",
+                ConfigProblem::UnknownGroup {
+                    name: name.to_owned(),
+                    defined: if defined.is_empty() { "none".into() } else { defined.join(", ") },
+                },
+            ));
+        };
+        let provider = group
+            .server
+            .auth_provider
+            .as_ref()
+            .and_then(|p| self.authentication.iter().find(|(n, _)| n == p).map(|(_, a)| a));
+        Ok((group, provider))
+    }
+}
