@@ -13,8 +13,7 @@
 //! `client_secret_post`, `private_key_jwt`; default: `private_key_jwt` with an assertion,
 //! `client_secret_basic` with a secret, else `none`).
 
-use js_sys::Array;
-use js_sys::{Reflect, Uint8Array};
+use js_sys::{Array, Reflect, Uint8Array};
 use mcp_oauth_core::http::{HttpRequest, RequestId};
 use mcp_oauth_core::secret::{ClientSecret, GrantAssertion, IdToken};
 use mcp_oauth_core::token::{self, ClientAuth, TokenEndpointAuth, TokenError};
@@ -22,11 +21,11 @@ use mcp_oauth_core::url::{EndpointUrl, IssuerUrl, ResourceUrl, UrlError};
 use mcp_oauth_core::{client_credentials, jwt_bearer, registration, scope, token_exchange};
 use wasm_bindgen::prelude::*;
 
-use crate::error::IntoJs;
-use crate::error::{core_error, error};
+use crate::error::{core_error, error, IntoJs};
 use crate::io::object;
 use crate::steps::{request_to_js, response_from_js, str_or_null, time, Flow};
 
+/// `invalid_argument` naming the field.
 fn invalid(name: &str, problem: &str) -> JsValue {
     error("invalid_argument", &[name, problem].concat(), &[])
 }
@@ -80,31 +79,36 @@ impl Client {
     }
 }
 
-/// The fields every request function reads, and its extra field (`extra`).
+/// The fields of the request functions (each uses the ones of its grant).
 struct Common {
     endpoint: EndpointUrl,
     client: Client,
     scope: Option<String>,
     resource: Option<ResourceUrl>,
-    extra: Option<String>,
+    /// `assertion` (jwt-bearer).
+    grant_assertion: Option<String>,
+    /// `idToken` and `audience` (ID-JAG exchange).
+    id_token: Option<String>,
     audience: Option<String>,
 }
 
-fn common(params: &JsValue, extra: &str) -> Result<Common, JsValue> {
-    let [endpoint, id, secret, assertion, method, scope, resource, extra_value, audience] = fields(
-        params,
-        [
-            "tokenEndpoint",
-            "clientId",
-            "clientSecret",
-            "clientAssertion",
-            "authMethod",
-            "scope",
-            "resource",
-            extra,
-            "audience",
-        ],
-    )?;
+fn common(params: &JsValue) -> Result<Common, JsValue> {
+    let [endpoint, id, secret, assertion, method, scope, resource, grant_assertion, id_token, audience] =
+        fields(
+            params,
+            [
+                "tokenEndpoint",
+                "clientId",
+                "clientSecret",
+                "clientAssertion",
+                "authMethod",
+                "scope",
+                "resource",
+                "assertion",
+                "idToken",
+                "audience",
+            ],
+        )?;
     let method = match method {
         Some(name) => TokenEndpointAuth::from_name(&name).ok_or_else(|| {
             invalid(
@@ -126,7 +130,8 @@ fn common(params: &JsValue, extra: &str) -> Result<Common, JsValue> {
         },
         scope,
         resource: resource.as_deref().map(ResourceUrl::parse).transpose().map_err(url_error)?,
-        extra: extra_value,
+        grant_assertion,
+        id_token,
         audience,
     })
 }
@@ -140,7 +145,7 @@ fn out(req: Result<HttpRequest, TokenError>) -> Result<JsValue, JsValue> {
 /// (`client_authentication_required`).
 #[wasm_bindgen(js_name = clientCredentialsRequest)]
 pub fn client_credentials_request(params: JsValue) -> Result<JsValue, JsValue> {
-    let c = common(&params, "scope")?;
+    let c = common(&params)?;
     out(client_credentials::client_credentials_request(
         RequestId(0),
         &c.endpoint,
@@ -154,8 +159,8 @@ pub fn client_credentials_request(params: JsValue) -> Result<JsValue, JsValue> {
 /// fields, scope?, resource? }`.
 #[wasm_bindgen(js_name = jwtBearerRequest)]
 pub fn jwt_bearer_request(params: JsValue) -> Result<JsValue, JsValue> {
-    let c = common(&params, "assertion")?;
-    let assertion = GrantAssertion::new(required(c.extra.clone(), "assertion")?);
+    let c = common(&params)?;
+    let assertion = GrantAssertion::new(required(c.grant_assertion.clone(), "assertion")?);
     out(jwt_bearer::jwt_bearer_request(
         RequestId(0),
         &c.endpoint,
@@ -171,8 +176,8 @@ pub fn jwt_bearer_request(params: JsValue) -> Result<JsValue, JsValue> {
 /// clientId, …client fields, resource?, scope? }`.
 #[wasm_bindgen(js_name = idJagRequest)]
 pub fn id_jag_request(params: JsValue) -> Result<JsValue, JsValue> {
-    let c = common(&params, "idToken")?;
-    let id_token = IdToken::new(required(c.extra.clone(), "idToken")?);
+    let c = common(&params)?;
+    let id_token = IdToken::new(required(c.id_token.clone(), "idToken")?);
     let audience =
         IssuerUrl::parse(&required(c.audience.clone(), "audience")?).map_err(url_error)?;
     out(token_exchange::id_jag_request(
