@@ -1,5 +1,6 @@
 // Types of the npm package `mcp-oauth`. `Flow` and the step functions come from the
-// wasm-bindgen output (dist/mcp_oauth_wasm.d.ts); McpOAuth and McpOAuthError are JavaScript.
+// wasm-bindgen output (dist/mcp_oauth_wasm.d.ts); McpOAuth, McpOAuthHeadless and McpOAuthError
+// are JavaScript. McpOAuthHeadless and the headless step functions are in the Node entry only.
 export {
   Flow,
   parseBearerChallenge,
@@ -92,5 +93,109 @@ export declare class McpOAuthError extends Error {
   /** Present on some codes: the authorization URL, the MCP server, the failed URL, … */
   url?: string;
   serverUrl?: string;
+  /** The OAuth error the server sent (`invalid_client`, `invalid_grant`, …), when it sent one. */
+  oauthError?: string;
+  errorDescription?: string | null;
+  /** The option an `invalid_option` error is about. */
+  option?: string;
   [field: string]: unknown;
 }
+
+// ------------------------------------------------------------------ headless grants (Node only)
+
+export type TokenEndpointAuthMethod = 'none' | 'client_secret_basic' | 'client_secret_post' | 'private_key_jwt';
+
+export interface McpOAuthHeadlessOptions {
+  /** The MCP server URL (the `resource`, and where discovery starts). */
+  serverUrl: string;
+  /** Default 'client_credentials'. */
+  grant?: 'client_credentials' | 'cross_app' | 'service_account';
+  /** The client at the MCP server's authorization server. */
+  clientId: string;
+  clientSecret?: string;
+  /** Default: `private_key_jwt` with a key; with a secret, what the server lists (basic first). */
+  authMethod?: TokenEndpointAuthMethod;
+  /** PKCS#8 PEM (`-----BEGIN PRIVATE KEY-----`) for private_key_jwt. */
+  privateKey?: string;
+  /** Default 'ES256'. */
+  signingAlg?: 'ES256' | 'RS256';
+  /** Scopes to request (default: the protected-resource metadata's `scopes_supported`). */
+  scopes?: string | string[];
+  /** grant 'service_account': the token endpoint (no discovery). */
+  tokenUrl?: string;
+  /** grant 'service_account': the issuer (assertion audience; default: tokenUrl). */
+  issuer?: string;
+  /** A second service token sent on every MCP request, in `serviceTokenHeader`. */
+  serviceToken?: string;
+  /** Default 'X-Service-Token'. */
+  serviceTokenHeader?: string;
+  /** grant 'cross_app': the identity provider and the user's ID token. */
+  idp?: { tokenEndpoint: string; clientId: string; clientSecret?: string; authMethod?: TokenEndpointAuthMethod; idToken: string };
+  /** Replace the token this long before it expires (default 60). */
+  refreshBufferSeconds?: number;
+  /** The fetch used for every request (default: globalThis.fetch). */
+  fetch?: typeof fetch;
+}
+
+export interface McpOAuthHeadlessStatus {
+  grant: 'client_credentials' | 'cross_app' | 'service_account';
+  serverUrl: string;
+  issuer: string | null;
+  authorized: boolean;
+  /** Unix seconds. */
+  expiresAt: number | null;
+  scope: string | null;
+}
+
+/** Access tokens without a user (Node entry only). */
+export declare class McpOAuthHeadless {
+  private constructor();
+  static create(options: McpOAuthHeadlessOptions): Promise<McpOAuthHeadless>;
+  /** A drop-in fetch: adds the token (and the service token); on 401 drops it and retries once. */
+  readonly fetch: (input: RequestInfo | URL, init?: RequestInit) => Promise<Response>;
+  /** The cached token while fresh (with the refresh buffer), else a new one; single-flight. */
+  accessToken(): Promise<string>;
+  status(): McpOAuthHeadlessStatus;
+}
+
+/** A request to send (never following redirects), as `Flow.pollRequest()` gives them. */
+export interface OAuthHttpRequest {
+  id: number;
+  purpose: string;
+  method: 'GET' | 'POST';
+  url: string;
+  headers: [string, string][];
+  body: Uint8Array;
+}
+
+/** A response, as `Flow.handleResponse()` takes them. */
+export interface OAuthHttpResponse {
+  status: number;
+  headers: [string, string][] | Record<string, string>;
+  body: string | Uint8Array;
+}
+
+/** The client fields of the headless request functions. */
+export interface HeadlessClientFields {
+  tokenEndpoint: string;
+  clientId: string;
+  clientSecret?: string;
+  /** A signed private_key_jwt assertion. */
+  clientAssertion?: string;
+  authMethod?: TokenEndpointAuthMethod;
+  scope?: string;
+  resource?: string;
+}
+
+export declare function clientCredentialsRequest(params: HeadlessClientFields): OAuthHttpRequest;
+export declare function jwtBearerRequest(params: HeadlessClientFields & { assertion: string }): OAuthHttpRequest;
+export declare function idJagRequest(params: HeadlessClientFields & { idToken: string; audience: string }): OAuthHttpRequest;
+export declare function processTokenResponse(now: number, response: OAuthHttpResponse, requestedScope?: string | null): {
+  accessToken: string; tokenType: string; expiresAt: number | null; scope: string | null; refreshToken?: string;
+};
+export declare function processTokenExchangeResponse(now: number, response: OAuthHttpResponse, requestedTokenType?: string | null): {
+  token: string; issuedTokenType: string; tokenType: string; expiresAt: number | null; scope: string | null;
+};
+export declare function clientAssertionClaims(clientId: string, audience: string, now: number, jtiRandom?: Uint8Array): {
+  iss: string; sub: string; aud: string; iat: number; exp: number; jti: string;
+};

@@ -1,8 +1,9 @@
-// Node (>= 20): reads and instantiates the WebAssembly module next to this file.
+// Node (>= 20): reads and instantiates the Node build of the WebAssembly module (dist/node: with
+// the headless grants, McpOAuthHeadless).
 import { readFileSync } from 'node:fs';
-import { initSync } from './dist/mcp_oauth_wasm.js';
+import { initSync } from './dist/node/mcp_oauth_wasm.js';
 
-export * from './dist/mcp_oauth_wasm.js';
-export { McpOAuth, McpOAuthError } from './dist/client.js';
+export * from './dist/node/mcp_oauth_wasm.js';
+export { McpOAuth, McpOAuthError, McpOAuthHeadless } from './dist/node/client.js';
 
-initSync({ module: readFileSync(new URL('./dist/mcp_oauth_wasm_bg.wasm', import.meta.url)) });
+initSync({ module: readFileSync(new URL('./dist/node/mcp_oauth_wasm_bg.wasm', import.meta.url)) });

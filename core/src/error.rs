@@ -185,6 +185,19 @@ impl Error {
             Error::Flow(e) => e.code(),
         }
     }
+
+    /// The OAuth error body the server sent (RFC 6749 §5.2, RFC 8693 §2.2.2, RFC 7591 §3.2.2,
+    /// RFC 6749 §4.1.2.1), when this error carries one: its `error` is the OAuth error code
+    /// (`invalid_client`, `invalid_grant`, …) that hosts may want to show or branch on.
+    pub fn oauth_error(&self) -> Option<&OAuthErrorBody> {
+        match self {
+            Error::Token(TokenError::InvalidGrant(b) | TokenError::Rejected { error: b, .. })
+            | Error::TokenExchange(TokenExchangeError::Rejected { error: b, .. })
+            | Error::Registration(RegistrationError::Rejected { error: b, .. })
+            | Error::Callback(CallbackError::ServerError(b)) => Some(b),
+            _ => None,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -366,5 +379,15 @@ mod tests {
         codes.sort_unstable();
         codes.dedup();
         assert_eq!(codes.len(), problems.len());
+    }
+
+    #[test]
+    fn oauth_error_bodies_are_reachable() {
+        let rejected: Error = T::Rejected { status: 401, error: body() }.into();
+        assert_eq!(rejected.oauth_error().map(|b| b.error.as_str()), Some("e"));
+        let exchange: Error = TokenExchangeError::Rejected { status: 400, error: body() }.into();
+        assert_eq!(exchange.oauth_error(), Some(&body()));
+        assert_eq!(Error::from(T::InvalidGrant(body())).oauth_error(), Some(&body()));
+        assert_eq!(Error::from(T::UnexpectedStatus { actual: 500 }).oauth_error(), None);
     }
 }

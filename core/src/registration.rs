@@ -215,9 +215,10 @@ pub enum IdentityChoice {
     Register(EndpointUrl),
 }
 
-/// RFC 8414 §2: when `token_endpoint_auth_methods_supported` is omitted the default is
-/// `client_secret_basic`.
-fn secret_method(metadata: &ServerMetadata) -> Result<TokenEndpointAuth, RegistrationError> {
+/// The method for a client with a secret at this server: `client_secret_basic` when listed (or
+/// when the list is omitted: RFC 8414 §2 makes it the default), else `client_secret_post`, else
+/// [`RegistrationError::NoSupportedAuthMethod`].
+pub fn secret_method(metadata: &ServerMetadata) -> Result<TokenEndpointAuth, RegistrationError> {
     match &metadata.token_endpoint_auth_methods_supported {
         None => Ok(TokenEndpointAuth::ClientSecretBasic),
         Some(list) if list.iter().any(|m| m == "client_secret_basic") => {

@@ -39,12 +39,17 @@ pub(crate) fn invalid_option(option: &str, problem: &str) -> JsValue {
     )
 }
 
-/// A core error as `McpOAuthError`, with the URL of a transport failure.
+/// A core error as `McpOAuthError`, with the URL of a transport failure, and the OAuth error
+/// the server sent (`oauthError`, e.g. `invalid_client`, and `errorDescription`) when it did.
 pub(crate) fn core_error(e: &mcp_oauth_core::Error) -> JsValue {
-    let fields = match e {
-        mcp_oauth_core::Error::Flow(FlowError::Transport { url, purpose, .. }) => {
+    let fields = match (e, e.oauth_error()) {
+        (mcp_oauth_core::Error::Flow(FlowError::Transport { url, purpose, .. }), _) => {
             object(&[("url", JsValue::from_str(url)), ("purpose", JsValue::from_str(purpose))])
         }
+        (_, Some(b)) => object(&[
+            ("oauthError", JsValue::from_str(&b.error)),
+            ("errorDescription", crate::steps::str_or_null(b.error_description.as_deref())),
+        ]),
         _ => JsValue::UNDEFINED,
     };
     make_error(e.code(), &e.to_string(), fields)

@@ -17,7 +17,7 @@ extern "C" {
     #[wasm_bindgen(js_name = makeError)]
     pub(crate) fn make_error(code: &str, message: &str, fields: JsValue) -> JsValue;
     #[wasm_bindgen(js_name = randomBytes, catch)]
-    fn random_bytes(n: u32) -> Result<Uint8Array, JsValue>;
+    pub(crate) fn random_bytes(n: u32) -> Result<Uint8Array, JsValue>;
 }
 
 /// PKCE verifier and `state` bytes from `crypto.getRandomValues`.

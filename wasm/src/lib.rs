@@ -11,6 +11,9 @@
 //!   `status`, `logout`, events).
 //! - [`Flow`] and the step functions in [`steps`]: the core's sans-IO API for hosts that drive
 //!   the protocol themselves.
+//! - `headless` (feature `headless`, on by default; the npm package's Node build): step
+//!   functions of the headless grants (client credentials, cross-app access) and `Flow`'s
+//!   discovery for them, driven by `McpOAuthHeadless` (`js/headless.js`).
 //! - Errors are `McpOAuthError` objects whose `code` is the Rust error code
 //!   ([`mcp_oauth_core::Error::code`], or one of [`error::BINDING_CODES`]).
 //!
@@ -24,6 +27,8 @@
 #![deny(missing_docs)]
 
 pub mod error;
+#[cfg(feature = "headless")]
+pub mod headless;
 mod io;
 mod options;
 pub mod steps;

@@ -6,7 +6,7 @@
 //! `crypto.getRandomValues`).
 
 use js_sys::{Array, Reflect, Uint8Array};
-use mcp_oauth_core::http::{HttpResponse, Purpose, RequestId};
+use mcp_oauth_core::http::{HttpRequest, HttpResponse, Purpose, RequestId};
 use mcp_oauth_core::pkce::Entropy;
 use mcp_oauth_core::secret::AccessToken;
 use mcp_oauth_core::time::UnixTime;
@@ -21,10 +21,10 @@ use crate::io::object;
 /// The core state machine.
 #[wasm_bindgen]
 pub struct Flow {
-    flow: AuthFlow,
+    pub(crate) flow: AuthFlow,
 }
 
-fn time(now: f64) -> UnixTime {
+pub(crate) fn time(now: f64) -> UnixTime {
     UnixTime(now.max(0.0) as u64)
 }
 
@@ -49,7 +49,7 @@ fn challenge_response(status: u16, www_authenticate: Option<String>) -> HttpResp
     HttpResponse::new(status, headers.unwrap_or_default(), Vec::new())
 }
 
-fn purpose_name(p: Purpose) -> &'static str {
+pub(crate) fn purpose_name(p: Purpose) -> &'static str {
     match p {
         Purpose::ResourceMetadata => "resource_metadata",
         Purpose::ServerMetadata => "server_metadata",
@@ -57,11 +57,60 @@ fn purpose_name(p: Purpose) -> &'static str {
         Purpose::TokenExchange => "token_exchange",
         Purpose::TokenRefresh => "token_refresh",
         Purpose::Revocation => "revocation",
+        Purpose::ClientCredentials => "client_credentials",
+        Purpose::JwtBearerGrant => "jwt_bearer",
+        Purpose::IdentityAssertionExchange => "identity_assertion_exchange",
         _ => "other",
     }
 }
 
-fn str_or_null(s: Option<&str>) -> JsValue {
+/// A request as `{ id, purpose, method, url, headers: [[name, value]], body: Uint8Array }`.
+pub(crate) fn request_to_js(req: &HttpRequest) -> JsValue {
+    let headers = Array::new();
+    for (k, v) in &req.headers {
+        headers.push(&Array::of2(&JsValue::from_str(k), &JsValue::from_str(v)));
+    }
+    object(&[
+        ("id", JsValue::from_f64(req.id.0 as f64)),
+        ("purpose", JsValue::from_str(purpose_name(req.purpose))),
+        ("method", JsValue::from_str(req.method.as_str())),
+        ("url", JsValue::from_str(&req.url)),
+        ("headers", headers.into()),
+        ("body", Uint8Array::from(req.body.as_slice()).into()),
+    ])
+}
+
+/// Reads `{ status, headers: [[name, value]] | Headers-like object, body: string | Uint8Array }`.
+pub(crate) fn response_from_js(response: &JsValue) -> Result<HttpResponse, JsValue> {
+    let status = Reflect::get(response, &"status".into())?
+        .as_f64()
+        .ok_or_else(|| error("invalid_argument", "response.status must be a number", &[]))?
+        as u16;
+    let mut headers = Vec::new();
+    let raw = Reflect::get(response, &"headers".into())?;
+    let pairs = if Array::is_array(&raw) {
+        Array::from(&raw)
+    } else if raw.is_object() {
+        js_sys::Object::entries(&js_sys::Object::from(raw))
+    } else {
+        Array::new()
+    };
+    for pair in pairs.iter() {
+        let pair = Array::from(&pair);
+        if let (Some(k), Some(v)) = (pair.get(0).as_string(), pair.get(1).as_string()) {
+            headers.push((k, v));
+        }
+    }
+    let body = Reflect::get(response, &"body".into())?;
+    let body = match body.as_string() {
+        Some(s) => s.into_bytes(),
+        None if body.is_instance_of::<Uint8Array>() => Uint8Array::from(body).to_vec(),
+        None => Vec::new(),
+    };
+    Ok(HttpResponse::new(status, headers, body))
+}
+
+pub(crate) fn str_or_null(s: Option<&str>) -> JsValue {
     s.map_or(JsValue::NULL, JsValue::from_str)
 }
 
@@ -121,50 +170,14 @@ impl Flow {
     /// Uint8Array }`, or `undefined`. Never follow redirects when sending it.
     #[wasm_bindgen(js_name = pollRequest)]
     pub fn poll_request(&mut self) -> JsValue {
-        let Some(req) = self.flow.poll_request() else { return JsValue::UNDEFINED };
-        let headers = Array::new();
-        for (k, v) in &req.headers {
-            headers.push(&Array::of2(&JsValue::from_str(k), &JsValue::from_str(v)));
-        }
-        object(&[
-            ("id", JsValue::from_f64(req.id.0 as f64)),
-            ("purpose", JsValue::from_str(purpose_name(req.purpose))),
-            ("method", JsValue::from_str(req.method.as_str())),
-            ("url", JsValue::from_str(&req.url)),
-            ("headers", headers.into()),
-            ("body", Uint8Array::from(req.body.as_slice()).into()),
-        ])
+        self.flow.poll_request().map_or(JsValue::UNDEFINED, |req| request_to_js(&req))
     }
 
     /// Answers request `id` with `{ status, headers: [[name, value]] | Headers-like object,
     /// body: string | Uint8Array }`.
     #[wasm_bindgen(js_name = handleResponse)]
     pub fn handle_response(&mut self, now: f64, id: f64, response: JsValue) -> Result<(), JsValue> {
-        let status = Reflect::get(&response, &"status".into())?.as_f64().ok_or_else(|| {
-            error("invalid_argument", "handleResponse: response.status must be a number", &[])
-        })? as u16;
-        let mut headers = Vec::new();
-        let raw = Reflect::get(&response, &"headers".into())?;
-        let pairs = if Array::is_array(&raw) {
-            Array::from(&raw)
-        } else if raw.is_object() {
-            js_sys::Object::entries(&js_sys::Object::from(raw))
-        } else {
-            Array::new()
-        };
-        for pair in pairs.iter() {
-            let pair = Array::from(&pair);
-            if let (Some(k), Some(v)) = (pair.get(0).as_string(), pair.get(1).as_string()) {
-                headers.push((k, v));
-            }
-        }
-        let body = Reflect::get(&response, &"body".into())?;
-        let body = match body.as_string() {
-            Some(s) => s.into_bytes(),
-            None if body.is_instance_of::<Uint8Array>() => Uint8Array::from(body).to_vec(),
-            None => Vec::new(),
-        };
-        let resp = HttpResponse::new(status, headers, body);
+        let resp = response_from_js(&response)?;
         self.flow.handle_response(time(now), RequestId(id as u64), resp).js()
     }
 

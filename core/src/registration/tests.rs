@@ -263,3 +263,21 @@ fn no_identity_is_a_clear_error() {
         Err(RegistrationError::NoSupportedAuthMethod { supported: "private_key_jwt".into() })
     );
 }
+
+#[test]
+fn secret_method_follows_the_metadata_with_basic_as_default() {
+    let basic = TokenEndpointAuth::ClientSecretBasic;
+    // RFC 8414 §2: an omitted list means client_secret_basic.
+    assert_eq!(secret_method(&metadata("")), Ok(basic));
+    let both =
+        r#","token_endpoint_auth_methods_supported":["client_secret_post","client_secret_basic"]"#;
+    assert_eq!(secret_method(&metadata(both)), Ok(basic));
+    let post =
+        r#","token_endpoint_auth_methods_supported":["private_key_jwt","client_secret_post"]"#;
+    assert_eq!(secret_method(&metadata(post)), Ok(TokenEndpointAuth::ClientSecretPost));
+    let none = r#","token_endpoint_auth_methods_supported":["none"]"#;
+    assert_eq!(
+        secret_method(&metadata(none)),
+        Err(RegistrationError::NoSupportedAuthMethod { supported: "none".into() })
+    );
+}

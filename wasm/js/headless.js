@@ -1,0 +1,250 @@
+// McpOAuthHeadless: access tokens without a user or a browser, for Node scripts, CI pipelines and
+// backend services (the JS side of the native `HeadlessClient`). Grants:
+//   client_credentials  RFC 6749 §4.4 with client_secret_basic, client_secret_post or
+//                       private_key_jwt (RFC 7523; ES256/RS256 PKCS#8 keys, signed by WebCrypto)
+//   cross_app           MCP SEP-990: the user's ID token for an ID-JAG at the identity provider
+//                       (RFC 8693), redeemed with the jwt-bearer grant (RFC 7523 §2.1)
+//   service_account     client credentials at a fixed token URL (no discovery), with an optional
+//                       second service token sent in a header on every MCP request
+// Every protocol step is the Rust core's (the step functions of src/headless.rs, and Flow's
+// discovery); this file owns fetch, the clock, the key and the in-memory token cache. Nothing is
+// persisted: a new token is one request away.
+
+import { makeError, nowSeconds, defaultFetch, send, requestUrl, prepareRequest } from './io.js';
+
+let steps = null;
+
+/** Set by the Node entry (pkg/build.sh writes dist/node/client.js): the WebAssembly module's exports. */
+export function useSteps(module) {
+  steps = module;
+}
+
+const ID_JAG = 'urn:ietf:params:oauth:token-type:id-jag';
+const GRANTS = ['client_credentials', 'cross_app', 'service_account'];
+const KNOWN = ['serverUrl', 'grant', 'clientId', 'clientSecret', 'authMethod', 'privateKey', 'signingAlg',
+  'scopes', 'tokenUrl', 'issuer', 'serviceToken', 'serviceTokenHeader', 'idp', 'refreshBufferSeconds', 'fetch'];
+const CONSTRUCT = Symbol('McpOAuthHeadless.create');
+
+const bad = (option, problem) => makeError('invalid_option', `options.${option}: ${problem}`, { option });
+
+function check(options) {
+  if (!options || typeof options !== 'object') {
+    throw bad('(all)', 'McpOAuthHeadless.create needs an options object with at least serverUrl and clientId');
+  }
+  for (const k of Object.keys(options)) {
+    if (!KNOWN.includes(k)) throw bad(k, `unknown option (known: ${KNOWN.join(', ')})`);
+  }
+  const o = { grant: 'client_credentials', signingAlg: 'ES256', serviceTokenHeader: 'X-Service-Token', refreshBufferSeconds: 60, ...options };
+  const str = (name, v = o[name]) => {
+    if (v !== undefined && typeof v !== 'string') throw bad(name, `expected a string, got ${typeof v}`);
+  };
+  ['serverUrl', 'clientId', 'clientSecret', 'authMethod', 'privateKey', 'tokenUrl', 'issuer', 'serviceToken', 'serviceTokenHeader'].forEach((k) => str(k));
+  for (const k of ['serverUrl', 'clientId']) if (!o[k]) throw bad(k, 'is required');
+  if (!GRANTS.includes(o.grant)) throw bad('grant', `expected one of ${GRANTS.join(', ')}, got ${JSON.stringify(o.grant)}`);
+  if ((o.grant === 'service_account') !== (o.tokenUrl !== undefined)) {
+    throw bad('tokenUrl', o.tokenUrl === undefined ? "is required for grant 'service_account'" : "is only for grant 'service_account' (the other grants discover the token endpoint)");
+  }
+  if (o.clientSecret !== undefined && o.privateKey !== undefined) throw bad('privateKey', 'give clientSecret or privateKey, not both');
+  if (!['ES256', 'RS256'].includes(o.signingAlg)) throw bad('signingAlg', `expected "ES256" or "RS256", got ${JSON.stringify(o.signingAlg)}`);
+  if (o.scopes !== undefined) {
+    const list = typeof o.scopes === 'string' ? [o.scopes] : o.scopes;
+    if (!Array.isArray(list) || list.some((s) => typeof s !== 'string')) throw bad('scopes', 'expected a string or an array of strings');
+    o.scope = list.join(' ');
+  }
+  if (!/^[\w-]+$/.test(o.serviceTokenHeader) || /^authorization$/i.test(o.serviceTokenHeader)) {
+    throw bad('serviceTokenHeader', 'must be an HTTP header name other than Authorization');
+  }
+  if (!(o.refreshBufferSeconds >= 0)) throw bad('refreshBufferSeconds', 'expected a number of seconds, 0 or more');
+  if (o.fetch !== undefined && typeof o.fetch !== 'function') throw bad('fetch', `expected a function, got ${typeof o.fetch}`);
+  if (o.grant === 'cross_app') {
+    const idp = o.idp;
+    if (!idp || typeof idp !== 'object') throw bad('idp', "is required for grant 'cross_app': { tokenEndpoint, clientId, clientSecret?, authMethod?, idToken }");
+    for (const k of ['tokenEndpoint', 'clientId', 'idToken']) if (!idp[k] || typeof idp[k] !== 'string') throw bad(`idp.${k}`, 'is required (a string)');
+    for (const k of ['clientSecret', 'authMethod']) str(`idp.${k}`, idp[k]);
+  } else if (o.idp !== undefined) {
+    throw bad('idp', "is only for grant 'cross_app'");
+  }
+  return o;
+}
+
+// ------------------------------------------------------------- private_key_jwt with WebCrypto
+
+const subtle = () => globalThis.crypto?.subtle ?? (() => { throw makeError('entropy_unavailable', 'WebCrypto (crypto.subtle) is not available here (need Node >= 20 or a browser)'); })();
+
+async function importKey(pem, alg) {
+  const m = /-----BEGIN ([A-Z0-9 ]+)-----([^-]*)-----END \1-----/.exec(pem);
+  if (!m) throw bad('privateKey', 'not a PEM key (expected "-----BEGIN PRIVATE KEY-----", PKCS#8)');
+  if (m[1] !== 'PRIVATE KEY') {
+    throw bad('privateKey', `a "${m[1]}" PEM is not supported: convert it to an unencrypted PKCS#8 "PRIVATE KEY" with \`openssl pkcs8 -topk8 -nocrypt -in key.pem -out key.pkcs8.pem\``);
+  }
+  const params = alg === 'ES256' ? { name: 'ECDSA', namedCurve: 'P-256' } : { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' };
+  try {
+    const der = Uint8Array.from(atob(m[2].replace(/\s+/g, '')), (c) => c.charCodeAt(0));
+    return await subtle().importKey('pkcs8', der, params, false, ['sign']);
+  } catch (e) {
+    throw bad('privateKey', `not a PKCS#8 private key for ${alg} (${alg === 'ES256' ? 'EC P-256' : 'RSA'}): ${e.message}`);
+  }
+}
+
+const b64url = (bytes) => btoa(String.fromCharCode(...bytes)).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+const utf8 = (s) => new TextEncoder().encode(s);
+
+/** A compact JWS (RFC 7515 §7.1) of `claims`; ECDSA signatures come out as raw r||s, as JWS wants. */
+async function signJwt(key, alg, claims) {
+  const part = (o) => b64url(utf8(JSON.stringify(o)));
+  const input = `${part({ alg, typ: 'JWT' })}.${part(claims)}`;
+  const params = alg === 'ES256' ? { name: 'ECDSA', hash: 'SHA-256' } : { name: 'RSASSA-PKCS1-v1_5' };
+  return `${input}.${b64url(new Uint8Array(await subtle().sign(params, key, utf8(input))))}`;
+}
+
+// ------------------------------------------------------------------------------------ client
+
+export class McpOAuthHeadless {
+  #o;
+  #flow;
+  #key;
+  #fetch;
+  #token = null;
+  #pending = null;
+  #issuer = null;
+  #bound = null;
+
+  /** Use `await McpOAuthHeadless.create(options)`. */
+  constructor(secret, o, flow, key) {
+    if (secret !== CONSTRUCT) throw makeError('invalid_argument', 'use `await McpOAuthHeadless.create(options)`');
+    this.#o = o;
+    this.#flow = flow;
+    this.#key = key;
+    this.#fetch = o.fetch ?? defaultFetch();
+  }
+
+  /**
+   * Checks the options and imports the key. Options: serverUrl, clientId (required); grant
+   * ('client_credentials' default, 'cross_app', 'service_account'), clientSecret, authMethod,
+   * privateKey (PKCS#8 PEM), signingAlg ('ES256' default, 'RS256'), scopes, tokenUrl + issuer
+   * (service account), serviceToken + serviceTokenHeader, idp (cross app), refreshBufferSeconds
+   * (60), fetch.
+   */
+  static async create(options) {
+    if (!steps) throw makeError('not_initialized', 'the WebAssembly module is not initialised yet (import the package entry, which initialises it)');
+    const o = check(options);
+    // The core's flow, for discovery, the resource and the token-for-other-resource check.
+    const flow = new steps.Flow({ serverUrl: o.serverUrl, redirectUri: 'http://127.0.0.1/unused', scopes: o.scope, fetch: o.fetch });
+    const key = o.privateKey === undefined ? null : await importKey(o.privateKey, o.signingAlg);
+    return new McpOAuthHeadless(CONSTRUCT, o, flow, key);
+  }
+
+  /** A usable access token: the cached one while it has `refreshBufferSeconds` to live, else a new one; concurrent callers share one request. */
+  async accessToken() {
+    const t = this.#token;
+    if (t && (t.expiresAt === null || nowSeconds() + this.#o.refreshBufferSeconds < t.expiresAt)) return t.accessToken;
+    this.#pending ??= this.#obtain().then((n) => (this.#token = n)).finally(() => { this.#pending = null; });
+    return (await this.#pending).accessToken;
+  }
+
+  async #send(req) {
+    const res = await send(this.#fetch, req.method, req.url, req.headers, req.body);
+    if (res.error !== undefined) {
+      throw makeError('transport_failed', `${req.purpose} request failed: ${res.error}`, { url: req.url, purpose: req.purpose });
+    }
+    return res;
+  }
+
+  /** Where tokens come from: the configured token URL, or discovery through the core. */
+  async #target(now) {
+    const o = this.#o;
+    const f = this.#flow;
+    if (o.tokenUrl) {
+      // RFC 7523 §3 item 3 allows the token endpoint as the assertion audience.
+      return { issuer: o.issuer ?? o.tokenUrl, tokenEndpoint: o.tokenUrl, resource: f.serverUrl, scope: o.scope };
+    }
+    f.beginDiscovery(now);
+    let first = null;
+    for (let req = f.pollRequest(); req; req = f.pollRequest()) {
+      const res = await send(this.#fetch, req.method, req.url, req.headers, req.body);
+      try {
+        if (res.error !== undefined) f.handleTransportError(nowSeconds(), req.id, res.error);
+        else f.handleResponse(nowSeconds(), req.id, res);
+      } catch (e) {
+        first ??= e;
+      }
+    }
+    while (f.pollEvent()); // nothing to persist: discovery stays in this flow
+    if (first) throw first;
+    return f.discovery() ?? Promise.reject(makeError('not_discovered', 'discovery ended without metadata'));
+  }
+
+  /** The client fields of the step functions, with a fresh assertion for `private_key_jwt`. */
+  async #client(target, now) {
+    const o = this.#o;
+    const c = { clientId: o.clientId, clientSecret: o.clientSecret, authMethod: o.authMethod };
+    if (this.#key) {
+      c.clientAssertion = await signJwt(this.#key, o.signingAlg, steps.clientAssertionClaims(o.clientId, target.issuer, now));
+    } else if (o.clientSecret !== undefined) {
+      c.authMethod ??= target.secretAuthMethod ?? undefined;
+    }
+    return c;
+  }
+
+  async #obtain() {
+    const o = this.#o;
+    const now = nowSeconds();
+    const t = await this.#target(now);
+    this.#issuer = t.issuer;
+    const common = { ...(await this.#client(t, now)), tokenEndpoint: t.tokenEndpoint, resource: t.resource, scope: t.scope };
+    let req;
+    if (o.grant === 'cross_app') {
+      const { idp } = o;
+      const exchange = steps.idJagRequest({ ...idp, audience: t.issuer, resource: t.resource, scope: t.scope });
+      const jag = steps.processTokenExchangeResponse(now, await this.#send(exchange), ID_JAG);
+      req = steps.jwtBearerRequest({ ...common, assertion: jag.token, scope: jag.scope ?? t.scope });
+    } else {
+      req = steps.clientCredentialsRequest(common);
+    }
+    return steps.processTokenResponse(now, await this.#send(req), t.scope);
+  }
+
+  /**
+   * A `fetch` for the MCP server: adds the token (and the service token header), and on a 401
+   * drops the refused token and retries once with a new one. Requests to other URLs pass
+   * through untouched. A plain function: `{ fetch: headless.fetch }`.
+   */
+  get fetch() {
+    return (this.#bound ??= (input, init) => this.#fetchImpl(input, init));
+  }
+
+  #request(input, init, token) {
+    const req = prepareRequest(input, init, `Bearer ${token}`);
+    if (this.#o.serviceToken !== undefined) req[1].headers.set(this.#o.serviceTokenHeader, this.#o.serviceToken);
+    return req;
+  }
+
+  async #fetchImpl(input, init) {
+    try {
+      this.#flow.authorizationHeader(nowSeconds(), requestUrl(input));
+    } catch (e) {
+      if (e && e.code === 'token_for_other_resource') return this.#fetch(input, init);
+      throw e;
+    }
+    const token = await this.accessToken();
+    const res = await this.#fetch(...this.#request(input, init, token));
+    if (res.status !== 401) return res;
+    await res.arrayBuffer().catch(() => {});
+    // Another caller may have replaced it already; only the refused token is dropped.
+    if (this.#token?.accessToken === token) this.#token = null;
+    return this.#fetch(...this.#request(input, init, await this.accessToken()));
+  }
+
+  /** `{ grant, serverUrl, issuer, authorized, expiresAt, scope }` (no secrets). */
+  status() {
+    const t = this.#token;
+    return {
+      grant: this.#o.grant,
+      serverUrl: this.#flow.serverUrl,
+      issuer: this.#issuer,
+      authorized: !!t && (t.expiresAt === null || nowSeconds() < t.expiresAt),
+      expiresAt: t?.expiresAt ?? null,
+      scope: t?.scope ?? null,
+    };
+  }
+}
