@@ -6,7 +6,8 @@
 //! what a native host needs around it: token stores ([`store`]), the redirect handling of a
 //! single user ([`redirect`]: loopback listener, browser opener, follow mode), a process-wide
 //! metadata cache ([`cache`]), the per-user [`OAuthClient`] with single-flight refresh, the MCP
-//! transport ([`mcp`], feature `rmcp`), and the `mcp-oauth` CLI (feature `cli`).
+//! transport ([`mcp`], feature `rmcp`), the `mcp-oauth` CLI (feature `cli`), and the
+//! multi-user server mode ([`server`], feature `server`; shared Redis store with feature `redis`).
 //!
 //! It adds no protocol logic: every rule lives in the core. Design-card choices: `oauth2` is not
 //! used (the core is the OAuth client); `getrandom` provides the entropy; `reqwest` the HTTP.
@@ -21,6 +22,8 @@ pub mod http;
 #[cfg(feature = "rmcp")]
 pub mod mcp;
 pub mod redirect;
+#[cfg(feature = "server")]
+pub mod server;
 pub mod store;
 
 pub use client::{BrowserMode, ClientOptions, OAuthClient, Status};
