@@ -338,3 +338,102 @@ async fn redis_outage_gives_clear_errors_and_recovers() {
     let (page, text) = consent(last["url"].as_str().unwrap(), "Hatter", &redirect).await;
     assert_eq!(page, 200, "{text}");
 }
+
+/// 200 users with short-lived tokens call tools at once through two replicas sharing Redis:
+/// every call succeeds with the caller's own subject, no one is asked to consent again, and each
+/// user's token is refreshed exactly once per expiry (counted at the authorization server), so
+/// rotated refresh tokens are never lost. The peer's tokens live 20 s and the client refreshes
+/// half a lifetime early: a token is due 10 s after it is issued. (`PEER_STORE=map`: the peer's
+/// default store would evict live grants past ~1000 entries.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_hundred_users_refresh_once_per_expiry_across_replicas() {
+    const USERS: usize = 200;
+    let peers = Peers::start_with(
+        &[("PEER_ACCESS_TTL", "20".to_owned()), ("PEER_STORE", "map".to_owned())],
+        &[],
+    );
+    let redis = Redis::start();
+    let (la, lb) = (listener().await, listener().await);
+    let redirect = format!("http://{}/auth/redirect", la.local_addr().unwrap());
+    let store_a = Arc::new(RedisStore::connect(&redis.url(), &STORE_KEY).await.unwrap());
+    let store_b = Arc::new(RedisStore::connect(&redis.url(), &STORE_KEY).await.unwrap());
+    let a = serve(la, config(&peers.mcp_url, &redirect, store_a.clone(), store_a)).await;
+    let b = serve(lb, config(&peers.mcp_url, &redirect, store_b.clone(), store_b.clone())).await;
+    let users: Vec<String> = (0..USERS).map(|i| format!("user{i:03}")).collect();
+    let limit = Arc::new(tokio::sync::Semaphore::new(16));
+
+    // Consent, one user at a time per permit.
+    let mut tasks = Vec::new();
+    for user in &users {
+        let (user, base, redirect, limit) =
+            (user.clone(), a.base(), redirect.clone(), limit.clone());
+        tasks.push(tokio::spawn(async move {
+            let _permit = limit.acquire_owned().await.unwrap();
+            let auth = Auth::Bearer(jwt(&user, 600, JWT_SECRET));
+            let (reply, asked) = http_exchange(&base, &auth, &user, &redirect, &whoami()).await;
+            assert!(asked);
+            assert_eq!(tool_text(&reply), user);
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let consented = peers.as_stats().await;
+    assert_eq!(count(&consented, "/token/authorization_code"), USERS as u64);
+
+    for round in 1..=2u64 {
+        // Every token is due now.
+        tokio::time::sleep(Duration::from_secs(11)).await;
+        peers.reset_as_stats().await;
+        let limit = Arc::new(tokio::sync::Semaphore::new(50));
+        let mut tasks = Vec::new();
+        for user in &users {
+            let (user, limit) = (user.clone(), limit.clone());
+            let bases = [a.base(), a.base(), b.base(), b.base()];
+            let redirect = redirect.clone();
+            tasks.push(tokio::spawn(async move {
+                let _permit = limit.acquire_owned().await.unwrap();
+                let auth = Auth::Bearer(jwt(&user, 600, JWT_SECRET));
+                let calls = bases.iter().map(|base| {
+                    let (auth, user, redirect) = (auth.clone(), user.clone(), redirect.clone());
+                    async move { http_exchange(base, &auth, &user, &redirect, &whoami()).await }
+                });
+                let mut failures = Vec::new();
+                for (reply, asked) in futures_util::future::join_all(calls).await {
+                    if asked || reply["type"] != "result" || tool_text(&reply) != user {
+                        failures.push(format!("{user} (round {round}): asked {asked}, {reply}"));
+                    }
+                }
+                failures
+            }));
+        }
+        let mut failures = Vec::new();
+        for t in tasks {
+            failures.extend(t.await.unwrap());
+        }
+        if !failures.is_empty() {
+            let stats = peers.as_stats().await;
+            panic!(
+                "{} failed calls, e.g. {:?}; AS stats {stats}",
+                failures.len(),
+                &failures[..failures.len().min(3)]
+            );
+        }
+        let stats = peers.as_stats().await;
+        assert_eq!(
+            count(&stats, "/token/refresh_token"),
+            USERS as u64,
+            "one refresh per user in round {round}: {stats}"
+        );
+        assert_eq!(count(&stats, "/token_errors/refresh_token"), 0, "{stats}");
+        assert_eq!(count(&stats, "/token/authorization_code"), 0, "{stats}");
+    }
+    // Every user still holds a refresh token in Redis.
+    for user in &users {
+        let keys = mcp_oauth::store::TokenStore::list(store_b.as_ref(), user).await.unwrap();
+        assert_eq!(keys.len(), 1, "{user}");
+        let entry =
+            mcp_oauth::store::TokenStore::load(store_b.as_ref(), &keys[0]).await.unwrap().unwrap();
+        assert!(entry.tokens.unwrap().refresh_token.is_some(), "{user}");
+    }
+}
