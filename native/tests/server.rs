@@ -437,3 +437,116 @@ async fn two_hundred_users_refresh_once_per_expiry_across_replicas() {
         assert!(entry.tokens.unwrap().refresh_token.is_some(), "{user}");
     }
 }
+
+/// The Redis store's guarantees, against a real redis-server: the refresh lock expires, a
+/// holder whose lock expired cannot write (compare-and-set) nor release the new holder's lock
+/// (compare-and-delete); a pending authorization is taken once and expires with its TTL; a
+/// sealed value moved onto another key does not open.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_store_lock_compare_and_set_and_pending_ttl() {
+    use mcp_oauth::core::authorize::PendingAuthorization;
+    use mcp_oauth::store::{
+        PendingRecord, PendingStore, StoreError, StoreKey, StoredEntry, TokenStore,
+    };
+    let redis = Redis::start();
+    let store = RedisStore::connect(&redis.url(), &STORE_KEY).await.unwrap();
+    let key = |user: &str| StoreKey {
+        user: user.into(),
+        resource: "http://127.0.0.1:9/mcp".into(),
+        issuer: "http://127.0.0.1:8".into(),
+    };
+    let alice = key("Alice");
+    let entry = StoredEntry::default();
+    store.save(&alice, &entry).await.unwrap();
+
+    let first = store.lock(&alice, Duration::from_millis(500)).await.unwrap().unwrap();
+    let started = std::time::Instant::now();
+    let second = store.lock(&alice, Duration::from_secs(5)).await.unwrap().unwrap();
+    assert!(started.elapsed() >= Duration::from_millis(400), "waited for the first lock to expire");
+    let lost = store.save_locked(&alice, &entry, &first).await.unwrap_err();
+    assert!(matches!(lost, StoreError::LockLost { .. }), "{lost}");
+    store.unlock(&first).await.unwrap();
+    store.save_locked(&alice, &entry, &second).await.unwrap();
+    store.unlock(&second).await.unwrap();
+    let third = store.lock(&alice, Duration::from_secs(5)).await.unwrap().unwrap();
+    assert!(started.elapsed() < Duration::from_secs(3), "released at once");
+    store.unlock(&third).await.unwrap();
+
+    // A sealed entry copied onto another user's key does not open.
+    let mut conn =
+        redis::Client::open(redis.url()).unwrap().get_multiplexed_async_connection().await.unwrap();
+    let keys: Vec<String> =
+        redis::cmd("KEYS").arg("mcp-oauth:tok:*").query_async(&mut conn).await.unwrap();
+    let value: Vec<u8> = redis::cmd("GET").arg(&keys[0]).query_async(&mut conn).await.unwrap();
+    store.save(&key("Hatter"), &entry).await.unwrap();
+    let keys2: Vec<String> =
+        redis::cmd("KEYS").arg("mcp-oauth:tok:*").query_async(&mut conn).await.unwrap();
+    let hatter_key = keys2.iter().find(|k| **k != keys[0]).unwrap();
+    let _: () = redis::cmd("SET").arg(hatter_key).arg(value).query_async(&mut conn).await.unwrap();
+    let err = store.load(&key("Hatter")).await.unwrap_err();
+    assert!(matches!(err, StoreError::Undecryptable { .. }), "{err}");
+
+    // Pending authorizations: taken once; gone after their TTL.
+    let pending = |state: &str| {
+        let text = format!(
+            r#"{{"state":"{state}","verifier":"dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk","issuer":"http://127.0.0.1:8","iss_parameter_supported":true,"redirect_uri":"http://localhost:8000/auth/redirect","resource":"http://127.0.0.1:9/mcp","client_id":"c","authorization_url":"http://127.0.0.1:8/auth?x","created_at":1}}"#
+        );
+        PendingRecord {
+            user: "Alice".into(),
+            server: "demo".into(),
+            pending: PendingAuthorization::from_json(&text).unwrap(),
+        }
+    };
+    store.put_pending(&pending("state-one"), Duration::from_secs(30)).await.unwrap();
+    let taken = store.take_pending("state-one").await.unwrap().unwrap();
+    assert_eq!(taken, pending("state-one"));
+    assert!(store.take_pending("state-one").await.unwrap().is_none(), "taken once");
+    store.put_pending(&pending("state-two"), Duration::from_millis(200)).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert!(store.take_pending("state-two").await.unwrap().is_none(), "expired");
+    // Neither state nor verifier is stored in clear.
+    store.put_pending(&pending("state-three"), Duration::from_secs(30)).await.unwrap();
+    let keys: Vec<String> = redis::cmd("KEYS").arg("*").query_async(&mut conn).await.unwrap();
+    for k in &keys {
+        assert!(!k.contains("state-three"), "{k}");
+        let t: String = redis::cmd("TYPE").arg(k).query_async(&mut conn).await.unwrap();
+        if t == "string" {
+            let v: Vec<u8> = redis::cmd("GET").arg(k).query_async(&mut conn).await.unwrap();
+            assert!(!String::from_utf8_lossy(&v).contains("dBjftJeZ4CVP"), "{k}");
+        }
+    }
+}
+
+/// Idle sessions are evicted; past `max_sessions` the least recently used go first; eviction
+/// keeps the tokens (they are in the store).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_sessions_are_evicted_and_memory_is_bounded() {
+    let store = Arc::new(MemoryStore::new());
+    let mut cfg = config(
+        "http://127.0.0.1:9/mcp",
+        "http://localhost:8000/auth/redirect",
+        store.clone(),
+        store,
+    );
+    cfg.max_sessions = 3;
+    let manager = mcp_oauth::server::UserManager::new(Arc::new(cfg));
+    for user in ["a", "b", "c"] {
+        manager.get(user, "demo").unwrap();
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(manager.len(), 3);
+    manager.get("a", "demo").unwrap(); // a is now the most recent
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    manager.get("d", "demo").unwrap(); // evicts b, the least recently used
+    assert_eq!(manager.len(), 3);
+    let held = manager.get("a", "demo").unwrap();
+    assert!(Arc::ptr_eq(&held, &manager.get("a", "demo").unwrap()), "a was kept");
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    assert_eq!(manager.evict_idle(Duration::from_millis(10)), 2, "c and d idle; a in use");
+    assert_eq!(manager.len(), 1);
+    drop(held);
+    assert_eq!(manager.evict_idle(Duration::ZERO), 1);
+    assert!(manager.is_empty());
+    let err = manager.get("a", "nope").unwrap_err();
+    assert!(err.to_string().contains("unknown MCP server `nope`"), "{err}");
+}

@@ -92,13 +92,21 @@ impl UserManager {
             s.last_used.store(now, Ordering::Relaxed);
             return Ok(Arc::clone(s));
         }
-        let mut opts = ClientOptions::new(url.clone(), Arc::clone(&self.config.tokens))?;
-        opts.redirect_uri = self.config.redirect_uri.clone();
-        opts.client = self.config.client.clone();
-        opts.user = user.to_owned();
-        opts.browser = crate::BrowserMode::Print;
-        opts.cache = Arc::clone(&self.config.cache);
-        opts.http = self.config.http.clone();
+        // Built field by field: `ClientOptions::new` would make an HTTP client per user.
+        let opts = ClientOptions {
+            server_url: url.clone(),
+            redirect_uri: self.config.redirect_uri.clone(),
+            client: self.config.client.clone(),
+            scopes: None,
+            policies: Vec::new(),
+            user: user.to_owned(),
+            browser: crate::BrowserMode::Print,
+            timeout: self.config.consent_timeout,
+            store: Arc::clone(&self.config.tokens),
+            cache: Arc::clone(&self.config.cache),
+            http: self.config.http.clone(),
+            progress: None,
+        };
         let session = Arc::new(UserSession {
             user: user.to_owned(),
             server: server.to_owned(),
