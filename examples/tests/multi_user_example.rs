@@ -115,3 +115,72 @@ fn checker_talks_to_the_example_server_over_ws_and_http() {
     assert_eq!(code, 1, "{reply}");
     assert_eq!(reply["code"], "unauthenticated");
 }
+
+/// Two server processes share a redis-server; the redirect URI leads to the second. The checker
+/// starts the consent on the first over HTTP; the browser's callback lands on the second; the
+/// first answers the poll with the result. Then the second serves the user without consent.
+#[test]
+fn two_server_processes_share_redis() {
+    let peers_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/peers");
+    let mut node = Command::new("node");
+    node.arg("start.mjs").current_dir(&peers_dir).env("PORT", "0");
+    let (_peers, peers) = start(node);
+    let mcp_url = peers["mcp_url"].as_str().unwrap();
+
+    let free = || std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let redis_port = free();
+    let redis = Command::new("redis-server")
+        .args([
+            "--port",
+            &redis_port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ])
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("redis-server must be installed (bash .ci/run installs it)");
+    let _redis = Proc(redis);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", redis_port)).is_err() {
+        assert!(std::time::Instant::now() < deadline, "redis-server did not start");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+
+    let (port_a, port_b) = (free(), free());
+    let redirect = format!("http://127.0.0.1:{port_b}/auth/redirect");
+    let replica = |port: u16| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_multi-user-server"));
+        cmd.args(["--mcp", &format!("demo={mcp_url}")])
+            .args(["--redirect-uri", &redirect])
+            .args(["--listen", &format!("127.0.0.1:{port}")])
+            .args(["--session-secret", "an-example-session-secret-of-32-bytes-or-more"])
+            .args(["--jwt-hs256-secret", "an-example-jwt-secret"])
+            .args(["--redis", &format!("redis://127.0.0.1:{redis_port}/")])
+            .args(["--store-key", &"ab".repeat(32)]);
+        start(cmd)
+    };
+    let (_a, a) = replica(port_a);
+    let (_b, b) = replica(port_b);
+    let (url_a, url_b) = (a["url"].as_str().unwrap(), b["url"].as_str().unwrap());
+
+    let jwt = ["--jwt-hs256-secret", "an-example-jwt-secret"];
+    let args = [&["--protocol", "http", "--user-id", "Alice", "--input", "call whoami"][..], &jwt]
+        .concat();
+    let (code, reply, stderr) = check(url_a, &args);
+    assert_eq!(code, 0, "{reply} {stderr}");
+    assert!(
+        stderr.contains(&format!("redirect_uri=http%3A%2F%2F127.0.0.1%3A{port_b}")),
+        "{stderr}"
+    );
+    assert_eq!(reply["result"]["content"][0]["text"], "Alice");
+    // Replica B (WebSocket, session cookie from B's demo login) serves Alice from Redis.
+    let (code, reply, stderr) =
+        check(url_b, &["--protocol", "ws", "--user-id", "Alice", "--input", "call whoami"]);
+    assert_eq!(code, 0, "{reply}");
+    assert!(!stderr.contains("consent needed"), "B uses the tokens A's consent stored: {stderr}");
+    assert_eq!(reply["result"]["content"][0]["text"], "Alice");
+}

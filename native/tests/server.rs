@@ -141,6 +141,28 @@ async fn unidentified_callers_get_401() {
     let (status, reply) = post_chat(&base, &Auth::Bearer(t), &body).await;
     assert_eq!(status, 401, "{reply}");
     assert!(reply["message"].as_str().unwrap().contains("Audience"), "{reply}");
+    // Not valid yet (nbf in the future).
+    let claims = json!({"sub": "Alice", "iss": JWT_ISSUER, "aud": JWT_AUDIENCE, "exp": now + 900, "nbf": now + 600});
+    let t = jsonwebtoken::encode(
+        &jsonwebtoken::Header::default(),
+        &claims,
+        &jsonwebtoken::EncodingKey::from_secret(JWT_SECRET),
+    )
+    .unwrap();
+    let (status, reply) = post_chat(&base, &Auth::Bearer(t), &body).await;
+    assert_eq!(status, 401, "{reply}");
+    assert!(reply["message"].as_str().unwrap().contains("ImmatureSignature"), "{reply}");
+    // A wrong issuer.
+    let claims = json!({"sub": "Alice", "iss": "https://evil.example", "aud": JWT_AUDIENCE, "exp": now + 600});
+    let t = jsonwebtoken::encode(
+        &jsonwebtoken::Header::default(),
+        &claims,
+        &jsonwebtoken::EncodingKey::from_secret(JWT_SECRET),
+    )
+    .unwrap();
+    let (status, reply) = post_chat(&base, &Auth::Bearer(t), &body).await;
+    assert_eq!(status, 401, "{reply}");
+    assert!(reply["message"].as_str().unwrap().contains("Issuer"), "{reply}");
     // ?session= is for the WebSocket only.
     let (status, _) = post_chat(&base, &Auth::QuerySession(srv.session("Alice")), &body).await;
     assert_eq!(status, 401);
@@ -274,6 +296,10 @@ async fn denied_and_timed_out_consent_are_typed_errors() {
     let (reply, asked) = ws_exchange(&mut ws, "Alice", &redirect, &whoami()).await;
     assert!(asked);
     assert_eq!(reply["type"], "error", "{reply}");
+    assert_eq!(reply["code"], "oauth_denied", "{reply}");
+    // Asking again starts a new consent (the denied one is over).
+    let (reply, asked) = ws_exchange(&mut ws, "Alice", &redirect, &whoami()).await;
+    assert!(asked, "a new consent was asked");
     assert_eq!(reply["code"], "oauth_denied", "{reply}");
     // No consent at all: oauth_timeout after the consent timeout.
     let (status, reply) =
@@ -549,4 +575,19 @@ async fn idle_sessions_are_evicted_and_memory_is_bounded() {
     assert!(manager.is_empty());
     let err = manager.get("a", "nope").unwrap_err();
     assert!(err.to_string().contains("unknown MCP server `nope`"), "{err}");
+}
+
+/// A loopback redirect URI without a port means port 8000, for registration and listening.
+#[tokio::test]
+async fn redirect_uri_without_port_means_8000() {
+    let store = Arc::new(MemoryStore::new());
+    let cfg =
+        config("http://127.0.0.1:9/mcp", "http://localhost/auth/redirect", store.clone(), store);
+    assert_eq!(cfg.redirect_listen_addr(), Some("127.0.0.1:8000".parse().unwrap()));
+    let server = mcp_oauth::server::MultiUserServer::new(cfg, identity()).unwrap();
+    assert_eq!(server.config().redirect_uri, "http://localhost:8000/auth/redirect");
+    let store = Arc::new(MemoryStore::new());
+    let cfg =
+        config("http://127.0.0.1:9/mcp", "https://app.example/auth/redirect", store.clone(), store);
+    assert_eq!(cfg.redirect_listen_addr(), None, "the host decides where a public URI listens");
 }

@@ -70,8 +70,10 @@ pub enum ChatReply {
         server: String,
         /// The authorization URL to open (in a popup).
         url: String,
-        /// Poll `GET /v1/chat/{request_id}` (HTTP) for the outcome.
-        request_id: String,
+        /// Poll `GET /v1/chat/{request_id}` for the outcome (HTTP only; over the WebSocket the
+        /// outcome arrives on the socket).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        request_id: Option<String>,
         /// Seconds the consent may take.
         expires_in: u64,
     },

@@ -293,7 +293,16 @@ impl MultiUserServer {
         }
         let (state, consent) = self.consent(&session).await.map_err(RunError::Client)?;
         on_consent(consent);
-        self.wait_outcome(&state).await?;
+        let outcome = self.wait_outcome(&state).await;
+        // This consent is over, however it ended: the next request starts a new one (the
+        // callback may have been served by another replica, which cleared only its own copy).
+        {
+            let mut current = session.consent.lock().unwrap_or_else(|p| p.into_inner());
+            if current.as_ref().is_some_and(|(s, _, _)| *s == state) {
+                *current = None;
+            }
+        }
+        outcome?;
         session.client.reload().await;
         *session.mcp.lock().await = None;
         perform(&session, &request.action).await.map_err(RunError::Client)
@@ -436,7 +445,7 @@ impl MultiUserServer {
                         id: request.id,
                         server: c.server,
                         url: c.url,
-                        request_id,
+                        request_id: Some(request_id),
                         expires_in: c.expires_in,
                     },
                     Err(e) => ChatReply::error(request.id, "internal", e.to_string()),

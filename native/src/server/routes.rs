@@ -122,7 +122,7 @@ async fn serve_socket(server: MultiUserServer, user: String, mut socket: WebSock
                             id,
                             server: c.server,
                             url: c.url,
-                            request_id: String::new(),
+                            request_id: None,
                             expires_in: c.expires_in,
                         });
                     }).await;
