@@ -25,8 +25,9 @@ pub struct UserSession {
     pub client: Arc<OAuthClient>,
     /// The MCP connection, opened on first use.
     pub mcp: tokio::sync::Mutex<Option<McpSession>>,
-    /// The consent in progress, if any: (state, authorization URL, deadline).
-    pub consent: Mutex<Option<(String, String, Instant)>>,
+    /// The consent in progress, if any: (state, authorization URL, deadline). Held while a
+    /// consent starts, so that concurrent requests of the user share one.
+    pub consent: tokio::sync::Mutex<Option<(String, String, Instant)>>,
     last_used: AtomicU64,
 }
 
@@ -113,7 +114,7 @@ impl UserManager {
             url,
             client: Arc::new(OAuthClient::new(opts)?),
             mcp: tokio::sync::Mutex::new(None),
-            consent: Mutex::new(None),
+            consent: tokio::sync::Mutex::new(None),
             last_used: AtomicU64::new(now),
         });
         if map.len() >= self.config.max_sessions {

@@ -297,7 +297,7 @@ impl MultiUserServer {
         // This consent is over, however it ended: the next request starts a new one (the
         // callback may have been served by another replica, which cleared only its own copy).
         {
-            let mut current = session.consent.lock().unwrap_or_else(|p| p.into_inner());
+            let mut current = session.consent.lock().await;
             if current.as_ref().is_some_and(|(s, _, _)| *s == state) {
                 *current = None;
             }
@@ -312,8 +312,9 @@ impl MultiUserServer {
     /// store by `state`.
     async fn consent(&self, session: &UserSession) -> Result<(String, ConsentRequired), Error> {
         let timeout = self.inner.config.consent_timeout;
-        let existing = session.consent.lock().unwrap_or_else(|p| p.into_inner()).clone();
-        if let Some((state, url, deadline)) = existing {
+        // Held until the consent is recorded: concurrent requests of the user share one.
+        let mut current = session.consent.lock().await;
+        if let Some((state, url, deadline)) = current.clone() {
             let left = deadline.saturating_duration_since(Instant::now());
             if left > Duration::from_secs(5) {
                 let c = ConsentRequired {
@@ -330,8 +331,7 @@ impl MultiUserServer {
         let record =
             PendingRecord { user: session.user.clone(), server: session.server.clone(), pending };
         self.inner.config.pending.put_pending(&record, timeout).await?;
-        *session.consent.lock().unwrap_or_else(|p| p.into_inner()) =
-            Some((state.clone(), url.clone(), Instant::now() + timeout));
+        *current = Some((state.clone(), url.clone(), Instant::now() + timeout));
         let c =
             ConsentRequired { server: session.server.clone(), url, expires_in: timeout.as_secs() };
         Ok((state, c))
@@ -389,7 +389,7 @@ impl MultiUserServer {
             Ok(session) => {
                 let result =
                     session.client.complete_authorization(record.pending, &callback_url).await;
-                session.consent.lock().unwrap_or_else(|p| p.into_inner()).take();
+                session.consent.lock().await.take();
                 *session.mcp.lock().await = None;
                 match result {
                     Ok(()) => ConsentOutcome::Authorized,
@@ -507,16 +507,18 @@ pub enum CallbackPageError {
     Store(StoreError),
 }
 
-/// Runs one MCP operation in the session (connecting first when needed; once more on a broken
-/// connection).
+/// Runs one MCP operation in the session, connecting first when needed. A broken cached
+/// connection is dropped; `tools/list` is then tried once more on a new one, while a tool call
+/// is never repeated (it may have run).
 async fn perform(session: &UserSession, action: &Action) -> Result<serde_json::Value, Error> {
     let url = session.url.clone();
     let mut mcp = session.mcp.lock().await;
     for attempt in 0..2 {
-        if mcp.is_none() {
-            *mcp = Some(McpSession::connect(&url, Some(Arc::clone(&session.client)), false).await?);
-        }
-        let Some(conn) = mcp.as_ref() else { continue };
+        let reused = mcp.is_some();
+        let conn = match mcp.take() {
+            Some(conn) => conn,
+            None => McpSession::connect(&url, Some(Arc::clone(&session.client)), false).await?,
+        };
         let result = match action {
             Action::ListTools => conn.list_tools().await.map(|tools| {
                 serde_json::json!({ "tools": serde_json::to_value(tools).unwrap_or_default() })
@@ -527,8 +529,17 @@ async fn perform(session: &UserSession, action: &Action) -> Result<serde_json::V
                 .map(|r| serde_json::to_value(r).unwrap_or_default()),
         };
         match result {
-            Err(Error::Mcp(_)) if attempt == 0 => *mcp = None,
-            other => return other,
+            Ok(value) => {
+                *mcp = Some(conn);
+                return Ok(value);
+            }
+            Err(Error::Mcp(_)) if attempt == 0 && reused && matches!(action, Action::ListTools) => {
+                conn.close().await;
+            }
+            Err(e) => {
+                conn.close().await;
+                return Err(e);
+            }
         }
     }
     Err(Error::Mcp("the MCP connection failed twice".into()))
