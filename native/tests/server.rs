@@ -95,9 +95,33 @@ async fn three_users_consent_separately_and_never_share_tokens() {
             mcp_oauth::store::TokenStore::load(store.as_ref(), &keys[0]).await.unwrap().unwrap();
         tokens.push(entry.tokens.unwrap().access_token.secret().to_owned());
     }
+    // The authorization server says whose each stored token is.
+    for (token, user) in tokens.iter().zip(["Alice", "Hatter", "Rabbit"]) {
+        assert_eq!(introspected_subject(&peers, token).await, user);
+    }
     tokens.sort();
     tokens.dedup();
     assert_eq!(tokens.len(), 3);
+}
+
+/// RFC 7662 introspection at the authorization server (with the MCP server's credentials): the
+/// token's `sub`.
+async fn introspected_subject(peers: &Peers, token: &str) -> String {
+    let meta =
+        common::get_json(&format!("{}/.well-known/openid-configuration", peers.issuer)).await;
+    let resp: serde_json::Value = reqwest::Client::new()
+        .post(meta["introspection_endpoint"].as_str().unwrap())
+        .basic_auth("mcp-resource-server", Some("mcp-resource-server-secret"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("token={}", urlencode(token)))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(resp["active"], true, "{resp}");
+    resp["sub"].as_str().unwrap_or_default().to_owned()
 }
 
 /// No identity, a bad signature, an expired JWT, a wrong audience, a forged session: 401 with
