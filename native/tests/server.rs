@@ -187,6 +187,29 @@ async fn unidentified_callers_get_401() {
     let (status, reply) = post_chat(&base, &Auth::Bearer(t), &body).await;
     assert_eq!(status, 401, "{reply}");
     assert!(reply["message"].as_str().unwrap().contains("Issuer"), "{reply}");
+    // A cookie-authenticated WebSocket from another origin is refused (403); JSON only on POST.
+    let mut req = tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(
+        format!("{}/ws", base.replace("http://", "ws://")),
+    )
+    .unwrap();
+    req.headers_mut()
+        .insert("cookie", format!("mcp_session={}", srv.session("Alice")).parse().unwrap());
+    req.headers_mut().insert("origin", "https://evil.example".parse().unwrap());
+    match tokio_tungstenite::connect_async(req).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => {
+            assert_eq!(resp.status().as_u16(), 403)
+        }
+        other => panic!("cross-origin WebSocket accepted: {:?}", other.map(|_| ())),
+    }
+    let resp = reqwest::Client::new()
+        .post(format!("{base}/v1/chat"))
+        .header("cookie", format!("mcp_session={}", srv.session("Alice")))
+        .header("content-type", "text/plain")
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 415);
     // ?session= is for the WebSocket only.
     let (status, _) = post_chat(&base, &Auth::QuerySession(srv.session("Alice")), &body).await;
     assert_eq!(status, 401);

@@ -16,7 +16,7 @@
 //! Error codes: `unauthenticated` (401), `bad_request`, `unknown_server`, `unknown_request`,
 //! `oauth_denied` (the user refused), `oauth_failed` (the callback or code exchange failed),
 //! `oauth_timeout` (no consent in time), `store_unavailable` (Redis down: retry later),
-//! `mcp_failed`, `internal`.
+//! `mcp_failed`, `forbidden_origin` (403: a WebSocket from another origin), `internal`.
 
 use serde::{Deserialize, Serialize};
 

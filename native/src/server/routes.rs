@@ -50,6 +50,19 @@ async fn chat(
         Ok(u) => u,
         Err(e) => return unauthenticated(&e),
     };
+    // JSON only: a cross-site form cannot send it without a CORS preflight.
+    let json = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim_start().to_ascii_lowercase().starts_with("application/json"));
+    if !json {
+        let r = ChatReply::error(
+            None,
+            "bad_request",
+            "send the request as Content-Type: application/json",
+        );
+        return (StatusCode::UNSUPPORTED_MEDIA_TYPE, Json(r)).into_response();
+    }
     let request: ChatRequest = match serde_json::from_slice(&body) {
         Ok(r) => r,
         Err(e) => {
@@ -83,12 +96,33 @@ async fn websocket(
     Query(q): Query<HashMap<String, String>>,
     ws: WebSocketUpgrade,
 ) -> Response {
+    if let Some(refused) = cross_origin(&headers) {
+        return refused;
+    }
     let user =
         match server.identity().identify(&headers, q.get("session").map(String::as_str)).await {
             Ok(u) => u,
             Err(e) => return unauthenticated(&e),
         };
     ws.on_upgrade(move |socket| serve_socket(server, user, socket))
+}
+
+/// Browsers send `Origin` on WebSocket handshakes and the cookie along with it: a page of another
+/// origin must not act as the user (cross-site WebSocket hijacking). Clients that are not
+/// browsers send no `Origin`.
+fn cross_origin(headers: &HeaderMap) -> Option<Response> {
+    let origin = headers.get(axum::http::header::ORIGIN)?.to_str().ok()?;
+    let host = headers.get(axum::http::header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("");
+    let origin_host = origin.split_once("://").map_or("", |(_, rest)| rest.trim_end_matches('/'));
+    if origin_host.eq_ignore_ascii_case(host) {
+        return None;
+    }
+    let body = ChatReply::error(
+        None,
+        "forbidden_origin",
+        format!("WebSocket from origin {origin} refused: only pages of this server may connect"),
+    );
+    Some((StatusCode::FORBIDDEN, Json(body)).into_response())
 }
 
 /// Each message runs as its own task; replies go back through one writer.
