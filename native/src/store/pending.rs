@@ -9,7 +9,9 @@ use std::time::Duration;
 use mcp_oauth_core::authorize::PendingAuthorization;
 use sha2::{Digest, Sha256};
 
-use super::{StoreError, StoreFuture};
+#[cfg(feature = "redis")]
+use super::StoreError;
+use super::StoreFuture;
 
 /// An authorization waiting for its callback: whose it is and what finishes it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -113,6 +115,7 @@ pub trait PendingStore: Send + Sync {
     fn outcome<'a>(&'a self, state: &'a str) -> StoreFuture<'a, Option<ConsentOutcome>>;
 }
 
+#[cfg(feature = "redis")]
 pub(crate) fn corrupt(what: &str, reason: String) -> StoreError {
     StoreError::Corrupt { path: what.to_owned(), reason }
 }
