@@ -5,10 +5,21 @@
 //! first of them starts. State is loaded from the [`TokenStore`] on first use and written back
 //! on every `ClientRegistered`, `TokensUpdated` and `TokensCleared` event; discovery results go
 //! to the shared [`MetadataCache`].
+//!
+//! Across processes (server replicas sharing a [`crate::store::RedisStore`]) refresh is
+//! single-flight through the store's lock ([`TokenStore::lock`]): take it, re-read the entry and
+//! use another replica's newer tokens when there are some, otherwise refresh and save under the
+//! lock (compare-and-set), then release. A rotated refresh token is thus used once, and a
+//! process that lost the race never overwrites or deletes the winner's tokens.
+//!
+//! A server completes authorizations on behalf of its users without a browser of its own:
+//! [`OAuthClient::start_authorization`] returns the pending authorization (to keep by `state`),
+//! [`OAuthClient::complete_authorization`] finishes it from the callback URL, in any replica.
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use mcp_oauth_core::authorize::PendingAuthorization;
 use mcp_oauth_core::flow::{StoredTokens, SNAPSHOT_VERSION};
 use mcp_oauth_core::http::HttpResponse;
 use mcp_oauth_core::policy::ServerPolicy;
@@ -22,7 +33,7 @@ use tokio::sync::Mutex;
 use crate::cache::MetadataCache;
 use crate::http::HttpClient;
 use crate::redirect::{self, LoopbackListener};
-use crate::store::{StoreKey, StoredEntry, TokenStore};
+use crate::store::{StoreKey, StoreLock, StoredEntry, TokenStore};
 use crate::{entropy, now, Error};
 
 /// The default redirect URI of native hosts.
@@ -181,7 +192,12 @@ pub struct OAuthClient {
     opts: ClientOptions,
     config: FlowConfig,
     inner: Mutex<Inner>,
+    /// The store lock held during a refresh (only touched while `inner` is locked).
+    held_lock: std::sync::Mutex<Option<StoreLock>>,
 }
+
+/// How long a cross-process refresh lock lives at most (a crashed holder frees it by then).
+pub const REFRESH_LOCK_TTL: Duration = Duration::from_secs(15);
 
 impl std::fmt::Debug for OAuthClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -227,7 +243,12 @@ impl OAuthClient {
             FlowConfig::new(&opts.server_url, &opts.redirect_uri, opts.client.clone())?;
         config.scopes = opts.scopes.clone();
         config.policies = opts.policies.clone();
-        Ok(OAuthClient { opts, config, inner: Mutex::new(Inner { flow: None }) })
+        Ok(OAuthClient {
+            opts,
+            config,
+            inner: Mutex::new(Inner { flow: None }),
+            held_lock: std::sync::Mutex::new(None),
+        })
     }
 
     /// The MCP server's canonical URL (the store's resource key).
@@ -354,8 +375,63 @@ impl OAuthClient {
             registration: snap.registrations.into_iter().find(|r| r.issuer == issuer),
             discovery: snap.discovery.filter(|d| d.server.issuer.as_str() == issuer),
         };
-        self.opts.store.save(&self.key(issuer), &entry).await?;
+        let key = self.key(issuer);
+        let lock = self.held_lock.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        match lock {
+            Some(lock) if lock.key == key => {
+                self.opts.store.save_locked(&key, &entry, &lock).await?
+            }
+            _ => self.opts.store.save(&key, &entry).await?,
+        }
         Ok(())
+    }
+
+    /// Runs `refresh` (which may refresh the tokens held) single-flight across processes: under
+    /// the store's lock for the entry, after adopting newer tokens another process stored. With
+    /// a store that has no lock (memory, files) it just runs `refresh`. `refresh` gets the flow
+    /// and whether tokens changed through adoption.
+    async fn with_refresh_lock<T>(
+        &self,
+        flow: &mut AuthFlow,
+        refresh: impl AsyncFnOnce(&Self, &mut AuthFlow, bool) -> Result<T, Error>,
+    ) -> Result<T, Error> {
+        let Some(issuer) = flow.tokens().map(|(i, _)| i.to_owned()) else {
+            return refresh(self, flow, false).await;
+        };
+        let key = self.key(&issuer);
+        let Some(lock) = self.opts.store.lock(&key, REFRESH_LOCK_TTL).await? else {
+            return refresh(self, flow, false).await;
+        };
+        *self.held_lock.lock().unwrap_or_else(|p| p.into_inner()) = Some(lock.clone());
+        let result = async {
+            let adopted = self.adopt_stored_tokens(flow, &key).await?;
+            refresh(self, flow, adopted).await
+        }
+        .await;
+        *self.held_lock.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        let released = self.opts.store.unlock(&lock).await;
+        let value = result?;
+        released?;
+        Ok(value)
+    }
+
+    /// Replaces the flow's tokens with the stored ones when another process changed them.
+    async fn adopt_stored_tokens(
+        &self,
+        flow: &mut AuthFlow,
+        key: &StoreKey,
+    ) -> Result<bool, Error> {
+        let stored = self.opts.store.load(key).await?.and_then(|e| e.tokens);
+        let held = flow.tokens().map(|(_, t)| t.clone());
+        let Some(stored) = stored else { return Ok(false) };
+        if held.as_ref() == Some(&stored) {
+            return Ok(false);
+        }
+        let mut snapshot = flow.snapshot();
+        snapshot.tokens = Some(StoredTokens { issuer: key.issuer.clone(), tokens: stored });
+        snapshot.pending = None;
+        *flow = AuthFlow::restore(self.config.clone(), snapshot)?;
+        Ok(true)
     }
 
     /// Takes the user through the browser step for `url` and completes the flow.
@@ -419,14 +495,19 @@ impl OAuthClient {
     pub async fn access_token(&self) -> Result<AccessToken, Error> {
         let mut inner = self.inner.lock().await;
         let flow = self.flow(&mut inner).await?;
-        let now = now();
         let mut refresh_error = None;
-        if flow.poll_timeout().is_some_and(|t| t <= now) {
-            let result = flow.handle_timeout(now).map_err(Error::from);
-            let result = match result {
-                Ok(()) => self.drive(flow).await.map(|_| ()),
-                Err(e) => Err(e),
-            };
+        if flow.poll_timeout().is_some_and(|t| t <= now()) {
+            let result = self
+                .with_refresh_lock(flow, async |this, flow, _| {
+                    // Another process may have refreshed while this one waited for the lock.
+                    let now = now();
+                    if flow.poll_timeout().is_none_or(|t| t > now) {
+                        return Ok(());
+                    }
+                    flow.handle_timeout(now)?;
+                    this.drive(flow).await.map(|_| ())
+                })
+                .await;
             refresh_error = result.err();
         }
         match flow.access_token(crate::now()) {
@@ -447,11 +528,25 @@ impl OAuthClient {
     ) -> Result<(), Error> {
         let mut inner = self.inner.lock().await;
         let flow = self.flow(&mut inner).await?;
-        match used {
-            Some(t) => flow.handle_unauthorized_for(now(), response, t, entropy()?)?,
-            None => flow.handle_unauthorized(now(), response, entropy()?)?,
+        let Some(used) = used else {
+            flow.handle_unauthorized(now(), response, entropy()?)?;
+            return self.finish_challenge(flow, interactive).await;
+        };
+        let skip = self
+            .with_refresh_lock(flow, async |this, flow, _| {
+                // Someone (this process or another) already replaced the refused token.
+                if flow.access_token(now()).is_some_and(|t| t.secret() != used.secret()) {
+                    return Ok(true);
+                }
+                flow.handle_unauthorized_for(now(), response, used, entropy()?)?;
+                this.drive_challenge(flow).await.map(|_| false)
+            })
+            .await;
+        match skip {
+            Ok(true) => Ok(()),
+            Ok(false) => self.finish_pending(flow, interactive).await,
+            Err(e) => Err(e),
         }
-        self.finish_challenge(flow, interactive).await
     }
 
     /// Handles the MCP server's 403 for `operation`: step-up authorization when the server
@@ -470,14 +565,73 @@ impl OAuthClient {
 
     /// After a 401/403 input: run what the flow asks; open the browser only when `interactive`.
     async fn finish_challenge(&self, flow: &mut AuthFlow, interactive: bool) -> Result<(), Error> {
-        match self.drive(flow).await? {
-            Some(url) if interactive => self.interact(flow, url).await,
-            Some(_) => {
+        self.drive_challenge(flow).await?;
+        self.finish_pending(flow, interactive).await
+    }
+
+    /// Runs the flow's requests (a refresh, or discovery and registration).
+    async fn drive_challenge(&self, flow: &mut AuthFlow) -> Result<(), Error> {
+        self.drive(flow).await.map(|_| ())
+    }
+
+    /// When the flow now waits for the user: the browser step if `interactive`, else
+    /// [`Error::AuthorizationRequired`] (and the authorization is dropped).
+    async fn finish_pending(&self, flow: &mut AuthFlow, interactive: bool) -> Result<(), Error> {
+        match flow.status(now()) {
+            mcp_oauth_core::FlowStatus::AwaitingUser { url } if interactive => {
+                self.interact(flow, url).await
+            }
+            mcp_oauth_core::FlowStatus::AwaitingUser { .. } => {
                 flow.cancel();
                 Err(Error::AuthorizationRequired { server: self.opts.server_url.clone() })
             }
-            None => Ok(()),
+            _ => Ok(()),
         }
+    }
+
+    /// Starts an authorization for a user who is not here (a server's user, in their own
+    /// browser): discovery and registration run now, and the pending authorization comes back
+    /// for the host to keep by `state` ([`crate::store::PendingStore`]) and to send its
+    /// `authorization_url` to the user. This client does not wait for the callback; any
+    /// process with the same configuration finishes it with
+    /// [`OAuthClient::complete_authorization`].
+    pub async fn start_authorization(&self) -> Result<PendingAuthorization, Error> {
+        let mut inner = self.inner.lock().await;
+        let flow = self.flow(&mut inner).await?;
+        flow.begin_authorization(now(), entropy()?)?;
+        self.drive(flow).await?;
+        let pending = flow.snapshot().pending;
+        flow.cancel();
+        pending
+            .ok_or_else(|| Error::Usage("the authorization did not reach the browser step".into()))
+    }
+
+    /// Finishes an authorization started by [`OAuthClient::start_authorization`] (here or in
+    /// another process) with the URL the browser came back to; the tokens are stored.
+    pub async fn complete_authorization(
+        &self,
+        pending: PendingAuthorization,
+        callback_url: &str,
+    ) -> Result<(), Error> {
+        let mut inner = self.inner.lock().await;
+        // Start from what the store holds now (another replica may have written since).
+        inner.flow = None;
+        let flow = self.flow(&mut inner).await?;
+        let mut snapshot = flow.snapshot();
+        snapshot.pending = Some(pending);
+        *flow = AuthFlow::restore(self.config.clone(), snapshot)?;
+        let result = match flow.handle_callback(now(), callback_url) {
+            Ok(()) => self.drive(flow).await.map(|_| ()),
+            Err(e) => Err(Error::Protocol(e)),
+        };
+        flow.cancel();
+        result
+    }
+
+    /// Forgets the in-memory state; the next use reads the store again (after another process
+    /// completed an authorization for this user, for example).
+    pub async fn reload(&self) {
+        self.inner.lock().await.flow = None;
     }
 
     /// Revokes the tokens when the server supports it (RFC 7009) and deletes this user's local

@@ -8,7 +8,8 @@
 //! metadata cache ([`cache`]), the per-user [`OAuthClient`] with single-flight refresh, the
 //! headless [`HeadlessClient`] ([`headless`]: client credentials, cross-app access, service
 //! accounts), `private_key_jwt` signing ([`signer`]), the YAML configuration file ([`config`]),
-//! the MCP transport ([`mcp`], feature `rmcp`), and the `mcp-oauth` CLI (feature `cli`).
+//! the MCP transport ([`mcp`], feature `rmcp`), the `mcp-oauth` CLI (feature `cli`), and the
+//! multi-user server mode ([`server`], feature `server`; shared Redis store with feature `redis`).
 //!
 //! It adds no protocol logic: every rule lives in the core. Design-card choices: `oauth2` is not
 //! used (the core is the OAuth client); `getrandom` provides the entropy; `reqwest` the HTTP.
@@ -30,6 +31,8 @@ pub mod http;
 #[cfg(feature = "rmcp")]
 pub mod mcp;
 pub mod redirect;
+#[cfg(feature = "server")]
+pub mod server;
 pub mod signer;
 pub mod store;
 

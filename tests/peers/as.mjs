@@ -27,6 +27,10 @@ const ALLOWED_RESOURCES = env.PEER_RESOURCES
 const RS_CLIENT_ID = env.PEER_RS_CLIENT_ID || 'mcp-resource-server';
 const RS_CLIENT_SECRET = env.PEER_RS_CLIENT_SECRET || 'mcp-resource-server-secret';
 const DEBUG = env.PEER_DEBUG === '1';
+// oidc-provider's default in-memory store is an LRU of 1000 entries: past a few hundred users
+// it evicts live clients, grants and refresh tokens. PEER_STORE=map keeps everything (until it
+// expires) for load tests with many users.
+const STORE = env.PEER_STORE || 'lru';
 
 function positiveInt(name, value, fallback) {
   if (value === undefined || value === '') return fallback;
@@ -130,10 +134,40 @@ async function getResourceServerInfo(_ctx, resourceIndicator) {
   };
 }
 
+// An unbounded in-memory adapter (PEER_STORE=map): entries live until their expiry.
+function mapAdapterFactory() {
+  const items = new Map(); // key -> { payload, expiresAt }
+  const live = (key) => {
+    const item = items.get(key);
+    if (item && item.expiresAt !== undefined && item.expiresAt <= Date.now()) {
+      items.delete(key);
+      return undefined;
+    }
+    return item?.payload;
+  };
+  return (model) => ({
+    key: (id) => `${model}:${id}`,
+    async upsert(id, payload, expiresIn) {
+      const expiresAt = typeof expiresIn === 'number' ? Date.now() + expiresIn * 1000 : undefined;
+      items.set(`${model}:${id}`, { payload, expiresAt });
+      if (model === 'Session' && payload.uid) items.set(`sessionUid:${payload.uid}`, { payload: id, expiresAt });
+    },
+    async find(id) { return live(`${model}:${id}`); },
+    async findByUid(uid) { const id = live(`sessionUid:${uid}`); return id && live(`${model}:${id}`); },
+    async findByUserCode() { return undefined; },
+    async consume(id) { const p = live(`${model}:${id}`); if (p) p.consumed = Math.floor(Date.now() / 1000); },
+    async destroy(id) { items.delete(`${model}:${id}`); },
+    async revokeByGrantId(grantId) {
+      for (const [key, item] of items) if (item.payload?.grantId === grantId) items.delete(key);
+    },
+  });
+}
+
 const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
 const signingJwk = { ...privateKey.export({ format: 'jwk' }), kid: 'peer-rs256', use: 'sig', alg: 'RS256' };
 
 const provider = new Provider(issuer, {
+  ...(STORE === 'map' ? { adapter: mapAdapterFactory() } : {}),
   clients: [
     // The MCP server's own credentials, used only to call the introspection endpoint.
     {

@@ -71,7 +71,7 @@ impl KeySource {
     }
 
     /// The key bytes: reads the environment or the key file, generating the key file if absent.
-    fn resolve(&self) -> Result<[u8; 32], StoreError> {
+    pub fn resolve(&self) -> Result<[u8; 32], StoreError> {
         match self {
             Self::Bytes(k) => Ok(*k),
             Self::Env => key_from_env(),
@@ -355,7 +355,7 @@ impl FileStore {
         let dir = dir.into();
         ensure_dir(&dir)?;
         let key = key.resolve()?;
-        let cipher = Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(&key));
+        let cipher = cipher(&key);
         Ok(FileStore { inner: Arc::new(Inner { dir, cipher }) })
     }
 
@@ -387,7 +387,38 @@ impl FileStore {
     }
 }
 
-fn sha256_hex(data: &[u8]) -> String {
+/// The AES-256-GCM cipher of a 32-byte key.
+pub(crate) fn cipher(key: &[u8; 32]) -> Aes256Gcm {
+    Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(key))
+}
+
+/// `MAGIC`, a random 12-byte nonce, then the AES-256-GCM ciphertext and tag of `plaintext` with
+/// `aad` (the entry's name) authenticated: the format of every sealed value of every store.
+pub(crate) fn seal(cipher: &Aes256Gcm, aad: &[u8], plaintext: &[u8]) -> Result<Vec<u8>, String> {
+    let mut nonce = [0u8; NONCE_LEN];
+    getrandom::fill(&mut nonce).map_err(|e| e.to_string())?;
+    let sealed = cipher
+        .encrypt(Nonce::from_slice(&nonce), Payload { msg: plaintext, aad })
+        .map_err(|_| "encryption failed".to_owned())?;
+    let mut out = Vec::with_capacity(MAGIC.len() + NONCE_LEN + sealed.len());
+    out.extend_from_slice(MAGIC);
+    out.extend_from_slice(&nonce);
+    out.extend_from_slice(&sealed);
+    Ok(out)
+}
+
+/// Opens [`seal`]'s output; `None` when it does not authenticate (wrong key, other name,
+/// tampered with, truncated).
+pub(crate) fn open_sealed(cipher: &Aes256Gcm, aad: &[u8], bytes: &[u8]) -> Option<Vec<u8>> {
+    let rest = bytes.strip_prefix(MAGIC)?;
+    if rest.len() < NONCE_LEN + TAG_LEN {
+        return None;
+    }
+    let (nonce, sealed) = rest.split_at(NONCE_LEN);
+    cipher.decrypt(Nonce::from_slice(nonce), Payload { msg: sealed, aad }).ok()
+}
+
+pub(crate) fn sha256_hex(data: &[u8]) -> String {
     hex(&Sha256::digest(data))
 }
 
@@ -410,28 +441,13 @@ fn entry_file_name(key: &StoreKey) -> String {
 impl Inner {
     fn encrypt(&self, name: &str, plaintext: &[u8]) -> Result<Vec<u8>, StoreError> {
         let path = self.dir.join(name);
-        let nonce: [u8; NONCE_LEN] = random_bytes(&path)?;
-        let sealed = self
-            .cipher
-            .encrypt(Nonce::from_slice(&nonce), Payload { msg: plaintext, aad: name.as_bytes() })
-            .map_err(|_| io_error(&path, io::Error::other("encryption failed")))?;
-        let mut out = Vec::with_capacity(MAGIC.len() + NONCE_LEN + sealed.len());
-        out.extend_from_slice(MAGIC);
-        out.extend_from_slice(&nonce);
-        out.extend_from_slice(&sealed);
-        Ok(out)
+        seal(&self.cipher, name.as_bytes(), plaintext)
+            .map_err(|e| io_error(&path, io::Error::other(e)))
     }
 
     fn decrypt(&self, path: &Path, name: &str, bytes: &[u8]) -> Result<Vec<u8>, StoreError> {
-        let undecryptable = || StoreError::Undecryptable { path: path.display().to_string() };
-        let rest = bytes.strip_prefix(MAGIC).ok_or_else(undecryptable)?;
-        if rest.len() < NONCE_LEN + TAG_LEN {
-            return Err(undecryptable());
-        }
-        let (nonce, sealed) = rest.split_at(NONCE_LEN);
-        self.cipher
-            .decrypt(Nonce::from_slice(nonce), Payload { msg: sealed, aad: name.as_bytes() })
-            .map_err(|_| undecryptable())
+        open_sealed(&self.cipher, name.as_bytes(), bytes)
+            .ok_or_else(|| StoreError::Undecryptable { path: path.display().to_string() })
     }
 
     /// The entry in file `name` with the key it names, `None` when there is no such file.

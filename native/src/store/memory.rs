@@ -1,16 +1,80 @@
 //! [`MemoryStore`]: entries kept for the lifetime of the process.
 
 use std::collections::HashMap;
+use std::time::{Duration, Instant};
 
 use tokio::sync::RwLock;
 
-use super::{StoreError, StoreFuture, StoreKey, StoredEntry, TokenStore};
+use super::{
+    ConsentOutcome, PendingRecord, PendingStore, StoreError, StoreFuture, StoreKey, StoredEntry,
+    TokenStore,
+};
 
 /// A [`TokenStore`] in memory: nothing survives the process. For tests, one-shot tools and hosts
 /// that persist tokens elsewhere.
 #[derive(Debug, Default)]
 pub struct MemoryStore {
     entries: RwLock<HashMap<StoreKey, StoredEntry>>,
+    pending: std::sync::Mutex<Expiring<PendingRecord>>,
+    outcomes: std::sync::Mutex<Expiring<ConsentOutcome>>,
+}
+
+/// Values with a deadline, by state key; expired ones are dropped on each write.
+#[derive(Debug)]
+struct Expiring<T>(HashMap<String, (Instant, T)>);
+
+impl<T> Default for Expiring<T> {
+    fn default() -> Self {
+        Expiring(HashMap::new())
+    }
+}
+
+impl<T: Clone> Expiring<T> {
+    fn put(&mut self, key: String, value: T, ttl: Duration) {
+        let now = Instant::now();
+        self.0.retain(|_, (deadline, _)| *deadline > now);
+        self.0.insert(key, (now + ttl, value));
+    }
+
+    fn get(&self, key: &str) -> Option<T> {
+        self.0.get(key).filter(|(d, _)| *d > Instant::now()).map(|(_, v)| v.clone())
+    }
+
+    fn take(&mut self, key: &str) -> Option<T> {
+        self.0.remove(key).filter(|(d, _)| *d > Instant::now()).map(|(_, v)| v)
+    }
+}
+
+fn locked<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl PendingStore for MemoryStore {
+    fn put_pending<'a>(&'a self, record: &'a PendingRecord, ttl: Duration) -> StoreFuture<'a, ()> {
+        let key = PendingRecord::state_key(record.pending.state.secret());
+        locked(&self.pending).put(key, record.clone(), ttl);
+        Box::pin(async { Ok(()) })
+    }
+
+    fn take_pending<'a>(&'a self, state: &'a str) -> StoreFuture<'a, Option<PendingRecord>> {
+        let record = locked(&self.pending).take(&PendingRecord::state_key(state));
+        Box::pin(async move { Ok(record) })
+    }
+
+    fn put_outcome<'a>(
+        &'a self,
+        state: &'a str,
+        outcome: &'a ConsentOutcome,
+        ttl: Duration,
+    ) -> StoreFuture<'a, ()> {
+        locked(&self.outcomes).put(PendingRecord::state_key(state), outcome.clone(), ttl);
+        Box::pin(async { Ok(()) })
+    }
+
+    fn outcome<'a>(&'a self, state: &'a str) -> StoreFuture<'a, Option<ConsentOutcome>> {
+        let outcome = locked(&self.outcomes).get(&PendingRecord::state_key(state));
+        Box::pin(async move { Ok(outcome) })
+    }
 }
 
 impl MemoryStore {

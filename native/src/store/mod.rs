@@ -2,15 +2,23 @@
 //! runs. Keys are (user, resource, issuer); values are the core's persisted JSON forms
 //! ([`mcp_oauth_core::codec`]) with absolute expiry times.
 //!
-//! Implementations: [`MemoryStore`] (process lifetime) and [`FileStore`] (one encrypted file per
-//! key). A store never "repairs" what it cannot read: a tampered or undecryptable entry is an
+//! Implementations: [`MemoryStore`] (process lifetime), [`FileStore`] (one encrypted file per
+//! key) and, with feature `redis`, [`RedisStore`] (shared by server replicas; encrypted values).
+//!
+//! Servers also keep pending authorizations here, keyed by their `state` ([`PendingStore`]), so
+//! that any replica can complete a callback; and a store shared between processes offers a
+//! refresh lock ([`TokenStore::lock`]) so that a rotated refresh token is used once. A store never "repairs" what it cannot read: a tampered or undecryptable entry is an
 //! error that names the file, so tokens are never silently lost or replaced.
 
 mod file;
 mod memory;
+mod pending;
+#[cfg(feature = "redis")]
+mod redis;
 
 use std::future::Future;
 use std::pin::Pin;
+use std::time::Duration;
 
 use mcp_oauth_core::json::Json;
 use mcp_oauth_core::registration::ClientRegistration;
@@ -19,6 +27,9 @@ use mcp_oauth_core::Discovery;
 
 pub use file::{FileStore, KeySource};
 pub use memory::MemoryStore;
+pub use pending::{ConsentOutcome, PendingRecord, PendingStore};
+#[cfg(feature = "redis")]
+pub use redis::RedisStore;
 
 /// A boxed future, so that stores can be used as `dyn TokenStore`.
 pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'a>>;
@@ -127,6 +138,46 @@ pub enum StoreError {
     /// The encryption key is unusable.
     #[error("token store key is invalid: {0}")]
     InvalidKey(String),
+    /// A store server (Redis) cannot be reached or refused the command.
+    #[error("token store {backend} is unavailable: {message}")]
+    Unavailable {
+        /// Which store (`redis://127.0.0.1:6379/` without credentials).
+        backend: String,
+        /// What failed.
+        message: String,
+    },
+    /// Another process held the refresh lock for too long.
+    #[error("the refresh lock for {key} stayed taken for {secs} s (another replica refreshing)")]
+    LockTimeout {
+        /// The entry (user, resource, issuer).
+        key: String,
+        /// How long this process waited.
+        secs: u64,
+    },
+    /// The refresh lock expired before the write: another process may have refreshed since, so
+    /// this write was refused rather than overwrite newer tokens.
+    #[error(
+        "the refresh lock for {key} expired before the tokens were saved; the write was refused"
+    )]
+    LockLost {
+        /// The entry (user, resource, issuer).
+        key: String,
+    },
+}
+
+/// A refresh lock held on one entry ([`TokenStore::lock`]).
+#[derive(Clone, PartialEq, Eq)]
+pub struct StoreLock {
+    /// The entry it protects.
+    pub key: StoreKey,
+    /// This holder's random token (compare-and-delete on release, compare-and-set on save).
+    pub token: String,
+}
+
+impl std::fmt::Debug for StoreLock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoreLock").field("key", &self.key).finish_non_exhaustive()
+    }
 }
 
 /// Where tokens and registrations are kept. Implementations must be safe to share between tasks.
@@ -139,4 +190,30 @@ pub trait TokenStore: Send + Sync {
     fn delete<'a>(&'a self, key: &'a StoreKey) -> StoreFuture<'a, ()>;
     /// Every key of `user` (any resource, any issuer).
     fn list<'a>(&'a self, user: &'a str) -> StoreFuture<'a, Vec<StoreKey>>;
+
+    /// Takes the refresh lock of `key`, waiting while another process holds it; the lock
+    /// expires by itself after `ttl`. `None`: this store is not shared between processes, and
+    /// the client's in-process single flight is enough (the default).
+    fn lock<'a>(&'a self, key: &'a StoreKey, ttl: Duration) -> StoreFuture<'a, Option<StoreLock>> {
+        let _ = (key, ttl);
+        Box::pin(async { Ok(None) })
+    }
+
+    /// [`TokenStore::save`] under a lock: refused with [`StoreError::LockLost`] when the lock
+    /// is no longer this holder's (it expired and someone else may have written since).
+    fn save_locked<'a>(
+        &'a self,
+        key: &'a StoreKey,
+        entry: &'a StoredEntry,
+        lock: &'a StoreLock,
+    ) -> StoreFuture<'a, ()> {
+        let _ = lock;
+        self.save(key, entry)
+    }
+
+    /// Releases a lock, if it is still this holder's.
+    fn unlock<'a>(&'a self, lock: &'a StoreLock) -> StoreFuture<'a, ()> {
+        let _ = lock;
+        Box::pin(async { Ok(()) })
+    }
 }

@@ -35,7 +35,9 @@ fn start(script: &str, env: &[(&str, String)]) -> Peer {
         "tests/peers/node_modules is missing: run `npm ci` in tests/peers (bash .ci/run does)"
     );
     let mut cmd = Command::new("node");
-    cmd.arg(script).current_dir(&dir).stdout(Stdio::piped()).stderr(Stdio::null());
+    cmd.arg(script).current_dir(&dir).stdout(Stdio::piped()).stderr(
+        if std::env::var_os("PEER_STDERR").is_some() { Stdio::inherit() } else { Stdio::null() },
+    );
     cmd.env("PORT", "0");
     for (k, v) in env {
         cmd.env(k, v);

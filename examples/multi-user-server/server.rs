@@ -1,0 +1,165 @@
+//! The multi-user server example: many users, each asked for OAuth consent in their own
+//! browser popup when a tool call needs it; tokens per user in memory or in Redis.
+//!
+//! ```sh
+//! cargo run -p mcp-oauth-examples --bin multi-user-server -- \
+//!     --mcp demo=http://127.0.0.1:3001/mcp \
+//!     --session-secret "$(head -c 32 /dev/urandom | base64)" \
+//!     [--redis redis://127.0.0.1:6379/ --store-key <64 hex>] [--jwt-hs256-secret S]
+//! ```
+//! Then open <http://localhost:8000/> (the page: log in as a name, send `tools` or
+//! `call echo {"text":"hi"}`), or use `multi-user-check`.
+//!
+//! Routes: `/` (the page), `POST /login` (demo login: `{"user":"Alice"}` → session cookie; a
+//! real host has its own login), and the library's `/auth/redirect`, `/ws`, `/v1/chat`,
+//! `/v1/chat/{request_id}`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::http::{header, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use clap::Parser;
+use mcp_oauth::server::{Identity, JwtConfig, JwtKey, MultiUserServer, ServerConfig};
+use mcp_oauth::store::{KeySource, MemoryStore, PendingStore, RedisStore, TokenStore};
+
+const PAGE: &str = include_str!("index.html");
+
+/// The multi-user MCP OAuth server example.
+#[derive(Parser, Debug)]
+#[command(name = "multi-user-server")]
+struct Args {
+    /// An MCP server users may call: NAME=URL (repeat for more).
+    #[arg(long = "mcp", required = true, value_parser = parse_mcp)]
+    mcp: Vec<(String, String)>,
+    /// The redirect URI registered with authorization servers (its path serves the callback).
+    #[arg(long, default_value = "http://localhost:8000/auth/redirect")]
+    redirect_uri: String,
+    /// Where to listen (default: the redirect URI's loopback port, 8000 when it has none).
+    #[arg(long)]
+    listen: Option<std::net::SocketAddr>,
+    /// The secret that signs session cookies (32 bytes or more; the same on every replica).
+    #[arg(long, env = "MCP_OAUTH_SESSION_SECRET", hide_env_values = true)]
+    session_secret: String,
+    /// Accept `Authorization: Bearer` JWTs signed with this HS256 secret.
+    #[arg(long, env = "MCP_OAUTH_JWT_SECRET", hide_env_values = true)]
+    jwt_hs256_secret: Option<String>,
+    /// Accept RS256/ES256 bearer JWTs signed by a key of this JWKS.
+    #[arg(long, conflicts_with = "jwt_hs256_secret")]
+    jwks_url: Option<String>,
+    /// The `iss` bearer JWTs must have.
+    #[arg(long)]
+    jwt_issuer: Option<String>,
+    /// The `aud` bearer JWTs must have.
+    #[arg(long)]
+    jwt_audience: Option<String>,
+    /// Keep tokens and pending authorizations in Redis (shared by replicas).
+    #[arg(long)]
+    redis: Option<String>,
+    /// The 32-byte key sealing Redis values (64 hex or 44 base64 characters).
+    #[arg(long, env = "MCP_OAUTH_STORE_KEY", hide_env_values = true)]
+    store_key: Option<String>,
+    /// Seconds a user has to consent.
+    #[arg(long, default_value_t = 300)]
+    consent_timeout: u64,
+}
+
+fn parse_mcp(s: &str) -> Result<(String, String), String> {
+    let (name, url) = s.split_once('=').ok_or("expected NAME=URL")?;
+    if name.is_empty() || url.is_empty() {
+        return Err("expected NAME=URL".into());
+    }
+    Ok((name.to_owned(), url.to_owned()))
+}
+
+#[tokio::main]
+async fn main() {
+    let args = Args::parse();
+    if let Err(e) = run(args).await {
+        eprintln!("multi-user-server: {e}");
+        std::process::exit(1);
+    }
+}
+
+async fn run(args: Args) -> Result<(), String> {
+    let (tokens, pending): (Arc<dyn TokenStore>, Arc<dyn PendingStore>) = match &args.redis {
+        Some(url) => {
+            let key = args
+                .store_key
+                .as_deref()
+                .ok_or("--redis needs --store-key (or MCP_OAUTH_STORE_KEY)")?;
+            let key = KeySource::parse_key_text(key).map_err(|e| e.to_string())?;
+            let store = Arc::new(RedisStore::connect(url, &key).await.map_err(|e| e.to_string())?);
+            (store.clone(), store)
+        }
+        None => {
+            let store = Arc::new(MemoryStore::new());
+            (store.clone(), store)
+        }
+    };
+    let mut config = ServerConfig::new(tokens, pending).map_err(|e| e.to_string())?;
+    config.servers = args.mcp.clone();
+    config.redirect_uri = args.redirect_uri.clone();
+    config.consent_timeout = Duration::from_secs(args.consent_timeout);
+    let key = match (&args.jwt_hs256_secret, &args.jwks_url) {
+        (Some(s), _) => Some(JwtKey::Hs256(s.as_bytes().to_vec())),
+        (None, Some(url)) => Some(JwtKey::Jwks { url: url.clone() }),
+        (None, None) => None,
+    };
+    let jwt = key.map(|key| {
+        let mut j = JwtConfig::new(key);
+        j.issuer = args.jwt_issuer.clone();
+        j.audience = args.jwt_audience.clone();
+        j
+    });
+    let identity =
+        Identity::new(args.session_secret.as_bytes(), Duration::from_secs(12 * 3600), jwt)?;
+    let server = MultiUserServer::new(config, identity).map_err(|e| e.to_string())?;
+    let listen = args
+        .listen
+        .or_else(|| server.config().redirect_listen_addr())
+        .ok_or("the redirect URI is not loopback: pass --listen")?;
+    let _sweeper = server.spawn_sweeper();
+    let login_server = server.clone();
+    let app = Router::new()
+        .route("/", get(|| async { Html(PAGE) }))
+        .route(
+            "/login",
+            post(move |body: Json<serde_json::Value>| login(login_server.clone(), body)),
+        )
+        .merge(server.router());
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    // One line on stdout, for scripts and tests.
+    println!(
+        "{}",
+        serde_json::json!({ "url": format!("http://{addr}"), "redirect_uri": server.config().redirect_uri })
+    );
+    axum::serve(listener, app).await.map_err(|e| e.to_string())
+}
+
+/// Demo login: trusts the name it is given. A real host authenticates the user first.
+async fn login(server: MultiUserServer, Json(body): Json<serde_json::Value>) -> Response {
+    let Some(user) = body.get("user").and_then(|u| u.as_str()).filter(|u| !u.is_empty()) else {
+        return (
+            StatusCode::BAD_REQUEST,
+            Json(serde_json::json!({"error": "send {\"user\": \"<name>\"}"})),
+        )
+            .into_response();
+    };
+    match server.identity().create_session(user) {
+        Ok(session) => (
+            [(
+                header::SET_COOKIE,
+                format!("mcp_session={session}; Path=/; HttpOnly; SameSite=Lax"),
+            )],
+            Json(serde_json::json!({ "user": user, "session": session })),
+        )
+            .into_response(),
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e).into_response(),
+    }
+}

@@ -1,0 +1,183 @@
+//! The multi-user server at 100 000 idle sessions: memory per idle session (bytes allocated,
+//! counted by a wrapping global allocator) and the time to find a user's session and token.
+//!
+//! Run: `cargo bench -p mcp-oauth --features server,redis --bench multi_user`
+//! (the Redis lookup runs when `redis-server` is on PATH; it starts one on a free port).
+//!
+//! A session here is what the server keeps per (user, MCP server) after the user was served and
+//! went idle: the manager's entry, the `OAuthClient` with its flow loaded (tokens, registration)
+//! and no open MCP connection (the example would keep one; its cost is the rmcp client's and is
+//! not counted). The store's own entries are counted separately.
+
+use std::alloc::System;
+use std::sync::Arc;
+use std::time::Duration;
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use mcp_oauth::core::registration::{ClientRegistration, IdentitySource};
+use mcp_oauth::core::secret::{AccessToken, RefreshToken};
+use mcp_oauth::core::time::UnixTime;
+use mcp_oauth::core::token::{TokenEndpointAuth, TokenSet};
+use mcp_oauth::server::{ServerConfig, UserManager};
+use mcp_oauth::store::{MemoryStore, RedisStore, StoreKey, StoredEntry, TokenStore};
+use stats_alloc::{Region, StatsAlloc, INSTRUMENTED_SYSTEM};
+
+#[global_allocator]
+static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
+
+const SESSIONS: usize = 100_000;
+const MCP_URL: &str = "http://127.0.0.1:9/mcp";
+const ISSUER: &str = "http://127.0.0.1:9";
+
+fn user(i: usize) -> String {
+    format!("user-{i:06}@example.test")
+}
+
+fn entry(i: usize) -> StoredEntry {
+    let tokens = TokenSet {
+        access_token: AccessToken::new(format!("at-{i:06}-{}", "x".repeat(40))),
+        token_type: "Bearer".into(),
+        refresh_token: Some(RefreshToken::new(format!("rt-{i:06}-{}", "y".repeat(40)))),
+        expires_at: Some(UnixTime(4_000_000_000)),
+        scope: Some("mcp:tools".into()),
+        id_token: None,
+        received_at: UnixTime(1_800_000_000),
+    };
+    let registration = ClientRegistration {
+        issuer: ISSUER.into(),
+        client_id: format!("client-{i:06}"),
+        client_secret: None,
+        client_secret_expires_at: None,
+        auth_method: TokenEndpointAuth::None,
+        redirect_uri: "http://localhost:8000/auth/redirect".into(),
+        source: IdentitySource::Dynamic,
+    };
+    StoredEntry { tokens: Some(tokens), registration: Some(registration), discovery: None }
+}
+
+fn key(i: usize) -> StoreKey {
+    StoreKey { user: user(i), resource: MCP_URL.into(), issuer: ISSUER.into() }
+}
+
+fn net_bytes(region: &Region<'_, System>) -> i64 {
+    let s = region.change();
+    s.bytes_allocated as i64 - s.bytes_deallocated as i64
+}
+
+fn bench(c: &mut Criterion) {
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let store = Arc::new(MemoryStore::new());
+
+    let region = Region::new(GLOBAL);
+    rt.block_on(async {
+        for i in 0..SESSIONS {
+            store.save(&key(i), &entry(i)).await.expect("save");
+        }
+    });
+    let store_bytes = net_bytes(&region);
+
+    let mut config = ServerConfig::new(store.clone(), store.clone()).expect("config");
+    config.servers.push(("demo".into(), MCP_URL.into()));
+    config.max_sessions = SESSIONS * 2;
+    let manager = UserManager::new(Arc::new(config));
+    let region = Region::new(GLOBAL);
+    rt.block_on(async {
+        for i in 0..SESSIONS {
+            let s = manager.get(&user(i), "demo").expect("session");
+            // Loads the flow from the store: the session now holds the user's tokens.
+            s.client.access_token().await.expect("token");
+        }
+    });
+    let session_bytes = net_bytes(&region);
+    eprintln!(
+        "memory: {SESSIONS} idle sessions: {:.1} MiB, {} B per session; store entries: {} B per user",
+        session_bytes as f64 / 1048576.0,
+        session_bytes / SESSIONS as i64,
+        store_bytes / SESSIONS as i64,
+    );
+
+    let mut g = c.benchmark_group("multi_user_100k");
+    let mut i = 0usize;
+    g.bench_function("session lookup + access_token (warm, in memory)", |b| {
+        b.to_async(&rt).iter(|| {
+            i = (i * 7919 + 13) % SESSIONS;
+            let s = manager.get(&user(i), "demo").expect("session");
+            async move { s.client.access_token().await.expect("token") }
+        })
+    });
+    let mut j = 0usize;
+    g.bench_function("MemoryStore::load (cold session)", |b| {
+        b.to_async(&rt).iter(|| {
+            j = (j * 7919 + 13) % SESSIONS;
+            let k = key(j);
+            let store = store.clone();
+            async move { store.load(&k).await.expect("load").expect("entry") }
+        })
+    });
+
+    if let Some(redis) = rt.block_on(start_redis()) {
+        let (child, store) = redis;
+        rt.block_on(async {
+            for i in 0..SESSIONS {
+                store.save(&key(i), &entry(i)).await.expect("save");
+            }
+        });
+        let mut k = 0usize;
+        g.bench_function("RedisStore::load (cold session, decrypt)", |b| {
+            b.to_async(&rt).iter(|| {
+                k = (k * 7919 + 13) % SESSIONS;
+                let key = key(k);
+                let store = store.clone();
+                async move { store.load(&key).await.expect("load").expect("entry") }
+            })
+        });
+        drop(child);
+    } else {
+        eprintln!("redis-server not found: RedisStore lookup skipped");
+    }
+    g.finish();
+}
+
+struct Child(std::process::Child);
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+async fn start_redis() -> Option<(Child, RedisStore)> {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").ok()?.local_addr().ok()?.port();
+    let child = std::process::Command::new("redis-server")
+        .args([
+            "--port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .ok()?;
+    let child = Child(child);
+    for _ in 0..200 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            let store =
+                RedisStore::connect(&format!("redis://127.0.0.1:{port}/"), &[9; 32]).await.ok()?;
+            return Some((child, store));
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    None
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default().measurement_time(Duration::from_secs(5)).sample_size(50);
+    targets = bench
+}
+criterion_main!(benches);

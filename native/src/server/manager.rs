@@ -1,0 +1,149 @@
+//! The per-user manager: (user, MCP server) → that user's [`OAuthClient`] and MCP session,
+//! created on first use. Memory stays bounded: sessions idle longer than the idle timeout are
+//! dropped by [`UserManager::evict_idle`], and past `max_sessions` the least recently used go
+//! first. Eviction only forgets memory; tokens stay in the store and are read again next time.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::mcp::McpSession;
+use crate::{ClientOptions, Error, OAuthClient};
+
+use super::ServerConfig;
+
+/// One user's state for one MCP server.
+pub struct UserSession {
+    /// The user.
+    pub user: String,
+    /// The MCP server's name.
+    pub server: String,
+    /// The MCP server's URL.
+    pub url: String,
+    /// The OAuth client (single-flight refresh inside).
+    pub client: Arc<OAuthClient>,
+    /// The MCP connection, opened on first use.
+    pub mcp: tokio::sync::Mutex<Option<McpSession>>,
+    /// The consent in progress, if any: (state, authorization URL, deadline). Held while a
+    /// consent starts, so that concurrent requests of the user share one.
+    pub consent: tokio::sync::Mutex<Option<(String, String, Instant)>>,
+    last_used: AtomicU64,
+}
+
+impl std::fmt::Debug for UserSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UserSession")
+            .field("user", &self.user)
+            .field("server", &self.server)
+            .finish_non_exhaustive()
+    }
+}
+
+/// (user, server name) → [`UserSession`].
+pub struct UserManager {
+    sessions: Mutex<HashMap<(String, String), Arc<UserSession>>>,
+    epoch: Instant,
+    config: Arc<ServerConfig>,
+}
+
+impl std::fmt::Debug for UserManager {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UserManager").field("sessions", &self.len()).finish_non_exhaustive()
+    }
+}
+
+impl UserManager {
+    /// An empty manager.
+    pub fn new(config: Arc<ServerConfig>) -> UserManager {
+        UserManager { sessions: Mutex::default(), epoch: Instant::now(), config }
+    }
+
+    fn map(&self) -> std::sync::MutexGuard<'_, HashMap<(String, String), Arc<UserSession>>> {
+        self.sessions.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn tick(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// How many sessions are in memory.
+    pub fn len(&self) -> usize {
+        self.map().len()
+    }
+
+    /// True when no session is in memory.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The session of `user` for MCP server `server` (a configured name), created on first use.
+    pub fn get(&self, user: &str, server: &str) -> Result<Arc<UserSession>, Error> {
+        let url = self
+            .config
+            .servers
+            .iter()
+            .find(|(name, _)| name == server)
+            .map(|(_, url)| url.clone())
+            .ok_or_else(|| Error::Usage(format!("unknown MCP server `{server}`")))?;
+        let now = self.tick();
+        let key = (user.to_owned(), server.to_owned());
+        let mut map = self.map();
+        if let Some(s) = map.get(&key) {
+            s.last_used.store(now, Ordering::Relaxed);
+            return Ok(Arc::clone(s));
+        }
+        // Built field by field: `ClientOptions::new` would make an HTTP client per user.
+        let opts = ClientOptions {
+            server_url: url.clone(),
+            redirect_uri: self.config.redirect_uri.clone(),
+            client: self.config.client.clone(),
+            scopes: None,
+            policies: Vec::new(),
+            user: user.to_owned(),
+            browser: crate::BrowserMode::Print,
+            timeout: self.config.consent_timeout,
+            store: Arc::clone(&self.config.tokens),
+            cache: Arc::clone(&self.config.cache),
+            http: self.config.http.clone(),
+            progress: None,
+            assertion_signer: None,
+        };
+        let session = Arc::new(UserSession {
+            user: user.to_owned(),
+            server: server.to_owned(),
+            url,
+            client: Arc::new(OAuthClient::new(opts)?),
+            mcp: tokio::sync::Mutex::new(None),
+            consent: tokio::sync::Mutex::new(None),
+            last_used: AtomicU64::new(now),
+        });
+        if map.len() >= self.config.max_sessions {
+            evict_lru(&mut map, self.config.max_sessions.saturating_sub(1));
+        }
+        map.insert(key, Arc::clone(&session));
+        Ok(session)
+    }
+
+    /// Drops sessions unused for longer than `idle` (and not in use right now); returns how
+    /// many were dropped.
+    pub fn evict_idle(&self, idle: Duration) -> usize {
+        let cutoff =
+            self.tick().saturating_sub(u64::try_from(idle.as_millis()).unwrap_or(u64::MAX));
+        let mut map = self.map();
+        let before = map.len();
+        map.retain(|_, s| s.last_used.load(Ordering::Relaxed) > cutoff || Arc::strong_count(s) > 1);
+        before - map.len()
+    }
+}
+
+/// Keeps the `keep` most recently used sessions.
+fn evict_lru(map: &mut HashMap<(String, String), Arc<UserSession>>, keep: usize) {
+    if map.len() <= keep {
+        return;
+    }
+    let mut ages: Vec<u64> = map.values().map(|s| s.last_used.load(Ordering::Relaxed)).collect();
+    ages.sort_unstable();
+    let cutoff = ages[map.len() - keep - 1];
+    map.retain(|_, s| s.last_used.load(Ordering::Relaxed) > cutoff);
+}

@@ -1,0 +1,546 @@
+//! Multi-user server mode (feature `server`): one process serves many users, each with an
+//! isolated OAuth client and MCP session per MCP server, and asks each user — only that user —
+//! for consent in their own browser when a tool call needs it.
+//!
+//! - [`UserManager`]: (user, MCP server) → [`OAuthClient`](crate::OAuthClient) + MCP session,
+//!   created on first use, idle ones evicted; tokens in the store under (user, resource, issuer).
+//! - [`MultiUserServer::router`]: axum routes to mount on the host's router:
+//!   `GET /auth/redirect` (the OAuth callback, completed by whichever replica receives it: the
+//!   pending authorization is found by `state` in the [`PendingStore`]),
+//!   `GET /ws` (WebSocket), `POST /v1/chat` and `GET /v1/chat/{request_id}?wait=<s>`
+//!   (HTTP with long-poll). Messages: [`messages`].
+//! - [`identity`]: session cookie, `?session=` on the WebSocket URL, or a verified bearer JWT.
+//!
+//! No protocol logic lives here: the core decides (through [`OAuthClient`](crate::OAuthClient)).
+
+pub mod identity;
+mod manager;
+pub mod messages;
+mod routes;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use mcp_oauth_core::registration::ClientConfig;
+use tokio::sync::{watch, Notify};
+
+use crate::cache::MetadataCache;
+use crate::http::HttpClient;
+use crate::mcp::McpSession;
+use crate::store::{ConsentOutcome, PendingRecord, PendingStore, StoreError, TokenStore};
+use crate::Error;
+
+pub use identity::{Identity, IdentityError, JwtConfig, JwtKey};
+pub use manager::{UserManager, UserSession};
+use messages::{Action, ChatReply, ChatRequest};
+
+/// The multi-user server's configuration.
+#[derive(Clone)]
+pub struct ServerConfig {
+    /// The redirect URI registered with authorization servers; its path is where
+    /// [`MultiUserServer::router`] serves the callback (`/auth/redirect`). Default
+    /// `http://localhost:8000/auth/redirect`; a loopback URI without a port means 8000.
+    pub redirect_uri: String,
+    /// The MCP servers users may reach: (name, URL).
+    pub servers: Vec<(String, String)>,
+    /// How the server identifies itself to authorization servers.
+    pub client: ClientConfig,
+    /// Tokens and registrations, by (user, resource, issuer).
+    pub tokens: Arc<dyn TokenStore>,
+    /// Pending authorizations, by `state` (shared by replicas for any to finish a callback).
+    pub pending: Arc<dyn PendingStore>,
+    /// How long a user has to consent (default 5 minutes).
+    pub consent_timeout: Duration,
+    /// Sessions unused this long are evicted from memory (default 15 minutes).
+    pub idle_timeout: Duration,
+    /// At most this many (user, server) sessions in memory (default 10 000).
+    pub max_sessions: usize,
+    /// Discovery results, shared by all users.
+    pub cache: Arc<MetadataCache>,
+    /// The HTTP client for authorization servers.
+    pub http: HttpClient,
+}
+
+impl std::fmt::Debug for ServerConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerConfig")
+            .field("redirect_uri", &self.redirect_uri)
+            .field("servers", &self.servers)
+            .field("consent_timeout", &self.consent_timeout)
+            .field("idle_timeout", &self.idle_timeout)
+            .field("max_sessions", &self.max_sessions)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ServerConfig {
+    /// Defaults around the two stores: dynamic registration as "mcp-oauth-server", the default
+    /// redirect URI, 5 minutes to consent, 15 minutes idle, 10 000 sessions.
+    pub fn new(
+        tokens: Arc<dyn TokenStore>,
+        pending: Arc<dyn PendingStore>,
+    ) -> Result<ServerConfig, Error> {
+        Ok(ServerConfig {
+            redirect_uri: crate::client::DEFAULT_REDIRECT_URI.to_owned(),
+            servers: Vec::new(),
+            client: ClientConfig::dynamic("mcp-oauth-server"),
+            tokens,
+            pending,
+            consent_timeout: Duration::from_secs(300),
+            idle_timeout: Duration::from_secs(900),
+            max_sessions: 10_000,
+            cache: Arc::new(MetadataCache::new()),
+            http: HttpClient::new()?,
+        })
+    }
+
+    /// Adds an MCP server under `name`.
+    pub fn server(mut self, name: impl Into<String>, url: impl Into<String>) -> ServerConfig {
+        self.servers.push((name.into(), url.into()));
+        self
+    }
+
+    /// The socket address the redirect URI implies for a loopback URI (`localhost` or
+    /// `127.0.0.1`, port 8000 when absent); `None` for other hosts (the host decides).
+    pub fn redirect_listen_addr(&self) -> Option<std::net::SocketAddr> {
+        let url = mcp_oauth_core::url::Url::parse(&self.redirect_uri).ok()?;
+        if !url.is_loopback() {
+            return None;
+        }
+        let port = url.port().unwrap_or(crate::client::DEFAULT_REDIRECT_PORT);
+        Some(std::net::SocketAddr::from(([127, 0, 0, 1], port)))
+    }
+}
+
+/// A pending HTTP request (after `oauth_required`), polled with `GET /v1/chat/{id}`.
+struct PendingRequest {
+    user: String,
+    reply: watch::Receiver<Option<ChatReply>>,
+    created: Instant,
+}
+
+/// The multi-user server: manager, identity, consent coordination. Cheap to clone.
+#[derive(Clone)]
+pub struct MultiUserServer {
+    inner: Arc<Shared>,
+}
+
+struct Shared {
+    config: Arc<ServerConfig>,
+    manager: UserManager,
+    identity: Arc<Identity>,
+    /// Woken whenever this process records a consent outcome.
+    outcomes: Notify,
+    requests: Mutex<HashMap<String, PendingRequest>>,
+}
+
+impl std::fmt::Debug for MultiUserServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MultiUserServer")
+            .field("config", &self.inner.config)
+            .finish_non_exhaustive()
+    }
+}
+
+/// How a request ended, before it becomes a [`ChatReply`].
+#[derive(Debug)]
+pub enum RunError {
+    /// A library error (MCP, OAuth, store).
+    Client(Error),
+    /// The user refused consent, or the callback failed.
+    Consent {
+        /// `oauth_denied` or `oauth_failed`.
+        code: &'static str,
+        /// The message.
+        message: String,
+    },
+    /// No consent in time.
+    Timeout(Duration),
+}
+
+impl RunError {
+    fn into_reply(self, id: Option<String>) -> ChatReply {
+        match self {
+            RunError::Client(Error::Store(e)) => {
+                ChatReply::error(id, "store_unavailable", e.to_string())
+            }
+            RunError::Client(Error::Usage(m)) if m.starts_with("unknown MCP server") => {
+                ChatReply::error(id, "unknown_server", m)
+            }
+            RunError::Client(e @ Error::Mcp(_)) => {
+                ChatReply::error(id, "mcp_failed", e.to_string())
+            }
+            RunError::Client(e) => {
+                ChatReply::error(id, "mcp_failed", format!("{} ({})", e, e.code()))
+            }
+            RunError::Consent { code, message } => ChatReply::error(id, code, message),
+            RunError::Timeout(d) => ChatReply::error(
+                id,
+                "oauth_timeout",
+                format!(
+                    "no consent within {} s; send the request again to get a new link",
+                    d.as_secs()
+                ),
+            ),
+        }
+    }
+}
+
+/// The consent a request waits for.
+#[derive(Clone, Debug)]
+pub struct ConsentRequired {
+    /// The MCP server's name.
+    pub server: String,
+    /// The authorization URL.
+    pub url: String,
+    /// Seconds left.
+    pub expires_in: u64,
+}
+
+fn random_id() -> Result<String, Error> {
+    let mut b = [0u8; 16];
+    getrandom::fill(&mut b).map_err(|e| Error::Entropy(e.to_string()))?;
+    Ok(b.iter().map(|x| format!("{x:02x}")).collect())
+}
+
+impl MultiUserServer {
+    /// A server with `config`, identifying callers with `identity`.
+    pub fn new(mut config: ServerConfig, identity: Identity) -> Result<MultiUserServer, Error> {
+        // Resolve a loopback redirect URI without port once, so every client registers the same.
+        if let (Some(addr), Ok(url)) =
+            (config.redirect_listen_addr(), mcp_oauth_core::url::Url::parse(&config.redirect_uri))
+        {
+            if url.port().is_none() {
+                config.redirect_uri =
+                    format!("{}://{}:{}{}", url.scheme(), url.host(), addr.port(), url.path());
+            }
+        }
+        mcp_oauth_core::url::Url::parse(&config.redirect_uri)
+            .map_err(|e| Error::Usage(format!("redirect URI {}: {e}", config.redirect_uri)))?;
+        let config = Arc::new(config);
+        Ok(MultiUserServer {
+            inner: Arc::new(Shared {
+                manager: UserManager::new(Arc::clone(&config)),
+                config,
+                identity: Arc::new(identity),
+                outcomes: Notify::new(),
+                requests: Mutex::default(),
+            }),
+        })
+    }
+
+    /// The configuration in use (redirect URI resolved).
+    pub fn config(&self) -> &ServerConfig {
+        &self.inner.config
+    }
+
+    /// The per-user manager.
+    pub fn manager(&self) -> &UserManager {
+        &self.inner.manager
+    }
+
+    /// The identity verifier (to create session ids after the host's own login).
+    pub fn identity(&self) -> &Identity {
+        &self.inner.identity
+    }
+
+    /// Spawns the sweeper that evicts idle sessions (every quarter of the idle timeout).
+    pub fn spawn_sweeper(&self) -> tokio::task::JoinHandle<()> {
+        let weak = Arc::downgrade(&self.inner);
+        let every = (self.inner.config.idle_timeout / 4).max(Duration::from_secs(1));
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(every).await;
+                let Some(inner) = weak.upgrade() else { return };
+                inner.manager.evict_idle(inner.config.idle_timeout);
+                let horizon = inner.config.consent_timeout * 2;
+                inner
+                    .requests
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .retain(|_, r| r.created.elapsed() < horizon);
+            }
+        })
+    }
+
+    /// Runs `request` for `user`. When consent is needed, `on_consent` is called once with the
+    /// authorization URL and the request continues after the callback (or fails with
+    /// `oauth_denied`/`oauth_timeout`).
+    pub async fn run(
+        &self,
+        user: &str,
+        request: &ChatRequest,
+        on_consent: impl FnOnce(ConsentRequired),
+    ) -> ChatReply {
+        let id = request.id.clone();
+        match self.run_inner(user, request, on_consent).await {
+            Ok(result) => ChatReply::Result { id, result },
+            Err(e) => e.into_reply(id),
+        }
+    }
+
+    async fn run_inner(
+        &self,
+        user: &str,
+        request: &ChatRequest,
+        on_consent: impl FnOnce(ConsentRequired),
+    ) -> Result<serde_json::Value, RunError> {
+        let session = self.inner.manager.get(user, &request.server).map_err(RunError::Client)?;
+        match perform(&session, &request.action).await {
+            Err(Error::AuthorizationRequired { .. }) => {}
+            other => return other.map_err(RunError::Client),
+        }
+        let (state, consent) = self.consent(&session).await.map_err(RunError::Client)?;
+        on_consent(consent);
+        let outcome = self.wait_outcome(&state).await;
+        // This consent is over, however it ended: the next request starts a new one (the
+        // callback may have been served by another replica, which cleared only its own copy).
+        {
+            let mut current = session.consent.lock().await;
+            if current.as_ref().is_some_and(|(s, _, _)| *s == state) {
+                *current = None;
+            }
+        }
+        outcome?;
+        session.client.reload().await;
+        *session.mcp.lock().await = None;
+        perform(&session, &request.action).await.map_err(RunError::Client)
+    }
+
+    /// Starts (or joins) the consent of this session: the pending authorization is kept in the
+    /// store by `state`.
+    async fn consent(&self, session: &UserSession) -> Result<(String, ConsentRequired), Error> {
+        let timeout = self.inner.config.consent_timeout;
+        // Held until the consent is recorded: concurrent requests of the user share one.
+        let mut current = session.consent.lock().await;
+        if let Some((state, url, deadline)) = current.clone() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left > Duration::from_secs(5) {
+                let c = ConsentRequired {
+                    server: session.server.clone(),
+                    url,
+                    expires_in: left.as_secs(),
+                };
+                return Ok((state, c));
+            }
+        }
+        let pending = session.client.start_authorization().await?;
+        let state = pending.state.secret().to_owned();
+        let url = pending.authorization_url.clone();
+        let record =
+            PendingRecord { user: session.user.clone(), server: session.server.clone(), pending };
+        self.inner.config.pending.put_pending(&record, timeout).await?;
+        *current = Some((state.clone(), url.clone(), Instant::now() + timeout));
+        let c =
+            ConsentRequired { server: session.server.clone(), url, expires_in: timeout.as_secs() };
+        Ok((state, c))
+    }
+
+    /// Waits for the outcome of `state`'s consent, recorded by whichever replica got the
+    /// callback (woken at once here; polled every 250 ms for other replicas).
+    async fn wait_outcome(&self, state: &str) -> Result<(), RunError> {
+        let timeout = self.inner.config.consent_timeout;
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let notified = self.inner.outcomes.notified();
+            match self.inner.config.pending.outcome(state).await {
+                Ok(Some(ConsentOutcome::Authorized)) => return Ok(()),
+                Ok(Some(ConsentOutcome::Failed { code, message })) => {
+                    let code =
+                        if code == "access_denied" { "oauth_denied" } else { "oauth_failed" };
+                    return Err(RunError::Consent { code, message });
+                }
+                Ok(None) => {}
+                // Redis away for a moment: keep waiting until the deadline.
+                Err(_) => {}
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(RunError::Timeout(timeout));
+            }
+            let _ = tokio::time::timeout_at(
+                deadline.min(tokio::time::Instant::now() + Duration::from_millis(250)),
+                notified,
+            )
+            .await;
+        }
+    }
+
+    /// Handles the browser's return to the redirect URI (`raw_query` as received): finds the
+    /// pending authorization by `state`, finishes it, and records the outcome for the waiting
+    /// request. `Err` when the state is missing, unknown or expired (nothing was changed).
+    pub async fn complete_callback(
+        &self,
+        state: Option<&str>,
+        raw_query: &str,
+    ) -> Result<ConsentOutcome, CallbackPageError> {
+        let state = state.filter(|s| !s.is_empty()).ok_or(CallbackPageError::MissingState)?;
+        let record = self
+            .inner
+            .config
+            .pending
+            .take_pending(state)
+            .await
+            .map_err(CallbackPageError::Store)?
+            .ok_or(CallbackPageError::UnknownState)?;
+        let sep = if self.inner.config.redirect_uri.contains('?') { '&' } else { '?' };
+        let callback_url = format!("{}{sep}{raw_query}", self.inner.config.redirect_uri);
+        let outcome = match self.inner.manager.get(&record.user, &record.server) {
+            Ok(session) => {
+                let result =
+                    session.client.complete_authorization(record.pending, &callback_url).await;
+                session.consent.lock().await.take();
+                *session.mcp.lock().await = None;
+                match result {
+                    Ok(()) => ConsentOutcome::Authorized,
+                    Err(e) => {
+                        ConsentOutcome::Failed { code: e.code().to_owned(), message: e.to_string() }
+                    }
+                }
+            }
+            Err(e) => ConsentOutcome::Failed { code: e.code().to_owned(), message: e.to_string() },
+        };
+        let ttl = self.inner.config.consent_timeout;
+        let stored = self.inner.config.pending.put_outcome(state, &outcome, ttl).await;
+        self.inner.outcomes.notify_waiters();
+        stored.map_err(CallbackPageError::Store)?;
+        Ok(outcome)
+    }
+
+    fn register_request(
+        &self,
+        user: &str,
+        reply: watch::Receiver<Option<ChatReply>>,
+    ) -> Result<String, Error> {
+        let id = random_id()?;
+        let req = PendingRequest { user: user.to_owned(), reply, created: Instant::now() };
+        self.inner.requests.lock().unwrap_or_else(|p| p.into_inner()).insert(id.clone(), req);
+        Ok(id)
+    }
+
+    /// The HTTP interface: runs `request`; if consent is needed, answers `oauth_required` at
+    /// once and lets the request continue in the background (poll it with
+    /// [`MultiUserServer::poll`]).
+    pub async fn chat(&self, user: &str, request: ChatRequest) -> ChatReply {
+        let (consent_tx, consent_rx) = tokio::sync::oneshot::channel();
+        let (reply_tx, reply_rx) = watch::channel(None);
+        let this = self.clone();
+        let owner = user.to_owned();
+        let req = request.clone();
+        let task = tokio::spawn(async move {
+            let reply = this
+                .run(&owner, &req, move |c| {
+                    let _ = consent_tx.send(c);
+                })
+                .await;
+            let _ = reply_tx.send(Some(reply.clone()));
+            reply
+        });
+        let mut task = task;
+        tokio::select! {
+            done = &mut task => done.unwrap_or_else(|e| ChatReply::error(request.id.clone(), "internal", e.to_string())),
+            consent = consent_rx => match consent {
+                Ok(c) => match self.register_request(user, reply_rx) {
+                    Ok(request_id) => ChatReply::OauthRequired {
+                        id: request.id,
+                        server: c.server,
+                        url: c.url,
+                        request_id: Some(request_id),
+                        expires_in: c.expires_in,
+                    },
+                    Err(e) => ChatReply::error(request.id, "internal", e.to_string()),
+                },
+                // The sender went away without consent: the task finished.
+                Err(_) => task.await.unwrap_or_else(|e| ChatReply::error(request.id.clone(), "internal", e.to_string())),
+            },
+        }
+    }
+
+    /// The state of request `request_id` of `user`, waiting up to `wait` for it to finish.
+    pub async fn poll(&self, user: &str, request_id: &str, wait: Duration) -> ChatReply {
+        let rx = {
+            let map = self.inner.requests.lock().unwrap_or_else(|p| p.into_inner());
+            match map.get(request_id) {
+                // Another user's request is as unknown as a missing one.
+                Some(r) if r.user == user => Some(r.reply.clone()),
+                _ => None,
+            }
+        };
+        let Some(mut rx) = rx else {
+            return ChatReply::error(
+                None,
+                "unknown_request",
+                format!("no pending request {request_id} for this user on this replica"),
+            );
+        };
+        let finished = tokio::time::timeout(wait, rx.wait_for(Option::is_some)).await;
+        match finished {
+            Ok(Ok(reply)) => {
+                let reply =
+                    reply.clone().unwrap_or_else(|| ChatReply::error(None, "internal", "no reply"));
+                self.inner.requests.lock().unwrap_or_else(|p| p.into_inner()).remove(request_id);
+                reply
+            }
+            Ok(Err(_)) => ChatReply::error(None, "internal", "the request was dropped"),
+            Err(_) => ChatReply::Pending { id: None, request_id: request_id.to_owned() },
+        }
+    }
+
+    /// The axum routes: `/auth/redirect` (at the redirect URI's path), `/ws`, `/v1/chat`,
+    /// `/v1/chat/{request_id}`. Merge them into the host's router.
+    pub fn router(&self) -> axum::Router {
+        routes::router(self.clone())
+    }
+}
+
+/// Why the callback page shows an error.
+#[derive(Debug, thiserror::Error)]
+pub enum CallbackPageError {
+    /// No `state` parameter.
+    #[error("the callback has no `state` parameter")]
+    MissingState,
+    /// No pending authorization has this `state` (never issued, already used, or expired).
+    #[error("unknown or expired authorization (no pending authorization has this state); nothing was changed — start again from the application")]
+    UnknownState,
+    /// The store failed.
+    #[error("the authorization store is unavailable: {0}")]
+    Store(StoreError),
+}
+
+/// Runs one MCP operation in the session, connecting first when needed. A broken cached
+/// connection is dropped; `tools/list` is then tried once more on a new one, while a tool call
+/// is never repeated (it may have run).
+async fn perform(session: &UserSession, action: &Action) -> Result<serde_json::Value, Error> {
+    let url = session.url.clone();
+    let mut mcp = session.mcp.lock().await;
+    for attempt in 0..2 {
+        let reused = mcp.is_some();
+        let conn = match mcp.take() {
+            Some(conn) => conn,
+            None => McpSession::connect(&url, Some(Arc::clone(&session.client)), false).await?,
+        };
+        let result = match action {
+            Action::ListTools => conn.list_tools().await.map(|tools| {
+                serde_json::json!({ "tools": serde_json::to_value(tools).unwrap_or_default() })
+            }),
+            Action::CallTool { tool, arguments } => conn
+                .call_tool(tool, arguments.clone())
+                .await
+                .map(|r| serde_json::to_value(r).unwrap_or_default()),
+        };
+        match result {
+            Ok(value) => {
+                *mcp = Some(conn);
+                return Ok(value);
+            }
+            Err(Error::Mcp(_)) if attempt == 0 && reused && matches!(action, Action::ListTools) => {
+                conn.close().await;
+            }
+            Err(e) => {
+                conn.close().await;
+                return Err(e);
+            }
+        }
+    }
+    Err(Error::Mcp("the MCP connection failed twice".into()))
+}

@@ -1,0 +1,221 @@
+//! The axum handlers of [`MultiUserServer::router`].
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{Path, Query, RawQuery, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+
+use super::messages::{ChatReply, ChatRequest};
+use super::{CallbackPageError, MultiUserServer};
+use crate::store::ConsentOutcome;
+
+pub(super) fn router(server: MultiUserServer) -> Router {
+    let callback_path = mcp_oauth_core::url::Url::parse(&server.config().redirect_uri)
+        .map(|u| u.path().to_owned())
+        .unwrap_or_else(|_| "/auth/redirect".to_owned());
+    Router::new()
+        .route(&callback_path, get(callback))
+        .route("/ws", get(websocket))
+        .route("/v1/chat", post(chat))
+        .route("/v1/chat/{request_id}", get(poll))
+        .with_state(server)
+}
+
+fn reply(r: ChatReply) -> Response {
+    let status = StatusCode::from_u16(r.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    (status, Json(r)).into_response()
+}
+
+fn unauthenticated(e: &super::IdentityError) -> Response {
+    let body = serde_json::json!({
+        "type": "error",
+        "code": "unauthenticated",
+        "reason": e.code(),
+        "message": e.to_string(),
+    });
+    (StatusCode::UNAUTHORIZED, [("www-authenticate", "Bearer")], Json(body)).into_response()
+}
+
+async fn chat(
+    State(server): State<MultiUserServer>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    let user = match server.identity().identify(&headers, None).await {
+        Ok(u) => u,
+        Err(e) => return unauthenticated(&e),
+    };
+    // JSON only: a cross-site form cannot send it without a CORS preflight.
+    let json = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim_start().to_ascii_lowercase().starts_with("application/json"));
+    if !json {
+        let r = ChatReply::error(
+            None,
+            "bad_request",
+            "send the request as Content-Type: application/json",
+        );
+        return (StatusCode::UNSUPPORTED_MEDIA_TYPE, Json(r)).into_response();
+    }
+    let request: ChatRequest = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => {
+            return reply(ChatReply::error(
+                None,
+                "bad_request",
+                format!("the request JSON is invalid: {e}"),
+            ))
+        }
+    };
+    reply(server.chat(&user, request).await)
+}
+
+async fn poll(
+    State(server): State<MultiUserServer>,
+    headers: HeaderMap,
+    Path(request_id): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let user = match server.identity().identify(&headers, None).await {
+        Ok(u) => u,
+        Err(e) => return unauthenticated(&e),
+    };
+    let wait = q.get("wait").and_then(|w| w.parse::<u64>().ok()).unwrap_or(0).min(60);
+    reply(server.poll(&user, &request_id, Duration::from_secs(wait)).await)
+}
+
+async fn websocket(
+    State(server): State<MultiUserServer>,
+    headers: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+    ws: WebSocketUpgrade,
+) -> Response {
+    if let Some(refused) = cross_origin(&headers) {
+        return refused;
+    }
+    let user =
+        match server.identity().identify(&headers, q.get("session").map(String::as_str)).await {
+            Ok(u) => u,
+            Err(e) => return unauthenticated(&e),
+        };
+    ws.on_upgrade(move |socket| serve_socket(server, user, socket))
+}
+
+/// Browsers send `Origin` on WebSocket handshakes and the cookie along with it: a page of another
+/// origin must not act as the user (cross-site WebSocket hijacking). Clients that are not
+/// browsers send no `Origin`.
+fn cross_origin(headers: &HeaderMap) -> Option<Response> {
+    let origin = headers.get(axum::http::header::ORIGIN)?.to_str().ok()?;
+    let host = headers.get(axum::http::header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("");
+    let origin_host = origin.split_once("://").map_or("", |(_, rest)| rest.trim_end_matches('/'));
+    if origin_host.eq_ignore_ascii_case(host) {
+        return None;
+    }
+    let body = ChatReply::error(
+        None,
+        "forbidden_origin",
+        format!("WebSocket from origin {origin} refused: only pages of this server may connect"),
+    );
+    Some((StatusCode::FORBIDDEN, Json(body)).into_response())
+}
+
+/// Each message runs as its own task; replies go back through one writer.
+async fn serve_socket(server: MultiUserServer, user: String, mut socket: WebSocket) {
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<ChatReply>();
+    loop {
+        tokio::select! {
+            incoming = socket.recv() => {
+                let text = match incoming {
+                    Some(Ok(Message::Text(t))) => t.to_string(),
+                    Some(Ok(Message::Binary(_))) => {
+                        let _ = tx.send(ChatReply::error(None, "bad_request", "send JSON text messages"));
+                        continue;
+                    }
+                    Some(Ok(_)) => continue,
+                    Some(Err(_)) | None => return,
+                };
+                let request: ChatRequest = match serde_json::from_str(&text) {
+                    Ok(r) => r,
+                    Err(e) => {
+                        let _ = tx.send(ChatReply::error(None, "bad_request", format!("the request JSON is invalid: {e}")));
+                        continue;
+                    }
+                };
+                let (server, user, tx) = (server.clone(), user.clone(), tx.clone());
+                tokio::spawn(async move {
+                    let consent_tx = tx.clone();
+                    let id = request.id.clone();
+                    let reply = server.run(&user, &request, move |c| {
+                        let _ = consent_tx.send(ChatReply::OauthRequired {
+                            id,
+                            server: c.server,
+                            url: c.url,
+                            request_id: None,
+                            expires_in: c.expires_in,
+                        });
+                    }).await;
+                    let _ = tx.send(reply);
+                });
+            }
+            Some(out) = rx.recv() => {
+                let text = serde_json::to_string(&out).unwrap_or_default();
+                if socket.send(Message::Text(text.into())).await.is_err() {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+async fn callback(
+    State(server): State<MultiUserServer>,
+    Query(q): Query<HashMap<String, String>>,
+    RawQuery(raw): RawQuery,
+) -> Response {
+    let raw = raw.unwrap_or_default();
+    match server.complete_callback(q.get("state").map(String::as_str), &raw).await {
+        Ok(ConsentOutcome::Authorized) => page(
+            StatusCode::OK,
+            "Authorized",
+            "You can close this window and return to the application.",
+            true,
+        ),
+        Ok(ConsentOutcome::Failed { code, message }) => page(
+            StatusCode::BAD_REQUEST,
+            "Authorization failed",
+            &format!("{message} ({code})"),
+            true,
+        ),
+        Err(e @ CallbackPageError::Store(_)) => {
+            page(StatusCode::SERVICE_UNAVAILABLE, "Try again later", &e.to_string(), false)
+        }
+        Err(e) => page(StatusCode::BAD_REQUEST, "Authorization not found", &e.to_string(), false),
+    }
+}
+
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+}
+
+/// The page the popup lands on: closes itself when opened by the app (telling the opener),
+/// otherwise offers the way back.
+fn page(status: StatusCode, title: &str, message: &str, close: bool) -> Response {
+    let script = if close {
+        "<script>if (window.opener) { try { window.opener.postMessage({type: 'mcp-oauth-done'}, '*'); } catch (e) {} window.close(); }</script>"
+    } else {
+        ""
+    };
+    let html = format!(
+        "<!doctype html><html><head><meta charset=\"utf-8\"><title>{t}</title></head>\
+         <body><h1>{t}</h1><p>{m}</p><p><a href=\"/\">Return to the application</a></p>{script}</body></html>",
+        t = escape(title),
+        m = escape(message),
+    );
+    (status, Html(html)).into_response()
+}

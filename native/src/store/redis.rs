@@ -1,0 +1,337 @@
+//! [`RedisStore`]: tokens, registrations and pending authorizations in Redis, shared by server
+//! replicas. Every value that holds a secret is sealed like a [`super::FileStore`] entry
+//! (AES-256-GCM, the Redis key name as additional authenticated data), so Redis never sees a
+//! token or PKCE verifier in clear.
+//!
+//! Keys (under a prefix, `mcp-oauth:` by default):
+//! - `tok:<hex(sha256(user \n resource \n issuer))>`: a sealed [`StoredEntry`];
+//! - `user:<hex(sha256(user))>`: the set of a user's `tok:` keys ([`TokenStore::list`]);
+//! - `pending:<hex(sha256(state))>`: a sealed [`PendingRecord`], with a TTL;
+//! - `outcome:<hex(sha256(state))>`: a [`ConsentOutcome`] (no secret), with a TTL;
+//! - `lock:<hex(...)>`: the refresh lock of a `tok:` key: `SET NX PX` with a random token.
+//!
+//! Refresh across replicas: the client takes the lock, re-reads the entry (another replica may
+//! have refreshed already: then it uses those tokens), refreshes, and saves with a script that
+//! writes only while the lock still holds its token (compare-and-set). A holder whose lock
+//! expired therefore cannot overwrite a newer, rotated refresh token; release is
+//! compare-and-delete. Connection loss surfaces as [`StoreError::Unavailable`]; the connection
+//! manager reconnects by itself when Redis is back.
+
+use std::time::Duration;
+
+use aes_gcm::Aes256Gcm;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::AsyncCommands;
+
+use super::file::{cipher, open_sealed, seal, sha256_hex};
+use super::pending::corrupt;
+use super::{
+    ConsentOutcome, PendingRecord, PendingStore, StoreError, StoreFuture, StoreKey, StoreLock,
+    StoredEntry, TokenStore,
+};
+
+const SAVE_LOCKED: &str = r"
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[2], ARGV[2])
+redis.call('SADD', KEYS[3], KEYS[2])
+return 1
+";
+
+const UNLOCK: &str = r"
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+";
+
+/// A [`TokenStore`] and [`PendingStore`] in Redis. Cloning is cheap (one multiplexed
+/// connection, reconnecting by itself).
+#[derive(Clone)]
+pub struct RedisStore {
+    conn: ConnectionManager,
+    cipher: Aes256Gcm,
+    prefix: String,
+    /// The URL without credentials, for error messages.
+    backend: String,
+}
+
+impl std::fmt::Debug for RedisStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisStore")
+            .field("backend", &self.backend)
+            .field("prefix", &self.prefix)
+            .finish_non_exhaustive()
+    }
+}
+
+fn redacted(url: &str) -> String {
+    match url.split_once("://") {
+        Some((scheme, rest)) => match rest.rsplit_once('@') {
+            Some((_, host)) => format!("{scheme}://***@{host}"),
+            None => url.to_owned(),
+        },
+        None => url.to_owned(),
+    }
+}
+
+impl RedisStore {
+    /// Connects to `url` (`redis://host:port/db`), sealing values with the 32-byte `key`
+    /// (see [`super::KeySource::parse_key_text`]). Fails when Redis cannot be reached now.
+    pub async fn connect(url: &str, key: &[u8; 32]) -> Result<RedisStore, StoreError> {
+        let backend = redacted(url);
+        let unavailable = |e: redis::RedisError| StoreError::Unavailable {
+            backend: backend.clone(),
+            message: e.to_string(),
+        };
+        let client = redis::Client::open(url).map_err(unavailable)?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(Duration::from_secs(2)))
+            .set_response_timeout(Some(Duration::from_secs(5)))
+            .set_number_of_retries(2)
+            .set_max_delay(Duration::from_millis(500));
+        let conn = ConnectionManager::new_with_config(client, config).await.map_err(unavailable)?;
+        Ok(RedisStore { conn, cipher: cipher(key), prefix: "mcp-oauth:".to_owned(), backend })
+    }
+
+    /// Uses `prefix` before every key (several deployments in one Redis database).
+    pub fn with_prefix(mut self, prefix: impl Into<String>) -> RedisStore {
+        self.prefix = prefix.into();
+        self
+    }
+
+    fn unavailable(&self, e: redis::RedisError) -> StoreError {
+        StoreError::Unavailable { backend: self.backend.clone(), message: e.to_string() }
+    }
+
+    fn entry_key(&self, key: &StoreKey) -> String {
+        let id = format!("{}\n{}\n{}", key.user, key.resource, key.issuer);
+        format!("{}tok:{}", self.prefix, sha256_hex(id.as_bytes()))
+    }
+
+    fn user_key(&self, user: &str) -> String {
+        format!("{}user:{}", self.prefix, sha256_hex(user.as_bytes()))
+    }
+
+    fn lock_key(&self, key: &StoreKey) -> String {
+        let entry = self.entry_key(key);
+        format!("{}lock:{}", self.prefix, &entry[self.prefix.len() + 4..])
+    }
+
+    fn sealed(&self, name: &str, plaintext: &str) -> Result<Vec<u8>, StoreError> {
+        seal(&self.cipher, name.as_bytes(), plaintext.as_bytes())
+            .map_err(|reason| corrupt(name, reason))
+    }
+
+    fn opened(&self, name: &str, bytes: &[u8]) -> Result<String, StoreError> {
+        let plain = open_sealed(&self.cipher, name.as_bytes(), bytes)
+            .ok_or_else(|| StoreError::Undecryptable { path: format!("redis key {name}") })?;
+        String::from_utf8(plain).map_err(|e| corrupt(name, e.to_string()))
+    }
+
+    async fn read_entry(&self, name: &str) -> Result<Option<(StoreKey, StoredEntry)>, StoreError> {
+        let mut conn = self.conn.clone();
+        let bytes: Option<Vec<u8>> = conn.get(name).await.map_err(|e| self.unavailable(e))?;
+        let Some(bytes) = bytes else { return Ok(None) };
+        let text = self.opened(name, &bytes)?;
+        StoredEntry::from_json(&text).map(Some).map_err(|reason| corrupt(name, reason))
+    }
+}
+
+impl TokenStore for RedisStore {
+    fn load<'a>(&'a self, key: &'a StoreKey) -> StoreFuture<'a, Option<StoredEntry>> {
+        Box::pin(async move {
+            let name = self.entry_key(key);
+            match self.read_entry(&name).await? {
+                // The sealed entry names its key: a value moved onto another key is refused.
+                Some((stored, _)) if &stored != key => Err(corrupt(
+                    &name,
+                    format!("it belongs to user {:?}, not {:?}", stored.user, key.user),
+                )),
+                Some((_, entry)) => Ok(Some(entry)),
+                None => Ok(None),
+            }
+        })
+    }
+
+    fn save<'a>(&'a self, key: &'a StoreKey, entry: &'a StoredEntry) -> StoreFuture<'a, ()> {
+        Box::pin(async move {
+            let name = self.entry_key(key);
+            let value = self.sealed(&name, &entry.to_json(key))?;
+            let mut conn = self.conn.clone();
+            redis::pipe()
+                .atomic()
+                .set(&name, value)
+                .sadd(self.user_key(&key.user), &name)
+                .exec_async(&mut conn)
+                .await
+                .map_err(|e| self.unavailable(e))
+        })
+    }
+
+    fn delete<'a>(&'a self, key: &'a StoreKey) -> StoreFuture<'a, ()> {
+        Box::pin(async move {
+            let name = self.entry_key(key);
+            let mut conn = self.conn.clone();
+            redis::pipe()
+                .atomic()
+                .del(&name)
+                .srem(self.user_key(&key.user), &name)
+                .exec_async(&mut conn)
+                .await
+                .map_err(|e| self.unavailable(e))
+        })
+    }
+
+    fn list<'a>(&'a self, user: &'a str) -> StoreFuture<'a, Vec<StoreKey>> {
+        Box::pin(async move {
+            let mut conn = self.conn.clone();
+            let names: Vec<String> =
+                conn.smembers(self.user_key(user)).await.map_err(|e| self.unavailable(e))?;
+            let mut keys = Vec::new();
+            for name in names {
+                if let Some((key, _)) = self.read_entry(&name).await? {
+                    if key.user == user {
+                        keys.push(key);
+                    }
+                }
+            }
+            keys.sort();
+            Ok(keys)
+        })
+    }
+
+    fn lock<'a>(&'a self, key: &'a StoreKey, ttl: Duration) -> StoreFuture<'a, Option<StoreLock>> {
+        Box::pin(async move {
+            let mut token = [0u8; 16];
+            getrandom::fill(&mut token)
+                .map_err(|e| StoreError::InvalidKey(format!("no entropy for a lock token: {e}")))?;
+            let token = sha256_hex(&token);
+            let name = self.lock_key(key);
+            let ttl_ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
+            // Wait at most one lock lifetime plus a little: by then a crashed holder's lock
+            // has expired.
+            let deadline = tokio::time::Instant::now() + ttl + Duration::from_secs(2);
+            let mut conn = self.conn.clone();
+            loop {
+                let got: Option<String> = redis::cmd("SET")
+                    .arg(&name)
+                    .arg(&token)
+                    .arg("NX")
+                    .arg("PX")
+                    .arg(ttl_ms)
+                    .query_async(&mut conn)
+                    .await
+                    .map_err(|e| self.unavailable(e))?;
+                if got.is_some() {
+                    return Ok(Some(StoreLock { key: key.clone(), token }));
+                }
+                if tokio::time::Instant::now() >= deadline {
+                    return Err(StoreError::LockTimeout {
+                        key: format!("({}, {}, {})", key.user, key.resource, key.issuer),
+                        secs: ttl.as_secs() + 2,
+                    });
+                }
+                tokio::time::sleep(Duration::from_millis(25)).await;
+            }
+        })
+    }
+
+    fn save_locked<'a>(
+        &'a self,
+        key: &'a StoreKey,
+        entry: &'a StoredEntry,
+        lock: &'a StoreLock,
+    ) -> StoreFuture<'a, ()> {
+        Box::pin(async move {
+            let name = self.entry_key(key);
+            let value = self.sealed(&name, &entry.to_json(key))?;
+            let mut conn = self.conn.clone();
+            let written: i64 = redis::Script::new(SAVE_LOCKED)
+                .key(self.lock_key(&lock.key))
+                .key(&name)
+                .key(self.user_key(&key.user))
+                .arg(&lock.token)
+                .arg(value)
+                .invoke_async(&mut conn)
+                .await
+                .map_err(|e| self.unavailable(e))?;
+            if written == 1 {
+                Ok(())
+            } else {
+                Err(StoreError::LockLost {
+                    key: format!("({}, {}, {})", key.user, key.resource, key.issuer),
+                })
+            }
+        })
+    }
+
+    fn unlock<'a>(&'a self, lock: &'a StoreLock) -> StoreFuture<'a, ()> {
+        Box::pin(async move {
+            let mut conn = self.conn.clone();
+            let _: i64 = redis::Script::new(UNLOCK)
+                .key(self.lock_key(&lock.key))
+                .arg(&lock.token)
+                .invoke_async(&mut conn)
+                .await
+                .map_err(|e| self.unavailable(e))?;
+            Ok(())
+        })
+    }
+}
+
+impl PendingStore for RedisStore {
+    fn put_pending<'a>(&'a self, record: &'a PendingRecord, ttl: Duration) -> StoreFuture<'a, ()> {
+        Box::pin(async move {
+            let name = format!(
+                "{}pending:{}",
+                self.prefix,
+                PendingRecord::state_key(record.pending.state.secret())
+            );
+            let value = self.sealed(&name, &record.to_json())?;
+            let mut conn = self.conn.clone();
+            let ttl_ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
+            conn.pset_ex::<_, _, ()>(&name, value, ttl_ms).await.map_err(|e| self.unavailable(e))
+        })
+    }
+
+    fn take_pending<'a>(&'a self, state: &'a str) -> StoreFuture<'a, Option<PendingRecord>> {
+        Box::pin(async move {
+            let name = format!("{}pending:{}", self.prefix, PendingRecord::state_key(state));
+            let mut conn = self.conn.clone();
+            let bytes: Option<Vec<u8>> = redis::cmd("GETDEL")
+                .arg(&name)
+                .query_async(&mut conn)
+                .await
+                .map_err(|e| self.unavailable(e))?;
+            let Some(bytes) = bytes else { return Ok(None) };
+            let text = self.opened(&name, &bytes)?;
+            PendingRecord::from_json(&text).map(Some).map_err(|reason| corrupt(&name, reason))
+        })
+    }
+
+    fn put_outcome<'a>(
+        &'a self,
+        state: &'a str,
+        outcome: &'a ConsentOutcome,
+        ttl: Duration,
+    ) -> StoreFuture<'a, ()> {
+        Box::pin(async move {
+            let name = format!("{}outcome:{}", self.prefix, PendingRecord::state_key(state));
+            let mut conn = self.conn.clone();
+            let ttl_ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
+            conn.pset_ex::<_, _, ()>(&name, outcome.to_json(), ttl_ms)
+                .await
+                .map_err(|e| self.unavailable(e))
+        })
+    }
+
+    fn outcome<'a>(&'a self, state: &'a str) -> StoreFuture<'a, Option<ConsentOutcome>> {
+        Box::pin(async move {
+            let name = format!("{}outcome:{}", self.prefix, PendingRecord::state_key(state));
+            let mut conn = self.conn.clone();
+            let text: Option<String> = conn.get(&name).await.map_err(|e| self.unavailable(e))?;
+            match text {
+                Some(t) => ConsentOutcome::from_json(&t).map(Some).map_err(|r| corrupt(&name, r)),
+                None => Ok(None),
+            }
+        })
+    }
+}
