@@ -72,6 +72,9 @@ const authProvider = {
   redirectToAuthorization: async (u) => { pendingCode = await follow(u); },
   saveCodeVerifier: (v) => { state.verifier = v; save(); },
   codeVerifier: () => state.verifier,
+  // The SDK's optional discovery cache: without it, finishAuth() repeats discovery.
+  discoveryState: () => state.discovery,
+  saveDiscoveryState: (d) => { state.discovery = d; save(); },
 };
 
 async function connect() {
