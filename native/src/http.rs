@@ -45,6 +45,13 @@ impl HttpClient {
             .connect_timeout(connect)
             .timeout(total)
             .user_agent(concat!("mcp-oauth/", env!("CARGO_PKG_VERSION")))
+            // A fresh connection per request. Authorization requests are rare (discovery,
+            // registration, one refresh per token lifetime), and a pooled keep-alive connection
+            // that the server closes just as a token request goes out on it fails with
+            // "connection closed before message completed": for a rotating refresh token the
+            // client cannot know whether the server used it, so it must not be retried. Seen
+            // once in the 200-user test (native/tests/server.rs) before this setting.
+            .pool_max_idle_per_host(0)
             .build()
             .map_err(|e| crate::Error::Transport { url: String::new(), message: e.to_string() })?;
         Ok(HttpClient { client })
