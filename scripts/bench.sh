@@ -21,6 +21,10 @@ quick=0
 [ "${1:-}" = --quick ] && quick=1
 runs=$([ "$quick" = 1 ] && echo 2 || echo "${BENCH_RUNS:-9}")
 storm=$([ "$quick" = 1 ] && echo 200 || echo 1000)
+# The quick variant only checks request counts: the dev profile (already built by the tests)
+# spares CI two fat-LTO builds. Numbers for BENCHMARKS.md come from the release profile.
+profile=$([ "$quick" = 1 ] && echo dev || echo release)
+bin_dir=$([ "$quick" = 1 ] && echo debug || echo release)
 out="$(cargo_target_dir)/bench"
 mkdir -p "$out"
 report="$out/report.md"
@@ -44,11 +48,11 @@ scripts/size.sh >"$out/size.log"
 } | tee -a "$report"
 
 echo "bench: 2. cold and warm flows ($runs runs each)"
-cargo build -q --release -p mcp-oauth --bin mcp-oauth
+cargo build -q --profile "$profile" -p mcp-oauth --bin mcp-oauth
 {
     echo "## Cold and warm flows (command: scripts/bench.sh; $runs alternating runs per variant)"
     echo
-    MCP_OAUTH_BENCH_ASSERT=1 node tests/bench/flows.mjs "$(cargo_target_dir)/release/mcp-oauth" "$runs" "$out/flows.json"
+    MCP_OAUTH_BENCH_ASSERT=1 node tests/bench/flows.mjs "$(cargo_target_dir)/$bin_dir/mcp-oauth" "$runs" "$out/flows.json"
     echo
 } | tee -a "$report"
 
@@ -56,7 +60,7 @@ echo "bench: 3. shared metadata cache and refresh storm ($storm requests)"
 {
     echo "## Shared metadata cache and refresh storm"
     echo
-    MCP_OAUTH_STORM="$storm" cargo bench -q -p mcp-oauth --bench storm 2>/dev/null | sed 's/^/- /'
+    MCP_OAUTH_STORM="$storm" cargo bench -q -p mcp-oauth --bench storm --profile "$profile" 2>/dev/null | sed 's/^/- /'
     echo
 } | tee -a "$report"
 
