@@ -32,8 +32,13 @@ const PAGE: &str = include_str!("index.html");
 #[command(name = "multi-user-server")]
 struct Args {
     /// An MCP server users may call: NAME=URL (repeat for more).
-    #[arg(long = "mcp", required = true, value_parser = parse_mcp)]
+    #[arg(long = "mcp", required_unless_present = "config", value_parser = parse_mcp)]
     mcp: Vec<(String, String)>,
+    /// A YAML configuration file (the CLI's format, `mcp-oauth config schema mcp_oauth2`): its
+    /// streamable-HTTP function groups become the MCP servers, their `mcp_oauth2` provider gives
+    /// the redirect URI, the client identity and the token storage (memory or redis).
+    #[arg(long, conflicts_with_all = ["mcp", "redis"])]
+    config: Option<std::path::PathBuf>,
     /// The redirect URI registered with authorization servers (its path serves the callback).
     #[arg(long, default_value = "http://localhost:8000/auth/redirect")]
     redirect_uri: String,
@@ -83,15 +88,95 @@ async fn main() {
     }
 }
 
-async fn run(args: Args) -> Result<(), String> {
-    let (tokens, pending): (Arc<dyn TokenStore>, Arc<dyn PendingStore>) = match &args.redis {
-        Some(url) => {
+/// What the configuration file sets.
+struct FromFile {
+    servers: Vec<(String, String)>,
+    redirect_uri: String,
+    client: mcp_oauth::core::registration::ClientConfig,
+    redis: Option<(String, String)>,
+}
+
+fn from_file(path: &std::path::Path) -> Result<FromFile, String> {
+    use mcp_oauth::config::{AuthProvider, Config, TokenStorage, Transport};
+    let config = Config::load(path).map_err(|e| e.to_string())?;
+    let mut servers = Vec::new();
+    let mut provider: Option<(String, mcp_oauth::config::McpOAuth2)> = None;
+    for (name, group) in &config.function_groups {
+        let where_ = format!("function_groups.{name}");
+        if group.server.transport != Transport::StreamableHttp {
+            return Err(format!("{where_}.server.transport: the multi-user server connects over streamable-http only"));
+        }
+        let url = group.server.url.clone().ok_or(format!("{where_}.server.url: missing"))?;
+        servers.push((name.clone(), url));
+        let Some(p) = &group.server.auth_provider else { continue };
+        let (_, auth) = config.group(name).map_err(|e| e.to_string())?;
+        match auth {
+            Some(AuthProvider::OAuth2(o)) => match &provider {
+                Some((first, f)) if f != o => {
+                    return Err(format!("{where_}.server.auth_provider: {p} differs from {first}; the multi-user server registers one client identity, so every group must use the same mcp_oauth2 provider"));
+                }
+                Some(_) => {}
+                None => provider = Some((p.clone(), o.clone())),
+            },
+            Some(AuthProvider::ServiceAccount(_)) => {
+                return Err(format!("{where_}.server.auth_provider: {p} is an mcp_service_account; the multi-user server authorizes each user (mcp_oauth2)"));
+            }
+            None => return Err(format!("{where_}.server.auth_provider: {p} is not defined")),
+        }
+    }
+    let (name, o) =
+        provider.ok_or("the configuration has no group with an mcp_oauth2 auth_provider")?;
+    let path = format!("authentication.{name}");
+    if o.private_key_file.is_some() {
+        return Err(format!(
+            "{path}.private_key_file: not supported by the multi-user server example"
+        ));
+    }
+    if !o.server_policies.is_empty() {
+        return Err(format!(
+            "{path}.server_policies: not supported by the multi-user server example"
+        ));
+    }
+    let redis = match &o.token_storage {
+        TokenStorage::Memory => None,
+        TokenStorage::Redis { url, key_prefix } => Some((url.clone(), key_prefix.clone())),
+        TokenStorage::File { .. } => {
+            return Err(format!("{path}.token_storage: the multi-user server keeps tokens in memory or redis, not files"));
+        }
+    };
+    Ok(FromFile {
+        servers,
+        redirect_uri: o.redirect_uri.clone(),
+        client: o.client_config(&path).map_err(|e| e.to_string())?,
+        redis,
+    })
+}
+
+async fn run(mut args: Args) -> Result<(), String> {
+    let file = match &args.config {
+        Some(path) => Some(from_file(path)?),
+        None => None,
+    };
+    let redis = match &file {
+        Some(f) => f.redis.clone(),
+        None => args.redis.clone().map(|url| (url, String::new())),
+    };
+    if let Some(f) = &file {
+        args.mcp = f.servers.clone();
+        args.redirect_uri = f.redirect_uri.clone();
+    }
+    let (tokens, pending): (Arc<dyn TokenStore>, Arc<dyn PendingStore>) = match &redis {
+        Some((url, prefix)) => {
             let key = args
                 .store_key
                 .as_deref()
                 .ok_or("--redis needs --store-key (or MCP_OAUTH_STORE_KEY)")?;
             let key = KeySource::parse_key_text(key).map_err(|e| e.to_string())?;
-            let store = Arc::new(RedisStore::connect(url, &key).await.map_err(|e| e.to_string())?);
+            let mut store = RedisStore::connect(url, &key).await.map_err(|e| e.to_string())?;
+            if !prefix.is_empty() {
+                store = store.with_prefix(prefix.clone());
+            }
+            let store = Arc::new(store);
             (store.clone(), store)
         }
         None => {
@@ -103,6 +188,9 @@ async fn run(args: Args) -> Result<(), String> {
     config.servers = args.mcp.clone();
     config.redirect_uri = args.redirect_uri.clone();
     config.consent_timeout = Duration::from_secs(args.consent_timeout);
+    if let Some(f) = file {
+        config.client = f.client;
+    }
     let key = match (&args.jwt_hs256_secret, &args.jwks_url) {
         (Some(s), _) => Some(JwtKey::Hs256(s.as_bytes().to_vec())),
         (None, Some(url)) => Some(JwtKey::Jwks { url: url.clone() }),

@@ -184,3 +184,81 @@ fn two_server_processes_share_redis() {
     assert!(!stderr.contains("consent needed"), "B uses the tokens A's consent stored: {stderr}");
     assert_eq!(reply["result"]["content"][0]["text"], "Alice");
 }
+
+#[test]
+fn the_server_loads_the_yaml_configuration_file() {
+    let peers_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/peers");
+    let mut node = Command::new("node");
+    node.arg("start.mjs").current_dir(&peers_dir).env("PORT", "0");
+    let (_peers, peers) = start(node);
+    let mcp_url = peers["mcp_url"].as_str().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("mcp.yaml");
+    // The issue's shape, with ${VAR} and ${VAR:-default} interpolation.
+    std::fs::write(
+        &file,
+        r#"
+function_groups:
+  mcp_demo:
+    _type: per_user_mcp_client
+    server:
+      transport: streamable-http
+      url: ${DEMO_MCP_URL}
+      auth_provider: mcp_oauth2_demo
+authentication:
+  mcp_oauth2_demo:
+    _type: mcp_oauth2
+    server_url: ${DEMO_MCP_URL}
+    redirect_uri: ${DEMO_REDIRECT_URI:-http://localhost:8000/auth/redirect}
+    client_name: multi-user example from YAML
+    token_storage: memory
+"#,
+    )
+    .unwrap();
+    let mut server = Command::new(env!("CARGO_BIN_EXE_multi-user-server"));
+    server
+        .arg("--config")
+        .arg(&file)
+        .args(["--session-secret", "an-example-session-secret-of-32-bytes-or-more"])
+        .env("DEMO_MCP_URL", mcp_url)
+        .env("DEMO_REDIRECT_URI", format!("http://127.0.0.1:{port}/auth/redirect"))
+        .env_remove("MCP_OAUTH_STORE_KEY");
+    let (_server, info) = start(server);
+    let url = info["url"].as_str().unwrap();
+    assert_eq!(url, format!("http://127.0.0.1:{port}"));
+    let (code, reply, stderr) = check(
+        url,
+        &[
+            "--protocol",
+            "ws",
+            "--user-id",
+            "Alice",
+            "--mcp-server",
+            "mcp_demo",
+            "--input",
+            "call whoami",
+        ],
+    );
+    assert_eq!(code, 0, "{reply} {stderr}");
+    assert_eq!(reply["result"]["content"][0]["text"], "Alice");
+
+    // A configuration error names the YAML path and stops the server.
+    std::fs::write(
+        &file,
+        "function_groups:\n  g:\n    _type: per_user_mcp_client\n    server:\n      transport: sse\n      url: http://127.0.0.1:1/sse\n      auth_provider: a\nauthentication:\n  a:\n    _type: mcp_oauth2\n    server_url: http://127.0.0.1:1/sse\n",
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_multi-user-server"))
+        .arg("--config")
+        .arg(&file)
+        .args(["--session-secret", "an-example-session-secret-of-32-bytes-or-more"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("function_groups.g.server") && stderr.contains("streamable-http"),
+        "{stderr}"
+    );
+}
