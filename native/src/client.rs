@@ -320,12 +320,14 @@ impl OAuthClient {
             let entries = self.stored_entries().await?;
             let now = now();
             let with_tokens = entries.iter().find(|(_, e)| e.tokens.is_some());
-            let discovery = self
-                .opts
-                .cache
-                .get(self.config.server_url.as_str(), now)
-                .or_else(|| with_tokens.and_then(|(_, e)| e.discovery.clone()))
-                .or_else(|| entries.iter().find_map(|(_, e)| e.discovery.clone()));
+            // The cache's entry is shared by every flow of this server, not copied.
+            let cached = self.opts.cache.get_shared(self.config.server_url.as_str(), now);
+            let discovery = match cached {
+                Some(_) => None,
+                None => with_tokens
+                    .and_then(|(_, e)| e.discovery.clone())
+                    .or_else(|| entries.iter().find_map(|(_, e)| e.discovery.clone())),
+            };
             let snapshot = FlowSnapshot {
                 version: SNAPSHOT_VERSION,
                 server_url: self.config.server_url.as_str().to_owned(),
@@ -338,6 +340,9 @@ impl OAuthClient {
                 last_requested_scope: None,
             };
             let mut flow = AuthFlow::restore(Arc::clone(&self.config), snapshot)?;
+            if let Some(d) = cached {
+                flow.use_discovery(d);
+            }
             if let Some(signer) = &self.opts.assertion_signer {
                 flow.set_assertion_signer(signer.clone());
             }

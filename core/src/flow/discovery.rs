@@ -1,6 +1,8 @@
 //! Discovery phases: protected-resource metadata, then authorization-server metadata (or the
 //! legacy path), then whatever the [`Goal`] asks for.
 
+use std::sync::Arc;
+
 use super::{AuthFlow, Discovery, FlowEvent, Goal, Phase, ServerMetadataPhase};
 use crate::error::{Error, FlowError};
 use crate::http::HttpResponse;
@@ -270,7 +272,7 @@ impl AuthFlow {
                     cache_until: max_age.map(|a| now.plus(a)),
                 };
                 self.events.push_back(FlowEvent::MetadataDiscovered(discovery.clone()));
-                self.discovery = Some(Box::new(discovery));
+                self.discovery = Some(Arc::new(discovery));
                 return self.pursue(now, goal);
             }
             Err(e) => e,
@@ -321,7 +323,7 @@ impl AuthFlow {
                 cache_until: None,
             };
             self.events.push_back(FlowEvent::MetadataDiscovered(discovery.clone()));
-            self.discovery = Some(Box::new(discovery));
+            self.discovery = Some(Arc::new(discovery));
             return self.pursue(now, goal);
         }
         // This authorization server is unusable: try the next one the resource lists.

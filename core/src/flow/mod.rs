@@ -171,9 +171,11 @@ pub struct AuthFlow {
     requests: VecDeque<HttpRequest>,
     events: VecDeque<FlowEvent>,
     // Boxed, as the in-progress phase payloads: an idle flow (most of a server's sessions)
-    // then costs a few words for them instead of their full size.
+    // then costs a word for it instead of its full size.
     challenge: Option<Box<BearerChallenge>>,
-    discovery: Option<Box<Discovery>>,
+    /// Shared with the host's cache and the other flows of the same server when the host
+    /// passes it to [`AuthFlow::use_discovery`].
+    discovery: Option<Arc<Discovery>>,
     registrations: Vec<ClientRegistration>,
     tokens: Option<(String, TokenSet)>,
     /// The current tokens came from a refresh made because of a 401: another 401 means the
@@ -240,8 +242,9 @@ impl AuthFlow {
 
     /// Uses metadata discovered earlier (by another flow of the same process, say) so that this
     /// flow makes no discovery requests. Ignored once it is older than its `cache_until`.
-    pub fn use_discovery(&mut self, discovery: Discovery) {
-        self.discovery = Some(Box::new(discovery));
+    /// An `Arc<Discovery>` is kept as is, shared with whoever else holds it.
+    pub fn use_discovery(&mut self, discovery: impl Into<Arc<Discovery>>) {
+        self.discovery = Some(discovery.into());
     }
 
     /// Adds a stored client registration (keyed by its issuer; replaces one for the same

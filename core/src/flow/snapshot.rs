@@ -112,7 +112,7 @@ impl AuthFlow {
             }
         }
         let mut flow = AuthFlow::new(config);
-        flow.discovery = snapshot.discovery.map(Box::new);
+        flow.discovery = snapshot.discovery.map(Arc::new);
         flow.registrations = snapshot.registrations;
         flow.tokens = snapshot.tokens.map(|s| (s.issuer, s.tokens));
         flow.last_requested_scope = snapshot.last_requested_scope;
