@@ -16,7 +16,7 @@ pub const DEFAULT_TTL_SECS: u64 = 300;
 /// Discovery results by MCP server URL (canonical).
 #[derive(Debug, Default)]
 pub struct MetadataCache {
-    entries: Mutex<HashMap<String, Discovery>>,
+    entries: Mutex<HashMap<String, Arc<Discovery>>>,
 }
 
 impl MetadataCache {
@@ -33,9 +33,15 @@ impl MetadataCache {
 
     /// A fresh entry for `server`, if any.
     pub fn get(&self, server: &str, now: UnixTime) -> Option<Discovery> {
+        self.get_shared(server, now).map(|d| Discovery::clone(&d))
+    }
+
+    /// A fresh entry for `server`, if any, shared rather than copied: the flows of every user
+    /// of the server hold this one ([`mcp_oauth_core::AuthFlow::use_discovery`]).
+    pub fn get_shared(&self, server: &str, now: UnixTime) -> Option<Arc<Discovery>> {
         let mut map = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         match map.get(server) {
-            Some(d) if d.cache_until.is_some_and(|t| now < t) => Some(d.clone()),
+            Some(d) if d.cache_until.is_some_and(|t| now < t) => Some(Arc::clone(d)),
             Some(_) => {
                 map.remove(server);
                 None
@@ -52,7 +58,7 @@ impl MetadataCache {
             None => discovery.cache_until = Some(now.plus(DEFAULT_TTL_SECS)),
         }
         let mut map = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        map.insert(server.to_owned(), discovery);
+        map.insert(server.to_owned(), Arc::new(discovery));
     }
 
     /// Forgets everything (tests, or after a server changed its configuration).

@@ -189,8 +189,12 @@ struct Inner {
 
 /// One user's authorization for one MCP server.
 pub struct OAuthClient {
-    opts: ClientOptions,
-    config: FlowConfig,
+    /// Shared with the clients made by [`OAuthClient::for_user`]; `opts.user` is not used
+    /// (`user` is).
+    opts: Arc<ClientOptions>,
+    /// Shared likewise, and with the flow.
+    config: Arc<FlowConfig>,
+    user: String,
     inner: Mutex<Inner>,
     /// The store lock held during a refresh (only touched while `inner` is locked).
     held_lock: std::sync::Mutex<Option<StoreLock>>,
@@ -201,7 +205,10 @@ pub const REFRESH_LOCK_TTL: Duration = Duration::from_secs(15);
 
 impl std::fmt::Debug for OAuthClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("OAuthClient").field("opts", &self.opts).finish_non_exhaustive()
+        f.debug_struct("OAuthClient")
+            .field("server_url", &self.opts.server_url)
+            .field("user", &self.user)
+            .finish_non_exhaustive()
     }
 }
 
@@ -244,11 +251,30 @@ impl OAuthClient {
         config.scopes = opts.scopes.clone();
         config.policies = opts.policies.clone();
         Ok(OAuthClient {
-            opts,
-            config,
+            user: opts.user.clone(),
+            opts: Arc::new(opts),
+            config: Arc::new(config),
             inner: Mutex::new(Inner { flow: None }),
             held_lock: std::sync::Mutex::new(None),
         })
+    }
+
+    /// A client for `user` with the same options, nothing loaded yet. The options and the
+    /// validated configuration are shared, not copied: a server keeps one client per MCP
+    /// server and derives each user's from it.
+    pub fn for_user(&self, user: impl Into<String>) -> OAuthClient {
+        OAuthClient {
+            opts: Arc::clone(&self.opts),
+            config: Arc::clone(&self.config),
+            user: user.into(),
+            inner: Mutex::new(Inner { flow: None }),
+            held_lock: std::sync::Mutex::new(None),
+        }
+    }
+
+    /// The user the tokens belong to.
+    pub fn user(&self) -> &str {
+        &self.user
     }
 
     /// The MCP server's canonical URL (the store's resource key).
@@ -269,7 +295,7 @@ impl OAuthClient {
 
     fn key(&self, issuer: &str) -> StoreKey {
         StoreKey {
-            user: self.opts.user.clone(),
+            user: self.user.clone(),
             resource: self.config.server_url.as_str().to_owned(),
             issuer: issuer.to_owned(),
         }
@@ -278,7 +304,7 @@ impl OAuthClient {
     /// The entries of this user for this server.
     async fn stored_entries(&self) -> Result<Vec<(StoreKey, StoredEntry)>, Error> {
         let mut out = Vec::new();
-        for key in self.opts.store.list(&self.opts.user).await? {
+        for key in self.opts.store.list(&self.user).await? {
             if key.resource == self.config.server_url.as_str() {
                 if let Some(entry) = self.opts.store.load(&key).await? {
                     out.push((key, entry));
@@ -294,12 +320,14 @@ impl OAuthClient {
             let entries = self.stored_entries().await?;
             let now = now();
             let with_tokens = entries.iter().find(|(_, e)| e.tokens.is_some());
-            let discovery = self
-                .opts
-                .cache
-                .get(self.config.server_url.as_str(), now)
-                .or_else(|| with_tokens.and_then(|(_, e)| e.discovery.clone()))
-                .or_else(|| entries.iter().find_map(|(_, e)| e.discovery.clone()));
+            // The cache's entry is shared by every flow of this server, not copied.
+            let cached = self.opts.cache.get_shared(self.config.server_url.as_str(), now);
+            let discovery = match cached {
+                Some(_) => None,
+                None => with_tokens
+                    .and_then(|(_, e)| e.discovery.clone())
+                    .or_else(|| entries.iter().find_map(|(_, e)| e.discovery.clone())),
+            };
             let snapshot = FlowSnapshot {
                 version: SNAPSHOT_VERSION,
                 server_url: self.config.server_url.as_str().to_owned(),
@@ -311,7 +339,10 @@ impl OAuthClient {
                 pending: None,
                 last_requested_scope: None,
             };
-            let mut flow = AuthFlow::restore(self.config.clone(), snapshot)?;
+            let mut flow = AuthFlow::restore(Arc::clone(&self.config), snapshot)?;
+            if let Some(d) = cached {
+                flow.use_discovery(d);
+            }
             if let Some(signer) = &self.opts.assertion_signer {
                 flow.set_assertion_signer(signer.clone());
             }
@@ -430,7 +461,7 @@ impl OAuthClient {
         let mut snapshot = flow.snapshot();
         snapshot.tokens = Some(StoredTokens { issuer: key.issuer.clone(), tokens: stored });
         snapshot.pending = None;
-        *flow = AuthFlow::restore(self.config.clone(), snapshot)?;
+        *flow = AuthFlow::restore(Arc::clone(&self.config), snapshot)?;
         Ok(true)
     }
 
@@ -619,7 +650,7 @@ impl OAuthClient {
         let flow = self.flow(&mut inner).await?;
         let mut snapshot = flow.snapshot();
         snapshot.pending = Some(pending);
-        *flow = AuthFlow::restore(self.config.clone(), snapshot)?;
+        *flow = AuthFlow::restore(Arc::clone(&self.config), snapshot)?;
         let result = match flow.handle_callback(now(), callback_url) {
             Ok(()) => self.drive(flow).await.map(|_| ()),
             Err(e) => Err(Error::Protocol(e)),
@@ -663,7 +694,7 @@ impl OAuthClient {
         let tokens = flow.tokens();
         Ok(Status {
             server: self.config.server_url.as_str().to_owned(),
-            user: self.opts.user.clone(),
+            user: self.user.clone(),
             issuer: tokens.map(|(i, _)| i.to_owned()),
             authorized: flow.access_token(now).is_some(),
             expires_at: tokens.and_then(|(_, t)| t.expires_at),

@@ -341,7 +341,7 @@ impl HeadlessClient {
                 scope: self.opts.scopes.clone(),
             });
         }
-        if let Some(d) = self.opts.cache.get(self.server.as_str(), now) {
+        if let Some(d) = self.opts.cache.get_shared(self.server.as_str(), now) {
             state.flow.use_discovery(d);
         }
         state.flow.begin_discovery(now)?;

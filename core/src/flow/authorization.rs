@@ -121,7 +121,7 @@ impl AuthFlow {
         match pending {
             Ok(pending) => {
                 self.last_requested_scope = pending.scope.clone();
-                self.phase = Phase::AwaitingCallback { pending: pending.clone() };
+                self.phase = Phase::AwaitingCallback { pending: Box::new(pending.clone()) };
                 // Save first, then leave: the callback may come back to another process.
                 let url = pending.authorization_url.clone();
                 self.events.push_back(FlowEvent::AuthorizationPending(pending));

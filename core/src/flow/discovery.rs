@@ -1,7 +1,9 @@
 //! Discovery phases: protected-resource metadata, then authorization-server metadata (or the
 //! legacy path), then whatever the [`Goal`] asks for.
 
-use super::{AuthFlow, Discovery, FlowEvent, Goal, Phase};
+use std::sync::Arc;
+
+use super::{AuthFlow, Discovery, FlowEvent, Goal, Phase, ServerMetadataPhase};
 use crate::error::{Error, FlowError};
 use crate::http::HttpResponse;
 use crate::pkce::Entropy;
@@ -48,7 +50,7 @@ impl AuthFlow {
             return Ok(());
         }
         if challenge.is_some() {
-            self.challenge = challenge;
+            self.challenge = challenge.map(Box::new);
         }
         let can_refresh = self.tokens.as_ref().is_some_and(|(_, t)| t.refresh_token.is_some());
         if can_refresh && !self.tokens_from_401_refresh {
@@ -176,7 +178,7 @@ impl AuthFlow {
         };
         let request = self.next_request_id();
         self.requests.push_back(sm::metadata_request(request, first));
-        self.phase = Phase::ServerMetadata {
+        self.phase = Phase::ServerMetadata(Box::new(ServerMetadataPhase {
             request,
             resource_metadata,
             servers,
@@ -187,7 +189,7 @@ impl AuthFlow {
             legacy: false,
             cache_max_age,
             goal,
-        };
+        }));
         Ok(())
     }
 
@@ -200,7 +202,7 @@ impl AuthFlow {
         };
         let request = self.next_request_id();
         self.requests.push_back(sm::metadata_request(request, first));
-        self.phase = Phase::ServerMetadata {
+        self.phase = Phase::ServerMetadata(Box::new(ServerMetadataPhase {
             request,
             resource_metadata: None,
             servers: Vec::new(),
@@ -211,7 +213,7 @@ impl AuthFlow {
             legacy: true,
             cache_max_age: None,
             goal,
-        };
+        }));
         Ok(())
     }
 
@@ -220,7 +222,10 @@ impl AuthFlow {
         now: UnixTime,
         response: Result<&HttpResponse, &str>,
     ) -> Result<(), Error> {
-        let Phase::ServerMetadata {
+        let Phase::ServerMetadata(phase) = std::mem::replace(&mut self.phase, Phase::Idle) else {
+            return Ok(());
+        };
+        let ServerMetadataPhase {
             resource_metadata,
             servers,
             server_index,
@@ -231,10 +236,7 @@ impl AuthFlow {
             cache_max_age,
             goal,
             ..
-        } = std::mem::replace(&mut self.phase, Phase::Idle)
-        else {
-            return Ok(());
-        };
+        } = *phase;
         let url = &candidates[index].0;
         let outcome = match response {
             Ok(resp) => {
@@ -270,7 +272,7 @@ impl AuthFlow {
                     cache_until: max_age.map(|a| now.plus(a)),
                 };
                 self.events.push_back(FlowEvent::MetadataDiscovered(discovery.clone()));
-                self.discovery = Some(discovery);
+                self.discovery = Some(Arc::new(discovery));
                 return self.pursue(now, goal);
             }
             Err(e) => e,
@@ -279,7 +281,7 @@ impl AuthFlow {
         if next_candidate && index + 1 < candidates.len() {
             let request = self.next_request_id();
             self.requests.push_back(sm::metadata_request(request, &candidates[index + 1].0));
-            self.phase = Phase::ServerMetadata {
+            self.phase = Phase::ServerMetadata(Box::new(ServerMetadataPhase {
                 request,
                 resource_metadata,
                 servers,
@@ -290,7 +292,7 @@ impl AuthFlow {
                 legacy,
                 cache_max_age,
                 goal,
-            };
+            }));
             return Ok(());
         }
         let error: Error = if next_candidate {
@@ -321,7 +323,7 @@ impl AuthFlow {
                 cache_until: None,
             };
             self.events.push_back(FlowEvent::MetadataDiscovered(discovery.clone()));
-            self.discovery = Some(discovery);
+            self.discovery = Some(Arc::new(discovery));
             return self.pursue(now, goal);
         }
         // This authorization server is unusable: try the next one the resource lists.

@@ -134,58 +134,48 @@ enum Goal {
     Discover,
 }
 
+/// The state of server-metadata discovery (boxed in [`Phase`]: it is large and short-lived).
+#[derive(Debug)]
+struct ServerMetadataPhase {
+    request: RequestId,
+    resource_metadata: Option<ResourceMetadata>,
+    servers: Vec<IssuerUrl>,
+    server_index: usize,
+    candidates: Vec<(EndpointUrl, MetadataVariant)>,
+    index: usize,
+    first_error: Option<Error>,
+    legacy: bool,
+    cache_max_age: Option<u64>,
+    goal: Goal,
+}
+
 #[derive(Debug)]
 enum Phase {
     Idle,
-    ResourceMetadata {
-        request: RequestId,
-        candidates: Vec<EndpointUrl>,
-        index: usize,
-        goal: Goal,
-    },
-    ServerMetadata {
-        request: RequestId,
-        resource_metadata: Option<ResourceMetadata>,
-        servers: Vec<IssuerUrl>,
-        server_index: usize,
-        candidates: Vec<(EndpointUrl, MetadataVariant)>,
-        index: usize,
-        first_error: Option<Error>,
-        legacy: bool,
-        cache_max_age: Option<u64>,
-        goal: Goal,
-    },
-    Registering {
-        request: RequestId,
-        entropy: Entropy,
-        scope: Option<String>,
-    },
-    AwaitingCallback {
-        pending: PendingAuthorization,
-    },
-    ExchangingCode {
-        request: RequestId,
-        pending: PendingAuthorization,
-    },
-    Refreshing {
-        request: RequestId,
-        fallback: Option<Entropy>,
-    },
-    Revoking {
-        requests: Vec<RequestId>,
-    },
+    ResourceMetadata { request: RequestId, candidates: Vec<EndpointUrl>, index: usize, goal: Goal },
+    ServerMetadata(Box<ServerMetadataPhase>),
+    Registering { request: RequestId, entropy: Entropy, scope: Option<String> },
+    AwaitingCallback { pending: Box<PendingAuthorization> },
+    ExchangingCode { request: RequestId, pending: Box<PendingAuthorization> },
+    Refreshing { request: RequestId, fallback: Option<Entropy> },
+    Revoking { requests: Vec<RequestId> },
 }
 
 /// The sans-IO authorization flow for one user and one MCP server. See the module docs for the
 /// diagram and the drain contract.
 pub struct AuthFlow {
-    config: FlowConfig,
+    /// Shared: every flow of a host for the same server and client may hold the same one.
+    config: Arc<FlowConfig>,
     phase: Phase,
     next_id: u64,
     requests: VecDeque<HttpRequest>,
     events: VecDeque<FlowEvent>,
-    challenge: Option<BearerChallenge>,
-    discovery: Option<Discovery>,
+    // Boxed, as the in-progress phase payloads: an idle flow (most of a server's sessions)
+    // then costs a word for it instead of its full size.
+    challenge: Option<Box<BearerChallenge>>,
+    /// Shared with the host's cache and the other flows of the same server when the host
+    /// passes it to [`AuthFlow::use_discovery`].
+    discovery: Option<Arc<Discovery>>,
     registrations: Vec<ClientRegistration>,
     tokens: Option<(String, TokenSet)>,
     /// The current tokens came from a refresh made because of a 401: another 401 means the
@@ -208,10 +198,11 @@ impl std::fmt::Debug for AuthFlow {
 }
 
 impl AuthFlow {
-    /// A flow with no stored state.
-    pub fn new(config: FlowConfig) -> AuthFlow {
+    /// A flow with no stored state. The configuration may be shared (`Arc<FlowConfig>`) by
+    /// the flows of many users of the same server.
+    pub fn new(config: impl Into<Arc<FlowConfig>>) -> AuthFlow {
         AuthFlow {
-            config,
+            config: config.into(),
             phase: Phase::Idle,
             next_id: 1,
             requests: VecDeque::new(),
@@ -235,7 +226,7 @@ impl AuthFlow {
 
     /// The discovery result in use, if any.
     pub fn discovery(&self) -> Option<&Discovery> {
-        self.discovery.as_ref()
+        self.discovery.as_deref()
     }
 
     /// The resource to name in token requests for this server: the protected-resource
@@ -251,8 +242,9 @@ impl AuthFlow {
 
     /// Uses metadata discovered earlier (by another flow of the same process, say) so that this
     /// flow makes no discovery requests. Ignored once it is older than its `cache_until`.
-    pub fn use_discovery(&mut self, discovery: Discovery) {
-        self.discovery = Some(discovery);
+    /// An `Arc<Discovery>` is kept as is, shared with whoever else holds it.
+    pub fn use_discovery(&mut self, discovery: impl Into<Arc<Discovery>>) {
+        self.discovery = Some(discovery.into());
     }
 
     /// Adds a stored client registration (keyed by its issuer; replaces one for the same
@@ -320,9 +312,7 @@ impl AuthFlow {
     /// Where the flow is.
     pub fn status(&self, now: UnixTime) -> FlowStatus {
         match &self.phase {
-            Phase::ResourceMetadata { .. } | Phase::ServerMetadata { .. } => {
-                FlowStatus::Discovering
-            }
+            Phase::ResourceMetadata { .. } | Phase::ServerMetadata(_) => FlowStatus::Discovering,
             Phase::Registering { .. } => FlowStatus::Registering,
             Phase::AwaitingCallback { pending } => {
                 FlowStatus::AwaitingUser { url: pending.authorization_url.clone() }
@@ -350,7 +340,7 @@ impl AuthFlow {
             Phase::ResourceMetadata { request, .. } if *request == id => {
                 self.on_resource_metadata(now, Ok(&response))
             }
-            Phase::ServerMetadata { request, .. } if *request == id => {
+            Phase::ServerMetadata(p) if p.request == id => {
                 self.on_server_metadata(now, Ok(&response))
             }
             Phase::Registering { request, .. } if *request == id => {
@@ -387,7 +377,7 @@ impl AuthFlow {
             Phase::ResourceMetadata { request, .. } if *request == id => {
                 self.on_resource_metadata(now, Err(message))
             }
-            Phase::ServerMetadata { request, .. } if *request == id => {
+            Phase::ServerMetadata(p) if p.request == id => {
                 self.on_server_metadata(now, Err(message))
             }
             Phase::Refreshing { request, .. } if *request == id => {

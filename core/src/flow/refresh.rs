@@ -202,7 +202,7 @@ impl AuthFlow {
             granted.as_deref(),
             challenge.scope.as_deref(),
         );
-        self.challenge = Some(challenge);
+        self.challenge = Some(Box::new(challenge));
         self.cancel();
         self.start(now, Goal::Authorize { entropy, scope })
     }

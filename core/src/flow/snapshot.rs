@@ -3,6 +3,8 @@
 //! restarts. Requests in flight are not part of it: a restored flow is idle or awaiting its
 //! callback.
 
+use std::sync::Arc;
+
 use super::{AuthFlow, FlowConfig, Phase};
 use crate::authorize::PendingAuthorization;
 use crate::error::{Error, FlowError};
@@ -64,14 +66,14 @@ impl AuthFlow {
         FlowSnapshot {
             version: SNAPSHOT_VERSION,
             server_url: self.config.server_url.as_str().to_owned(),
-            discovery: self.discovery.clone(),
+            discovery: self.discovery.as_deref().cloned(),
             registrations: self.registrations.clone(),
             tokens: self.tokens.as_ref().map(|(issuer, tokens)| StoredTokens {
                 issuer: issuer.clone(),
                 tokens: tokens.clone(),
             }),
             pending: match &self.phase {
-                Phase::AwaitingCallback { pending } => Some(pending.clone()),
+                Phase::AwaitingCallback { pending } => Some(PendingAuthorization::clone(pending)),
                 _ => None,
             },
             last_requested_scope: self.last_requested_scope.clone(),
@@ -80,7 +82,11 @@ impl AuthFlow {
 
     /// Rebuilds a flow from a snapshot, with the host's configuration. Refuses a snapshot of
     /// another version, another MCP server, or another redirect URI.
-    pub fn restore(config: FlowConfig, snapshot: FlowSnapshot) -> Result<AuthFlow, Error> {
+    pub fn restore(
+        config: impl Into<Arc<FlowConfig>>,
+        snapshot: FlowSnapshot,
+    ) -> Result<AuthFlow, Error> {
+        let config = config.into();
         if snapshot.version != SNAPSHOT_VERSION {
             return Err(FlowError::Snapshot(format!(
                 "version {} is not supported (this build reads version {SNAPSHOT_VERSION})",
@@ -106,12 +112,12 @@ impl AuthFlow {
             }
         }
         let mut flow = AuthFlow::new(config);
-        flow.discovery = snapshot.discovery;
+        flow.discovery = snapshot.discovery.map(Arc::new);
         flow.registrations = snapshot.registrations;
         flow.tokens = snapshot.tokens.map(|s| (s.issuer, s.tokens));
         flow.last_requested_scope = snapshot.last_requested_scope;
         if let Some(pending) = snapshot.pending {
-            flow.phase = Phase::AwaitingCallback { pending };
+            flow.phase = Phase::AwaitingCallback { pending: Box::new(pending) };
         }
         Ok(flow)
     }

@@ -17,17 +17,17 @@ use super::ServerConfig;
 pub struct UserSession {
     /// The user.
     pub user: String,
-    /// The MCP server's name.
-    pub server: String,
-    /// The MCP server's URL.
-    pub url: String,
+    /// The MCP server's name (shared by the sessions of that server).
+    pub server: Arc<str>,
+    /// The MCP server's URL (shared likewise).
+    pub url: Arc<str>,
     /// The OAuth client (single-flight refresh inside).
     pub client: Arc<OAuthClient>,
-    /// The MCP connection, opened on first use.
-    pub mcp: tokio::sync::Mutex<Option<McpSession>>,
+    /// The MCP connection, opened on first use (boxed: most sessions are idle without one).
+    pub mcp: tokio::sync::Mutex<Option<Box<McpSession>>>,
     /// The consent in progress, if any: (state, authorization URL, deadline). Held while a
     /// consent starts, so that concurrent requests of the user share one.
-    pub consent: tokio::sync::Mutex<Option<(String, String, Instant)>>,
+    pub consent: tokio::sync::Mutex<Option<Box<(String, String, Instant)>>>,
     last_used: AtomicU64,
 }
 
@@ -40,9 +40,19 @@ impl std::fmt::Debug for UserSession {
     }
 }
 
+/// What the sessions of one MCP server share: its name, URL and a client whose options and
+/// validated configuration every user's client reuses ([`OAuthClient::for_user`]).
+struct ServerTemplate {
+    name: Arc<str>,
+    url: Arc<str>,
+    client: OAuthClient,
+}
+
 /// (user, server name) → [`UserSession`].
 pub struct UserManager {
     sessions: Mutex<HashMap<(String, String), Arc<UserSession>>>,
+    /// Built on first use of each server.
+    templates: Mutex<Vec<ServerTemplate>>,
     epoch: Instant,
     config: Arc<ServerConfig>,
 }
@@ -56,7 +66,12 @@ impl std::fmt::Debug for UserManager {
 impl UserManager {
     /// An empty manager.
     pub fn new(config: Arc<ServerConfig>) -> UserManager {
-        UserManager { sessions: Mutex::default(), epoch: Instant::now(), config }
+        UserManager {
+            sessions: Mutex::default(),
+            templates: Mutex::default(),
+            epoch: Instant::now(),
+            config,
+        }
     }
 
     fn map(&self) -> std::sync::MutexGuard<'_, HashMap<(String, String), Arc<UserSession>>> {
@@ -77,8 +92,16 @@ impl UserManager {
         self.len() == 0
     }
 
-    /// The session of `user` for MCP server `server` (a configured name), created on first use.
-    pub fn get(&self, user: &str, server: &str) -> Result<Arc<UserSession>, Error> {
+    /// A new client for `user` of the configured MCP server `server`, with its name and URL.
+    fn new_client(
+        &self,
+        user: &str,
+        server: &str,
+    ) -> Result<(Arc<str>, Arc<str>, OAuthClient), Error> {
+        let mut templates = self.templates.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(t) = templates.iter().find(|t| &*t.name == server) {
+            return Ok((Arc::clone(&t.name), Arc::clone(&t.url), t.client.for_user(user)));
+        }
         let url = self
             .config
             .servers
@@ -86,21 +109,14 @@ impl UserManager {
             .find(|(name, _)| name == server)
             .map(|(_, url)| url.clone())
             .ok_or_else(|| Error::Usage(format!("unknown MCP server `{server}`")))?;
-        let now = self.tick();
-        let key = (user.to_owned(), server.to_owned());
-        let mut map = self.map();
-        if let Some(s) = map.get(&key) {
-            s.last_used.store(now, Ordering::Relaxed);
-            return Ok(Arc::clone(s));
-        }
-        // Built field by field: `ClientOptions::new` would make an HTTP client per user.
+        // Built field by field: `ClientOptions::new` would make an HTTP client.
         let opts = ClientOptions {
             server_url: url.clone(),
             redirect_uri: self.config.redirect_uri.clone(),
             client: self.config.client.clone(),
             scopes: None,
             policies: Vec::new(),
-            user: user.to_owned(),
+            user: String::new(),
             browser: crate::BrowserMode::Print,
             timeout: self.config.consent_timeout,
             store: Arc::clone(&self.config.tokens),
@@ -109,11 +125,37 @@ impl UserManager {
             progress: None,
             assertion_signer: None,
         };
+        let template = ServerTemplate {
+            name: server.into(),
+            url: url.into(),
+            client: OAuthClient::new(opts)?,
+        };
+        let made =
+            (Arc::clone(&template.name), Arc::clone(&template.url), template.client.for_user(user));
+        templates.push(template);
+        Ok(made)
+    }
+
+    /// The session of `user` for MCP server `server` (a configured name), created on first use.
+    pub fn get(&self, user: &str, server: &str) -> Result<Arc<UserSession>, Error> {
+        let now = self.tick();
+        let key = (user.to_owned(), server.to_owned());
+        if let Some(s) = self.map().get(&key) {
+            s.last_used.store(now, Ordering::Relaxed);
+            return Ok(Arc::clone(s));
+        }
+        let (server, url, client) = self.new_client(user, server)?;
+        let mut map = self.map();
+        // Another task may have created it meanwhile: keep that one.
+        if let Some(s) = map.get(&key) {
+            s.last_used.store(now, Ordering::Relaxed);
+            return Ok(Arc::clone(s));
+        }
         let session = Arc::new(UserSession {
             user: user.to_owned(),
-            server: server.to_owned(),
+            server,
             url,
-            client: Arc::new(OAuthClient::new(opts)?),
+            client: Arc::new(client),
             mcp: tokio::sync::Mutex::new(None),
             consent: tokio::sync::Mutex::new(None),
             last_used: AtomicU64::new(now),

@@ -298,7 +298,7 @@ impl MultiUserServer {
         // callback may have been served by another replica, which cleared only its own copy).
         {
             let mut current = session.consent.lock().await;
-            if current.as_ref().is_some_and(|(s, _, _)| *s == state) {
+            if current.as_ref().is_some_and(|c| c.0 == state) {
                 *current = None;
             }
         }
@@ -314,11 +314,11 @@ impl MultiUserServer {
         let timeout = self.inner.config.consent_timeout;
         // Held until the consent is recorded: concurrent requests of the user share one.
         let mut current = session.consent.lock().await;
-        if let Some((state, url, deadline)) = current.clone() {
+        if let Some((state, url, deadline)) = current.as_deref().cloned() {
             let left = deadline.saturating_duration_since(Instant::now());
             if left > Duration::from_secs(5) {
                 let c = ConsentRequired {
-                    server: session.server.clone(),
+                    server: session.server.to_string(),
                     url,
                     expires_in: left.as_secs(),
                 };
@@ -328,12 +328,18 @@ impl MultiUserServer {
         let pending = session.client.start_authorization().await?;
         let state = pending.state.secret().to_owned();
         let url = pending.authorization_url.clone();
-        let record =
-            PendingRecord { user: session.user.clone(), server: session.server.clone(), pending };
+        let record = PendingRecord {
+            user: session.user.clone(),
+            server: session.server.to_string(),
+            pending,
+        };
         self.inner.config.pending.put_pending(&record, timeout).await?;
-        *current = Some((state.clone(), url.clone(), Instant::now() + timeout));
-        let c =
-            ConsentRequired { server: session.server.clone(), url, expires_in: timeout.as_secs() };
+        *current = Some(Box::new((state.clone(), url.clone(), Instant::now() + timeout)));
+        let c = ConsentRequired {
+            server: session.server.to_string(),
+            url,
+            expires_in: timeout.as_secs(),
+        };
         Ok((state, c))
     }
 
@@ -516,7 +522,7 @@ async fn perform(session: &UserSession, action: &Action) -> Result<serde_json::V
     for attempt in 0..2 {
         let reused = mcp.is_some();
         let conn = match mcp.take() {
-            Some(conn) => conn,
+            Some(conn) => *conn,
             None => McpSession::connect(&url, Some(Arc::clone(&session.client)), false).await?,
         };
         let result = match action {
@@ -530,7 +536,7 @@ async fn perform(session: &UserSession, action: &Action) -> Result<serde_json::V
         };
         match result {
             Ok(value) => {
-                *mcp = Some(conn);
+                *mcp = Some(Box::new(conn));
                 return Ok(value);
             }
             Err(Error::Mcp(_)) if attempt == 0 && reused && matches!(action, Action::ListTools) => {
