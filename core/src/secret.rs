@@ -5,6 +5,11 @@
 //! compares (`State`) compare in constant time. Single-use values (`AuthorizationCode`) are not
 //! `Clone`. Values that must persist (tokens, client secrets, the pending PKCE verifier and state)
 //! are written in clear by [`crate::codec`]: the adapters' stores encrypt them at rest.
+//!
+//! With the feature `zeroize`, each secret's bytes are overwritten when the value is dropped
+//! (the `zeroize` crate, so the compiler cannot elide the writes). This covers the values held
+//! in these types only: copies a host makes (a request body, a JS string, an HTTP client's
+//! buffers) are outside its reach.
 
 use std::fmt;
 
@@ -39,6 +44,14 @@ macro_rules! secret_type {
         }
 
         impl Eq for $name {}
+
+        // Feature `zeroize`: the value's bytes are overwritten when it is dropped.
+        #[cfg(feature = "zeroize")]
+        impl Drop for $name {
+            fn drop(&mut self) {
+                zeroize::Zeroize::zeroize(&mut self.0);
+            }
+        }
     };
 }
 

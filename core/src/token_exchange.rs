@@ -39,8 +39,9 @@ pub mod token_types {
     pub const ID_JAG: &str = "urn:ietf:params:oauth:token-type:id-jag";
 }
 
-/// The parameters of one exchange (RFC 8693 §2.1).
-#[derive(Clone, Copy, Debug)]
+/// The parameters of one exchange (RFC 8693 §2.1). `Debug` prints `subject_token` as
+/// `<redacted>`: it is the user's ID token (or another credential).
+#[derive(Clone, Copy)]
 pub struct ExchangeParams<'a> {
     /// `subject_token` (REQUIRED).
     pub subject_token: &'a str,
@@ -54,6 +55,19 @@ pub struct ExchangeParams<'a> {
     pub resource: Option<&'a str>,
     /// `scope`.
     pub scope: Option<&'a str>,
+}
+
+impl core::fmt::Debug for ExchangeParams<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("ExchangeParams")
+            .field("subject_token", &"<redacted>")
+            .field("subject_token_type", &self.subject_token_type)
+            .field("requested_token_type", &self.requested_token_type)
+            .field("audience", &self.audience)
+            .field("resource", &self.resource)
+            .field("scope", &self.scope)
+            .finish()
+    }
 }
 
 /// What went wrong in a token exchange.

@@ -27,6 +27,7 @@
 //! derived, so that unknown keys, wrong types and missing variables are reported with their
 //! exact path.
 
+use std::fmt;
 use std::path::{Path, PathBuf};
 
 use serde_yaml_ng::Value;
@@ -203,8 +204,8 @@ pub enum AuthProvider {
     ServiceAccount(ServiceAccount),
 }
 
-/// Where `mcp_oauth2` keeps tokens.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// Where `mcp_oauth2` keeps tokens. `Debug` hides a password in the Redis URL.
+#[derive(Clone, PartialEq, Eq)]
 pub enum TokenStorage {
     /// In memory, for the process lifetime.
     Memory,
@@ -234,7 +235,8 @@ pub struct ServerPolicyConfig {
 }
 
 /// `_type: mcp_oauth2`: a user authorizes in the browser (authorization code + PKCE).
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// `Debug` prints `client_secret` as `<redacted>`.
+#[derive(Clone, PartialEq, Eq)]
 pub struct McpOAuth2 {
     /// `server_url`.
     pub server_url: String,
@@ -267,7 +269,8 @@ pub struct McpOAuth2 {
 }
 
 /// `_type: mcp_service_account`: client credentials at a fixed token URL, no discovery.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// `Debug` prints `client_secret` and `service_token` as `<redacted>`.
+#[derive(Clone, PartialEq, Eq)]
 pub struct ServiceAccount {
     /// `token_url`.
     pub token_url: String,
@@ -293,6 +296,76 @@ pub struct ServiceAccount {
     pub service_token_header: String,
     /// `send_resource`.
     pub send_resource: bool,
+}
+
+/// `Some("<redacted>")` for a present secret, so `Debug` still shows whether one is set.
+fn redacted(secret: &Option<String>) -> Option<&'static str> {
+    secret.as_ref().map(|_| "<redacted>")
+}
+
+impl fmt::Debug for McpOAuth2 {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("McpOAuth2")
+            .field("server_url", &self.server_url)
+            .field("redirect_uri", &self.redirect_uri)
+            .field("client_id", &self.client_id)
+            .field("client_secret", &redacted(&self.client_secret))
+            .field("enable_dynamic_registration", &self.enable_dynamic_registration)
+            .field("client_name", &self.client_name)
+            .field("token_endpoint_auth_method", &self.token_endpoint_auth_method)
+            .field("private_key_file", &self.private_key_file)
+            .field("signing_alg", &self.signing_alg)
+            .field("scopes", &self.scopes)
+            .field("default_user_id", &self.default_user_id)
+            .field("token_storage", &self.token_storage)
+            .field("client_metadata_url", &self.client_metadata_url)
+            .field("server_policies", &self.server_policies)
+            .finish_non_exhaustive()
+    }
+}
+
+impl fmt::Debug for ServiceAccount {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ServiceAccount")
+            .field("token_url", &self.token_url)
+            .field("client_id", &self.client_id)
+            .field("client_secret", &redacted(&self.client_secret))
+            .field("token_endpoint_auth_method", &self.token_endpoint_auth_method)
+            .field("private_key_file", &self.private_key_file)
+            .field("signing_alg", &self.signing_alg)
+            .field("issuer", &self.issuer)
+            .field("scopes", &self.scopes)
+            .field("token_cache_buffer_seconds", &self.token_cache_buffer_seconds)
+            .field("service_token", &redacted(&self.service_token))
+            .field("service_token_header", &self.service_token_header)
+            .field("send_resource", &self.send_resource)
+            .finish_non_exhaustive()
+    }
+}
+
+impl fmt::Debug for TokenStorage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TokenStorage::Memory => f.write_str("Memory"),
+            TokenStorage::File { dir } => f.debug_struct("File").field("dir", dir).finish(),
+            TokenStorage::Redis { url, key_prefix } => f
+                .debug_struct("Redis")
+                .field("url", &redact_url_password(url))
+                .field("key_prefix", key_prefix)
+                .finish(),
+        }
+    }
+}
+
+/// `redis://user:pass@host` → `redis://user:<redacted>@host` (RFC 3986 §3.2.1 userinfo).
+fn redact_url_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else { return url.to_owned() };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let Some(at) = rest[..authority_end].rfind('@') else { return url.to_owned() };
+    match rest[..at].split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:<redacted>{}", &rest[at..]),
+        None => url.to_owned(),
+    }
 }
 
 // ------------------------------------------------------------------------------------------
