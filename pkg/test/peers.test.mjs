@@ -93,6 +93,8 @@ describe('npm package against the real peers', () => {
       const auth = await McpOAuth.create({ serverUrl: mcp.info.url, redirectUri: REDIRECT, storage, onAuthorizationRequired: 'follow' });
       await auth.authorize({ mode: 'follow' });
       const before = [...storage.map.values()].join();
+      // The refreshed token lives long: a slow machine must not see it expire again.
+      await fetch(`${as.info.issuer}/__config`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ accessTtl: 3600 }) });
       await fetch(`${as.info.issuer}/__stats/reset`, { method: 'POST' });
       await new Promise((r) => setTimeout(r, 2500));
       // Ten concurrent requests with the expired token: one refresh.

@@ -12,9 +12,10 @@
 //   index/["<user>","<resource>"]            → the issuer whose entry holds the tokens
 //   entry/["<user>","<resource>","<issuer>"] → the core's snapshot (tokens, client
 //                                              registration, discovery), no pending flow
-//   pending/<state>                          → {"user","server","snapshot"}: the flow when the
-//                                              browser left, so a page load (redirect mode) or
-//                                              another tab can finish it; deleted once used.
+//   pending/["<user>","<resource>"]          → {"state","snapshot"}: the authorization waiting
+//                                              for its callback (no tokens), so a page load
+//                                              (redirect mode) can finish it; deleted once used,
+//                                              abandoned, or at logout().
 
 import {
   McpOAuthError, makeError, nowSeconds, randomBytes, isBrowser, defaultFetch, send, makeStorage,
@@ -40,7 +41,6 @@ function newFlow(options, snapshot) {
 
 const PREFIX = 'mcp-oauth/v1/';
 const key = (kind, parts) => `${PREFIX}${kind}/${JSON.stringify(parts)}`;
-const pendingKey = (state) => `${PREFIX}pending/${state}`;
 
 function callbackStateOf(url) {
   try {
@@ -113,6 +113,23 @@ export class McpOAuth {
     return this.#flow.serverUrl;
   }
 
+  get #pendingKey() {
+    return key('pending', [this.#user, this.#resource]);
+  }
+
+  /** This client's pending record, or null. */
+  async #pendingRecord() {
+    const text = await storageGet(this.#storage, this.#pendingKey);
+    try { return text === null ? null : JSON.parse(text); } catch { return null; }
+  }
+
+  /** Deletes the pending record of `state` (not a newer one another tab wrote since). */
+  async #dropPending(state) {
+    if (state && (await this.#pendingRecord())?.state === state) {
+      await storageDelete(this.#storage, this.#pendingKey);
+    }
+  }
+
   #emit(type, fields = {}) {
     const event = { type, ...fields };
     for (const l of [...this.#listeners]) {
@@ -152,8 +169,8 @@ export class McpOAuth {
     }
     const pending = this.#flow.pendingState();
     if (pending) {
-      const record = { user: this.#user, server: this.#resource, snapshot: this.#flow.snapshot() };
-      await storageSet(this.#storage, pendingKey(pending), JSON.stringify(record));
+      const record = { state: pending, snapshot: this.#flow.pendingSnapshot() };
+      await storageSet(this.#storage, this.#pendingKey, JSON.stringify(record));
     }
   }
 
@@ -207,6 +224,7 @@ export class McpOAuth {
 
   /** Finishes an authorization with the URL the browser came back to. */
   async #complete(callbackUrl) {
+    const pending = this.#flow.pendingState();
     let failure = null;
     try {
       this.#flow.handleCallback(nowSeconds(), callbackUrl);
@@ -218,8 +236,7 @@ export class McpOAuth {
     } catch (e) {
       failure ??= e;
     }
-    const state = callbackStateOf(callbackUrl);
-    if (state) await storageDelete(this.#storage, pendingKey(state));
+    await this.#dropPending(pending);
     if (failure) throw failure;
   }
 
@@ -227,7 +244,7 @@ export class McpOAuth {
   async #abandon() {
     const state = this.#flow.pendingState();
     this.#flow.cancel();
-    if (state) await storageDelete(this.#storage, pendingKey(state));
+    await this.#dropPending(state);
     this.#emitStatusIfChanged();
   }
 
@@ -276,7 +293,7 @@ export class McpOAuth {
       try {
         if (mode === 'popup') {
           navigatePopup(popup, url);
-          callback = await waitForPopup(popup, this.#flow.redirectUri, this.#timeoutMs);
+          callback = await waitForPopup(popup, this.#flow.redirectUri, this.#flow.pendingState(), this.#timeoutMs);
         } else if (mode === 'follow') {
           callback = await follow(this.#fetch, url, this.#flow.redirectUri, this.#timeoutMs);
         } else {
@@ -316,15 +333,22 @@ export class McpOAuth {
     const unknown = () => makeError('unknown_state', 'handleRedirect: no pending authorization matches this callback\'s state (expired, already used, or started for another user or server); nothing was changed');
     const release = await this.#lock.acquire();
     try {
-      const text = await storageGet(this.#storage, pendingKey(state));
-      if (text === null) throw unknown();
-      let record;
-      try { record = JSON.parse(text); } catch { throw unknown(); }
-      if (record.user !== this.#user || record.server !== this.#resource) throw unknown();
-      if (this.#flow.pendingState() !== state) {
-        this.#flow = newFlow(this.#options, record.snapshot);
+      if (this.#flow.pendingState() === state) {
+        await this.#complete(url);
+        return true;
       }
-      await this.#complete(url);
+      const record = await this.#pendingRecord();
+      // RFC 6749 §10.12: the callback must carry the state of the authorization we started.
+      if (!record || record.state !== state) throw unknown();
+      // The pending record has no tokens: on failure, the stored ones are loaded back.
+      this.#flow = newFlow(this.#options, record.snapshot);
+      try {
+        await this.#complete(url);
+      } catch (e) {
+        this.#flow = newFlow(this.#options);
+        await this.#load();
+        throw e;
+      }
       return true;
     } finally {
       release();
@@ -452,6 +476,7 @@ export class McpOAuth {
       const issuer = await storageGet(this.#storage, index);
       if (issuer !== null) await storageDelete(this.#storage, key('entry', [this.#user, this.#resource, issuer]));
       await storageDelete(this.#storage, index);
+      await storageDelete(this.#storage, this.#pendingKey);
       this.#flow = newFlow(this.#options);
       this.#emit('logged_out');
       this.#emitStatusIfChanged();

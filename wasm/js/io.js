@@ -66,14 +66,39 @@ export async function send(fetchFn, method, url, headers, body) {
   }
   let bytes;
   try {
-    bytes = new Uint8Array(await res.arrayBuffer());
+    bytes = await readCapped(res);
   } catch (e) {
     return { error: `the response body from ${url} could not be read (${(e && e.message) || e})` };
   }
-  if (bytes.length > MAX_BODY) {
-    return { error: `the response from ${url} is larger than ${MAX_BODY} bytes` };
+  if (!bytes) {
+    return { error: `the response from ${url} is larger than the ${MAX_BODY}-byte cap; it was not read further` };
   }
   return { status: res.status, headers: [...res.headers], body: bytes };
+}
+
+/** The body, read with a running count: `null` (and the body cancelled) past `MAX_BODY`. */
+async function readCapped(res) {
+  const stop = () => { res.body?.cancel().catch(() => {}); return null; };
+  if (Number(res.headers.get('content-length')) > MAX_BODY) return stop();
+  const reader = res.body?.getReader?.();
+  if (!reader) {
+    const all = new Uint8Array(await res.arrayBuffer());
+    return all.length > MAX_BODY ? null : all;
+  }
+  const chunks = [];
+  let n = 0;
+  for (let r = await reader.read(); !r.done; r = await reader.read()) {
+    n += r.value.length;
+    if (n > MAX_BODY) {
+      reader.cancel().catch(() => {});
+      return null;
+    }
+    chunks.push(r.value);
+  }
+  const out = new Uint8Array(n);
+  n = 0;
+  for (const c of chunks) { out.set(c, n); n += c.length; }
+  return out;
 }
 
 // ------------------------------------------------------------------------------------ storage
@@ -219,9 +244,11 @@ export function closePopup(popup) {
 /**
  * Waits for the popup's callback page to hand over its URL: a `postMessage` from the popup
  * whose origin is the redirect URI's origin, or a `BroadcastChannel` message (when the popup
- * lost its opener). Rejects when the popup is closed first or after `timeoutMs`.
+ * lost its opener). Only a URL carrying `state`, the pending authorization's, is taken: any
+ * other message (another tab's, a forged one) is ignored. Rejects when the popup is closed
+ * first or after `timeoutMs`.
  */
-export function waitForPopup(popup, redirectUri, timeoutMs) {
+export function waitForPopup(popup, redirectUri, state, timeoutMs) {
   const origin = new URL(redirectUri).origin;
   return new Promise((resolve, reject) => {
     let channel = null;
@@ -234,9 +261,10 @@ export function waitForPopup(popup, redirectUri, timeoutMs) {
       fn(v);
     };
     const accept = (data) => {
-      if (data && data.type === MESSAGE && typeof data.url === 'string' && data.url.startsWith(origin)) {
-        done(resolve, data.url);
-      }
+      let url;
+      try { url = new URL(data?.type === MESSAGE && data.url); } catch { return; }
+      // RFC 6749 §10.12: only the response to the request this tab made (its exact state).
+      if (url.origin === origin && url.searchParams.get('state') === state) done(resolve, url.href);
     };
     const onMessage = (e) => {
       if (e.origin !== origin) return; // origin check: only our own callback page
@@ -268,20 +296,20 @@ export function completePopup() {
     throw makeError('popup_unavailable', 'completePopup() runs on the popup callback page in a browser');
   }
   const msg = { type: MESSAGE, url: window.location.href };
-  let delivered = false;
-  if (window.opener && !window.opener.closed) {
+  let posted = false;
+  try {
     // Only a window of the same origin receives it.
     window.opener.postMessage(msg, window.location.origin);
-    delivered = true;
-  }
-  if (typeof BroadcastChannel === 'function') {
+    posted = !window.opener.closed;
+  } catch { /* no opener, or not ours: the broadcast below */ }
+  if (!posted) {
+    // The fallback only: every same-origin tab gets the URL (with the code).
+    if (typeof BroadcastChannel !== 'function') {
+      throw makeError('popup_unavailable', 'this page has no opener to hand the authorization callback to');
+    }
     const ch = new BroadcastChannel(CHANNEL);
     ch.postMessage(msg);
     ch.close();
-    delivered = true;
-  }
-  if (!delivered) {
-    throw makeError('popup_unavailable', 'this page has no opener to hand the authorization callback to');
   }
   setTimeout(() => window.close(), 50);
 }
@@ -290,18 +318,30 @@ export function navigate(url) {
   window.location.assign(url);
 }
 
+/** True for 127.0.0.0/8, ::1 and localhost (WHATWG-parsed hostnames). */
+const isLoopback = (host) => host === 'localhost' || host === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(host);
+
 /**
  * Follow mode (Node, servers that approve without a user): fetches the authorization URL like a
  * browser with a cookie jar, following redirects until one points at the redirect URI; returns
- * that URL. Never sends anything to the redirect URI itself.
+ * that URL. Never sends anything to the redirect URI itself. Cookies go back only to the origin
+ * that set them; plain http only to loopback.
  */
 export async function follow(fetchFn, url, redirectUri, timeoutMs) {
   const target = new URL(redirectUri);
-  const jar = new Map();
+  // origin → (cookie name → value): host-only (RFC 6265 §5.3 step 6; Domain is ignored), and
+  // per scheme and port too.
+  const jars = new Map();
   const deadline = Date.now() + timeoutMs;
   let current = new URL(url);
   for (let hop = 0; hop < 20; hop++) {
     if (Date.now() > deadline) break;
+    // RFC 6749 §3.1: TLS to the authorization endpoint; loopback exempt as in RFC 8252 §8.3.
+    if (current.protocol !== 'https:' && !(current.protocol === 'http:' && isLoopback(current.hostname))) {
+      throw makeError('follow_failed', `follow mode: refused ${current.href}: only https, or http to a loopback host (127.0.0.0/8, ::1, localhost)`, { url: current.href });
+    }
+    const jar = jars.get(current.origin) ?? new Map();
+    jars.set(current.origin, jar);
     const headers = { accept: 'text/html,*/*;q=0.8' };
     if (jar.size) headers.cookie = [...jar].map(([k, v]) => `${k}=${v}`).join('; ');
     let res;
@@ -343,12 +383,19 @@ export function callListener(listener, event) {
 
 // ------------------------------------------------------------------- the drop-in fetch's parts
 
-/** The URL a `fetch` input names: a string, a URL, or a Request. */
+/**
+ * The URL a `fetch` input names (a string, a URL, or a Request), as `fetch` will send it: parsed
+ * by the platform's URL parser, which removes dot segments (`/mcp/../admin`, `/mcp/%2e%2e/admin`
+ * become `/admin`; RFC 3986 §5.2.4). Unparseable strings are returned as given (the core
+ * refuses them).
+ */
 export function requestUrl(input) {
-  if (typeof input === 'string') return input;
-  if (input && typeof input.href === 'string') return input.href;
-  if (input && typeof input.url === 'string') return input.url;
-  throw makeError('invalid_argument', `fetch: the first argument must be a URL string, a URL or a Request, got ${typeof input}`);
+  let url = typeof input === 'string' ? input : input?.href ?? input?.url;
+  if (typeof url !== 'string') {
+    throw makeError('invalid_argument', `fetch: the first argument must be a URL string, a URL or a Request, got ${typeof input}`);
+  }
+  try { url = new URL(url, isBrowser() ? document.baseURI : undefined).href; } catch { /* as given */ }
+  return url;
 }
 
 /**

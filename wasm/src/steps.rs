@@ -284,6 +284,16 @@ impl Flow {
         }
     }
 
+    /// What a page load needs to finish the pending authorization (a JSON snapshot): the
+    /// pending authorization, discovery and registration, without the tokens, which such a
+    /// record must not keep (it may outlive them).
+    #[wasm_bindgen(js_name = pendingSnapshot)]
+    pub fn pending_snapshot(&self) -> String {
+        let mut snapshot = self.flow.snapshot();
+        snapshot.tokens = None;
+        snapshot.to_json()
+    }
+
     /// The `state` of the authorization waiting for its callback, if any.
     #[wasm_bindgen(js_name = pendingState)]
     pub fn pending_state(&self) -> Option<String> {

@@ -127,6 +127,50 @@ describe('browser chat in Chromium', () => {
     }
   });
 
+  test('attack: forged callbacks from another tab of the origin do not end the popup authorization', async () => {
+    const { page, errors } = await newPage();
+    let release;
+    const held = new Promise((r) => { release = r; });
+    let reached;
+    const atAs = new Promise((r) => { reached = r; });
+    try {
+      // The authorization server is held until the forged messages were delivered.
+      await context.route(`${as.info.issuer}/auth**`, async (route) => { reached(); await held; await route.continue(); });
+      await page.goto(`${site.url}?server=${encodeURIComponent(mcp.info.url)}&mode=popup`);
+      await page.waitForSelector('body[data-ready="true"]');
+      await page.click('#connect');
+      await atAs; // the popup is at the authorization server: the page waits for its callback
+      // A listener made after the package's runs after it, for each message.
+      await page.evaluate(() => {
+        window.heard = new Promise((resolve) => {
+          const ch = new BroadcastChannel('mcp-oauth');
+          let n = 0;
+          ch.onmessage = () => { if (++n === 2) { ch.close(); resolve(n); } };
+        });
+      });
+      // Another tab of the origin sends callbacks without the pending state.
+      const tab = await context.newPage();
+      await tab.goto(new URL('/style.css', site.url).href);
+      await tab.evaluate(() => {
+        const ch = new BroadcastChannel('mcp-oauth');
+        const cb = `${location.origin}/callback.html`;
+        ch.postMessage({ type: 'mcp-oauth:callback', url: `${cb}?code=forged` });
+        ch.postMessage({ type: 'mcp-oauth:callback', url: `${cb}?code=forged&state=another-tabs-state` });
+        ch.close();
+      });
+      assert.equal(await page.evaluate(() => window.heard), 2);
+      release();
+      await page.waitForSelector('#tools li[data-tool="echo"], .msg.error', { timeout: 30000 });
+      assert.equal(await page.$eval('.msg.error', (e) => e.textContent).catch(() => null), null, 'the page shows an error');
+      assert.equal(await page.textContent('#auth-state'), 'authorized');
+      assert.deepEqual(errors, []);
+    } finally {
+      release();
+      await context.unrouteAll({ behavior: 'ignoreErrors' }).catch(() => {});
+      await closeBrowser();
+    }
+  });
+
   test('denied consent is shown as an error and nothing is authorized', async () => {
     const { page } = await newPage();
     await config(as, { consent: 'deny' });
