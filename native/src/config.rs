@@ -1083,6 +1083,7 @@ impl McpOAuth2 {
                     .clone()
                     .map(mcp_oauth_core::secret::ClientSecret::new),
                 auth_method: self.token_endpoint_auth_method,
+                issuers: Vec::new(),
             });
         }
         if let Some(u) = &self.client_metadata_url {

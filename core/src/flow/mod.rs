@@ -68,6 +68,15 @@ pub enum FlowEvent {
     },
     /// A client identity was obtained: persist it keyed by its issuer.
     ClientRegistered(ClientRegistration),
+    /// Configured (pre-registered) credentials were used with this issuer for the first time
+    /// and are now pinned to it: persist the flow's registration for `issuer` (a later
+    /// discovery that leads elsewhere is refused with `credential_issuer_mismatch`).
+    CredentialPinned {
+        /// The issuer they are pinned to.
+        issuer: String,
+        /// The configured client id.
+        client_id: String,
+    },
     /// An authorization is about to start: persist [`AuthFlow::snapshot`] now, before the
     /// browser leaves (the callback may arrive in another process).
     AuthorizationPending(PendingAuthorization),

@@ -208,6 +208,7 @@ fn identity_priority() {
         client_id: "pre".into(),
         client_secret: Some(ClientSecret::new("s")),
         auth_method: None,
+        issuers: Vec::new(),
     });
     match choose_identity(&config, &reg_md, &redirect(), None, UnixTime(0)).unwrap() {
         IdentityChoice::Ready(r) => {
@@ -255,6 +256,7 @@ fn no_identity_is_a_clear_error() {
             client_id: "c".into(),
             client_secret: Some(ClientSecret::new("s")),
             auth_method: None,
+            issuers: Vec::new(),
         }),
         ..ClientConfig::dynamic("x")
     };

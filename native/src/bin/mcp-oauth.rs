@@ -453,6 +453,7 @@ impl Setup {
                 client_id: id,
                 client_secret: client_secret.map(ClientSecret::new),
                 auth_method,
+                issuers: Vec::new(),
             });
         } else if client_secret.is_some() {
             return Err(usage("--client-secret needs --client-id"));
