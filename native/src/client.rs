@@ -382,6 +382,8 @@ impl OAuthClient {
                     self.persist(flow, &reg.issuer).await?;
                 }
                 FlowEvent::TokensUpdated { issuer, .. } => self.persist(flow, &issuer).await?,
+                // The pin of configured credentials lives with the registration for `issuer`.
+                FlowEvent::CredentialPinned { issuer, .. } => self.persist(flow, &issuer).await?,
                 FlowEvent::TokensCleared => {
                     if let Some(d) = flow.snapshot().discovery {
                         self.persist(flow, d.server.issuer.as_str()).await?;

@@ -1,10 +1,12 @@
 //! Attack tests: the client's protocol edges (issue 12). Each test plays the attacker's server
 //! against the core's flow, then asserts that no secret, assertion, code or token reached it.
 
+#![allow(clippy::unwrap_used, clippy::panic)]
+
 use std::sync::{Arc, Mutex};
 
 use mcp_oauth_core::authorize::PendingAuthorization;
-use mcp_oauth_core::http::{HttpRequest, HttpResponse, Purpose};
+use mcp_oauth_core::http::{HttpRequest, HttpResponse};
 use mcp_oauth_core::pkce::Entropy;
 use mcp_oauth_core::registration::{ClientConfig, ClientRegistration, IdentitySource};
 use mcp_oauth_core::secret::{AccessToken, ClientSecret};
@@ -380,5 +382,173 @@ fn token_is_not_sent_outside_its_resource_through_dot_segments() {
     // Paths that stay inside the resource keep working.
     for url in ["https://mcp.example/mcp/a/../b", "https://mcp.example/%6dcp/tools"] {
         assert!(flow.authorization_header(NOW, url).unwrap().is_some(), "{url}");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The native client against an evil HTTP server on 127.0.0.1.
+
+mod evil {
+    use std::sync::{Arc, Mutex};
+
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpListener;
+
+    /// One request as the evil server saw it: request line, headers, body.
+    pub type Seen = Arc<Mutex<Vec<String>>>;
+
+    /// Serves `routes` (path prefix → status, JSON body; `{base}` replaced by the server's own
+    /// URL) on a free loopback port; records every request. Returns the base URL.
+    pub async fn serve(routes: Vec<(&'static str, u16, String)>) -> (String, Seen) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
+        let seen: Seen = Arc::default();
+        let (b, s) = (base.clone(), seen.clone());
+        tokio::spawn(async move {
+            // Bounded: the tests make a handful of requests.
+            for _ in 0..64 {
+                let Ok((mut sock, _)) = listener.accept().await else { return };
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                let text = loop {
+                    let Ok(n) = sock.read(&mut chunk).await else { break None };
+                    if n == 0 {
+                        break None;
+                    }
+                    buf.extend_from_slice(&chunk[..n]);
+                    let t = String::from_utf8_lossy(&buf).to_string();
+                    if let Some(end) = t.find("\r\n\r\n") {
+                        let len = t[..end]
+                            .lines()
+                            .find_map(|l| {
+                                let (k, v) = l.split_once(':')?;
+                                k.eq_ignore_ascii_case("content-length")
+                                    .then(|| v.trim().parse().ok())?
+                            })
+                            .unwrap_or(0usize);
+                        if buf.len() >= end + 4 + len {
+                            break Some(t);
+                        }
+                    }
+                    if buf.len() > 1 << 20 {
+                        break None;
+                    }
+                };
+                let Some(text) = text else { continue };
+                s.lock().unwrap().push(text.clone());
+                let path = text.split_whitespace().nth(1).unwrap_or("/").to_owned();
+                let (status, body) = routes
+                    .iter()
+                    .find(|(p, _, _)| path.starts_with(p))
+                    .map(|(_, st, body)| (*st, body.replace("{base}", &b)))
+                    .unwrap_or((404, "{}".to_owned()));
+                let resp = format!(
+                    "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = sock.write_all(resp.as_bytes()).await;
+            }
+        });
+        (base, seen)
+    }
+}
+
+/// Requests the evil server received that carry client authentication (a Basic header, a
+/// `client_secret` or a `client_assertion`).
+fn carrying_credentials(seen: &evil::Seen) -> Vec<String> {
+    seen.lock()
+        .unwrap()
+        .iter()
+        .filter(|r| {
+            let lower = r.to_ascii_lowercase();
+            lower.contains("\r\nauthorization:")
+                || lower.contains("client_secret")
+                || lower.contains("client_assertion")
+        })
+        .map(|r| r.lines().next().unwrap_or_default().to_owned())
+        .collect()
+}
+
+/// Issue 12 item 4 through the native client: the evil MCP server 404s its PRM and serves legacy
+/// metadata that claims the corporate issuer; the configured client secret must never arrive.
+#[tokio::test]
+async fn native_client_sends_no_secret_to_a_legacy_server_claiming_another_issuer() {
+    use mcp_oauth::store::MemoryStore;
+    use mcp_oauth::{ClientOptions, OAuthClient};
+
+    // The exploit: legacy metadata at the evil origin naming the corporate issuer.
+    let doc = json!({
+        "issuer": CORP,
+        "authorization_endpoint": "{base}/authorize",
+        "token_endpoint": "{base}/token",
+        "response_types_supported": ["code"],
+        "code_challenge_methods_supported": ["S256"],
+    })
+    .to_string();
+    let token = json!({"access_token": "x", "token_type": "Bearer"}).to_string();
+    let (base, seen) = evil::serve(vec![
+        ("/.well-known/oauth-protected-resource", 404, "{}".into()),
+        ("/.well-known/oauth-authorization-server", 200, doc),
+        ("/token", 200, token),
+    ])
+    .await;
+    let mut opts = ClientOptions::new(format!("{base}/mcp"), Arc::new(MemoryStore::new())).unwrap();
+    opts.client = pre_registered(None, &[]);
+    opts.cache = Arc::new(mcp_oauth::cache::MetadataCache::new());
+    let client = OAuthClient::new(opts).unwrap();
+    let outcome = match client.start_authorization().await {
+        Ok(pending) => {
+            let url = Url::parse(&pending.authorization_url).unwrap();
+            let state =
+                url.query_pairs().unwrap().into_iter().find(|(k, _)| k == "state").unwrap().1;
+            let cb = format!("{}?code=evil-code&state={state}", client.redirect_uri());
+            client.complete_authorization(pending, &cb).await.map_err(|e| e.to_string())
+        }
+        Err(e) => Err(e.to_string()),
+    };
+    // It failed: no request carrying the secret reached the evil server, with a named error.
+    assert_eq!(carrying_credentials(&seen), Vec::<String>::new());
+    let err = outcome.unwrap_err();
+    assert!(err.contains("names issuer `https://corp.example` at another origin"), "{err}");
+}
+
+/// Issue 12 item 4, headless: client credentials configured for the corporate issuer; the MCP
+/// server's PRM names the evil server as its authorization server. The secret must not arrive.
+#[tokio::test]
+async fn headless_client_credentials_are_not_sent_to_another_issuer() {
+    use mcp_oauth::headless::ClientCredentials;
+    use mcp_oauth::{HeadlessClient, HeadlessGrant, HeadlessOptions};
+
+    // The exploit: PRM lists the evil server (valid metadata of its own).
+    let prm = json!({"resource": "{base}/mcp", "authorization_servers": ["{base}"]}).to_string();
+    let doc = json!({
+        "issuer": "{base}",
+        "authorization_endpoint": "{base}/authorize",
+        "token_endpoint": "{base}/token",
+        "response_types_supported": ["code"],
+        "code_challenge_methods_supported": ["S256"],
+    })
+    .to_string();
+    let token = json!({"access_token": "x", "token_type": "Bearer"}).to_string();
+    let (base, seen) = evil::serve(vec![
+        ("/.well-known/oauth-protected-resource", 200, prm),
+        ("/.well-known/oauth-authorization-server", 200, doc),
+        ("/token", 200, token),
+    ])
+    .await;
+    let client =
+        ClientCredentials::secret("corp-client", SECRET, TokenEndpointAuth::ClientSecretBasic)
+            .with_issuers(vec![CORP.to_owned()]);
+    let mut opts =
+        HeadlessOptions::new(format!("{base}/mcp"), HeadlessGrant::ClientCredentials { client })
+            .unwrap();
+    opts.cache = Arc::new(mcp_oauth::cache::MetadataCache::new());
+    let headless = HeadlessClient::new(opts).unwrap();
+    let outcome = headless.access_token().await;
+    // It failed: the secret never arrived, with a named error.
+    assert_eq!(carrying_credentials(&seen), Vec::<String>::new());
+    match outcome {
+        Err(mcp_oauth::Error::Protocol(e)) => assert_eq!(e.code(), "credential_issuer_mismatch"),
+        other => panic!("expected credential_issuer_mismatch, got {other:?}"),
     }
 }
