@@ -192,7 +192,7 @@ pub enum RegistrationError {
     /// A `client_secret_*` method without a secret.
     #[error("the server registered a `{0}` client but issued no client secret")]
     MissingSecret(&'static str),
-    /// Configured credentials would go to an issuer they do not belong to (checklist item 24):
+    /// Configured credentials would go to an issuer they do not belong to (MCP SEP-2352):
     /// nothing carrying the secret or an assertion was sent.
     #[error(
         "refusing to send the credentials of client `{client_id}` to the authorization server \
@@ -269,7 +269,7 @@ pub fn secret_method(metadata: &ServerMetadata) -> Result<TokenEndpointAuth, Reg
 /// Whether configured credentials (`client_id` with a secret or a signing key) may be sent to
 /// `issuer`: it must be one of the `configured` issuers, or, when none is configured, one of the
 /// issuers they were `pinned` to on first use (any issuer when they were never used). Checked
-/// before any request carrying the secret or an assertion is built (checklist item 24; RFC 9700
+/// before any request carrying the secret or an assertion is built (MCP SEP-2352; RFC 9700
 /// §4.4: credentials and codes belong to one authorization server).
 pub fn check_credential_issuer(
     client_id: &str,

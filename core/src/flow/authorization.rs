@@ -36,7 +36,7 @@ impl AuthFlow {
             return self.fail(FlowError::NotDiscovered);
         };
         let issuer = discovery.server.issuer.as_str().to_owned();
-        // Checklist item 24: configured credentials only go to their own issuer.
+        // MCP SEP-2352 (authorization-server binding): credentials go only to their issuer.
         if let Err(e) = self.check_credential_binding(&issuer) {
             return self.fail(e);
         }
@@ -180,7 +180,7 @@ impl AuthFlow {
                 Error::from(FlowError::NoRegistration { issuer: issuer.to_owned() })
             })?;
         if reg.source == IdentitySource::PreRegistered {
-            // Checklist item 24: checked again before every request that carries the secret.
+            // SEP-2352 binding, checked again before every request that carries the secret.
             self.check_credential_binding(issuer)?;
         }
         let assertion = if reg.auth_method == TokenEndpointAuth::PrivateKeyJwt {
