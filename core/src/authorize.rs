@@ -17,7 +17,7 @@ use crate::pkce::{Entropy, METHOD_S256};
 use crate::secret::{constant_time_eq, AuthorizationCode, PkceVerifier, State};
 use crate::server_metadata::ServerMetadata;
 use crate::time::UnixTime;
-use crate::url::{RedirectUri, ResourceUrl, Url, UrlError};
+use crate::url::{EndpointUrl, RedirectUri, ResourceUrl, Url, UrlError};
 
 /// Parameters the protocol sets, which extra parameters cannot replace.
 const PROTECTED_PARAMS: &[&str] = &[
@@ -136,6 +136,9 @@ pub struct PendingAuthorization {
     pub verifier: PkceVerifier,
     /// The issuer the request went to (RFC 9207 comparison, exact string).
     pub issuer: String,
+    /// The token endpoint of that issuer, where the code goes (RFC 9700 §4.4); `None` in
+    /// records stored before it was kept.
+    pub token_endpoint: Option<EndpointUrl>,
     /// Whether that server promised `iss` in responses.
     pub iss_parameter_supported: bool,
     /// The redirect URI sent.
@@ -156,6 +159,7 @@ impl std::fmt::Debug for PendingAuthorization {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PendingAuthorization")
             .field("issuer", &self.issuer)
+            .field("token_endpoint", &self.token_endpoint)
             .field("redirect_uri", &self.redirect_uri)
             .field("resource", &self.resource)
             .field("scope", &self.scope)
@@ -220,6 +224,7 @@ pub fn authorization_request(
         state,
         verifier,
         issuer: params.metadata.issuer.as_str().to_owned(),
+        token_endpoint: Some(params.metadata.token_endpoint.clone()),
         iss_parameter_supported: params.metadata.authorization_response_iss_parameter_supported,
         redirect_uri: params.redirect_uri.clone(),
         resource: params.resource.cloned(),

@@ -250,6 +250,7 @@ impl PendingAuthorization {
             .s("state", self.state.secret())
             .s("verifier", self.verifier.secret())
             .s("issuer", &self.issuer)
+            .opt_s("token_endpoint", self.token_endpoint.as_ref().map(EndpointUrl::as_str))
             .b("iss_parameter_supported", self.iss_parameter_supported)
             .s("redirect_uri", self.redirect_uri.as_str())
             .opt_s("resource", self.resource.as_ref().map(ResourceUrl::as_str))
@@ -265,6 +266,7 @@ impl PendingAuthorization {
             state: State::new(f.s("state")?),
             verifier: PkceVerifier::new(f.s("verifier")?),
             issuer: f.s("issuer")?,
+            token_endpoint: f.opt_url("token_endpoint", EndpointUrl::parse)?,
             iss_parameter_supported: f.b("iss_parameter_supported")?,
             redirect_uri: f.url("redirect_uri", RedirectUri::parse)?,
             resource: f.opt_url("resource", ResourceUrl::parse_published)?,

@@ -108,6 +108,23 @@ pub enum FlowError {
         /// The issuer.
         issuer: String,
     },
+    /// RFC 9700 §4.4: the callback's code would go to another authorization server than the one
+    /// the authorization was started with (discovery changed in between); it was not sent.
+    #[error(
+        "the authorization was started at {pending_issuer} (token endpoint \
+         {pending_token_endpoint}), but discovery now names {current_issuer} (token endpoint \
+         {current_token_endpoint}); the code was not sent (possible mix-up attack)"
+    )]
+    PendingServerMismatch {
+        /// The issuer recorded with the pending authorization.
+        pending_issuer: String,
+        /// The token endpoint recorded with it.
+        pending_token_endpoint: String,
+        /// The issuer of the current discovery.
+        current_issuer: String,
+        /// The token endpoint of the current discovery.
+        current_token_endpoint: String,
+    },
     /// `client_name` is empty and no pre-registered client is configured.
     #[error("the client name must not be empty (it is sent at dynamic client registration)")]
     EmptyClientName,
@@ -129,6 +146,7 @@ impl FlowError {
             FlowError::NotDiscovered => "not_discovered",
             FlowError::NoRegistration { .. } => "no_registration",
             FlowError::EmptyClientName => "empty_client_name",
+            FlowError::PendingServerMismatch { .. } => "pending_server_mismatch",
         }
     }
 }
@@ -255,6 +273,7 @@ mod tests {
                 S::PkceSupportNotAdvertised { issuer: s() },
                 S::PkceS256NotSupported { methods: s() },
                 S::NotFound { issuer: s(), tried: s() },
+                S::LegacyIssuerOriginMismatch { origin: s(), issuer: s() },
             ]
             .map(Error::from),
         );
@@ -271,6 +290,12 @@ mod tests {
                 RegistrationError::UnsupportedAuthMethod(s()),
                 RegistrationError::SecretAlreadyExpired,
                 RegistrationError::MissingSecret(""),
+                RegistrationError::CredentialIssuerMismatch {
+                    client_id: s(),
+                    allowed: Vec::new(),
+                    pinned: false,
+                    actual: s(),
+                },
             ]
             .map(Error::from),
         );
@@ -337,6 +362,12 @@ mod tests {
                 FlowError::NotDiscovered,
                 FlowError::NoRegistration { issuer: s() },
                 FlowError::EmptyClientName,
+                FlowError::PendingServerMismatch {
+                    pending_issuer: s(),
+                    pending_token_endpoint: s(),
+                    current_issuer: s(),
+                    current_token_endpoint: s(),
+                },
             ]
             .map(Error::from),
         );

@@ -29,6 +29,22 @@ pub struct PreRegistered {
     pub client_secret: Option<ClientSecret>,
     /// The token-endpoint auth method; chosen from the server's metadata when `None`.
     pub auth_method: Option<TokenEndpointAuth>,
+    /// The issuers these credentials belong to. Empty: they are pinned to the first issuer
+    /// they are used with ([`check_credential_issuer`]).
+    pub issuers: Vec<String>,
+}
+
+impl PreRegistered {
+    /// Credentials with the auth method chosen from the server's metadata and no configured
+    /// issuer (pinned on first use).
+    pub fn new(client_id: impl Into<String>, client_secret: Option<ClientSecret>) -> PreRegistered {
+        PreRegistered {
+            client_id: client_id.into(),
+            client_secret,
+            auth_method: None,
+            issuers: Vec::new(),
+        }
+    }
 }
 
 /// How the client gets an identity (in priority order, checklist item 9).
@@ -176,6 +192,24 @@ pub enum RegistrationError {
     /// A `client_secret_*` method without a secret.
     #[error("the server registered a `{0}` client but issued no client secret")]
     MissingSecret(&'static str),
+    /// Configured credentials would go to an issuer they do not belong to (MCP SEP-2352):
+    /// nothing carrying the secret or an assertion was sent.
+    #[error(
+        "refusing to send the credentials of client `{client_id}` to the authorization server \
+         `{actual}`: they belong to {} ({}); configure that issuer for them if it is theirs",
+        .allowed.join(", "),
+        if *.pinned { "pinned on first use" } else { "configured" }
+    )]
+    CredentialIssuerMismatch {
+        /// The configured client id.
+        client_id: String,
+        /// The issuers they may be sent to.
+        allowed: Vec<String>,
+        /// True when `allowed` was pinned on first use rather than configured.
+        pinned: bool,
+        /// The issuer discovery led to.
+        actual: String,
+    },
 }
 
 impl RegistrationError {
@@ -193,6 +227,7 @@ impl RegistrationError {
             Self::UnsupportedAuthMethod(_) => "registration_unsupported_auth_method",
             Self::SecretAlreadyExpired => "registration_secret_expired",
             Self::MissingSecret(_) => "registration_missing_secret",
+            Self::CredentialIssuerMismatch { .. } => "credential_issuer_mismatch",
         }
     }
 }
@@ -229,6 +264,34 @@ pub fn secret_method(metadata: &ServerMetadata) -> Result<TokenEndpointAuth, Reg
         }
         Some(list) => Err(RegistrationError::NoSupportedAuthMethod { supported: list.join(", ") }),
     }
+}
+
+/// Whether configured credentials (`client_id` with a secret or a signing key) may be sent to
+/// `issuer`: it must be one of the `configured` issuers, or, when none is configured, one of the
+/// issuers they were `pinned` to on first use (any issuer when they were never used). Checked
+/// before any request carrying the secret or an assertion is built (MCP SEP-2352; RFC 9700
+/// §4.4: credentials and codes belong to one authorization server).
+pub fn check_credential_issuer(
+    client_id: &str,
+    configured: &[String],
+    pinned: &[&str],
+    issuer: &str,
+) -> Result<(), RegistrationError> {
+    let (allowed, is_pin): (Vec<String>, bool) = if configured.is_empty() {
+        (pinned.iter().map(|s| (*s).to_owned()).collect(), true)
+    } else {
+        (configured.to_vec(), false)
+    };
+    // Issuer identity is string equality (RFC 8414 §3.3).
+    if allowed.is_empty() || allowed.iter().any(|a| a == issuer) {
+        return Ok(());
+    }
+    Err(RegistrationError::CredentialIssuerMismatch {
+        client_id: client_id.to_owned(),
+        allowed,
+        pinned: is_pin,
+        actual: issuer.to_owned(),
+    })
 }
 
 /// Chooses the client identity for an authorization server (checklist item 9).

@@ -110,6 +110,18 @@ pub enum ServerMetadataError {
         /// The listed methods.
         methods: String,
     },
+    /// Legacy path (MCP 2025-03-26): the metadata at the MCP server's origin names an issuer at
+    /// another origin, which would let any server claim another's issuer.
+    #[error(
+        "the metadata at the MCP server's origin {origin} names issuer `{issuer}` at another \
+         origin; on the 2025-03-26 path the authorization server is the MCP server's origin"
+    )]
+    LegacyIssuerOriginMismatch {
+        /// The MCP server's origin.
+        origin: String,
+        /// The issuer the document names.
+        issuer: String,
+    },
     /// Every candidate failed with a 4xx or transport error.
     #[error("no authorization-server metadata found for issuer {issuer} (tried: {tried})")]
     NotFound {
@@ -135,6 +147,7 @@ impl ServerMetadataError {
             Self::PkceSupportNotAdvertised { .. } => "pkce_support_not_advertised",
             Self::PkceS256NotSupported { .. } => "pkce_s256_not_supported",
             Self::NotFound { .. } => "server_metadata_not_found",
+            Self::LegacyIssuerOriginMismatch { .. } => "legacy_issuer_origin_mismatch",
         }
     }
 
@@ -335,7 +348,9 @@ pub fn legacy_candidate_urls(mcp_url: &ResourceUrl) -> Vec<(EndpointUrl, Metadat
 
 /// Legacy path: reads metadata found at the MCP server's origin. Such servers may publish an
 /// issuer other than the origin (checklist item 8), so the document's own `issuer` is taken as
-/// the issuer instead of being compared; every other check applies.
+/// the issuer instead of being compared, but only when it lies at that same origin: the
+/// 2025-03-26 revision makes the MCP server's origin the authorization server, and a document
+/// there may not speak for another origin's issuer. Every other check applies.
 pub fn process_legacy_metadata_response(
     url: &EndpointUrl,
     resp: &HttpResponse,
@@ -345,6 +360,15 @@ pub fn process_legacy_metadata_response(
     let issuer = json::req_str(&obj, "issuer")?;
     let issuer = IssuerUrl::parse(issuer)
         .map_err(|error| ServerMetadataError::InvalidEndpoint { field: "issuer", error })?;
+    // MCP 2025-03-26 "Authorization Base URL": the MCP server URL with its path discarded; the
+    // document was fetched there, so its issuer must be at that origin.
+    let origin = url.url().origin();
+    if issuer.url().origin() != origin {
+        return Err(ServerMetadataError::LegacyIssuerOriginMismatch {
+            origin,
+            issuer: issuer.as_str().to_owned(),
+        });
+    }
     validate(issuer, &obj, policy)
 }
 

@@ -531,7 +531,10 @@ impl ResourceUrl {
 
     /// True when `self` (a PRM `resource`) identifies `server`: the same origin, and this path
     /// a prefix of the server's path on a segment boundary (checklist item 3; RFC 9728 §3.3 asks
-    /// for equality, real servers publish the origin for a `/mcp` endpoint).
+    /// for equality, real servers publish the origin for a `/mcp` endpoint). Both paths are
+    /// compared in their normal form ([`normalize_path`]); a server path whose part below this
+    /// one holds an encoded `/` or `\` is not covered, since servers differ on whether it
+    /// separates segments.
     pub fn covers(&self, server: &ResourceUrl) -> bool {
         if self.url.origin() != server.url.origin() {
             return false;
@@ -539,15 +542,18 @@ impl ResourceUrl {
         if self.url.query.is_some() && self.url.query != server.url.query {
             return false;
         }
-        let mine = self.url.path.trim_end_matches('/');
-        let theirs = server.url.path.as_str();
-        mine.is_empty()
-            || theirs == mine
-            || theirs.strip_prefix(mine).is_some_and(|rest| rest.starts_with('/'))
+        let mine = normalize_path(&self.url.path);
+        let theirs = normalize_path(&server.url.path);
+        let mine = mine.trim_end_matches('/');
+        let rest = if mine.is_empty() { Some(theirs.as_str()) } else { theirs.strip_prefix(mine) };
+        rest.is_some_and(|rest| {
+            (rest.is_empty() || rest.starts_with('/')) && !has_encoded_separator(rest)
+        })
     }
 
     /// True when a request to `request_url` may carry a token issued for this resource
-    /// (checklist item 19: no token for another resource).
+    /// (checklist item 19: no token for another resource). The request's path is normalised
+    /// first, so `/mcp/../admin` and `/mcp/%2e%2e/admin` are `/admin`, not under `/mcp`.
     pub fn covers_request(&self, request_url: &Url) -> bool {
         let Ok(target) = ResourceUrl::parse(&request_url.without_fragment().to_string()) else {
             return false;
@@ -557,6 +563,78 @@ impl ResourceUrl {
         let mine = ResourceUrl { url: Url { query: None, ..self.url.clone() }, ..self.clone() };
         mine.covers(&target)
     }
+}
+
+/// The normal form of a URL path for comparisons: percent-encoded unreserved characters decoded
+/// and other escapes in upper case (RFC 3986 §6.2.2.1, §6.2.2.2), then dot segments removed
+/// (RFC 3986 §5.2.4). `/mcp/%2E%2e/admin` becomes `/admin`.
+pub fn normalize_path(path: &str) -> String {
+    // RFC 3986 §6.2.2.2: "%2E" is ".", so decode unreserved characters before §5.2.4.
+    let bytes = path.as_bytes();
+    let mut decoded = String::with_capacity(path.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        let escape = match (bytes[i], bytes.get(i + 1), bytes.get(i + 2)) {
+            (b'%', Some(&h), Some(&l)) => hex(h).zip(hex(l)).map(|(h, l)| (h * 16 + l) as u8),
+            _ => None,
+        };
+        match escape {
+            Some(b) if b.is_ascii_alphanumeric() || b"-._~".contains(&b) => {
+                decoded.push(b as char);
+                i += 3;
+            }
+            Some(_) => {
+                // RFC 3986 §6.2.2.1: hexadecimal digits of escapes are case-insensitive.
+                decoded.push('%');
+                decoded.push_str(&path[i + 1..i + 3].to_ascii_uppercase());
+                i += 3;
+            }
+            None => {
+                let c = path[i..].chars().next().unwrap_or('\u{fffd}');
+                decoded.push(c);
+                i += c.len_utf8();
+            }
+        }
+    }
+    remove_dot_segments(&decoded)
+}
+
+/// RFC 3986 §5.2.4 `remove_dot_segments`, on the segments of an absolute path.
+fn remove_dot_segments(path: &str) -> String {
+    let mut out: Vec<&str> = Vec::new();
+    let segments: Vec<&str> = path.split('/').skip(1).collect();
+    let last = segments.len().saturating_sub(1);
+    for (i, segment) in segments.iter().enumerate() {
+        match *segment {
+            // §5.2.4 B/C: "." is dropped and ".." drops the segment before it; a final dot
+            // segment leaves the path ending in "/".
+            "." | ".." => {
+                if *segment == ".." {
+                    out.pop();
+                }
+                if i == last {
+                    out.push("");
+                }
+            }
+            s => out.push(s),
+        }
+    }
+    let mut normal = String::with_capacity(path.len());
+    for s in &out {
+        normal.push('/');
+        normal.push_str(s);
+    }
+    if normal.is_empty() {
+        normal.push('/');
+    }
+    normal
+}
+
+/// An encoded "/" or "\" left in a normalised path (RFC 3986 §7.3: such escapes are a known
+/// way past path-based access checks).
+fn has_encoded_separator(normal: &str) -> bool {
+    normal.contains("%2F") || normal.contains("%5C")
 }
 
 impl fmt::Debug for ResourceUrl {

@@ -3,8 +3,8 @@
 //! It owns a core [`AuthFlow`] behind an async mutex. The mutex makes refresh single-flight:
 //! any number of tasks asking for a token while it is expired wait for the one refresh the
 //! first of them starts. State is loaded from the [`TokenStore`] on first use and written back
-//! on every `ClientRegistered`, `TokensUpdated` and `TokensCleared` event; discovery results go
-//! to the shared [`MetadataCache`].
+//! on every `ClientRegistered`, `CredentialPinned`, `TokensUpdated` and `TokensCleared` event;
+//! discovery results go to the shared [`MetadataCache`].
 //!
 //! Across processes (server replicas sharing a [`crate::store::RedisStore`]) refresh is
 //! single-flight through the store's lock ([`TokenStore::lock`]): take it, re-read the entry and
@@ -382,6 +382,8 @@ impl OAuthClient {
                     self.persist(flow, &reg.issuer).await?;
                 }
                 FlowEvent::TokensUpdated { issuer, .. } => self.persist(flow, &issuer).await?,
+                // The pin of configured credentials lives with the registration for `issuer`.
+                FlowEvent::CredentialPinned { issuer, .. } => self.persist(flow, &issuer).await?,
                 FlowEvent::TokensCleared => {
                     if let Some(d) = flow.snapshot().discovery {
                         self.persist(flow, d.server.issuer.as_str()).await?;

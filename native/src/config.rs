@@ -252,6 +252,8 @@ pub struct McpOAuth2 {
     pub client_name: String,
     /// `token_endpoint_auth_method`.
     pub token_endpoint_auth_method: Option<TokenEndpointAuth>,
+    /// `client_issuer`: the issuers `client_id` belongs to (empty: pinned on first use).
+    pub client_issuer: Vec<String>,
     /// `private_key_file` (private_key_jwt).
     pub private_key_file: Option<PathBuf>,
     /// `signing_alg`.
@@ -400,6 +402,7 @@ pub const MCP_OAUTH2_OPTIONS: &[OptionDoc] = &[
     opt("redirect_uri", "URL", "http://localhost:8000/auth/redirect", "where the browser returns; a loopback URI without a port listens on 8000, port 0 picks a free port"),
     opt("client_id", "string", "none", "a client id issued by the authorization server; skips registration"),
     opt("client_secret", "string", "none", "the secret of client_id (confidential clients)"),
+    opt("client_issuer", "issuer URL or list of them", "the first issuer client_id is used with (pinned)", "the authorization servers client_id belongs to; its secret or key is never sent to another"),
     opt("enable_dynamic_registration", "bool", "true", "register with RFC 7591 when the server offers it; ignored when client_id is set"),
     opt("client_name", "string", "mcp-oauth", "the client_name sent at dynamic registration"),
     opt("token_endpoint_auth_method", "none | client_secret_basic | client_secret_post | private_key_jwt", "chosen from the server's metadata (private_key_jwt with private_key_file)", "how client_id authenticates at the token endpoint"),
@@ -874,6 +877,15 @@ impl Walker<'_> {
         if client_secret.is_some() && client_id.is_none() {
             return Err(invalid(&o.path("client_secret"), "client_secret needs client_id"));
         }
+        let issuer_path = o.path("client_issuer");
+        let client_issuer = self.opt_list(&mut o, "client_issuer")?.unwrap_or_default();
+        if !client_issuer.is_empty() && client_id.is_none() {
+            return Err(invalid(&issuer_path, "client_issuer needs client_id"));
+        }
+        for i in &client_issuer {
+            mcp_oauth_core::url::IssuerUrl::parse(i)
+                .map_err(|e| invalid(&issuer_path, e.to_string()))?;
+        }
         let enable_dynamic_registration =
             self.opt_bool(&mut o, "enable_dynamic_registration", true)?;
         let client_name =
@@ -939,6 +951,7 @@ impl Walker<'_> {
             enable_dynamic_registration,
             client_name,
             token_endpoint_auth_method,
+            client_issuer,
             private_key_file,
             signing_alg,
             scopes,
@@ -1156,6 +1169,7 @@ impl McpOAuth2 {
                     .clone()
                     .map(mcp_oauth_core::secret::ClientSecret::new),
                 auth_method: self.token_endpoint_auth_method,
+                issuers: self.client_issuer.clone(),
             });
         }
         if let Some(u) = &self.client_metadata_url {

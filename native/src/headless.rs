@@ -22,7 +22,7 @@ use std::time::Duration;
 
 use mcp_oauth_core::http::{HttpRequest, HttpResponse, RequestId};
 use mcp_oauth_core::policy::ServerPolicy;
-use mcp_oauth_core::registration::ClientConfig;
+use mcp_oauth_core::registration::{self, ClientConfig};
 use mcp_oauth_core::secret::{AccessToken, ClientSecret, IdToken};
 use mcp_oauth_core::time::UnixTime;
 use mcp_oauth_core::token::{ClientAssertionSigner, ClientAuth, TokenEndpointAuth, TokenSet};
@@ -50,6 +50,9 @@ pub struct ClientCredentials {
     pub method: TokenEndpointAuth,
     /// The signer, for `private_key_jwt`.
     pub signer: Option<Arc<dyn ClientAssertionSigner + Send + Sync>>,
+    /// The issuers these credentials belong to; empty: the first issuer discovery leads to,
+    /// pinned for the client's lifetime. The secret or an assertion is never sent to another.
+    pub issuers: Vec<String>,
 }
 
 impl std::fmt::Debug for ClientCredentials {
@@ -58,6 +61,7 @@ impl std::fmt::Debug for ClientCredentials {
             .field("client_id", &self.client_id)
             .field("method", &self.method)
             .field("has_secret", &self.client_secret.is_some())
+            .field("issuers", &self.issuers)
             .finish_non_exhaustive()
     }
 }
@@ -74,6 +78,7 @@ impl ClientCredentials {
             client_secret: Some(ClientSecret::new(secret)),
             method,
             signer: None,
+            issuers: Vec::new(),
         }
     }
 
@@ -87,6 +92,7 @@ impl ClientCredentials {
             client_secret: None,
             method: TokenEndpointAuth::PrivateKeyJwt,
             signer: Some(signer),
+            issuers: Vec::new(),
         }
     }
 
@@ -98,7 +104,14 @@ impl ClientCredentials {
             client_secret: None,
             method: TokenEndpointAuth::None,
             signer: None,
+            issuers: Vec::new(),
         }
+    }
+
+    /// Binds the credentials to these issuers (see [`ClientCredentials::issuers`]).
+    pub fn with_issuers(mut self, issuers: Vec<String>) -> ClientCredentials {
+        self.issuers = issuers;
+        self
     }
 
     /// The signed assertion for `private_key_jwt` at the server `audience` (its issuer), with a
@@ -226,6 +239,8 @@ struct State {
     flow: AuthFlow,
     tokens: Option<TokenSet>,
     next_id: u64,
+    /// The issuer each client id without configured issuers was first used with.
+    pins: Vec<(String, String)>,
 }
 
 /// Access tokens from a headless grant, cached and single-flight.
@@ -276,7 +291,7 @@ impl HeadlessClient {
         Ok(HeadlessClient {
             opts,
             server,
-            state: Mutex::new(State { flow, tokens: None, next_id: 1 }),
+            state: Mutex::new(State { flow, tokens: None, next_id: 1, pins: Vec::new() }),
         })
     }
 
@@ -326,6 +341,26 @@ impl HeadlessClient {
     fn request_id(state: &mut State) -> RequestId {
         state.next_id += 1;
         RequestId(state.next_id)
+    }
+
+    /// Refuses to send `client`'s secret or an assertion to `issuer` unless they belong to it
+    /// (the core's [`registration::check_credential_issuer`]); pins the first issuer used.
+    fn bind(state: &mut State, client: &ClientCredentials, issuer: &str) -> Result<(), Error> {
+        if client.method == TokenEndpointAuth::None {
+            return Ok(());
+        }
+        let pinned: Vec<&str> = state
+            .pins
+            .iter()
+            .filter(|(id, _)| *id == client.client_id)
+            .map(|(_, i)| i.as_str())
+            .collect();
+        registration::check_credential_issuer(&client.client_id, &client.issuers, &pinned, issuer)
+            .map_err(mcp_oauth_core::Error::from)?;
+        if client.issuers.is_empty() && pinned.is_empty() {
+            state.pins.push((client.client_id.clone(), issuer.to_owned()));
+        }
+        Ok(())
     }
 
     /// Finds the token endpoint: the configured one, or discovery through the core.
@@ -391,6 +426,7 @@ impl HeadlessClient {
         let scope = target.scope.as_deref();
         match &self.opts.grant {
             HeadlessGrant::ClientCredentials { client } => {
+                Self::bind(state, client, &target.issuer)?;
                 let assertion = client.assertion(&target.issuer, now)?;
                 let req = client_credentials::client_credentials_request(
                     Self::request_id(state),
@@ -405,6 +441,8 @@ impl HeadlessClient {
                     .map_err(mcp_oauth_core::Error::from)?)
             }
             HeadlessGrant::CrossApp { idp_token_endpoint, id_token, idp_client, client } => {
+                // Checked before the identity provider is asked for a grant for this issuer.
+                Self::bind(state, client, &target.issuer)?;
                 let idp_endpoint = EndpointUrl::parse(idp_token_endpoint)?;
                 let audience = IssuerUrl::parse(&target.issuer)?;
                 // The identity provider's client assertion names the identity provider; its

@@ -77,6 +77,7 @@ fn every_mcp_oauth2_option() {
         r#"    redirect_uri: http://127.0.0.1:0/cb
     client_id: jira-agent
     client_secret: ${SECRET}
+    client_issuer: https://auth.atlassian.com
     enable_dynamic_registration: ${TRUE}
     client_name: Jira agent
     token_endpoint_auth_method: client_secret_post
@@ -95,6 +96,12 @@ fn every_mcp_oauth2_option() {
     .expect("valid");
     let AuthProvider::OAuth2(o) = &c.authentication[0].1 else { panic!() };
     assert_eq!(o.client_secret.as_deref(), Some("s3cret"));
+    assert_eq!(o.client_issuer, vec!["https://auth.atlassian.com".to_owned()]);
+    let client = o.client_config("authentication.p").expect("valid");
+    assert_eq!(
+        client.pre_registered.map(|p| p.issuers),
+        Some(vec!["https://auth.atlassian.com".to_owned()])
+    );
     assert_eq!(o.token_endpoint_auth_method, Some(TokenEndpointAuth::ClientSecretPost));
     assert_eq!(o.scopes, Some(vec!["read:jira-work".into(), "write:jira-work".into()]));
     assert_eq!(o.default_user_id.as_deref(), Some("alice"));
@@ -322,6 +329,16 @@ fn other_invalid_values() {
     fails(
         &oauth2("    client_secret: s\n"),
         "authentication.p.client_secret",
+        "config_invalid_value",
+    );
+    fails(
+        &oauth2("    client_issuer: https://as.example\n"),
+        "authentication.p.client_issuer",
+        "config_invalid_value",
+    );
+    fails(
+        &oauth2("    client_id: c\n    client_issuer: [http://as.example]\n"),
+        "authentication.p.client_issuer",
         "config_invalid_value",
     );
     fails(

@@ -82,6 +82,7 @@ pub(crate) fn parse(options: &JsValue) -> Result<Options, JsValue> {
                 client_id,
                 client_secret: secret.map(ClientSecret::new),
                 auth_method: None,
+                issuers: Vec::new(),
             })
         }
         (None, Some(_)) => return Err(invalid_option("clientSecret", "needs clientId")),

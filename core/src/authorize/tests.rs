@@ -188,3 +188,19 @@ fn pending_survives_serialisation() {
     assert_eq!(back, p);
     assert!(!format!("{p:?}").contains(p.state.secret()), "Debug redacts secrets");
 }
+
+#[test]
+fn pending_keeps_its_token_endpoint_and_reads_records_without_one() {
+    let p = pending(true);
+    assert_eq!(
+        p.token_endpoint.as_ref().map(|e| e.as_str()),
+        Some(metadata(true).token_endpoint.as_str())
+    );
+    let mut json = p.to_json();
+    if let crate::json::Json::Object(members) = &mut json {
+        members.retain(|(k, _)| k != "token_endpoint");
+    }
+    let old = PendingAuthorization::from_json(&json.to_text()).unwrap();
+    assert_eq!(old.token_endpoint, None);
+    assert_eq!(old.issuer, p.issuer);
+}

@@ -36,6 +36,13 @@ impl AuthFlow {
             return self.fail(FlowError::NotDiscovered);
         };
         let issuer = discovery.server.issuer.as_str().to_owned();
+        // MCP SEP-2352 (authorization-server binding): credentials go only to their issuer.
+        if let Err(e) = self.check_credential_binding(&issuer) {
+            return self.fail(e);
+        }
+        let Some(discovery) = &self.discovery else {
+            return self.fail(FlowError::NotDiscovered);
+        };
         let stored = self.registrations.iter().find(|r| r.issuer == issuer);
         let choice = registration::choose_identity(
             &self.config.client,
@@ -99,7 +106,15 @@ impl AuthFlow {
             if reg.source == IdentitySource::Dynamic {
                 self.events.push_back(FlowEvent::ClientRegistered(reg.clone()));
             }
+            let first_use = reg.source == IdentitySource::PreRegistered
+                && self.pinned_issuers(&reg.client_id).is_empty();
             self.add_registration(reg.clone());
+            if first_use {
+                self.events.push_back(FlowEvent::CredentialPinned {
+                    issuer: reg.issuer.clone(),
+                    client_id: reg.client_id.clone(),
+                });
+            }
         }
         let Some(discovery) = &self.discovery else {
             return self.fail(FlowError::NotDiscovered);
@@ -132,6 +147,26 @@ impl AuthFlow {
         }
     }
 
+    /// The issuers the configured credentials with `client_id` were used with (their pins:
+    /// stored pre-registered identities, persisted with the registrations).
+    fn pinned_issuers(&self, client_id: &str) -> Vec<&str> {
+        self.registrations
+            .iter()
+            .filter(|r| r.source == IdentitySource::PreRegistered && r.client_id == client_id)
+            .map(|r| r.issuer.as_str())
+            .collect()
+    }
+
+    /// Refuses to use the configured credentials with `issuer` unless they belong to it
+    /// ([`registration::check_credential_issuer`]).
+    fn check_credential_binding(&self, issuer: &str) -> Result<(), Error> {
+        let Some(pre) = &self.config.client.pre_registered else {
+            return Ok(());
+        };
+        let pinned = self.pinned_issuers(&pre.client_id);
+        Ok(registration::check_credential_issuer(&pre.client_id, &pre.issuers, &pinned, issuer)?)
+    }
+
     /// The client's token-endpoint authentication for the current issuer.
     pub(super) fn client_auth_parts(
         &self,
@@ -144,6 +179,10 @@ impl AuthFlow {
             self.registrations.iter().find(|r| r.issuer == issuer).cloned().ok_or_else(|| {
                 Error::from(FlowError::NoRegistration { issuer: issuer.to_owned() })
             })?;
+        if reg.source == IdentitySource::PreRegistered {
+            // SEP-2352 binding, checked again before every request that carries the secret.
+            self.check_credential_binding(issuer)?;
+        }
         let assertion = if reg.auth_method == TokenEndpointAuth::PrivateKeyJwt {
             let signer = self.signer.as_ref().ok_or(TokenError::MissingClientAssertion)?;
             let claims = AssertionClaims {
@@ -198,18 +237,34 @@ impl AuthFlow {
         else {
             return Ok(());
         };
+        let Some(discovery) = self.discovery.clone() else {
+            return self.fail(FlowError::NotDiscovered);
+        };
+        // RFC 9700 §4.4.2: the code goes only to the token endpoint of the authorization server
+        // the user was sent to; a discovery that now names another one is refused (mix-up).
+        let token_endpoint = pending
+            .token_endpoint
+            .clone()
+            .unwrap_or_else(|| discovery.server.token_endpoint.clone());
+        if discovery.server.issuer.as_str() != pending.issuer
+            || discovery.server.token_endpoint != token_endpoint
+        {
+            return self.fail(FlowError::PendingServerMismatch {
+                pending_issuer: pending.issuer.clone(),
+                pending_token_endpoint: token_endpoint.as_str().to_owned(),
+                current_issuer: discovery.server.issuer.as_str().to_owned(),
+                current_token_endpoint: discovery.server.token_endpoint.as_str().to_owned(),
+            });
+        }
         let (reg, assertion) = match self.client_auth_parts(now) {
             Ok(parts) => parts,
             Err(e) => return self.fail(e),
         };
         let request = self.next_request_id();
-        let Some(discovery) = &self.discovery else {
-            return self.fail(FlowError::NotDiscovered);
-        };
         let client = reg.client_auth(assertion.as_deref());
         let req = token::code_exchange_request(
             request,
-            &discovery.server.token_endpoint,
+            &token_endpoint,
             &client,
             code,
             &pending.verifier,

@@ -19,7 +19,7 @@
 //! 1. drain [`AuthFlow::poll_request`] and send each request (never following redirects);
 //!    answer each with [`AuthFlow::handle_response`] or [`AuthFlow::handle_transport_error`];
 //! 2. drain [`AuthFlow::poll_event`] (save state on `AuthorizationPending`, `ClientRegistered`,
-//!    `TokensUpdated`; open the browser on `OpenBrowser`);
+//!    `CredentialPinned`, `TokensUpdated`; open the browser on `OpenBrowser`);
 //! 3. read [`AuthFlow::poll_timeout`] and call [`AuthFlow::handle_timeout`] when it passes.
 //!
 //! Every `Err` a `handle_*` call returns is also queued as [`FlowEvent::Failed`], so a host that
@@ -68,6 +68,15 @@ pub enum FlowEvent {
     },
     /// A client identity was obtained: persist it keyed by its issuer.
     ClientRegistered(ClientRegistration),
+    /// Configured (pre-registered) credentials were used with this issuer for the first time
+    /// and are now pinned to it: persist the flow's registration for `issuer` (a later
+    /// discovery that leads elsewhere is refused with `credential_issuer_mismatch`).
+    CredentialPinned {
+        /// The issuer they are pinned to.
+        issuer: String,
+        /// The configured client id.
+        client_id: String,
+    },
     /// An authorization is about to start: persist [`AuthFlow::snapshot`] now, before the
     /// browser leaves (the callback may arrive in another process).
     AuthorizationPending(PendingAuthorization),

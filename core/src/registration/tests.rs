@@ -208,6 +208,7 @@ fn identity_priority() {
         client_id: "pre".into(),
         client_secret: Some(ClientSecret::new("s")),
         auth_method: None,
+        issuers: Vec::new(),
     });
     match choose_identity(&config, &reg_md, &redirect(), None, UnixTime(0)).unwrap() {
         IdentityChoice::Ready(r) => {
@@ -255,6 +256,7 @@ fn no_identity_is_a_clear_error() {
             client_id: "c".into(),
             client_secret: Some(ClientSecret::new("s")),
             auth_method: None,
+            issuers: Vec::new(),
         }),
         ..ClientConfig::dynamic("x")
     };
@@ -280,4 +282,28 @@ fn secret_method_follows_the_metadata_with_basic_as_default() {
         secret_method(&metadata(none)),
         Err(RegistrationError::NoSupportedAuthMethod { supported: "none".into() })
     );
+}
+
+#[test]
+fn credentials_go_only_to_their_issuers() {
+    let corp = vec!["https://corp.example".to_owned()];
+    // Configured: only those issuers, whatever was pinned.
+    assert_eq!(check_credential_issuer("c", &corp, &[], "https://corp.example"), Ok(()));
+    assert_eq!(
+        check_credential_issuer("c", &corp, &["https://evil.example"], "https://evil.example"),
+        Err(RegistrationError::CredentialIssuerMismatch {
+            client_id: "c".into(),
+            allowed: corp.clone(),
+            pinned: false,
+            actual: "https://evil.example".into(),
+        })
+    );
+    // RFC 8414 §3.3: string equality, so a trailing slash is another issuer.
+    assert!(check_credential_issuer("c", &corp, &[], "https://corp.example/").is_err());
+    // Not configured: any issuer on first use, then only the pinned ones.
+    assert_eq!(check_credential_issuer("c", &[], &[], "https://any.example"), Ok(()));
+    let err = check_credential_issuer("c", &[], &["https://corp.example"], "https://evil.example")
+        .unwrap_err();
+    assert_eq!(err.code(), "credential_issuer_mismatch");
+    assert!(err.to_string().contains("pinned on first use"), "{err}");
 }

@@ -173,15 +173,39 @@ fn legacy_defaults() {
 }
 
 #[test]
-fn legacy_metadata_takes_the_documents_issuer() {
+fn legacy_metadata_takes_the_documents_issuer_at_the_same_origin() {
     let url = EndpointUrl::parse("https://mcp.example.com/.well-known/oauth-authorization-server")
         .unwrap();
-    let body = doc("").replace("https://server.example.com\"", "https://auth.example.com\"");
+    let body = doc("").replace("https://server.example.com\"", "https://mcp.example.com/oauth\"");
     let m = process_legacy_metadata_response(
         &url,
         &HttpResponse::json(200, &body),
         &ServerPolicy::default(),
     )
     .unwrap();
-    assert_eq!(m.issuer.as_str(), "https://auth.example.com");
+    assert_eq!(m.issuer.as_str(), "https://mcp.example.com/oauth");
+}
+
+#[test]
+fn legacy_metadata_naming_another_origins_issuer_is_refused() {
+    let url = EndpointUrl::parse("https://mcp.example.com/.well-known/oauth-authorization-server")
+        .unwrap();
+    for other in
+        ["https://auth.example.com", "https://mcp.example.com:8443", "https://evil.example"]
+    {
+        let body = doc("").replace("https://server.example.com\"", &format!("{other}\""));
+        let err = process_legacy_metadata_response(
+            &url,
+            &HttpResponse::json(200, &body),
+            &ServerPolicy::default(),
+        )
+        .unwrap_err();
+        assert_eq!(
+            err,
+            ServerMetadataError::LegacyIssuerOriginMismatch {
+                origin: "https://mcp.example.com".into(),
+                issuer: other.into(),
+            }
+        );
+    }
 }

@@ -157,3 +157,41 @@ fn published_resource_is_kept_verbatim() {
         UrlProblem::InsecureScheme
     );
 }
+
+#[test]
+fn normalize_path_decodes_unreserved_then_removes_dot_segments() {
+    // RFC 3986 §5.2.4 examples ("/a/b/c/./../../g" → "/a/g", "mid/content=5/../6").
+    assert_eq!(normalize_path("/a/b/c/./../../g"), "/a/g");
+    assert_eq!(normalize_path("/mid/content=5/../6"), "/mid/6");
+    // RFC 3986 §6.2.2.2: %2E is "."; §6.2.2.1: other escapes in upper case.
+    assert_eq!(normalize_path("/mcp/%2e%2E/admin"), "/admin");
+    assert_eq!(normalize_path("/mcp/.%2e/admin"), "/admin");
+    assert_eq!(normalize_path("/%6Dcp/a%2fb"), "/mcp/a%2Fb");
+    assert_eq!(normalize_path("/mcp/.."), "/");
+    assert_eq!(normalize_path("/mcp/."), "/mcp/");
+    assert_eq!(normalize_path("/../../x"), "/x");
+    assert_eq!(normalize_path("/"), "/");
+    assert_eq!(normalize_path("/mcp/"), "/mcp/");
+}
+
+#[test]
+fn covers_request_refuses_paths_that_leave_the_resource() {
+    let res = ResourceUrl::parse("https://mcp.example.com/mcp").unwrap();
+    let covers = |u: &str| res.covers_request(&Url::parse(u).unwrap());
+    for leaving in [
+        "https://mcp.example.com/mcp/../admin",
+        "https://mcp.example.com/mcp/%2e%2e/admin",
+        "https://mcp.example.com/mcp/%2E%2E/admin",
+        "https://mcp.example.com/mcp/x/../../admin",
+        "https://mcp.example.com/mcp/..",
+        "https://mcp.example.com/mcp/%2e%2e%2fadmin",
+        "https://mcp.example.com/mcp/..%5cadmin",
+    ] {
+        assert!(!covers(leaving), "{leaving}");
+    }
+    assert!(covers("https://mcp.example.com/mcp/a/../b"));
+    assert!(covers("https://mcp.example.com/%6dcp/tools"));
+    assert!(covers("https://mcp.example.com/mcp/./tools"));
+    let root = ResourceUrl::parse("https://mcp.example.com").unwrap();
+    assert!(root.covers_request(&Url::parse("https://mcp.example.com/a/../..").unwrap()));
+}

@@ -66,6 +66,10 @@ struct Opts {
     /// The client secret of --client-id.
     #[arg(long, global = true, env = "MCP_OAUTH_CLIENT_SECRET", hide_env_values = true)]
     client_secret: Option<String>,
+    /// The issuer --client-id belongs to (repeatable); its secret or key is never sent to
+    /// another [default: the first issuer it is used with, pinned].
+    #[arg(long, global = true, env = "MCP_OAUTH_CLIENT_ISSUER", value_delimiter = ',')]
+    client_issuer: Vec<String>,
     /// How --client-id authenticates at the token endpoint (none, client_secret_basic,
     /// client_secret_post, private_key_jwt) [default: client_secret_basic with a secret,
     /// private_key_jwt with --private-key].
@@ -453,6 +457,11 @@ impl Setup {
                 client_id: id,
                 client_secret: client_secret.map(ClientSecret::new),
                 auth_method,
+                issuers: if opts.client_issuer.is_empty() {
+                    cfg.map(|c| c.client_issuer.clone()).unwrap_or_default()
+                } else {
+                    opts.client_issuer.clone()
+                },
             });
         } else if client_secret.is_some() {
             return Err(usage("--client-secret needs --client-id"));
@@ -538,9 +547,10 @@ impl Setup {
                 ));
             }
             let signer = PrivateKeySigner::from_pem_file(path, signing_alg(opts.signing_alg))?;
-            return Ok(ClientCredentials::private_key_jwt(id, Arc::new(signer)));
+            return Ok(ClientCredentials::private_key_jwt(id, Arc::new(signer))
+                .with_issuers(opts.client_issuer.clone()));
         }
-        match (&opts.client_secret, method) {
+        let client = match (&opts.client_secret, method) {
             (_, Some(TokenEndpointAuth::PrivateKeyJwt)) => {
                 Err(usage("private_key_jwt needs --private-key FILE"))
             }
@@ -554,7 +564,8 @@ impl Setup {
                 "--grant {} needs --client-secret or --private-key",
                 grant_name(opts.grant)
             ))),
-        }
+        }?;
+        Ok(client.with_issuers(opts.client_issuer.clone()))
     }
 
     /// The headless client, when the grant or the group's provider is one.

@@ -211,6 +211,7 @@ fn pre_registered_client_skips_registration() {
             client_id: "pre-1".into(),
             client_secret: Some(ClientSecret::new("s3cret")),
             auth_method: None,
+            issuers: Vec::new(),
         }),
         ..ClientConfig::dynamic("x")
     };
@@ -714,6 +715,7 @@ fn private_key_jwt_hook_signs_every_token_request() {
             client_id: "jwt-client".into(),
             client_secret: None,
             auth_method: Some(TokenEndpointAuth::PrivateKeyJwt),
+            issuers: Vec::new(),
         }),
         ..ClientConfig::dynamic("x")
     };
@@ -755,6 +757,7 @@ fn a_refresh_that_cannot_start_still_moves_the_timeout() {
             client_id: "jwt-client".into(),
             client_secret: None,
             auth_method: Some(TokenEndpointAuth::PrivateKeyJwt),
+            issuers: Vec::new(),
         }),
         ..ClientConfig::dynamic("x")
     };

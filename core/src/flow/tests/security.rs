@@ -27,6 +27,7 @@
 //! | 20 | expiry, refresh, invalid_grant terminal | `scenarios::proactive_refresh_invalid_grant_is_terminal`, `transient_refresh_failure_keeps_tokens_and_backs_off`, `expiry_without_refresh_token` |
 //! | 21 | step-up capped | `scenarios::step_up_requests_the_union_and_is_capped` |
 //! | 22 | AS endpoints over https | `item22_http_endpoints_are_refused`, `url::tests::issuer_rules` |
+//! | 24 | credentials bound to their issuer; code to the pending server (RFC 9700 §4.4) | `item24_configured_credentials_are_pinned_to_their_first_issuer`, `item24_code_goes_only_to_the_pending_authorizations_server`, `registration::tests::credentials_go_only_to_their_issuers`, `server_metadata::tests::legacy_metadata_naming_another_origins_issuer_is_refused` |
 
 use serde_json::json;
 
@@ -269,4 +270,72 @@ fn every_error_is_also_an_event() {
     flow.handle_unauthorized(world.now, &world.challenge_401(), entropy(1)).unwrap();
     let (events, errors) = drain(&mut flow, &mut world);
     assert_eq!(events, errors.into_iter().map(FlowEvent::Failed).collect::<Vec<_>>());
+}
+
+#[test]
+fn item24_configured_credentials_are_pinned_to_their_first_issuer() {
+    use crate::registration::PreRegistered;
+    use crate::secret::ClientSecret;
+    let mut world = World::new();
+    world.secrets.insert("pre-1".into(), "s3cret".into());
+    let client = ClientConfig {
+        pre_registered: Some(PreRegistered::new("pre-1", Some(ClientSecret::new("s3cret")))),
+        ..ClientConfig::dynamic("x")
+    };
+    let mut flow = AuthFlow::new(FlowConfig::new(MCP, REDIRECT, client).unwrap());
+    let events = authorize(&mut flow, &mut world, 1);
+    let pins: Vec<_> =
+        events.iter().filter(|e| matches!(e, FlowEvent::CredentialPinned { .. })).collect();
+    assert_eq!(
+        pins,
+        vec![&FlowEvent::CredentialPinned { issuer: ISSUER.into(), client_id: "pre-1".into() }]
+    );
+    // Used again at the same issuer: no new pin, and it works.
+    flow.begin_authorization(world.now, entropy(2)).unwrap();
+    let (events, errors) = drain(&mut flow, &mut world);
+    assert!(
+        errors.is_empty()
+            && !events.iter().any(|e| matches!(e, FlowEvent::CredentialPinned { .. }))
+    );
+    // Another issuer after a restart (the pin is in the snapshot's registrations): refused
+    // before any request is made.
+    let mut snap = flow.snapshot();
+    snap.discovery = None;
+    snap.pending = None;
+    let other = "https://auth2.example.com";
+    world.issuer = other.into();
+    world.prm["authorization_servers"] = json!([other]);
+    world.as_at =
+        vec![(format!("{other}/.well-known/oauth-authorization-server"), as_document(other))];
+    let mut flow = AuthFlow::restore(flow.config().clone(), snap).unwrap();
+    flow.begin_authorization(world.now, entropy(3)).unwrap();
+    let (_, errors) = drain(&mut flow, &mut world);
+    assert_eq!(errors.iter().map(Error::code).collect::<Vec<_>>(), ["credential_issuer_mismatch"]);
+    assert_eq!(world.count(Purpose::TokenExchange), 1);
+    assert!(flow.poll_request().is_none());
+}
+
+#[test]
+fn item24_code_goes_only_to_the_pending_authorizations_server() {
+    let mut world = World::new();
+    let mut flow = flow();
+    flow.begin_authorization(world.now, entropy(1)).unwrap();
+    let (events, _) = drain(&mut flow, &mut world);
+    let callback = world.approve(&browser_url(&events).unwrap());
+    // Discovery changes while the user is at the authorization server.
+    let mut changed = flow.discovery().unwrap().clone();
+    changed.server.token_endpoint =
+        crate::url::EndpointUrl::parse("https://evil.example/token").unwrap();
+    flow.use_discovery(changed);
+    let e = flow.handle_callback(world.now, &callback).unwrap_err();
+    assert_eq!(
+        e,
+        Error::from(crate::error::FlowError::PendingServerMismatch {
+            pending_issuer: ISSUER.into(),
+            pending_token_endpoint: format!("{ISSUER}/token"),
+            current_issuer: ISSUER.into(),
+            current_token_endpoint: "https://evil.example/token".into(),
+        })
+    );
+    assert!(flow.poll_request().is_none(), "the code is sent nowhere");
 }
