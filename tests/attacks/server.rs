@@ -367,3 +367,62 @@ async fn oversized_body_gets_the_json_error_format() {
     assert_eq!(reply["type"], "error");
     assert_eq!(reply["code"], "payload_too_large");
 }
+
+/// The authorization server (or anyone steering Alice's browser) sends her back with a callback
+/// URL that does not parse. Before: the error page and the consent outcome (unsealed in Redis)
+/// quoted the whole URL, `code` included.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn unparsable_callback_is_not_echoed_to_the_page_or_the_store() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let peers = Peers::start();
+    let redis = Redis::start();
+    let store =
+        Arc::new(mcp_oauth::store::RedisStore::connect(&redis.url(), &STORE_KEY).await.unwrap());
+    let l = listener().await;
+    let redirect = format!("http://{}/auth/redirect", l.local_addr().unwrap());
+    let srv = serve(l, config(&peers.mcp_url, &redirect, store.clone(), store.clone())).await;
+    let alice = Auth::Cookie(srv.session("Alice"));
+    let (_, reply) = post_chat(&srv.base(), &alice, &whoami()).await;
+    let jar = Arc::new(reqwest::cookie::Jar::default());
+    let browser = reqwest::Client::builder()
+        .cookie_provider(jar.clone())
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let link = reply["url"].as_str().unwrap();
+    let as_url = if link.contains("/auth/start/") {
+        let resp = browser.get(link).send().await.unwrap();
+        resp.headers()["location"].to_str().unwrap().to_owned()
+    } else {
+        link.to_owned()
+    };
+    let cookies = reqwest::cookie::CookieStore::cookies(&*jar, &srv.base().parse().unwrap())
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+
+    // The exploit: a `|` (must be percent-encoded) makes the callback URL fail to parse.
+    let secret = "SECRETCODE0123456789";
+    let mut tcp = tokio::net::TcpStream::connect(srv.addr).await.unwrap();
+    let request = format!(
+        "GET /auth/redirect?code={secret}&state={}&iss={}&x=| HTTP/1.1\r\nHost: {}\r\nCookie: {cookies}\r\nConnection: close\r\n\r\n",
+        state_of(&as_url),
+        encode(&peers.issuer),
+        srv.addr
+    );
+    tcp.write_all(request.as_bytes()).await.unwrap();
+    let mut page = String::new();
+    tcp.read_to_string(&mut page).await.unwrap();
+
+    assert!(page.starts_with("HTTP/1.1 400"), "{page}");
+    assert!(!page.contains(secret), "the page quotes the code: {page}");
+    let (_, done) = poll_chat(&srv.base(), &alice, reply["request_id"].as_str().unwrap(), 5).await;
+    assert_eq!(done["code"], "oauth_failed", "{done}");
+    assert!(!done.to_string().contains(secret), "the reply quotes the code: {done}");
+    let mut conn =
+        redis::Client::open(redis.url()).unwrap().get_multiplexed_async_connection().await.unwrap();
+    let keys: Vec<String> = redis::cmd("KEYS").arg("*").query_async(&mut conn).await.unwrap();
+    for k in keys {
+        let v: Vec<u8> = redis::cmd("GET").arg(&k).query_async(&mut conn).await.unwrap_or_default();
+        assert!(!String::from_utf8_lossy(&v).contains(secret), "{k} holds the code in clear");
+    }
+}
