@@ -5,8 +5,9 @@
 //! cargo run -p mcp-oauth-examples --bin multi-user-server -- \
 //!     --mcp demo=http://127.0.0.1:3001/mcp \
 //!     --session-secret "$(head -c 32 /dev/urandom | base64)" \
-//!     [--redis redis://127.0.0.1:6379/ --store-key <64 hex>] [--jwt-hs256-secret "$(head -c 32 /dev/urandom | base64)"]
+//!     [--redis redis://127.0.0.1:6379/ --store-key <64 hex>] [--jwt-hs256-secret "$JWT_SECRET"]
 //! ```
+//! (`JWT_SECRET`: 32 bytes or more, e.g. `head -c 32 /dev/urandom | base64`; shorter is refused.)
 //! Then open <http://localhost:8000/> (the page: log in as a name, send `tools` or
 //! `call echo {"text":"hi"}`), or use `multi-user-check`.
 //!
