@@ -7,7 +7,7 @@
 //! ```sh
 //! multi-user-check --url http://localhost:8000 --protocol ws --user-id Alice --input tools
 //! multi-user-check --url http://localhost:8000 --protocol http --user-id Hatter \
-//!     --jwt-hs256-secret S --input 'call echo {"text":"hi"}'
+//!     --jwt-hs256-secret "$JWT_SECRET" --input 'call echo {"text":"hi"}'
 //! ```
 //! Input grammar: `tools` | `call <tool> [<json object of arguments>]`.
 //! Exit status: 0 with a result, 1 with an error reply, 2 on bad usage or transport failure.
@@ -152,11 +152,31 @@ async fn consent(args: &Args, url: &str) -> Result<(), String> {
     if !args.follow {
         return Ok(());
     }
-    let url = format!("{url}&login_hint={}", args.user_id);
-    let client =
-        reqwest::Client::builder().cookie_store(true).build().map_err(|e| e.to_string())?;
+    let jar = std::sync::Arc::new(reqwest::cookie::Jar::default());
+    let browser = |follow: bool| {
+        let policy = if follow {
+            reqwest::redirect::Policy::default()
+        } else {
+            reqwest::redirect::Policy::none()
+        };
+        reqwest::Client::builder()
+            .cookie_provider(jar.clone())
+            .redirect(policy)
+            .build()
+            .map_err(|e| e.to_string())
+    };
+    // The link is the server's /auth/start/{id}: it sets the cookie that binds this browser to
+    // the authorization, then redirects to the authorization server.
+    let start =
+        browser(false)?.get(url).send().await.map_err(|e| format!("opening the link: {e}"))?;
+    let location = start
+        .headers()
+        .get(reqwest::header::LOCATION)
+        .and_then(|l| l.to_str().ok())
+        .ok_or_else(|| format!("the consent link answered HTTP {}", start.status()))?;
+    let url = format!("{location}&login_hint={}", args.user_id);
     // The authorization server redirects to the redirect URI: the server's /auth/redirect.
-    let resp = client
+    let resp = browser(true)?
         .get(&url)
         .send()
         .await

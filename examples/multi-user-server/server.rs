@@ -5,14 +5,15 @@
 //! cargo run -p mcp-oauth-examples --bin multi-user-server -- \
 //!     --mcp demo=http://127.0.0.1:3001/mcp \
 //!     --session-secret "$(head -c 32 /dev/urandom | base64)" \
-//!     [--redis redis://127.0.0.1:6379/ --store-key <64 hex>] [--jwt-hs256-secret S]
+//!     [--redis redis://127.0.0.1:6379/ --store-key <64 hex>] [--jwt-hs256-secret "$JWT_SECRET"]
 //! ```
+//! (`JWT_SECRET`: 32 bytes or more, e.g. `head -c 32 /dev/urandom | base64`; shorter is refused.)
 //! Then open <http://localhost:8000/> (the page: log in as a name, send `tools` or
 //! `call echo {"text":"hi"}`), or use `multi-user-check`.
 //!
 //! Routes: `/` (the page), `POST /login` (demo login: `{"user":"Alice"}` → session cookie; a
-//! real host has its own login), and the library's `/auth/redirect`, `/ws`, `/v1/chat`,
-//! `/v1/chat/{request_id}`.
+//! real host has its own login), and the library's `/auth/start/{id}` (the consent link),
+//! `/auth/redirect`, `/ws`, `/v1/chat`, `/v1/chat/{request_id}`.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -203,7 +204,8 @@ async fn run(mut args: Args) -> Result<(), String> {
         j
     });
     let identity =
-        Identity::new(args.session_secret.as_bytes(), Duration::from_secs(12 * 3600), jwt)?;
+        Identity::new(args.session_secret.as_bytes(), Duration::from_secs(12 * 3600), jwt)
+            .map_err(|e| e.to_string())?;
     let server = MultiUserServer::new(config, identity).map_err(|e| e.to_string())?;
     let listen = args
         .listen
@@ -241,10 +243,8 @@ async fn login(server: MultiUserServer, Json(body): Json<serde_json::Value>) -> 
     };
     match server.identity().create_session(user) {
         Ok(session) => (
-            [(
-                header::SET_COOKIE,
-                format!("mcp_session={session}; Path=/; HttpOnly; SameSite=Lax"),
-            )],
+            // `__Host-mcp_session; Secure` (plain `mcp_session` on an http loopback redirect URI).
+            [(header::SET_COOKIE, server.identity().session_cookie(&session))],
             Json(serde_json::json!({ "user": user, "session": session })),
         )
             .into_response(),

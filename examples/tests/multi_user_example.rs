@@ -53,7 +53,7 @@ fn checker_talks_to_the_example_server_over_ws_and_http() {
         .args(["--mcp", &format!("demo={mcp_url}")])
         .args(["--redirect-uri", &format!("http://127.0.0.1:{port}/auth/redirect")])
         .args(["--session-secret", "an-example-session-secret-of-32-bytes-or-more"])
-        .args(["--jwt-hs256-secret", "an-example-jwt-secret"])
+        .args(["--jwt-hs256-secret", "an-example-jwt-secret-of-32-bytes-or-more"])
         .env_remove("MCP_OAUTH_STORE_KEY");
     let (_server, info) = start(server);
     let url = info["url"].as_str().unwrap();
@@ -78,7 +78,7 @@ fn checker_talks_to_the_example_server_over_ws_and_http() {
     assert!(!stderr.contains("consent needed"), "{stderr}");
     assert_eq!(reply["result"]["content"][0]["text"], "Alice");
     // Hatter over HTTP with a bearer JWT: own consent, own subject, echo with arguments.
-    let jwt = ["--jwt-hs256-secret", "an-example-jwt-secret"];
+    let jwt = ["--jwt-hs256-secret", "an-example-jwt-secret-of-32-bytes-or-more"];
     let (code, reply, stderr) = check(
         url,
         &[&["--protocol", "http", "--user-id", "Hatter", "--input", "call whoami"][..], &jwt]
@@ -158,7 +158,7 @@ fn two_server_processes_share_redis() {
             .args(["--redirect-uri", &redirect])
             .args(["--listen", &format!("127.0.0.1:{port}")])
             .args(["--session-secret", "an-example-session-secret-of-32-bytes-or-more"])
-            .args(["--jwt-hs256-secret", "an-example-jwt-secret"])
+            .args(["--jwt-hs256-secret", "an-example-jwt-secret-of-32-bytes-or-more"])
             .args(["--redis", &format!("redis://127.0.0.1:{redis_port}/")])
             .args(["--store-key", &"ab".repeat(32)]);
         start(cmd)
@@ -167,14 +167,14 @@ fn two_server_processes_share_redis() {
     let (_b, b) = replica(port_b);
     let (url_a, url_b) = (a["url"].as_str().unwrap(), b["url"].as_str().unwrap());
 
-    let jwt = ["--jwt-hs256-secret", "an-example-jwt-secret"];
+    let jwt = ["--jwt-hs256-secret", "an-example-jwt-secret-of-32-bytes-or-more"];
     let args = [&["--protocol", "http", "--user-id", "Alice", "--input", "call whoami"][..], &jwt]
         .concat();
     let (code, reply, stderr) = check(url_a, &args);
     assert_eq!(code, 0, "{reply} {stderr}");
     assert!(
-        stderr.contains(&format!("redirect_uri=http%3A%2F%2F127.0.0.1%3A{port_b}")),
-        "{stderr}"
+        stderr.contains(&format!("open http://127.0.0.1:{port_b}/auth/start/")),
+        "the consent link is on replica B (the redirect URI's origin): {stderr}"
     );
     assert_eq!(reply["result"]["content"][0]["text"], "Alice");
     // Replica B (WebSocket, session cookie from B's demo login) serves Alice from Redis.

@@ -1,7 +1,8 @@
 //! The example's page in a real browser: headless Chromium (driven over the DevTools protocol)
 //! loads the page of the example server, logs in, sends `call whoami`; the page opens the
-//! authorization URL in a popup, the peer authorization server approves and sends the popup to
-//! `/auth/redirect`, the popup closes itself, and the result arrives on the page's WebSocket.
+//! consent link (`/auth/start/{id}`, checked against the page's session cookie, which binds the
+//! popup to the authorization) in a popup, the peer authorization server approves and sends the
+//! popup to `/auth/redirect`, the popup closes itself, and the result arrives on the page's WebSocket.
 #![allow(clippy::unwrap_used, clippy::panic)]
 
 use std::io::{BufRead, BufReader};

@@ -16,7 +16,12 @@
 //! Error codes: `unauthenticated` (401), `bad_request`, `unknown_server`, `unknown_request`,
 //! `oauth_denied` (the user refused), `oauth_failed` (the callback or code exchange failed),
 //! `oauth_timeout` (no consent in time), `store_unavailable` (Redis down: retry later),
-//! `mcp_failed`, `forbidden_origin` (403: a WebSocket from another origin), `internal`.
+//! `mcp_failed`, `forbidden_origin` (403: a WebSocket from another origin),
+//! `too_many_requests` (429: too many requests of this user running or waiting for consent),
+//! `payload_too_large` (413: a body or WebSocket message over the limit), `internal`.
+//!
+//! `url` of `oauth_required` is the server's own one-time consent link (`/auth/start/{id}`):
+//! hand it to the requesting user only.
 
 use serde::{Deserialize, Serialize};
 
@@ -68,7 +73,7 @@ pub enum ChatReply {
         id: Option<String>,
         /// The MCP server's name.
         server: String,
-        /// The authorization URL to open (in a popup).
+        /// The one-time consent link to open (in a popup); it leads to the authorization server.
         url: String,
         /// Poll `GET /v1/chat/{request_id}` for the outcome (HTTP only; over the WebSocket the
         /// outcome arrives on the socket).
@@ -103,6 +108,17 @@ impl ChatReply {
         ChatReply::Error { id, code: code.to_owned(), message: message.into() }
     }
 
+    /// The same reply with `id` set (error replies made before the request was read).
+    pub fn with_id(mut self, new_id: Option<String>) -> ChatReply {
+        match &mut self {
+            ChatReply::Result { id, .. }
+            | ChatReply::OauthRequired { id, .. }
+            | ChatReply::Pending { id, .. }
+            | ChatReply::Error { id, .. } => *id = new_id,
+        }
+        self
+    }
+
     /// The HTTP status of this reply.
     pub fn status(&self) -> u16 {
         match self {
@@ -114,6 +130,8 @@ impl ChatReply {
                 "unknown_server" | "unknown_request" => 404,
                 "oauth_denied" => 403,
                 "oauth_timeout" => 408,
+                "payload_too_large" => 413,
+                "too_many_requests" => 429,
                 "store_unavailable" => 503,
                 "mcp_failed" | "oauth_failed" => 502,
                 _ => 500,

@@ -5,25 +5,30 @@
 //! - [`UserManager`]: (user, MCP server) → [`OAuthClient`](crate::OAuthClient) + MCP session,
 //!   created on first use, idle ones evicted; tokens in the store under (user, resource, issuer).
 //! - [`MultiUserServer::router`]: axum routes to mount on the host's router:
-//!   `GET /auth/redirect` (the OAuth callback, completed by whichever replica receives it: the
-//!   pending authorization is found by `state` in the [`PendingStore`]),
+//!   `GET /auth/start/{id}` (the one-time consent link a user gets: checks the caller, binds the
+//!   browser to the `state`, redirects to the authorization server; see [`consent`]),
+//!   `GET /auth/redirect` (the OAuth callback, completed by whichever replica receives it, only
+//!   in the browser bound to the `state`: the pending authorization is found by `state` in the
+//!   [`PendingStore`]),
 //!   `GET /ws` (WebSocket), `POST /v1/chat` and `GET /v1/chat/{request_id}?wait=<s>`
 //!   (HTTP with long-poll). Messages: [`messages`].
 //! - [`identity`]: session cookie, `?session=` on the WebSocket URL, or a verified bearer JWT.
 //!
 //! No protocol logic lives here: the core decides (through [`OAuthClient`](crate::OAuthClient)).
 
+pub mod consent;
 pub mod identity;
 mod manager;
 pub mod messages;
 mod routes;
+mod waiting;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use mcp_oauth_core::registration::ClientConfig;
-use tokio::sync::{watch, Notify};
+use tokio::sync::watch;
 
 use crate::cache::MetadataCache;
 use crate::http::HttpClient;
@@ -31,9 +36,11 @@ use crate::mcp::McpSession;
 use crate::store::{ConsentOutcome, PendingRecord, PendingStore, StoreError, TokenStore};
 use crate::Error;
 
-pub use identity::{Identity, IdentityError, JwtConfig, JwtKey};
+pub use consent::StartError;
+pub use identity::{Identity, IdentityConfigError, IdentityError, JwtConfig, JwtKey};
 pub use manager::{UserManager, UserSession};
 use messages::{Action, ChatReply, ChatRequest};
+use waiting::{publish, Watched};
 
 /// The multi-user server's configuration.
 #[derive(Clone)]
@@ -60,6 +67,13 @@ pub struct ServerConfig {
     pub cache: Arc<MetadataCache>,
     /// The HTTP client for authorization servers.
     pub http: HttpClient,
+    /// At most this many requests of one user run at once (HTTP and WebSocket together,
+    /// including those waiting for consent); past it: `too_many_requests` (default 16).
+    pub max_requests_per_user: usize,
+    /// At most this many requests run at once in this process (default 10 000).
+    pub max_requests_total: usize,
+    /// The largest request: WebSocket message or `POST /v1/chat` body, bytes (default 256 KiB).
+    pub max_message_bytes: usize,
 }
 
 impl std::fmt::Debug for ServerConfig {
@@ -70,6 +84,9 @@ impl std::fmt::Debug for ServerConfig {
             .field("consent_timeout", &self.consent_timeout)
             .field("idle_timeout", &self.idle_timeout)
             .field("max_sessions", &self.max_sessions)
+            .field("max_requests_per_user", &self.max_requests_per_user)
+            .field("max_requests_total", &self.max_requests_total)
+            .field("max_message_bytes", &self.max_message_bytes)
             .finish_non_exhaustive()
     }
 }
@@ -92,6 +109,9 @@ impl ServerConfig {
             max_sessions: 10_000,
             cache: Arc::new(MetadataCache::new()),
             http: HttpClient::new()?,
+            max_requests_per_user: 16,
+            max_requests_total: 10_000,
+            max_message_bytes: 256 * 1024,
         })
     }
 
@@ -130,9 +150,13 @@ struct Shared {
     config: Arc<ServerConfig>,
     manager: UserManager,
     identity: Arc<Identity>,
-    /// Woken whenever this process records a consent outcome.
-    outcomes: Notify,
+    /// The consents waited for in this process, by state: one store watcher wakes them all.
+    watched: Mutex<Watched>,
     requests: Mutex<HashMap<String, PendingRequest>>,
+    /// Requests running, by user, and in total.
+    running: Mutex<(HashMap<String, usize>, usize)>,
+    /// The redirect URI's origin: consent links start there.
+    origin: String,
 }
 
 impl std::fmt::Debug for MultiUserServer {
@@ -192,7 +216,8 @@ impl RunError {
 pub struct ConsentRequired {
     /// The MCP server's name.
     pub server: String,
-    /// The authorization URL.
+    /// The one-time consent link (`/auth/start/{id}` on the redirect URI's origin) to hand to
+    /// this user only.
     pub url: String,
     /// Seconds left.
     pub expires_in: u64,
@@ -206,7 +231,7 @@ fn random_id() -> Result<String, Error> {
 
 impl MultiUserServer {
     /// A server with `config`, identifying callers with `identity`.
-    pub fn new(mut config: ServerConfig, identity: Identity) -> Result<MultiUserServer, Error> {
+    pub fn new(mut config: ServerConfig, mut identity: Identity) -> Result<MultiUserServer, Error> {
         // Resolve a loopback redirect URI without port once, so every client registers the same.
         if let (Some(addr), Ok(url)) =
             (config.redirect_listen_addr(), mcp_oauth_core::url::Url::parse(&config.redirect_uri))
@@ -216,16 +241,24 @@ impl MultiUserServer {
                     format!("{}://{}:{}{}", url.scheme(), url.host(), addr.port(), url.path());
             }
         }
-        mcp_oauth_core::url::Url::parse(&config.redirect_uri)
+        let redirect = mcp_oauth_core::url::Url::parse(&config.redirect_uri)
             .map_err(|e| Error::Usage(format!("redirect URI {}: {e}", config.redirect_uri)))?;
+        // Browsers may drop `Secure` cookies of http://localhost: plain names there.
+        identity.loopback = redirect.scheme() == "http" && redirect.is_loopback();
+        let origin = match redirect.port() {
+            Some(port) => format!("{}://{}:{port}", redirect.scheme(), redirect.host()),
+            None => format!("{}://{}", redirect.scheme(), redirect.host()),
+        };
         let config = Arc::new(config);
         Ok(MultiUserServer {
             inner: Arc::new(Shared {
                 manager: UserManager::new(Arc::clone(&config)),
                 config,
                 identity: Arc::new(identity),
-                outcomes: Notify::new(),
+                watched: Mutex::default(),
                 requests: Mutex::default(),
+                running: Mutex::default(),
+                origin,
             }),
         })
     }
@@ -317,9 +350,11 @@ impl MultiUserServer {
         if let Some((state, url, deadline)) = current.as_deref().cloned() {
             let left = deadline.saturating_duration_since(Instant::now());
             if left > Duration::from_secs(5) {
+                // A link opens once: each request that joins gets its own.
+                let link = self.consent_link(&state, &session.user, &url, left).await?;
                 let c = ConsentRequired {
                     server: session.server.to_string(),
-                    url,
+                    url: link,
                     expires_in: left.as_secs(),
                 };
                 return Ok((state, c));
@@ -334,53 +369,33 @@ impl MultiUserServer {
             pending,
         };
         self.inner.config.pending.put_pending(&record, timeout).await?;
-        *current = Some(Box::new((state.clone(), url.clone(), Instant::now() + timeout)));
+        let link = self.consent_link(&state, &session.user, &url, timeout).await?;
+        *current = Some(Box::new((state.clone(), url, Instant::now() + timeout)));
         let c = ConsentRequired {
             server: session.server.to_string(),
-            url,
+            url: link,
             expires_in: timeout.as_secs(),
         };
         Ok((state, c))
     }
 
-    /// Waits for the outcome of `state`'s consent, recorded by whichever replica got the
-    /// callback (woken at once here; polled every 250 ms for other replicas).
-    async fn wait_outcome(&self, state: &str) -> Result<(), RunError> {
-        let timeout = self.inner.config.consent_timeout;
-        let deadline = tokio::time::Instant::now() + timeout;
-        loop {
-            let notified = self.inner.outcomes.notified();
-            match self.inner.config.pending.outcome(state).await {
-                Ok(Some(ConsentOutcome::Authorized)) => return Ok(()),
-                Ok(Some(ConsentOutcome::Failed { code, message })) => {
-                    let code =
-                        if code == "access_denied" { "oauth_denied" } else { "oauth_failed" };
-                    return Err(RunError::Consent { code, message });
-                }
-                Ok(None) => {}
-                // Redis away for a moment: keep waiting until the deadline.
-                Err(_) => {}
-            }
-            if tokio::time::Instant::now() >= deadline {
-                return Err(RunError::Timeout(timeout));
-            }
-            let _ = tokio::time::timeout_at(
-                deadline.min(tokio::time::Instant::now() + Duration::from_millis(250)),
-                notified,
-            )
-            .await;
-        }
-    }
-
-    /// Handles the browser's return to the redirect URI (`raw_query` as received): finds the
+    /// Handles the browser's return to the redirect URI (`raw_query` as received, `headers`
+    /// with the browser's cookies): in the browser that opened the consent link only, finds the
     /// pending authorization by `state`, finishes it, and records the outcome for the waiting
-    /// request. `Err` when the state is missing, unknown or expired (nothing was changed).
+    /// request. `Err` when the state is missing, unknown or expired, or the browser is not the
+    /// one bound to it (nothing was changed).
     pub async fn complete_callback(
         &self,
         state: Option<&str>,
         raw_query: &str,
+        headers: &axum::http::HeaderMap,
     ) -> Result<ConsentOutcome, CallbackPageError> {
         let state = state.filter(|s| !s.is_empty()).ok_or(CallbackPageError::MissingState)?;
+        // RFC 6749 §10.12, RFC 9700 §4.7.1: the callback must come from the user agent that
+        // started the authorization; checked before the store is touched.
+        if !consent::bound(&self.inner.identity, headers, state) {
+            return Err(CallbackPageError::OtherBrowser);
+        }
         let record = self
             .inner
             .config
@@ -399,16 +414,14 @@ impl MultiUserServer {
                 *session.mcp.lock().await = None;
                 match result {
                     Ok(()) => ConsentOutcome::Authorized,
-                    Err(e) => {
-                        ConsentOutcome::Failed { code: e.code().to_owned(), message: e.to_string() }
-                    }
+                    Err(e) => failed(&e, raw_query),
                 }
             }
             Err(e) => ConsentOutcome::Failed { code: e.code().to_owned(), message: e.to_string() },
         };
         let ttl = self.inner.config.consent_timeout;
         let stored = self.inner.config.pending.put_outcome(state, &outcome, ttl).await;
-        self.inner.outcomes.notify_waiters();
+        publish(&self.inner, state, outcome.clone());
         stored.map_err(CallbackPageError::Store)?;
         Ok(outcome)
     }
@@ -428,12 +441,17 @@ impl MultiUserServer {
     /// once and lets the request continue in the background (poll it with
     /// [`MultiUserServer::poll`]).
     pub async fn chat(&self, user: &str, request: ChatRequest) -> ChatReply {
+        let slot = match self.slot(user) {
+            Ok(slot) => slot,
+            Err(refused) => return refused.with_id(request.id),
+        };
         let (consent_tx, consent_rx) = tokio::sync::oneshot::channel();
         let (reply_tx, reply_rx) = watch::channel(None);
         let this = self.clone();
         let owner = user.to_owned();
         let req = request.clone();
         let task = tokio::spawn(async move {
+            let _slot = slot;
             let reply = this
                 .run(&owner, &req, move |c| {
                     let _ = consent_tx.send(c);
@@ -499,8 +517,27 @@ impl MultiUserServer {
     }
 }
 
+/// The outcome of a failed callback. The message never quotes the callback (its `code`): a URL
+/// that does not parse gets a fixed text, and any message holding the query is replaced.
+fn failed(e: &Error, raw_query: &str) -> ConsentOutcome {
+    let code = e.code().to_owned();
+    let mut message = e.to_string();
+    let quotes = |m: &str| {
+        !raw_query.is_empty() && m.contains(raw_query)
+            || raw_query
+                .split('&')
+                .filter_map(|p| p.strip_prefix("code="))
+                .any(|c| c.len() >= 4 && m.contains(c))
+    };
+    if code == "callback_url_invalid" || code == "callback_malformed_query" || quotes(&message) {
+        message = "the callback URL the authorization server sent is malformed".to_owned();
+    }
+    ConsentOutcome::Failed { code, message }
+}
+
 /// Why the callback page shows an error.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum CallbackPageError {
     /// No `state` parameter.
     #[error("the callback has no `state` parameter")]
@@ -508,9 +545,24 @@ pub enum CallbackPageError {
     /// No pending authorization has this `state` (never issued, already used, or expired).
     #[error("unknown or expired authorization (no pending authorization has this state); nothing was changed — start again from the application")]
     UnknownState,
+    /// The callback came to a browser that did not open this authorization's consent link.
+    #[error("this authorization was started in another browser or by another user; nothing was changed — finish it in the window the application opened for you")]
+    OtherBrowser,
     /// The store failed.
     #[error("the authorization store is unavailable: {0}")]
     Store(StoreError),
+}
+
+impl CallbackPageError {
+    /// The stable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            CallbackPageError::MissingState => "state_missing",
+            CallbackPageError::UnknownState => "state_unknown",
+            CallbackPageError::OtherBrowser => "consent_other_browser",
+            CallbackPageError::Store(_) => "store_unavailable",
+        }
+    }
 }
 
 /// Runs one MCP operation in the session, connecting first when needed. A broken cached

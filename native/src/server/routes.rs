@@ -3,13 +3,15 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
+use axum::extract::rejection::BytesRejection;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
-use axum::extract::{Path, Query, RawQuery, State};
+use axum::extract::{DefaultBodyLimit, Path, Query, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 
+use super::consent::{StartError, START_PATH};
 use super::messages::{ChatReply, ChatRequest};
 use super::{CallbackPageError, MultiUserServer};
 use crate::store::ConsentOutcome;
@@ -18,10 +20,12 @@ pub(super) fn router(server: MultiUserServer) -> Router {
     let callback_path = mcp_oauth_core::url::Url::parse(&server.config().redirect_uri)
         .map(|u| u.path().to_owned())
         .unwrap_or_else(|_| "/auth/redirect".to_owned());
+    let limit = server.config().max_message_bytes;
     Router::new()
         .route(&callback_path, get(callback))
+        .route(&format!("{START_PATH}/{{id}}"), get(start))
         .route("/ws", get(websocket))
-        .route("/v1/chat", post(chat))
+        .route("/v1/chat", post(chat).layer(DefaultBodyLimit::max(limit)))
         .route("/v1/chat/{request_id}", get(poll))
         .with_state(server)
 }
@@ -44,11 +48,25 @@ fn unauthenticated(e: &super::IdentityError) -> Response {
 async fn chat(
     State(server): State<MultiUserServer>,
     headers: HeaderMap,
-    body: axum::body::Bytes,
+    body: Result<axum::body::Bytes, BytesRejection>,
 ) -> Response {
     let user = match server.identity().identify(&headers, None).await {
         Ok(u) => u,
         Err(e) => return unauthenticated(&e),
+    };
+    let body = match body {
+        Ok(b) => b,
+        // The JSON error format, not the framework's plain-text 413.
+        Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            return reply(ChatReply::error(
+                None,
+                "payload_too_large",
+                format!("the body is larger than {} bytes", server.config().max_message_bytes),
+            ))
+        }
+        Err(e) => {
+            return reply(ChatReply::error(None, "bad_request", format!("the body: {e}")));
+        }
     };
     // JSON only: a cross-site form cannot send it without a CORS preflight.
     let json = headers
@@ -104,7 +122,11 @@ async fn websocket(
             Ok(u) => u,
             Err(e) => return unauthenticated(&e),
         };
-    ws.on_upgrade(move |socket| serve_socket(server, user, socket))
+    // A message over the limit closes the socket (1009) before it is read whole.
+    let limit = server.config().max_message_bytes;
+    ws.max_message_size(limit)
+        .max_frame_size(limit)
+        .on_upgrade(move |socket| serve_socket(server, user, socket))
 }
 
 /// Browsers send `Origin` on WebSocket handshakes and the cookie along with it: a page of another
@@ -125,16 +147,19 @@ fn cross_origin(headers: &HeaderMap) -> Option<Response> {
     Some((StatusCode::FORBIDDEN, Json(body)).into_response())
 }
 
-/// Each message runs as its own task; replies go back through one writer.
+/// Each message runs as its own task, within the user's cap of running requests; replies go back
+/// through one writer, over a bounded channel.
 async fn serve_socket(server: MultiUserServer, user: String, mut socket: WebSocket) {
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<ChatReply>();
+    // Each running request sends at most two messages (oauth_required, the reply).
+    let depth = server.config().max_requests_per_user.saturating_mul(2).max(4);
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<ChatReply>(depth);
     loop {
         tokio::select! {
             incoming = socket.recv() => {
                 let text = match incoming {
                     Some(Ok(Message::Text(t))) => t.to_string(),
                     Some(Ok(Message::Binary(_))) => {
-                        let _ = tx.send(ChatReply::error(None, "bad_request", "send JSON text messages"));
+                        let _ = tx.try_send(ChatReply::error(None, "bad_request", "send JSON text messages"));
                         continue;
                     }
                     Some(Ok(_)) => continue,
@@ -143,16 +168,24 @@ async fn serve_socket(server: MultiUserServer, user: String, mut socket: WebSock
                 let request: ChatRequest = match serde_json::from_str(&text) {
                     Ok(r) => r,
                     Err(e) => {
-                        let _ = tx.send(ChatReply::error(None, "bad_request", format!("the request JSON is invalid: {e}")));
+                        let _ = tx.try_send(ChatReply::error(None, "bad_request", format!("the request JSON is invalid: {e}")));
+                        continue;
+                    }
+                };
+                let slot = match server.slot(&user) {
+                    Ok(slot) => slot,
+                    Err(refused) => {
+                        let _ = tx.try_send(refused.with_id(request.id));
                         continue;
                     }
                 };
                 let (server, user, tx) = (server.clone(), user.clone(), tx.clone());
                 tokio::spawn(async move {
+                    let _slot = slot;
                     let consent_tx = tx.clone();
                     let id = request.id.clone();
                     let reply = server.run(&user, &request, move |c| {
-                        let _ = consent_tx.send(ChatReply::OauthRequired {
+                        let _ = consent_tx.try_send(ChatReply::OauthRequired {
                             id,
                             server: c.server,
                             url: c.url,
@@ -160,7 +193,7 @@ async fn serve_socket(server: MultiUserServer, user: String, mut socket: WebSock
                             expires_in: c.expires_in,
                         });
                     }).await;
-                    let _ = tx.send(reply);
+                    let _ = tx.send(reply).await;
                 });
             }
             Some(out) = rx.recv() => {
@@ -173,13 +206,42 @@ async fn serve_socket(server: MultiUserServer, user: String, mut socket: WebSock
     }
 }
 
+/// `GET /auth/start/{id}`: the consent link. Binds this browser to the authorization and sends
+/// it to the authorization server, or says why not.
+async fn start(
+    State(server): State<MultiUserServer>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    match server.open_consent_link(&id, &headers).await {
+        Ok((authorization_url, cookie)) => (
+            StatusCode::SEE_OTHER,
+            [
+                (axum::http::header::LOCATION, authorization_url),
+                (axum::http::header::SET_COOKIE, cookie),
+                (axum::http::header::CACHE_CONTROL, "no-store".to_owned()),
+                (axum::http::header::REFERRER_POLICY, "no-referrer".to_owned()),
+            ],
+        )
+            .into_response(),
+        Err(e @ StartError::Store(_)) => {
+            page(StatusCode::SERVICE_UNAVAILABLE, "Try again later", &e.to_string(), false)
+        }
+        Err(e @ StartError::OtherUser) => {
+            page(StatusCode::FORBIDDEN, "Not your authorization", &e.to_string(), false)
+        }
+        Err(e) => page(StatusCode::NOT_FOUND, "Link not valid", &e.to_string(), false),
+    }
+}
+
 async fn callback(
     State(server): State<MultiUserServer>,
+    headers: HeaderMap,
     Query(q): Query<HashMap<String, String>>,
     RawQuery(raw): RawQuery,
 ) -> Response {
     let raw = raw.unwrap_or_default();
-    match server.complete_callback(q.get("state").map(String::as_str), &raw).await {
+    match server.complete_callback(q.get("state").map(String::as_str), &raw, &headers).await {
         Ok(ConsentOutcome::Authorized) => page(
             StatusCode::OK,
             "Authorized",
@@ -194,6 +256,9 @@ async fn callback(
         ),
         Err(e @ CallbackPageError::Store(_)) => {
             page(StatusCode::SERVICE_UNAVAILABLE, "Try again later", &e.to_string(), false)
+        }
+        Err(e @ CallbackPageError::OtherBrowser) => {
+            page(StatusCode::FORBIDDEN, "Not your authorization", &e.to_string(), false)
         }
         Err(e) => page(StatusCode::BAD_REQUEST, "Authorization not found", &e.to_string(), false),
     }

@@ -6,8 +6,8 @@ use std::time::{Duration, Instant};
 use tokio::sync::RwLock;
 
 use super::{
-    ConsentOutcome, PendingRecord, PendingStore, StoreError, StoreFuture, StoreKey, StoredEntry,
-    TokenStore,
+    ConsentLink, ConsentOutcome, PendingRecord, PendingStore, StoreError, StoreFuture, StoreKey,
+    StoredEntry, TokenStore,
 };
 
 /// A [`TokenStore`] in memory: nothing survives the process. For tests, one-shot tools and hosts
@@ -17,6 +17,7 @@ pub struct MemoryStore {
     entries: RwLock<HashMap<StoreKey, StoredEntry>>,
     pending: std::sync::Mutex<Expiring<PendingRecord>>,
     outcomes: std::sync::Mutex<Expiring<ConsentOutcome>>,
+    links: std::sync::Mutex<Expiring<ConsentLink>>,
 }
 
 /// Values with a deadline, by state key; expired ones are dropped on each write.
@@ -74,6 +75,21 @@ impl PendingStore for MemoryStore {
     fn outcome<'a>(&'a self, state: &'a str) -> StoreFuture<'a, Option<ConsentOutcome>> {
         let outcome = locked(&self.outcomes).get(&PendingRecord::state_key(state));
         Box::pin(async move { Ok(outcome) })
+    }
+
+    fn put_link<'a>(
+        &'a self,
+        id: &'a str,
+        link: &'a ConsentLink,
+        ttl: Duration,
+    ) -> StoreFuture<'a, ()> {
+        locked(&self.links).put(PendingRecord::state_key(id), link.clone(), ttl);
+        Box::pin(async { Ok(()) })
+    }
+
+    fn take_link<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Option<ConsentLink>> {
+        let link = locked(&self.links).take(&PendingRecord::state_key(id));
+        Box::pin(async move { Ok(link) })
     }
 }
 

@@ -27,7 +27,7 @@ use mcp_oauth_core::Discovery;
 
 pub use file::{FileStore, KeySource};
 pub use memory::MemoryStore;
-pub use pending::{ConsentOutcome, PendingRecord, PendingStore};
+pub use pending::{ConsentLink, ConsentOutcome, PendingRecord, PendingStore};
 #[cfg(feature = "redis")]
 pub use redis::RedisStore;
 

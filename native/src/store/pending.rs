@@ -3,6 +3,10 @@
 //!
 //! The record holds the PKCE verifier: stores keep it like tokens (encrypted in Redis). Keys are
 //! the SHA-256 of `state`, never `state` itself.
+//!
+//! A [`ConsentLink`] is the one-time link (`/auth/start/{id}`) a user gets to start a consent:
+//! kept by the SHA-256 of its id, taken once (RFC 6749 §10.12: the callback must be tied to the
+//! user agent that started the authorization, so the browser starts on the server's own origin).
 
 use std::time::Duration;
 
@@ -53,6 +57,52 @@ impl PendingRecord {
     pub fn state_key(state: &str) -> String {
         let digest = Sha256::digest(state.as_bytes());
         digest.iter().map(|b| format!("{b:02x}")).collect()
+    }
+}
+
+/// The one-time link that starts a consent: whose it is and where it leads.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ConsentLink {
+    /// The pending authorization's `state` (a secret: never logged).
+    pub state: String,
+    /// The user who asked for the consent; only they may open the link.
+    pub user: String,
+    /// The authorization server URL the link redirects to.
+    pub authorization_url: String,
+}
+
+impl std::fmt::Debug for ConsentLink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConsentLink").field("user", &self.user).finish_non_exhaustive()
+    }
+}
+
+impl ConsentLink {
+    /// The JSON text of the link.
+    pub fn to_json(&self) -> String {
+        serde_json::json!({
+            "state": self.state,
+            "user": self.user,
+            "authorization_url": self.authorization_url,
+        })
+        .to_string()
+    }
+
+    /// Reads [`ConsentLink::to_json`]'s text.
+    pub fn from_json(text: &str) -> Result<ConsentLink, String> {
+        let v: serde_json::Value =
+            serde_json::from_str(text).map_err(|e| format!("consent link: {e}"))?;
+        let s = |name: &str| {
+            v.get(name)
+                .and_then(|x| x.as_str())
+                .map(str::to_owned)
+                .ok_or_else(|| format!("consent link.{name}: missing"))
+        };
+        Ok(ConsentLink {
+            state: s("state")?,
+            user: s("user")?,
+            authorization_url: s("authorization_url")?,
+        })
     }
 }
 
@@ -113,6 +163,16 @@ pub trait PendingStore: Send + Sync {
     ) -> StoreFuture<'a, ()>;
     /// The recorded outcome of `state`, if any yet.
     fn outcome<'a>(&'a self, state: &'a str) -> StoreFuture<'a, Option<ConsentOutcome>>;
+    /// Keeps the consent link `id` for `ttl` (under the SHA-256 of `id`).
+    fn put_link<'a>(
+        &'a self,
+        id: &'a str,
+        link: &'a ConsentLink,
+        ttl: Duration,
+    ) -> StoreFuture<'a, ()>;
+    /// Removes and returns link `id` (atomically: a link opens once); `None` when unknown,
+    /// used or expired.
+    fn take_link<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Option<ConsentLink>>;
 }
 
 #[cfg(feature = "redis")]

@@ -7,7 +7,8 @@
 //! - `tok:<hex(sha256(user \n resource \n issuer))>`: a sealed [`StoredEntry`];
 //! - `user:<hex(sha256(user))>`: the set of a user's `tok:` keys ([`TokenStore::list`]);
 //! - `pending:<hex(sha256(state))>`: a sealed [`PendingRecord`], with a TTL;
-//! - `outcome:<hex(sha256(state))>`: a [`ConsentOutcome`] (no secret), with a TTL;
+//! - `outcome:<hex(sha256(state))>`: a sealed [`ConsentOutcome`], with a TTL;
+//! - `link:<hex(sha256(id))>`: a sealed [`ConsentLink`] (it holds the `state`), with a TTL;
 //! - `lock:<hex(...)>`: the refresh lock of a `tok:` key: `SET NX PX` with a random token.
 //!
 //! Refresh across replicas: the client takes the lock, re-reads the entry (another replica may
@@ -26,8 +27,8 @@ use redis::AsyncCommands;
 use super::file::{cipher, open_sealed, seal, sha256_hex};
 use super::pending::corrupt;
 use super::{
-    ConsentOutcome, PendingRecord, PendingStore, StoreError, StoreFuture, StoreKey, StoreLock,
-    StoredEntry, TokenStore,
+    ConsentLink, ConsentOutcome, PendingRecord, PendingStore, StoreError, StoreFuture, StoreKey,
+    StoreLock, StoredEntry, TokenStore,
 };
 
 const SAVE_LOCKED: &str = r"
@@ -317,9 +318,9 @@ impl PendingStore for RedisStore {
             let name = format!("{}outcome:{}", self.prefix, PendingRecord::state_key(state));
             let mut conn = self.conn.clone();
             let ttl_ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
-            conn.pset_ex::<_, _, ()>(&name, outcome.to_json(), ttl_ms)
-                .await
-                .map_err(|e| self.unavailable(e))
+            // Sealed: a failure's message may quote what the callback carried.
+            let value = self.sealed(&name, &outcome.to_json())?;
+            conn.pset_ex::<_, _, ()>(&name, value, ttl_ms).await.map_err(|e| self.unavailable(e))
         })
     }
 
@@ -327,11 +328,40 @@ impl PendingStore for RedisStore {
         Box::pin(async move {
             let name = format!("{}outcome:{}", self.prefix, PendingRecord::state_key(state));
             let mut conn = self.conn.clone();
-            let text: Option<String> = conn.get(&name).await.map_err(|e| self.unavailable(e))?;
-            match text {
-                Some(t) => ConsentOutcome::from_json(&t).map(Some).map_err(|r| corrupt(&name, r)),
-                None => Ok(None),
-            }
+            let bytes: Option<Vec<u8>> = conn.get(&name).await.map_err(|e| self.unavailable(e))?;
+            let Some(bytes) = bytes else { return Ok(None) };
+            let text = self.opened(&name, &bytes)?;
+            ConsentOutcome::from_json(&text).map(Some).map_err(|r| corrupt(&name, r))
+        })
+    }
+
+    fn put_link<'a>(
+        &'a self,
+        id: &'a str,
+        link: &'a ConsentLink,
+        ttl: Duration,
+    ) -> StoreFuture<'a, ()> {
+        Box::pin(async move {
+            let name = format!("{}link:{}", self.prefix, PendingRecord::state_key(id));
+            let value = self.sealed(&name, &link.to_json())?;
+            let mut conn = self.conn.clone();
+            let ttl_ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
+            conn.pset_ex::<_, _, ()>(&name, value, ttl_ms).await.map_err(|e| self.unavailable(e))
+        })
+    }
+
+    fn take_link<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Option<ConsentLink>> {
+        Box::pin(async move {
+            let name = format!("{}link:{}", self.prefix, PendingRecord::state_key(id));
+            let mut conn = self.conn.clone();
+            let bytes: Option<Vec<u8>> = redis::cmd("GETDEL")
+                .arg(&name)
+                .query_async(&mut conn)
+                .await
+                .map_err(|e| self.unavailable(e))?;
+            let Some(bytes) = bytes else { return Ok(None) };
+            let text = self.opened(&name, &bytes)?;
+            ConsentLink::from_json(&text).map(Some).map_err(|reason| corrupt(&name, reason))
         })
     }
 }

@@ -11,7 +11,13 @@ use std::time::Duration;
 
 /// The `tests/peers` directory.
 pub fn peers_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..").join("tests").join("peers")
+    // Included by native/ and by tests/attacks/ (`#[path]`): the first ancestor that has it.
+    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    manifest
+        .ancestors()
+        .map(|d| d.join("tests").join("peers"))
+        .find(|p| p.join("package.json").is_file())
+        .unwrap_or_else(|| manifest.join("..").join("tests").join("peers"))
 }
 
 /// One running peer process.

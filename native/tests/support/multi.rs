@@ -143,15 +143,27 @@ pub async fn listener() -> tokio::net::TcpListener {
     tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap()
 }
 
-/// The user's browser: opens the authorization URL (logging in as `user` through
-/// `login_hint`), follows the authorization server to the redirect URI, and loads that page
-/// (from the server the redirect URI names). Returns the page's status and text.
+/// The user's browser (a cookie jar, no session of the app): opens the consent link (the
+/// server's `/auth/start/{id}`, which binds this browser to the authorization), goes through the
+/// authorization server logging in as `user` (`login_hint`), and loads the redirect URI's page
+/// with the cookies the link set. Returns the page's status and text (the link's own page when
+/// it refuses).
 pub async fn consent(url: &str, user: &str, redirect_uri: &str) -> (u16, String) {
-    let url = format!("{url}&login_hint={user}");
+    let browser = reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let resp = browser.get(url).send().await.unwrap();
+    if !resp.status().is_redirection() {
+        return (resp.status().as_u16(), resp.text().await.unwrap());
+    }
+    let authorization_url = resp.headers()["location"].to_str().unwrap().to_owned();
+    let url = format!("{authorization_url}&login_hint={user}");
     let callback = mcp_oauth::redirect::follow(&url, redirect_uri, Duration::from_secs(30))
         .await
         .unwrap_or_else(|e| panic!("follow for {user}: {e}"));
-    let resp = reqwest::get(&callback).await.unwrap();
+    let resp = browser.get(&callback).send().await.unwrap();
     (resp.status().as_u16(), resp.text().await.unwrap())
 }
 
