@@ -130,6 +130,37 @@ async fn forwarded_link_opened_by_alice_does_not_store_her_tokens_under_mallory(
     assert_eq!(again["type"], "oauth_required", "Mallory holds tokens now: {again}");
 }
 
+/// Mallory forwards his link to Alice, whose browser carries no session of this server (she
+/// uses the app only through an HTTP client). With `require_identified_consent`, the link does
+/// not start the authorization in an unidentified browser. (Without it, the one-time link alone
+/// decides: the README's Security section names this as the remaining risk of that default.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn forwarded_link_in_an_unidentified_browser_is_refused_when_identity_is_required() {
+    let peers = Peers::start();
+    let store = Arc::new(MemoryStore::new());
+    let l = listener().await;
+    let redirect = format!("http://{}/auth/redirect", l.local_addr().unwrap());
+    let mut cfg = config(&peers.mcp_url, &redirect, store.clone(), store.clone());
+    cfg.require_identified_consent = true;
+    let srv = serve(l, cfg).await;
+    let mallory = Auth::Bearer(jwt("Mallory", 600, JWT_SECRET));
+
+    // The exploit: Alice opens Mallory's link in a browser without a session here.
+    let (_, reply) = post_chat(&srv.base(), &mallory, &whoami()).await;
+    assert_eq!(reply["type"], "oauth_required", "{reply}");
+    let alice = Browser::new(&srv.base(), None);
+    let refused = alice.open(reply["url"].as_str().unwrap()).await;
+    let (status, text) = refused.expect_err("an unidentified browser started the authorization");
+    assert_eq!(status, 403, "{text}");
+    assert!(text.contains("sign in"), "{text}");
+
+    // Mallory himself, identified by his session, still gets through (a fresh link).
+    let (_, second) = post_chat(&srv.base(), &mallory, &whoami()).await;
+    let own = Browser::new(&srv.base(), Some(&srv.session("Mallory")));
+    let as_url = own.open(second["url"].as_str().unwrap()).await;
+    assert!(as_url.is_ok(), "the requesting user was refused: {as_url:?}");
+}
+
 /// The reverse: the attacker learns the authorization URL (and so the `state`) of Alice's
 /// pending authorization and completes it in his own browser, logged in as Mallory at the
 /// authorization server. Before: Alice's later calls ran with Mallory's tokens.

@@ -5,7 +5,8 @@
 //! replica serves it. Opening it:
 //! 1. takes the link (once); a caller identified as another user (session cookie, bearer) is
 //!    refused with a 403 page; a caller with no identity is let through on the link alone (it
-//!    went only to the requesting user, over their authenticated channel);
+//!    went only to the requesting user, over their authenticated channel), unless
+//!    `ServerConfig::require_identified_consent` is set;
 //! 2. sets a cookie bound to the `state` (HMAC-SHA256 of the state under a key derived from the
 //!    session secret, `HttpOnly; SameSite=Lax`, `Secure` and `__Host-` except on http loopback);
 //! 3. redirects to the authorization server.
@@ -22,7 +23,7 @@ use std::time::Duration;
 use axum::http::HeaderMap;
 use sha2::{Digest, Sha256};
 
-use super::identity::{constant_time_eq, cookie, Identity, IdentityError};
+use super::identity::{constant_time_eq, cookie, Identity};
 use super::MultiUserServer;
 use crate::store::{ConsentLink, StoreError};
 
@@ -42,6 +43,10 @@ pub enum StartError {
     /// The caller is identified as another user than the one who asked for the consent.
     #[error("this consent link belongs to another user; it was not started (open only links the application gave you)")]
     OtherUser,
+    /// The caller is not identified, and the server requires it
+    /// ([`ServerConfig::require_identified_consent`](super::ServerConfig)).
+    #[error("sign in to the application in this browser first, then open the consent link from the application again")]
+    Unidentified,
     /// The store failed.
     #[error("the authorization store is unavailable: {0}")]
     Store(StoreError),
@@ -53,6 +58,7 @@ impl StartError {
         match self {
             StartError::UnknownLink => "consent_link_unknown",
             StartError::OtherUser => "consent_link_other_user",
+            StartError::Unidentified => "consent_link_unidentified",
             StartError::Store(_) => "store_unavailable",
         }
     }
@@ -126,7 +132,10 @@ impl MultiUserServer {
         // RFC 9700 §4.7.1: only the user who asked may start this authorization.
         match self.identity().identify(headers, None).await {
             Ok(user) if user != link.user => return Err(StartError::OtherUser),
-            Ok(_) | Err(IdentityError::Missing) => {}
+            Ok(_) => {}
+            Err(_) if self.config().require_identified_consent => {
+                return Err(StartError::Unidentified)
+            }
             // A session or token that does not verify names nobody: the link alone decides.
             Err(_) => {}
         }

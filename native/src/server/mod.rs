@@ -74,6 +74,12 @@ pub struct ServerConfig {
     pub max_requests_total: usize,
     /// The largest request: WebSocket message or `POST /v1/chat` body, bytes (default 256 KiB).
     pub max_message_bytes: usize,
+    /// Consent links open only in a browser identified as the requesting user (session cookie
+    /// or bearer JWT); an unidentified browser gets a 403 page. Default `false`: a link also
+    /// opens on its one-time secret alone, which lets HTTP-API users (whose browsers carry no
+    /// session of this server) consent, but lets a user who forwards their link get another
+    /// person's consent stored as theirs. Turn it on whenever users' browsers carry the session.
+    pub require_identified_consent: bool,
 }
 
 impl std::fmt::Debug for ServerConfig {
@@ -87,6 +93,7 @@ impl std::fmt::Debug for ServerConfig {
             .field("max_requests_per_user", &self.max_requests_per_user)
             .field("max_requests_total", &self.max_requests_total)
             .field("max_message_bytes", &self.max_message_bytes)
+            .field("require_identified_consent", &self.require_identified_consent)
             .finish_non_exhaustive()
     }
 }
@@ -112,6 +119,7 @@ impl ServerConfig {
             max_requests_per_user: 16,
             max_requests_total: 10_000,
             max_message_bytes: 256 * 1024,
+            require_identified_consent: false,
         })
     }
 

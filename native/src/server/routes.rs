@@ -230,6 +230,9 @@ async fn start(
         Err(e @ StartError::OtherUser) => {
             page(StatusCode::FORBIDDEN, "Not your authorization", &e.to_string(), false)
         }
+        Err(e @ StartError::Unidentified) => {
+            page(StatusCode::FORBIDDEN, "Sign in first", &e.to_string(), false)
+        }
         Err(e) => page(StatusCode::NOT_FOUND, "Link not valid", &e.to_string(), false),
     }
 }
