@@ -358,7 +358,12 @@ impl OAuthClient {
         while let Some(req) = flow.poll_request() {
             let result = match self.opts.http.send(&req).await {
                 Ok(resp) => flow.handle_response(now(), req.id, resp),
-                Err(t) => flow.handle_transport_error(now(), req.id, &t.message),
+                Err(t) => {
+                    if let Some(denied) = t.egress {
+                        first_error.get_or_insert(Error::Egress(denied));
+                    }
+                    flow.handle_transport_error(now(), req.id, &t.message)
+                }
             };
             if let Err(e) = result {
                 first_error.get_or_insert(match e {

@@ -26,6 +26,7 @@ use mcp_oauth_core::registration::ClientConfig;
 use tokio::sync::{watch, Notify};
 
 use crate::cache::MetadataCache;
+use crate::egress::EgressPolicy;
 use crate::http::HttpClient;
 use crate::mcp::McpSession;
 use crate::store::{ConsentOutcome, PendingRecord, PendingStore, StoreError, TokenStore};
@@ -60,6 +61,11 @@ pub struct ServerConfig {
     pub cache: Arc<MetadataCache>,
     /// The HTTP client for authorization servers.
     pub http: HttpClient,
+    /// Where [`ServerConfig::http`] may connect: by default internal addresses are refused
+    /// ([`EgressPolicy::deny_internal`]), so that an MCP server's 401 or metadata cannot point
+    /// this server at the internal network; add on-premise authorization servers to its
+    /// allow-list. Applied to `http` by [`MultiUserServer::new`].
+    pub egress: EgressPolicy,
 }
 
 impl std::fmt::Debug for ServerConfig {
@@ -91,7 +97,8 @@ impl ServerConfig {
             idle_timeout: Duration::from_secs(900),
             max_sessions: 10_000,
             cache: Arc::new(MetadataCache::new()),
-            http: HttpClient::new()?,
+            http: HttpClient::new()?.with_egress(EgressPolicy::deny_internal())?,
+            egress: EgressPolicy::deny_internal(),
         })
     }
 
@@ -218,6 +225,7 @@ impl MultiUserServer {
         }
         mcp_oauth_core::url::Url::parse(&config.redirect_uri)
             .map_err(|e| Error::Usage(format!("redirect URI {}: {e}", config.redirect_uri)))?;
+        config.http = config.http.with_egress(config.egress.clone())?;
         let config = Arc::new(config);
         Ok(MultiUserServer {
             inner: Arc::new(Shared {
