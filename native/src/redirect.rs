@@ -36,7 +36,6 @@ use std::convert::Infallible;
 use std::fmt;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -51,6 +50,12 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use reqwest::Url;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot, watch};
+
+mod browser;
+mod follow;
+
+pub use browser::{open_browser, open_browser_with};
+pub use follow::follow;
 
 /// The port the listener uses when the redirect URI names none.
 pub const DEFAULT_PORT: u16 = 8000;
@@ -610,256 +615,6 @@ fn escape_html(s: &str) -> String {
     out
 }
 
-// ---------------------------------------------------------------------------------------------
-// Browser opener
-// ---------------------------------------------------------------------------------------------
-
-/// Opens `url` in the user's browser without waiting for it.
-///
-/// Uses the `BROWSER` environment variable when set (see [`open_browser_with`]), else the OS
-/// opener: `xdg-open` (Linux, BSD), `open` (macOS), `cmd /C start "" <url>` (Windows).
-///
-/// # Errors
-///
-/// [`RedirectError::InvalidUrl`] unless `url` is an `http`/`https` URL,
-/// [`RedirectError::Spawn`] when the program cannot be started, [`RedirectError::NoOpener`] on
-/// platforms without a known opener. The caller should then print the URL for the user to open.
-pub fn open_browser(url: &str) -> Result<(), RedirectError> {
-    let browser = std::env::var("BROWSER").ok();
-    open_browser_with(browser.as_deref(), url)
-}
-
-/// [`open_browser`] with the `BROWSER` value given explicitly (`None`: the OS opener).
-///
-/// `command` is split on whitespace into a program and its arguments (no shell quoting); every
-/// `%s` in an argument is replaced with the URL, and if no argument has one the URL is appended.
-/// An empty or blank `command` means the OS opener. The child is not waited for: a background
-/// thread reaps it when it exits. Its stdin and stdout are closed; stderr is inherited so the
-/// opener's own complaints reach the user.
-///
-/// # Errors
-///
-/// As [`open_browser`].
-pub fn open_browser_with(command: Option<&str>, url: &str) -> Result<(), RedirectError> {
-    check_browser_url(url)?;
-    let (program, mut cmd) = match command.map(str::trim).filter(|c| !c.is_empty()) {
-        Some(command) => browser_command(command, url),
-        None => os_opener(url).ok_or(RedirectError::NoOpener)?,
-    };
-    cmd.stdin(Stdio::null()).stdout(Stdio::null());
-    let child = cmd.spawn().map_err(|source| RedirectError::Spawn { program, source })?;
-    reap(child);
-    Ok(())
-}
-
-/// Only hand absolute `http(s)` URLs to openers: no `file:`, no option-like arguments.
-fn check_browser_url(url: &str) -> Result<(), RedirectError> {
-    let refuse =
-        |reason: &str| RedirectError::InvalidUrl { url: url.to_owned(), reason: reason.to_owned() };
-    if url.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(refuse("it contains whitespace or control characters"));
-    }
-    let parsed = Url::parse(url).map_err(|e| refuse(&format!("{e}")))?;
-    if !matches!(parsed.scheme(), "http" | "https") || !url.contains("://") {
-        return Err(refuse("only http and https URLs are opened in a browser"));
-    }
-    Ok(())
-}
-
-/// The command for a `BROWSER` value (non-blank).
-fn browser_command(command: &str, url: &str) -> (String, Command) {
-    let mut parts = command.split_whitespace();
-    let program = parts.next().unwrap_or_default().to_owned();
-    let mut substituted = false;
-    let mut args: Vec<String> = parts
-        .map(|arg| {
-            if arg.contains("%s") {
-                substituted = true;
-                arg.replace("%s", url)
-            } else {
-                arg.to_owned()
-            }
-        })
-        .collect();
-    if !substituted {
-        args.push(url.to_owned());
-    }
-    let mut cmd = Command::new(&program);
-    cmd.args(&args);
-    (program, cmd)
-}
-
-#[cfg(target_os = "macos")]
-fn os_opener(url: &str) -> Option<(String, Command)> {
-    let mut cmd = Command::new("open");
-    cmd.arg(url);
-    Some(("open".to_owned(), cmd))
-}
-
-#[cfg(all(unix, not(target_os = "macos")))]
-fn os_opener(url: &str) -> Option<(String, Command)> {
-    let mut cmd = Command::new("xdg-open");
-    cmd.arg(url);
-    Some(("xdg-open".to_owned(), cmd))
-}
-
-#[cfg(windows)]
-fn os_opener(url: &str) -> Option<(String, Command)> {
-    use std::os::windows::process::CommandExt;
-    // `start`'s first quoted argument is the window title. The URL is quoted by hand so that
-    // cmd does not split it at `&`; a validated URL holds no `"` (it would be `%22`).
-    let mut cmd = Command::new("cmd");
-    cmd.arg("/C").arg("start").raw_arg("\"\"").raw_arg(format!("\"{}\"", url.replace('"', "%22")));
-    Some(("cmd /C start".to_owned(), cmd))
-}
-
-#[cfg(not(any(unix, windows)))]
-fn os_opener(_url: &str) -> Option<(String, Command)> {
-    None
-}
-
-/// Waits for the child in a background thread so it does not stay a zombie.
-fn reap(mut child: Child) {
-    // If no thread can be started the child is left to the OS (a zombie until we exit).
-    let _ = std::thread::Builder::new().name("browser-reaper".to_owned()).spawn(move || {
-        let _ = child.wait();
-    });
-}
-
-// ---------------------------------------------------------------------------------------------
-// Follow mode
-// ---------------------------------------------------------------------------------------------
-
-/// Follows the authorization server's redirects without a browser and returns the callback URL.
-///
-/// For servers that approve without a user. Requests `authorization_url` with a cookie store
-/// and automatic redirects off; while the answer is a redirect, resolves `Location` against the
-/// current URL and requests that, up to [`MAX_REDIRECTS`] redirects. When a `Location` points at
-/// `redirect_uri` (same scheme, host, port and path) it is returned as an absolute URL, with the
-/// server's `code`/`state`/`iss` or `error`, and is **not** requested. Plain `http` is only
-/// requested from loopback hosts. The whole walk must finish within `timeout`.
-///
-/// # Errors
-///
-/// [`RedirectError::InteractionRequired`] when a page answers instead of a redirect (a login
-/// or consent form), [`RedirectError::HttpStatus`] on 4xx/5xx,
-/// [`RedirectError::TooManyRedirects`], [`RedirectError::InsecureUrl`],
-/// [`RedirectError::BadLocation`], [`RedirectError::Timeout`], [`RedirectError::Request`],
-/// [`RedirectError::InvalidUrl`] / [`RedirectError::InvalidRedirectUri`] for unparsable input.
-pub async fn follow(
-    authorization_url: &str,
-    redirect_uri: &str,
-    timeout: Duration,
-) -> Result<String, RedirectError> {
-    let target = Url::parse(redirect_uri).map_err(|e| RedirectError::InvalidRedirectUri {
-        uri: redirect_uri.to_owned(),
-        reason: e.to_string(),
-    })?;
-    let mut url = Url::parse(authorization_url).map_err(|e| RedirectError::InvalidUrl {
-        url: authorization_url.to_owned(),
-        reason: format!("the authorization URL does not parse: {e}"),
-    })?;
-    let deadline = tokio::time::Instant::now() + timeout;
-
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let client = reqwest::Client::builder()
-        .cookie_store(true)
-        .redirect(reqwest::redirect::Policy::none())
-        .referer(false)
-        .build()
-        .map_err(|e| RedirectError::Client(error_chain(&e)))?;
-
-    let mut redirects = 0;
-    loop {
-        check_follow_url(&url)?;
-        let send = client
-            .get(url.clone())
-            .header(reqwest::header::ACCEPT, "text/html,application/xhtml+xml,*/*;q=0.8")
-            .send();
-        let response = match tokio::time::timeout_at(deadline, send).await {
-            Err(_) => return Err(RedirectError::Timeout { after: timeout, url: url.to_string() }),
-            Ok(Err(e)) => {
-                return Err(RedirectError::Request {
-                    url: url.to_string(),
-                    message: error_chain(&e),
-                })
-            }
-            Ok(Ok(r)) => r,
-        };
-        let status = response.status();
-        if status.is_redirection() {
-            let bad = |reason: &str| RedirectError::BadLocation {
-                status: status.as_u16(),
-                url: url.to_string(),
-                reason: reason.to_owned(),
-            };
-            let location = response
-                .headers()
-                .get(reqwest::header::LOCATION)
-                .ok_or_else(|| bad("it is missing"))?
-                .to_str()
-                .map_err(|_| bad("it is not ASCII text"))?;
-            let next = url
-                .join(location)
-                .map_err(|e| bad(&format!("`{location}` does not resolve: {e}")))?;
-            if is_redirect_target(&next, &target) {
-                return Ok(next.to_string());
-            }
-            redirects += 1;
-            if redirects > MAX_REDIRECTS {
-                return Err(RedirectError::TooManyRedirects {
-                    max: MAX_REDIRECTS,
-                    url: next.to_string(),
-                });
-            }
-            url = next;
-        } else if status.is_success() || status.is_informational() {
-            return Err(RedirectError::InteractionRequired { url: url.to_string() });
-        } else {
-            return Err(RedirectError::HttpStatus {
-                status: status.as_u16(),
-                url: url.to_string(),
-            });
-        }
-    }
-}
-
-/// `https` anywhere, plain `http` only on loopback.
-fn check_follow_url(url: &Url) -> Result<(), RedirectError> {
-    match url.scheme() {
-        "https" => Ok(()),
-        "http" if is_loopback_url(url) => Ok(()),
-        "http" => Err(RedirectError::InsecureUrl { url: url.to_string() }),
-        other => Err(RedirectError::InvalidUrl {
-            url: url.to_string(),
-            reason: format!(
-                "follow mode only requests http(s) URLs, not `{other}:`, and this is not the \
-                 redirect URI"
-            ),
-        }),
-    }
-}
-
-/// Same scheme, host, port (defaults filled in) and path.
-fn is_redirect_target(location: &Url, redirect_uri: &Url) -> bool {
-    location.scheme() == redirect_uri.scheme()
-        && location.host_str() == redirect_uri.host_str()
-        && location.port_or_known_default() == redirect_uri.port_or_known_default()
-        && location.path() == redirect_uri.path()
-}
-
-/// The error and its sources, `: `-joined (reqwest's own message is terse).
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        out.push_str(": ");
-        out.push_str(&s.to_string());
-        source = s.source();
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -882,26 +637,5 @@ mod tests {
             escape_html(r#"<a href="x">'&'</a>"#),
             "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;"
         );
-    }
-
-    #[test]
-    fn browser_command_substitutes_or_appends() {
-        let (p, c) = browser_command("firefox --new-window", "https://a/?b=1");
-        assert_eq!(p, "firefox");
-        let args: Vec<_> = c.get_args().collect();
-        assert_eq!(args, ["--new-window", "https://a/?b=1"]);
-        let (_, c) = browser_command("x --url=%s --y", "https://a/");
-        let args: Vec<_> = c.get_args().collect();
-        assert_eq!(args, ["--url=https://a/", "--y"]);
-    }
-
-    #[test]
-    fn redirect_target_compares_parsed() {
-        let t = Url::parse("http://localhost:8000/cb").unwrap();
-        assert!(is_redirect_target(&Url::parse("http://LOCALHOST:8000/cb?code=x").unwrap(), &t));
-        assert!(!is_redirect_target(&Url::parse("http://localhost:8001/cb?code=x").unwrap(), &t));
-        assert!(!is_redirect_target(&Url::parse("http://localhost:8000/cb2").unwrap(), &t));
-        let t = Url::parse("https://app.example/cb").unwrap();
-        assert!(is_redirect_target(&Url::parse("https://app.example:443/cb#code=x").unwrap(), &t));
     }
 }
