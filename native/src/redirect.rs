@@ -35,7 +35,7 @@
 use std::convert::Infallible;
 use std::fmt;
 use std::io;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -218,7 +218,8 @@ pub enum RedirectError {
 /// connections still open are shut down gracefully (a browser waiting on a callback that the
 /// host never took gets an error page).
 pub struct LoopbackListener {
-    listener: TcpListener,
+    /// One socket, or two for `localhost` (`127.0.0.1` and `[::1]`, the same port).
+    listeners: Vec<TcpListener>,
     redirect_uri: String,
     ctx: Arc<ConnCtx>,
     callbacks: mpsc::Receiver<Callback>,
@@ -248,25 +249,139 @@ impl Drop for LoopbackListener {
 impl fmt::Debug for LoopbackListener {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("LoopbackListener")
-            .field("local_addr", &self.listener.local_addr().ok())
+            .field("local_addr", &self.local_addr().ok())
             .field("redirect_uri", &self.redirect_uri)
             .finish_non_exhaustive()
     }
 }
 
-impl LoopbackListener {
-    /// Opens the listening socket for `redirect_uri`.
+/// The sockets of a loopback redirect URI, bound but not yet served: [`LoopbackListener::reserve`]
+/// binds them (no async runtime needed) so that the concrete redirect URI of port 0 can be
+/// registered before the listener runs, with no window in which another program could take the
+/// port; [`Reservation::listen`] turns them into the listener.
+pub struct Reservation {
+    sockets: Vec<std::net::TcpListener>,
+    redirect_uri: String,
+    path: String,
+    authority: String,
+}
+
+impl fmt::Debug for Reservation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let addrs: Vec<_> = self.sockets.iter().filter_map(|s| s.local_addr().ok()).collect();
+        f.debug_struct("Reservation")
+            .field("local_addrs", &addrs)
+            .field("redirect_uri", &self.redirect_uri)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Reservation {
+    /// The concrete redirect URI (the bound port filled in for port 0 or no port).
+    pub fn redirect_uri(&self) -> &str {
+        &self.redirect_uri
+    }
+
+    /// Starts serving the reserved sockets. Must run inside a tokio runtime.
     ///
-    /// The URI must be `http` on a loopback host: `localhost` (bound as `127.0.0.1`), an address
-    /// in `127.0.0.0/8`, or `[::1]`. With no port in the URI the listener takes port
-    /// [`DEFAULT_PORT`] (8000) and [`redirect_uri`](Self::redirect_uri) names it, since the
-    /// browser would otherwise go to port 80; port 0 takes any free port.
+    /// # Errors
+    ///
+    /// [`RedirectError::Accept`] when a socket cannot be registered with the runtime.
+    pub fn listen(self) -> Result<LoopbackListener, RedirectError> {
+        let mut listeners = Vec::with_capacity(self.sockets.len());
+        for socket in self.sockets {
+            let listener = socket
+                .set_nonblocking(true)
+                .and_then(|()| TcpListener::from_std(socket))
+                .map_err(|source| RedirectError::Accept { source })?;
+            listeners.push(listener);
+        }
+        let (tx, rx) = mpsc::channel(CALLBACK_QUEUE);
+        let (shutdown, shutdown_rx) = watch::channel(());
+        Ok(LoopbackListener {
+            listeners,
+            redirect_uri: self.redirect_uri,
+            ctx: Arc::new(ConnCtx { path: self.path, authority: self.authority, callbacks: tx }),
+            callbacks: rx,
+            _shutdown: shutdown,
+            shutdown_rx,
+            tasks: tokio::task::JoinSet::new(),
+        })
+    }
+}
+
+/// How often a free port is drawn again when its `[::1]` twin is taken (port 0 on `localhost`).
+const DUAL_STACK_TRIES: usize = 8;
+
+/// Whether a bind error means the address family or address does not exist here (no IPv6).
+fn unavailable(e: &io::Error) -> bool {
+    matches!(e.kind(), io::ErrorKind::AddrNotAvailable | io::ErrorKind::Unsupported)
+        || e.raw_os_error() == Some(97) // EAFNOSUPPORT on Linux
+}
+
+/// Binds `ip:port`, and for `localhost` also `[::1]` on the same port where IPv6 loopback
+/// exists (a browser may resolve `localhost` to either). Port 0 draws one free port for both.
+fn bind_sockets(
+    ip: IpAddr,
+    localhost: bool,
+    port: u16,
+    path: &str,
+) -> Result<Vec<std::net::TcpListener>, RedirectError> {
+    let bind = |addr: SocketAddr| {
+        std::net::TcpListener::bind(addr).map_err(|source| RedirectError::Bind {
+            addr,
+            path: path.to_owned(),
+            source,
+        })
+    };
+    if !localhost {
+        return Ok(vec![bind(SocketAddr::new(ip, port))?]);
+    }
+    let mut tries = 0;
+    loop {
+        let v4 = bind(SocketAddr::new(ip, port))?;
+        let bound = v4.local_addr().map_err(|source| RedirectError::Accept { source })?.port();
+        let v6_addr = SocketAddr::new(IpAddr::V6(Ipv6Addr::LOCALHOST), bound);
+        match std::net::TcpListener::bind(v6_addr) {
+            Ok(v6) => return Ok(vec![v4, v6]),
+            Err(e) if unavailable(&e) => return Ok(vec![v4]),
+            Err(e)
+                if port == 0
+                    && e.kind() == io::ErrorKind::AddrInUse
+                    && tries < DUAL_STACK_TRIES =>
+            {
+                tries += 1;
+            }
+            // Another program on [::1]:port would receive the browsers that resolve `localhost`
+            // to IPv6, and with them the authorization code.
+            Err(source) => {
+                return Err(RedirectError::Bind { addr: v6_addr, path: path.to_owned(), source })
+            }
+        }
+    }
+}
+
+impl LoopbackListener {
+    /// Opens the listening sockets for `redirect_uri` ([`LoopbackListener::reserve`], then
+    /// [`Reservation::listen`]).
+    ///
+    /// The URI must be `http` on a loopback host: `localhost` (bound on `127.0.0.1` and, where
+    /// IPv6 loopback exists, on `[::1]` with the same port), an address in `127.0.0.0/8`, or
+    /// `[::1]`. With no port in the URI the listener takes port [`DEFAULT_PORT`] (8000) and
+    /// [`redirect_uri`](Self::redirect_uri) names it, since the browser would otherwise go to
+    /// port 80; port 0 takes any free port, and the redirect URI names the port actually bound.
     ///
     /// # Errors
     ///
     /// [`RedirectError::InvalidRedirectUri`] (unparsable, not `http`, has a fragment or user
     /// info), [`RedirectError::NotLoopback`], or [`RedirectError::Bind`] when the port is taken.
     pub async fn bind(redirect_uri: &str) -> Result<LoopbackListener, RedirectError> {
+        LoopbackListener::reserve(redirect_uri)?.listen()
+    }
+
+    /// Binds the sockets for `redirect_uri` without serving them yet (see [`Reservation`]);
+    /// the same rules and errors as [`LoopbackListener::bind`].
+    pub fn reserve(redirect_uri: &str) -> Result<Reservation, RedirectError> {
         let invalid = |reason: &str| RedirectError::InvalidRedirectUri {
             uri: redirect_uri.to_owned(),
             reason: reason.to_owned(),
@@ -295,33 +410,25 @@ impl LoopbackListener {
             None if explicit => 80,
             None => DEFAULT_PORT,
         };
-        let addr = SocketAddr::new(ip, port);
-        let bind_err = |source| RedirectError::Bind { addr, path: url.path().to_owned(), source };
-        let listener = TcpListener::bind(addr).await.map_err(bind_err)?;
-        let local = listener.local_addr().map_err(bind_err)?;
+        let localhost = url.host_str().is_some_and(|h| h.eq_ignore_ascii_case("localhost"));
+        let sockets = bind_sockets(ip, localhost, port, url.path())?;
+        let bound = sockets
+            .first()
+            .map_or_else(|| Err(io::Error::from(io::ErrorKind::NotConnected)), |s| s.local_addr())
+            .map_err(|source| RedirectError::Accept { source })?;
 
         let redirect_uri = if explicit && port != 0 {
             redirect_uri.to_owned()
         } else {
             let mut filled = url.clone();
             // Cannot fail: the URL is http with a host.
-            let _ = filled.set_port(Some(local.port()));
+            let _ = filled.set_port(Some(bound.port()));
             filled.to_string()
         };
         let host = url.host_str().unwrap_or("127.0.0.1");
         let authority =
-            if local.port() == 80 { host.to_owned() } else { format!("{host}:{}", local.port()) };
-        let (tx, rx) = mpsc::channel(CALLBACK_QUEUE);
-        let (shutdown, shutdown_rx) = watch::channel(());
-        Ok(LoopbackListener {
-            listener,
-            redirect_uri,
-            ctx: Arc::new(ConnCtx { path: url.path().to_owned(), authority, callbacks: tx }),
-            callbacks: rx,
-            _shutdown: shutdown,
-            shutdown_rx,
-            tasks: tokio::task::JoinSet::new(),
-        })
+            if bound.port() == 80 { host.to_owned() } else { format!("{host}:{}", bound.port()) };
+        Ok(Reservation { sockets, redirect_uri, path: url.path().to_owned(), authority })
     }
 
     /// The redirect URI to send to the authorization server: exactly the one given to
@@ -337,7 +444,15 @@ impl LoopbackListener {
     ///
     /// The operating system's error, which should not happen on a bound socket.
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.listener.local_addr()
+        match self.listeners.first() {
+            Some(l) => l.local_addr(),
+            None => Err(io::Error::new(io::ErrorKind::NotConnected, "no socket")),
+        }
+    }
+
+    /// Every address the listener is bound to (`127.0.0.1` and `[::1]` for `localhost`).
+    pub fn local_addrs(&self) -> Vec<SocketAddr> {
+        self.listeners.iter().filter_map(|l| l.local_addr().ok()).collect()
     }
 
     /// Serves browser connections until a callback arrives: a `GET` on the redirect URI's path
@@ -358,7 +473,7 @@ impl LoopbackListener {
                 biased;
                 // Never `None`: `self.ctx` holds a sender.
                 Some(callback) = self.callbacks.recv() => return Ok(callback),
-                accepted = self.listener.accept() => match accepted {
+                accepted = accept_any(&self.listeners) => match accepted {
                     Ok((stream, _peer)) => self.serve(stream),
                     Err(e) if is_connection_error(&e) => continue,
                     Err(source) => return Err(RedirectError::Accept { source }),
@@ -405,6 +520,18 @@ impl LoopbackListener {
                 }
             }
         });
+    }
+}
+
+/// The next connection on any of the sockets (accept is cancel safe, so is this).
+async fn accept_any(listeners: &[TcpListener]) -> io::Result<(TcpStream, SocketAddr)> {
+    match listeners {
+        [one] => one.accept().await,
+        [a, b, ..] => tokio::select! {
+            r = a.accept() => r,
+            r = b.accept() => r,
+        },
+        [] => std::future::pending().await,
     }
 }
 

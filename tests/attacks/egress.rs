@@ -206,3 +206,39 @@ async fn the_cli_default_still_reaches_loopback() {
     assert!(result.is_err(), "the target answers 404 to the registration");
     assert_eq!(t.hits.load(Ordering::SeqCst), 1);
 }
+
+// The loopback redirect listener (RFC 8252 §7.3): another local program must not be able to
+// take the redirect URI's port and receive the authorization code.
+
+#[tokio::test]
+async fn a_local_program_cannot_take_the_ipv6_side_of_localhost() {
+    let mut listener =
+        mcp_oauth::redirect::LoopbackListener::bind("http://localhost:0/cb").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    // Exploit: bind [::1] on the same port; browsers that resolve `localhost` to ::1 would
+    // deliver the callback there.
+    let squatter = std::net::TcpListener::bind(("::1", port));
+    assert!(squatter.is_err(), "[::1]:{port} was free for another program to take");
+    // And a browser going to [::1] reaches the listener.
+    let request = tokio::spawn(async move {
+        reqwest::get(format!("http://[::1]:{port}/cb?code=c&state=s")).await.map(|r| r.status())
+    });
+    let callback = listener.next_callback().await.unwrap();
+    assert!(callback.url.contains("code=c"), "{}", callback.url);
+    callback.responder.finish(Ok(()));
+    assert!(request.await.unwrap().is_ok());
+}
+
+#[tokio::test]
+async fn a_port_zero_redirect_uri_keeps_its_port_until_the_browser_returns() {
+    let mut opts =
+        ClientOptions::new("https://mcp.example/mcp", Arc::new(MemoryStore::new())).unwrap();
+    opts.redirect_uri = "http://127.0.0.1:0/cb".into();
+    let client = OAuthClient::new(opts).unwrap();
+    let uri = client.redirect_uri().to_owned();
+    let port: u16 =
+        uri.trim_start_matches("http://127.0.0.1:").trim_end_matches("/cb").parse().unwrap();
+    // Exploit: the port was chosen and released; another program binds it before the listener.
+    let squatter = std::net::TcpListener::bind(("127.0.0.1", port));
+    assert!(squatter.is_err(), "port {port} of {uri} was free for another program to take");
+}
