@@ -6,6 +6,8 @@
 //! resolves to loopback, an IPv4-mapped loopback address, private and link-local addresses. The
 //! server's client must refuse each with `egress_denied` before sending anything: the target
 //! counts no connection.
+#![cfg(unix)]
+#![allow(clippy::unwrap_used, clippy::panic)]
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;

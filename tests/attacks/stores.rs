@@ -1,5 +1,7 @@
 //! Attack tests: token stores — refresh races across handles and replicas, key placement,
 //! directory permissions.
+#![cfg(unix)]
+#![allow(clippy::unwrap_used, clippy::panic)]
 
 use std::io::{BufRead, BufReader};
 use std::os::unix::fs::PermissionsExt;

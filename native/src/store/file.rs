@@ -172,7 +172,7 @@ fn decode_hex(text: &str) -> Option<Vec<u8>> {
         }
     }
     let bytes = text.as_bytes();
-    if bytes.len() % 2 != 0 {
+    if !bytes.len().is_multiple_of(2) {
         return None;
     }
     bytes.chunks_exact(2).map(|p| Some((nibble(p[0])? << 4) | nibble(p[1])?)).collect()
@@ -180,7 +180,7 @@ fn decode_hex(text: &str) -> Option<Vec<u8>> {
 
 /// Standard base64 (RFC 4648 §4) with padding; only the canonical encoding is accepted.
 fn decode_base64_std(text: &str) -> Option<Vec<u8>> {
-    if text.len() % 4 != 0 {
+    if !text.len().is_multiple_of(4) {
         return None;
     }
     let body = text.trim_end_matches('=');
