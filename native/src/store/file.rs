@@ -11,7 +11,9 @@
 //!   an advisory lock on the open file (`flock`), so it is held across processes and released
 //!   by the OS when its holder exits or crashes. Two CLI runs refreshing the same entry thus take
 //!   turns: the second re-reads the tokens the first stored instead of using the rotated-away
-//!   refresh token (which the server would answer with `invalid_grant`, RFC 6749 §5.2).
+//!   refresh token (which the server would answer with `invalid_grant`, RFC 6749 §5.2). Lock
+//!   files are never removed: removing one while another process waits on it would let two
+//!   holders lock different files.
 //!
 //! The key of [`KeySource::Default`] is not in the store directory (a copy or backup of the
 //! entries then carries no key): it is `<dir>-key/store.key` beside it (directory 0700, file
