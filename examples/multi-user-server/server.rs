@@ -5,9 +5,13 @@
 //! cargo run -p mcp-oauth-examples --bin multi-user-server -- \
 //!     --mcp demo=http://127.0.0.1:3001/mcp \
 //!     --session-secret "$(head -c 32 /dev/urandom | base64)" \
-//!     [--redis redis://127.0.0.1:6379/ --store-key <64 hex>] [--jwt-hs256-secret "$JWT_SECRET"]
+//!     [--redis redis://127.0.0.1:6379/ --store-key <64 hex>] [--jwt-hs256-secret "$JWT_SECRET"] \
+//!     [--egress-allow 127.0.0.0/8]
 //! ```
 //! (`JWT_SECRET`: 32 bytes or more, e.g. `head -c 32 /dev/urandom | base64`; shorter is refused.)
+//! The server refuses to fetch metadata or call endpoints at internal addresses (loopback,
+//! private, link-local); `--egress-allow` (or `egress.allow` in the configuration file) names the
+//! origins and networks of on-premise authorization servers — here, loopback for local peers.
 //! Then open <http://localhost:8000/> (the page: log in as a name, send `tools` or
 //! `call echo {"text":"hi"}`), or use `multi-user-check`.
 //!
@@ -67,6 +71,11 @@ struct Args {
     /// The 32-byte key sealing Redis values (64 hex or 44 base64 characters).
     #[arg(long, env = "MCP_OAUTH_STORE_KEY", hide_env_values = true)]
     store_key: Option<String>,
+    /// An internal origin (`https://as.corp.example:8443`) or network (`10.1.0.0/16`) the server
+    /// may fetch from although its egress policy refuses internal addresses (repeat, or separate
+    /// with commas; adds to the configuration file's `egress.allow`).
+    #[arg(long, env = "MCP_OAUTH_EGRESS_ALLOW", value_delimiter = ',')]
+    egress_allow: Vec<String>,
     /// Seconds a user has to consent.
     #[arg(long, default_value_t = 300)]
     consent_timeout: u64,
@@ -95,6 +104,7 @@ struct FromFile {
     redirect_uri: String,
     client: mcp_oauth::core::registration::ClientConfig,
     redis: Option<(String, String)>,
+    egress_allow: Vec<mcp_oauth::egress::EgressAllow>,
 }
 
 fn from_file(path: &std::path::Path) -> Result<FromFile, String> {
@@ -150,6 +160,7 @@ fn from_file(path: &std::path::Path) -> Result<FromFile, String> {
         redirect_uri: o.redirect_uri.clone(),
         client: o.client_config(&path).map_err(|e| e.to_string())?,
         redis,
+        egress_allow: config.egress_allow.clone(),
     })
 }
 
@@ -189,8 +200,12 @@ async fn run(mut args: Args) -> Result<(), String> {
     config.servers = args.mcp.clone();
     config.redirect_uri = args.redirect_uri.clone();
     config.consent_timeout = Duration::from_secs(args.consent_timeout);
+    for entry in &args.egress_allow {
+        config.egress = config.egress.allowing(entry).map_err(|e| e.to_string())?;
+    }
     if let Some(f) = file {
         config.client = f.client;
+        config.egress.allow.extend(f.egress_allow);
     }
     let key = match (&args.jwt_hs256_secret, &args.jwks_url) {
         (Some(s), _) => Some(JwtKey::Hs256(s.as_bytes().to_vec())),

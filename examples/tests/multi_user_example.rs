@@ -53,6 +53,7 @@ fn checker_talks_to_the_example_server_over_ws_and_http() {
         .args(["--mcp", &format!("demo={mcp_url}")])
         .args(["--redirect-uri", &format!("http://127.0.0.1:{port}/auth/redirect")])
         .args(["--session-secret", "an-example-session-secret-of-32-bytes-or-more"])
+        .args(["--egress-allow", "127.0.0.0/8"])
         .args(["--jwt-hs256-secret", "an-example-jwt-secret-of-32-bytes-or-more"])
         .env_remove("MCP_OAUTH_STORE_KEY");
     let (_server, info) = start(server);
@@ -158,6 +159,7 @@ fn two_server_processes_share_redis() {
             .args(["--redirect-uri", &redirect])
             .args(["--listen", &format!("127.0.0.1:{port}")])
             .args(["--session-secret", "an-example-session-secret-of-32-bytes-or-more"])
+            .args(["--egress-allow", "127.0.0.0/8"])
             .args(["--jwt-hs256-secret", "an-example-jwt-secret-of-32-bytes-or-more"])
             .args(["--redis", &format!("redis://127.0.0.1:{redis_port}/")])
             .args(["--store-key", &"ab".repeat(32)]);
@@ -221,6 +223,7 @@ authentication:
         .arg("--config")
         .arg(&file)
         .args(["--session-secret", "an-example-session-secret-of-32-bytes-or-more"])
+        .args(["--egress-allow", "127.0.0.0/8"])
         .env("DEMO_MCP_URL", mcp_url)
         .env("DEMO_REDIRECT_URI", format!("http://127.0.0.1:{port}/auth/redirect"))
         .env_remove("MCP_OAUTH_STORE_KEY");
@@ -253,6 +256,7 @@ authentication:
         .arg("--config")
         .arg(&file)
         .args(["--session-secret", "an-example-session-secret-of-32-bytes-or-more"])
+        .args(["--egress-allow", "127.0.0.0/8"])
         .output()
         .unwrap();
     assert!(!out.status.success());

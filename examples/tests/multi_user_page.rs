@@ -82,7 +82,8 @@ async fn the_page_runs_the_popup_flow_in_chromium() {
     server
         .args(["--mcp", &format!("demo={}", peers["mcp_url"].as_str().unwrap())])
         .args(["--redirect-uri", &format!("http://127.0.0.1:{port}/auth/redirect")])
-        .args(["--session-secret", "an-example-session-secret-of-32-bytes-or-more"]);
+        .args(["--session-secret", "an-example-session-secret-of-32-bytes-or-more"])
+        .args(["--egress-allow", "127.0.0.0/8"]);
     let (_server, info) = start(server);
     let page_url = format!("{}/", info["url"].as_str().unwrap());
 

@@ -32,7 +32,7 @@ use tokio::sync::Mutex;
 
 use crate::cache::MetadataCache;
 use crate::http::HttpClient;
-use crate::redirect::{self, LoopbackListener};
+use crate::redirect::{self, LoopbackListener, Reservation};
 use crate::store::{StoreKey, StoreLock, StoredEntry, TokenStore};
 use crate::{entropy, now, Error};
 
@@ -198,6 +198,8 @@ pub struct OAuthClient {
     inner: Mutex<Inner>,
     /// The store lock held during a refresh (only touched while `inner` is locked).
     held_lock: std::sync::Mutex<Option<StoreLock>>,
+    /// The loopback sockets bound for a port-0 redirect URI, until the first browser step.
+    reserved: Arc<std::sync::Mutex<Option<Reservation>>>,
 }
 
 /// How long a cross-process refresh lock lives at most (a crashed holder frees it by then).
@@ -216,11 +218,14 @@ impl std::fmt::Debug for OAuthClient {
 pub const DEFAULT_REDIRECT_PORT: u16 = 8000;
 
 /// Makes a loopback redirect URI concrete before it is registered and listened on: no port
-/// means [`DEFAULT_REDIRECT_PORT`], port 0 a free port picked now.
-fn resolve_redirect_port(uri: &str) -> Result<String, Error> {
-    let Ok(parsed) = mcp_oauth_core::url::Url::parse(uri) else { return Ok(uri.to_owned()) };
+/// means [`DEFAULT_REDIRECT_PORT`]; port 0 binds the listener's sockets now and keeps them (the
+/// port cannot be taken by another program before the browser comes back).
+fn resolve_redirect_port(uri: &str) -> Result<(String, Option<Reservation>), Error> {
+    let Ok(parsed) = mcp_oauth_core::url::Url::parse(uri) else {
+        return Ok((uri.to_owned(), None));
+    };
     if parsed.is_https() || !parsed.is_loopback() {
-        return Ok(uri.to_owned());
+        return Ok((uri.to_owned(), None));
     }
     let authority =
         uri.split_once("://").map_or("", |(_, r)| r.split(['/', '?', '#']).next().unwrap_or(""));
@@ -228,24 +233,25 @@ fn resolve_redirect_port(uri: &str) -> Result<String, Error> {
     let port = if !has_port {
         DEFAULT_REDIRECT_PORT
     } else if parsed.port() == Some(0) {
-        let socket = std::net::TcpListener::bind(("127.0.0.1", 0))
-            .map_err(|e| Error::Usage(format!("cannot find a free port for {uri}: {e}")))?;
-        socket.local_addr().map_err(|e| Error::Usage(e.to_string()))?.port()
+        let reservation = LoopbackListener::reserve(uri)?;
+        return Ok((reservation.redirect_uri().to_owned(), Some(reservation)));
     } else {
-        return Ok(uri.to_owned());
+        return Ok((uri.to_owned(), None));
     };
     let resolved = parsed.with_path(parsed.path());
     let with_port = format!("{}://{}:{port}{}", resolved.scheme(), resolved.host(), parsed.path());
-    Ok(match parsed.query() {
+    let resolved = match parsed.query() {
         Some(q) => format!("{with_port}?{q}"),
         None => with_port,
-    })
+    };
+    Ok((resolved, None))
 }
 
 impl OAuthClient {
     /// Validates the options (server URL, redirect URI, client name).
     pub fn new(mut opts: ClientOptions) -> Result<OAuthClient, Error> {
-        opts.redirect_uri = resolve_redirect_port(&opts.redirect_uri)?;
+        let (redirect_uri, reservation) = resolve_redirect_port(&opts.redirect_uri)?;
+        opts.redirect_uri = redirect_uri;
         let mut config =
             FlowConfig::new(&opts.server_url, &opts.redirect_uri, opts.client.clone())?;
         config.scopes = opts.scopes.clone();
@@ -256,6 +262,7 @@ impl OAuthClient {
             config: Arc::new(config),
             inner: Mutex::new(Inner { flow: None }),
             held_lock: std::sync::Mutex::new(None),
+            reserved: Arc::new(std::sync::Mutex::new(reservation)),
         })
     }
 
@@ -269,6 +276,7 @@ impl OAuthClient {
             user: user.into(),
             inner: Mutex::new(Inner { flow: None }),
             held_lock: std::sync::Mutex::new(None),
+            reserved: Arc::clone(&self.reserved),
         }
     }
 
@@ -358,7 +366,12 @@ impl OAuthClient {
         while let Some(req) = flow.poll_request() {
             let result = match self.opts.http.send(&req).await {
                 Ok(resp) => flow.handle_response(now(), req.id, resp),
-                Err(t) => flow.handle_transport_error(now(), req.id, &t.message),
+                Err(t) => {
+                    if let Some(denied) = t.egress {
+                        first_error.get_or_insert(Error::Egress(denied));
+                    }
+                    flow.handle_transport_error(now(), req.id, &t.message)
+                }
             };
             if let Err(e) = result {
                 first_error.get_or_insert(match e {
@@ -475,7 +488,11 @@ impl OAuthClient {
             flow.handle_callback(now(), &cb)?;
             return self.drive(flow).await.map(|_| ());
         }
-        let mut listener = LoopbackListener::bind(&self.opts.redirect_uri).await?;
+        let reserved = self.reserved.lock().unwrap_or_else(|p| p.into_inner()).take();
+        let mut listener = match reserved {
+            Some(reservation) => reservation.listen()?,
+            None => LoopbackListener::bind(&self.opts.redirect_uri).await?,
+        };
         if self.opts.browser == BrowserMode::Open && redirect::open_browser(&url).is_ok() {
             self.progress(Progress::BrowserOpened { url: url.clone() });
         } else {
@@ -718,22 +735,18 @@ mod tests {
 
     #[test]
     fn redirect_port_resolution() {
-        assert_eq!(
-            resolve_redirect_port("http://localhost/auth/redirect").unwrap(),
-            "http://localhost:8000/auth/redirect"
-        );
-        assert_eq!(
-            resolve_redirect_port("http://localhost:8123/cb?x=1").unwrap(),
-            "http://localhost:8123/cb?x=1"
-        );
-        let free = resolve_redirect_port("http://127.0.0.1:0/cb").unwrap();
+        let uri = |u: &str| resolve_redirect_port(u).unwrap().0;
+        assert_eq!(uri("http://localhost/auth/redirect"), "http://localhost:8000/auth/redirect");
+        assert_eq!(uri("http://localhost:8123/cb?x=1"), "http://localhost:8123/cb?x=1");
+        let (free, reserved) = resolve_redirect_port("http://127.0.0.1:0/cb").unwrap();
         assert!(
             free.starts_with("http://127.0.0.1:") && free.ends_with("/cb") && !free.contains(":0/"),
             "{free}"
         );
-        assert_eq!(
-            resolve_redirect_port("https://app.example/cb").unwrap(),
-            "https://app.example/cb"
-        );
+        // The port stays bound until the listener serves it.
+        let port: u16 = free["http://127.0.0.1:".len()..free.len() - 3].parse().unwrap();
+        assert!(reserved.is_some());
+        assert!(std::net::TcpListener::bind(("127.0.0.1", port)).is_err(), "port {port} is held");
+        assert_eq!(uri("https://app.example/cb"), "https://app.example/cb");
     }
 }

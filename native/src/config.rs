@@ -149,6 +149,10 @@ pub struct Config {
     pub function_groups: Vec<(String, FunctionGroup)>,
     /// Authentication providers by name, in file order.
     pub authentication: Vec<(String, AuthProvider)>,
+    /// `egress.allow`: origins (`https://as.corp.example:8443`) and networks (`10.1.0.0/16`) that
+    /// the multi-user server may reach although they are internal ([`crate::egress`]). The CLI
+    /// does not apply an egress policy, so it ignores this list.
+    pub egress_allow: Vec<crate::egress::EgressAllow>,
 }
 
 /// `function_groups.<name>._type`.
@@ -724,8 +728,27 @@ impl Walker<'_> {
                 config.function_groups.push((name, self.group(v, &path, &config)?));
             }
         }
-        top.finish(&["function_groups", "authentication"])?;
+        if let Some(egress) = top.take("egress") {
+            config.egress_allow = self.egress(egress)?;
+        }
+        top.finish(&["function_groups", "authentication", "egress"])?;
         Ok(config)
+    }
+
+    /// `egress: { allow: [...] }`.
+    fn egress(&self, v: &Value) -> Result<Vec<crate::egress::EgressAllow>, ConfigError> {
+        let mut o = self.obj(v, "egress")?;
+        let mut allow = Vec::new();
+        if let Some(list) = o.take("allow") {
+            let path = o.path("allow");
+            for (i, entry) in self.string_list(list, &path)?.iter().enumerate() {
+                let entry = crate::egress::EgressAllow::parse(entry)
+                    .map_err(|e| invalid(&format!("{path}[{i}]"), e.to_string()))?;
+                allow.push(entry);
+            }
+        }
+        o.finish(&["allow"])?;
+        Ok(allow)
     }
 
     fn group(&self, v: &Value, path: &str, config: &Config) -> Result<FunctionGroup, ConfigError> {

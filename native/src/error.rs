@@ -18,6 +18,9 @@ pub enum Error {
         /// What went wrong.
         message: String,
     },
+    /// The egress policy refused a request (nothing was sent).
+    #[error(transparent)]
+    Egress(#[from] crate::egress::EgressError),
     /// The token store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -80,6 +83,7 @@ impl Error {
         match self {
             Error::Protocol(e) => e.code(),
             Error::Transport { .. } => "transport_failed",
+            Error::Egress(e) => e.code(),
             Error::Store(_) => "store_failed",
             Error::Redirect(_) => "redirect_failed",
             Error::AuthorizationRequired { .. } => "authorization_required",

@@ -331,11 +331,10 @@ impl HeadlessClient {
     }
 
     async fn send(&self, req: &HttpRequest) -> Result<HttpResponse, Error> {
-        self.opts
-            .http
-            .send(req)
-            .await
-            .map_err(|t| Error::Transport { url: t.url, message: t.message })
+        self.opts.http.send(req).await.map_err(|t| match t.egress {
+            Some(denied) => Error::Egress(denied),
+            None => Error::Transport { url: t.url, message: t.message },
+        })
     }
 
     fn request_id(state: &mut State) -> RequestId {
@@ -381,10 +380,14 @@ impl HeadlessClient {
         }
         state.flow.begin_discovery(now)?;
         let mut first_error = None;
+        let mut denied = None;
         while let Some(req) = state.flow.poll_request() {
             let result = match self.opts.http.send(&req).await {
                 Ok(resp) => state.flow.handle_response(now, req.id, resp),
-                Err(t) => state.flow.handle_transport_error(now, req.id, &t.message),
+                Err(t) => {
+                    denied = denied.or(t.egress);
+                    state.flow.handle_transport_error(now, req.id, &t.message)
+                }
             };
             if let Err(e) = result {
                 first_error.get_or_insert(e);
@@ -394,6 +397,9 @@ impl HeadlessClient {
             if let FlowEvent::MetadataDiscovered(d) = event {
                 self.opts.cache.put(self.server.as_str(), d, now);
             }
+        }
+        if let Some(e) = denied {
+            return Err(Error::Egress(e));
         }
         if let Some(e) = first_error {
             return Err(e.into());

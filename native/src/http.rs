@@ -1,11 +1,15 @@
 //! Sends the core's [`HttpRequest`] values with reqwest and returns [`HttpResponse`] values.
 //!
 //! Redirects are never followed (the core decides what a 3xx means), connect and total
-//! timeouts apply, and response bodies are capped so a hostile server cannot exhaust memory.
+//! timeouts apply, response bodies are capped so a hostile server cannot exhaust memory, and an
+//! optional egress policy ([`crate::egress`]) keeps requests away from internal addresses.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use mcp_oauth_core::http::{HttpRequest, HttpResponse, Method};
+
+use crate::egress::{EgressError, EgressPolicy, PolicyResolver, Verdict};
 
 /// Largest response body accepted (1 MiB).
 pub const MAX_BODY: usize = 1024 * 1024;
@@ -19,7 +23,12 @@ pub fn install_crypto_provider() {
 /// The HTTP client for authorization requests.
 #[derive(Clone, Debug)]
 pub struct HttpClient {
-    client: reqwest::Client,
+    /// Connects wherever DNS says (policy off, or an allow-listed origin).
+    open: reqwest::Client,
+    /// Connects only to addresses the policy permits (`None` when the policy is off).
+    filtered: Option<reqwest::Client>,
+    policy: Arc<EgressPolicy>,
+    timeouts: (Duration, Duration),
 }
 
 /// Why a request failed in transport.
@@ -29,6 +38,8 @@ pub struct TransportError {
     pub url: String,
     /// What went wrong.
     pub message: String,
+    /// Set when the egress policy refused the request (nothing was sent).
+    pub egress: Option<EgressError>,
 }
 
 impl HttpClient {
@@ -37,44 +48,107 @@ impl HttpClient {
         HttpClient::with_timeouts(Duration::from_secs(10), Duration::from_secs(30))
     }
 
-    /// A client with explicit timeouts.
+    /// A client with explicit timeouts (egress policy off).
     pub fn with_timeouts(connect: Duration, total: Duration) -> Result<HttpClient, crate::Error> {
-        install_crypto_provider();
-        let client = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .connect_timeout(connect)
-            .timeout(total)
-            .user_agent(concat!("mcp-oauth/", env!("CARGO_PKG_VERSION")))
-            // A fresh connection per request. Authorization requests are rare (discovery,
-            // registration, one refresh per token lifetime), and a pooled keep-alive connection
-            // that the server closes just as a token request goes out on it fails with
-            // "connection closed before message completed": for a rotating refresh token the
-            // client cannot know whether the server used it, so it must not be retried. Seen
-            // once in the 200-user test (native/tests/server.rs) before this setting.
-            .pool_max_idle_per_host(0)
-            .build()
-            .map_err(|e| crate::Error::Transport { url: String::new(), message: e.to_string() })?;
-        Ok(HttpClient { client })
+        HttpClient::with_policy(connect, total, EgressPolicy::allow_all())
     }
 
-    /// Sends one request.
+    /// A client with explicit timeouts and egress policy.
+    pub fn with_policy(
+        connect: Duration,
+        total: Duration,
+        policy: EgressPolicy,
+    ) -> Result<HttpClient, crate::Error> {
+        install_crypto_provider();
+        let policy = Arc::new(policy);
+        let open = builder(connect, total).build().map_err(build_error)?;
+        let filtered = if policy.deny_internal {
+            let resolver = Arc::new(PolicyResolver { policy: Arc::clone(&policy) });
+            // A proxy would resolve the target's name where the resolver cannot check it.
+            Some(
+                builder(connect, total)
+                    .no_proxy()
+                    .dns_resolver(resolver)
+                    .build()
+                    .map_err(build_error)?,
+            )
+        } else {
+            None
+        };
+        Ok(HttpClient { open, filtered, policy, timeouts: (connect, total) })
+    }
+
+    /// This client's timeouts with another egress policy.
+    pub fn with_egress(&self, policy: EgressPolicy) -> Result<HttpClient, crate::Error> {
+        HttpClient::with_policy(self.timeouts.0, self.timeouts.1, policy)
+    }
+
+    /// The egress policy in force.
+    pub fn egress(&self) -> &EgressPolicy {
+        &self.policy
+    }
+
+    /// The client that may carry a request to `url`, or the policy's refusal.
+    fn client_for(&self, url: &str) -> Result<&reqwest::Client, EgressError> {
+        let Some(filtered) = &self.filtered else { return Ok(&self.open) };
+        // An unparsable URL fails in reqwest with its own message; nothing is sent either way.
+        let Ok(parsed) = reqwest::Url::parse(url) else { return Ok(filtered) };
+        match self.policy.check_url(&parsed)? {
+            Verdict::Open => Ok(&self.open),
+            Verdict::Filtered => Ok(filtered),
+        }
+    }
+}
+
+fn build_error(e: reqwest::Error) -> crate::Error {
+    crate::Error::Transport { url: String::new(), message: e.to_string() }
+}
+
+fn builder(connect: Duration, total: Duration) -> reqwest::ClientBuilder {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .connect_timeout(connect)
+        .timeout(total)
+        .user_agent(concat!("mcp-oauth/", env!("CARGO_PKG_VERSION")))
+        // A fresh connection per request. Authorization requests are rare (discovery,
+        // registration, one refresh per token lifetime), and a pooled keep-alive connection
+        // that the server closes just as a token request goes out on it fails with
+        // "connection closed before message completed": for a rotating refresh token the
+        // client cannot know whether the server used it, so it must not be retried. Seen
+        // once in the 200-user test (native/tests/server.rs) before this setting.
+        .pool_max_idle_per_host(0)
+}
+
+impl HttpClient {
+    /// Sends one request. With the egress policy on, a refused target fails with
+    /// [`TransportError::egress`] set and nothing is sent.
     pub async fn send(&self, req: &HttpRequest) -> Result<HttpResponse, TransportError> {
         let fail = |e: &dyn std::fmt::Display| TransportError {
             url: req.url.clone(),
             message: e.to_string(),
+            egress: None,
         };
+        let refused = |e: EgressError| TransportError {
+            url: req.url.clone(),
+            message: e.to_string(),
+            egress: Some(e),
+        };
+        let client = self.client_for(&req.url).map_err(refused)?;
         let method = match req.method {
             Method::Get => reqwest::Method::GET,
             Method::Post => reqwest::Method::POST,
         };
-        let mut builder = self.client.request(method, &req.url);
+        let mut builder = client.request(method, &req.url);
         for (name, value) in &req.headers {
             builder = builder.header(name.as_str(), value.as_str());
         }
         if !req.body.is_empty() {
             builder = builder.body(req.body.clone());
         }
-        let mut resp = builder.send().await.map_err(|e| fail(&describe(&e)))?;
+        let mut resp = builder.send().await.map_err(|e| match egress_refusal(&e) {
+            Some(denied) => refused(denied),
+            None => fail(&describe(&e)),
+        })?;
         let status = resp.status().as_u16();
         let headers = resp
             .headers()
@@ -90,6 +164,18 @@ impl HttpClient {
         }
         Ok(HttpResponse { status, headers, body })
     }
+}
+
+/// The policy's refusal inside a reqwest error (raised by the resolver).
+fn egress_refusal(e: &reqwest::Error) -> Option<EgressError> {
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        if let Some(denied) = s.downcast_ref::<EgressError>() {
+            return Some(denied.clone());
+        }
+        source = s.source();
+    }
+    None
 }
 
 /// reqwest's messages hide the cause behind "error sending request"; add the chain.

@@ -35,8 +35,7 @@
 use std::convert::Infallible;
 use std::fmt;
 use std::io;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::process::{Child, Command, Stdio};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -51,6 +50,12 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use reqwest::Url;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot, watch};
+
+mod browser;
+mod follow;
+
+pub use browser::{open_browser, open_browser_with};
+pub use follow::follow;
 
 /// The port the listener uses when the redirect URI names none.
 pub const DEFAULT_PORT: u16 = 8000;
@@ -213,7 +218,8 @@ pub enum RedirectError {
 /// connections still open are shut down gracefully (a browser waiting on a callback that the
 /// host never took gets an error page).
 pub struct LoopbackListener {
-    listener: TcpListener,
+    /// One socket, or two for `localhost` (`127.0.0.1` and `[::1]`, the same port).
+    listeners: Vec<TcpListener>,
     redirect_uri: String,
     ctx: Arc<ConnCtx>,
     callbacks: mpsc::Receiver<Callback>,
@@ -243,25 +249,139 @@ impl Drop for LoopbackListener {
 impl fmt::Debug for LoopbackListener {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("LoopbackListener")
-            .field("local_addr", &self.listener.local_addr().ok())
+            .field("local_addr", &self.local_addr().ok())
             .field("redirect_uri", &self.redirect_uri)
             .finish_non_exhaustive()
     }
 }
 
-impl LoopbackListener {
-    /// Opens the listening socket for `redirect_uri`.
+/// The sockets of a loopback redirect URI, bound but not yet served: [`LoopbackListener::reserve`]
+/// binds them (no async runtime needed) so that the concrete redirect URI of port 0 can be
+/// registered before the listener runs, with no window in which another program could take the
+/// port; [`Reservation::listen`] turns them into the listener.
+pub struct Reservation {
+    sockets: Vec<std::net::TcpListener>,
+    redirect_uri: String,
+    path: String,
+    authority: String,
+}
+
+impl fmt::Debug for Reservation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let addrs: Vec<_> = self.sockets.iter().filter_map(|s| s.local_addr().ok()).collect();
+        f.debug_struct("Reservation")
+            .field("local_addrs", &addrs)
+            .field("redirect_uri", &self.redirect_uri)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Reservation {
+    /// The concrete redirect URI (the bound port filled in for port 0 or no port).
+    pub fn redirect_uri(&self) -> &str {
+        &self.redirect_uri
+    }
+
+    /// Starts serving the reserved sockets. Must run inside a tokio runtime.
     ///
-    /// The URI must be `http` on a loopback host: `localhost` (bound as `127.0.0.1`), an address
-    /// in `127.0.0.0/8`, or `[::1]`. With no port in the URI the listener takes port
-    /// [`DEFAULT_PORT`] (8000) and [`redirect_uri`](Self::redirect_uri) names it, since the
-    /// browser would otherwise go to port 80; port 0 takes any free port.
+    /// # Errors
+    ///
+    /// [`RedirectError::Accept`] when a socket cannot be registered with the runtime.
+    pub fn listen(self) -> Result<LoopbackListener, RedirectError> {
+        let mut listeners = Vec::with_capacity(self.sockets.len());
+        for socket in self.sockets {
+            let listener = socket
+                .set_nonblocking(true)
+                .and_then(|()| TcpListener::from_std(socket))
+                .map_err(|source| RedirectError::Accept { source })?;
+            listeners.push(listener);
+        }
+        let (tx, rx) = mpsc::channel(CALLBACK_QUEUE);
+        let (shutdown, shutdown_rx) = watch::channel(());
+        Ok(LoopbackListener {
+            listeners,
+            redirect_uri: self.redirect_uri,
+            ctx: Arc::new(ConnCtx { path: self.path, authority: self.authority, callbacks: tx }),
+            callbacks: rx,
+            _shutdown: shutdown,
+            shutdown_rx,
+            tasks: tokio::task::JoinSet::new(),
+        })
+    }
+}
+
+/// How often a free port is drawn again when its `[::1]` twin is taken (port 0 on `localhost`).
+const DUAL_STACK_TRIES: usize = 8;
+
+/// Whether a bind error means the address family or address does not exist here (no IPv6).
+fn unavailable(e: &io::Error) -> bool {
+    matches!(e.kind(), io::ErrorKind::AddrNotAvailable | io::ErrorKind::Unsupported)
+        || e.raw_os_error() == Some(97) // EAFNOSUPPORT on Linux
+}
+
+/// Binds `ip:port`, and for `localhost` also `[::1]` on the same port where IPv6 loopback
+/// exists (a browser may resolve `localhost` to either). Port 0 draws one free port for both.
+fn bind_sockets(
+    ip: IpAddr,
+    localhost: bool,
+    port: u16,
+    path: &str,
+) -> Result<Vec<std::net::TcpListener>, RedirectError> {
+    let bind = |addr: SocketAddr| {
+        std::net::TcpListener::bind(addr).map_err(|source| RedirectError::Bind {
+            addr,
+            path: path.to_owned(),
+            source,
+        })
+    };
+    if !localhost {
+        return Ok(vec![bind(SocketAddr::new(ip, port))?]);
+    }
+    let mut tries = 0;
+    loop {
+        let v4 = bind(SocketAddr::new(ip, port))?;
+        let bound = v4.local_addr().map_err(|source| RedirectError::Accept { source })?.port();
+        let v6_addr = SocketAddr::new(IpAddr::V6(Ipv6Addr::LOCALHOST), bound);
+        match std::net::TcpListener::bind(v6_addr) {
+            Ok(v6) => return Ok(vec![v4, v6]),
+            Err(e) if unavailable(&e) => return Ok(vec![v4]),
+            Err(e)
+                if port == 0
+                    && e.kind() == io::ErrorKind::AddrInUse
+                    && tries < DUAL_STACK_TRIES =>
+            {
+                tries += 1;
+            }
+            // Another program on [::1]:port would receive the browsers that resolve `localhost`
+            // to IPv6, and with them the authorization code.
+            Err(source) => {
+                return Err(RedirectError::Bind { addr: v6_addr, path: path.to_owned(), source })
+            }
+        }
+    }
+}
+
+impl LoopbackListener {
+    /// Opens the listening sockets for `redirect_uri` ([`LoopbackListener::reserve`], then
+    /// [`Reservation::listen`]).
+    ///
+    /// The URI must be `http` on a loopback host: `localhost` (bound on `127.0.0.1` and, where
+    /// IPv6 loopback exists, on `[::1]` with the same port), an address in `127.0.0.0/8`, or
+    /// `[::1]`. With no port in the URI the listener takes port [`DEFAULT_PORT`] (8000) and
+    /// [`redirect_uri`](Self::redirect_uri) names it, since the browser would otherwise go to
+    /// port 80; port 0 takes any free port, and the redirect URI names the port actually bound.
     ///
     /// # Errors
     ///
     /// [`RedirectError::InvalidRedirectUri`] (unparsable, not `http`, has a fragment or user
     /// info), [`RedirectError::NotLoopback`], or [`RedirectError::Bind`] when the port is taken.
     pub async fn bind(redirect_uri: &str) -> Result<LoopbackListener, RedirectError> {
+        LoopbackListener::reserve(redirect_uri)?.listen()
+    }
+
+    /// Binds the sockets for `redirect_uri` without serving them yet (see [`Reservation`]);
+    /// the same rules and errors as [`LoopbackListener::bind`].
+    pub fn reserve(redirect_uri: &str) -> Result<Reservation, RedirectError> {
         let invalid = |reason: &str| RedirectError::InvalidRedirectUri {
             uri: redirect_uri.to_owned(),
             reason: reason.to_owned(),
@@ -290,33 +410,25 @@ impl LoopbackListener {
             None if explicit => 80,
             None => DEFAULT_PORT,
         };
-        let addr = SocketAddr::new(ip, port);
-        let bind_err = |source| RedirectError::Bind { addr, path: url.path().to_owned(), source };
-        let listener = TcpListener::bind(addr).await.map_err(bind_err)?;
-        let local = listener.local_addr().map_err(bind_err)?;
+        let localhost = url.host_str().is_some_and(|h| h.eq_ignore_ascii_case("localhost"));
+        let sockets = bind_sockets(ip, localhost, port, url.path())?;
+        let bound = sockets
+            .first()
+            .map_or_else(|| Err(io::Error::from(io::ErrorKind::NotConnected)), |s| s.local_addr())
+            .map_err(|source| RedirectError::Accept { source })?;
 
         let redirect_uri = if explicit && port != 0 {
             redirect_uri.to_owned()
         } else {
             let mut filled = url.clone();
             // Cannot fail: the URL is http with a host.
-            let _ = filled.set_port(Some(local.port()));
+            let _ = filled.set_port(Some(bound.port()));
             filled.to_string()
         };
         let host = url.host_str().unwrap_or("127.0.0.1");
         let authority =
-            if local.port() == 80 { host.to_owned() } else { format!("{host}:{}", local.port()) };
-        let (tx, rx) = mpsc::channel(CALLBACK_QUEUE);
-        let (shutdown, shutdown_rx) = watch::channel(());
-        Ok(LoopbackListener {
-            listener,
-            redirect_uri,
-            ctx: Arc::new(ConnCtx { path: url.path().to_owned(), authority, callbacks: tx }),
-            callbacks: rx,
-            _shutdown: shutdown,
-            shutdown_rx,
-            tasks: tokio::task::JoinSet::new(),
-        })
+            if bound.port() == 80 { host.to_owned() } else { format!("{host}:{}", bound.port()) };
+        Ok(Reservation { sockets, redirect_uri, path: url.path().to_owned(), authority })
     }
 
     /// The redirect URI to send to the authorization server: exactly the one given to
@@ -332,7 +444,15 @@ impl LoopbackListener {
     ///
     /// The operating system's error, which should not happen on a bound socket.
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.listener.local_addr()
+        match self.listeners.first() {
+            Some(l) => l.local_addr(),
+            None => Err(io::Error::new(io::ErrorKind::NotConnected, "no socket")),
+        }
+    }
+
+    /// Every address the listener is bound to (`127.0.0.1` and `[::1]` for `localhost`).
+    pub fn local_addrs(&self) -> Vec<SocketAddr> {
+        self.listeners.iter().filter_map(|l| l.local_addr().ok()).collect()
     }
 
     /// Serves browser connections until a callback arrives: a `GET` on the redirect URI's path
@@ -353,7 +473,7 @@ impl LoopbackListener {
                 biased;
                 // Never `None`: `self.ctx` holds a sender.
                 Some(callback) = self.callbacks.recv() => return Ok(callback),
-                accepted = self.listener.accept() => match accepted {
+                accepted = accept_any(&self.listeners) => match accepted {
                     Ok((stream, _peer)) => self.serve(stream),
                     Err(e) if is_connection_error(&e) => continue,
                     Err(source) => return Err(RedirectError::Accept { source }),
@@ -400,6 +520,18 @@ impl LoopbackListener {
                 }
             }
         });
+    }
+}
+
+/// The next connection on any of the sockets (accept is cancel safe, so is this).
+async fn accept_any(listeners: &[TcpListener]) -> io::Result<(TcpStream, SocketAddr)> {
+    match listeners {
+        [one] => one.accept().await,
+        [a, b, ..] => tokio::select! {
+            r = a.accept() => r,
+            r = b.accept() => r,
+        },
+        [] => std::future::pending().await,
     }
 }
 
@@ -610,256 +742,6 @@ fn escape_html(s: &str) -> String {
     out
 }
 
-// ---------------------------------------------------------------------------------------------
-// Browser opener
-// ---------------------------------------------------------------------------------------------
-
-/// Opens `url` in the user's browser without waiting for it.
-///
-/// Uses the `BROWSER` environment variable when set (see [`open_browser_with`]), else the OS
-/// opener: `xdg-open` (Linux, BSD), `open` (macOS), `cmd /C start "" <url>` (Windows).
-///
-/// # Errors
-///
-/// [`RedirectError::InvalidUrl`] unless `url` is an `http`/`https` URL,
-/// [`RedirectError::Spawn`] when the program cannot be started, [`RedirectError::NoOpener`] on
-/// platforms without a known opener. The caller should then print the URL for the user to open.
-pub fn open_browser(url: &str) -> Result<(), RedirectError> {
-    let browser = std::env::var("BROWSER").ok();
-    open_browser_with(browser.as_deref(), url)
-}
-
-/// [`open_browser`] with the `BROWSER` value given explicitly (`None`: the OS opener).
-///
-/// `command` is split on whitespace into a program and its arguments (no shell quoting); every
-/// `%s` in an argument is replaced with the URL, and if no argument has one the URL is appended.
-/// An empty or blank `command` means the OS opener. The child is not waited for: a background
-/// thread reaps it when it exits. Its stdin and stdout are closed; stderr is inherited so the
-/// opener's own complaints reach the user.
-///
-/// # Errors
-///
-/// As [`open_browser`].
-pub fn open_browser_with(command: Option<&str>, url: &str) -> Result<(), RedirectError> {
-    check_browser_url(url)?;
-    let (program, mut cmd) = match command.map(str::trim).filter(|c| !c.is_empty()) {
-        Some(command) => browser_command(command, url),
-        None => os_opener(url).ok_or(RedirectError::NoOpener)?,
-    };
-    cmd.stdin(Stdio::null()).stdout(Stdio::null());
-    let child = cmd.spawn().map_err(|source| RedirectError::Spawn { program, source })?;
-    reap(child);
-    Ok(())
-}
-
-/// Only hand absolute `http(s)` URLs to openers: no `file:`, no option-like arguments.
-fn check_browser_url(url: &str) -> Result<(), RedirectError> {
-    let refuse =
-        |reason: &str| RedirectError::InvalidUrl { url: url.to_owned(), reason: reason.to_owned() };
-    if url.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(refuse("it contains whitespace or control characters"));
-    }
-    let parsed = Url::parse(url).map_err(|e| refuse(&format!("{e}")))?;
-    if !matches!(parsed.scheme(), "http" | "https") || !url.contains("://") {
-        return Err(refuse("only http and https URLs are opened in a browser"));
-    }
-    Ok(())
-}
-
-/// The command for a `BROWSER` value (non-blank).
-fn browser_command(command: &str, url: &str) -> (String, Command) {
-    let mut parts = command.split_whitespace();
-    let program = parts.next().unwrap_or_default().to_owned();
-    let mut substituted = false;
-    let mut args: Vec<String> = parts
-        .map(|arg| {
-            if arg.contains("%s") {
-                substituted = true;
-                arg.replace("%s", url)
-            } else {
-                arg.to_owned()
-            }
-        })
-        .collect();
-    if !substituted {
-        args.push(url.to_owned());
-    }
-    let mut cmd = Command::new(&program);
-    cmd.args(&args);
-    (program, cmd)
-}
-
-#[cfg(target_os = "macos")]
-fn os_opener(url: &str) -> Option<(String, Command)> {
-    let mut cmd = Command::new("open");
-    cmd.arg(url);
-    Some(("open".to_owned(), cmd))
-}
-
-#[cfg(all(unix, not(target_os = "macos")))]
-fn os_opener(url: &str) -> Option<(String, Command)> {
-    let mut cmd = Command::new("xdg-open");
-    cmd.arg(url);
-    Some(("xdg-open".to_owned(), cmd))
-}
-
-#[cfg(windows)]
-fn os_opener(url: &str) -> Option<(String, Command)> {
-    use std::os::windows::process::CommandExt;
-    // `start`'s first quoted argument is the window title. The URL is quoted by hand so that
-    // cmd does not split it at `&`; a validated URL holds no `"` (it would be `%22`).
-    let mut cmd = Command::new("cmd");
-    cmd.arg("/C").arg("start").raw_arg("\"\"").raw_arg(format!("\"{}\"", url.replace('"', "%22")));
-    Some(("cmd /C start".to_owned(), cmd))
-}
-
-#[cfg(not(any(unix, windows)))]
-fn os_opener(_url: &str) -> Option<(String, Command)> {
-    None
-}
-
-/// Waits for the child in a background thread so it does not stay a zombie.
-fn reap(mut child: Child) {
-    // If no thread can be started the child is left to the OS (a zombie until we exit).
-    let _ = std::thread::Builder::new().name("browser-reaper".to_owned()).spawn(move || {
-        let _ = child.wait();
-    });
-}
-
-// ---------------------------------------------------------------------------------------------
-// Follow mode
-// ---------------------------------------------------------------------------------------------
-
-/// Follows the authorization server's redirects without a browser and returns the callback URL.
-///
-/// For servers that approve without a user. Requests `authorization_url` with a cookie store
-/// and automatic redirects off; while the answer is a redirect, resolves `Location` against the
-/// current URL and requests that, up to [`MAX_REDIRECTS`] redirects. When a `Location` points at
-/// `redirect_uri` (same scheme, host, port and path) it is returned as an absolute URL, with the
-/// server's `code`/`state`/`iss` or `error`, and is **not** requested. Plain `http` is only
-/// requested from loopback hosts. The whole walk must finish within `timeout`.
-///
-/// # Errors
-///
-/// [`RedirectError::InteractionRequired`] when a page answers instead of a redirect (a login
-/// or consent form), [`RedirectError::HttpStatus`] on 4xx/5xx,
-/// [`RedirectError::TooManyRedirects`], [`RedirectError::InsecureUrl`],
-/// [`RedirectError::BadLocation`], [`RedirectError::Timeout`], [`RedirectError::Request`],
-/// [`RedirectError::InvalidUrl`] / [`RedirectError::InvalidRedirectUri`] for unparsable input.
-pub async fn follow(
-    authorization_url: &str,
-    redirect_uri: &str,
-    timeout: Duration,
-) -> Result<String, RedirectError> {
-    let target = Url::parse(redirect_uri).map_err(|e| RedirectError::InvalidRedirectUri {
-        uri: redirect_uri.to_owned(),
-        reason: e.to_string(),
-    })?;
-    let mut url = Url::parse(authorization_url).map_err(|e| RedirectError::InvalidUrl {
-        url: authorization_url.to_owned(),
-        reason: format!("the authorization URL does not parse: {e}"),
-    })?;
-    let deadline = tokio::time::Instant::now() + timeout;
-
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let client = reqwest::Client::builder()
-        .cookie_store(true)
-        .redirect(reqwest::redirect::Policy::none())
-        .referer(false)
-        .build()
-        .map_err(|e| RedirectError::Client(error_chain(&e)))?;
-
-    let mut redirects = 0;
-    loop {
-        check_follow_url(&url)?;
-        let send = client
-            .get(url.clone())
-            .header(reqwest::header::ACCEPT, "text/html,application/xhtml+xml,*/*;q=0.8")
-            .send();
-        let response = match tokio::time::timeout_at(deadline, send).await {
-            Err(_) => return Err(RedirectError::Timeout { after: timeout, url: url.to_string() }),
-            Ok(Err(e)) => {
-                return Err(RedirectError::Request {
-                    url: url.to_string(),
-                    message: error_chain(&e),
-                })
-            }
-            Ok(Ok(r)) => r,
-        };
-        let status = response.status();
-        if status.is_redirection() {
-            let bad = |reason: &str| RedirectError::BadLocation {
-                status: status.as_u16(),
-                url: url.to_string(),
-                reason: reason.to_owned(),
-            };
-            let location = response
-                .headers()
-                .get(reqwest::header::LOCATION)
-                .ok_or_else(|| bad("it is missing"))?
-                .to_str()
-                .map_err(|_| bad("it is not ASCII text"))?;
-            let next = url
-                .join(location)
-                .map_err(|e| bad(&format!("`{location}` does not resolve: {e}")))?;
-            if is_redirect_target(&next, &target) {
-                return Ok(next.to_string());
-            }
-            redirects += 1;
-            if redirects > MAX_REDIRECTS {
-                return Err(RedirectError::TooManyRedirects {
-                    max: MAX_REDIRECTS,
-                    url: next.to_string(),
-                });
-            }
-            url = next;
-        } else if status.is_success() || status.is_informational() {
-            return Err(RedirectError::InteractionRequired { url: url.to_string() });
-        } else {
-            return Err(RedirectError::HttpStatus {
-                status: status.as_u16(),
-                url: url.to_string(),
-            });
-        }
-    }
-}
-
-/// `https` anywhere, plain `http` only on loopback.
-fn check_follow_url(url: &Url) -> Result<(), RedirectError> {
-    match url.scheme() {
-        "https" => Ok(()),
-        "http" if is_loopback_url(url) => Ok(()),
-        "http" => Err(RedirectError::InsecureUrl { url: url.to_string() }),
-        other => Err(RedirectError::InvalidUrl {
-            url: url.to_string(),
-            reason: format!(
-                "follow mode only requests http(s) URLs, not `{other}:`, and this is not the \
-                 redirect URI"
-            ),
-        }),
-    }
-}
-
-/// Same scheme, host, port (defaults filled in) and path.
-fn is_redirect_target(location: &Url, redirect_uri: &Url) -> bool {
-    location.scheme() == redirect_uri.scheme()
-        && location.host_str() == redirect_uri.host_str()
-        && location.port_or_known_default() == redirect_uri.port_or_known_default()
-        && location.path() == redirect_uri.path()
-}
-
-/// The error and its sources, `: `-joined (reqwest's own message is terse).
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        out.push_str(": ");
-        out.push_str(&s.to_string());
-        source = s.source();
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -882,26 +764,5 @@ mod tests {
             escape_html(r#"<a href="x">'&'</a>"#),
             "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;"
         );
-    }
-
-    #[test]
-    fn browser_command_substitutes_or_appends() {
-        let (p, c) = browser_command("firefox --new-window", "https://a/?b=1");
-        assert_eq!(p, "firefox");
-        let args: Vec<_> = c.get_args().collect();
-        assert_eq!(args, ["--new-window", "https://a/?b=1"]);
-        let (_, c) = browser_command("x --url=%s --y", "https://a/");
-        let args: Vec<_> = c.get_args().collect();
-        assert_eq!(args, ["--url=https://a/", "--y"]);
-    }
-
-    #[test]
-    fn redirect_target_compares_parsed() {
-        let t = Url::parse("http://localhost:8000/cb").unwrap();
-        assert!(is_redirect_target(&Url::parse("http://LOCALHOST:8000/cb?code=x").unwrap(), &t));
-        assert!(!is_redirect_target(&Url::parse("http://localhost:8001/cb?code=x").unwrap(), &t));
-        assert!(!is_redirect_target(&Url::parse("http://localhost:8000/cb2").unwrap(), &t));
-        let t = Url::parse("https://app.example/cb").unwrap();
-        assert!(is_redirect_target(&Url::parse("https://app.example:443/cb#code=x").unwrap(), &t));
     }
 }

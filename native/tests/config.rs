@@ -505,3 +505,19 @@ fn cli_config_schema_and_check() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("redis needs the multi-user server"));
 }
+
+#[test]
+fn egress_allow_list() {
+    let c =
+        Config::parse("egress:\n  allow: ['https://AS.corp.example:8443', 10.1.0.0/16]\n").unwrap();
+    assert_eq!(
+        c.egress_allow,
+        vec![
+            mcp_oauth::egress::EgressAllow::parse("https://as.corp.example:8443").unwrap(),
+            mcp_oauth::egress::EgressAllow::parse("10.1.0.0/16").unwrap(),
+        ]
+    );
+    let m = fails("egress:\n  allow: [10.0.0.0/40]\n", "egress.allow[0]", "config_invalid_value");
+    assert!(m.contains("prefix length"), "{m}");
+    fails("egress:\n  deny: []\n", "egress.deny", "config_unknown_key");
+}

@@ -37,7 +37,7 @@ fn client(peers: &Peers, store: Arc<dyn TokenStore>, user: &str) -> Arc<OAuthCli
 #[tokio::test(flavor = "multi_thread")]
 async fn cli_lists_tools_cold_then_warm_without_authorizing_again() {
     let peers = Peers::start();
-    let dir = tempfile::tempdir().expect("tempdir");
+    let dir = common::private_tempdir();
     let store = dir.path().to_str().expect("utf-8 path");
     let args = [
         "tools",
@@ -119,7 +119,7 @@ async fn cli_lists_tools_cold_then_warm_without_authorizing_again() {
 #[tokio::test(flavor = "multi_thread")]
 async fn unknown_tool_lists_the_available_ones() {
     let peers = Peers::start();
-    let dir = tempfile::tempdir().expect("tempdir");
+    let dir = common::private_tempdir();
     let store = dir.path().to_str().expect("utf-8 path");
     let out = cli(
         &[
@@ -146,7 +146,7 @@ async fn unknown_tool_lists_the_available_ones() {
 async fn expired_token_is_refreshed_and_the_rotated_refresh_token_persisted() {
     // Tokens live 3 s: every later run finds the access token expired.
     let peers = Peers::start_with(&[("PEER_ACCESS_TTL", "3".into())], &[]);
-    let dir = tempfile::tempdir().expect("tempdir");
+    let dir = common::private_tempdir();
     let store = dir.path().to_str().expect("utf-8 path");
     let args = [
         "tools",
@@ -242,7 +242,7 @@ async fn token_for_the_wrong_audience_is_a_clear_error() {
 #[tokio::test(flavor = "multi_thread")]
 async fn authorization_server_down_is_a_clear_error_and_keeps_the_store() {
     let peers = Peers::start_with(&[("PEER_ACCESS_TTL", "1".into())], &[]);
-    let dir = tempfile::tempdir().expect("tempdir");
+    let dir = common::private_tempdir();
     let store = dir.path().to_str().expect("utf-8 path");
     let args = [
         "tools",
@@ -309,7 +309,7 @@ async fn hundred_concurrent_callers_with_an_expired_token_cause_one_refresh() {
 #[tokio::test(flavor = "multi_thread")]
 async fn loopback_listener_with_a_stand_in_browser() {
     let peers = Peers::start();
-    let dir = tempfile::tempdir().expect("tempdir");
+    let dir = common::private_tempdir();
     // The "browser": fetches the URL following redirects with a cookie jar, like a user who
     // approves, and ends at the loopback listener.
     let script = dir.path().join("browser.sh");

@@ -446,7 +446,7 @@ async fn cli_client_credentials_and_cross_app() {
     assert_eq!(text(&out.stdout).trim(), "alice");
     assert_eq!(count(&peers.as_stats().await, "/token/authorization_code"), 1);
     // The same client from a configuration file (mcp_oauth2 with private_key_file).
-    let dir = tempfile::tempdir().expect("tempdir");
+    let dir = common::private_tempdir();
     let file = dir.path().join("c.yaml");
     std::fs::write(
         &file,
@@ -519,7 +519,7 @@ async fn service_account_from_the_config_file_sends_the_second_token() {
     );
     let meta =
         common::get_json(&format!("{}/.well-known/oauth-authorization-server", peers.issuer)).await;
-    let dir = tempfile::tempdir().expect("tempdir");
+    let dir = common::private_tempdir();
     let file = dir.path().join("mcp.yaml");
     std::fs::write(
         &file,
@@ -588,7 +588,7 @@ authentication:
 #[tokio::test(flavor = "multi_thread")]
 async fn config_group_with_mcp_oauth2_runs_the_code_flow() {
     let peers = Peers::start();
-    let dir = tempfile::tempdir().expect("tempdir");
+    let dir = common::private_tempdir();
     let file = dir.path().join("mcp.yaml");
     std::fs::write(
         &file,

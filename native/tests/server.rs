@@ -535,10 +535,22 @@ async fn redis_store_lock_compare_and_set_and_pending_ttl() {
     let entry = StoredEntry::default();
     store.save(&alice, &entry).await.unwrap();
 
-    let first = store.lock(&alice, Duration::from_millis(500)).await.unwrap().unwrap();
+    // A holder that crashed (its runtime, and so its lock renewal, gone): the lock expires.
+    let first = {
+        let (url, alice) = (redis.url(), alice.clone());
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            rt.block_on(async {
+                let crashed = RedisStore::connect(&url, &STORE_KEY).await.unwrap();
+                crashed.lock(&alice, Duration::from_millis(500)).await.unwrap().unwrap()
+            })
+        })
+        .join()
+        .unwrap()
+    };
     let started = std::time::Instant::now();
     let second = store.lock(&alice, Duration::from_secs(5)).await.unwrap().unwrap();
-    assert!(started.elapsed() >= Duration::from_millis(400), "waited for the first lock to expire");
+    assert!(started.elapsed() >= Duration::from_millis(300), "waited for the first lock to expire");
     let lost = store.save_locked(&alice, &entry, &first).await.unwrap_err();
     assert!(matches!(lost, StoreError::LockLost { .. }), "{lost}");
     store.unlock(&first).await.unwrap();

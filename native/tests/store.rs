@@ -73,6 +73,10 @@ fn mode(path: &Path) -> u32 {
     fs::metadata(path).unwrap().permissions().mode() & 0o777
 }
 
+fn private_tempdir() -> tempfile::TempDir {
+    tempfile::Builder::new().permissions(fs::Permissions::from_mode(0o700)).tempdir().unwrap()
+}
+
 fn open(dir: &Path) -> FileStore {
     FileStore::open(dir, KeySource::Bytes(KEY)).unwrap()
 }
@@ -148,7 +152,7 @@ async fn memory_store_round_trip() {
 
 #[tokio::test]
 async fn file_store_round_trip_and_survives_reopen() {
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = private_tempdir();
     let dir = tmp.path().join("store");
     round_trip(&open(&dir)).await;
 
@@ -169,7 +173,7 @@ async fn file_store_round_trip_and_survives_reopen() {
 
 #[tokio::test]
 async fn file_modes_are_private() {
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = private_tempdir();
     let dir = tmp.path().join("nested").join("store");
     let store = open(&dir);
     assert_eq!(mode(&dir), 0o700);
@@ -190,17 +194,19 @@ async fn file_modes_are_private() {
 }
 
 #[tokio::test]
-async fn default_key_source_uses_a_key_file_in_the_directory_unless_the_env_is_set() {
-    let tmp = tempfile::tempdir().unwrap();
+async fn default_key_source_uses_a_key_file_beside_the_directory_unless_the_env_is_set() {
+    let tmp = private_tempdir();
     let dir = tmp.path().join("store");
     let store = FileStore::open(&dir, KeySource::Default(dir.clone())).unwrap();
     store.save(&alice(), &entry("1")).await.unwrap();
-    let key_file = dir.join("store.key");
+    let key_file = tmp.path().join("store-key").join("store.key");
+    assert_eq!(KeySource::default_key_file(&dir).unwrap(), key_file);
+    assert!(!dir.join("store.key").exists(), "no key among the entries");
     if std::env::var_os(KeySource::ENV_VAR).is_some() {
         assert!(!key_file.exists());
     } else {
         assert_eq!(mode(&key_file), 0o600);
-        // The key file is not listed as an entry.
+        assert_eq!(mode(key_file.parent().unwrap()), 0o700);
         assert_eq!(store.list("alice").await.unwrap(), vec![alice()]);
         let same = FileStore::open(&dir, KeySource::KeyFile(key_file)).unwrap();
         assert_eq!(same.load(&alice()).await.unwrap(), Some(entry("1")));
@@ -208,8 +214,29 @@ async fn default_key_source_uses_a_key_file_in_the_directory_unless_the_env_is_s
 }
 
 #[tokio::test]
+async fn a_key_file_inside_the_store_is_moved_out_once_and_nothing_is_lost() {
+    if std::env::var_os(KeySource::ENV_VAR).is_some() {
+        return;
+    }
+    let tmp = private_tempdir();
+    let dir = tmp.path().join("store");
+    // The layout of earlier versions: the key among the entries.
+    let old_key = dir.join("store.key");
+    let store = FileStore::open(&dir, KeySource::KeyFile(old_key.clone())).unwrap();
+    store.save(&alice(), &entry("1")).await.unwrap();
+    let reopened = FileStore::open(&dir, KeySource::Default(dir.clone())).unwrap();
+    assert_eq!(reopened.load(&alice()).await.unwrap(), Some(entry("1")));
+    assert!(!old_key.exists(), "moved out of the store directory");
+    let new_key = KeySource::default_key_file(&dir).unwrap();
+    assert_eq!(mode(&new_key), 0o600);
+    // And again: nothing left to move, same key.
+    let again = FileStore::open(&dir, KeySource::Default(dir.clone())).unwrap();
+    assert_eq!(again.load(&alice()).await.unwrap(), Some(entry("1")));
+}
+
+#[tokio::test]
 async fn secrets_are_not_stored_in_clear() {
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = private_tempdir();
     let store = open(tmp.path());
     store.save(&alice(), &entry("1")).await.unwrap();
     let bytes = fs::read(store.entry_path(&alice())).unwrap();
@@ -228,7 +255,7 @@ async fn secrets_are_not_stored_in_clear() {
 
 #[tokio::test]
 async fn a_flipped_byte_is_undecryptable_and_left_untouched() {
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = private_tempdir();
     let store = open(tmp.path());
     store.save(&alice(), &entry("1")).await.unwrap();
     let path = store.entry_path(&alice());
@@ -255,7 +282,7 @@ async fn a_flipped_byte_is_undecryptable_and_left_untouched() {
 
 #[tokio::test]
 async fn an_entry_moved_onto_another_keys_name_is_undecryptable() {
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = private_tempdir();
     let store = open(tmp.path());
     let bob = key("bob", "https://mcp.example.com/mcp", "https://auth.example.com");
     let alice_other = key("alice", "https://mcp.example.com/mcp", "https://other.example");
@@ -277,7 +304,7 @@ async fn an_entry_moved_onto_another_keys_name_is_undecryptable() {
 
 #[tokio::test]
 async fn a_wrong_key_is_undecryptable_and_nothing_is_lost() {
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = private_tempdir();
     let store = open(tmp.path());
     store.save(&alice(), &entry("1")).await.unwrap();
     let path = store.entry_path(&alice());
@@ -310,7 +337,7 @@ fn forge(store: &FileStore, name_of: &StoreKey, plain: &[u8]) -> std::path::Path
 
 #[tokio::test]
 async fn decrypted_content_must_match_its_key() {
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = private_tempdir();
     let store = open(tmp.path());
     let bob = key("bob", "https://mcp.example.com/mcp", "https://auth.example.com");
 
@@ -389,7 +416,7 @@ fn key_text_formats() {
 
 #[tokio::test]
 async fn key_files_in_every_form() {
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = private_tempdir();
     let dir = tmp.path().join("store");
     open(&dir).save(&alice(), &entry("1")).await.unwrap();
 
@@ -422,7 +449,7 @@ async fn key_files_in_every_form() {
 
 #[test]
 fn a_key_file_readable_by_others_is_refused() {
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = private_tempdir();
     let key_file = tmp.path().join("store.key");
     fs::write(&key_file, KEY).unwrap();
     for loose in [0o644, 0o640, 0o604, 0o620, 0o660] {
@@ -441,7 +468,7 @@ fn a_key_file_readable_by_others_is_refused() {
 
 #[tokio::test]
 async fn a_generated_key_file_is_reused() {
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = private_tempdir();
     let dir = tmp.path().join("store");
     let key_file = tmp.path().join("store.key");
     let store = FileStore::open(&dir, KeySource::KeyFile(key_file.clone())).unwrap();
@@ -469,7 +496,7 @@ async fn a_generated_key_file_is_reused() {
 
 #[tokio::test]
 async fn concurrent_key_generation_agrees_on_one_key() {
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = private_tempdir();
     let dir = tmp.path().join("store");
     let key_file = tmp.path().join("store.key");
     let mut tasks = Vec::new();
@@ -497,7 +524,7 @@ async fn concurrent_key_generation_agrees_on_one_key() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_saves_are_all_readable() {
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = private_tempdir();
     let store = Arc::new(open(tmp.path()));
     let keys: Vec<StoreKey> = (0..50)
         .map(|i| key(&format!("user{}", i % 5), &format!("https://r{i}.example/mcp"), "https://as"))

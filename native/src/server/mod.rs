@@ -31,6 +31,7 @@ use mcp_oauth_core::registration::ClientConfig;
 use tokio::sync::watch;
 
 use crate::cache::MetadataCache;
+use crate::egress::EgressPolicy;
 use crate::http::HttpClient;
 use crate::mcp::McpSession;
 use crate::store::{ConsentOutcome, PendingRecord, PendingStore, StoreError, TokenStore};
@@ -80,6 +81,11 @@ pub struct ServerConfig {
     /// session of this server) consent, but lets a user who forwards their link get another
     /// person's consent stored as theirs. Turn it on whenever users' browsers carry the session.
     pub require_identified_consent: bool,
+    /// Where [`ServerConfig::http`] may connect: by default internal addresses are refused
+    /// ([`EgressPolicy::deny_internal`]), so that an MCP server's 401 or metadata cannot point
+    /// this server at the internal network; add on-premise authorization servers to its
+    /// allow-list. Applied to `http` by [`MultiUserServer::new`].
+    pub egress: EgressPolicy,
 }
 
 impl std::fmt::Debug for ServerConfig {
@@ -115,11 +121,12 @@ impl ServerConfig {
             idle_timeout: Duration::from_secs(900),
             max_sessions: 10_000,
             cache: Arc::new(MetadataCache::new()),
-            http: HttpClient::new()?,
+            http: HttpClient::new()?.with_egress(EgressPolicy::deny_internal())?,
             max_requests_per_user: 16,
             max_requests_total: 10_000,
             max_message_bytes: 256 * 1024,
             require_identified_consent: false,
+            egress: EgressPolicy::deny_internal(),
         })
     }
 
@@ -257,6 +264,7 @@ impl MultiUserServer {
             Some(port) => format!("{}://{}:{port}", redirect.scheme(), redirect.host()),
             None => format!("{}://{}", redirect.scheme(), redirect.host()),
         };
+        config.http = config.http.with_egress(config.egress.clone())?;
         let config = Arc::new(config);
         Ok(MultiUserServer {
             inner: Arc::new(Shared {

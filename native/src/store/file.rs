@@ -7,19 +7,32 @@
 //!   its tag) of [`StoredEntry::to_json`]. The file name is the additional authenticated data, so
 //!   an entry copied or renamed onto another key's name does not authenticate.
 //! - `.<name>.tmp-<random>`: a write in progress, renamed over `<name>` once complete and synced.
-//! - `store.key`, mode 0600: the key, when [`KeySource::Default`] generated it there.
+//! - `<entry name>.lock`, mode 0600, empty: the refresh lock of an entry ([`TokenStore::lock`]),
+//!   an advisory lock on the open file (`flock`), so it is held across processes and released
+//!   by the OS when its holder exits or crashes. Two CLI runs refreshing the same entry thus take
+//!   turns: the second re-reads the tokens the first stored instead of using the rotated-away
+//!   refresh token (which the server would answer with `invalid_grant`, RFC 6749 §5.2). Lock
+//!   files are never removed: removing one while another process waits on it would let two
+//!   holders lock different files.
+//!
+//! The key of [`KeySource::Default`] is not in the store directory (a copy or backup of the
+//! entries then carries no key): it is `<dir>-key/store.key` beside it (directory 0700, file
+//! 0600). A `store.key` left inside the directory by an earlier version is moved there once.
+//! An existing store directory that its group or others can access (not 0700), and a key file
+//! they can read (not 0600), are refused with an error naming the path and its mode.
 
 use std::fmt;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Key, Nonce};
 use sha2::{Digest, Sha256};
 
-use super::{StoreError, StoreFuture, StoreKey, StoredEntry, TokenStore};
+use super::{StoreError, StoreFuture, StoreKey, StoreLock, StoredEntry, TokenStore};
 
 /// The first bytes of every entry file (format version 1).
 const MAGIC: &[u8] = b"MCPOAUTH1";
@@ -43,8 +56,9 @@ pub enum KeySource {
     /// exist, a random key is generated and written to it (hex text, mode 0600); an existing file
     /// is never replaced.
     KeyFile(PathBuf),
-    /// [`KeySource::Env`] when `MCP_OAUTH_STORE_KEY` is set, otherwise
-    /// [`KeySource::KeyFile`] of `store.key` in the given directory.
+    /// [`KeySource::Env`] when `MCP_OAUTH_STORE_KEY` is set, otherwise the key file
+    /// [`KeySource::default_key_file`] of the given store directory (a `store.key` inside the
+    /// store directory, from an earlier version, is moved there first).
     Default(PathBuf),
 }
 
@@ -80,11 +94,53 @@ impl KeySource {
                 if std::env::var_os(Self::ENV_VAR).is_some() {
                     key_from_env()
                 } else {
-                    read_or_create_key_file(&dir.join(KEY_FILE_NAME))
+                    let path = Self::default_key_file(dir)?;
+                    migrate_key_file(&dir.join(KEY_FILE_NAME), &path)?;
+                    read_or_create_key_file(&path)
                 }
             }
         }
     }
+
+    /// Where [`KeySource::Default`] keeps the key of store directory `dir`: `store.key` in the
+    /// sibling directory `<dir>-key`, outside the entries' directory.
+    pub fn default_key_file(dir: &Path) -> Result<PathBuf, StoreError> {
+        let name = dir.file_name().and_then(|n| n.to_str()).filter(|n| !n.is_empty() && *n != "..");
+        let Some(name) = name else {
+            return Err(StoreError::InvalidKey(format!(
+                "the store directory {} has no name to put its key beside; pass a key file or set                  {}",
+                dir.display(),
+                Self::ENV_VAR
+            )));
+        };
+        Ok(dir.with_file_name(format!("{name}-key")).join(KEY_FILE_NAME))
+    }
+}
+
+/// Moves a key file from `old` (inside the store directory) to `new`, never losing it: the key
+/// is published at `new` before `old` is removed, and when both exist they must hold one key.
+fn migrate_key_file(old: &Path, new: &Path) -> Result<(), StoreError> {
+    let meta = match fs::metadata(old) {
+        Ok(meta) => meta,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(io_error(old, e)),
+    };
+    let key = read_key_file(old, &meta)?;
+    let published = match fs::metadata(new) {
+        Ok(meta) => read_key_file(new, &meta)?,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => publish_key_file(new, &key)?,
+        Err(e) => return Err(io_error(new, e)),
+    };
+    if published != key {
+        return Err(StoreError::InvalidKey(format!(
+            "two different keys: {} and {}; keep the one that decrypts the entries and remove              the other",
+            old.display(),
+            new.display()
+        )));
+    }
+    fs::remove_file(old).map_err(|e| io_error(old, e))?;
+    let (dir, _) = split_path(old)?;
+    sync_dir(&dir)
 }
 
 fn key_from_env() -> Result<[u8; 32], StoreError> {
@@ -118,7 +174,7 @@ fn decode_hex(text: &str) -> Option<Vec<u8>> {
         }
     }
     let bytes = text.as_bytes();
-    if bytes.len() % 2 != 0 {
+    if !bytes.len().is_multiple_of(2) {
         return None;
     }
     bytes.chunks_exact(2).map(|p| Some((nibble(p[0])? << 4) | nibble(p[1])?)).collect()
@@ -126,7 +182,7 @@ fn decode_hex(text: &str) -> Option<Vec<u8>> {
 
 /// Standard base64 (RFC 4648 §4) with padding; only the canonical encoding is accepted.
 fn decode_base64_std(text: &str) -> Option<Vec<u8>> {
-    if text.len() % 4 != 0 {
+    if !text.len().is_multiple_of(4) {
         return None;
     }
     let body = text.trim_end_matches('=');
@@ -212,9 +268,14 @@ fn read_key_file(path: &Path, meta: &fs::Metadata) -> Result<[u8; 32], StoreErro
 /// Generates a key and publishes it at `path` without ever replacing an existing file: if another
 /// process created the key file first, its key is used.
 fn create_key_file(path: &Path) -> Result<[u8; 32], StoreError> {
+    publish_key_file(path, &random_bytes(path)?)
+}
+
+/// Writes `key` at `path` unless a key file is already there; returns the key at `path`.
+fn publish_key_file(path: &Path, key: &[u8; 32]) -> Result<[u8; 32], StoreError> {
+    let key = *key;
     let (dir, name) = split_path(path)?;
     ensure_dir(&dir)?;
-    let key: [u8; 32] = random_bytes(path)?;
     let text = format!("{}\n", hex(&key));
     let tmp = write_temp(&dir, &name, text.as_bytes())?;
     // A hard link publishes the complete file atomically and fails if the name is taken.
@@ -270,6 +331,22 @@ fn ensure_dir(dir: &Path) -> Result<(), StoreError> {
     {
         builder.create(dir).map_err(|e| io_error(dir, e))
     }
+}
+
+/// Refuses a directory that its group or others may enter or list (tokens are per user).
+fn check_private_dir(dir: &Path) -> Result<(), StoreError> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let meta = fs::metadata(dir).map_err(|e| io_error(dir, e))?;
+        let mode = meta.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            return Err(StoreError::InsecurePermissions { path: dir.display().to_string(), mode });
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = dir;
+    Ok(())
 }
 
 /// Writes `bytes` to a new `.<name>.tmp-<random>` file in `dir` (mode 0600), synced to disk, and
@@ -340,6 +417,8 @@ pub struct FileStore {
 struct Inner {
     dir: PathBuf,
     cipher: Aes256Gcm,
+    /// The refresh locks this handle holds: lock token → the locked file (unlocked on drop).
+    locks: std::sync::Mutex<std::collections::HashMap<String, File>>,
 }
 
 impl fmt::Debug for FileStore {
@@ -350,13 +429,16 @@ impl fmt::Debug for FileStore {
 
 impl FileStore {
     /// Opens the store in `dir`, creating the directory (mode 0700) if missing, and obtains the
-    /// key from `key` (which may generate a key file). Blocks on the file system.
+    /// key from `key` (which may generate a key file). An existing directory that its group or
+    /// others can access is refused ([`StoreError::InsecurePermissions`]). Blocks on the file
+    /// system.
     pub fn open(dir: impl Into<PathBuf>, key: KeySource) -> Result<FileStore, StoreError> {
         let dir = dir.into();
         ensure_dir(&dir)?;
+        check_private_dir(&dir)?;
         let key = key.resolve()?;
         let cipher = cipher(&key);
-        Ok(FileStore { inner: Arc::new(Inner { dir, cipher }) })
+        Ok(FileStore { inner: Arc::new(Inner { dir, cipher, locks: Default::default() }) })
     }
 
     /// The store directory.
@@ -496,6 +578,41 @@ impl Inner {
         }
     }
 
+    /// Takes the advisory lock of `key`'s lock file, waiting at most `wait` for another holder.
+    fn lock(&self, key: &StoreKey, wait: Duration) -> Result<StoreLock, StoreError> {
+        let path = self.dir.join(format!("{}.lock", entry_file_name(key)));
+        let mut options = OpenOptions::new();
+        options.read(true).write(true).create(true).truncate(false);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            options.mode(0o600);
+        }
+        let file = options.open(&path).map_err(|e| io_error(&path, e))?;
+        let deadline = std::time::Instant::now() + wait;
+        loop {
+            match file.try_lock() {
+                Ok(()) => break,
+                Err(std::fs::TryLockError::WouldBlock) => {}
+                Err(std::fs::TryLockError::Error(e)) => return Err(io_error(&path, e)),
+            }
+            if std::time::Instant::now() >= deadline {
+                return Err(StoreError::LockTimeout {
+                    key: format!("({}, {}, {})", key.user, key.resource, key.issuer),
+                    secs: wait.as_secs(),
+                });
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        }
+        let token = hex(&random_bytes::<16>(&path)?);
+        self.locks.lock().unwrap_or_else(|p| p.into_inner()).insert(token.clone(), file);
+        Ok(StoreLock { key: key.clone(), token })
+    }
+
+    fn holds(&self, lock: &StoreLock) -> bool {
+        self.locks.lock().unwrap_or_else(|p| p.into_inner()).contains_key(&lock.token)
+    }
+
     fn list(&self, user: &str) -> Result<Vec<StoreKey>, StoreError> {
         let prefix = user_prefix(user);
         let mut keys = Vec::new();
@@ -538,6 +655,37 @@ impl TokenStore for FileStore {
     fn list<'a>(&'a self, user: &'a str) -> StoreFuture<'a, Vec<StoreKey>> {
         let user = user.to_owned();
         self.blocking(move |inner| inner.list(&user))
+    }
+
+    /// An advisory lock on `<entry>.lock`, held until [`TokenStore::unlock`] or the process
+    /// ends; waits at most `ttl` plus 2 s for another holder (a refresh is bounded by the HTTP
+    /// timeout).
+    fn lock<'a>(&'a self, key: &'a StoreKey, ttl: Duration) -> StoreFuture<'a, Option<StoreLock>> {
+        let key = key.clone();
+        self.blocking(move |inner| inner.lock(&key, ttl + Duration::from_secs(2)).map(Some))
+    }
+
+    fn save_locked<'a>(
+        &'a self,
+        key: &'a StoreKey,
+        entry: &'a StoredEntry,
+        lock: &'a StoreLock,
+    ) -> StoreFuture<'a, ()> {
+        let (key, entry, lock) = (key.clone(), entry.clone(), lock.clone());
+        self.blocking(move |inner| {
+            if !inner.holds(&lock) {
+                return Err(StoreError::LockLost {
+                    key: format!("({}, {}, {})", key.user, key.resource, key.issuer),
+                });
+            }
+            inner.save(&key, &entry)
+        })
+    }
+
+    fn unlock<'a>(&'a self, lock: &'a StoreLock) -> StoreFuture<'a, ()> {
+        // Closing the file releases the lock.
+        drop(self.inner.locks.lock().unwrap_or_else(|p| p.into_inner()).remove(&lock.token));
+        Box::pin(async { Ok(()) })
     }
 }
 

@@ -135,6 +135,17 @@ pub enum StoreError {
         /// What is wrong.
         reason: String,
     },
+    /// An existing store directory is accessible to its group or others.
+    #[error(
+        "token store directory {path} has mode {mode:03o}, so others than its owner may list or \
+         change its entries; run `chmod 700 {path}`"
+    )]
+    InsecurePermissions {
+        /// The directory.
+        path: String,
+        /// Its permission bits.
+        mode: u32,
+    },
     /// The encryption key is unusable.
     #[error("token store key is invalid: {0}")]
     InvalidKey(String),

@@ -15,7 +15,10 @@
 //! have refreshed already: then it uses those tokens), refreshes, and saves with a script that
 //! writes only while the lock still holds its token (compare-and-set). A holder whose lock
 //! expired therefore cannot overwrite a newer, rotated refresh token; release is
-//! compare-and-delete. Connection loss surfaces as [`StoreError::Unavailable`]; the connection
+//! compare-and-delete. While the lock is held, a task renews its expiry every third of its
+//! lifetime (compare-and-expire on the token), so a refresh slower than the lifetime (the HTTP
+//! timeout is longer) keeps the lock and its rotated refresh token is saved, not refused; a
+//! crashed holder stops renewing and its lock expires. Connection loss surfaces as [`StoreError::Unavailable`]; the connection
 //! manager reconnects by itself when Redis is back.
 
 use std::time::Duration;
@@ -38,6 +41,14 @@ redis.call('SADD', KEYS[3], KEYS[2])
 return 1
 ";
 
+const RENEW: &str = r"
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 0
+";
+
+/// A lock is renewed at most this many times (a holder stuck for longer loses it).
+const MAX_RENEWALS: u32 = 60;
+
 const UNLOCK: &str = r"
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
@@ -48,6 +59,10 @@ return 0
 #[derive(Clone)]
 pub struct RedisStore {
     conn: ConnectionManager,
+    /// The renewal tasks of the locks this process holds, by lock token.
+    renewals: std::sync::Arc<
+        std::sync::Mutex<std::collections::HashMap<String, tokio::task::AbortHandle>>,
+    >,
     cipher: Aes256Gcm,
     prefix: String,
     /// The URL without credentials, for error messages.
@@ -89,7 +104,13 @@ impl RedisStore {
             .set_number_of_retries(2)
             .set_max_delay(Duration::from_millis(500));
         let conn = ConnectionManager::new_with_config(client, config).await.map_err(unavailable)?;
-        Ok(RedisStore { conn, cipher: cipher(key), prefix: "mcp-oauth:".to_owned(), backend })
+        Ok(RedisStore {
+            conn,
+            renewals: Default::default(),
+            cipher: cipher(key),
+            prefix: "mcp-oauth:".to_owned(),
+            backend,
+        })
     }
 
     /// Uses `prefix` before every key (several deployments in one Redis database).
@@ -114,6 +135,31 @@ impl RedisStore {
     fn lock_key(&self, key: &StoreKey) -> String {
         let entry = self.entry_key(key);
         format!("{}lock:{}", self.prefix, &entry[self.prefix.len() + 4..])
+    }
+
+    /// Renews lock `name` every third of its lifetime while it still holds `token`, until
+    /// [`TokenStore::unlock`] stops it or [`MAX_RENEWALS`] is reached.
+    fn renew_while_held(&self, name: String, token: String, ttl_ms: u64) {
+        let mut conn = self.conn.clone();
+        let (key, renewals) = (token.clone(), std::sync::Arc::clone(&self.renewals));
+        let period = Duration::from_millis((ttl_ms / 3).max(1));
+        let task = tokio::spawn(async move {
+            for _ in 0..MAX_RENEWALS {
+                tokio::time::sleep(period).await;
+                let renewed: Result<i64, _> = redis::Script::new(RENEW)
+                    .key(&name)
+                    .arg(&token)
+                    .arg(ttl_ms)
+                    .invoke_async(&mut conn)
+                    .await;
+                // Lost (expired and taken) or Redis unreachable: the save will tell.
+                if !matches!(renewed, Ok(1)) {
+                    break;
+                }
+            }
+            renewals.lock().unwrap_or_else(|p| p.into_inner()).remove(&token);
+        });
+        self.renewals.lock().unwrap_or_else(|p| p.into_inner()).insert(key, task.abort_handle());
     }
 
     fn sealed(&self, name: &str, plaintext: &str) -> Result<Vec<u8>, StoreError> {
@@ -222,6 +268,7 @@ impl TokenStore for RedisStore {
                     .await
                     .map_err(|e| self.unavailable(e))?;
                 if got.is_some() {
+                    self.renew_while_held(name, token.clone(), ttl_ms);
                     return Ok(Some(StoreLock { key: key.clone(), token }));
                 }
                 if tokio::time::Instant::now() >= deadline {
@@ -266,6 +313,11 @@ impl TokenStore for RedisStore {
 
     fn unlock<'a>(&'a self, lock: &'a StoreLock) -> StoreFuture<'a, ()> {
         Box::pin(async move {
+            let renewal =
+                self.renewals.lock().unwrap_or_else(|p| p.into_inner()).remove(&lock.token);
+            if let Some(task) = renewal {
+                task.abort();
+            }
             let mut conn = self.conn.clone();
             let _: i64 = redis::Script::new(UNLOCK)
                 .key(self.lock_key(&lock.key))

@@ -206,3 +206,12 @@ pub async fn post_json(url: &str, body: serde_json::Value) -> serde_json::Value 
 pub fn count(stats: &serde_json::Value, path: &str) -> u64 {
     stats.pointer(path).and_then(|v| v.as_u64()).unwrap_or(0)
 }
+
+/// A temporary directory only its owner can access, as a token store directory must be.
+pub fn private_tempdir() -> tempfile::TempDir {
+    use std::os::unix::fs::PermissionsExt;
+    tempfile::Builder::new()
+        .permissions(std::fs::Permissions::from_mode(0o700))
+        .tempdir()
+        .expect("tempdir")
+}

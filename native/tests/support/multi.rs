@@ -126,6 +126,11 @@ pub fn config(
     let mut c = ServerConfig::new(tokens, pending).unwrap().server("demo", mcp_url);
     c.redirect_uri = redirect_uri.to_owned();
     c.consent_timeout = Duration::from_secs(60);
+    // The peers run on loopback, which the server's egress policy refuses by default.
+    c.egress = mcp_oauth::egress::EgressPolicy::deny_internal()
+        .allowing("127.0.0.0/8")
+        .and_then(|p| p.allowing("::1"))
+        .unwrap();
     c
 }
 
