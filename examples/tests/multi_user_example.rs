@@ -3,6 +3,9 @@
 //! (bearer JWT), playing the users' browsers with `--follow`.
 #![allow(clippy::unwrap_used, clippy::panic)]
 
+#[path = "../../native/tests/common/mod.rs"]
+mod common;
+
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -11,8 +14,7 @@ struct Proc(Child);
 
 impl Drop for Proc {
     fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+        common::stop(&mut self.0);
     }
 }
 

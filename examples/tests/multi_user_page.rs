@@ -5,6 +5,9 @@
 //! popup to `/auth/redirect`, the popup closes itself, and the result arrives on the page's WebSocket.
 #![allow(clippy::unwrap_used, clippy::panic)]
 
+#[path = "../../native/tests/common/mod.rs"]
+mod common;
+
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -18,8 +21,7 @@ struct Proc(Child);
 
 impl Drop for Proc {
     fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+        common::stop(&mut self.0);
     }
 }
 
