@@ -12,13 +12,11 @@ pub fn split(scope: &str) -> impl Iterator<Item = &str> {
 
 /// Joins scope tokens, dropping duplicates and keeping the first occurrence's order.
 pub fn join_unique<'a>(tokens: impl IntoIterator<Item = &'a str>) -> Option<String> {
-    let mut seen: Vec<&str> = Vec::new();
-    for t in tokens {
-        if !t.is_empty() && !seen.contains(&t) {
-            seen.push(t);
-        }
-    }
-    (!seen.is_empty()).then(|| seen.join(" "))
+    let tokens: Vec<&str> = tokens.into_iter().filter(|t| !t.is_empty()).collect();
+    // O(n log n): scopes come from challenges and metadata, so their number is the server's.
+    let repeats = crate::json::repeats(&tokens);
+    let kept: Vec<&str> = tokens.iter().zip(repeats).filter(|(_, r)| !r).map(|(t, _)| *t).collect();
+    (!kept.is_empty()).then(|| kept.join(" "))
 }
 
 /// Chooses the `scope` of an authorization request:
