@@ -176,7 +176,8 @@ impl Parser<'_> {
                         Some(b',') => self.pos += 1,
                         Some(b'}') => {
                             self.pos += 1;
-                            let names: Vec<&str> = members.iter().map(|(n, _)| n.as_str()).collect();
+                            let names: Vec<&str> =
+                                members.iter().map(|(n, _)| n.as_str()).collect();
                             if let Some(i) = first_duplicate(&names) {
                                 let reason = "duplicate member name";
                                 return Err(JsonError { position: starts[i], reason });

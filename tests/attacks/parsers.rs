@@ -41,8 +41,8 @@ fn metadata_with_members(extra: usize) -> String {
 
 fn process_server_metadata(body: &str) -> Result<(), ServerMetadataError> {
     let issuer = IssuerUrl::parse(ISSUER).unwrap();
-    let url = EndpointUrl::parse(&format!("{ISSUER}/.well-known/oauth-authorization-server"))
-        .unwrap();
+    let url =
+        EndpointUrl::parse(&format!("{ISSUER}/.well-known/oauth-authorization-server")).unwrap();
     let resp = HttpResponse::json(200, body);
     server_metadata::process_metadata_response(&issuer, &url, &resp, &ServerPolicy::default())
         .map(|_| ())
@@ -99,12 +99,9 @@ fn resource_metadata_with_100k_scopes_is_refused_at_the_array_cap() {
     let url =
         EndpointUrl::parse("https://mcp.example/.well-known/oauth-protected-resource/mcp").unwrap();
     let mcp = ResourceUrl::parse("https://mcp.example/mcp").unwrap();
-    let err = resource_metadata::process_metadata_response(
-        &url,
-        &mcp,
-        &HttpResponse::json(200, &body),
-    )
-    .unwrap_err();
+    let err =
+        resource_metadata::process_metadata_response(&url, &mcp, &HttpResponse::json(200, &body))
+            .unwrap_err();
 
     // Refused, naming the cap.
     assert_eq!(err.code(), "resource_metadata_malformed");
@@ -217,8 +214,8 @@ fn url_of_1_mib_is_refused_at_the_length_cap() {
 fn pending() -> mcp_oauth_core::authorize::PendingAuthorization {
     let body = metadata_with_members(0);
     let issuer = IssuerUrl::parse(ISSUER).unwrap();
-    let url = EndpointUrl::parse(&format!("{ISSUER}/.well-known/oauth-authorization-server"))
-        .unwrap();
+    let url =
+        EndpointUrl::parse(&format!("{ISSUER}/.well-known/oauth-authorization-server")).unwrap();
     let md = server_metadata::process_metadata_response(
         &issuer,
         &url,
