@@ -1,8 +1,9 @@
 //! The core's parsers on 1 MiB adversarial inputs (issue 12, item 3): JSON with unique member
-//! names, JSON of long strings that every cap admits (the accepted path), a `WWW-Authenticate` value with ~95,000 parameters, a form body and a callback URL
-//! with ~116,000 pairs, a 1 MiB URL, and 100,000 unique scopes to join. Before the caps, the
-//! duplicate checks made several of these take seconds; now each is refused at its cap or
-//! parsed in linear time.
+//! names, JSON of long strings that every cap admits (the accepted path), a `WWW-Authenticate`
+//! value with ~95,000 parameters, a form body and a callback URL with ~116,000 pairs, a 1 MiB
+//! URL, 100,000 unique scopes to join, and the largest input each cap still admits. Before the
+//! caps, the duplicate checks made several of these take seconds; now each is refused at its
+//! cap or parsed in linear time.
 //!
 //! Run: `cargo bench -p mcp-oauth-core --bench parsers`. On code where one input takes seconds,
 //! Criterion's minimum of 10 samples takes many minutes; `PARSERS_ONCE=1` instead times each
