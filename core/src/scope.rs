@@ -62,6 +62,16 @@ pub fn step_up(
 mod tests {
     use super::*;
 
+    #[test]
+    fn join_unique_keeps_first_occurrences_in_order() {
+        assert_eq!(join_unique(["b", "a", "", "b", "c", "a"]).as_deref(), Some("b a c"));
+        assert_eq!(join_unique([""]), None);
+        let many: Vec<String> = (0..10_000).map(|i| format!("s{}", i % 5_000)).collect();
+        let joined = join_unique(many.iter().map(String::as_str)).unwrap();
+        assert_eq!(joined.split(' ').count(), 5_000);
+        assert!(joined.starts_with("s0 s1 s2 "));
+    }
+
     fn v(xs: &[&str]) -> Vec<String> {
         xs.iter().map(|s| s.to_string()).collect()
     }

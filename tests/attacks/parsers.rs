@@ -33,16 +33,16 @@ fn metadata_with_members(extra: usize) -> String {
         r#"{{"issuer":"{ISSUER}","authorization_endpoint":"{ISSUER}/authorize","token_endpoint":"{ISSUER}/token","code_challenge_methods_supported":["S256"]"#
     );
     for i in 0..extra {
-        write!(s, r#","x{i:05}":"abc""#).unwrap();
+        write!(s, r#","x{i:05}":"abc""#).expect("writing to a String");
     }
     s.push('}');
     s
 }
 
 fn process_server_metadata(body: &str) -> Result<(), ServerMetadataError> {
-    let issuer = IssuerUrl::parse(ISSUER).unwrap();
-    let url =
-        EndpointUrl::parse(&format!("{ISSUER}/.well-known/oauth-authorization-server")).unwrap();
+    let issuer = IssuerUrl::parse(ISSUER).expect("valid");
+    let url = EndpointUrl::parse(&format!("{ISSUER}/.well-known/oauth-authorization-server"))
+        .expect("valid");
     let resp = HttpResponse::json(200, body);
     server_metadata::process_metadata_response(&issuer, &url, &resp, &ServerPolicy::default())
         .map(|_| ())
@@ -93,12 +93,12 @@ fn resource_metadata_with_100k_scopes_is_refused_at_the_array_cap() {
         r#"{"resource":"https://mcp.example/mcp","authorization_servers":["https://as.example"],"scopes_supported":["#,
     );
     for i in 0..100_000 {
-        write!(body, "\"s{i:05}\",").unwrap();
+        write!(body, "\"s{i:05}\",").expect("writing to a String");
     }
     body.push_str("\"last\"]}");
-    let url =
-        EndpointUrl::parse("https://mcp.example/.well-known/oauth-protected-resource/mcp").unwrap();
-    let mcp = ResourceUrl::parse("https://mcp.example/mcp").unwrap();
+    let url = EndpointUrl::parse("https://mcp.example/.well-known/oauth-protected-resource/mcp")
+        .expect("valid");
+    let mcp = ResourceUrl::parse("https://mcp.example/mcp").expect("valid");
     let err =
         resource_metadata::process_metadata_response(&url, &mcp, &HttpResponse::json(200, &body))
             .unwrap_err();
@@ -134,7 +134,7 @@ fn json_string_longer_than_the_string_cap_is_refused() {
 fn challenge_with_params(params: usize) -> String {
     let mut h = String::from("Bearer realm=\"mcp\"");
     for i in 0..params {
-        write!(h, ", a{i:05}=b").unwrap();
+        write!(h, ", a{i:05}=b").expect("writing to a String");
     }
     h
 }
@@ -178,7 +178,7 @@ fn form_body_of_1_mib_is_refused_at_the_length_cap() {
     let mut body = String::new();
     let mut i = 0;
     while body.len() < 1 << 20 {
-        write!(body, "p{i:05}=&").unwrap();
+        write!(body, "p{i:05}=&").expect("writing to a String");
         i += 1;
     }
     let outcome = format!("{:?}", form_decode(&body));
@@ -213,17 +213,17 @@ fn url_of_1_mib_is_refused_at_the_length_cap() {
 
 fn pending() -> mcp_oauth_core::authorize::PendingAuthorization {
     let body = metadata_with_members(0);
-    let issuer = IssuerUrl::parse(ISSUER).unwrap();
-    let url =
-        EndpointUrl::parse(&format!("{ISSUER}/.well-known/oauth-authorization-server")).unwrap();
+    let issuer = IssuerUrl::parse(ISSUER).expect("valid");
+    let url = EndpointUrl::parse(&format!("{ISSUER}/.well-known/oauth-authorization-server"))
+        .expect("valid");
     let md = server_metadata::process_metadata_response(
         &issuer,
         &url,
         &HttpResponse::json(200, &body),
         &ServerPolicy::default(),
     )
-    .unwrap();
-    let redirect = RedirectUri::parse("http://127.0.0.1:8765/cb").unwrap();
+    .expect("valid");
+    let redirect = RedirectUri::parse("http://127.0.0.1:8765/cb").expect("valid");
     authorization_request(
         AuthorizationParams {
             metadata: &md,
@@ -236,7 +236,7 @@ fn pending() -> mcp_oauth_core::authorize::PendingAuthorization {
         &Entropy { verifier: [1; 32], state: [2; 32] },
         UnixTime(1_700_000_000),
     )
-    .unwrap()
+    .expect("valid")
 }
 
 #[test]
@@ -246,7 +246,7 @@ fn callback_of_1_mib_with_130k_parameters_is_refused_at_the_url_cap() {
     let mut url = String::from("http://127.0.0.1:8765/cb?");
     let mut i = 0;
     while url.len() < 1 << 20 {
-        write!(url, "p{i:05}=&").unwrap();
+        write!(url, "p{i:05}=&").expect("writing to a String");
         i += 1;
     }
     let err = process_callback(&p, &url).unwrap_err();
@@ -263,7 +263,7 @@ fn callback_with_8k_parameters_under_the_url_cap_finds_the_duplicate() {
     let mut url = String::from("http://127.0.0.1:8765/cb?");
     let mut i = 0;
     while url.len() < (16 << 10) - 40 {
-        write!(url, "{i:x}&").unwrap();
+        write!(url, "{i:x}&").expect("writing to a String");
         i += 1;
     }
     url.push_str("state=a&state=b");
