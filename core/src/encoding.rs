@@ -143,6 +143,7 @@ pub fn percent_decode(s: &str, plus_is_space: bool) -> Option<String> {
 
 /// Parses an `application/x-www-form-urlencoded` string into pairs (module docs for the caps).
 pub fn form_decode(s: &str) -> Result<Vec<(String, String)>, FormError> {
+    // RFC 6749 §4.1.2, §4.1.3: OAuth's form messages are short; longer ones are refused.
     if s.len() > MAX_FORM_LEN {
         return Err(FormError::TooLong { length: s.len(), max: MAX_FORM_LEN });
     }

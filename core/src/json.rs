@@ -111,6 +111,7 @@ impl Parser<'_> {
     }
 
     fn value(&mut self, depth: usize) -> Result<Json, JsonError> {
+        // RFC 8259 §9: a parser may limit the depth of nesting.
         if depth > MAX_DEPTH {
             return self.err("nested too deeply (more than MAX_DEPTH = 64 levels)");
         }
@@ -130,6 +131,7 @@ impl Parser<'_> {
                     return Ok(Json::Array(items));
                 }
                 loop {
+                    // RFC 8259 §9: a parser may limit sizes; this one, the items of an array.
                     if items.len() == MAX_ITEMS {
                         return self.err("more than MAX_ITEMS = 4096 items in one array");
                     }
@@ -159,6 +161,7 @@ impl Parser<'_> {
                     if self.s.get(self.pos) != Some(&b'"') {
                         return self.err("expected a member name");
                     }
+                    // RFC 8259 §9: a parser may limit sizes; this one, the members of an object.
                     if members.len() == MAX_MEMBERS {
                         return self.err("more than MAX_MEMBERS = 1024 members in one object");
                     }
@@ -176,6 +179,7 @@ impl Parser<'_> {
                         Some(b',') => self.pos += 1,
                         Some(b'}') => {
                             self.pos += 1;
+                            // RFC 8259 §4: names SHOULD be unique; a duplicate is refused.
                             let names: Vec<&str> =
                                 members.iter().map(|(n, _)| n.as_str()).collect();
                             if let Some(i) = first_duplicate(&names) {
@@ -252,6 +256,7 @@ impl Parser<'_> {
         self.pos += 1;
         let mut out: Vec<u8> = Vec::new();
         loop {
+            // RFC 8259 §9: a parser may limit the length of strings.
             if out.len() > MAX_STRING_LEN {
                 return self.err("string longer than MAX_STRING_LEN = 256 KiB");
             }
@@ -314,6 +319,7 @@ impl Parser<'_> {
 
 /// Parses a complete JSON text.
 pub fn parse(text: &[u8]) -> Result<Json, JsonError> {
+    // RFC 8259 §9: a parser may limit the size of texts it accepts.
     if text.len() > MAX_INPUT_LEN {
         return Err(JsonError { position: 0, reason: "input longer than MAX_INPUT_LEN = 1 MiB" });
     }
