@@ -254,9 +254,8 @@ pub fn process_callback(
         params.push((k, v));
     }
     // RFC 6749 §3.1: "Request and response parameters MUST NOT be included more than once."
-    let names: Vec<&str> = params.iter().map(|(n, _)| n.as_str()).collect();
-    if let Some(i) = crate::json::first_duplicate(&names) {
-        return Err(CallbackError::DuplicateParameter(params.swap_remove(i).0));
+    if let Some(i) = crate::json::first_duplicate(params.len(), &|i| params[i].0.as_str()) {
+        return Err(CallbackError::DuplicateParameter(params[i].0.clone()));
     }
     let get = |name: &str| params.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str());
     // RFC 6749 §10.12: state binds the response to this user agent; constant-time comparison.

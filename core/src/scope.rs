@@ -12,11 +12,28 @@ pub fn split(scope: &str) -> impl Iterator<Item = &str> {
 
 /// Joins scope tokens, dropping duplicates and keeping the first occurrence's order.
 pub fn join_unique<'a>(tokens: impl IntoIterator<Item = &'a str>) -> Option<String> {
-    let tokens: Vec<&str> = tokens.into_iter().filter(|t| !t.is_empty()).collect();
+    // A plain loop: collecting from the callers' iterator adapters costs wasm size per caller.
+    let mut list = Vec::new();
+    for t in tokens {
+        if !t.is_empty() {
+            list.push(t);
+        }
+    }
+    join_unique_of(&list)
+}
+
+/// The non-generic part of [`join_unique`] (one copy in the wasm build).
+fn join_unique_of(tokens: &[&str]) -> Option<String> {
     // O(n log n): scopes come from challenges and metadata, so their number is the server's.
-    let repeats = crate::json::repeats(&tokens);
-    let kept: Vec<&str> = tokens.iter().zip(repeats).filter(|(_, r)| !r).map(|(t, _)| *t).collect();
-    (!kept.is_empty()).then(|| kept.join(" "))
+    let repeats = crate::json::repeats(tokens.len(), &|i| tokens[i]);
+    let mut out = String::new();
+    for (t, _) in tokens.iter().zip(&repeats).filter(|(_, r)| !**r) {
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(t);
+    }
+    (!out.is_empty()).then_some(out)
 }
 
 /// Chooses the `scope` of an authorization request:

@@ -114,9 +114,10 @@ fn cache_control() {
 
 #[test]
 fn duplicates_are_found_wherever_they_are() {
-    assert_eq!(first_duplicate(&[]), None);
-    assert_eq!(first_duplicate(&["a", "b", "c"]), None);
-    assert_eq!(first_duplicate(&["b", "a", "c", "a", "b"]), Some(3), "the first repeat in order");
+    let first = |names: &[&str]| first_duplicate(names.len(), &|i| names[i]);
+    assert_eq!(first(&[]), None);
+    assert_eq!(first(&["a", "b", "c"]), None);
+    assert_eq!(first(&["b", "a", "c", "a", "b"]), Some(3), "the first repeat in order");
     let e = parse(br#"{"z":1,"a":2,"m":3,"a":4,"z":5}"#).unwrap_err();
     assert_eq!((e.position, e.reason), (19, "duplicate member name"));
     assert_eq!(parse(br#"{"a":{"a":1},"b":[{"a":2}]}"#).map(|_| ()), Ok(()), "per object");
@@ -146,4 +147,21 @@ fn caps_are_enforced_and_named() {
     assert!(parse(format!("\"{}\"", "a".repeat(MAX_STRING_LEN)).as_bytes()).is_ok());
     let deep = "[".repeat(MAX_DEPTH) + &"]".repeat(MAX_DEPTH);
     assert!(parse(deep.as_bytes()).is_ok());
+}
+
+#[test]
+fn repeats_matches_a_quadratic_scan() {
+    // Names from a small alphabet, so that there are many repeats, in many orders and lengths.
+    let mut seed = 7u32;
+    for len in 0..200 {
+        let names: Vec<String> = (0..len)
+            .map(|_| {
+                seed = seed.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+                format!("n{}", (seed >> 16) % 23)
+            })
+            .collect();
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        let expected: Vec<bool> = (0..len).map(|i| names[..i].contains(&names[i])).collect();
+        assert_eq!(repeats(names.len(), &|i| names[i]), expected, "{names:?}");
+    }
 }
