@@ -256,11 +256,11 @@ pub fn process_callback(
         if own.iter().any(|(ok, ov)| *ok == k && *ov == v) {
             continue;
         }
-        // RFC 6749 §3.1: "Request and response parameters MUST NOT be included more than once."
-        if params.iter().any(|(n, _)| *n == k) {
-            return Err(CallbackError::DuplicateParameter(k));
-        }
         params.push((k, v));
+    }
+    // RFC 6749 §3.1: "Request and response parameters MUST NOT be included more than once."
+    if let Some(i) = crate::json::first_duplicate(params.len(), &|i| params[i].0.as_str()) {
+        return Err(CallbackError::DuplicateParameter(params[i].0.clone()));
     }
     let get = |name: &str| params.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str());
     // RFC 6749 §10.12: state binds the response to this user agent; constant-time comparison.

@@ -3,6 +3,50 @@
 //!
 //! Written here instead of pulling the `base64`/`form_urlencoded` crates: each is a few lines,
 //! and the browser bundle pays for every dependency (see `BENCHMARKS.md`).
+//!
+//! Hostile input: decoding is linear. [`form_decode`] refuses a text longer than
+//! [`MAX_FORM_LEN`] (64 KiB) before reading it, and one with more than [`MAX_FORM_PAIRS`]
+//! (8,192) pairs. OAuth's form messages (RFC 6749 §4.1.2 callbacks, §4.1.3 token requests) are
+//! a few hundred bytes; a callback URL is capped shorter still by `url::MAX_URL_LEN`.
+
+/// Longest `application/x-www-form-urlencoded` text [`form_decode`] reads, in bytes.
+pub const MAX_FORM_LEN: usize = 64 << 10;
+/// Most pairs [`form_decode`] returns.
+pub const MAX_FORM_PAIRS: usize = 8192;
+
+/// Why a form-encoded text could not be decoded.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum FormError {
+    /// A malformed `%` escape, or a name or value that is not UTF-8 once decoded.
+    #[error("malformed percent-escape or invalid UTF-8 in a form-encoded text")]
+    Malformed,
+    /// Longer than [`MAX_FORM_LEN`].
+    #[error("form-encoded text of {length} bytes is longer than MAX_FORM_LEN ({max})")]
+    TooLong {
+        /// Its length in bytes.
+        length: usize,
+        /// [`MAX_FORM_LEN`].
+        max: usize,
+    },
+    /// More than [`MAX_FORM_PAIRS`] pairs.
+    #[error("form-encoded text has more than MAX_FORM_PAIRS ({max}) pairs")]
+    TooManyPairs {
+        /// [`MAX_FORM_PAIRS`].
+        max: usize,
+    },
+}
+
+impl FormError {
+    /// Stable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            FormError::Malformed => "form_malformed",
+            FormError::TooLong { .. } => "form_too_long",
+            FormError::TooManyPairs { .. } => "form_too_many_pairs",
+        }
+    }
+}
 
 /// Bytes that `application/x-www-form-urlencoded` leaves as they are (WHATWG URL
 /// "application/x-www-form-urlencoded percent-encode set" complement): ALPHA / DIGIT / `*-._`.
@@ -97,15 +141,22 @@ pub fn percent_decode(s: &str, plus_is_space: bool) -> Option<String> {
     String::from_utf8(out).ok()
 }
 
-/// Parses an `application/x-www-form-urlencoded` string into pairs. `None` on a malformed
-/// escape or invalid UTF-8.
-pub fn form_decode(s: &str) -> Option<Vec<(String, String)>> {
+/// Parses an `application/x-www-form-urlencoded` string into pairs (module docs for the caps).
+pub fn form_decode(s: &str) -> Result<Vec<(String, String)>, FormError> {
+    // RFC 6749 §4.1.2, §4.1.3: OAuth's form messages are short; longer ones are refused.
+    if s.len() > MAX_FORM_LEN {
+        return Err(FormError::TooLong { length: s.len(), max: MAX_FORM_LEN });
+    }
     let mut out = Vec::new();
     for part in s.split('&').filter(|p| !p.is_empty()) {
+        if out.len() == MAX_FORM_PAIRS {
+            return Err(FormError::TooManyPairs { max: MAX_FORM_PAIRS });
+        }
         let (k, v) = part.split_once('=').unwrap_or((part, ""));
-        out.push((percent_decode(k, true)?, percent_decode(v, true)?));
+        let decode = |t| percent_decode(t, true).ok_or(FormError::Malformed);
+        out.push((decode(k)?, decode(v)?));
     }
-    Some(out)
+    Ok(out)
 }
 
 const B64_STD: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -172,6 +223,23 @@ mod tests {
             form_decode("+%25%26%2B%C2%A3%E2%82%AC=x&y").unwrap(),
             vec![(" %&+£€".to_string(), "x".to_string()), ("y".to_string(), String::new())]
         );
+    }
+
+    #[test]
+    fn form_caps_are_enforced_and_named() {
+        assert_eq!(form_decode(&"a&".repeat(MAX_FORM_PAIRS)).unwrap().len(), MAX_FORM_PAIRS);
+        let many = "a&".repeat(MAX_FORM_PAIRS + 1);
+        assert_eq!(form_decode(&many), Err(FormError::TooManyPairs { max: MAX_FORM_PAIRS }));
+        let long = "a".repeat(MAX_FORM_LEN + 1);
+        let e = form_decode(&long).unwrap_err();
+        assert_eq!(e, FormError::TooLong { length: MAX_FORM_LEN + 1, max: MAX_FORM_LEN });
+        assert!(e.to_string().contains("MAX_FORM_LEN"));
+        assert_eq!(form_decode(&"a".repeat(MAX_FORM_LEN)).unwrap().len(), 1);
+        assert_eq!(form_decode("a=%zz"), Err(FormError::Malformed));
+        let mut codes: Vec<&str> =
+            [many, long, "%".into()].iter().map(|t| form_decode(t).unwrap_err().code()).collect();
+        codes.dedup();
+        assert_eq!(codes, ["form_too_many_pairs", "form_too_long", "form_malformed"]);
     }
 
     #[test]

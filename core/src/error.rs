@@ -244,6 +244,8 @@ mod tests {
         let mut v: Vec<Error> = vec![
             ChallengeError::Malformed { header: s(), position: 0, reason: "" }.into(),
             ChallengeError::DuplicateParameter(s()).into(),
+            ChallengeError::TooLong { length: 0, max: 0 }.into(),
+            ChallengeError::TooManyParameters { max: 0 }.into(),
         ];
         v.extend(
             [
@@ -405,6 +407,7 @@ mod tests {
             UrlProblem::Fragment,
             UrlProblem::Query,
             UrlProblem::MissingPath,
+            UrlProblem::TooLong { length: 0, max: 0 },
         ];
         let mut codes: Vec<&str> = problems.iter().map(UrlProblem::code).collect();
         codes.sort_unstable();

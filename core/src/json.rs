@@ -1,6 +1,5 @@
 //! JSON (RFC 8259), small on purpose: a strict parser into [`Json`], a writer, and the checks
-//! every `process_*` function starts with (HOUSE_STYLE §8: status, content type, JSON object,
-//! required members).
+//! every `process_*` function starts with (status, content type, JSON object, required members).
 //!
 //! Why not serde/serde_json: in the browser build they cost about 90 KB of wasm before
 //! optimisation (derive visitors, float formatting and parsing, `BTreeMap`), more than the whole
@@ -10,7 +9,20 @@
 //!
 //! Strictness: duplicate member names are an error (RFC 8259 §4 says they SHOULD be unique;
 //! parsers disagree on which one wins, which makes duplicates a way to smuggle values past a
-//! check), nesting deeper than 64 levels is an error, and so is anything after the value.
+//! check), and so is anything after the value.
+//!
+//! Hostile input: parsing is linear in the input (duplicate names are found by sorting, not by
+//! comparing every pair), and RFC 8259 §9 lets a parser limit sizes, which these caps do. Each
+//! is far above what real servers send (metadata documents are a few KB with a few dozen
+//! members; tokens a few KB):
+//!
+//! | cap | value | error reason names |
+//! |---|---|---|
+//! | whole input | [`MAX_INPUT_LEN`] = 1 MiB | `MAX_INPUT_LEN` |
+//! | members of one object | [`MAX_MEMBERS`] = 1,024 | `MAX_MEMBERS` |
+//! | items of one array | [`MAX_ITEMS`] = 4,096 | `MAX_ITEMS` |
+//! | bytes of one string | [`MAX_STRING_LEN`] = 256 KiB | `MAX_STRING_LEN` |
+//! | nesting | [`MAX_DEPTH`] = 64 | `MAX_DEPTH` |
 
 use crate::http::HttpResponse;
 
@@ -41,7 +53,62 @@ pub struct JsonError {
     pub reason: &'static str,
 }
 
-const MAX_DEPTH: usize = 64;
+/// Largest JSON text [`parse`] reads, in bytes (RFC 8259 §9: "An implementation may set limits
+/// on the size of texts that it accepts").
+pub const MAX_INPUT_LEN: usize = 1 << 20;
+/// Most members one object may have.
+pub const MAX_MEMBERS: usize = 1024;
+/// Most items one array may have.
+pub const MAX_ITEMS: usize = 4096;
+/// Longest string, in bytes after unescaping (RFC 8259 §9: limits on "the length and character
+/// contents of strings").
+pub const MAX_STRING_LEN: usize = 256 << 10;
+/// Deepest nesting of arrays and objects (RFC 8259 §9: "the maximum depth of nesting").
+pub const MAX_DEPTH: usize = 64;
+
+/// Marks each name that repeats an earlier one, in O(n log n) (comparing each name with every
+/// earlier one was quadratic): a heapsort of the indices by (name, index), after which repeats
+/// are neighbours. Hand-written because std's sort costs several KB of wasm.
+pub(crate) fn repeats<'a>(len: usize, name: &dyn Fn(usize) -> &'a str) -> Vec<bool> {
+    let less = |a: usize, b: usize| (name(a), a) < (name(b), b);
+    let sift = |order: &mut [usize], mut root: usize| loop {
+        let mut child = 2 * root + 1;
+        if child >= order.len() {
+            break;
+        }
+        if child + 1 < order.len() && less(order[child], order[child + 1]) {
+            child += 1;
+        }
+        if !less(order[root], order[child]) {
+            break;
+        }
+        order.swap(root, child);
+        root = child;
+    };
+    let mut order: Vec<usize> = Vec::with_capacity(len);
+    for i in 0..len {
+        order.push(i);
+    }
+    for root in (0..len / 2).rev() {
+        sift(&mut order, root);
+    }
+    for end in (1..len).rev() {
+        order.swap(0, end);
+        sift(&mut order[..end], 0);
+    }
+    let mut out = vec![false; len];
+    for w in order.windows(2) {
+        if name(w[0]) == name(w[1]) {
+            out[w[1]] = true;
+        }
+    }
+    out
+}
+
+/// The index of the first name that repeats an earlier one.
+pub(crate) fn first_duplicate<'a>(len: usize, name: &dyn Fn(usize) -> &'a str) -> Option<usize> {
+    repeats(len, name).iter().position(|&r| r)
+}
 
 struct Parser<'a> {
     s: &'a [u8],
@@ -69,8 +136,9 @@ impl Parser<'_> {
     }
 
     fn value(&mut self, depth: usize) -> Result<Json, JsonError> {
+        // RFC 8259 §9: a parser may limit the depth of nesting.
         if depth > MAX_DEPTH {
-            return self.err("nested too deeply");
+            return self.err("nested too deeply (more than MAX_DEPTH = 64 levels)");
         }
         self.ws();
         match self.s.get(self.pos) {
@@ -88,6 +156,10 @@ impl Parser<'_> {
                     return Ok(Json::Array(items));
                 }
                 loop {
+                    // RFC 8259 §9: a parser may limit sizes; this one, the items of an array.
+                    if items.len() == MAX_ITEMS {
+                        return self.err("more than MAX_ITEMS = 4096 items in one array");
+                    }
                     items.push(self.value(depth + 1)?);
                     self.ws();
                     match self.s.get(self.pos) {
@@ -103,6 +175,7 @@ impl Parser<'_> {
             Some(b'{') => {
                 self.pos += 1;
                 let mut members: Vec<(String, Json)> = Vec::new();
+                let mut starts: Vec<usize> = Vec::new();
                 self.ws();
                 if self.s.get(self.pos) == Some(&b'}') {
                     self.pos += 1;
@@ -113,11 +186,12 @@ impl Parser<'_> {
                     if self.s.get(self.pos) != Some(&b'"') {
                         return self.err("expected a member name");
                     }
-                    let at = self.pos;
-                    let name = self.string()?;
-                    if members.iter().any(|(n, _)| *n == name) {
-                        return Err(JsonError { position: at, reason: "duplicate member name" });
+                    // RFC 8259 §9: a parser may limit sizes; this one, the members of an object.
+                    if members.len() == MAX_MEMBERS {
+                        return self.err("more than MAX_MEMBERS = 1024 members in one object");
                     }
+                    starts.push(self.pos);
+                    let name = self.string()?;
                     self.ws();
                     if self.s.get(self.pos) != Some(&b':') {
                         return self.err("expected `:`");
@@ -130,6 +204,12 @@ impl Parser<'_> {
                         Some(b',') => self.pos += 1,
                         Some(b'}') => {
                             self.pos += 1;
+                            // RFC 8259 §4: names SHOULD be unique; a duplicate is refused.
+                            let name = |i: usize| members[i].0.as_str();
+                            if let Some(i) = first_duplicate(members.len(), &name) {
+                                let reason = "duplicate member name";
+                                return Err(JsonError { position: starts[i], reason });
+                            }
                             return Ok(Json::Object(members));
                         }
                         _ => return self.err("expected `,` or `}`"),
@@ -200,6 +280,10 @@ impl Parser<'_> {
         self.pos += 1;
         let mut out: Vec<u8> = Vec::new();
         loop {
+            // RFC 8259 §9: a parser may limit the length of strings.
+            if out.len() > MAX_STRING_LEN {
+                return self.err("string longer than MAX_STRING_LEN = 256 KiB");
+            }
             match self.s.get(self.pos) {
                 None => return self.err("unterminated string"),
                 Some(b'"') => {
@@ -259,6 +343,10 @@ impl Parser<'_> {
 
 /// Parses a complete JSON text.
 pub fn parse(text: &[u8]) -> Result<Json, JsonError> {
+    // RFC 8259 §9: a parser may limit the size of texts it accepts.
+    if text.len() > MAX_INPUT_LEN {
+        return Err(JsonError { position: 0, reason: "input longer than MAX_INPUT_LEN = 1 MiB" });
+    }
     let mut p = Parser { s: text, pos: 0 };
     // RFC 8259 §8.1: a leading byte order mark may be ignored.
     if text.starts_with(&[0xEF, 0xBB, 0xBF]) {

@@ -12,13 +12,28 @@ pub fn split(scope: &str) -> impl Iterator<Item = &str> {
 
 /// Joins scope tokens, dropping duplicates and keeping the first occurrence's order.
 pub fn join_unique<'a>(tokens: impl IntoIterator<Item = &'a str>) -> Option<String> {
-    let mut seen: Vec<&str> = Vec::new();
+    // A plain loop: collecting from the callers' iterator adapters costs wasm size per caller.
+    let mut list = Vec::new();
     for t in tokens {
-        if !t.is_empty() && !seen.contains(&t) {
-            seen.push(t);
+        if !t.is_empty() {
+            list.push(t);
         }
     }
-    (!seen.is_empty()).then(|| seen.join(" "))
+    join_unique_of(&list)
+}
+
+/// The non-generic part of [`join_unique`] (one copy in the wasm build).
+fn join_unique_of(tokens: &[&str]) -> Option<String> {
+    // O(n log n): scopes come from challenges and metadata, so their number is the server's.
+    let repeats = crate::json::repeats(tokens.len(), &|i| tokens[i]);
+    let mut out = String::new();
+    for (t, _) in tokens.iter().zip(&repeats).filter(|(_, r)| !**r) {
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(t);
+    }
+    (!out.is_empty()).then_some(out)
 }
 
 /// Chooses the `scope` of an authorization request:
@@ -63,6 +78,16 @@ pub fn step_up(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn join_unique_keeps_first_occurrences_in_order() {
+        assert_eq!(join_unique(["b", "a", "", "b", "c", "a"]).as_deref(), Some("b a c"));
+        assert_eq!(join_unique([""]), None);
+        let many: Vec<String> = (0..10_000).map(|i| format!("s{}", i % 5_000)).collect();
+        let joined = join_unique(many.iter().map(String::as_str)).unwrap();
+        assert_eq!(joined.split(' ').count(), 5_000);
+        assert!(joined.starts_with("s0 s1 s2 "));
+    }
 
     fn v(xs: &[&str]) -> Vec<String> {
         xs.iter().map(|s| s.to_string()).collect()

@@ -12,8 +12,19 @@
 //!
 //! Deviation, on purpose: a parameter that appears twice in one challenge is an error
 //! (RFC 9110 §11.2 says it MUST NOT), not "last wins".
+//!
+//! Hostile input: parsing is linear. A header value longer than [`MAX_HEADER_LEN`] (16 KiB) is
+//! refused before it is read, and so is one with more than [`MAX_PARAMETERS`] (64) parameters
+//! in all its challenges, which also bounds the duplicate check. RFC 9110 §5.4 lets a recipient
+//! refuse header fields larger than it wishes to process; real challenges are a few hundred
+//! bytes with at most six parameters (RFC 6750 §3, RFC 9728 §5.1).
 
 use crate::http::HttpResponse;
+
+/// Longest `WWW-Authenticate` value [`parse`] reads, in bytes.
+pub const MAX_HEADER_LEN: usize = 16 << 10;
+/// Most parameters one `WWW-Authenticate` value may carry, all challenges together.
+pub const MAX_PARAMETERS: usize = 64;
 
 /// Why a `WWW-Authenticate` value could not be read.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -32,6 +43,20 @@ pub enum ChallengeError {
     /// A parameter named twice in one challenge (RFC 9110 §11.2).
     #[error("WWW-Authenticate parameter `{0}` appears twice in one challenge")]
     DuplicateParameter(String),
+    /// The value is longer than [`MAX_HEADER_LEN`] (the value itself is not kept).
+    #[error("WWW-Authenticate header of {length} bytes is longer than MAX_HEADER_LEN ({max})")]
+    TooLong {
+        /// Its length in bytes.
+        length: usize,
+        /// [`MAX_HEADER_LEN`].
+        max: usize,
+    },
+    /// The value has more than [`MAX_PARAMETERS`] parameters.
+    #[error("WWW-Authenticate header has more than MAX_PARAMETERS ({max}) parameters")]
+    TooManyParameters {
+        /// [`MAX_PARAMETERS`].
+        max: usize,
+    },
 }
 
 impl ChallengeError {
@@ -40,6 +65,8 @@ impl ChallengeError {
         match self {
             ChallengeError::Malformed { .. } => "challenge_malformed",
             ChallengeError::DuplicateParameter(_) => "challenge_duplicate_parameter",
+            ChallengeError::TooLong { .. } => "challenge_too_long",
+            ChallengeError::TooManyParameters { .. } => "challenge_too_many_parameters",
         }
     }
 }
@@ -91,6 +118,8 @@ struct Parser<'a> {
     s: &'a [u8],
     header: &'a str,
     pos: usize,
+    /// Parameters read so far, in all challenges.
+    params: usize,
 }
 
 impl<'a> Parser<'a> {
@@ -178,6 +207,10 @@ impl<'a> Parser<'a> {
     }
 
     fn param(&mut self, ch: &mut Challenge) -> Result<(), ChallengeError> {
+        if self.params == MAX_PARAMETERS {
+            return Err(ChallengeError::TooManyParameters { max: MAX_PARAMETERS });
+        }
+        self.params += 1;
         let name = self.token().ok_or_else(|| self.err("expected a parameter name"))?;
         self.skip_ws();
         if self.peek() != Some(b'=') {
@@ -193,6 +226,8 @@ impl<'a> Parser<'a> {
                 .to_owned(),
         };
         let name = name.to_ascii_lowercase();
+        // RFC 9110 §11.2: each parameter name MUST only occur once per challenge (a scan of at
+        // most MAX_PARAMETERS names).
         if ch.params.iter().any(|(n, _)| *n == name) {
             return Err(ChallengeError::DuplicateParameter(name));
         }
@@ -214,7 +249,11 @@ impl<'a> Parser<'a> {
 
 /// Parses one `WWW-Authenticate` header value into its challenges.
 pub fn parse(header: &str) -> Result<Vec<Challenge>, ChallengeError> {
-    let mut p = Parser { s: header.as_bytes(), header, pos: 0 };
+    // RFC 9110 §5.4: a recipient may refuse a field larger than it wishes to process.
+    if header.len() > MAX_HEADER_LEN {
+        return Err(ChallengeError::TooLong { length: header.len(), max: MAX_HEADER_LEN });
+    }
+    let mut p = Parser { s: header.as_bytes(), header, pos: 0, params: 0 };
     let mut out = Vec::new();
     loop {
         p.skip_ws_and_commas();

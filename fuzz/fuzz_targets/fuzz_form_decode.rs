@@ -1,9 +1,13 @@
 //! `application/x-www-form-urlencoded` and percent-decoding: no panic; decoded pairs encode and
-//! decode back to themselves, and encoding any pairs decodes back to them.
+//! decode back to themselves, and encoding any pairs decodes back to them unless the encoding
+//! passes a cap (`MAX_FORM_LEN`, `MAX_FORM_PAIRS`), which is then the error.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use mcp_oauth_core::encoding::{form_decode, form_encode, percent_decode, percent_encode_segment};
+use mcp_oauth_core::encoding::{
+    form_decode, form_encode, percent_decode, percent_encode_segment, FormError, MAX_FORM_LEN,
+    MAX_FORM_PAIRS,
+};
 
 fn refs(pairs: &[(String, String)]) -> Vec<(&str, &str)> {
     pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect()
@@ -11,8 +15,20 @@ fn refs(pairs: &[(String, String)]) -> Vec<(&str, &str)> {
 
 fuzz_target!(|data: &[u8]| {
     let Ok(s) = std::str::from_utf8(data) else { return };
-    if let Some(pairs) = form_decode(s) {
-        assert_eq!(form_decode(&form_encode(&refs(&pairs))), Some(pairs));
+    match form_decode(s) {
+        Ok(pairs) => {
+            assert!(s.len() <= MAX_FORM_LEN && pairs.len() <= MAX_FORM_PAIRS);
+            let encoded = form_encode(&refs(&pairs));
+            match form_decode(&encoded) {
+                Ok(again) => assert_eq!(again, pairs),
+                // Escaping can make the text longer than the cap.
+                Err(e) => {
+                    assert_eq!(e, FormError::TooLong { length: encoded.len(), max: MAX_FORM_LEN })
+                }
+            }
+        }
+        Err(FormError::TooLong { length, .. }) => assert!(length > MAX_FORM_LEN),
+        Err(_) => {}
     }
     let _ = percent_decode(s, false);
     let _ = percent_decode(s, true);
@@ -25,5 +41,11 @@ fuzz_target!(|data: &[u8]| {
             (k.to_owned(), v.to_owned())
         })
         .collect();
-    assert_eq!(form_decode(&form_encode(&refs(&pairs))), Some(pairs));
+    let encoded = form_encode(&refs(&pairs));
+    match form_decode(&encoded) {
+        Ok(decoded) => assert_eq!(decoded, pairs),
+        Err(FormError::TooLong { .. }) => assert!(encoded.len() > MAX_FORM_LEN),
+        Err(FormError::TooManyPairs { .. }) => assert!(pairs.len() > MAX_FORM_PAIRS),
+        Err(e) => panic!("{e:?} for encoded pairs"),
+    }
 });

@@ -1,10 +1,11 @@
 //! `WWW-Authenticate` parsing: no panic; accepted headers have lowercase, unique parameter
-//! names and re-render to a header that parses to the same challenges.
+//! names, at most `MAX_PARAMETERS` of them, and re-render to a header that parses to the same
+//! challenges (or, past `MAX_HEADER_LEN`, is refused as too long).
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use mcp_oauth_core::http::HttpResponse;
-use mcp_oauth_core::www_authenticate::{self, Challenge};
+use mcp_oauth_core::www_authenticate::{self, Challenge, ChallengeError, MAX_HEADER_LEN};
 
 fn quote(v: &str) -> String {
     let mut out = String::from("\"");
@@ -39,6 +40,9 @@ fn render(chs: &[Challenge]) -> String {
 fuzz_target!(|data: &[u8]| {
     let Ok(s) = std::str::from_utf8(data) else { return };
     if let Ok(chs) = www_authenticate::parse(s) {
+        assert!(s.len() <= MAX_HEADER_LEN);
+        let params: usize = chs.iter().map(|c| c.params.len()).sum();
+        assert!(params <= www_authenticate::MAX_PARAMETERS);
         for ch in &chs {
             assert!(!ch.scheme.is_empty());
             assert!(ch.token68.is_none() || ch.params.is_empty());
@@ -48,9 +52,15 @@ fuzz_target!(|data: &[u8]| {
             }
         }
         let rendered = render(&chs);
+        // Quoting every value can take a value near the cap past it; then the cap is the error.
+        let expected = if rendered.len() > MAX_HEADER_LEN {
+            Err(ChallengeError::TooLong { length: rendered.len(), max: MAX_HEADER_LEN })
+        } else {
+            Ok(chs)
+        };
         assert_eq!(
-            www_authenticate::parse(&rendered).as_ref(),
-            Ok(&chs),
+            www_authenticate::parse(&rendered),
+            expected,
             "{s:?} re-rendered as {rendered:?}"
         );
     }

@@ -72,7 +72,8 @@ fn rejects_invalid_json_with_position() {
     }
     assert_eq!(parse(b"\"\xff\"").unwrap_err().reason, "invalid UTF-8 in string");
     let deep = "[".repeat(100) + &"]".repeat(100);
-    assert_eq!(parse(deep.as_bytes()).unwrap_err().reason, "nested too deeply");
+    let e = parse(deep.as_bytes()).unwrap_err();
+    assert_eq!((e.position, e.reason), (65, "nested too deeply (more than MAX_DEPTH = 64 levels)"));
     assert!(parse(b"\xEF\xBB\xBF{}").is_ok(), "a BOM is ignored");
 }
 
@@ -109,4 +110,58 @@ fn cache_control() {
     assert_eq!(cache_max_age(&r), Some(3600));
     r.headers.push(("cache-control".into(), "no-store".into()));
     assert_eq!(cache_max_age(&r), Some(0));
+}
+
+#[test]
+fn duplicates_are_found_wherever_they_are() {
+    let first = |names: &[&str]| first_duplicate(names.len(), &|i| names[i]);
+    assert_eq!(first(&[]), None);
+    assert_eq!(first(&["a", "b", "c"]), None);
+    assert_eq!(first(&["b", "a", "c", "a", "b"]), Some(3), "the first repeat in order");
+    let e = parse(br#"{"z":1,"a":2,"m":3,"a":4,"z":5}"#).unwrap_err();
+    assert_eq!((e.position, e.reason), (19, "duplicate member name"));
+    assert_eq!(parse(br#"{"a":{"a":1},"b":[{"a":2}]}"#).map(|_| ()), Ok(()), "per object");
+}
+
+/// Each cap's error reason names the constant and states its value.
+#[test]
+fn caps_are_enforced_and_named() {
+    let cases = [
+        ("MAX_MEMBERS", MAX_MEMBERS, {
+            let members: Vec<String> = (0..=MAX_MEMBERS).map(|i| format!("\"m{i}\":0")).collect();
+            format!("{{{}}}", members.join(","))
+        }),
+        ("MAX_ITEMS", MAX_ITEMS, format!("[{}0]", "0,".repeat(MAX_ITEMS))),
+        ("MAX_STRING_LEN", MAX_STRING_LEN >> 10, format!("\"{}\"", "a".repeat(MAX_STRING_LEN + 1))),
+        ("MAX_INPUT_LEN", MAX_INPUT_LEN >> 20, " ".repeat(MAX_INPUT_LEN + 1)),
+        ("MAX_DEPTH", MAX_DEPTH, "[".repeat(MAX_DEPTH + 1)),
+    ];
+    for (name, value, text) in cases {
+        let reason = parse(text.as_bytes()).unwrap_err().reason;
+        assert!(reason.contains(&format!("{name} = {value}")), "{name}: {reason}");
+    }
+    // At the caps, documents still parse.
+    let members: Vec<String> = (0..MAX_MEMBERS).map(|i| format!("\"m{i}\":0")).collect();
+    assert!(parse(format!("{{{}}}", members.join(",")).as_bytes()).is_ok());
+    assert!(parse(format!("[{}0]", "0,".repeat(MAX_ITEMS - 1)).as_bytes()).is_ok());
+    assert!(parse(format!("\"{}\"", "a".repeat(MAX_STRING_LEN)).as_bytes()).is_ok());
+    let deep = "[".repeat(MAX_DEPTH) + &"]".repeat(MAX_DEPTH);
+    assert!(parse(deep.as_bytes()).is_ok());
+}
+
+#[test]
+fn repeats_matches_a_quadratic_scan() {
+    // Names from a small alphabet, so that there are many repeats, in many orders and lengths.
+    let mut seed = 7u32;
+    for len in 0..200 {
+        let names: Vec<String> = (0..len)
+            .map(|_| {
+                seed = seed.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+                format!("n{}", (seed >> 16) % 23)
+            })
+            .collect();
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        let expected: Vec<bool> = (0..len).map(|i| names[..i].contains(&names[i])).collect();
+        assert_eq!(repeats(names.len(), &|i| names[i]), expected, "{names:?}");
+    }
 }

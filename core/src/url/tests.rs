@@ -195,3 +195,16 @@ fn covers_request_refuses_paths_that_leave_the_resource() {
     let root = ResourceUrl::parse("https://mcp.example.com").unwrap();
     assert!(root.covers_request(&Url::parse("https://mcp.example.com/a/../..").unwrap()));
 }
+
+#[test]
+fn length_cap_is_enforced_and_the_error_keeps_a_prefix() {
+    let at_cap = format!("https://a.example/{}", "p".repeat(MAX_URL_LEN - 18));
+    assert_eq!(at_cap.len(), MAX_URL_LEN);
+    assert!(Url::parse(&at_cap).is_ok());
+    let over = format!("https://a.example/{}", "é".repeat(MAX_URL_LEN));
+    let e = IssuerUrl::parse(&over).unwrap_err();
+    assert_eq!(e.problem, UrlProblem::TooLong { length: over.len(), max: MAX_URL_LEN });
+    assert_eq!(e.code(), "url_too_long");
+    assert!(e.input.len() <= ERROR_INPUT_PREFIX + 3 && e.input.ends_with('…'), "{}", e.input);
+    assert_eq!(Url::parse(&over).unwrap_err().code(), "url_too_long");
+}

@@ -120,3 +120,27 @@ fn unrelated_malformed_header_does_not_depend_on_order() {
     let only_broken = HttpResponse::new(401, vec![broken], Vec::new());
     assert_eq!(bearer_challenge(&only_broken).unwrap_err().code(), "challenge_malformed");
 }
+
+#[test]
+fn caps_are_enforced_and_named() {
+    let params = |n: usize| {
+        let list: Vec<String> = (0..n).map(|i| format!("p{i}=v")).collect();
+        format!("Bearer {}", list.join(", "))
+    };
+    assert_eq!(parse(&params(MAX_PARAMETERS)).unwrap()[0].params.len(), MAX_PARAMETERS);
+    assert_eq!(
+        parse(&params(MAX_PARAMETERS + 1)),
+        Err(ChallengeError::TooManyParameters { max: MAX_PARAMETERS })
+    );
+    // The count is per header value, across its challenges.
+    let two = format!("{}, Basic {}", params(40), &params(40)["Bearer ".len()..]);
+    assert!(two.len() < MAX_HEADER_LEN);
+    assert_eq!(parse(&two).unwrap_err().code(), "challenge_too_many_parameters");
+    let long = format!("Bearer realm=\"{}\"", "a".repeat(MAX_HEADER_LEN));
+    let e = parse(&long).unwrap_err();
+    assert_eq!(e, ChallengeError::TooLong { length: long.len(), max: MAX_HEADER_LEN });
+    assert!(e.to_string().contains("MAX_HEADER_LEN"));
+    let fits = format!("Bearer realm=\"{}\"", "a".repeat(MAX_HEADER_LEN - 15));
+    assert_eq!(fits.len(), MAX_HEADER_LEN);
+    assert!(parse(&fits).is_ok());
+}
