@@ -173,6 +173,30 @@ impl RedisStore {
         String::from_utf8(plain).map_err(|e| corrupt(name, e.to_string()))
     }
 
+    /// Writes `plaintext` sealed under `name`, expiring after `ttl`.
+    async fn put_sealed(
+        &self,
+        name: &str,
+        plaintext: &str,
+        ttl: Duration,
+    ) -> Result<(), StoreError> {
+        let value = self.sealed(name, plaintext)?;
+        let mut conn = self.conn.clone();
+        let ttl_ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
+        conn.pset_ex::<_, _, ()>(name, value, ttl_ms).await.map_err(|e| self.unavailable(e))
+    }
+
+    /// Reads and deletes `name` in one step (`GETDEL`: single use across replicas), opened.
+    async fn take_sealed(&self, name: &str) -> Result<Option<String>, StoreError> {
+        let mut conn = self.conn.clone();
+        let bytes: Option<Vec<u8>> = redis::cmd("GETDEL")
+            .arg(name)
+            .query_async(&mut conn)
+            .await
+            .map_err(|e| self.unavailable(e))?;
+        bytes.map(|b| self.opened(name, &b)).transpose()
+    }
+
     async fn read_entry(&self, name: &str) -> Result<Option<(StoreKey, StoredEntry)>, StoreError> {
         let mut conn = self.conn.clone();
         let bytes: Option<Vec<u8>> = conn.get(name).await.map_err(|e| self.unavailable(e))?;
@@ -338,24 +362,14 @@ impl PendingStore for RedisStore {
                 self.prefix,
                 PendingRecord::state_key(record.pending.state.secret())
             );
-            let value = self.sealed(&name, &record.to_json())?;
-            let mut conn = self.conn.clone();
-            let ttl_ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
-            conn.pset_ex::<_, _, ()>(&name, value, ttl_ms).await.map_err(|e| self.unavailable(e))
+            self.put_sealed(&name, &record.to_json(), ttl).await
         })
     }
 
     fn take_pending<'a>(&'a self, state: &'a str) -> StoreFuture<'a, Option<PendingRecord>> {
         Box::pin(async move {
             let name = format!("{}pending:{}", self.prefix, PendingRecord::state_key(state));
-            let mut conn = self.conn.clone();
-            let bytes: Option<Vec<u8>> = redis::cmd("GETDEL")
-                .arg(&name)
-                .query_async(&mut conn)
-                .await
-                .map_err(|e| self.unavailable(e))?;
-            let Some(bytes) = bytes else { return Ok(None) };
-            let text = self.opened(&name, &bytes)?;
+            let Some(text) = self.take_sealed(&name).await? else { return Ok(None) };
             PendingRecord::from_json(&text).map(Some).map_err(|reason| corrupt(&name, reason))
         })
     }
@@ -368,11 +382,8 @@ impl PendingStore for RedisStore {
     ) -> StoreFuture<'a, ()> {
         Box::pin(async move {
             let name = format!("{}outcome:{}", self.prefix, PendingRecord::state_key(state));
-            let mut conn = self.conn.clone();
-            let ttl_ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
             // Sealed: a failure's message may quote what the callback carried.
-            let value = self.sealed(&name, &outcome.to_json())?;
-            conn.pset_ex::<_, _, ()>(&name, value, ttl_ms).await.map_err(|e| self.unavailable(e))
+            self.put_sealed(&name, &outcome.to_json(), ttl).await
         })
     }
 
@@ -395,24 +406,14 @@ impl PendingStore for RedisStore {
     ) -> StoreFuture<'a, ()> {
         Box::pin(async move {
             let name = format!("{}link:{}", self.prefix, PendingRecord::state_key(id));
-            let value = self.sealed(&name, &link.to_json())?;
-            let mut conn = self.conn.clone();
-            let ttl_ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
-            conn.pset_ex::<_, _, ()>(&name, value, ttl_ms).await.map_err(|e| self.unavailable(e))
+            self.put_sealed(&name, &link.to_json(), ttl).await
         })
     }
 
     fn take_link<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Option<ConsentLink>> {
         Box::pin(async move {
             let name = format!("{}link:{}", self.prefix, PendingRecord::state_key(id));
-            let mut conn = self.conn.clone();
-            let bytes: Option<Vec<u8>> = redis::cmd("GETDEL")
-                .arg(&name)
-                .query_async(&mut conn)
-                .await
-                .map_err(|e| self.unavailable(e))?;
-            let Some(bytes) = bytes else { return Ok(None) };
-            let text = self.opened(&name, &bytes)?;
+            let Some(text) = self.take_sealed(&name).await? else { return Ok(None) };
             ConsentLink::from_json(&text).map(Some).map_err(|reason| corrupt(&name, reason))
         })
     }
