@@ -20,6 +20,10 @@ use std::fmt;
 
 use crate::encoding;
 
+mod redirect;
+
+pub use redirect::{DEFAULT_LOOPBACK_PORT, DEFAULT_REDIRECT_URI};
+
 /// Longest URL [`Url::parse`] and the validated newtypes read, in bytes.
 pub const MAX_URL_LEN: usize = 16 << 10;
 /// How much of an over-long URL its [`UrlError`] keeps.
@@ -498,13 +502,6 @@ validated_url!(
         Ok(())
     }
 );
-
-impl RedirectUri {
-    /// True when the URI points at this machine (a native app's loopback listener).
-    pub fn is_loopback(&self) -> bool {
-        self.url.is_loopback()
-    }
-}
 
 /// A resource identifier (RFC 8707 §2): absolute, https (or loopback http), no fragment.
 ///
