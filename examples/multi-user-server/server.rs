@@ -45,9 +45,10 @@ struct Args {
     #[arg(long, conflicts_with_all = ["mcp", "redis"])]
     config: Option<std::path::PathBuf>,
     /// The redirect URI registered with authorization servers (its path serves the callback).
-    #[arg(long, default_value = "http://localhost:8000/auth/redirect")]
+    #[arg(long, default_value = mcp_oauth::client::DEFAULT_REDIRECT_URI)]
     redirect_uri: String,
-    /// Where to listen (default: the redirect URI's loopback port, 8000 when it has none).
+    /// Where to listen (default: the redirect URI's loopback addresses, port 8000 when it names
+    /// none).
     #[arg(long)]
     listen: Option<std::net::SocketAddr>,
     /// The secret that signs session cookies (32 bytes or more; the same on every replica).
@@ -222,10 +223,11 @@ async fn run(mut args: Args) -> Result<(), String> {
         Identity::new(args.session_secret.as_bytes(), Duration::from_secs(12 * 3600), jwt)
             .map_err(|e| e.to_string())?;
     let server = MultiUserServer::new(config, identity).map_err(|e| e.to_string())?;
-    let listen = args
-        .listen
-        .or_else(|| server.config().redirect_listen_addr())
-        .ok_or("the redirect URI is not loopback: pass --listen")?;
+    let addrs = match args.listen {
+        Some(listen) => vec![listen],
+        None => server.config().redirect_listen_addrs(),
+    };
+    let listen = *addrs.first().ok_or("the redirect URI is not loopback: pass --listen")?;
     let _sweeper = server.spawn_sweeper();
     let login_server = server.clone();
     let app = Router::new()
@@ -239,11 +241,29 @@ async fn run(mut args: Args) -> Result<(), String> {
         .await
         .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    // A browser may resolve `localhost` to `[::1]`: listen there too, on the same port, or do not
+    // start (another program there would receive the authorization codes; RFC 8252 §8.3).
+    let mut more = Vec::new();
+    for extra in addrs.iter().skip(1) {
+        let extra = std::net::SocketAddr::new(extra.ip(), addr.port());
+        match tokio::net::TcpListener::bind(extra).await {
+            Ok(l) => more.push(l),
+            // No IPv6 loopback on this machine (EAFNOSUPPORT is 97 on Linux).
+            Err(e)
+                if e.kind() == std::io::ErrorKind::AddrNotAvailable
+                    || e.raw_os_error() == Some(97) => {}
+            Err(e) => return Err(format!("cannot listen on {extra}: {e}")),
+        }
+    }
     // One line on stdout, for scripts and tests.
     println!(
         "{}",
         serde_json::json!({ "url": format!("http://{addr}"), "redirect_uri": server.config().redirect_uri })
     );
+    for l in more {
+        let app = app.clone();
+        tokio::spawn(async move { axum::serve(l, app).await });
+    }
     axum::serve(listener, app).await.map_err(|e| e.to_string())
 }
 

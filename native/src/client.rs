@@ -36,8 +36,8 @@ use crate::redirect::{self, LoopbackListener, Reservation};
 use crate::store::{StoreKey, StoreLock, StoredEntry, TokenStore};
 use crate::{entropy, now, Error};
 
-/// The default redirect URI of native hosts.
-pub const DEFAULT_REDIRECT_URI: &str = "http://localhost:8000/auth/redirect";
+/// The default redirect URI of native hosts (defined in the core).
+pub use mcp_oauth_core::url::DEFAULT_REDIRECT_URI;
 
 /// How the user's browser reaches the authorization server.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -214,37 +214,24 @@ impl std::fmt::Debug for OAuthClient {
     }
 }
 
-/// The port a loopback redirect URI without one listens on.
-pub const DEFAULT_REDIRECT_PORT: u16 = 8000;
+/// The port a loopback redirect URI without one listens on (defined in the core).
+pub use mcp_oauth_core::url::DEFAULT_LOOPBACK_PORT as DEFAULT_REDIRECT_PORT;
 
 /// Makes a loopback redirect URI concrete before it is registered and listened on: no port
-/// means [`DEFAULT_REDIRECT_PORT`]; port 0 binds the listener's sockets now and keeps them (the
-/// port cannot be taken by another program before the browser comes back).
+/// means [`DEFAULT_REDIRECT_PORT`] (RFC 8252 §7.3, [`RedirectUri::with_default_port`]); port 0
+/// binds the listener's sockets now and keeps them (the port cannot be taken by another program
+/// before the browser comes back). Other URIs are returned as given; the flow validates them.
+///
+/// [`RedirectUri::with_default_port`]: mcp_oauth_core::url::RedirectUri::with_default_port
 fn resolve_redirect_port(uri: &str) -> Result<(String, Option<Reservation>), Error> {
-    let Ok(parsed) = mcp_oauth_core::url::Url::parse(uri) else {
+    let Ok(parsed) = mcp_oauth_core::url::RedirectUri::parse(uri) else {
         return Ok((uri.to_owned(), None));
     };
-    if parsed.is_https() || !parsed.is_loopback() {
-        return Ok((uri.to_owned(), None));
-    }
-    let authority =
-        uri.split_once("://").map_or("", |(_, r)| r.split(['/', '?', '#']).next().unwrap_or(""));
-    let has_port = authority.rsplit_once(']').map_or(authority, |(_, tail)| tail).contains(':');
-    let port = if !has_port {
-        DEFAULT_REDIRECT_PORT
-    } else if parsed.port() == Some(0) {
+    if parsed.listen_port() == Some(0) {
         let reservation = LoopbackListener::reserve(uri)?;
         return Ok((reservation.redirect_uri().to_owned(), Some(reservation)));
-    } else {
-        return Ok((uri.to_owned(), None));
-    };
-    let resolved = parsed.with_path(parsed.path());
-    let with_port = format!("{}://{}:{port}{}", resolved.scheme(), resolved.host(), parsed.path());
-    let resolved = match parsed.query() {
-        Some(q) => format!("{with_port}?{q}"),
-        None => with_port,
-    };
-    Ok((resolved, None))
+    }
+    Ok((parsed.with_default_port().as_str().to_owned(), None))
 }
 
 impl OAuthClient {

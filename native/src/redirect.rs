@@ -35,7 +35,7 @@
 use std::convert::Infallible;
 use std::fmt;
 use std::io;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -47,6 +47,7 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
+use mcp_oauth_core::url::{RedirectUri, Url as CoreUrl};
 use reqwest::Url;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot, watch};
@@ -57,8 +58,8 @@ mod follow;
 pub use browser::{open_browser, open_browser_with};
 pub use follow::follow;
 
-/// The port the listener uses when the redirect URI names none.
-pub const DEFAULT_PORT: u16 = 8000;
+/// The port the listener uses when the redirect URI names none (defined in the core).
+pub use mcp_oauth_core::url::DEFAULT_LOOPBACK_PORT as DEFAULT_PORT;
 
 /// How many redirects [`follow`] takes before giving up.
 pub const MAX_REDIRECTS: usize = 20;
@@ -319,12 +320,11 @@ fn unavailable(e: &io::Error) -> bool {
         || e.raw_os_error() == Some(97) // EAFNOSUPPORT on Linux
 }
 
-/// Binds `ip:port`, and for `localhost` also `[::1]` on the same port where IPv6 loopback
-/// exists (a browser may resolve `localhost` to either). Port 0 draws one free port for both.
+/// Binds the addresses a redirect URI implies ([`RedirectUri::listen_addrs`]): the first, then
+/// the others (`[::1]` for `localhost`, since a browser may resolve it to either) on the same
+/// port where IPv6 loopback exists. Port 0 draws one free port for all.
 fn bind_sockets(
-    ip: IpAddr,
-    localhost: bool,
-    port: u16,
+    addrs: &[SocketAddr],
     path: &str,
 ) -> Result<Vec<std::net::TcpListener>, RedirectError> {
     let bind = |addr: SocketAddr| {
@@ -334,30 +334,35 @@ fn bind_sockets(
             source,
         })
     };
-    if !localhost {
-        return Ok(vec![bind(SocketAddr::new(ip, port))?]);
-    }
+    let Some((&first, others)) = addrs.split_first() else {
+        return Err(RedirectError::Accept { source: io::Error::from(io::ErrorKind::NotFound) });
+    };
     let mut tries = 0;
-    loop {
-        let v4 = bind(SocketAddr::new(ip, port))?;
-        let bound = v4.local_addr().map_err(|source| RedirectError::Accept { source })?.port();
-        let v6_addr = SocketAddr::new(IpAddr::V6(Ipv6Addr::LOCALHOST), bound);
-        match std::net::TcpListener::bind(v6_addr) {
-            Ok(v6) => return Ok(vec![v4, v6]),
-            Err(e) if unavailable(&e) => return Ok(vec![v4]),
-            Err(e)
-                if port == 0
-                    && e.kind() == io::ErrorKind::AddrInUse
-                    && tries < DUAL_STACK_TRIES =>
-            {
-                tries += 1;
-            }
-            // Another program on [::1]:port would receive the browsers that resolve `localhost`
-            // to IPv6, and with them the authorization code.
-            Err(source) => {
-                return Err(RedirectError::Bind { addr: v6_addr, path: path.to_owned(), source })
+    'draw: loop {
+        let main = bind(first)?;
+        let bound = main.local_addr().map_err(|source| RedirectError::Accept { source })?.port();
+        let mut sockets = vec![main];
+        for other in others {
+            let addr = SocketAddr::new(other.ip(), bound);
+            match std::net::TcpListener::bind(addr) {
+                Ok(socket) => sockets.push(socket),
+                Err(e) if unavailable(&e) => {}
+                Err(e)
+                    if first.port() == 0
+                        && e.kind() == io::ErrorKind::AddrInUse
+                        && tries < DUAL_STACK_TRIES =>
+                {
+                    tries += 1;
+                    continue 'draw;
+                }
+                // Another program on [::1]:port would receive the browsers that resolve
+                // `localhost` to IPv6, and with them the authorization code.
+                Err(source) => {
+                    return Err(RedirectError::Bind { addr, path: path.to_owned(), source })
+                }
             }
         }
+        return Ok(sockets);
     }
 }
 
@@ -386,13 +391,15 @@ impl LoopbackListener {
             uri: redirect_uri.to_owned(),
             reason: reason.to_owned(),
         };
-        let url = Url::parse(redirect_uri).map_err(|e| invalid(&format!("{e}")))?;
-        let ip = loopback_ip(&url)
-            .ok_or_else(|| RedirectError::NotLoopback { uri: redirect_uri.to_owned() })?;
-        if url.scheme() != "http" {
+        // One parser for redirect URIs: the core's (RFC 8252 §7.3 loopback rules).
+        let url = CoreUrl::parse(redirect_uri).map_err(|e| invalid(&e.problem.to_string()))?;
+        if !url.is_loopback() {
+            return Err(RedirectError::NotLoopback { uri: redirect_uri.to_owned() });
+        }
+        if url.is_https() {
             return Err(invalid(
                 "the loopback listener serves plain http (RFC 8252 §7.3); use `http://` with a \
-                 loopback host, e.g. `http://localhost:8000/auth/redirect`",
+                 loopback host, e.g. `http://localhost/auth/redirect`",
             ));
         }
         if url.fragment().is_some() {
@@ -400,32 +407,20 @@ impl LoopbackListener {
                 "a redirect URI must not have a fragment (RFC 6749 §3.1.2); remove the `#…`",
             ));
         }
-        if !url.username().is_empty() || url.password().is_some() {
-            return Err(invalid("a redirect URI must not carry user info (`user@`); remove it"));
-        }
-        let explicit = has_explicit_port(redirect_uri);
-        // `Url` drops a port equal to the scheme's default, so `:80` reads as `None` here.
-        let port = match url.port() {
-            Some(p) => p,
-            None if explicit => 80,
-            None => DEFAULT_PORT,
-        };
-        let localhost = url.host_str().is_some_and(|h| h.eq_ignore_ascii_case("localhost"));
-        let sockets = bind_sockets(ip, localhost, port, url.path())?;
+        let uri = RedirectUri::parse(redirect_uri).map_err(|e| invalid(&e.problem.to_string()))?;
+        let addrs = uri.listen_addrs();
+        let sockets = bind_sockets(&addrs, url.path())?;
         let bound = sockets
             .first()
             .map_or_else(|| Err(io::Error::from(io::ErrorKind::NotConnected)), |s| s.local_addr())
             .map_err(|source| RedirectError::Accept { source })?;
 
-        let redirect_uri = if explicit && port != 0 {
-            redirect_uri.to_owned()
-        } else {
-            let mut filled = url.clone();
-            // Cannot fail: the URL is http with a host.
-            let _ = filled.set_port(Some(bound.port()));
-            filled.to_string()
+        // The concrete URI: as given when it names its port, else with the bound port written.
+        let redirect_uri = match uri.explicit_port() {
+            Some(port) if port != 0 => uri.as_str().to_owned(),
+            _ => uri.with_port(bound.port()).as_str().to_owned(),
         };
-        let host = url.host_str().unwrap_or("127.0.0.1");
+        let host = url.host();
         let authority =
             if bound.port() == 80 { host.to_owned() } else { format!("{host}:{}", bound.port()) };
         Ok(Reservation { sockets, redirect_uri, path: url.path().to_owned(), authority })
@@ -547,36 +542,9 @@ fn is_connection_error(e: &io::Error) -> bool {
     )
 }
 
-/// The address to bind for a loopback redirect URI, `None` if the host is not loopback.
-fn loopback_ip(url: &Url) -> Option<IpAddr> {
-    // `Url` lowercases domains, normalizes IPv4 (`127.1` → `127.0.0.1`) and brackets IPv6.
-    let host = url.host_str()?;
-    if host.eq_ignore_ascii_case("localhost") {
-        return Some(IpAddr::V4(Ipv4Addr::LOCALHOST));
-    }
-    let ip: IpAddr =
-        host.strip_prefix('[').and_then(|h| h.strip_suffix(']')).unwrap_or(host).parse().ok()?;
-    ip.is_loopback().then_some(ip)
-}
-
-/// True when the host is loopback (follow mode allows plain http only there).
+/// True when the host is loopback (follow mode allows plain http only there); the core's check.
 fn is_loopback_url(url: &Url) -> bool {
-    loopback_ip(url).is_some()
-}
-
-/// Whether the authority of `raw` (an absolute URL) names a port, even the scheme's default.
-fn has_explicit_port(raw: &str) -> bool {
-    let Some((_, rest)) = raw.split_once("://") else {
-        return false;
-    };
-    let end = rest.find(['/', '?', '#', '\\']).unwrap_or(rest.len());
-    let authority = &rest[..end];
-    let host_port = authority.rsplit_once('@').map_or(authority, |(_, hp)| hp);
-    let after_host = match host_port.strip_prefix('[') {
-        Some(v6) => v6.split_once(']').map_or("", |(_, tail)| tail),
-        None => host_port,
-    };
-    after_host.contains(':')
+    CoreUrl::parse(url.as_str()).is_ok_and(|u| u.is_loopback())
 }
 
 /// A callback: the URL the browser was redirected to, and the way to answer the browser.
@@ -745,18 +713,6 @@ fn escape_html(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn explicit_port_detection() {
-        assert!(has_explicit_port("http://localhost:80/cb"));
-        assert!(has_explicit_port("http://localhost:0"));
-        assert!(has_explicit_port("http://[::1]:8080/x"));
-        assert!(has_explicit_port("http://u:p@localhost:1/x"));
-        assert!(!has_explicit_port("http://localhost/cb"));
-        assert!(!has_explicit_port("http://[::1]/cb"));
-        assert!(!has_explicit_port("http://localhost/cb?x=a:b"));
-        assert!(!has_explicit_port("http://u:p@localhost/x"));
-    }
 
     #[test]
     fn escapes_html() {

@@ -653,3 +653,28 @@ async fn redirect_uri_without_port_means_8000() {
         config("http://127.0.0.1:9/mcp", "https://app.example/auth/redirect", store.clone(), store);
     assert_eq!(cfg.redirect_listen_addr(), None, "the host decides where a public URI listens");
 }
+
+/// The server's rewrite of a loopback redirect URI without a port keeps its path and query, and
+/// an explicit `:80` stays port 80.
+#[tokio::test]
+async fn redirect_uri_rewrite_keeps_the_query_and_an_explicit_port() {
+    let store = Arc::new(MemoryStore::new());
+    let given = "http://localhost/auth/redirect?tenant=a&x=%2F";
+    let cfg = config("http://127.0.0.1:9/mcp", given, store.clone(), store);
+    let server = mcp_oauth::server::MultiUserServer::new(cfg, identity()).unwrap();
+    assert_eq!(server.config().redirect_uri, "http://localhost:8000/auth/redirect?tenant=a&x=%2F");
+    assert_eq!(
+        server.config().redirect_listen_addrs(),
+        ["127.0.0.1:8000".parse().unwrap(), "[::1]:8000".parse().unwrap()]
+    );
+
+    let store = Arc::new(MemoryStore::new());
+    let cfg = config("http://127.0.0.1:9/mcp", "http://127.0.0.1:80/cb?q", store.clone(), store);
+    assert_eq!(cfg.redirect_listen_addr(), Some("127.0.0.1:80".parse().unwrap()));
+    let server = mcp_oauth::server::MultiUserServer::new(cfg, identity()).unwrap();
+    assert_eq!(server.config().redirect_uri, "http://127.0.0.1:80/cb?q");
+
+    let store = Arc::new(MemoryStore::new());
+    let cfg = config("http://127.0.0.1:9/mcp", "http://[::1]/cb", store.clone(), store);
+    assert_eq!(cfg.redirect_listen_addr(), Some("[::1]:8000".parse().unwrap()));
+}

@@ -457,3 +457,48 @@ async fn unparsable_callback_is_not_echoed_to_the_page_or_the_store() {
         assert!(!String::from_utf8_lossy(&v).contains(secret), "{k} holds the code in clear");
     }
 }
+
+/// Where the host of a [`mcp_oauth::server::MultiUserServer`] listens for the redirect URI when
+/// no `--listen` is given (examples/multi-user-server binds each of these).
+fn server_listen_addrs(cfg: &mcp_oauth::server::ServerConfig) -> Vec<std::net::SocketAddr> {
+    cfg.redirect_listen_addrs()
+}
+
+/// A local program holds `[::1]:port` of the redirect URI, then the server starts: the server
+/// must not run beside it, since the browser (sent to the redirect URI) would bring the
+/// authorization code to the squatter.
+fn squatted_redirect_uri_stops_the_server(redirect_uri: impl Fn(u16) -> String) {
+    // Some sandboxes have no IPv6 loopback; there is nothing to squat then.
+    let Ok(squatter) = std::net::TcpListener::bind("[::1]:0") else {
+        eprintln!("no IPv6 loopback here: skipped");
+        return;
+    };
+    let port = squatter.local_addr().unwrap().port();
+    let store = Arc::new(MemoryStore::new());
+    let cfg = config("http://127.0.0.1:9/mcp", &redirect_uri(port), store.clone(), store);
+    let addrs = server_listen_addrs(&cfg);
+    let binds: Vec<_> = addrs.iter().map(std::net::TcpListener::bind).collect();
+    // The browser resolves the redirect host to [::1] and reaches the squatter.
+    let _browser = std::net::TcpStream::connect(("::1", port)).unwrap();
+    squatter.set_nonblocking(true).unwrap();
+    assert!(squatter.accept().is_ok(), "the squatter holds the browser's address");
+
+    assert!(
+        addrs.iter().any(|a| a.is_ipv6() && a.port() == port),
+        "the server listens on {addrs:?}, not on [::1]:{port} where the browser goes"
+    );
+    assert!(
+        binds.iter().any(|b| b.as_ref().is_err_and(|e| e.kind() == std::io::ErrorKind::AddrInUse)),
+        "the server started beside the squatter on {addrs:?}"
+    );
+}
+
+#[test]
+fn squatter_on_ipv6_literal_redirect_address_stops_the_server() {
+    squatted_redirect_uri_stops_the_server(|port| format!("http://[::1]:{port}/auth/redirect"));
+}
+
+#[test]
+fn squatter_on_ipv6_localhost_redirect_address_stops_the_server() {
+    squatted_redirect_uri_stops_the_server(|port| format!("http://localhost:{port}/auth/redirect"));
+}

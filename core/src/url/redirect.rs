@@ -131,6 +131,13 @@ mod tests {
         assert_eq!((u.explicit_port(), u.listen_port()), (Some(80), Some(80)));
         assert_eq!(u.with_default_port().as_str(), "http://127.0.0.1:80/cb");
         assert_eq!(uri("http://localhost:0/cb").listen_port(), Some(0));
+        let written = |s: &str| uri(s).explicit_port();
+        assert_eq!(written("http://localhost:0"), Some(0));
+        assert_eq!(written("http://[::1]:8080/x"), Some(8080));
+        assert_eq!(written("https://app.example:443/cb"), Some(443));
+        assert_eq!(written("http://[::1]/cb"), None);
+        assert_eq!(written("http://localhost/cb?x=a:b"), None);
+        assert_eq!(written("http://localhost?x=a:b"), None);
     }
 
     #[test]

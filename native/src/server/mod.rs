@@ -136,15 +136,21 @@ impl ServerConfig {
         self
     }
 
-    /// The socket address the redirect URI implies for a loopback URI (`localhost` or
-    /// `127.0.0.1`, port 8000 when absent); `None` for other hosts (the host decides).
+    /// The first of [`redirect_listen_addrs`](Self::redirect_listen_addrs) (`127.0.0.1` for
+    /// `localhost`); `None` for other hosts (the host decides).
     pub fn redirect_listen_addr(&self) -> Option<std::net::SocketAddr> {
-        let url = mcp_oauth_core::url::Url::parse(&self.redirect_uri).ok()?;
-        if !url.is_loopback() {
-            return None;
-        }
-        let port = url.port().unwrap_or(crate::client::DEFAULT_REDIRECT_PORT);
-        Some(std::net::SocketAddr::from(([127, 0, 0, 1], port)))
+        self.redirect_listen_addrs().first().copied()
+    }
+
+    /// Every socket address a loopback redirect URI implies, to be bound together:
+    /// `127.0.0.1` and `[::1]` for `localhost`, the address itself for an IP literal, port 8000
+    /// when the URI names none ([`RedirectUri::listen_addrs`]); empty for other hosts.
+    ///
+    /// [`RedirectUri::listen_addrs`]: mcp_oauth_core::url::RedirectUri::listen_addrs
+    pub fn redirect_listen_addrs(&self) -> Vec<std::net::SocketAddr> {
+        mcp_oauth_core::url::RedirectUri::parse(&self.redirect_uri)
+            .map(|uri| uri.listen_addrs())
+            .unwrap_or_default()
     }
 }
 
@@ -247,14 +253,10 @@ fn random_id() -> Result<String, Error> {
 impl MultiUserServer {
     /// A server with `config`, identifying callers with `identity`.
     pub fn new(mut config: ServerConfig, mut identity: Identity) -> Result<MultiUserServer, Error> {
-        // Resolve a loopback redirect URI without port once, so every client registers the same.
-        if let (Some(addr), Ok(url)) =
-            (config.redirect_listen_addr(), mcp_oauth_core::url::Url::parse(&config.redirect_uri))
-        {
-            if url.port().is_none() {
-                config.redirect_uri =
-                    format!("{}://{}:{}{}", url.scheme(), url.host(), addr.port(), url.path());
-            }
+        // Resolve a loopback redirect URI without port once, so every client registers the same
+        // (RFC 8252 §7.3); path and query are kept.
+        if let Ok(uri) = mcp_oauth_core::url::RedirectUri::parse(&config.redirect_uri) {
+            config.redirect_uri = uri.with_default_port().as_str().to_owned();
         }
         let redirect = mcp_oauth_core::url::Url::parse(&config.redirect_uri)
             .map_err(|e| Error::Usage(format!("redirect URI {}: {e}", config.redirect_uri)))?;
