@@ -61,7 +61,7 @@ fn main() -> Result<(), Error> {
     let mut server = DemoServer::new();
     let config = FlowConfig::new(
         MCP_URL,
-        "http://localhost:8000/auth/redirect",
+        mcp_oauth_core::url::DEFAULT_REDIRECT_URI,
         ClientConfig::dynamic("core-by-hand"),
     )?;
     let mut flow = AuthFlow::new(config);

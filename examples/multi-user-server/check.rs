@@ -27,11 +27,18 @@ enum Protocol {
 }
 
 /// Sends one input to the multi-user server as a user and prints the result.
+/// The origin of the default redirect URI (`http://localhost:8000`).
+fn default_server_url() -> String {
+    mcp_oauth_core::url::RedirectUri::parse(mcp_oauth_core::url::DEFAULT_REDIRECT_URI)
+        .map(|uri| uri.url().origin())
+        .unwrap_or_default()
+}
+
 #[derive(Parser, Debug)]
 #[command(name = "multi-user-check")]
 struct Args {
-    /// The server's base URL.
-    #[arg(long, default_value = "http://localhost:8000")]
+    /// The server's base URL (by default where multi-user-server listens by default).
+    #[arg(long, default_value_t = default_server_url())]
     url: String,
     /// WebSocket or HTTP.
     #[arg(long, value_enum, default_value = "ws")]

@@ -403,7 +403,7 @@ const fn opt(
 pub const MCP_OAUTH2_OPTIONS: &[OptionDoc] = &[
     opt("_type", "string", "required", "`mcp_oauth2`"),
     opt("server_url", "URL", "required", "the MCP server (streamable HTTP endpoint) the tokens are for"),
-    opt("redirect_uri", "URL", "http://localhost:8000/auth/redirect", "where the browser returns; a loopback URI without a port listens on 8000, port 0 picks a free port"),
+    opt("redirect_uri", "URL", crate::client::DEFAULT_REDIRECT_URI, "where the browser returns; a loopback URI without a port listens on 8000, port 0 picks a free port"),
     opt("client_id", "string", "none", "a client id issued by the authorization server; skips registration"),
     opt("client_secret", "string", "none", "the secret of client_id (confidential clients)"),
     opt("client_issuer", "issuer URL or list of them", "the first issuer client_id is used with (pinned)", "the authorization servers client_id belongs to; its secret or key is never sent to another"),

@@ -590,3 +590,50 @@ async fn follow_times_out() {
     assert!(matches!(err, RedirectError::Timeout { .. }), "{err:?}");
     assert!(started.elapsed() < Duration::from_secs(5));
 }
+
+/// The default port has one definition, in the core (`core/src/url/redirect.rs`): no host source
+/// writes `8000` as a number or a URL port outside comments, help prose and test modules.
+#[test]
+fn the_default_port_is_defined_only_in_the_core() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut files = Vec::new();
+    let mut dirs: Vec<_> =
+        ["native/src", "wasm/src", "wasm/js", "examples"].iter().map(|d| root.join(d)).collect();
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                // Tests may spell the port out.
+                if path.file_name().is_some_and(|n| n != "tests") {
+                    dirs.push(path);
+                }
+            } else if path.extension().is_some_and(|e| e == "rs" || e == "js") {
+                files.push(path);
+            }
+        }
+    }
+    assert!(files.len() > 20, "scanned only {files:?}");
+    let mut found = Vec::new();
+    for file in &files {
+        let text = std::fs::read_to_string(file).unwrap();
+        for (n, line) in text.lines().enumerate() {
+            let code = line.trim_start();
+            if code.starts_with("#[cfg(test)]") {
+                break;
+            }
+            if code.starts_with("//") || code.starts_with('*') || code.starts_with("/*") {
+                continue;
+            }
+            // A URL port anywhere, or the number outside string literals.
+            let outside_strings: String = code.split('"').step_by(2).collect::<Vec<_>>().join(" ");
+            if code.contains(":8000") || outside_strings.contains("8000") {
+                found.push(format!("{}:{}: {line}", file.display(), n + 1));
+            }
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "use mcp_oauth_core::url::DEFAULT_LOOPBACK_PORT / DEFAULT_REDIRECT_URI:\n{}",
+        found.join("\n")
+    );
+}
