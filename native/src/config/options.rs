@@ -1,13 +1,36 @@
 //! The mapping from the model to the client options: what a provider of the file means for
-//! [`crate::ClientOptions`] and [`crate::HeadlessOptions`].
+//! [`crate::ClientOptions`] (`mcp_oauth2`) and [`crate::HeadlessOptions`]
+//! (`mcp_service_account`). Building options reads no file and opens no store: the key of
+//! `private_key_file` is read by the explicit `load_signer`/`load_credentials`, and the store of
+//! `token_storage` is opened by the host (the CLI: file or memory; the multi-user server:
+//! memory or Redis).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use mcp_oauth_core::policy::ServerPolicy;
 
 use super::*;
+use crate::headless::ClientCredentials;
+use crate::signer::{KeyError, PrivateKeySigner};
+use crate::store::TokenStore;
+use crate::{ClientOptions, Error, HeadlessGrant, HeadlessOptions};
+
+/// A policy with the two `danger_*` switches and the extra authorization parameters.
+fn policy(p: &ServerPolicyConfig) -> ServerPolicy {
+    ServerPolicy {
+        danger_assume_pkce_s256: p.danger_assume_pkce_s256,
+        danger_omit_resource: p.danger_omit_resource,
+        extra_authorization_params: p.authorization_params.clone(),
+    }
+}
 
 impl McpOAuth2 {
     /// The client identity these options describe (`client_name`,
     /// `enable_dynamic_registration`, `client_id`/`client_secret` with
-    /// `token_endpoint_auth_method`, `client_metadata_url`). `private_key_file` is not part of
-    /// it: the host loads the key into a signer.
+    /// `token_endpoint_auth_method` — `private_key_jwt` when `private_key_file` is set —,
+    /// `client_issuer`, `client_metadata_url`). The key itself is read by
+    /// [`McpOAuth2::load_signer`]. `path` (`authentication.<name>`) prefixes errors.
     pub fn client_config(
         &self,
         path: &str,
@@ -16,13 +39,18 @@ impl McpOAuth2 {
         let mut client = ClientConfig::dynamic(self.client_name.as_str());
         client.dynamic_registration = self.enable_dynamic_registration;
         if let Some(id) = &self.client_id {
+            // RFC 7523 §2.2: a key file means the client authenticates with a signed assertion.
+            let auth_method = match (self.token_endpoint_auth_method, &self.private_key_file) {
+                (None, Some(_)) => Some(TokenEndpointAuth::PrivateKeyJwt),
+                (m, _) => m,
+            };
             client.pre_registered = Some(PreRegistered {
                 client_id: id.clone(),
                 client_secret: self
                     .client_secret
                     .clone()
                     .map(mcp_oauth_core::secret::ClientSecret::new),
-                auth_method: self.token_endpoint_auth_method,
+                auth_method,
                 issuers: self.client_issuer.clone(),
             });
         }
@@ -36,5 +64,92 @@ impl McpOAuth2 {
                 })?);
         }
         Ok(client)
+    }
+
+    /// `server_policies`, as per-issuer policies in file order.
+    pub fn policies(&self) -> Vec<(String, ServerPolicy)> {
+        self.server_policies.iter().map(|(issuer, p)| (issuer.clone(), policy(p))).collect()
+    }
+
+    /// Reads `private_key_file` (this is the IO of the mapping) into a `signing_alg` signer;
+    /// `None` without a key file.
+    pub fn load_signer(&self) -> Result<Option<Arc<PrivateKeySigner>>, KeyError> {
+        match &self.private_key_file {
+            Some(file) => {
+                Ok(Some(Arc::new(PrivateKeySigner::from_pem_file(file, self.signing_alg)?)))
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// The client options for the MCP server `server_url`, with tokens in `store`:
+    /// `redirect_uri`, the client identity ([`McpOAuth2::client_config`]), `scopes`,
+    /// `server_policies` and `default_user_id` (else `default`). The assertion signer of
+    /// `private_key_file` is left to [`McpOAuth2::load_signer`]; `store` should be the one
+    /// `token_storage` names. `path` (`authentication.<name>`) prefixes errors.
+    pub fn client_options(
+        &self,
+        path: &str,
+        server_url: &str,
+        store: Arc<dyn TokenStore>,
+    ) -> Result<ClientOptions, Error> {
+        let mut o = ClientOptions::new(server_url, store)?;
+        o.redirect_uri = self.redirect_uri.clone();
+        o.client = self.client_config(path)?;
+        o.scopes = self.scopes.as_ref().map(|s| s.join(" "));
+        o.policies = self.policies();
+        if let Some(user) = &self.default_user_id {
+            o.user = user.clone();
+        }
+        Ok(o)
+    }
+}
+
+impl ServiceAccount {
+    /// The client at the token endpoint; reads `private_key_file` (IO) for `private_key_jwt`.
+    /// `path` (`authentication.<name>`) names a missing key file.
+    pub fn load_credentials(&self, path: &str) -> Result<ClientCredentials, Error> {
+        Ok(match self.token_endpoint_auth_method {
+            TokenEndpointAuth::PrivateKeyJwt => {
+                let file = self.private_key_file.as_ref().ok_or_else(|| {
+                    err(&format!("{path}.private_key_file"), ConfigProblem::Missing)
+                })?;
+                let signer = PrivateKeySigner::from_pem_file(file, self.signing_alg)?;
+                ClientCredentials::private_key_jwt(self.client_id.clone(), Arc::new(signer))
+            }
+            m => ClientCredentials::secret(
+                self.client_id.clone(),
+                self.client_secret.clone().unwrap_or_default(),
+                m,
+            ),
+        })
+    }
+
+    /// The headless options for the MCP server `server_url` with `client`
+    /// ([`ServiceAccount::load_credentials`]): client credentials at `token_url` (no
+    /// discovery), `issuer`, `scopes`, `token_cache_buffer_seconds`, the `service_token`
+    /// header, and no `resource` parameter when `send_resource: false`.
+    pub fn headless_options(
+        &self,
+        server_url: &str,
+        client: ClientCredentials,
+    ) -> Result<HeadlessOptions, Error> {
+        let mut o = HeadlessOptions::new(server_url, HeadlessGrant::ClientCredentials { client })?;
+        o.token_url = Some(self.token_url.clone());
+        o.issuer = self.issuer.clone();
+        o.scopes = self.scopes.as_ref().map(|s| s.join(" "));
+        o.refresh_buffer = Duration::from_secs(self.token_cache_buffer_seconds);
+        if let Some(token) = &self.service_token {
+            o.extra_headers.push((self.service_token_header.clone(), token.clone()));
+        }
+        if !self.send_resource {
+            // RFC 8707 §2: the resource parameter is optional; this server rejects it.
+            let issuer = self.issuer.clone().unwrap_or_else(|| self.token_url.clone());
+            o.policies.push((
+                issuer,
+                ServerPolicy { danger_omit_resource: true, ..ServerPolicy::default() },
+            ));
+        }
+        Ok(o)
     }
 }
