@@ -153,3 +153,31 @@ impl ServiceAccount {
         Ok(o)
     }
 }
+
+#[cfg(feature = "server")]
+impl McpOAuth2 {
+    /// Applies the provider to the multi-user server's configuration: `redirect_uri`, the
+    /// client identity, `scopes` and `server_policies`; the signer of `private_key_file` is
+    /// [`McpOAuth2::load_signer`]'s to read. `token_storage: file` is refused (the server keeps
+    /// tokens in its own store: memory or Redis, which the host opens). `path`
+    /// (`authentication.<name>`) prefixes errors.
+    pub fn apply_to_server(
+        &self,
+        path: &str,
+        config: &mut crate::server::ServerConfig,
+    ) -> Result<(), ConfigError> {
+        if let TokenStorage::File { .. } = self.token_storage {
+            return Err(err(
+                &format!("{path}.token_storage"),
+                ConfigProblem::InvalidValue(
+                    "the multi-user server keeps tokens in memory or redis, not files".into(),
+                ),
+            ));
+        }
+        config.redirect_uri = self.redirect_uri.clone();
+        config.client = self.client_config(path)?;
+        config.scopes = self.scopes.as_ref().map(|s| s.join(" "));
+        config.policies = self.policies();
+        Ok(())
+    }
+}

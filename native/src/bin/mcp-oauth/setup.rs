@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use mcp_oauth::client::{Progress, DEFAULT_REDIRECT_URI};
+use mcp_oauth::client::Progress;
 use mcp_oauth::config::{self, AuthProvider, Config, GroupKind, TokenStorage, Transport};
 use mcp_oauth::core::policy::ServerPolicy;
 use mcp_oauth::core::registration::{ClientConfig, PreRegistered};
@@ -54,6 +54,12 @@ impl Setup {
             (None, _) => None,
         };
         Ok(Setup { opts, group })
+    }
+
+    /// `authentication.<name>`: the YAML path of the group's provider, for errors.
+    fn provider_path(&self) -> String {
+        let name = self.group.as_ref().and_then(|(_, g, _)| g.server.auth_provider.as_deref());
+        format!("authentication.{}", name.unwrap_or_default())
     }
 
     pub(crate) fn oauth2(&self) -> Option<&config::McpOAuth2> {
@@ -147,53 +153,70 @@ impl Setup {
     ) -> Result<Arc<OAuthClient>, Error> {
         let opts = &self.opts;
         let cfg = self.oauth2();
-        let mut o = ClientOptions::new(url, store)?;
-        o.redirect_uri = opts
-            .redirect_uri
-            .clone()
-            .or_else(|| cfg.map(|c| c.redirect_uri.clone()))
-            .unwrap_or_else(|| DEFAULT_REDIRECT_URI.to_owned());
+        // The library's mapping of the provider first; the flags below win over it.
+        let (mut o, cfg_signer) = match cfg {
+            Some(c) => {
+                // `private_key_file` is read only when --private-key does not replace it.
+                let signer = match &opts.private_key {
+                    Some(_) => None,
+                    None => c.load_signer()?,
+                };
+                (c.client_options(&self.provider_path(), url, store)?, signer)
+            }
+            None => {
+                let mut o = ClientOptions::new(url, store)?;
+                o.client = ClientConfig::dynamic("mcp-oauth CLI");
+                (o, None)
+            }
+        };
+        if let Some(r) = &opts.redirect_uri {
+            o.redirect_uri = r.clone();
+        }
         o.user = self.user();
-        o.scopes =
-            opts.scope.clone().or_else(|| cfg.and_then(|c| c.scopes.as_ref()).map(|s| s.join(" ")));
+        if let Some(s) = &opts.scope {
+            o.scopes = Some(s.clone());
+        }
         o.timeout = Duration::from_secs(opts.timeout);
         o.browser = match opts.browser {
             Browser::Open => BrowserMode::Open,
             Browser::Print => BrowserMode::Print,
             Browser::Follow => BrowserMode::Follow,
         };
-        o.client = ClientConfig::dynamic(cfg.map_or("mcp-oauth CLI", |c| c.client_name.as_str()));
-        if let Some(c) = cfg {
-            o.client.dynamic_registration = c.enable_dynamic_registration;
-        }
-        let client_id = opts.client_id.clone().or_else(|| cfg.and_then(|c| c.client_id.clone()));
-        let client_secret =
-            opts.client_secret.clone().or_else(|| cfg.and_then(|c| c.client_secret.clone()));
+        let configured = o.client.pre_registered.take();
+        let client_id =
+            opts.client_id.clone().or_else(|| configured.as_ref().map(|p| p.client_id.clone()));
+        let client_secret = opts
+            .client_secret
+            .clone()
+            .map(ClientSecret::new)
+            .or_else(|| configured.as_ref().and_then(|p| p.client_secret.clone()));
         let mut auth_method = match &opts.token_endpoint_auth_method {
             Some(m) => Some(auth_method(m)?),
-            None => cfg.and_then(|c| c.token_endpoint_auth_method),
+            None => configured.as_ref().and_then(|p| p.auth_method),
         };
-        let key = match (&opts.private_key, cfg.and_then(|c| c.private_key_file.as_ref())) {
-            (Some(path), _) => Some((path.clone(), signing_alg(opts.signing_alg))),
-            (None, Some(path)) => cfg.map(|c| (path.clone(), c.signing_alg)),
-            (None, None) => None,
+        let signer = match &opts.private_key {
+            Some(path) => Some(Arc::new(PrivateKeySigner::from_pem_file(
+                path,
+                signing_alg(opts.signing_alg),
+            )?)),
+            None => cfg_signer,
         };
-        if let Some((path, alg)) = key {
+        if let Some(signer) = signer {
             if auth_method.is_some_and(|m| m != TokenEndpointAuth::PrivateKeyJwt) {
                 return Err(usage(
                     "--private-key needs --token-endpoint-auth-method private_key_jwt",
                 ));
             }
             auth_method = Some(TokenEndpointAuth::PrivateKeyJwt);
-            o.assertion_signer = Some(Arc::new(PrivateKeySigner::from_pem_file(&path, alg)?));
+            o.assertion_signer = Some(signer);
         }
         if let Some(id) = client_id {
             o.client.pre_registered = Some(PreRegistered {
                 client_id: id,
-                client_secret: client_secret.map(ClientSecret::new),
+                client_secret,
                 auth_method,
                 issuers: if opts.client_issuer.is_empty() {
-                    cfg.map(|c| c.client_issuer.clone()).unwrap_or_default()
+                    configured.map(|p| p.issuers).unwrap_or_default()
                 } else {
                     opts.client_issuer.clone()
                 },
@@ -201,11 +224,7 @@ impl Setup {
         } else if client_secret.is_some() {
             return Err(usage("--client-secret needs --client-id"));
         }
-        let metadata_url = opts
-            .client_metadata_url
-            .clone()
-            .or_else(|| cfg.and_then(|c| c.client_metadata_url.clone()));
-        if let Some(u) = &metadata_url {
+        if let Some(u) = &opts.client_metadata_url {
             o.client.metadata_document_url = Some(
                 EndpointUrl::parse(u).map_err(|e| usage(format!("--client-metadata-url: {e}")))?,
             );
@@ -230,19 +249,7 @@ impl Setup {
 
     /// Per-issuer policies: the config's `server_policies`, then the --danger-* options.
     pub(crate) fn policies(&self) -> Vec<(String, ServerPolicy)> {
-        let mut policies: Vec<(String, ServerPolicy)> = Vec::new();
-        if let Some(c) = self.oauth2() {
-            for (issuer, p) in &c.server_policies {
-                policies.push((
-                    issuer.clone(),
-                    ServerPolicy {
-                        danger_assume_pkce_s256: p.danger_assume_pkce_s256,
-                        danger_omit_resource: p.danger_omit_resource,
-                        extra_authorization_params: p.authorization_params.clone(),
-                    },
-                ));
-            }
-        }
+        let mut policies = self.oauth2().map(|c| c.policies()).unwrap_or_default();
         fn entry<'a>(
             policies: &'a mut Vec<(String, ServerPolicy)>,
             issuer: &str,
@@ -310,37 +317,8 @@ impl Setup {
     pub(crate) fn headless(&self, url: &str) -> Result<Option<Arc<HeadlessClient>>, Error> {
         let opts = &self.opts;
         let mut o = if let Some(sa) = self.service_account() {
-            let client = match sa.token_endpoint_auth_method {
-                TokenEndpointAuth::PrivateKeyJwt => {
-                    let path = sa
-                        .private_key_file
-                        .as_ref()
-                        .ok_or_else(|| usage("private_key_file is required"))?;
-                    let signer = PrivateKeySigner::from_pem_file(path, sa.signing_alg)?;
-                    ClientCredentials::private_key_jwt(sa.client_id.clone(), Arc::new(signer))
-                }
-                m => ClientCredentials::secret(
-                    sa.client_id.clone(),
-                    sa.client_secret.clone().unwrap_or_default(),
-                    m,
-                ),
-            };
-            let mut o = HeadlessOptions::new(url, HeadlessGrant::ClientCredentials { client })?;
-            o.token_url = Some(sa.token_url.clone());
-            o.issuer = sa.issuer.clone();
-            o.scopes = sa.scopes.as_ref().map(|s| s.join(" "));
-            o.refresh_buffer = Duration::from_secs(sa.token_cache_buffer_seconds);
-            if let Some(token) = &sa.service_token {
-                o.extra_headers.push((sa.service_token_header.clone(), token.clone()));
-            }
-            if !sa.send_resource {
-                let issuer = sa.issuer.clone().unwrap_or_else(|| sa.token_url.clone());
-                o.policies.push((
-                    issuer,
-                    ServerPolicy { danger_omit_resource: true, ..ServerPolicy::default() },
-                ));
-            }
-            o
+            let client = sa.load_credentials(&self.provider_path())?;
+            sa.headless_options(url, client)?
         } else {
             let grant = match opts.grant {
                 Grant::AuthorizationCode => return Ok(None),
