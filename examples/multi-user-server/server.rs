@@ -41,7 +41,8 @@ struct Args {
     mcp: Vec<(String, String)>,
     /// A YAML configuration file (the CLI's format, `mcp-oauth config schema mcp_oauth2`): its
     /// streamable-HTTP function groups become the MCP servers, their `mcp_oauth2` provider gives
-    /// the redirect URI, the client identity and the token storage (memory or redis).
+    /// the redirect URI, the client identity, scopes, `server_policies`, the `private_key_file`
+    /// signer and the token storage (memory or redis), through `mcp_oauth::config`'s mapping.
     #[arg(long, conflicts_with_all = ["mcp", "redis"])]
     config: Option<std::path::PathBuf>,
     /// The redirect URI registered with authorization servers (its path serves the callback).
