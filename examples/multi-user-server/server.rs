@@ -41,7 +41,8 @@ struct Args {
     mcp: Vec<(String, String)>,
     /// A YAML configuration file (the CLI's format, `mcp-oauth config schema mcp_oauth2`): its
     /// streamable-HTTP function groups become the MCP servers, their `mcp_oauth2` provider gives
-    /// the redirect URI, the client identity and the token storage (memory or redis).
+    /// the redirect URI, the client identity, scopes, `server_policies`, the `private_key_file`
+    /// signer and the token storage (memory or redis), through `mcp_oauth::config`'s mapping.
     #[arg(long, conflicts_with_all = ["mcp", "redis"])]
     config: Option<std::path::PathBuf>,
     /// The redirect URI registered with authorization servers (its path serves the callback).
@@ -102,8 +103,8 @@ async fn main() {
 /// What the configuration file sets.
 struct FromFile {
     servers: Vec<(String, String)>,
-    redirect_uri: String,
-    client: mcp_oauth::core::registration::ClientConfig,
+    /// `authentication.<name>` of the one `mcp_oauth2` provider, and the provider.
+    provider: (String, mcp_oauth::config::McpOAuth2),
     redis: Option<(String, String)>,
     egress_allow: Vec<mcp_oauth::egress::EgressAllow>,
 }
@@ -138,31 +139,30 @@ fn from_file(path: &std::path::Path) -> Result<FromFile, String> {
     }
     let (name, o) =
         provider.ok_or("the configuration has no group with an mcp_oauth2 auth_provider")?;
-    let path = format!("authentication.{name}");
-    if o.private_key_file.is_some() {
-        return Err(format!(
-            "{path}.private_key_file: not supported by the multi-user server example"
-        ));
-    }
-    if !o.server_policies.is_empty() {
-        return Err(format!(
-            "{path}.server_policies: not supported by the multi-user server example"
-        ));
-    }
     let redis = match &o.token_storage {
-        TokenStorage::Memory => None,
         TokenStorage::Redis { url, key_prefix } => Some((url.clone(), key_prefix.clone())),
-        TokenStorage::File { .. } => {
-            return Err(format!("{path}.token_storage: the multi-user server keeps tokens in memory or redis, not files"));
-        }
+        // `file` is refused by `apply_to_server` with its YAML path.
+        _ => None,
     };
     Ok(FromFile {
         servers,
-        redirect_uri: o.redirect_uri.clone(),
-        client: o.client_config(&path).map_err(|e| e.to_string())?,
+        provider: (format!("authentication.{name}"), o),
         redis,
         egress_allow: config.egress_allow.clone(),
     })
+}
+
+/// Applies the file's provider to `config` with the library's mapping, reading
+/// `private_key_file` into the signer of `private_key_jwt`.
+fn apply_provider(
+    (path, provider): &(String, mcp_oauth::config::McpOAuth2),
+    config: &mut ServerConfig,
+) -> Result<(), String> {
+    provider.apply_to_server(path, config).map_err(|e| e.to_string())?;
+    let signer = provider.load_signer().map_err(|e| format!("{path}.private_key_file: {e}"))?;
+    config.assertion_signer =
+        signer.map(|s| s as Arc<dyn mcp_oauth::core::token::ClientAssertionSigner + Send + Sync>);
+    Ok(())
 }
 
 async fn run(mut args: Args) -> Result<(), String> {
@@ -176,7 +176,7 @@ async fn run(mut args: Args) -> Result<(), String> {
     };
     if let Some(f) = &file {
         args.mcp = f.servers.clone();
-        args.redirect_uri = f.redirect_uri.clone();
+        args.redirect_uri = f.provider.1.redirect_uri.clone();
     }
     let (tokens, pending): (Arc<dyn TokenStore>, Arc<dyn PendingStore>) = match &redis {
         Some((url, prefix)) => {
@@ -205,7 +205,7 @@ async fn run(mut args: Args) -> Result<(), String> {
         config.egress = config.egress.allowing(entry).map_err(|e| e.to_string())?;
     }
     if let Some(f) = file {
-        config.client = f.client;
+        apply_provider(&f.provider, &mut config)?;
         config.egress.allow.extend(f.egress_allow);
     }
     let key = match (&args.jwt_hs256_secret, &args.jwks_url) {

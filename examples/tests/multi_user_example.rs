@@ -268,3 +268,80 @@ authentication:
         "{stderr}"
     );
 }
+
+/// A configuration with `server_policies` and a `private_key_file` (a pre-registered
+/// `private_key_jwt` client that has no secret): the server loads it through the library's
+/// mapping, and a user's authorization succeeds only because the token request is signed.
+#[test]
+fn the_server_takes_server_policies_and_a_private_key_file_from_the_yaml() {
+    let peers_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/peers");
+    let keys = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../native/tests/fixtures/keys");
+    let jwk: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(keys.join("es256.pub.jwk.json")).unwrap())
+            .unwrap();
+    let clients = serde_json::json!([{
+        "client_id": "server-es256", "application_type": "native",
+        "redirect_uris": ["http://127.0.0.1/auth/redirect"], "response_types": ["code"],
+        "grant_types": ["authorization_code", "refresh_token"],
+        "token_endpoint_auth_method": "private_key_jwt", "token_endpoint_auth_signing_alg": "ES256",
+        "jwks": {"keys": [jwk]}
+    }]);
+    let mut node = Command::new("node");
+    node.arg("start.mjs")
+        .current_dir(&peers_dir)
+        .env("PORT", "0")
+        .env("PEER_CLIENTS", clients.to_string());
+    let (_peers, peers) = start(node);
+    let mcp_url = peers["mcp_url"].as_str().unwrap();
+    let issuer = peers["issuer"].as_str().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("mcp.yaml");
+    let yaml = |key_file: &str| {
+        format!(
+            "function_groups:\n  mcp_demo:\n    _type: per_user_mcp_client\n    server:\n      transport: streamable-http\n      url: {mcp_url}\n      auth_provider: p\n\
+             authentication:\n  p:\n    _type: mcp_oauth2\n    server_url: {mcp_url}\n    redirect_uri: http://127.0.0.1:{port}/auth/redirect\n\
+             \x20   client_id: server-es256\n    client_issuer: {issuer}\n    enable_dynamic_registration: false\n\
+             \x20   private_key_file: {key_file}\n    signing_alg: ES256\n    token_storage: memory\n\
+             \x20   server_policies:\n      {issuer}:\n        danger_assume_pkce_s256: true\n        authorization_params: {{ui_locales: de}}\n"
+        )
+    };
+    std::fs::write(&file, yaml(keys.join("es256.pem").to_str().unwrap())).unwrap();
+    let mut server = Command::new(env!("CARGO_BIN_EXE_multi-user-server"));
+    server
+        .arg("--config")
+        .arg(&file)
+        .args(["--session-secret", "an-example-session-secret-of-32-bytes-or-more"])
+        .args(["--egress-allow", "127.0.0.0/8"])
+        .env_remove("MCP_OAUTH_STORE_KEY");
+    let (_server, info) = start(server);
+    let url = info["url"].as_str().unwrap();
+    let (code, reply, stderr) = check(
+        url,
+        &[
+            "--protocol",
+            "ws",
+            "--user-id",
+            "Alice",
+            "--mcp-server",
+            "mcp_demo",
+            "--input",
+            "call whoami",
+        ],
+    );
+    assert_eq!(code, 0, "{reply} {stderr}");
+    assert_eq!(reply["result"]["content"][0]["text"], "Alice");
+
+    // A key file that cannot be read stops the server with the YAML path.
+    std::fs::write(&file, yaml(dir.path().join("absent.pem").to_str().unwrap())).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_multi-user-server"))
+        .arg("--config")
+        .arg(&file)
+        .args(["--session-secret", "an-example-session-secret-of-32-bytes-or-more"])
+        .args(["--egress-allow", "127.0.0.0/8"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("authentication.p.private_key_file"), "{stderr}");
+}

@@ -87,6 +87,7 @@ pub enum Progress {
 
 /// Options of an [`OAuthClient`]. [`ClientOptions::new`] gives the defaults.
 #[derive(Clone)]
+#[non_exhaustive]
 pub struct ClientOptions {
     /// The MCP server URL.
     pub server_url: String,
@@ -310,6 +311,16 @@ impl OAuthClient {
     }
 
     /// Loads the flow from the store on first use.
+    /// The flow of `snapshot`, with the options' assertion signer (every restore needs it: a
+    /// restored flow that lost it could not authenticate a `private_key_jwt` client).
+    fn restore(&self, snapshot: FlowSnapshot) -> Result<AuthFlow, Error> {
+        let mut flow = AuthFlow::restore(Arc::clone(&self.config), snapshot)?;
+        if let Some(signer) = &self.opts.assertion_signer {
+            flow.set_assertion_signer(signer.clone());
+        }
+        Ok(flow)
+    }
+
     async fn flow<'a>(&self, inner: &'a mut Inner) -> Result<&'a mut AuthFlow, Error> {
         if inner.flow.is_none() {
             let entries = self.stored_entries().await?;
@@ -334,12 +345,9 @@ impl OAuthClient {
                 pending: None,
                 last_requested_scope: None,
             };
-            let mut flow = AuthFlow::restore(Arc::clone(&self.config), snapshot)?;
+            let mut flow = self.restore(snapshot)?;
             if let Some(d) = cached {
                 flow.use_discovery(d);
-            }
-            if let Some(signer) = &self.opts.assertion_signer {
-                flow.set_assertion_signer(signer.clone());
             }
             inner.flow = Some(flow);
         }
@@ -463,7 +471,7 @@ impl OAuthClient {
         let mut snapshot = flow.snapshot();
         snapshot.tokens = Some(StoredTokens { issuer: key.issuer.clone(), tokens: stored });
         snapshot.pending = None;
-        *flow = AuthFlow::restore(Arc::clone(&self.config), snapshot)?;
+        *flow = self.restore(snapshot)?;
         Ok(true)
     }
 
@@ -656,7 +664,7 @@ impl OAuthClient {
         let flow = self.flow(&mut inner).await?;
         let mut snapshot = flow.snapshot();
         snapshot.pending = Some(pending);
-        *flow = AuthFlow::restore(Arc::clone(&self.config), snapshot)?;
+        *flow = self.restore(snapshot)?;
         let result = match flow.handle_callback(now(), callback_url) {
             Ok(()) => self.drive(flow).await.map(|_| ()),
             Err(e) => Err(Error::Protocol(e)),

@@ -169,6 +169,7 @@ pub enum HeadlessGrant {
 
 /// Options of a [`HeadlessClient`].
 #[derive(Clone)]
+#[non_exhaustive]
 pub struct HeadlessOptions {
     /// The MCP server URL (the `resource`, and where discovery starts).
     pub server_url: String,

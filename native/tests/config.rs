@@ -521,3 +521,134 @@ fn egress_allow_list() {
     assert!(m.contains("prefix length"), "{m}");
     fails("egress:\n  deny: []\n", "egress.deny", "config_unknown_key");
 }
+
+// ------------------------------------------------------------------------------------------
+// The mapping to client options (`mcp_oauth::config` owns it; the CLI layers its flags on top)
+
+fn keys() -> std::path::PathBuf {
+    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/keys")
+}
+
+#[test]
+fn the_example_maps_to_client_options() {
+    let c = parse(EXAMPLE).expect("valid");
+    let (_, provider) = c.group("mcp_jira").expect("group");
+    let Some(AuthProvider::OAuth2(o)) = provider else { panic!("mcp_oauth2 expected") };
+    let store = std::sync::Arc::new(mcp_oauth::store::MemoryStore::new());
+    let opts =
+        o.client_options("authentication.mcp_oauth2_jira", &o.server_url, store).expect("options");
+    assert_eq!(opts.server_url, "https://jira-mcp.corp.example/mcp");
+    assert_eq!(opts.redirect_uri, "http://localhost:8000/auth/redirect");
+    assert_eq!(opts.client.client_name, "mcp-oauth");
+    assert!(opts.client.dynamic_registration && opts.client.pre_registered.is_none());
+    assert_eq!((opts.scopes.as_deref(), opts.policies.len()), (None, 0));
+    assert_eq!(opts.user, "default");
+    assert!(opts.assertion_signer.is_none());
+    assert!(o.load_signer().expect("no key file").is_none());
+}
+
+#[test]
+fn every_mcp_oauth2_option_maps_to_client_options() {
+    let key = keys().join("es256.pem");
+    let c = parse(&oauth2(&format!(
+        r#"    redirect_uri: http://127.0.0.1:0/cb
+    client_id: jira-agent
+    client_issuer: https://auth.atlassian.com
+    enable_dynamic_registration: false
+    client_name: Jira agent
+    private_key_file: {}
+    signing_alg: ES256
+    scopes: [read:jira-work, "write:jira-work"]
+    default_user_id: alice
+    token_storage: memory
+    client_metadata_url: https://agent.example.com/client.json
+    server_policies:
+      https://login.microsoftonline.com/t/v2.0:
+        danger_assume_pkce_s256: true
+        authorization_params: {{prompt: consent}}
+"#,
+        key.display()
+    )))
+    .expect("valid");
+    let AuthProvider::OAuth2(o) = &c.authentication[0].1 else { panic!() };
+    let store = std::sync::Arc::new(mcp_oauth::store::MemoryStore::new());
+    let opts =
+        o.client_options("authentication.p", "https://mcp.example.com/mcp", store).expect("ok");
+    assert_eq!(opts.redirect_uri, "http://127.0.0.1:0/cb");
+    assert_eq!(opts.client.client_name, "Jira agent");
+    assert!(!opts.client.dynamic_registration);
+    let pre = opts.client.pre_registered.as_ref().expect("pre-registered");
+    assert_eq!(pre.client_id, "jira-agent");
+    // A key file without a method means private_key_jwt (RFC 7523 §2.2).
+    assert_eq!(pre.auth_method, Some(TokenEndpointAuth::PrivateKeyJwt));
+    assert_eq!(pre.issuers, vec!["https://auth.atlassian.com".to_owned()]);
+    assert_eq!(
+        opts.client.metadata_document_url.as_ref().map(|u| u.as_str()),
+        Some("https://agent.example.com/client.json")
+    );
+    assert_eq!(opts.scopes.as_deref(), Some("read:jira-work write:jira-work"));
+    assert_eq!(opts.user, "alice");
+    let (issuer, p) = &opts.policies[0];
+    assert_eq!(issuer, "https://login.microsoftonline.com/t/v2.0");
+    assert!(p.danger_assume_pkce_s256 && !p.danger_omit_resource);
+    assert_eq!(p.extra_authorization_params, [("prompt".into(), "consent".into())]);
+    // Building the options read no file: the key is read by the explicit `load_signer`.
+    assert!(opts.assertion_signer.is_none());
+    assert!(o.load_signer().expect("the fixture key").is_some());
+}
+
+#[test]
+fn a_service_account_maps_to_headless_options() {
+    let c = parse(&service(
+        "    client_secret: ${SECRET}\n    issuer: https://as.example.com\n    scopes: mcp:tools\n    token_cache_buffer_seconds: 120\n    service_token: st\n    service_token_header: X-Backend-Token\n    send_resource: false\n",
+    ))
+    .expect("valid");
+    let AuthProvider::ServiceAccount(sa) = &c.authentication[0].1 else { panic!() };
+    let client = sa.load_credentials("authentication.sa").expect("secret client");
+    let o = sa.headless_options("https://mcp.example.com/mcp", client).expect("options");
+    assert_eq!(o.token_url.as_deref(), Some("https://as.example.com/token"));
+    assert_eq!(o.issuer.as_deref(), Some("https://as.example.com"));
+    assert_eq!(o.scopes.as_deref(), Some("mcp:tools"));
+    assert_eq!(o.refresh_buffer, std::time::Duration::from_secs(120));
+    assert_eq!(o.extra_headers, [("X-Backend-Token".to_owned(), "st".to_owned())]);
+    assert_eq!(o.policies.len(), 1);
+    assert_eq!(o.policies[0].0, "https://as.example.com");
+    assert!(o.policies[0].1.danger_omit_resource);
+}
+
+#[test]
+fn cli_flags_win_over_the_mapping() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("c.yaml");
+    let absent = dir.path().join("absent.pem");
+    std::fs::write(
+        &file,
+        format!(
+            "function_groups:\n  g:\n    _type: per_user_mcp_client\n    server:\n      url: https://mcp.example.com/mcp\n      auth_provider: p\n{}",
+            oauth2(&format!(
+                "    client_id: c\n    private_key_file: {}\n    token_storage: {{type: redis, url: \"redis://127.0.0.1:1/\"}}\n",
+                absent.display()
+            ))
+        ),
+    )
+    .expect("write");
+    let path = file.to_str().expect("path");
+    let base = ["status", "--url", "https://mcp.example.com/mcp", "--config", path, "--group", "g"];
+    // The file's redis storage: the CLI refuses it.
+    let out = cli(&base, &[]);
+    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("token_storage redis"));
+    // --token-store wins; then the file's key (absent) is read and named.
+    let out = cli(&[&base[..], &["--token-store", "memory"]].concat(), &[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("absent.pem"));
+    // --private-key wins over private_key_file: the absent file is not read.
+    let key = keys().join("es256.pem");
+    let key = key.to_str().expect("path");
+    let out = cli(
+        &[&base[..], &["--token-store", "memory", "--private-key", key, "--json"]].concat(),
+        &[],
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("\"authorized\":false"));
+}

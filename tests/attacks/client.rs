@@ -552,3 +552,62 @@ async fn headless_client_credentials_are_not_sent_to_another_issuer() {
         other => panic!("expected credential_issuer_mismatch, got {other:?}"),
     }
 }
+
+/// Issue 11 item 3: the multi-user server now takes `private_key_file` from the YAML file
+/// (through `McpOAuth2::client_options` and `load_signer`). An evil MCP server's PRM names the
+/// evil server as its authorization server; the key configured for the corporate issuer
+/// (`client_issuer`) must sign no assertion for it.
+#[tokio::test]
+async fn yaml_private_key_jwt_client_signs_no_assertion_for_another_issuer() {
+    use mcp_oauth::config::{AuthProvider, Config};
+    use mcp_oauth::store::MemoryStore;
+    use mcp_oauth::OAuthClient;
+
+    // The exploit: PRM lists the evil server, which has valid metadata of its own.
+    let prm = json!({"resource": "{base}/mcp", "authorization_servers": ["{base}"]}).to_string();
+    let doc = json!({
+        "issuer": "{base}",
+        "authorization_endpoint": "{base}/authorize",
+        "token_endpoint": "{base}/token",
+        "response_types_supported": ["code"],
+        "code_challenge_methods_supported": ["S256"],
+    })
+    .to_string();
+    let token = json!({"access_token": "x", "token_type": "Bearer"}).to_string();
+    let (base, seen) = evil::serve(vec![
+        ("/.well-known/oauth-protected-resource", 200, prm),
+        ("/.well-known/oauth-authorization-server", 200, doc),
+        ("/token", 200, token),
+    ])
+    .await;
+    let key = concat!(env!("CARGO_MANIFEST_DIR"), "/../../native/tests/fixtures/keys/es256.pem");
+    let yaml = format!(
+        "authentication:\n  p:\n    _type: mcp_oauth2\n    server_url: {base}/mcp\n    \
+         client_id: corp-client\n    client_issuer: {CORP}\n    enable_dynamic_registration: false\n    \
+         private_key_file: {key}\n    token_storage: memory\n"
+    );
+    let config = Config::parse(&yaml).unwrap();
+    let AuthProvider::OAuth2(o) = &config.authentication[0].1 else { panic!("mcp_oauth2") };
+    let mut opts = o
+        .client_options("authentication.p", &format!("{base}/mcp"), Arc::new(MemoryStore::new()))
+        .unwrap();
+    opts.assertion_signer = o.load_signer().unwrap().map(|s| s as Arc<_>);
+    opts.cache = Arc::new(mcp_oauth::cache::MetadataCache::new());
+    let client = OAuthClient::new(opts).unwrap();
+    let outcome = match client.start_authorization().await {
+        Ok(pending) => {
+            let url = Url::parse(&pending.authorization_url).unwrap();
+            let state =
+                url.query_pairs().unwrap().into_iter().find(|(k, _)| k == "state").unwrap().1;
+            let cb = format!("{}?code=evil-code&state={state}&iss={base}", client.redirect_uri());
+            client.complete_authorization(pending, &cb).await
+        }
+        Err(e) => Err(e),
+    };
+    // It failed: no assertion reached the evil server, with a named error.
+    assert_eq!(carrying_credentials(&seen), Vec::<String>::new());
+    match outcome {
+        Err(mcp_oauth::Error::Protocol(e)) => assert_eq!(e.code(), "credential_issuer_mismatch"),
+        other => panic!("expected credential_issuer_mismatch, got {other:?}"),
+    }
+}

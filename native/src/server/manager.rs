@@ -114,8 +114,8 @@ impl UserManager {
             server_url: url.clone(),
             redirect_uri: self.config.redirect_uri.clone(),
             client: self.config.client.clone(),
-            scopes: None,
-            policies: Vec::new(),
+            scopes: self.config.scopes.clone(),
+            policies: self.config.policies.clone(),
             user: String::new(),
             browser: crate::BrowserMode::Print,
             timeout: self.config.consent_timeout,
@@ -123,7 +123,7 @@ impl UserManager {
             cache: Arc::clone(&self.config.cache),
             http: self.config.http.clone(),
             progress: None,
-            assertion_signer: None,
+            assertion_signer: self.config.assertion_signer.clone(),
         };
         let template = ServerTemplate {
             name: server.into(),

@@ -27,7 +27,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use mcp_oauth_core::policy::ServerPolicy;
 use mcp_oauth_core::registration::ClientConfig;
+use mcp_oauth_core::token::ClientAssertionSigner;
 use tokio::sync::watch;
 
 use crate::cache::MetadataCache;
@@ -45,6 +47,7 @@ use waiting::{publish, Watched};
 
 /// The multi-user server's configuration.
 #[derive(Clone)]
+#[non_exhaustive]
 pub struct ServerConfig {
     /// The redirect URI registered with authorization servers; its path is where
     /// [`MultiUserServer::router`] serves the callback (`/auth/redirect`). Default
@@ -54,6 +57,13 @@ pub struct ServerConfig {
     pub servers: Vec<(String, String)>,
     /// How the server identifies itself to authorization servers.
     pub client: ClientConfig,
+    /// Scopes to request instead of each server's (space-delimited).
+    pub scopes: Option<String>,
+    /// Per-issuer quirk settings (`server_policies` of the configuration file).
+    pub policies: Vec<(String, ServerPolicy)>,
+    /// Signs `private_key_jwt` client assertions for a pre-registered client with that method
+    /// (`private_key_file` of the configuration file).
+    pub assertion_signer: Option<Arc<dyn ClientAssertionSigner + Send + Sync>>,
     /// Tokens and registrations, by (user, resource, issuer).
     pub tokens: Arc<dyn TokenStore>,
     /// Pending authorizations, by `state` (shared by replicas for any to finish a callback).
@@ -115,6 +125,9 @@ impl ServerConfig {
             redirect_uri: crate::client::DEFAULT_REDIRECT_URI.to_owned(),
             servers: Vec::new(),
             client: ClientConfig::dynamic("mcp-oauth-server"),
+            scopes: None,
+            policies: Vec::new(),
+            assertion_signer: None,
             tokens,
             pending,
             consent_timeout: Duration::from_secs(300),

@@ -1,0 +1,246 @@
+//! `mcp-oauth`: list and call the tools of an MCP server, authorizing with OAuth when it asks.
+//!
+//! Progress goes to stderr, results to stdout (a table, or JSON with `--json`).
+
+mod args;
+mod output;
+mod setup;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use mcp_oauth::config::{self, Config};
+use mcp_oauth::mcp::{Authorizer, McpSession};
+use mcp_oauth::Error;
+
+use args::{Cli, Command, ConfigCommand, OptionalUrlArg, Opts, ToolsCommand};
+use output::{print_headless, print_status, print_tools};
+use setup::{usage, Setup};
+
+fn exit_code(e: &Error) -> u8 {
+    match e {
+        Error::Usage(_) | Error::SseNotSupported | Error::Config(_) | Error::PrivateKey(_) => 2,
+        Error::AuthorizationRequired { .. } => 4,
+        Error::Mcp(_) | Error::TokenRejected { .. } => 5,
+        Error::Transport { .. } => 6,
+        Error::Store(_) => 7,
+        Error::Cancelled => 130,
+        Error::Protocol(_) | Error::Redirect(_) | Error::Timeout { .. } => 3,
+        _ => 1,
+    }
+}
+
+/// What to do about an error, beyond its message.
+fn hint(e: &Error) -> Option<String> {
+    use mcp_oauth::core::server_metadata::ServerMetadataError as S;
+    match e {
+        Error::Protocol(mcp_oauth::core::Error::ServerMetadata(S::PkceSupportNotAdvertised { issuer })) => Some(format!(
+            "if you trust that {issuer} supports PKCE S256, pass --danger-assume-pkce-s256 {issuer}"
+        )),
+        Error::Protocol(mcp_oauth::core::Error::Registration(
+            mcp_oauth::core::registration::RegistrationError::NoClientIdentity { .. },
+        )) => Some("register a client with the authorization server and pass --client-id (and --client-secret)".into()),
+        Error::Protocol(mcp_oauth::core::Error::Callback(mcp_oauth::core::authorize::CallbackError::AccessDenied { .. })) => {
+            Some("consent was denied at the authorization server; run the command again to retry".into())
+        }
+        Error::Transport { .. } => Some("check that the server is running and reachable".into()),
+        Error::TokenRejected { .. } => Some(
+            "the authorization server issued a token the MCP server does not accept (audience, \
+             scope or issuer); check the server's resource configuration"
+                .into(),
+        ),
+        _ => None,
+    }
+}
+
+async fn run(cli: Cli) -> Result<(), Error> {
+    if let Command::Config { command } = &cli.command {
+        return config_command(command, &cli.opts);
+    }
+    let setup = Setup::new(cli.opts)?;
+    let opts = &setup.opts;
+    match cli.command {
+        Command::Config { .. } => {}
+        Command::Tools { command: ToolsCommand::List { url, auth } } => {
+            let url = setup.url(&url)?;
+            let session = connect(&setup, &url, auth).await?;
+            let tools = session.list_tools().await;
+            session.close().await;
+            print_tools(&tools?, opts.json);
+        }
+        Command::Tools { command: ToolsCommand::Call { name, args, auth, url } } => {
+            let url = setup.url(&url)?;
+            let arguments = match args {
+                None => None,
+                Some(text) => match serde_json::from_str::<serde_json::Value>(&text) {
+                    Ok(serde_json::Value::Object(map)) => Some(map),
+                    Ok(_) => return Err(usage("--args must be a JSON object")),
+                    Err(e) => return Err(usage(format!("--args is not valid JSON: {e}"))),
+                },
+            };
+            let session = connect(&setup, &url, auth).await?;
+            let result = call(&session, &name, arguments).await;
+            session.close().await;
+            let result = result?;
+            if opts.json {
+                println!("{}", serde_json::to_string_pretty(&result).unwrap_or_default());
+            } else {
+                for block in &result.content {
+                    match block.as_text() {
+                        Some(t) => println!("{}", t.text),
+                        None => println!("{}", serde_json::to_string(block).unwrap_or_default()),
+                    }
+                }
+            }
+            if result.is_error == Some(true) {
+                return Err(Error::Mcp(format!("the tool `{name}` reported an error")));
+            }
+        }
+        Command::Login(url) => {
+            let url = setup.url(&url)?;
+            if let Some(h) = setup.headless(&url)? {
+                h.access_token().await?;
+                let tokens = h.tokens().await;
+                print_headless(&url, tokens.as_ref(), opts.json);
+                return Ok(());
+            }
+            let store = setup.store()?;
+            let c = setup.client(&url, store)?;
+            c.authorize().await?;
+            print_status(&c.status().await?, opts.json);
+        }
+        Command::Status(OptionalUrlArg { url: Some(url) }) => {
+            let store = setup.store()?;
+            let c = setup.client(&url, store)?;
+            print_status(&c.status().await?, opts.json);
+        }
+        Command::Status(OptionalUrlArg { url: None }) => {
+            let store = setup.store()?;
+            let user = setup.user();
+            let keys = store.list(&user).await?;
+            if keys.is_empty() && !opts.json {
+                println!("no stored authorizations for user {user}");
+            }
+            for key in keys {
+                let c = setup.client(&key.resource, store.clone())?;
+                print_status(&c.status().await?, opts.json);
+            }
+        }
+        Command::Logout(url) => {
+            let url = setup.url(&url)?;
+            let store = setup.store()?;
+            let c = setup.client(&url, store)?;
+            let report = c.logout().await?;
+            if opts.json {
+                let v = serde_json::json!({
+                    "had_tokens": report.had_tokens,
+                    "revoked": report.revoked,
+                    "revocation_error": report.revocation_error,
+                });
+                println!("{v}");
+            } else if !report.had_tokens {
+                println!("nothing stored for {url}");
+            } else {
+                match &report.revocation_error {
+                    None if report.revoked => println!("logged out: tokens revoked and deleted"),
+                    None => {
+                        println!("logged out: tokens deleted (the server offers no revocation)")
+                    }
+                    Some(e) => {
+                        println!("logged out: tokens deleted locally; revocation failed: {e}")
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn config_command(command: &ConfigCommand, opts: &Opts) -> Result<(), Error> {
+    match command {
+        ConfigCommand::Schema { kind } => match config::schema_text(kind) {
+            Some(text) => print!("{text}"),
+            None => {
+                return Err(usage(format!(
+                    "unknown _type `{kind}`; expected mcp_oauth2 or mcp_service_account"
+                )))
+            }
+        },
+        ConfigCommand::Check => {
+            let path =
+                opts.config.as_ref().ok_or_else(|| usage("config check needs --config FILE"))?;
+            let c = Config::load(path)?;
+            for (name, g) in &c.function_groups {
+                let auth = g.server.auth_provider.as_deref().unwrap_or("(none)");
+                let target = g.server.url.as_deref().or(g.server.command.as_deref()).unwrap_or("");
+                println!("{name}: {target}  auth: {auth}");
+            }
+            println!(
+                "ok: {} function group(s), {} authentication provider(s)",
+                c.function_groups.len(),
+                c.authentication.len()
+            );
+        }
+    }
+    Ok(())
+}
+
+async fn connect(setup: &Setup, url: &str, auth: bool) -> Result<McpSession, Error> {
+    let auth = auth || setup.implies_auth();
+    let authorizer = if !auth {
+        None
+    } else if let Some(h) = setup.headless(url)? {
+        Some(Authorizer::Headless(h))
+    } else {
+        Some(Authorizer::User(setup.client(url, setup.store()?)?))
+    };
+    McpSession::connect_with(url, authorizer, true).await.map_err(|e| match e {
+        Error::Mcp(msg) if !auth && (msg.contains("Auth required") || msg.contains("401")) => {
+            Error::Mcp(format!("{msg} — the server requires authorization; pass --auth"))
+        }
+        other => other,
+    })
+}
+
+async fn call(
+    session: &McpSession,
+    name: &str,
+    arguments: Option<serde_json::Map<String, serde_json::Value>>,
+) -> Result<rmcp::model::CallToolResult, Error> {
+    let tools = session.list_tools().await?;
+    if !tools.iter().any(|t| t.name == name) {
+        let names: Vec<&str> = tools.iter().map(|t| t.name.as_ref()).collect();
+        return Err(Error::Usage(format!(
+            "the server has no tool `{name}`; available: {}",
+            if names.is_empty() { "(none)".to_owned() } else { names.join(", ") }
+        )));
+    }
+    session.call_tool(name, arguments).await
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("mcp-oauth: cannot start the runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let result = runtime.block_on(async {
+        tokio::select! {
+            r = run(cli) => r,
+            _ = tokio::signal::ctrl_c() => Err(Error::Cancelled),
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("mcp-oauth: error: {e}");
+            if let Some(h) = hint(&e) {
+                eprintln!("mcp-oauth: hint: {h}");
+            }
+            ExitCode::from(exit_code(&e))
+        }
+    }
+}

@@ -1,0 +1,66 @@
+//! What the commands print: tables on stdout, or JSON with `--json`.
+
+pub(crate) fn print_headless(
+    url: &str,
+    tokens: Option<&mcp_oauth::core::token::TokenSet>,
+    json: bool,
+) {
+    let expires = tokens.and_then(|t| t.expires_at).map(|t| t.secs());
+    let scope = tokens.and_then(|t| t.scope.clone());
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({ "server": url, "authorized": tokens.is_some(), "expires_at": expires, "scope": scope })
+        );
+        return;
+    }
+    println!("{url}  authorized (headless grant; the token is not stored)");
+    if let Some(t) = expires {
+        println!("  access token expires in {} s", t as i64 - mcp_oauth::now().secs() as i64);
+    }
+    if let Some(scope) = scope {
+        println!("  scope: {scope}");
+    }
+}
+
+pub(crate) fn print_tools(tools: &[rmcp::model::Tool], json: bool) {
+    if json {
+        println!("{}", serde_json::to_string_pretty(tools).unwrap_or_default());
+        return;
+    }
+    let width = tools.iter().map(|t| t.name.len()).max().unwrap_or(4).max(4);
+    println!("{:width$}  DESCRIPTION", "NAME");
+    for t in tools {
+        let desc = t.description.as_deref().unwrap_or("").lines().next().unwrap_or("");
+        println!("{:width$}  {desc}", t.name);
+    }
+}
+
+pub(crate) fn print_status(s: &mcp_oauth::Status, json: bool) {
+    if json {
+        let v = serde_json::json!({
+            "server": s.server, "user": s.user, "issuer": s.issuer, "authorized": s.authorized,
+            "expires_at": s.expires_at.map(|t| t.secs()), "refreshable": s.refreshable, "scope": s.scope,
+        });
+        println!("{v}");
+        return;
+    }
+    let state = if s.authorized {
+        "authorized"
+    } else if s.refreshable {
+        "expired (refreshable)"
+    } else {
+        "not authorized"
+    };
+    println!("{}  user={}  {state}", s.server, s.user);
+    if let Some(i) = &s.issuer {
+        println!("  issuer: {i}");
+    }
+    if let Some(t) = s.expires_at {
+        let left = t.secs() as i64 - mcp_oauth::now().secs() as i64;
+        println!("  access token expires in {left} s");
+    }
+    if let Some(scope) = &s.scope {
+        println!("  scope: {scope}");
+    }
+}

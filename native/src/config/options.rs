@@ -1,0 +1,183 @@
+//! The mapping from the model to the client options: what a provider of the file means for
+//! [`crate::ClientOptions`] (`mcp_oauth2`) and [`crate::HeadlessOptions`]
+//! (`mcp_service_account`). Building options reads no file and opens no store: the key of
+//! `private_key_file` is read by the explicit `load_signer`/`load_credentials`, and the store of
+//! `token_storage` is opened by the host (the CLI: file or memory; the multi-user server:
+//! memory or Redis).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use mcp_oauth_core::policy::ServerPolicy;
+
+use super::*;
+use crate::headless::ClientCredentials;
+use crate::signer::{KeyError, PrivateKeySigner};
+use crate::store::TokenStore;
+use crate::{ClientOptions, Error, HeadlessGrant, HeadlessOptions};
+
+/// A policy with the two `danger_*` switches and the extra authorization parameters.
+fn policy(p: &ServerPolicyConfig) -> ServerPolicy {
+    ServerPolicy {
+        danger_assume_pkce_s256: p.danger_assume_pkce_s256,
+        danger_omit_resource: p.danger_omit_resource,
+        extra_authorization_params: p.authorization_params.clone(),
+    }
+}
+
+impl McpOAuth2 {
+    /// The client identity these options describe (`client_name`,
+    /// `enable_dynamic_registration`, `client_id`/`client_secret` with
+    /// `token_endpoint_auth_method` — `private_key_jwt` when `private_key_file` is set —,
+    /// `client_issuer`, `client_metadata_url`). The key itself is read by
+    /// [`McpOAuth2::load_signer`]. `path` (`authentication.<name>`) prefixes errors.
+    pub fn client_config(
+        &self,
+        path: &str,
+    ) -> Result<mcp_oauth_core::registration::ClientConfig, ConfigError> {
+        use mcp_oauth_core::registration::{ClientConfig, PreRegistered};
+        let mut client = ClientConfig::dynamic(self.client_name.as_str());
+        client.dynamic_registration = self.enable_dynamic_registration;
+        if let Some(id) = &self.client_id {
+            // RFC 7523 §2.2: a key file means the client authenticates with a signed assertion.
+            let auth_method = match (self.token_endpoint_auth_method, &self.private_key_file) {
+                (None, Some(_)) => Some(TokenEndpointAuth::PrivateKeyJwt),
+                (m, _) => m,
+            };
+            client.pre_registered = Some(PreRegistered {
+                client_id: id.clone(),
+                client_secret: self
+                    .client_secret
+                    .clone()
+                    .map(mcp_oauth_core::secret::ClientSecret::new),
+                auth_method,
+                issuers: self.client_issuer.clone(),
+            });
+        }
+        if let Some(u) = &self.client_metadata_url {
+            client.metadata_document_url =
+                Some(mcp_oauth_core::url::EndpointUrl::parse(u).map_err(|e| {
+                    err(
+                        &format!("{path}.client_metadata_url"),
+                        ConfigProblem::InvalidValue(e.to_string()),
+                    )
+                })?);
+        }
+        Ok(client)
+    }
+
+    /// `server_policies`, as per-issuer policies in file order.
+    pub fn policies(&self) -> Vec<(String, ServerPolicy)> {
+        self.server_policies.iter().map(|(issuer, p)| (issuer.clone(), policy(p))).collect()
+    }
+
+    /// Reads `private_key_file` (this is the IO of the mapping) into a `signing_alg` signer;
+    /// `None` without a key file.
+    pub fn load_signer(&self) -> Result<Option<Arc<PrivateKeySigner>>, KeyError> {
+        match &self.private_key_file {
+            Some(file) => {
+                Ok(Some(Arc::new(PrivateKeySigner::from_pem_file(file, self.signing_alg)?)))
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// The client options for the MCP server `server_url`, with tokens in `store`:
+    /// `redirect_uri`, the client identity ([`McpOAuth2::client_config`]), `scopes`,
+    /// `server_policies` and `default_user_id` (else `default`). The assertion signer of
+    /// `private_key_file` is left to [`McpOAuth2::load_signer`]; `store` should be the one
+    /// `token_storage` names. `path` (`authentication.<name>`) prefixes errors.
+    pub fn client_options(
+        &self,
+        path: &str,
+        server_url: &str,
+        store: Arc<dyn TokenStore>,
+    ) -> Result<ClientOptions, Error> {
+        let mut o = ClientOptions::new(server_url, store)?;
+        o.redirect_uri = self.redirect_uri.clone();
+        o.client = self.client_config(path)?;
+        o.scopes = self.scopes.as_ref().map(|s| s.join(" "));
+        o.policies = self.policies();
+        if let Some(user) = &self.default_user_id {
+            o.user = user.clone();
+        }
+        Ok(o)
+    }
+}
+
+impl ServiceAccount {
+    /// The client at the token endpoint; reads `private_key_file` (IO) for `private_key_jwt`.
+    /// `path` (`authentication.<name>`) names a missing key file.
+    pub fn load_credentials(&self, path: &str) -> Result<ClientCredentials, Error> {
+        Ok(match self.token_endpoint_auth_method {
+            TokenEndpointAuth::PrivateKeyJwt => {
+                let file = self.private_key_file.as_ref().ok_or_else(|| {
+                    err(&format!("{path}.private_key_file"), ConfigProblem::Missing)
+                })?;
+                let signer = PrivateKeySigner::from_pem_file(file, self.signing_alg)?;
+                ClientCredentials::private_key_jwt(self.client_id.clone(), Arc::new(signer))
+            }
+            m => ClientCredentials::secret(
+                self.client_id.clone(),
+                self.client_secret.clone().unwrap_or_default(),
+                m,
+            ),
+        })
+    }
+
+    /// The headless options for the MCP server `server_url` with `client`
+    /// ([`ServiceAccount::load_credentials`]): client credentials at `token_url` (no
+    /// discovery), `issuer`, `scopes`, `token_cache_buffer_seconds`, the `service_token`
+    /// header, and no `resource` parameter when `send_resource: false`.
+    pub fn headless_options(
+        &self,
+        server_url: &str,
+        client: ClientCredentials,
+    ) -> Result<HeadlessOptions, Error> {
+        let mut o = HeadlessOptions::new(server_url, HeadlessGrant::ClientCredentials { client })?;
+        o.token_url = Some(self.token_url.clone());
+        o.issuer = self.issuer.clone();
+        o.scopes = self.scopes.as_ref().map(|s| s.join(" "));
+        o.refresh_buffer = Duration::from_secs(self.token_cache_buffer_seconds);
+        if let Some(token) = &self.service_token {
+            o.extra_headers.push((self.service_token_header.clone(), token.clone()));
+        }
+        if !self.send_resource {
+            // RFC 8707 §2: the resource parameter is optional; this server rejects it.
+            let issuer = self.issuer.clone().unwrap_or_else(|| self.token_url.clone());
+            o.policies.push((
+                issuer,
+                ServerPolicy { danger_omit_resource: true, ..ServerPolicy::default() },
+            ));
+        }
+        Ok(o)
+    }
+}
+
+#[cfg(feature = "server")]
+impl McpOAuth2 {
+    /// Applies the provider to the multi-user server's configuration: `redirect_uri`, the
+    /// client identity, `scopes` and `server_policies`; the signer of `private_key_file` is
+    /// [`McpOAuth2::load_signer`]'s to read. `token_storage: file` is refused (the server keeps
+    /// tokens in its own store: memory or Redis, which the host opens). `path`
+    /// (`authentication.<name>`) prefixes errors.
+    pub fn apply_to_server(
+        &self,
+        path: &str,
+        config: &mut crate::server::ServerConfig,
+    ) -> Result<(), ConfigError> {
+        if let TokenStorage::File { .. } = self.token_storage {
+            return Err(err(
+                &format!("{path}.token_storage"),
+                ConfigProblem::InvalidValue(
+                    "the multi-user server keeps tokens in memory or redis, not files".into(),
+                ),
+            ));
+        }
+        config.redirect_uri = self.redirect_uri.clone();
+        config.client = self.client_config(path)?;
+        config.scopes = self.scopes.as_ref().map(|s| s.join(" "));
+        config.policies = self.policies();
+        Ok(())
+    }
+}
