@@ -280,6 +280,7 @@ export declare class McpOAuthHeadless {
 /** A request to send (never following redirects), as `Flow.pollRequest()` gives them. */
 export interface OAuthHttpRequest {
   id: number;
+  /** `resource_metadata`, `server_metadata`, `client_registration`, `code_exchange`, `token_refresh`, `revocation`, `client_credentials`, `jwt_bearer`, `identity_assertion_exchange`. */
   purpose: string;
   method: 'GET' | 'POST';
   url: string;

@@ -354,7 +354,7 @@ pub fn code_exchange_request(
         ("redirect_uri", redirect_uri.as_str().to_owned()),
         ("code_verifier", verifier.secret().to_owned()),
     ];
-    token_request(id, Purpose::TokenExchange, token_endpoint, client, form, resource)
+    token_request(id, Purpose::CodeExchange, token_endpoint, client, form, resource)
 }
 
 /// RFC 6749 §6 refresh request. `scope` may narrow the grant; `None` keeps it.

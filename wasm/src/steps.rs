@@ -54,7 +54,7 @@ pub(crate) fn purpose_name(p: Purpose) -> &'static str {
         Purpose::ResourceMetadata => "resource_metadata",
         Purpose::ServerMetadata => "server_metadata",
         Purpose::ClientRegistration => "client_registration",
-        Purpose::TokenExchange => "token_exchange",
+        Purpose::CodeExchange => "code_exchange",
         Purpose::TokenRefresh => "token_refresh",
         Purpose::Revocation => "revocation",
         Purpose::ClientCredentials => "client_credentials",

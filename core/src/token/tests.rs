@@ -78,7 +78,7 @@ fn code_exchange_rfc6749_section4_1_3() {
     )
     .unwrap();
     assert_eq!(req.method, crate::http::Method::Post);
-    assert_eq!(req.purpose, Purpose::TokenExchange);
+    assert_eq!(req.purpose, Purpose::CodeExchange);
     assert_eq!(req.header("content-type"), Some("application/x-www-form-urlencoded"));
     let f = form(&req);
     assert_eq!(get(&f, "grant_type"), Some("authorization_code"));

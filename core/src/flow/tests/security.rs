@@ -165,7 +165,7 @@ fn item17_missing_iss_is_rejected_when_advertised() {
     let e = flow.handle_callback(world.now, &cb).unwrap_err();
     assert_eq!(e, Error::Callback(CallbackError::IssuerMissing { expected: ISSUER.into() }));
     assert!(flow.poll_request().is_none());
-    assert_eq!(world.count(Purpose::TokenExchange), 0);
+    assert_eq!(world.count(Purpose::CodeExchange), 0);
 }
 
 #[test]
@@ -311,7 +311,7 @@ fn item24_configured_credentials_are_pinned_to_their_first_issuer() {
     flow.begin_authorization(world.now, entropy(3)).unwrap();
     let (_, errors) = drain(&mut flow, &mut world);
     assert_eq!(errors.iter().map(Error::code).collect::<Vec<_>>(), ["credential_issuer_mismatch"]);
-    assert_eq!(world.count(Purpose::TokenExchange), 1);
+    assert_eq!(world.count(Purpose::CodeExchange), 1);
     assert!(flow.poll_request().is_none());
 }
 
