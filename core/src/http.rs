@@ -1,4 +1,4 @@
-//! Plain HTTP values (HOUSE_STYLE §4).
+//! Plain HTTP values: what the core asks hosts to send and what they hand back.
 //!
 //! The core never performs IO. It describes each request it wants sent as an [`HttpRequest`] and
 //! reads the answer from an [`HttpResponse`] that the adapter builds. Both map 1:1 onto JS

@@ -67,7 +67,7 @@ pub struct AssertionClaims {
     pub iss: String,
     /// `sub`: the client id.
     pub sub: String,
-    /// `aud`: the authorization server's issuer (MCP checklist item 12).
+    /// `aud`: the authorization server's issuer (RFC 7523 §3).
     pub aud: String,
     /// `iat`.
     pub iat: u64,

@@ -188,7 +188,7 @@ impl AuthFlow {
             let claims = AssertionClaims {
                 iss: reg.client_id.clone(),
                 sub: reg.client_id.clone(),
-                // RFC 7523 §3 / checklist item 12: the audience is the issuer.
+                // RFC 7523 §3: the audience is the authorization server's issuer.
                 aud: issuer.to_owned(),
                 iat: now.secs(),
                 exp: now.plus(token::ASSERTION_LIFETIME_SECS).secs(),

@@ -1,7 +1,8 @@
-//! One negative test per MUST of ../shared/SPEC_CHECKLIST.md. The flow-level ones are here;
+//! One negative test per MUST of the MCP 2026-07-28 authorization chapter and the RFCs it names.
+//! The flow-level ones are here;
 //! each asserts the exact error and that nothing unsafe happened afterwards (no further request,
 //! no token). Where a rule is enforced inside one step function, its negative test sits next to
-//! that function. The map, by checklist item:
+//! that function. The map, by rule (the `itemN_` test names use these numbers):
 //!
 //! | item | rule | negative test(s) |
 //! |---|---|---|
