@@ -395,7 +395,7 @@ impl Flow {
 #[wasm_bindgen(js_name = callbackState)]
 pub fn callback_state(url: &str) -> Option<String> {
     let query = url.split_once('?')?.1.split('#').next()?;
-    mcp_oauth_core::encoding::form_decode(query)
+    mcp_oauth_core::__private::encoding::form_decode(query)
         .ok()?
         .into_iter()
         .find_map(|(k, v)| (k == "state").then_some(v))

@@ -812,7 +812,13 @@ fn print_headless(url: &str, tokens: Option<&mcp_oauth::core::token::TokenSet>, 
     }
     println!("{url}  authorized (headless grant; the token is not stored)");
     if let Some(t) = expires {
-        println!("  access token expires in {} s", t as i64 - mcp_oauth::now().secs() as i64);
+        println!(
+            "  access token expires in {} s",
+            t as i64
+                - std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs()) as i64
+        );
     }
     if let Some(scope) = scope {
         println!("  scope: {scope}");
@@ -886,7 +892,10 @@ fn print_status(s: &mcp_oauth::Status, json: bool) {
         println!("  issuer: {i}");
     }
     if let Some(t) = s.expires_at {
-        let left = t.secs() as i64 - mcp_oauth::now().secs() as i64;
+        let left = t.secs() as i64
+            - std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs()) as i64;
         println!("  access token expires in {left} s");
     }
     if let Some(scope) = &s.scope {
