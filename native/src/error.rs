@@ -99,3 +99,35 @@ impl Error {
         }
     }
 }
+
+/// The error and its sources, `: `-joined, each source's text once (reqwest's and rmcp's own
+/// messages hide the cause behind "error sending request"). The one chain formatter of the crate.
+pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut msg = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !msg.contains(&text) {
+            msg.push_str(": ");
+            msg.push_str(&text);
+        }
+        source = s.source();
+    }
+    msg
+}
+
+#[cfg(test)]
+mod tests {
+    #[derive(Debug, thiserror::Error)]
+    #[error("outer")]
+    struct Outer(#[source] Inner);
+    #[derive(Debug, thiserror::Error)]
+    #[error("inner: refused")]
+    struct Inner(#[source] std::io::Error);
+
+    #[test]
+    fn error_chain_joins_sources_once() {
+        let e = Outer(Inner(std::io::Error::other("refused")));
+        assert_eq!(super::error_chain(&e), "outer: inner: refused");
+    }
+}
