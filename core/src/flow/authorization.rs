@@ -264,12 +264,14 @@ impl AuthFlow {
         let client = reg.client_auth(assertion.as_deref());
         let req = token::code_exchange_request(
             request,
-            &token_endpoint,
-            &client,
-            code,
-            &pending.verifier,
-            &pending.redirect_uri,
-            pending.resource.as_ref(),
+            &token::CodeExchangeParams {
+                token_endpoint: &token_endpoint,
+                client: &client,
+                code: &code,
+                verifier: &pending.verifier,
+                redirect_uri: &pending.redirect_uri,
+                resource: pending.resource.as_ref(),
+            },
         );
         match req {
             Ok(req) => {
