@@ -86,10 +86,129 @@ export declare class McpOAuth {
   on<T extends McpOAuthEvent['type'] | '*'>(type: T, listener: (event: T extends '*' ? McpOAuthEvent : Extract<McpOAuthEvent, { type: T }>) => void): () => void;
 }
 
+/**
+ * Every value of `McpOAuthError.code`: the core's error codes and the package's own
+ * (`bindingErrorCodes()`), from the one list in core/src/error.rs (a Rust test keeps them equal).
+ */
+export type McpOAuthErrorCode =
+  | 'protected_parameter'
+  | 'callback_url_invalid'
+  | 'redirect_uri_mismatch'
+  | 'callback_malformed_query'
+  | 'callback_duplicate_parameter'
+  | 'state_missing'
+  | 'state_mismatch'
+  | 'callback_issuer_missing'
+  | 'callback_issuer_mismatch'
+  | 'access_denied'
+  | 'authorization_error'
+  | 'code_missing'
+  | 'form_malformed'
+  | 'form_too_long'
+  | 'form_too_many_pairs'
+  | 'unknown_request'
+  | 'no_pending_authorization'
+  | 'forbidden'
+  | 'step_up_limit_reached'
+  | 'authorization_timed_out'
+  | 'transport_failed'
+  | 'token_for_other_resource'
+  | 'snapshot_invalid'
+  | 'reauthorization_required'
+  | 'not_discovered'
+  | 'no_registration'
+  | 'empty_client_name'
+  | 'pending_server_mismatch'
+  | 'no_client_identity'
+  | 'no_supported_auth_method'
+  | 'registration_rejected'
+  | 'registration_status'
+  | 'registration_not_json'
+  | 'registration_malformed'
+  | 'registration_missing_field'
+  | 'registration_invalid_field'
+  | 'registration_unsupported_auth_method'
+  | 'registration_secret_expired'
+  | 'registration_missing_secret'
+  | 'credential_issuer_mismatch'
+  | 'resource_metadata_url_invalid'
+  | 'resource_metadata_status'
+  | 'resource_metadata_not_json'
+  | 'resource_metadata_malformed'
+  | 'resource_metadata_missing_field'
+  | 'resource_metadata_invalid_field'
+  | 'resource_metadata_invalid_url'
+  | 'resource_mismatch'
+  | 'no_authorization_servers'
+  | 'resource_metadata_not_found'
+  | 'server_metadata_status'
+  | 'server_metadata_not_json'
+  | 'server_metadata_malformed'
+  | 'issuer_mismatch'
+  | 'server_metadata_missing_field'
+  | 'server_metadata_invalid_field'
+  | 'server_metadata_invalid_endpoint'
+  | 'code_response_type_not_supported'
+  | 'pkce_support_not_advertised'
+  | 'pkce_s256_not_supported'
+  | 'server_metadata_not_found'
+  | 'legacy_issuer_origin_mismatch'
+  | 'invalid_grant'
+  | 'token_rejected'
+  | 'token_status'
+  | 'token_not_json'
+  | 'token_malformed'
+  | 'token_missing_field'
+  | 'token_invalid_field'
+  | 'unsupported_token_type'
+  | 'missing_client_secret'
+  | 'missing_client_assertion'
+  | 'assertion_signing_failed'
+  | 'client_authentication_required'
+  | 'token_exchange_rejected'
+  | 'token_exchange_status'
+  | 'token_exchange_not_json'
+  | 'token_exchange_malformed'
+  | 'token_exchange_missing_field'
+  | 'token_exchange_invalid_field'
+  | 'issued_token_type_mismatch'
+  | 'url_empty'
+  | 'url_not_absolute'
+  | 'url_unsupported_scheme'
+  | 'url_userinfo'
+  | 'url_empty_host'
+  | 'url_non_ascii_host'
+  | 'url_invalid_host'
+  | 'url_invalid_port'
+  | 'url_invalid_character'
+  | 'url_invalid_percent_escape'
+  | 'url_insecure_scheme'
+  | 'url_fragment'
+  | 'url_query'
+  | 'url_missing_path'
+  | 'url_too_long'
+  | 'challenge_malformed'
+  | 'challenge_duplicate_parameter'
+  | 'challenge_too_long'
+  | 'challenge_too_many_parameters'
+  | 'invalid_option'
+  | 'invalid_argument'
+  | 'storage_unavailable'
+  | 'storage_failed'
+  | 'stored_state_invalid'
+  | 'entropy_unavailable'
+  | 'popup_unavailable'
+  | 'popup_blocked'
+  | 'popup_closed'
+  | 'authorization_required'
+  | 'follow_failed'
+  | 'unknown_state'
+  | 'not_initialized';
+
 export declare class McpOAuthError extends Error {
   name: 'McpOAuthError';
   /** The stable code shared with the Rust crates (e.g. `access_denied`, `issuer_mismatch`). */
-  code: string;
+  code: McpOAuthErrorCode;
   /** Present on some codes: the authorization URL, the MCP server, the failed URL, … */
   url?: string;
   serverUrl?: string;
@@ -161,6 +280,7 @@ export declare class McpOAuthHeadless {
 /** A request to send (never following redirects), as `Flow.pollRequest()` gives them. */
 export interface OAuthHttpRequest {
   id: number;
+  /** `resource_metadata`, `server_metadata`, `client_registration`, `code_exchange`, `token_refresh`, `revocation`, `client_credentials`, `jwt_bearer`, `identity_assertion_exchange`. */
   purpose: string;
   method: 'GET' | 'POST';
   url: string;

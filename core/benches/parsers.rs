@@ -14,14 +14,15 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{criterion_group, Criterion};
+use mcp_oauth_core::__private::encoding::form_decode;
+use mcp_oauth_core::__private::{encoding, json};
 use mcp_oauth_core::authorize::{authorization_request, process_callback, AuthorizationParams};
-use mcp_oauth_core::encoding::form_decode;
 use mcp_oauth_core::http::HttpResponse;
 use mcp_oauth_core::pkce::Entropy;
 use mcp_oauth_core::policy::ServerPolicy;
 use mcp_oauth_core::time::UnixTime;
 use mcp_oauth_core::url::{EndpointUrl, IssuerUrl, RedirectUri, Url};
-use mcp_oauth_core::{encoding, json, scope, server_metadata, url, www_authenticate};
+use mcp_oauth_core::{scope, server_metadata, url, www_authenticate};
 
 const MIB: usize = 1 << 20;
 

@@ -2,7 +2,8 @@
 //! §2.1) and the authorization response at the redirect URI (RFC 6749 §4.1.2, RFC 9207).
 //!
 //! Before redirecting, the client records the expected issuer with the verifier and state in a
-//! [`PendingAuthorization`] (MCP 2026-07-28, checklist item 16). It is serialisable so the
+//! [`PendingAuthorization`] (MCP 2026-07-28 authorization; RFC 9207 §2.4). It is serialisable
+//! so the
 //! callback can be completed in another process.
 //!
 //! Callback checks, in order: the URL is the redirect URI; each parameter appears once

@@ -1,5 +1,3 @@
-//! Errors are data (HOUSE_STYLE §7).
-//!
 //! Each module has its own `#[non_exhaustive]` error enum whose variants name the rule that
 //! broke and carry the values. [`Error`] gathers them for the flow. Every error has a stable
 //! string [`Error::code`] shared by Rust and JavaScript.
@@ -12,6 +10,187 @@ use crate::token::TokenError;
 use crate::token_exchange::TokenExchangeError;
 use crate::url::UrlError;
 use crate::www_authenticate::ChallengeError;
+
+/// Every code the core's errors report ([`Error::code`], [`crate::url::UrlProblem::code`] and the
+/// form decoder's): with [`HOST_CODES`], the one list of error codes shared by Rust and
+/// JavaScript. core/tests/error_codes.rs checks that every code the hosts use is listed.
+pub const CORE_CODES: &[&str] = &[
+    // authorization request and callback (RFC 6749 §4.1, RFC 9207)
+    "protected_parameter",
+    "callback_url_invalid",
+    "redirect_uri_mismatch",
+    "callback_malformed_query",
+    "callback_duplicate_parameter",
+    "state_missing",
+    "state_mismatch",
+    "callback_issuer_missing",
+    "callback_issuer_mismatch",
+    "access_denied",
+    "authorization_error",
+    "code_missing",
+    // form bodies (application/x-www-form-urlencoded)
+    "form_malformed",
+    "form_too_long",
+    "form_too_many_pairs",
+    // the flow
+    "unknown_request",
+    "no_pending_authorization",
+    "forbidden",
+    "step_up_limit_reached",
+    "authorization_timed_out",
+    "transport_failed",
+    "token_for_other_resource",
+    "snapshot_invalid",
+    "reauthorization_required",
+    "not_discovered",
+    "no_registration",
+    "empty_client_name",
+    "pending_server_mismatch",
+    // client registration (RFC 7591) and client identity
+    "no_client_identity",
+    "no_supported_auth_method",
+    "registration_rejected",
+    "registration_status",
+    "registration_not_json",
+    "registration_malformed",
+    "registration_missing_field",
+    "registration_invalid_field",
+    "registration_unsupported_auth_method",
+    "registration_secret_expired",
+    "registration_missing_secret",
+    "credential_issuer_mismatch",
+    // protected-resource metadata (RFC 9728)
+    "resource_metadata_url_invalid",
+    "resource_metadata_status",
+    "resource_metadata_not_json",
+    "resource_metadata_malformed",
+    "resource_metadata_missing_field",
+    "resource_metadata_invalid_field",
+    "resource_metadata_invalid_url",
+    "resource_mismatch",
+    "no_authorization_servers",
+    "resource_metadata_not_found",
+    // authorization-server metadata (RFC 8414)
+    "server_metadata_status",
+    "server_metadata_not_json",
+    "server_metadata_malformed",
+    "issuer_mismatch",
+    "server_metadata_missing_field",
+    "server_metadata_invalid_field",
+    "server_metadata_invalid_endpoint",
+    "code_response_type_not_supported",
+    "pkce_support_not_advertised",
+    "pkce_s256_not_supported",
+    "server_metadata_not_found",
+    "legacy_issuer_origin_mismatch",
+    // the token endpoint (RFC 6749 §5)
+    "invalid_grant",
+    "token_rejected",
+    "token_status",
+    "token_not_json",
+    "token_malformed",
+    "token_missing_field",
+    "token_invalid_field",
+    "unsupported_token_type",
+    "missing_client_secret",
+    "missing_client_assertion",
+    "assertion_signing_failed",
+    "client_authentication_required",
+    // token exchange (RFC 8693)
+    "token_exchange_rejected",
+    "token_exchange_status",
+    "token_exchange_not_json",
+    "token_exchange_malformed",
+    "token_exchange_missing_field",
+    "token_exchange_invalid_field",
+    "issued_token_type_mismatch",
+    // URLs (RFC 3986)
+    "url_empty",
+    "url_not_absolute",
+    "url_unsupported_scheme",
+    "url_userinfo",
+    "url_empty_host",
+    "url_non_ascii_host",
+    "url_invalid_host",
+    "url_invalid_port",
+    "url_invalid_character",
+    "url_invalid_percent_escape",
+    "url_insecure_scheme",
+    "url_fragment",
+    "url_query",
+    "url_missing_path",
+    "url_too_long",
+    // WWW-Authenticate (RFC 6750 §3)
+    "challenge_malformed",
+    "challenge_duplicate_parameter",
+    "challenge_too_long",
+    "challenge_too_many_parameters",
+];
+
+/// The codes the hosts add for what happens outside the core (IO, storage, the browser, the
+/// CLI, the multi-user server). A host that reports something the core also names (a
+/// transport failure, a timed-out authorization, a missing state) uses the core's code.
+pub const HOST_CODES: &[&str] = &[
+    // native: the adapter's `Error` (native/src/error.rs), the egress policy (egress.rs)
+    "storage_failed",
+    "redirect_failed",
+    "authorization_required",
+    "cancelled",
+    "entropy_unavailable",
+    "mcp_failed",
+    "sse_not_supported",
+    "token_rejected_by_resource",
+    "private_key_invalid",
+    "config_invalid",
+    "usage",
+    "egress_denied",
+    "egress_allow_invalid",
+    // native: configuration problems (native/src/config.rs)
+    "config_yaml",
+    "config_io",
+    "config_unknown_key",
+    "config_wrong_type",
+    "config_missing",
+    "config_missing_variable",
+    "config_bad_interpolation",
+    "config_invalid_value",
+    "config_pkce_required",
+    "config_sse_with_auth",
+    "config_unknown_auth_provider",
+    "config_unknown_group",
+    // native server: identity, consent links and the callback page (native/src/server/)
+    "session_secret_too_short",
+    "hs256_secret_too_short",
+    "jwks_issuer_required",
+    "jwks_audience_required",
+    "http_client",
+    "identity_missing",
+    "session_invalid",
+    "token_invalid",
+    "bearer_not_accepted",
+    "consent_link_unknown",
+    "consent_link_other_user",
+    "consent_link_unidentified",
+    "store_unavailable",
+    "state_unknown",
+    "consent_other_browser",
+    // JavaScript: the wasm binding (wasm/src/error.rs, wasm/js/*.js)
+    "invalid_option",
+    "invalid_argument",
+    "storage_unavailable",
+    "stored_state_invalid",
+    "popup_unavailable",
+    "popup_blocked",
+    "popup_closed",
+    "follow_failed",
+    "unknown_state",
+    "not_initialized",
+];
+
+/// Whether `code` is in [`CORE_CODES`] or [`HOST_CODES`].
+pub fn is_known_code(code: &str) -> bool {
+    CORE_CODES.contains(&code) || HOST_CODES.contains(&code)
+}
 
 /// An OAuth error response body (RFC 6749 §5.2, RFC 7591 §3.2.2, RFC 6749 §4.1.2.1).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -390,9 +569,39 @@ mod tests {
         assert!(errors.iter().all(|e| !e.to_string().is_empty()));
     }
 
+    /// `CORE_CODES` is exactly what the core's errors report: nothing missing, nothing stale.
     #[test]
-    fn url_problem_codes_are_unique() {
-        let problems = [
+    fn core_codes_list_every_core_error() {
+        let mut reported: Vec<&str> = every_error().iter().map(Error::code).collect();
+        reported.extend(url_problems().iter().map(UrlProblem::code));
+        reported.extend(
+            [
+                crate::encoding::FormError::Malformed,
+                crate::encoding::FormError::TooLong { length: 0, max: 0 },
+                crate::encoding::FormError::TooManyPairs { max: 0 },
+            ]
+            .iter()
+            .map(crate::encoding::FormError::code),
+        );
+        reported.sort_unstable();
+        reported.dedup();
+        let mut listed = CORE_CODES.to_vec();
+        listed.sort_unstable();
+        let n = listed.len();
+        listed.dedup();
+        assert_eq!(listed.len(), n, "CORE_CODES lists a code twice");
+        assert_eq!(listed, reported);
+        // A host code never shadows a core code: one name, one meaning.
+        let shared: Vec<&&str> = HOST_CODES.iter().filter(|c| CORE_CODES.contains(c)).collect();
+        assert!(shared.is_empty(), "host codes that are core codes: {shared:?}");
+        let mut hosts = HOST_CODES.to_vec();
+        hosts.sort_unstable();
+        hosts.dedup();
+        assert_eq!(hosts.len(), HOST_CODES.len(), "HOST_CODES lists a code twice");
+    }
+
+    fn url_problems() -> Vec<UrlProblem> {
+        vec![
             UrlProblem::Empty,
             UrlProblem::NotAbsolute,
             UrlProblem::UnsupportedScheme(String::new()),
@@ -408,7 +617,12 @@ mod tests {
             UrlProblem::Query,
             UrlProblem::MissingPath,
             UrlProblem::TooLong { length: 0, max: 0 },
-        ];
+        ]
+    }
+
+    #[test]
+    fn url_problem_codes_are_unique() {
+        let problems = url_problems();
         let mut codes: Vec<&str> = problems.iter().map(UrlProblem::code).collect();
         codes.sort_unstable();
         codes.dedup();

@@ -1,4 +1,4 @@
-//! Plain HTTP values (HOUSE_STYLE §4).
+//! Plain HTTP values: what the core asks hosts to send and what they hand back.
 //!
 //! The core never performs IO. It describes each request it wants sent as an [`HttpRequest`] and
 //! reads the answer from an [`HttpResponse`] that the adapter builds. Both map 1:1 onto JS
@@ -25,8 +25,9 @@ pub enum Purpose {
     ServerMetadata,
     /// RFC 7591 dynamic client registration.
     ClientRegistration,
-    /// RFC 6749 §4.1.3 authorization-code exchange.
-    TokenExchange,
+    /// RFC 6749 §4.1.3 authorization-code exchange (not RFC 8693 token exchange, which is
+    /// [`Purpose::IdentityAssertionExchange`]).
+    CodeExchange,
     /// RFC 6749 §6 refresh.
     TokenRefresh,
     /// RFC 7009 token revocation.
@@ -235,7 +236,7 @@ mod tests {
     fn debug_never_prints_bodies_or_header_values() {
         let req = HttpRequest {
             id: RequestId(7),
-            purpose: Purpose::TokenExchange,
+            purpose: Purpose::CodeExchange,
             method: Method::Post,
             url: "https://as.example/token".into(),
             headers: vec![("Authorization".into(), "Basic c2VjcmV0".into())],

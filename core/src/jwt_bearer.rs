@@ -2,8 +2,8 @@
 //! authorization grants (§2.1).
 //!
 //! - [`client_assertion_claims`] computes the `private_key_jwt` claims: `iss` = `sub` = the
-//!   client id (§3 items 1–2), `aud` = the authorization server's issuer (§3 item 3; MCP checklist
-//!   item 12), `exp` a few minutes ahead (§3 item 4), `iat`, and a `jti` made from random bytes
+//!   client id (§3 items 1–2), `aud` = the authorization server's issuer (§3 item 3), `exp` a
+//!   few minutes ahead (§3 item 4), `iat`, and a `jti` made from random bytes
 //!   the host passes in (§3 item 7; the core has no randomness). Signing is the host's job
 //!   ([`crate::token::ClientAssertionSigner`]): the core has no keys and no crypto besides SHA-256.
 //! - [`jwt_bearer_request`] / [`process_jwt_bearer_response`] are the grant of §2.1, used by

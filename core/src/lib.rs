@@ -92,11 +92,11 @@
 //! ## Dependencies, and what was chosen instead
 //! `sha2` (PKCE S256) and `thiserror` (error messages) only.
 //! - No `serde`/`serde_json`: the protocol needs a small, strict JSON reader and writer
-//!   ([`json`]) and one persisted format ([`codec`]); in the browser build serde cost about
+//!   (core/src/json.rs) and one persisted format (core/src/codec.rs); in the browser build serde cost about
 //!   37 KB gzipped (105 KB → 68 KB when removed, measured with `scripts/size.sh`).
 //! - No `url` crate: its IDNA tables cost about 70 KB gzipped in wasm; [`url`] is a strict
 //!   parser for the http(s) URLs OAuth uses.
-//! - No `base64`/`form_urlencoded`: a few lines each in [`encoding`].
+//! - No `base64`/`form_urlencoded`: a few lines each in core/src/encoding.rs.
 //! - No `oauth2` (the design card's crate): it performs its own IO through pluggable HTTP
 //!   clients and models a generic OAuth client, while this core needs sans-IO step functions,
 //!   MCP's discovery order and per-server policy.
@@ -104,14 +104,14 @@
 
 pub mod authorize;
 pub mod client_credentials;
-pub mod codec;
+pub(crate) mod codec;
 #[cfg(feature = "demo")]
 pub mod demo;
-pub mod encoding;
+pub(crate) mod encoding;
 pub mod error;
 pub mod flow;
 pub mod http;
-pub mod json;
+pub(crate) mod json;
 pub mod jwt_bearer;
 pub mod pkce;
 pub mod policy;
@@ -130,3 +130,18 @@ pub mod www_authenticate;
 pub use error::Error;
 pub use flow::{AuthFlow, Discovery, FlowConfig, FlowEvent, FlowSnapshot, FlowStatus};
 pub use json::cache_max_age;
+
+/// Unstable internals for this workspace's adapters, fuzz targets, benches and tests: the
+/// JSON reader and the base64 / form / percent encodings. Not part of the API: anything here
+/// may change or go away in any release.
+#[doc(hidden)]
+pub mod __private {
+    /// The encodings of core/src/encoding.rs.
+    pub mod encoding {
+        pub use crate::encoding::*;
+    }
+    /// The JSON reader of core/src/json.rs.
+    pub mod json {
+        pub use crate::json::*;
+    }
+}

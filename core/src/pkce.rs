@@ -1,6 +1,6 @@
 //! PKCE (RFC 7636) with the `S256` method only, and the `state` value (RFC 6749 §10.12).
 //!
-//! Both are made from random bytes the caller passes in (HOUSE_STYLE §5): 32 bytes give a
+//! Both are made from random bytes the caller passes in (the core does no IO): 32 bytes give a
 //! 43-character verifier (RFC 7636 §4.1: 256 bits of entropy) and a 43-character state.
 
 use sha2::{Digest, Sha256};

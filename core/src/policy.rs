@@ -1,6 +1,6 @@
-//! Per-authorization-server settings for real servers' quirks (checklist "Real servers'
-//! quirks"). Everything weaker than the spec's defaults carries a `danger_` name so it can be
-//! found with grep, and applies to one issuer only (HOUSE_STYLE §11).
+//! Per-authorization-server settings for real servers' quirks (see core/tests/real_world_*.rs).
+//! Everything weaker than the spec's defaults carries a `danger_` name so it can be
+//! found with grep, and applies to one issuer only.
 
 /// Settings for one authorization server, keyed by its issuer in [`crate::FlowConfig`].
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

@@ -2,7 +2,7 @@
 //! Client ID Metadata Document URL when the server supports it, else Dynamic Client
 //! Registration (RFC 7591), else a clear error asking for a client id.
 //!
-//! Registrations are keyed by the authorization server's issuer (checklist item 11): one made
+//! Registrations are keyed by the authorization server's issuer (SEP-2352): one made
 //! with another issuer is never reused; a registration whose secret expired
 //! (`client_secret_expires_at`, RFC 7591 §3.2.1) is replaced.
 //!
@@ -47,7 +47,8 @@ impl PreRegistered {
     }
 }
 
-/// How the client gets an identity (in priority order, checklist item 9).
+/// How the client gets an identity, in the priority order of MCP 2026-07-28 authorization
+/// (client registration): pre-registered, Client ID Metadata Document, RFC 7591 registration.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ClientConfig {
     /// The `client_name` sent at registration.
@@ -294,7 +295,8 @@ pub fn check_credential_issuer(
     })
 }
 
-/// Chooses the client identity for an authorization server (checklist item 9).
+/// Chooses the client identity for an authorization server (MCP 2026-07-28, client registration
+/// priority).
 pub fn choose_identity(
     config: &ClientConfig,
     metadata: &ServerMetadata,

@@ -1,7 +1,7 @@
 //! Protected-resource metadata (RFC 9728), as the MCP 2026-07-28 "Authorization Server
 //! Discovery" section uses it.
 //!
-//! Candidate URLs, in order (checklist item 2):
+//! Candidate URLs, in order (MCP 2026-07-28, Authorization Server Discovery):
 //! 1. the `resource_metadata` URL of the 401's `WWW-Authenticate` header (RFC 9728 §5.1);
 //! 2. `/.well-known/oauth-protected-resource` inserted before the MCP URL's path (RFC 9728 §3.1);
 //! 3. `/.well-known/oauth-protected-resource` at the origin.
@@ -10,7 +10,7 @@
 //! answers 404 while the root one works. A 4xx, a non-JSON 200 or a transport failure moves to
 //! the next candidate; a 5xx stops discovery (the server exists but is failing).
 //!
-//! Deviation (checklist item 3): RFC 9728 §3.3 wants `resource` to equal the URL the client used.
+//! Deviation: RFC 9728 §3.3 wants `resource` to equal the URL the client used.
 //! Real servers publish their origin for a `/mcp` endpoint, so a `resource` with the same origin
 //! whose path is a prefix of the MCP URL's path on a segment boundary is accepted. Any other
 //! origin is an error, never a fallback.

@@ -1,4 +1,4 @@
-//! Secret values (HOUSE_STYLE §6).
+//! Secret values: never shown by `Debug` or `Display`.
 //!
 //! Each secret is a newtype with a redacted `Debug`, no `Display`, and an explicit `secret()`
 //! accessor, so that printing a struct that holds one never leaks it. Values the protocol

@@ -1,7 +1,7 @@
 //! Authorization-server metadata (RFC 8414; OpenID Connect Discovery 1.0), as the MCP
 //! 2026-07-28 "Authorization Server Metadata Discovery" section orders it.
 //!
-//! Candidate URLs (checklist item 5), for an issuer with a path (`https://as.example/tenant1`):
+//! Candidate URLs, for an issuer with a path (`https://as.example/tenant1`):
 //! 1. `https://as.example/.well-known/oauth-authorization-server/tenant1` (RFC 8414 §3.1),
 //! 2. `https://as.example/.well-known/openid-configuration/tenant1` (RFC 8414 §5 insert form),
 //! 3. `https://as.example/tenant1/.well-known/openid-configuration` (OIDC Discovery §4 append);
@@ -347,7 +347,8 @@ pub fn legacy_candidate_urls(mcp_url: &ResourceUrl) -> Vec<(EndpointUrl, Metadat
 }
 
 /// Legacy path: reads metadata found at the MCP server's origin. Such servers may publish an
-/// issuer other than the origin (checklist item 8), so the document's own `issuer` is taken as
+/// issuer other than the origin (MCP 2025-03-26 authorization, fallbacks), so the document's
+/// own `issuer` is taken as
 /// the issuer instead of being compared, but only when it lies at that same origin: the
 /// 2025-03-26 revision makes the MCP server's origin the authorization server, and a document
 /// there may not speak for another origin's issuer. Every other check applies.

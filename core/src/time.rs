@@ -1,4 +1,4 @@
-//! Time as an argument (HOUSE_STYLE §5).
+//! Time as an argument: the core reads no clock.
 //!
 //! The core has no clock. Every call that needs the time takes `now: UnixTime`; expiries are
 //! stored as absolute [`UnixTime`] values so that they survive restarts and serialisation.

@@ -67,7 +67,7 @@ pub struct AssertionClaims {
     pub iss: String,
     /// `sub`: the client id.
     pub sub: String,
-    /// `aud`: the authorization server's issuer (MCP checklist item 12).
+    /// `aud`: the authorization server's issuer (RFC 7523 §3).
     pub aud: String,
     /// `iat`.
     pub iat: u64,
@@ -338,23 +338,36 @@ pub(crate) fn authenticated_form_request(
     Ok(req)
 }
 
+/// What an authorization-code exchange sends (RFC 6749 §4.1.3, RFC 7636 §4.5, RFC 8707 §2.2).
+#[derive(Clone, Copy)]
+pub struct CodeExchangeParams<'a> {
+    /// The authorization server's token endpoint.
+    pub token_endpoint: &'a EndpointUrl,
+    /// How the client authenticates there.
+    pub client: &'a ClientAuth<'a>,
+    /// The code from the callback.
+    pub code: &'a AuthorizationCode,
+    /// The PKCE verifier of the authorization request.
+    pub verifier: &'a PkceVerifier,
+    /// The redirect URI the authorization request named.
+    pub redirect_uri: &'a RedirectUri,
+    /// The MCP server the token is for.
+    pub resource: Option<&'a ResourceUrl>,
+}
+
 /// RFC 6749 §4.1.3 access token request, with the PKCE verifier (RFC 7636 §4.5).
 pub fn code_exchange_request(
     id: RequestId,
-    token_endpoint: &EndpointUrl,
-    client: &ClientAuth<'_>,
-    code: AuthorizationCode,
-    verifier: &PkceVerifier,
-    redirect_uri: &RedirectUri,
-    resource: Option<&ResourceUrl>,
+    p: &CodeExchangeParams<'_>,
 ) -> Result<HttpRequest, TokenError> {
+    let CodeExchangeParams { token_endpoint, client, code, verifier, redirect_uri, resource } = *p;
     let form = vec![
         ("grant_type", "authorization_code".to_owned()),
         ("code", code.secret().to_owned()),
         ("redirect_uri", redirect_uri.as_str().to_owned()),
         ("code_verifier", verifier.secret().to_owned()),
     ];
-    token_request(id, Purpose::TokenExchange, token_endpoint, client, form, resource)
+    token_request(id, Purpose::CodeExchange, token_endpoint, client, form, resource)
 }
 
 /// RFC 6749 §6 refresh request. `scope` may narrow the grant; `None` keeps it.

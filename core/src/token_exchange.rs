@@ -189,17 +189,27 @@ pub fn token_exchange_request(
     )
 }
 
+/// What an ID-JAG request sends to the identity provider (SEP-990 §4, RFC 8693 §2.1).
+#[derive(Clone, Copy)]
+pub struct IdJagParams<'a> {
+    /// The identity provider's token endpoint.
+    pub idp_token_endpoint: &'a EndpointUrl,
+    /// How the client authenticates there.
+    pub client: &'a ClientAuth<'a>,
+    /// The user's ID token (the subject token).
+    pub id_token: &'a IdToken,
+    /// The authorization server's issuer the ID-JAG is for.
+    pub audience: &'a IssuerUrl,
+    /// The MCP server.
+    pub resource: Option<&'a ResourceUrl>,
+    /// Scopes to ask for.
+    pub scope: Option<&'a str>,
+}
+
 /// SEP-990 §4: the user's ID token for an ID-JAG for the authorization server `audience`
 /// (its issuer) and the MCP server `resource`.
-pub fn id_jag_request(
-    id: RequestId,
-    idp_token_endpoint: &EndpointUrl,
-    client: &ClientAuth<'_>,
-    id_token: &IdToken,
-    audience: &IssuerUrl,
-    resource: Option<&ResourceUrl>,
-    scope: Option<&str>,
-) -> Result<HttpRequest, TokenError> {
+pub fn id_jag_request(id: RequestId, p: &IdJagParams<'_>) -> Result<HttpRequest, TokenError> {
+    let IdJagParams { idp_token_endpoint, client, id_token, audience, resource, scope } = *p;
     token_exchange_request(
         id,
         idp_token_endpoint,

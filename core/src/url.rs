@@ -355,8 +355,8 @@ impl Url {
                 && h.split('.').all(|o| o.parse::<u8>().is_ok()))
     }
 
-    /// Rejects plain `http` unless the host is loopback (MCP security considerations; checklist
-    /// item 22).
+    /// Rejects plain `http` unless the host is loopback (MCP 2026-07-28 authorization,
+    /// communication security).
     pub fn require_secure(&self) -> Result<(), UrlProblem> {
         if self.https || self.is_loopback() {
             Ok(())
@@ -491,7 +491,7 @@ validated_url!(
 
 validated_url!(
     /// An endpoint URL taken from metadata or configuration: `https`, or `http` on a loopback
-    /// host (checklist item 22).
+    /// host (MCP 2026-07-28 authorization, communication security).
     EndpointUrl,
     "endpoint URL",
     |u| {
@@ -559,7 +559,7 @@ impl ResourceUrl {
     }
 
     /// True when `self` (a PRM `resource`) identifies `server`: the same origin, and this path
-    /// a prefix of the server's path on a segment boundary (checklist item 3; RFC 9728 §3.3 asks
+    /// a prefix of the server's path on a segment boundary (RFC 9728 §3.3 asks
     /// for equality, real servers publish the origin for a `/mcp` endpoint). Both paths are
     /// compared in their normal form ([`normalize_path`]); a server path whose part below this
     /// one holds an encoded `/` or `\` is not covered, since servers differ on whether it
@@ -581,7 +581,8 @@ impl ResourceUrl {
     }
 
     /// True when a request to `request_url` may carry a token issued for this resource
-    /// (checklist item 19: no token for another resource). The request's path is normalised
+    /// (MCP 2026-07-28 authorization: no token for another resource). The request's path is
+    /// normalised
     /// first, so `/mcp/../admin` and `/mcp/%2e%2e/admin` are `/admin`, not under `/mcp`.
     pub fn covers_request(&self, request_url: &Url) -> bool {
         let Ok(target) = ResourceUrl::parse(&request_url.without_fragment().to_string()) else {

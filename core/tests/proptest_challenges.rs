@@ -17,11 +17,11 @@
 mod common;
 
 use common::strategies::{config, query_text, url_like, ISSUER};
+use mcp_oauth_core::__private::encoding::form_encode;
 use mcp_oauth_core::authorize::{
     authorization_request, process_callback, AuthorizationParams, CallbackError,
     PendingAuthorization,
 };
-use mcp_oauth_core::encoding::form_encode;
 use mcp_oauth_core::http::HttpResponse;
 use mcp_oauth_core::pkce::Entropy;
 use mcp_oauth_core::policy::ServerPolicy;

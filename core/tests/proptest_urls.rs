@@ -17,7 +17,7 @@
 mod common;
 
 use common::strategies::{config, gen_url, is_loopback_host, url_like, valid_or_url_like, GenUrl};
-use mcp_oauth_core::encoding::{
+use mcp_oauth_core::__private::encoding::{
     base64_std, base64url_nopad, form_decode, form_encode, percent_decode, percent_encode_segment,
 };
 use mcp_oauth_core::url::{

@@ -38,7 +38,7 @@ fn keycloak_2023_http_issuer_is_refused() {
     let iss = doc["issuer"].as_str().unwrap();
     assert_eq!(iss, "http://docker-rp-1:8080/realms/demorealm");
     // Plain http on a host that is not loopback: refused for the issuer and every endpoint
-    // (MCP security considerations; checklist item 22). Nothing can be fetched from it.
+    // (MCP 2026-07-28 authorization, communication security). Nothing can be fetched from it.
     assert_eq!(
         IssuerUrl::parse(iss),
         Err(UrlError { what: "issuer", input: iss.into(), problem: UrlProblem::InsecureScheme })
@@ -121,7 +121,7 @@ fn entra_v2_tenant_needs_assume_pkce_and_only_the_append_form_is_served() {
                 "https://login.microsoftonline.com/.well-known/openid-configuration/12345678-1234-1234-1234-123456789012/v2.0".into(),
                 MetadataVariant::OidcInsert
             ),
-            // The only one Entra serves (checklist "Real servers' quirks").
+            // The only one Entra serves (Entra ID omits `code_challenge_methods_supported`).
             (
                 "https://login.microsoftonline.com/12345678-1234-1234-1234-123456789012/v2.0/.well-known/openid-configuration".into(),
                 MetadataVariant::OidcAppend

@@ -68,12 +68,14 @@ fn github_form_encoded_default_is_not_json() {
     };
     let req = token::code_exchange_request(
         mcp_oauth_core::http::RequestId(1),
-        &endpoint("https://github.com/login/oauth/access_token"),
-        &client,
-        AuthorizationCode::new("code123"),
-        &verifier,
-        &redirect(LOOPBACK_REDIRECT),
-        Some(&mcp("https://api.githubcopilot.com/mcp")),
+        &token::CodeExchangeParams {
+            token_endpoint: &endpoint("https://github.com/login/oauth/access_token"),
+            client: &client,
+            code: &AuthorizationCode::new("code123"),
+            verifier: &verifier,
+            redirect_uri: &redirect(LOOPBACK_REDIRECT),
+            resource: Some(&mcp("https://api.githubcopilot.com/mcp")),
+        },
     )
     .unwrap();
     assert_eq!(req.header("accept"), Some("application/json"));

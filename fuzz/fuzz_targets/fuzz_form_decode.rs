@@ -4,7 +4,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use mcp_oauth_core::encoding::{
+use mcp_oauth_core::__private::encoding::{
     form_decode, form_encode, percent_decode, percent_encode_segment, FormError, MAX_FORM_LEN,
     MAX_FORM_PAIRS,
 };

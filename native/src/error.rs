@@ -84,12 +84,12 @@ impl Error {
             Error::Protocol(e) => e.code(),
             Error::Transport { .. } => "transport_failed",
             Error::Egress(e) => e.code(),
-            Error::Store(_) => "store_failed",
+            Error::Store(_) => "storage_failed",
             Error::Redirect(_) => "redirect_failed",
             Error::AuthorizationRequired { .. } => "authorization_required",
             Error::Timeout { .. } => "authorization_timed_out",
             Error::Cancelled => "cancelled",
-            Error::Entropy(_) => "entropy_failed",
+            Error::Entropy(_) => "entropy_unavailable",
             Error::Mcp(_) => "mcp_failed",
             Error::SseNotSupported => "sse_not_supported",
             Error::TokenRejected { .. } => "token_rejected_by_resource",
@@ -97,5 +97,37 @@ impl Error {
             Error::Config(_) => "config_invalid",
             Error::Usage(_) => "usage",
         }
+    }
+}
+
+/// The error and its sources, `: `-joined, each source's text once (reqwest's and rmcp's own
+/// messages hide the cause behind "error sending request"). The one chain formatter of the crate.
+pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut msg = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !msg.contains(&text) {
+            msg.push_str(": ");
+            msg.push_str(&text);
+        }
+        source = s.source();
+    }
+    msg
+}
+
+#[cfg(test)]
+mod tests {
+    #[derive(Debug, thiserror::Error)]
+    #[error("outer")]
+    struct Outer(#[source] Inner);
+    #[derive(Debug, thiserror::Error)]
+    #[error("inner: refused")]
+    struct Inner(#[source] std::io::Error);
+
+    #[test]
+    fn error_chain_joins_sources_once() {
+        let e = Outer(Inner(std::io::Error::other("refused")));
+        assert_eq!(super::error_chain(&e), "outer: inner: refused");
     }
 }

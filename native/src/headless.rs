@@ -457,12 +457,14 @@ impl HeadlessClient {
                 let idp_assertion = idp_client.assertion(idp_endpoint.as_str(), now)?;
                 let req = token_exchange::id_jag_request(
                     Self::request_id(state),
-                    &idp_endpoint,
-                    &idp_client.auth(idp_assertion.as_deref()),
-                    id_token,
-                    &audience,
-                    target.resource.as_ref(),
-                    scope,
+                    &token_exchange::IdJagParams {
+                        idp_token_endpoint: &idp_endpoint,
+                        client: &idp_client.auth(idp_assertion.as_deref()),
+                        id_token,
+                        audience: &audience,
+                        resource: target.resource.as_ref(),
+                        scope,
+                    },
                 )
                 .map_err(mcp_oauth_core::Error::from)?;
                 let resp = self.send(&req).await?;

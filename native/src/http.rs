@@ -104,12 +104,20 @@ fn build_error(e: reqwest::Error) -> crate::Error {
     crate::Error::Transport { url: String::new(), message: e.to_string() }
 }
 
-fn builder(connect: Duration, total: Duration) -> reqwest::ClientBuilder {
+/// The one place reqwest clients start from: the crypto provider installed, redirects never
+/// followed (a token or code must not travel to a URL nobody checked), and the crate's user
+/// agent. Callers add timeouts, cookies or the egress resolver.
+pub(crate) fn client_builder() -> reqwest::ClientBuilder {
+    install_crypto_provider();
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
+        .user_agent(concat!("mcp-oauth/", env!("CARGO_PKG_VERSION")))
+}
+
+fn builder(connect: Duration, total: Duration) -> reqwest::ClientBuilder {
+    client_builder()
         .connect_timeout(connect)
         .timeout(total)
-        .user_agent(concat!("mcp-oauth/", env!("CARGO_PKG_VERSION")))
         // A fresh connection per request. Authorization requests are rare (discovery,
         // registration, one refresh per token lifetime), and a pooled keep-alive connection
         // that the server closes just as a token request goes out on it fails with
@@ -180,13 +188,7 @@ fn egress_refusal(e: &reqwest::Error) -> Option<EgressError> {
 
 /// reqwest's messages hide the cause behind "error sending request"; add the chain.
 fn describe(e: &reqwest::Error) -> String {
-    let mut msg = e.to_string();
-    let mut source = std::error::Error::source(e);
-    while let Some(s) = source {
-        msg.push_str(": ");
-        msg.push_str(&s.to_string());
-        source = s.source();
-    }
+    let mut msg = crate::error::error_chain(e);
     if e.is_timeout() {
         msg.push_str(" (timed out)");
     }

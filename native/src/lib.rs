@@ -42,7 +42,7 @@ pub use error::Error;
 pub use headless::{HeadlessClient, HeadlessGrant, HeadlessOptions};
 
 /// The current time from the system clock, as the core wants it.
-pub fn now() -> mcp_oauth_core::time::UnixTime {
+pub(crate) fn now() -> mcp_oauth_core::time::UnixTime {
     let secs = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
@@ -51,7 +51,7 @@ pub fn now() -> mcp_oauth_core::time::UnixTime {
 }
 
 /// 64 bytes from the operating system's CSPRNG, as PKCE verifier and `state` entropy.
-pub fn entropy() -> Result<mcp_oauth_core::pkce::Entropy, Error> {
+pub(crate) fn entropy() -> Result<mcp_oauth_core::pkce::Entropy, Error> {
     let mut bytes = [0u8; 64];
     getrandom::fill(&mut bytes).map_err(|e| Error::Entropy(e.to_string()))?;
     Ok(mcp_oauth_core::pkce::Entropy::from_bytes(&bytes))

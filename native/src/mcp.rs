@@ -102,12 +102,9 @@ impl AuthorizedHttpClient {
 
     /// Like [`AuthorizedHttpClient::new`] with any [`Authorizer`].
     pub fn with_authorizer(auth: Option<Authorizer>, interactive: bool) -> Result<Self, Error> {
-        crate::http::install_crypto_provider();
-        // Never follow redirects with a bearer token attached.
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
+        // Never follow redirects with a bearer token attached (client_builder follows none).
+        let http = crate::http::client_builder()
             .connect_timeout(std::time::Duration::from_secs(10))
-            .user_agent(concat!("mcp-oauth/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| Error::Transport { url: String::new(), message: e.to_string() })?;
         Ok(AuthorizedHttpClient { http, auth, interactive, last_auth_error: Arc::default() })
@@ -402,7 +399,9 @@ impl McpSession {
         let transport = StreamableHttpClientTransport::with_client(client.clone(), config);
         match ().serve(transport).await {
             Ok(service) => Ok(McpSession { service, client }),
-            Err(e) => Err(client.take_auth_error().unwrap_or_else(|| Error::Mcp(describe(&e)))),
+            Err(e) => Err(client
+                .take_auth_error()
+                .unwrap_or_else(|| Error::Mcp(crate::error::error_chain(&e)))),
         }
     }
 
@@ -425,27 +424,13 @@ impl McpSession {
     }
 
     fn fail(&self, e: &dyn std::error::Error) -> Error {
-        self.client.take_auth_error().unwrap_or_else(|| Error::Mcp(describe(e)))
+        self.client.take_auth_error().unwrap_or_else(|| Error::Mcp(crate::error::error_chain(e)))
     }
 
     /// Ends the session.
     pub async fn close(self) {
         let _ = self.service.cancel().await;
     }
-}
-
-fn describe(e: &dyn std::error::Error) -> String {
-    let mut msg = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        let text = s.to_string();
-        if !msg.contains(&text) {
-            msg.push_str(": ");
-            msg.push_str(&text);
-        }
-        source = s.source();
-    }
-    msg
 }
 
 #[cfg(test)]

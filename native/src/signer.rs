@@ -13,7 +13,7 @@
 
 use std::path::Path;
 
-use mcp_oauth_core::encoding::base64url_nopad;
+use mcp_oauth_core::__private::encoding::base64url_nopad;
 use mcp_oauth_core::token::{AssertionClaims, ClientAssertionSigner};
 use ring::rand::SystemRandom;
 use ring::signature::{self, EcdsaKeyPair, RsaKeyPair};

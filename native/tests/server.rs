@@ -153,7 +153,9 @@ async fn unidentified_callers_get_401() {
     let (_, reply) = post_chat(&base, &Auth::Bearer(jwt("Alice", -120, JWT_SECRET)), &body).await;
     assert!(reply["message"].as_str().unwrap().contains("Expired"), "{reply}");
     // A wrong audience.
-    let now = mcp_oauth::now().0;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
     let claims =
         json!({"sub": "Alice", "iss": JWT_ISSUER, "aud": "someone-else", "exp": now + 600});
     let t = jsonwebtoken::encode(
@@ -227,7 +229,7 @@ async fn unidentified_callers_get_401() {
 /// by another key is refused.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bearer_jwt_verified_with_jwks_es256() {
-    use mcp_oauth::core::encoding::base64url_nopad;
+    use mcp_oauth::core::__private::encoding::base64url_nopad;
     use ring::signature::{EcdsaKeyPair, KeyPair, ECDSA_P256_SHA256_FIXED_SIGNING};
     let rng = ring::rand::SystemRandom::new();
     let make = || {
@@ -258,7 +260,9 @@ async fn bearer_jwt_verified_with_jwks_es256() {
         mcp_oauth::server::Identity::new(SESSION_SECRET, Duration::from_secs(60), Some(cfg))
             .unwrap();
     let sign = |key: &[u8], exp_in: i64| {
-        let now = mcp_oauth::now().0 as i64;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs()) as i64;
         let mut h = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
         h.kid = Some("k1".into());
         let claims =
@@ -327,7 +331,7 @@ async fn replicas_share_redis_consent_started_on_one_completed_on_the_other() {
 
 fn urlencode(s: &str) -> String {
     let mut out = String::new();
-    mcp_oauth::core::encoding::form_encode_component(s, &mut out);
+    mcp_oauth::core::__private::encoding::form_encode_component(s, &mut out);
     out
 }
 

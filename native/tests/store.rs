@@ -372,7 +372,7 @@ async fn decrypted_content_must_match_its_key() {
 fn key_text_formats() {
     let bytes: [u8; 32] = core::array::from_fn(|i| (i as u8).wrapping_mul(29).wrapping_add(3));
     let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    let b64 = mcp_oauth::core::encoding::base64_std(&bytes);
+    let b64 = mcp_oauth::core::__private::encoding::base64_std(&bytes);
     assert_eq!(b64.len(), 44);
 
     assert_eq!(KeySource::parse_key_text(&hex).unwrap(), bytes);
@@ -390,7 +390,7 @@ fn key_text_formats() {
         [0xff; 31]
     );
 
-    let short_b64 = mcp_oauth::core::encoding::base64_std(&bytes[..31]);
+    let short_b64 = mcp_oauth::core::__private::encoding::base64_std(&bytes[..31]);
     let bad = [
         String::new(),
         hex[..63].to_owned(),
@@ -400,7 +400,7 @@ fn key_text_formats() {
         short_b64,
         b64.trim_end_matches('=').to_owned(),
         b64.replace('=', "A"),
-        mcp_oauth::core::encoding::base64url_nopad(&[0xfb; 33]),
+        mcp_oauth::core::__private::encoding::base64url_nopad(&[0xfb; 33]),
         "correct horse battery staple".to_owned(),
     ];
     for text in bad {
@@ -421,7 +421,7 @@ async fn key_files_in_every_form() {
     open(&dir).save(&alice(), &entry("1")).await.unwrap();
 
     let hex: String = KEY.iter().map(|b| format!("{b:02x}")).collect();
-    let b64 = mcp_oauth::core::encoding::base64_std(&KEY);
+    let b64 = mcp_oauth::core::__private::encoding::base64_std(&KEY);
     for (name, content) in
         [("raw", KEY.to_vec()), ("hex", format!("{hex}\n").into_bytes()), ("b64", b64.into_bytes())]
     {

@@ -9,12 +9,12 @@
 
 use std::fmt::Write as _;
 
+use mcp_oauth_core::__private::encoding::form_decode;
+use mcp_oauth_core::__private::json;
 use mcp_oauth_core::authorize::{
     authorization_request, process_callback, AuthorizationParams, CallbackError,
 };
-use mcp_oauth_core::encoding::form_decode;
 use mcp_oauth_core::http::HttpResponse;
-use mcp_oauth_core::json;
 use mcp_oauth_core::pkce::Entropy;
 use mcp_oauth_core::policy::ServerPolicy;
 use mcp_oauth_core::resource_metadata;

@@ -79,7 +79,7 @@ impl Browser {
 
 fn encode(s: &str) -> String {
     let mut out = String::new();
-    mcp_oauth::core::encoding::form_encode_component(s, &mut out);
+    mcp_oauth::core::__private::encoding::form_encode_component(s, &mut out);
     out
 }
 

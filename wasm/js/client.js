@@ -412,7 +412,7 @@ export class McpOAuth {
     try {
       this.#flow.authorizationHeader(nowSeconds(), url);
     } catch (e) {
-      // No token for another resource (checklist 19): such requests pass through untouched.
+      // No token for another resource (MCP 2026-07-28 authorization): such requests pass through untouched.
       if (e && e.code === 'token_for_other_resource') return this.#fetch(input, init);
       throw e;
     }

@@ -285,7 +285,7 @@ export function waitForPopup(popup, redirectUri, state, timeoutMs) {
     }, 250);
     const timer = setTimeout(() => {
       closePopup(popup);
-      done(reject, makeError('authorization_timeout', `no authorization callback within ${Math.round(timeoutMs / 1000)} s`));
+      done(reject, makeError('authorization_timed_out', `no authorization callback within ${Math.round(timeoutMs / 1000)} s`));
     }, timeoutMs);
   });
 }

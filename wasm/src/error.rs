@@ -6,7 +6,9 @@ use wasm_bindgen::JsValue;
 
 use crate::io::{make_error, object};
 
-/// The codes this binding adds to the core's. A test keeps them distinct from the core's.
+/// The codes this binding reports besides the core's errors' (each listed in
+/// `mcp_oauth_core::error::HOST_CODES` or, for a condition the core also names, `CORE_CODES`;
+/// core/tests/error_codes.rs checks both lists and the JS sources against each other).
 pub const BINDING_CODES: &[&str] = &[
     "invalid_option",
     "invalid_argument",
@@ -17,7 +19,7 @@ pub const BINDING_CODES: &[&str] = &[
     "popup_unavailable",
     "popup_blocked",
     "popup_closed",
-    "authorization_timeout",
+    "authorization_timed_out",
     "authorization_required",
     "follow_failed",
     "unknown_state",

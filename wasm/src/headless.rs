@@ -182,12 +182,14 @@ pub fn id_jag_request(params: JsValue) -> Result<JsValue, JsValue> {
         IssuerUrl::parse(&required(c.audience.clone(), "audience")?).map_err(url_error)?;
     out(token_exchange::id_jag_request(
         RequestId(0),
-        &c.endpoint,
-        &c.client.auth(),
-        &id_token,
-        &audience,
-        c.resource.as_ref(),
-        c.scope.as_deref(),
+        &token_exchange::IdJagParams {
+            idp_token_endpoint: &c.endpoint,
+            client: &c.client.auth(),
+            id_token: &id_token,
+            audience: &audience,
+            resource: c.resource.as_ref(),
+            scope: c.scope.as_deref(),
+        },
     ))
 }
 

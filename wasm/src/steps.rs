@@ -54,7 +54,7 @@ pub(crate) fn purpose_name(p: Purpose) -> &'static str {
         Purpose::ResourceMetadata => "resource_metadata",
         Purpose::ServerMetadata => "server_metadata",
         Purpose::ClientRegistration => "client_registration",
-        Purpose::TokenExchange => "token_exchange",
+        Purpose::CodeExchange => "code_exchange",
         Purpose::TokenRefresh => "token_refresh",
         Purpose::Revocation => "revocation",
         Purpose::ClientCredentials => "client_credentials",
@@ -395,7 +395,7 @@ impl Flow {
 #[wasm_bindgen(js_name = callbackState)]
 pub fn callback_state(url: &str) -> Option<String> {
     let query = url.split_once('?')?.1.split('#').next()?;
-    mcp_oauth_core::encoding::form_decode(query)
+    mcp_oauth_core::__private::encoding::form_decode(query)
         .ok()?
         .into_iter()
         .find_map(|(k, v)| (k == "state").then_some(v))

@@ -188,7 +188,7 @@ impl AuthFlow {
             let claims = AssertionClaims {
                 iss: reg.client_id.clone(),
                 sub: reg.client_id.clone(),
-                // RFC 7523 §3 / checklist item 12: the audience is the issuer.
+                // RFC 7523 §3: the audience is the authorization server's issuer.
                 aud: issuer.to_owned(),
                 iat: now.secs(),
                 exp: now.plus(token::ASSERTION_LIFETIME_SECS).secs(),
@@ -264,12 +264,14 @@ impl AuthFlow {
         let client = reg.client_auth(assertion.as_deref());
         let req = token::code_exchange_request(
             request,
-            &token_endpoint,
-            &client,
-            code,
-            &pending.verifier,
-            &pending.redirect_uri,
-            pending.resource.as_ref(),
+            &token::CodeExchangeParams {
+                token_endpoint: &token_endpoint,
+                client: &client,
+                code: &code,
+                verifier: &pending.verifier,
+                redirect_uri: &pending.redirect_uri,
+                resource: pending.resource.as_ref(),
+            },
         );
         match req {
             Ok(req) => {

@@ -1,5 +1,5 @@
 //! The [`AuthFlow`] state machine: it only sequences the step functions of the other modules
-//! (HOUSE_STYLE §3) and never parses or validates anything itself.
+//! and never parses or validates anything itself.
 //!
 //! ```text
 //!  handle_unauthorized ─┬─ tokens with refresh token ─▶ Refreshing ──invalid_grant──┐
@@ -299,8 +299,8 @@ impl AuthFlow {
     }
 
     /// The `Authorization` header value for a request to `request_url`, when a fresh token is
-    /// held. Refuses a URL outside the token's resource (checklist item 19: no token for
-    /// another resource, never in a query string).
+    /// held. Refuses a URL outside the token's resource (MCP 2026-07-28 authorization,
+    /// token handling: no token for another resource, never in a query string; RFC 8707).
     pub fn authorization_header(
         &self,
         now: UnixTime,

@@ -62,7 +62,7 @@ impl AuthFlow {
         let Some(discovery) = &self.discovery else {
             return self.fail(FlowError::NotDiscovered);
         };
-        // Tokens from another issuer are never sent to this one (checklist item 11).
+        // Tokens from another issuer are never sent to this one (SEP-2352 issuer binding).
         let token_issuer = self.tokens.as_ref().map(|(i, _)| i.as_str());
         if token_issuer != Some(discovery.server.issuer.as_str()) {
             self.tokens = None;

@@ -1,4 +1,4 @@
-//! The versioned, serialisable state of a flow (HOUSE_STYLE §13): what a host stores so that a
+//! The versioned, serialisable state of a flow: what a host stores so that a
 //! pending authorization started in one process can be completed in another, and tokens survive
 //! restarts. Requests in flight are not part of it: a restored flow is idle or awaiting its
 //! callback.

@@ -69,16 +69,18 @@ fn code_exchange_rfc6749_section4_1_3() {
     let resource = ResourceUrl::parse("https://mcp.example.com/mcp").unwrap();
     let req = code_exchange_request(
         RequestId(3),
-        &endpoint(),
-        &client,
-        AuthorizationCode::new("SplxlOBeZQQYbYS6WxSbIA"),
-        &PkceVerifier::new("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"),
-        &RedirectUri::parse("https://client.example.com/cb").unwrap(),
-        Some(&resource),
+        &CodeExchangeParams {
+            token_endpoint: &endpoint(),
+            client: &client,
+            code: &AuthorizationCode::new("SplxlOBeZQQYbYS6WxSbIA"),
+            verifier: &PkceVerifier::new("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"),
+            redirect_uri: &RedirectUri::parse("https://client.example.com/cb").unwrap(),
+            resource: Some(&resource),
+        },
     )
     .unwrap();
     assert_eq!(req.method, crate::http::Method::Post);
-    assert_eq!(req.purpose, Purpose::TokenExchange);
+    assert_eq!(req.purpose, Purpose::CodeExchange);
     assert_eq!(req.header("content-type"), Some("application/x-www-form-urlencoded"));
     let f = form(&req);
     assert_eq!(get(&f, "grant_type"), Some("authorization_code"));

@@ -19,12 +19,15 @@ fn sep990_section4_example_request() {
     };
     let req = id_jag_request(
         RequestId(1),
-        &EndpointUrl::parse("https://acme.idp.example/oauth2/token").unwrap(),
-        &client,
-        &IdToken::new("eyJraWQiOiJzMTZ0cVNtODhwREo4VGZCXzdrSEtQ"),
-        &IssuerUrl::parse("https://auth.chat.example/").unwrap(),
-        Some(&ResourceUrl::parse("https://mcp.chat.example/").unwrap()),
-        Some("chat.read chat.history"),
+        &IdJagParams {
+            idp_token_endpoint: &EndpointUrl::parse("https://acme.idp.example/oauth2/token")
+                .unwrap(),
+            client: &client,
+            id_token: &IdToken::new("eyJraWQiOiJzMTZ0cVNtODhwREo4VGZCXzdrSEtQ"),
+            audience: &IssuerUrl::parse("https://auth.chat.example/").unwrap(),
+            resource: Some(&ResourceUrl::parse("https://mcp.chat.example/").unwrap()),
+            scope: Some("chat.read chat.history"),
+        },
     )
     .unwrap();
     assert_eq!(req.purpose, Purpose::IdentityAssertionExchange);

@@ -216,9 +216,7 @@ impl Identity {
             }
             _ => {}
         }
-        crate::http::install_crypto_provider();
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
+        let http = crate::http::client_builder()
             .timeout(Duration::from_secs(10))
             .build()
             .map_err(|e| IdentityConfigError::HttpClient(e.to_string()))?;

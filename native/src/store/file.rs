@@ -209,7 +209,7 @@ fn decode_base64_std(text: &str) -> Option<Vec<u8>> {
         }
     }
     // Rejects wrong padding and non-zero trailing bits: one text per key.
-    (mcp_oauth_core::encoding::base64_std(&out) == text).then_some(out)
+    (mcp_oauth_core::__private::encoding::base64_std(&out) == text).then_some(out)
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -697,7 +697,7 @@ mod tests {
     fn base64_decoding_matches_the_core_encoder() {
         for len in 0..40u8 {
             let data: Vec<u8> = (0..len).map(|i| i.wrapping_mul(37).wrapping_add(len)).collect();
-            let text = mcp_oauth_core::encoding::base64_std(&data);
+            let text = mcp_oauth_core::__private::encoding::base64_std(&data);
             assert_eq!(decode_base64_std(&text), Some(data), "{text}");
         }
         // Non-canonical: trailing bits set, missing or extra padding, bad characters.

@@ -1,6 +1,6 @@
 //! Token stores: where a user's tokens and client registration for one MCP server live between
 //! runs. Keys are (user, resource, issuer); values are the core's persisted JSON forms
-//! ([`mcp_oauth_core::codec`]) with absolute expiry times.
+//! (core/src/codec.rs) with absolute expiry times.
 //!
 //! Implementations: [`MemoryStore`] (process lifetime), [`FileStore`] (one encrypted file per
 //! key) and, with feature `redis`, [`RedisStore`] (shared by server replicas; encrypted values).
@@ -20,7 +20,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
 
-use mcp_oauth_core::json::Json;
+use mcp_oauth_core::__private::json::Json;
 use mcp_oauth_core::registration::ClientRegistration;
 use mcp_oauth_core::token::TokenSet;
 use mcp_oauth_core::Discovery;
@@ -79,7 +79,8 @@ impl StoredEntry {
 
     /// Reads the JSON text written by [`StoredEntry::to_json`], returning the key it names.
     pub fn from_json(text: &str) -> Result<(StoreKey, StoredEntry), String> {
-        let root = mcp_oauth_core::json::parse(text.as_bytes()).map_err(|e| e.to_string())?;
+        let root =
+            mcp_oauth_core::__private::json::parse(text.as_bytes()).map_err(|e| e.to_string())?;
         let s = |name: &str| {
             root.get(name)
                 .and_then(Json::as_str)

@@ -88,7 +88,9 @@ pub fn identity() -> Identity {
 
 /// An HS256 JWT for `user` expiring `exp_in` seconds from now (negative: expired).
 pub fn jwt(user: &str, exp_in: i64, secret: &[u8]) -> String {
-    let now = mcp_oauth::now().0 as i64;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs()) as i64;
     let claims = json!({ "sub": user, "iss": JWT_ISSUER, "aud": JWT_AUDIENCE, "exp": now + exp_in, "iat": now });
     jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &EncodingKey::from_secret(secret))
         .unwrap()

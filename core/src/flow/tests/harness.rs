@@ -1,4 +1,4 @@
-//! A deterministic in-memory world for scenario tests (HOUSE_STYLE §12 layers 3–4): a fake MCP
+//! A deterministic in-memory world for scenario tests: a fake MCP
 //! server, a fake authorization server that really checks PKCE, `state`, `resource` and client
 //! authentication, a fake browser that approves, and a fake clock.
 

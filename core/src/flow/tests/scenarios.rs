@@ -30,7 +30,7 @@ fn cold_flow_makes_the_minimum_requests() {
             Purpose::ResourceMetadata,
             Purpose::ServerMetadata,
             Purpose::ClientRegistration,
-            Purpose::TokenExchange
+            Purpose::CodeExchange
         ]
     );
     assert!(matches!(events[0], FlowEvent::MetadataDiscovered(_)));
@@ -515,7 +515,7 @@ fn legacy_server_without_metadata_uses_default_endpoints() {
     assert!(world
         .log
         .iter()
-        .any(|(p, u)| *p == Purpose::TokenExchange && u == "https://mcp.example.com/token"));
+        .any(|(p, u)| *p == Purpose::CodeExchange && u == "https://mcp.example.com/token"));
     // Without the compatibility path, no metadata is an error.
     let mut world = World::new();
     world.prm_at.clear();
@@ -640,7 +640,7 @@ fn shared_discovery_makes_zero_discovery_requests() {
     bob.use_discovery(discovery);
     authorize(&mut bob, &mut world, 2);
     let bob_purposes: Vec<_> = world.log[before..].iter().map(|(p, _)| *p).collect();
-    assert_eq!(bob_purposes, [Purpose::ClientRegistration, Purpose::TokenExchange]);
+    assert_eq!(bob_purposes, [Purpose::ClientRegistration, Purpose::CodeExchange]);
 }
 
 #[test]
@@ -728,7 +728,7 @@ fn private_key_jwt_hook_signs_every_token_request() {
         flow.handle_callback(world.now, &cb).unwrap_err().code(),
         "missing_client_assertion"
     );
-    assert_eq!(world.count(Purpose::TokenExchange), 0);
+    assert_eq!(world.count(Purpose::CodeExchange), 0);
     // With one.
     let signer = std::sync::Arc::new(RecordingSigner(std::sync::Mutex::new(Vec::new())));
     flow.set_assertion_signer(signer.clone());

@@ -1,7 +1,8 @@
-//! One negative test per MUST of ../shared/SPEC_CHECKLIST.md. The flow-level ones are here;
+//! One negative test per MUST of the MCP 2026-07-28 authorization chapter and the RFCs it names.
+//! The flow-level ones are here;
 //! each asserts the exact error and that nothing unsafe happened afterwards (no further request,
 //! no token). Where a rule is enforced inside one step function, its negative test sits next to
-//! that function. The map, by checklist item:
+//! that function. The map, by rule (the `itemN_` test names use these numbers):
 //!
 //! | item | rule | negative test(s) |
 //! |---|---|---|
@@ -165,7 +166,7 @@ fn item17_missing_iss_is_rejected_when_advertised() {
     let e = flow.handle_callback(world.now, &cb).unwrap_err();
     assert_eq!(e, Error::Callback(CallbackError::IssuerMissing { expected: ISSUER.into() }));
     assert!(flow.poll_request().is_none());
-    assert_eq!(world.count(Purpose::TokenExchange), 0);
+    assert_eq!(world.count(Purpose::CodeExchange), 0);
 }
 
 #[test]
@@ -311,7 +312,7 @@ fn item24_configured_credentials_are_pinned_to_their_first_issuer() {
     flow.begin_authorization(world.now, entropy(3)).unwrap();
     let (_, errors) = drain(&mut flow, &mut world);
     assert_eq!(errors.iter().map(Error::code).collect::<Vec<_>>(), ["credential_issuer_mismatch"]);
-    assert_eq!(world.count(Purpose::TokenExchange), 1);
+    assert_eq!(world.count(Purpose::CodeExchange), 1);
     assert!(flow.poll_request().is_none());
 }
 

@@ -16,7 +16,7 @@ pub(crate) fn print_headless(
     }
     println!("{url}  authorized (headless grant; the token is not stored)");
     if let Some(t) = expires {
-        println!("  access token expires in {} s", t as i64 - mcp_oauth::now().secs() as i64);
+        println!("  access token expires in {} s", t as i64 - unix_now());
     }
     if let Some(scope) = scope {
         println!("  scope: {scope}");
@@ -57,10 +57,17 @@ pub(crate) fn print_status(s: &mcp_oauth::Status, json: bool) {
         println!("  issuer: {i}");
     }
     if let Some(t) = s.expires_at {
-        let left = t.secs() as i64 - mcp_oauth::now().secs() as i64;
+        let left = t.secs() as i64 - unix_now();
         println!("  access token expires in {left} s");
     }
     if let Some(scope) = &s.scope {
         println!("  scope: {scope}");
     }
+}
+
+/// Seconds since the Unix epoch, for "expires in" lines.
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
