@@ -37,10 +37,8 @@ pub async fn follow(
     })?;
     let deadline = tokio::time::Instant::now() + timeout;
 
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let client = reqwest::Client::builder()
+    let client = crate::http::client_builder()
         .cookie_store(true)
-        .redirect(reqwest::redirect::Policy::none())
         .referer(false)
         .build()
         .map_err(|e| RedirectError::Client(error_chain(&e)))?;
