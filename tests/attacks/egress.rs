@@ -225,7 +225,12 @@ async fn a_local_program_cannot_take_the_ipv6_side_of_localhost() {
     let request = tokio::spawn(async move {
         reqwest::get(format!("http://[::1]:{port}/cb?code=c&state=s")).await.map(|r| r.status())
     });
-    let callback = listener.next_callback().await.unwrap();
+    // Bounded: a callback that never arrives fails the test instead of hanging the run.
+    let callback =
+        tokio::time::timeout(std::time::Duration::from_secs(30), listener.next_callback())
+            .await
+            .expect("no callback reached the listener over [::1] within 30 s")
+            .unwrap();
     assert!(callback.url.contains("code=c"), "{}", callback.url);
     callback.responder.finish(Ok(()));
     assert!(request.await.unwrap().is_ok());
