@@ -221,9 +221,17 @@ async fn a_local_program_cannot_take_the_ipv6_side_of_localhost() {
     // deliver the callback there.
     let squatter = std::net::TcpListener::bind(("::1", port));
     assert!(squatter.is_err(), "[::1]:{port} was free for another program to take");
-    // And a browser going to [::1] reaches the listener.
+    // And a browser going to [::1] reaches the listener. (A plain socket: a reqwest client
+    // built before any rustls provider is installed would panic inside the task.)
     let request = tokio::spawn(async move {
-        reqwest::get(format!("http://[::1]:{port}/cb?code=c&state=s")).await.map(|r| r.status())
+        let mut s = tokio::net::TcpStream::connect(("::1", port)).await?;
+        s.write_all(
+            b"GET /cb?code=c&state=s HTTP/1.1\r\nhost: localhost\r\nconnection: close\r\n\r\n",
+        )
+        .await?;
+        let mut response = Vec::new();
+        s.read_to_end(&mut response).await?;
+        Ok::<_, std::io::Error>(String::from_utf8_lossy(&response).into_owned())
     });
     // Bounded: a callback that never arrives fails the test instead of hanging the run.
     let callback =
@@ -233,7 +241,8 @@ async fn a_local_program_cannot_take_the_ipv6_side_of_localhost() {
             .unwrap();
     assert!(callback.url.contains("code=c"), "{}", callback.url);
     callback.responder.finish(Ok(()));
-    assert!(request.await.unwrap().is_ok());
+    let response = request.await.unwrap().unwrap();
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
 }
 
 #[tokio::test]
