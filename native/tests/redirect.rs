@@ -603,8 +603,9 @@ fn the_default_port_is_defined_only_in_the_core() {
         for entry in std::fs::read_dir(&dir).unwrap() {
             let path = entry.unwrap().path();
             if path.is_dir() {
-                // Tests may spell the port out.
-                if path.file_name().is_some_and(|n| n != "tests") {
+                // Tests may spell the port out; installed packages and build output are not ours.
+                let skip = ["tests", "test", "node_modules", "target", "test-output", "dist"];
+                if path.file_name().is_some_and(|n| !skip.iter().any(|s| n == *s)) {
                     dirs.push(path);
                 }
             } else if path.extension().is_some_and(|e| e == "rs" || e == "js") {
