@@ -512,14 +512,9 @@ async fn native_client_sends_no_secret_to_a_legacy_server_claiming_another_issue
     assert!(err.contains("names issuer `https://corp.example` at another origin"), "{err}");
 }
 
-/// Issue 12 item 4, headless: client credentials configured for the corporate issuer; the MCP
-/// server's PRM names the evil server as its authorization server. The secret must not arrive.
-#[tokio::test]
-async fn headless_client_credentials_are_not_sent_to_another_issuer() {
-    use mcp_oauth::headless::ClientCredentials;
-    use mcp_oauth::{HeadlessClient, HeadlessGrant, HeadlessOptions};
-
-    // The exploit: PRM lists the evil server (valid metadata of its own).
+/// An evil server on 127.0.0.1 that is its own authorization server: its PRM names itself,
+/// its metadata is valid, and its token endpoint answers any grant.
+async fn evil_authorization_server() -> (String, evil::Seen) {
     let prm = json!({"resource": "{base}/mcp", "authorization_servers": ["{base}"]}).to_string();
     let doc = json!({
         "issuer": "{base}",
@@ -536,6 +531,18 @@ async fn headless_client_credentials_are_not_sent_to_another_issuer() {
         ("/token", 200, token),
     ])
     .await;
+    (base, seen)
+}
+
+/// Issue 12 item 4, headless: client credentials configured for the corporate issuer; the MCP
+/// server's PRM names the evil server as its authorization server. The secret must not arrive.
+#[tokio::test]
+async fn headless_client_credentials_are_not_sent_to_another_issuer() {
+    use mcp_oauth::headless::ClientCredentials;
+    use mcp_oauth::{HeadlessClient, HeadlessGrant, HeadlessOptions};
+
+    // The exploit: PRM lists the evil server (valid metadata of its own).
+    let (base, seen) = evil_authorization_server().await;
     let client =
         ClientCredentials::secret("corp-client", SECRET, TokenEndpointAuth::ClientSecretBasic)
             .with_issuers(vec![CORP.to_owned()]);
@@ -564,22 +571,7 @@ async fn yaml_private_key_jwt_client_signs_no_assertion_for_another_issuer() {
     use mcp_oauth::OAuthClient;
 
     // The exploit: PRM lists the evil server, which has valid metadata of its own.
-    let prm = json!({"resource": "{base}/mcp", "authorization_servers": ["{base}"]}).to_string();
-    let doc = json!({
-        "issuer": "{base}",
-        "authorization_endpoint": "{base}/authorize",
-        "token_endpoint": "{base}/token",
-        "response_types_supported": ["code"],
-        "code_challenge_methods_supported": ["S256"],
-    })
-    .to_string();
-    let token = json!({"access_token": "x", "token_type": "Bearer"}).to_string();
-    let (base, seen) = evil::serve(vec![
-        ("/.well-known/oauth-protected-resource", 200, prm),
-        ("/.well-known/oauth-authorization-server", 200, doc),
-        ("/token", 200, token),
-    ])
-    .await;
+    let (base, seen) = evil_authorization_server().await;
     let key = concat!(env!("CARGO_MANIFEST_DIR"), "/../../native/tests/fixtures/keys/es256.pem");
     let yaml = format!(
         "authentication:\n  p:\n    _type: mcp_oauth2\n    server_url: {base}/mcp\n    \
