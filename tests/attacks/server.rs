@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use common::Peers;
 use futures_util::{SinkExt, StreamExt};
-use mcp_oauth::server::{Identity, JwtConfig, JwtKey};
+use mcp_oauth::server::{Identity, JwtConfig, JwtKey, ServerConfig};
 use mcp_oauth::store::MemoryStore;
 use multi::*;
 use serde_json::{json, Value};
@@ -77,6 +77,19 @@ impl Browser {
     }
 }
 
+/// The real peers and a multi-user server in front of them (one memory store for tokens and
+/// pending authorizations); `adjust` edits the configuration first. Returns the redirect URI too.
+async fn peers_and_server(adjust: impl FnOnce(&mut ServerConfig)) -> (Peers, Running, String) {
+    let peers = Peers::start();
+    let store = Arc::new(MemoryStore::new());
+    let l = listener().await;
+    let redirect = format!("http://{}/auth/redirect", l.local_addr().unwrap());
+    let mut cfg = config(&peers.mcp_url, &redirect, store.clone(), store.clone());
+    adjust(&mut cfg);
+    let srv = serve(l, cfg).await;
+    (peers, srv, redirect)
+}
+
 fn encode(s: &str) -> String {
     let mut out = String::new();
     mcp_oauth::core::__private::encoding::form_encode_component(s, &mut out);
@@ -94,11 +107,7 @@ fn state_of(as_url: &str) -> String {
 /// Before: Alice's tokens were stored under Mallory, whose `whoami` answered "Alice".
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn forwarded_link_opened_by_alice_does_not_store_her_tokens_under_mallory() {
-    let peers = Peers::start();
-    let store = Arc::new(MemoryStore::new());
-    let l = listener().await;
-    let redirect = format!("http://{}/auth/redirect", l.local_addr().unwrap());
-    let srv = serve(l, config(&peers.mcp_url, &redirect, store.clone(), store.clone())).await;
+    let (_peers, srv, redirect) = peers_and_server(|_| {}).await;
     let mallory = Auth::Bearer(jwt("Mallory", 600, JWT_SECRET));
 
     // The exploit, twice: the link itself forwarded, and the authorization server URL Mallory
@@ -136,13 +145,7 @@ async fn forwarded_link_opened_by_alice_does_not_store_her_tokens_under_mallory(
 /// decides: the README's Security section names this as the remaining risk of that default.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn forwarded_link_in_an_unidentified_browser_is_refused_when_identity_is_required() {
-    let peers = Peers::start();
-    let store = Arc::new(MemoryStore::new());
-    let l = listener().await;
-    let redirect = format!("http://{}/auth/redirect", l.local_addr().unwrap());
-    let mut cfg = config(&peers.mcp_url, &redirect, store.clone(), store.clone());
-    cfg.require_identified_consent = true;
-    let srv = serve(l, cfg).await;
+    let (_peers, srv, _) = peers_and_server(|c| c.require_identified_consent = true).await;
     let mallory = Auth::Bearer(jwt("Mallory", 600, JWT_SECRET));
 
     // The exploit: Alice opens Mallory's link in a browser without a session here.
@@ -166,11 +169,7 @@ async fn forwarded_link_in_an_unidentified_browser_is_refused_when_identity_is_r
 /// authorization server. Before: Alice's later calls ran with Mallory's tokens.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn attacker_completing_victims_pending_authorization_is_refused() {
-    let peers = Peers::start();
-    let store = Arc::new(MemoryStore::new());
-    let l = listener().await;
-    let redirect = format!("http://{}/auth/redirect", l.local_addr().unwrap());
-    let srv = serve(l, config(&peers.mcp_url, &redirect, store.clone(), store.clone())).await;
+    let (_peers, srv, redirect) = peers_and_server(|_| {}).await;
     let alice = Auth::Cookie(srv.session("Alice"));
     let (_, reply) = post_chat(&srv.base(), &alice, &whoami()).await;
     assert_eq!(reply["type"], "oauth_required", "{reply}");
@@ -211,11 +210,7 @@ async fn attacker_completing_victims_pending_authorization_is_refused() {
 /// Before: Alice's request ended as `oauth_denied`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn stranger_knowing_state_cannot_end_it_as_denied() {
-    let peers = Peers::start();
-    let store = Arc::new(MemoryStore::new());
-    let l = listener().await;
-    let redirect = format!("http://{}/auth/redirect", l.local_addr().unwrap());
-    let srv = serve(l, config(&peers.mcp_url, &redirect, store.clone(), store.clone())).await;
+    let (peers, srv, redirect) = peers_and_server(|_| {}).await;
     let alice = Auth::Cookie(srv.session("Alice"));
     let (_, reply) = post_chat(&srv.base(), &alice, &whoami()).await;
     let alice_browser = Browser::new(&srv.base(), Some(&srv.session("Alice")));
@@ -344,11 +339,7 @@ async fn five_megabyte_websocket_message_is_refused() {
 /// record) without limit. Now past the per-user cap the server answers `too_many_requests`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn many_pending_requests_from_one_user_are_capped() {
-    let peers = Peers::start();
-    let store = Arc::new(MemoryStore::new());
-    let l = listener().await;
-    let redirect = format!("http://{}/auth/redirect", l.local_addr().unwrap());
-    let srv = serve(l, config(&peers.mcp_url, &redirect, store.clone(), store.clone())).await;
+    let (_peers, srv, _) = peers_and_server(|_| {}).await;
     let mallory = Auth::Cookie(srv.session("Mallory"));
 
     // The exploit: 100 requests, none ever consented.
