@@ -19,14 +19,25 @@ pub enum TokenKind {
     RefreshToken,
 }
 
+/// The inputs of [`revocation_request`].
+#[derive(Clone, Copy)]
+pub struct RevocationParams<'a> {
+    /// The authorization server's revocation endpoint.
+    pub endpoint: &'a EndpointUrl,
+    /// How the client authenticates there.
+    pub client: &'a ClientAuth<'a>,
+    /// The token to revoke.
+    pub token: &'a str,
+    /// Which kind it is (sent as `token_type_hint`).
+    pub kind: TokenKind,
+}
+
 /// The RFC 7009 §2.1 request.
 pub fn revocation_request(
     id: RequestId,
-    endpoint: &EndpointUrl,
-    client: &ClientAuth<'_>,
-    token: &str,
-    kind: TokenKind,
+    p: &RevocationParams<'_>,
 ) -> Result<HttpRequest, TokenError> {
+    let RevocationParams { endpoint, client, token, kind } = *p;
     let hint = match kind {
         TokenKind::AccessToken => "access_token",
         TokenKind::RefreshToken => "refresh_token",
@@ -67,10 +78,12 @@ mod tests {
         let ep = EndpointUrl::parse("https://server.example.com/revoke").unwrap();
         let req = revocation_request(
             RequestId(1),
-            &ep,
-            &client,
-            "45ghiukldjahdnhzdauz",
-            TokenKind::RefreshToken,
+            &RevocationParams {
+                endpoint: &ep,
+                client: &client,
+                token: "45ghiukldjahdnhzdauz",
+                kind: TokenKind::RefreshToken,
+            },
         )
         .unwrap();
         assert_eq!(req.body_text(), "token=45ghiukldjahdnhzdauz&token_type_hint=refresh_token");

@@ -370,15 +370,24 @@ pub fn code_exchange_request(
     token_request(id, Purpose::CodeExchange, token_endpoint, client, form, resource)
 }
 
-/// RFC 6749 §6 refresh request. `scope` may narrow the grant; `None` keeps it.
-pub fn refresh_request(
-    id: RequestId,
-    token_endpoint: &EndpointUrl,
-    client: &ClientAuth<'_>,
-    refresh_token: &RefreshToken,
-    scope: Option<&str>,
-    resource: Option<&ResourceUrl>,
-) -> Result<HttpRequest, TokenError> {
+/// The inputs of [`refresh_request`].
+#[derive(Clone, Copy)]
+pub struct RefreshParams<'a> {
+    /// The authorization server's token endpoint.
+    pub token_endpoint: &'a EndpointUrl,
+    /// How the client authenticates there.
+    pub client: &'a ClientAuth<'a>,
+    /// The refresh token to redeem.
+    pub refresh_token: &'a RefreshToken,
+    /// A narrower scope; `None` keeps the grant's scope.
+    pub scope: Option<&'a str>,
+    /// The MCP server the token is for (RFC 8707).
+    pub resource: Option<&'a ResourceUrl>,
+}
+
+/// RFC 6749 §6 refresh request.
+pub fn refresh_request(id: RequestId, p: &RefreshParams<'_>) -> Result<HttpRequest, TokenError> {
+    let RefreshParams { token_endpoint, client, refresh_token, scope, resource } = *p;
     let mut form = vec![
         ("grant_type", "refresh_token".to_owned()),
         ("refresh_token", refresh_token.secret().to_owned()),

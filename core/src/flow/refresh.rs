@@ -85,11 +85,13 @@ impl AuthFlow {
         let client = reg.client_auth(assertion.as_deref());
         let req = token::refresh_request(
             request,
-            &discovery.server.token_endpoint,
-            &client,
-            &refresh_token,
-            None,
-            (!policy.danger_omit_resource).then_some(&resource),
+            &token::RefreshParams {
+                token_endpoint: &discovery.server.token_endpoint,
+                client: &client,
+                refresh_token: &refresh_token,
+                scope: None,
+                resource: (!policy.danger_omit_resource).then_some(&resource),
+            },
         );
         match req {
             Ok(req) => {
@@ -242,7 +244,15 @@ impl AuthFlow {
         pending.push((tokens.access_token.secret().to_owned(), TokenKind::AccessToken));
         for (token, kind) in pending {
             let id = self.next_request_id();
-            match revocation::revocation_request(id, &endpoint, &client, &token, kind) {
+            match revocation::revocation_request(
+                id,
+                &revocation::RevocationParams {
+                    endpoint: &endpoint,
+                    client: &client,
+                    token: &token,
+                    kind,
+                },
+            ) {
                 Ok(req) => {
                     self.requests.push_back(req);
                     requests.push(id);

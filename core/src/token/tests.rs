@@ -24,11 +24,13 @@ fn rfc6749_section2_3_1_basic_example() {
     };
     let req = refresh_request(
         RequestId(1),
-        &endpoint(),
-        &client,
-        &RefreshToken::new("tGzv3JOkF0XG5Qx2TlKWIA"),
-        None,
-        None,
+        &RefreshParams {
+            token_endpoint: &endpoint(),
+            client: &client,
+            refresh_token: &RefreshToken::new("tGzv3JOkF0XG5Qx2TlKWIA"),
+            scope: None,
+            resource: None,
+        },
     )
     .unwrap();
     assert_eq!(
@@ -51,9 +53,17 @@ fn basic_credentials_are_form_encoded_first() {
         method: TokenEndpointAuth::ClientSecretBasic,
         assertion: None,
     };
-    let req =
-        refresh_request(RequestId(1), &endpoint(), &client, &RefreshToken::new("r"), None, None)
-            .unwrap();
+    let req = refresh_request(
+        RequestId(1),
+        &RefreshParams {
+            token_endpoint: &endpoint(),
+            client: &client,
+            refresh_token: &RefreshToken::new("r"),
+            scope: None,
+            resource: None,
+        },
+    )
+    .unwrap();
     let expected = format!("Basic {}", encoding::base64_std(b"id%3A1:a+b%2B%25"));
     assert_eq!(req.header("Authorization"), Some(expected.as_str()));
 }
@@ -104,11 +114,13 @@ fn client_secret_post_and_jwt() {
     let f = form(
         &refresh_request(
             RequestId(1),
-            &endpoint(),
-            &post,
-            &RefreshToken::new("r"),
-            Some("a b"),
-            None,
+            &RefreshParams {
+                token_endpoint: &endpoint(),
+                client: &post,
+                refresh_token: &RefreshToken::new("r"),
+                scope: Some("a b"),
+                resource: None,
+            },
         )
         .unwrap(),
     );
@@ -116,8 +128,17 @@ fn client_secret_post_and_jwt() {
     assert_eq!(get(&f, "scope"), Some("a b"));
     let missing = ClientAuth { client_secret: None, ..post };
     assert_eq!(
-        refresh_request(RequestId(1), &endpoint(), &missing, &RefreshToken::new("r"), None, None)
-            .unwrap_err(),
+        refresh_request(
+            RequestId(1),
+            &RefreshParams {
+                token_endpoint: &endpoint(),
+                client: &missing,
+                refresh_token: &RefreshToken::new("r"),
+                scope: None,
+                resource: None
+            }
+        )
+        .unwrap_err(),
         TokenError::MissingClientSecret { method: "client_secret_post" }
     );
     let jwt = ClientAuth {
@@ -127,8 +148,17 @@ fn client_secret_post_and_jwt() {
         assertion: Some("h.p.s"),
     };
     let f = form(
-        &refresh_request(RequestId(1), &endpoint(), &jwt, &RefreshToken::new("r"), None, None)
-            .unwrap(),
+        &refresh_request(
+            RequestId(1),
+            &RefreshParams {
+                token_endpoint: &endpoint(),
+                client: &jwt,
+                refresh_token: &RefreshToken::new("r"),
+                scope: None,
+                resource: None,
+            },
+        )
+        .unwrap(),
     );
     assert_eq!(
         get(&f, "client_assertion_type"),
@@ -139,11 +169,13 @@ fn client_secret_post_and_jwt() {
     assert_eq!(
         refresh_request(
             RequestId(1),
-            &endpoint(),
-            &no_assertion,
-            &RefreshToken::new("r"),
-            None,
-            None
+            &RefreshParams {
+                token_endpoint: &endpoint(),
+                client: &no_assertion,
+                refresh_token: &RefreshToken::new("r"),
+                scope: None,
+                resource: None
+            }
         )
         .unwrap_err(),
         TokenError::MissingClientAssertion
