@@ -174,6 +174,17 @@ pub const HOST_CODES: &[&str] = &[
     "store_unavailable",
     "state_unknown",
     "consent_other_browser",
+    // native server: the chat API's error replies (native/src/server/messages.rs `ChatCode`)
+    "unauthenticated",
+    "bad_request",
+    "unknown_server",
+    "oauth_denied",
+    "oauth_failed",
+    "oauth_timeout",
+    "forbidden_origin",
+    "too_many_requests",
+    "payload_too_large",
+    "internal",
     // JavaScript: the wasm binding (wasm/src/error.rs, wasm/js/*.js)
     "invalid_option",
     "invalid_argument",

@@ -104,8 +104,8 @@ pub enum ChatReply {
 
 impl ChatReply {
     /// An error reply.
-    pub fn error(id: Option<String>, code: &str, message: impl Into<String>) -> ChatReply {
-        ChatReply::Error { id, code: code.to_owned(), message: message.into() }
+    pub fn error(id: Option<String>, code: ChatCode, message: impl Into<String>) -> ChatReply {
+        ChatReply::Error { id, code: code.code().to_owned(), message: message.into() }
     }
 
     /// The same reply with `id` set (error replies made before the request was read).
@@ -124,18 +124,113 @@ impl ChatReply {
         match self {
             ChatReply::Result { .. } => 200,
             ChatReply::OauthRequired { .. } | ChatReply::Pending { .. } => 202,
-            ChatReply::Error { code, .. } => match code.as_str() {
-                "unauthenticated" => 401,
-                "bad_request" => 400,
-                "unknown_server" | "unknown_request" => 404,
-                "oauth_denied" => 403,
-                "oauth_timeout" => 408,
-                "payload_too_large" => 413,
-                "too_many_requests" => 429,
-                "store_unavailable" => 503,
-                "mcp_failed" | "oauth_failed" => 502,
-                _ => 500,
-            },
+            ChatReply::Error { code, .. } => ChatCode::parse(code).map_or(500, ChatCode::status),
         }
+    }
+}
+
+/// The `code` of an error reply (module docs), with its HTTP status.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ChatCode {
+    /// 401: no identity, or one that does not verify.
+    Unauthenticated,
+    /// 400: the request is not valid JSON or misses a field.
+    BadRequest,
+    /// 404: no MCP server of that name is configured.
+    UnknownServer,
+    /// 404: no request with that id.
+    UnknownRequest,
+    /// 403: the user refused consent.
+    OauthDenied,
+    /// 502: the callback or the code exchange failed.
+    OauthFailed,
+    /// 408: no consent in time.
+    OauthTimeout,
+    /// 503: the shared store is unreachable; retry later.
+    StoreUnavailable,
+    /// 502: the MCP server failed or refused.
+    McpFailed,
+    /// 403: a WebSocket from another origin.
+    ForbiddenOrigin,
+    /// 429: too many requests of this user (or in all) running or waiting for consent.
+    TooManyRequests,
+    /// 413: a body or WebSocket message over the limit.
+    PayloadTooLarge,
+    /// 500: a bug or a dropped task.
+    Internal,
+}
+
+impl ChatCode {
+    const ALL: [ChatCode; 13] = [
+        ChatCode::Unauthenticated,
+        ChatCode::BadRequest,
+        ChatCode::UnknownServer,
+        ChatCode::UnknownRequest,
+        ChatCode::OauthDenied,
+        ChatCode::OauthFailed,
+        ChatCode::OauthTimeout,
+        ChatCode::StoreUnavailable,
+        ChatCode::McpFailed,
+        ChatCode::ForbiddenOrigin,
+        ChatCode::TooManyRequests,
+        ChatCode::PayloadTooLarge,
+        ChatCode::Internal,
+    ];
+
+    /// The code as sent (listed in `mcp_oauth_core::error::HOST_CODES`).
+    pub fn code(&self) -> &'static str {
+        match self {
+            ChatCode::Unauthenticated => "unauthenticated",
+            ChatCode::BadRequest => "bad_request",
+            ChatCode::UnknownServer => "unknown_server",
+            ChatCode::UnknownRequest => "unknown_request",
+            ChatCode::OauthDenied => "oauth_denied",
+            ChatCode::OauthFailed => "oauth_failed",
+            ChatCode::OauthTimeout => "oauth_timeout",
+            ChatCode::StoreUnavailable => "store_unavailable",
+            ChatCode::McpFailed => "mcp_failed",
+            ChatCode::ForbiddenOrigin => "forbidden_origin",
+            ChatCode::TooManyRequests => "too_many_requests",
+            ChatCode::PayloadTooLarge => "payload_too_large",
+            ChatCode::Internal => "internal",
+        }
+    }
+
+    /// The HTTP status of a reply with this code.
+    pub fn status(self) -> u16 {
+        match self {
+            ChatCode::Unauthenticated => 401,
+            ChatCode::BadRequest => 400,
+            ChatCode::UnknownServer | ChatCode::UnknownRequest => 404,
+            ChatCode::OauthDenied | ChatCode::ForbiddenOrigin => 403,
+            ChatCode::OauthTimeout => 408,
+            ChatCode::PayloadTooLarge => 413,
+            ChatCode::TooManyRequests => 429,
+            ChatCode::StoreUnavailable => 503,
+            ChatCode::McpFailed | ChatCode::OauthFailed => 502,
+            ChatCode::Internal => 500,
+        }
+    }
+
+    /// The code named `code`, if it is one.
+    pub fn parse(code: &str) -> Option<ChatCode> {
+        ChatCode::ALL.into_iter().find(|c| c.code() == code)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{ChatCode, ChatReply};
+
+    #[test]
+    fn every_code_round_trips_with_its_status() {
+        for code in ChatCode::ALL {
+            assert_eq!(ChatCode::parse(code.code()), Some(code));
+            let reply = ChatReply::error(None, code, "m");
+            assert_eq!(reply.status(), code.status());
+        }
+        assert_eq!(ChatCode::parse("nope"), None);
+        let unknown = ChatReply::Error { id: None, code: "nope".into(), message: "m".into() };
+        assert_eq!(unknown.status(), 500);
     }
 }

@@ -42,7 +42,7 @@ use crate::Error;
 pub use consent::StartError;
 pub use identity::{Identity, IdentityConfigError, IdentityError, JwtConfig, JwtKey};
 pub use manager::{UserManager, UserSession};
-use messages::{Action, ChatReply, ChatRequest};
+use messages::{Action, ChatCode, ChatReply, ChatRequest};
 use waiting::{publish, Watched};
 
 /// The multi-user server's configuration.
@@ -208,8 +208,8 @@ pub enum RunError {
     Client(Error),
     /// The user refused consent, or the callback failed.
     Consent {
-        /// `oauth_denied` or `oauth_failed`.
-        code: &'static str,
+        /// [`ChatCode::OauthDenied`] or [`ChatCode::OauthFailed`].
+        code: ChatCode,
         /// The message.
         message: String,
     },
@@ -221,21 +221,21 @@ impl RunError {
     fn into_reply(self, id: Option<String>) -> ChatReply {
         match self {
             RunError::Client(Error::Store(e)) => {
-                ChatReply::error(id, "store_unavailable", e.to_string())
+                ChatReply::error(id, ChatCode::StoreUnavailable, e.to_string())
             }
             RunError::Client(Error::Usage(m)) if m.starts_with("unknown MCP server") => {
-                ChatReply::error(id, "unknown_server", m)
+                ChatReply::error(id, ChatCode::UnknownServer, m)
             }
             RunError::Client(e @ Error::Mcp(_)) => {
-                ChatReply::error(id, "mcp_failed", e.to_string())
+                ChatReply::error(id, ChatCode::McpFailed, e.to_string())
             }
             RunError::Client(e) => {
-                ChatReply::error(id, "mcp_failed", format!("{} ({})", e, e.code()))
+                ChatReply::error(id, ChatCode::McpFailed, format!("{} ({})", e, e.code()))
             }
             RunError::Consent { code, message } => ChatReply::error(id, code, message),
             RunError::Timeout(d) => ChatReply::error(
                 id,
-                "oauth_timeout",
+                ChatCode::OauthTimeout,
                 format!(
                     "no consent within {} s; send the request again to get a new link",
                     d.as_secs()
@@ -493,7 +493,7 @@ impl MultiUserServer {
         });
         let mut task = task;
         tokio::select! {
-            done = &mut task => done.unwrap_or_else(|e| ChatReply::error(request.id.clone(), "internal", e.to_string())),
+            done = &mut task => done.unwrap_or_else(|e| ChatReply::error(request.id.clone(), ChatCode::Internal, e.to_string())),
             consent = consent_rx => match consent {
                 Ok(c) => match self.register_request(user, reply_rx) {
                     Ok(request_id) => ChatReply::OauthRequired {
@@ -503,10 +503,10 @@ impl MultiUserServer {
                         request_id: Some(request_id),
                         expires_in: c.expires_in,
                     },
-                    Err(e) => ChatReply::error(request.id, "internal", e.to_string()),
+                    Err(e) => ChatReply::error(request.id, ChatCode::Internal, e.to_string()),
                 },
                 // The sender went away without consent: the task finished.
-                Err(_) => task.await.unwrap_or_else(|e| ChatReply::error(request.id.clone(), "internal", e.to_string())),
+                Err(_) => task.await.unwrap_or_else(|e| ChatReply::error(request.id.clone(), ChatCode::Internal, e.to_string())),
             },
         }
     }
@@ -524,19 +524,20 @@ impl MultiUserServer {
         let Some(mut rx) = rx else {
             return ChatReply::error(
                 None,
-                "unknown_request",
+                ChatCode::UnknownRequest,
                 format!("no pending request {request_id} for this user on this replica"),
             );
         };
         let finished = tokio::time::timeout(wait, rx.wait_for(Option::is_some)).await;
         match finished {
             Ok(Ok(reply)) => {
-                let reply =
-                    reply.clone().unwrap_or_else(|| ChatReply::error(None, "internal", "no reply"));
+                let reply = reply
+                    .clone()
+                    .unwrap_or_else(|| ChatReply::error(None, ChatCode::Internal, "no reply"));
                 self.inner.requests.lock().unwrap_or_else(|p| p.into_inner()).remove(request_id);
                 reply
             }
-            Ok(Err(_)) => ChatReply::error(None, "internal", "the request was dropped"),
+            Ok(Err(_)) => ChatReply::error(None, ChatCode::Internal, "the request was dropped"),
             Err(_) => ChatReply::Pending { id: None, request_id: request_id.to_owned() },
         }
     }

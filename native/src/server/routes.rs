@@ -12,7 +12,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 
 use super::consent::{StartError, START_PATH};
-use super::messages::{ChatReply, ChatRequest};
+use super::messages::{ChatCode, ChatReply, ChatRequest};
 use super::{CallbackPageError, MultiUserServer};
 use crate::store::ConsentOutcome;
 
@@ -38,7 +38,7 @@ fn reply(r: ChatReply) -> Response {
 fn unauthenticated(e: &super::IdentityError) -> Response {
     let body = serde_json::json!({
         "type": "error",
-        "code": "unauthenticated",
+        "code": ChatCode::Unauthenticated.code(),
         "reason": e.code(),
         "message": e.to_string(),
     });
@@ -60,12 +60,12 @@ async fn chat(
         Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
             return reply(ChatReply::error(
                 None,
-                "payload_too_large",
+                ChatCode::PayloadTooLarge,
                 format!("the body is larger than {} bytes", server.config().max_message_bytes),
             ))
         }
         Err(e) => {
-            return reply(ChatReply::error(None, "bad_request", format!("the body: {e}")));
+            return reply(ChatReply::error(None, ChatCode::BadRequest, format!("the body: {e}")));
         }
     };
     // JSON only: a cross-site form cannot send it without a CORS preflight.
@@ -76,7 +76,7 @@ async fn chat(
     if !json {
         let r = ChatReply::error(
             None,
-            "bad_request",
+            ChatCode::BadRequest,
             "send the request as Content-Type: application/json",
         );
         return (StatusCode::UNSUPPORTED_MEDIA_TYPE, Json(r)).into_response();
@@ -86,7 +86,7 @@ async fn chat(
         Err(e) => {
             return reply(ChatReply::error(
                 None,
-                "bad_request",
+                ChatCode::BadRequest,
                 format!("the request JSON is invalid: {e}"),
             ))
         }
@@ -141,7 +141,7 @@ fn cross_origin(headers: &HeaderMap) -> Option<Response> {
     }
     let body = ChatReply::error(
         None,
-        "forbidden_origin",
+        ChatCode::ForbiddenOrigin,
         format!("WebSocket from origin {origin} refused: only pages of this server may connect"),
     );
     Some((StatusCode::FORBIDDEN, Json(body)).into_response())
@@ -159,7 +159,7 @@ async fn serve_socket(server: MultiUserServer, user: String, mut socket: WebSock
                 let text = match incoming {
                     Some(Ok(Message::Text(t))) => t.to_string(),
                     Some(Ok(Message::Binary(_))) => {
-                        let _ = tx.try_send(ChatReply::error(None, "bad_request", "send JSON text messages"));
+                        let _ = tx.try_send(ChatReply::error(None, ChatCode::BadRequest, "send JSON text messages"));
                         continue;
                     }
                     Some(Ok(_)) => continue,
@@ -168,7 +168,7 @@ async fn serve_socket(server: MultiUserServer, user: String, mut socket: WebSock
                 let request: ChatRequest = match serde_json::from_str(&text) {
                     Ok(r) => r,
                     Err(e) => {
-                        let _ = tx.try_send(ChatReply::error(None, "bad_request", format!("the request JSON is invalid: {e}")));
+                        let _ = tx.try_send(ChatReply::error(None, ChatCode::BadRequest, format!("the request JSON is invalid: {e}")));
                         continue;
                     }
                 };

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
-use super::messages::ChatReply;
+use super::messages::{ChatCode, ChatReply};
 use super::{MultiUserServer, RunError, Shared};
 use crate::store::ConsentOutcome;
 
@@ -84,7 +84,11 @@ impl MultiUserServer {
         match outcome {
             Some(ConsentOutcome::Authorized) => Ok(()),
             Some(ConsentOutcome::Failed { code, message }) => {
-                let code = if code == "access_denied" { "oauth_denied" } else { "oauth_failed" };
+                let code = if code == "access_denied" {
+                    ChatCode::OauthDenied
+                } else {
+                    ChatCode::OauthFailed
+                };
                 Err(RunError::Consent { code, message })
             }
             None => Err(RunError::Timeout(timeout)),
@@ -121,7 +125,7 @@ impl MultiUserServer {
         if running.1 >= cfg.max_requests_total {
             return Err(ChatReply::error(
                 None,
-                "too_many_requests",
+                ChatCode::TooManyRequests,
                 format!("the server runs {} requests already; retry later", running.1),
             ));
         }
@@ -129,7 +133,7 @@ impl MultiUserServer {
         if mine >= cfg.max_requests_per_user {
             return Err(ChatReply::error(
                 None,
-                "too_many_requests",
+                ChatCode::TooManyRequests,
                 format!(
                     "{mine} of your requests are running or waiting for consent (at most {}); \
                      consent or wait for them first",
