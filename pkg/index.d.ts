@@ -110,6 +110,7 @@ export type McpOAuthErrorCode =
   | 'no_pending_authorization'
   | 'forbidden'
   | 'step_up_limit_reached'
+  | 'scope_invalid'
   | 'authorization_timed_out'
   | 'transport_failed'
   | 'token_for_other_resource'

@@ -37,6 +37,7 @@ pub const CORE_CODES: &[&str] = &[
     "no_pending_authorization",
     "forbidden",
     "step_up_limit_reached",
+    "scope_invalid",
     "authorization_timed_out",
     "transport_failed",
     "token_for_other_resource",
@@ -318,6 +319,15 @@ pub enum FlowError {
     /// `client_name` is empty and no pre-registered client is configured.
     #[error("the client name must not be empty (it is sent at dynamic client registration)")]
     EmptyClientName,
+    /// A configured scope is not an RFC 6749 §3.3 scope-token.
+    #[error(
+        "the configured scope `{token}` is not a scope token (RFC 6749 §3.3: one or more \
+         printable ASCII characters other than space, `\"` and `\\`)"
+    )]
+    InvalidScope {
+        /// The offending token, as configured.
+        token: String,
+    },
 }
 
 impl FlowError {
@@ -328,6 +338,7 @@ impl FlowError {
             FlowError::NoPendingAuthorization => "no_pending_authorization",
             FlowError::Forbidden(_) => "forbidden",
             FlowError::StepUpLimitReached { .. } => "step_up_limit_reached",
+            FlowError::InvalidScope { .. } => "scope_invalid",
             FlowError::AuthorizationTimedOut { .. } => "authorization_timed_out",
             FlowError::Transport { .. } => "transport_failed",
             FlowError::TokenForOtherResource { .. } => "token_for_other_resource",
@@ -554,6 +565,7 @@ mod tests {
                 FlowError::NotDiscovered,
                 FlowError::NoRegistration { issuer: s() },
                 FlowError::EmptyClientName,
+                FlowError::InvalidScope { token: s() },
                 FlowError::PendingServerMismatch {
                     pending_issuer: s(),
                     pending_token_endpoint: s(),

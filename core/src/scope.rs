@@ -2,6 +2,8 @@
 //! union for step-up authorization (MCP "Step-Up Authorization Flow"; RFC 6750 §3.1
 //! `insufficient_scope`).
 
+use crate::error::FlowError;
+
 /// The `offline_access` scope (OpenID Connect Core §11).
 pub const OFFLINE_ACCESS: &str = "offline_access";
 
@@ -34,6 +36,21 @@ fn join_unique_of(tokens: &[&str]) -> Option<String> {
         out.push_str(t);
     }
     (!out.is_empty()).then_some(out)
+}
+
+/// The `scope` value of configured scope tokens (a YAML list, a CLI flag): each must be an
+/// RFC 6749 §3.3 scope-token (`1*( %x21 / %x23-5B / %x5D-7E )`); duplicates are dropped, the
+/// first occurrence's order kept. `None` for an empty list.
+pub fn from_list<S: AsRef<str>>(tokens: &[S]) -> Result<Option<String>, FlowError> {
+    let mut list = Vec::with_capacity(tokens.len());
+    for t in tokens {
+        let t = t.as_ref();
+        if t.is_empty() || !t.bytes().all(|b| matches!(b, 0x21 | 0x23..=0x5b | 0x5d..=0x7e)) {
+            return Err(FlowError::InvalidScope { token: t.to_owned() });
+        }
+        list.push(t);
+    }
+    Ok(join_unique_of(&list))
 }
 
 /// Chooses the `scope` of an authorization request:
@@ -78,6 +95,22 @@ pub fn step_up(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn configured_scopes_rfc6749_section3_3() {
+        assert_eq!(from_list(&["mcp:read", "a", "mcp:read"]), Ok(Some("mcp:read a".to_owned())));
+        assert_eq!(from_list::<&str>(&[]), Ok(None));
+        for bad in ["", "two words", "quo\"te", "back\\slash", "caf\u{e9}", "tab\t"] {
+            assert_eq!(
+                from_list(&["ok", bad]),
+                Err(FlowError::InvalidScope { token: bad.to_owned() }),
+                "{bad:?}"
+            );
+        }
+        let e = crate::Error::from(FlowError::InvalidScope { token: "a b".into() });
+        assert_eq!(e.code(), "scope_invalid");
+        assert!(e.to_string().contains("`a b`"), "{e}");
+    }
 
     #[test]
     fn join_unique_keeps_first_occurrences_in_order() {

@@ -453,6 +453,14 @@ fn cli(args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
 }
 
 #[test]
+fn cli_scope_flag_is_checked_by_the_core() {
+    let out = cli(&["login", "--url", "http://127.0.0.1:9/mcp", "--scope", "ok a\"b"], &[]);
+    assert_eq!(out.status.code(), Some(2), "usage error");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--scope") && err.contains("`a\"b`") && err.contains("RFC 6749"), "{err}");
+}
+
+#[test]
 fn cli_config_schema_and_check() {
     let out = cli(&["config", "schema", "mcp_oauth2"], &[]);
     assert!(out.status.success());
@@ -547,6 +555,28 @@ fn the_example_maps_to_client_options() {
     assert!(o.load_signer().expect("no key file").is_none());
 }
 
+/// A configured scope outside RFC 6749 §3.3's scope-token is refused by the core's check, named
+/// by its path, for the client, the headless client and the server alike.
+#[test]
+fn a_scope_that_is_no_scope_token_is_refused_with_its_path() {
+    let c = parse(&oauth2("    scopes: [mcp:read, 'say \"hi\"']\n    token_storage: memory\n"))
+        .expect("valid YAML");
+    let AuthProvider::OAuth2(o) = &c.authentication[0].1 else { panic!() };
+    let store = std::sync::Arc::new(mcp_oauth::store::MemoryStore::new());
+    let e = o
+        .client_options("authentication.p", "https://mcp.example.com/mcp", store)
+        .expect_err("an invalid scope");
+    let text = e.to_string();
+    assert!(text.contains("authentication.p.scopes") && text.contains(r#"`say "hi"`"#), "{text}");
+    let c = parse(&service("    client_secret: s\n    scopes: [ok, 'a\\\\b']\n")).expect("valid");
+    let AuthProvider::ServiceAccount(sa) = &c.authentication[0].1 else { panic!() };
+    let client = sa.load_credentials("authentication.sa").expect("secret client");
+    let e = sa
+        .headless_options("authentication.sa", "https://mcp.example.com/mcp", client)
+        .expect_err("an invalid scope");
+    assert!(e.to_string().contains("authentication.sa.scopes"), "{e}");
+}
+
 #[test]
 fn every_mcp_oauth2_option_maps_to_client_options() {
     let key = keys().join("es256.pem");
@@ -605,7 +635,9 @@ fn a_service_account_maps_to_headless_options() {
     .expect("valid");
     let AuthProvider::ServiceAccount(sa) = &c.authentication[0].1 else { panic!() };
     let client = sa.load_credentials("authentication.sa").expect("secret client");
-    let o = sa.headless_options("https://mcp.example.com/mcp", client).expect("options");
+    let o = sa
+        .headless_options("authentication.sa", "https://mcp.example.com/mcp", client)
+        .expect("options");
     assert_eq!(o.token_url.as_deref(), Some("https://as.example.com/token"));
     assert_eq!(o.issuer.as_deref(), Some("https://as.example.com"));
     assert_eq!(o.scopes.as_deref(), Some("mcp:tools"));

@@ -66,6 +66,11 @@ impl McpOAuth2 {
         Ok(client)
     }
 
+    /// `scopes` as one `scope` value (checked and de-duplicated by the core).
+    fn scope(&self, path: &str) -> Result<Option<String>, ConfigError> {
+        scope_value(self.scopes.as_deref(), path)
+    }
+
     /// `server_policies`, as per-issuer policies in file order.
     pub fn policies(&self) -> Vec<(String, ServerPolicy)> {
         self.server_policies.iter().map(|(issuer, p)| (issuer.clone(), policy(p))).collect()
@@ -96,13 +101,21 @@ impl McpOAuth2 {
         let mut o = ClientOptions::new(server_url, store)?;
         o.redirect_uri = self.redirect_uri.clone();
         o.client = self.client_config(path)?;
-        o.scopes = self.scopes.as_ref().map(|s| s.join(" "));
+        o.scopes = self.scope(path)?;
         o.policies = self.policies();
         if let Some(user) = &self.default_user_id {
             o.user = user.clone();
         }
         Ok(o)
     }
+}
+
+/// The configured `scopes` of the provider at `path` as one `scope` value
+/// ([`mcp_oauth_core::scope::from_list`]).
+fn scope_value(scopes: Option<&[String]>, path: &str) -> Result<Option<String>, ConfigError> {
+    let Some(list) = scopes else { return Ok(None) };
+    mcp_oauth_core::scope::from_list(list)
+        .map_err(|e| err(&format!("{path}.scopes"), ConfigProblem::InvalidValue(e.to_string())))
 }
 
 impl ServiceAccount {
@@ -128,16 +141,18 @@ impl ServiceAccount {
     /// The headless options for the MCP server `server_url` with `client`
     /// ([`ServiceAccount::load_credentials`]): client credentials at `token_url` (no
     /// discovery), `issuer`, `scopes`, `token_cache_buffer_seconds`, the `service_token`
-    /// header, and no `resource` parameter when `send_resource: false`.
+    /// header, and no `resource` parameter when `send_resource: false`. `path`
+    /// (`authentication.<name>`) prefixes errors.
     pub fn headless_options(
         &self,
+        path: &str,
         server_url: &str,
         client: ClientCredentials,
     ) -> Result<HeadlessOptions, Error> {
         let mut o = HeadlessOptions::new(server_url, HeadlessGrant::ClientCredentials { client })?;
         o.token_url = Some(self.token_url.clone());
         o.issuer = self.issuer.clone();
-        o.scopes = self.scopes.as_ref().map(|s| s.join(" "));
+        o.scopes = scope_value(self.scopes.as_deref(), path)?;
         o.refresh_buffer = Duration::from_secs(self.token_cache_buffer_seconds);
         if let Some(token) = &self.service_token {
             o.extra_headers.push((self.service_token_header.clone(), token.clone()));
@@ -176,7 +191,7 @@ impl McpOAuth2 {
         }
         config.redirect_uri = self.redirect_uri.clone();
         config.client = self.client_config(path)?;
-        config.scopes = self.scopes.as_ref().map(|s| s.join(" "));
+        config.scopes = self.scope(path)?;
         config.policies = self.policies();
         Ok(())
     }

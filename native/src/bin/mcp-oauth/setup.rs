@@ -174,7 +174,7 @@ impl Setup {
         }
         o.user = self.user();
         if let Some(s) = &opts.scope {
-            o.scopes = Some(s.clone());
+            o.scopes = scope_flag(s)?;
         }
         o.timeout = Duration::from_secs(opts.timeout);
         o.browser = match opts.browser {
@@ -317,8 +317,9 @@ impl Setup {
     pub(crate) fn headless(&self, url: &str) -> Result<Option<Arc<HeadlessClient>>, Error> {
         let opts = &self.opts;
         let mut o = if let Some(sa) = self.service_account() {
-            let client = sa.load_credentials(&self.provider_path())?;
-            sa.headless_options(url, client)?
+            let path = self.provider_path();
+            let client = sa.load_credentials(&path)?;
+            sa.headless_options(&path, url, client)?
         } else {
             let grant = match opts.grant {
                 Grant::AuthorizationCode => return Ok(None),
@@ -348,12 +349,10 @@ impl Setup {
                     }
                 }
             };
-            let mut o = HeadlessOptions::new(url, grant)?;
-            o.scopes = opts.scope.clone();
-            o
+            HeadlessOptions::new(url, grant)?
         };
-        if opts.scope.is_some() {
-            o.scopes = opts.scope.clone();
+        if let Some(s) = &opts.scope {
+            o.scopes = scope_flag(s)?;
         }
         o.policies.extend(self.policies());
         Ok(Some(Arc::new(HeadlessClient::new(o)?)))
@@ -382,4 +381,10 @@ pub(crate) fn auth_method(name: &str) -> Result<TokenEndpointAuth, Error> {
              client_secret_post or private_key_jwt"
         ))
     })
+}
+
+/// `--scope` (space-separated) as one `scope` value, each token checked by the core.
+fn scope_flag(value: &str) -> Result<Option<String>, Error> {
+    let tokens: Vec<&str> = mcp_oauth_core::scope::split(value).collect();
+    mcp_oauth_core::scope::from_list(&tokens).map_err(|e| Error::Usage(format!("--scope: {e}")))
 }
