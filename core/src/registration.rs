@@ -27,7 +27,9 @@ pub struct PreRegistered {
     pub client_id: String,
     /// `client_secret`, for a confidential client.
     pub client_secret: Option<ClientSecret>,
-    /// The token-endpoint auth method; chosen from the server's metadata when `None`.
+    /// The token-endpoint auth method. When `None`: `private_key_jwt` if the flow has an
+    /// assertion signer ([`crate::AuthFlow::set_assertion_signer`], RFC 7523 §2.2), else
+    /// chosen from the server's metadata for a secret, else `none`.
     pub auth_method: Option<TokenEndpointAuth>,
     /// The issuers these credentials belong to. Empty: they are pinned to the first issuer
     /// they are used with ([`check_credential_issuer`]).

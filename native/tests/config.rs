@@ -609,7 +609,7 @@ fn every_mcp_oauth2_option_maps_to_client_options() {
     assert!(!opts.client.dynamic_registration);
     let pre = opts.client.pre_registered.as_ref().expect("pre-registered");
     assert_eq!(pre.client_id, "jira-agent");
-    // A key file without a method means private_key_jwt (RFC 7523 §2.2).
+    // A key file without a method: the file's documented default is private_key_jwt.
     assert_eq!(pre.auth_method, Some(TokenEndpointAuth::PrivateKeyJwt));
     assert_eq!(pre.issuers, vec!["https://auth.atlassian.com".to_owned()]);
     assert_eq!(

@@ -53,7 +53,20 @@ impl AuthFlow {
         );
         let scope = self.authorization_scope(forced_scope);
         match choice {
-            Ok(IdentityChoice::Ready(reg)) => self.authorize_with(now, reg, entropy, scope),
+            Ok(IdentityChoice::Ready(mut reg)) => {
+                // RFC 7523 §2.2: configured credentials without a method, and a signing key
+                // held by the host, authenticate with a signed assertion.
+                let unset = self
+                    .config
+                    .client
+                    .pre_registered
+                    .as_ref()
+                    .is_some_and(|p| p.auth_method.is_none());
+                if reg.source == IdentitySource::PreRegistered && unset && self.signer.is_some() {
+                    reg.auth_method = crate::token::TokenEndpointAuth::PrivateKeyJwt;
+                }
+                self.authorize_with(now, reg, entropy, scope)
+            }
             Ok(IdentityChoice::Register(endpoint)) => {
                 let request = self.next_request_id();
                 self.requests.push_back(registration::registration_request(

@@ -28,7 +28,7 @@ fn policy(p: &ServerPolicyConfig) -> ServerPolicy {
 impl McpOAuth2 {
     /// The client identity these options describe (`client_name`,
     /// `enable_dynamic_registration`, `client_id`/`client_secret` with
-    /// `token_endpoint_auth_method` — `private_key_jwt` when `private_key_file` is set —,
+    /// `token_endpoint_auth_method` (`private_key_jwt` with a `private_key_file`),
     /// `client_issuer`, `client_metadata_url`). The key itself is read by
     /// [`McpOAuth2::load_signer`]. `path` (`authentication.<name>`) prefixes errors.
     pub fn client_config(
@@ -39,18 +39,13 @@ impl McpOAuth2 {
         let mut client = ClientConfig::dynamic(self.client_name.as_str());
         client.dynamic_registration = self.enable_dynamic_registration;
         if let Some(id) = &self.client_id {
-            // RFC 7523 §2.2: a key file means the client authenticates with a signed assertion.
-            let auth_method = match (self.token_endpoint_auth_method, &self.private_key_file) {
-                (None, Some(_)) => Some(TokenEndpointAuth::PrivateKeyJwt),
-                (m, _) => m,
-            };
             client.pre_registered = Some(PreRegistered {
                 client_id: id.clone(),
                 client_secret: self
                     .client_secret
                     .clone()
                     .map(mcp_oauth_core::secret::ClientSecret::new),
-                auth_method,
+                auth_method: self.token_endpoint_auth_method,
                 issuers: self.client_issuer.clone(),
             });
         }

@@ -749,6 +749,30 @@ fn private_key_jwt_hook_signs_every_token_request() {
     }
 }
 
+/// RFC 7523 §2.2: configured credentials without a method and a signer held by the host mean
+/// `private_key_jwt`; without a signer (and no secret) the same credentials are a public client.
+#[test]
+fn configured_client_without_a_method_uses_the_signer_when_there_is_one() {
+    for with_signer in [true, false] {
+        let mut world = World::new();
+        let client = ClientConfig {
+            pre_registered: Some(PreRegistered::new("configured", None)),
+            ..ClientConfig::dynamic("x")
+        };
+        let mut flow = AuthFlow::new(FlowConfig::new(MCP, REDIRECT, client).unwrap());
+        if with_signer {
+            flow.set_assertion_signer(std::sync::Arc::new(RecordingSigner(std::sync::Mutex::new(
+                Vec::new(),
+            ))));
+        }
+        authorize(&mut flow, &mut world, 1);
+        let form = world.token_requests.last().unwrap();
+        let assertion = form.iter().any(|(k, _)| k == "client_assertion");
+        assert_eq!(assertion, with_signer, "with_signer={with_signer}");
+        assert!(form.iter().any(|(k, v)| k == "client_id" && v == "configured") || with_signer);
+    }
+}
+
 #[test]
 fn a_refresh_that_cannot_start_still_moves_the_timeout() {
     let mut world = World::new();

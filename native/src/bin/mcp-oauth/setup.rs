@@ -190,7 +190,7 @@ impl Setup {
             .clone()
             .map(ClientSecret::new)
             .or_else(|| configured.as_ref().and_then(|p| p.client_secret.clone()));
-        let mut auth_method = match &opts.token_endpoint_auth_method {
+        let auth_method = match &opts.token_endpoint_auth_method {
             Some(m) => Some(auth_method(m)?),
             None => configured.as_ref().and_then(|p| p.auth_method),
         };
@@ -207,7 +207,6 @@ impl Setup {
                     "--private-key needs --token-endpoint-auth-method private_key_jwt",
                 ));
             }
-            auth_method = Some(TokenEndpointAuth::PrivateKeyJwt);
             o.assertion_signer = Some(signer);
         }
         if let Some(id) = client_id {
