@@ -151,14 +151,17 @@ pub enum RegistrationError {
         supported: String,
     },
     /// RFC 7591 §3.2.2 error response.
-    #[error("client registration was rejected ({status}): {error}")]
+    #[error(
+        "client registration was rejected ({status}): {error}; if this server does not register \
+         clients dynamically, configure a client registered with it (client id, and secret or key)"
+    )]
     Rejected {
         /// HTTP status.
         status: u16,
         /// The error body.
         error: OAuthErrorBody,
     },
-    /// Not 201.
+    /// Neither 201 nor 200.
     #[error(
         "client registration answered status {actual}, expected 201 Created (RFC 7591 §3.2.1)"
     )]
@@ -357,24 +360,53 @@ pub fn application_type(redirect_uri: &RedirectUri) -> &'static str {
     }
 }
 
-/// The RFC 7591 §3.1 registration request for a public client using the code grant with refresh.
+/// The `token_endpoint_auth_method` to register with: `none` (a public client) when the server
+/// lists it or lists nothing (RFC 8414 §2), else `client_secret_basic` or `client_secret_post`
+/// when listed, asking for a confidential client the server can accept; else `none`, for the
+/// server to answer (RFC 7591 §2: it may register another method, or refuse).
+pub fn registration_auth_method(metadata: &ServerMetadata) -> TokenEndpointAuth {
+    let Some(list) = &metadata.token_endpoint_auth_methods_supported else {
+        return TokenEndpointAuth::None;
+    };
+    let listed = |m: &str| list.iter().any(|l| l == m);
+    if listed("none") {
+        TokenEndpointAuth::None
+    } else if listed("client_secret_basic") {
+        TokenEndpointAuth::ClientSecretBasic
+    } else if listed("client_secret_post") {
+        TokenEndpointAuth::ClientSecretPost
+    } else {
+        TokenEndpointAuth::None
+    }
+}
+
+/// The inputs of [`registration_request`].
+#[derive(Clone, Copy, Debug)]
+pub struct RegistrationParams<'a> {
+    /// The registration endpoint.
+    pub endpoint: &'a EndpointUrl,
+    /// The client's configuration (`client_name`, `application_type`).
+    pub config: &'a ClientConfig,
+    /// The redirect URI to register.
+    pub redirect_uri: &'a RedirectUri,
+    /// The method to ask for ([`registration_auth_method`]).
+    pub auth_method: TokenEndpointAuth,
+}
+
+/// The RFC 7591 §3.1 registration request for a client using the code grant with refresh.
 ///
 /// No `scope` member: it is optional (RFC 7591 §2), the scope is asked for in each authorization
 /// request anyway, and servers reject registrations whose scope names a value they do not list
 /// for clients (oidc-provider does so for resource-server scopes such as `mcp:tools`).
-pub fn registration_request(
-    id: RequestId,
-    endpoint: &EndpointUrl,
-    config: &ClientConfig,
-    redirect_uri: &RedirectUri,
-) -> HttpRequest {
+pub fn registration_request(id: RequestId, p: &RegistrationParams<'_>) -> HttpRequest {
+    let RegistrationParams { endpoint, config, redirect_uri, auth_method } = *p;
     let app_type = config.application_type.as_deref().unwrap_or(application_type(redirect_uri));
     let members = vec![
         ("redirect_uris".to_owned(), Json::str_array(&[redirect_uri.as_str()])),
         ("client_name".to_owned(), Json::str(config.client_name.as_str())),
         ("grant_types".to_owned(), Json::str_array(&["authorization_code", "refresh_token"])),
         ("response_types".to_owned(), Json::str_array(&["code"])),
-        ("token_endpoint_auth_method".to_owned(), Json::str("none")),
+        ("token_endpoint_auth_method".to_owned(), Json::str(auth_method.as_str())),
         ("application_type".to_owned(), Json::str(app_type)),
     ];
     let body = Json::Object(members);
@@ -396,8 +428,9 @@ pub fn process_registration_response(
             }
         }
     }
-    // RFC 7591 §3.2.1: "HTTP 201 Created".
-    if resp.status != 201 {
+    // RFC 7591 §3.2.1: "HTTP 201 Created"; servers that answer 200 with a complete client
+    // information response are accepted (the flow reports it: FlowEvent::Notice).
+    if resp.status != 201 && resp.status != 200 {
         return Err(RegistrationError::UnexpectedStatus { actual: resp.status });
     }
     let obj = json::object(resp).map_err(|p| match p {

@@ -83,6 +83,11 @@ pub enum Progress {
     Following,
     /// Authorized.
     Authorized,
+    /// The server deviated from a specification in a way the client accepted (for a log).
+    Notice {
+        /// What happened.
+        message: String,
+    },
 }
 
 /// Options of an [`OAuthClient`]. [`ClientOptions::new`] gives the defaults.
@@ -399,6 +404,7 @@ impl OAuthClient {
                 }
                 FlowEvent::OpenBrowser { url } => browser = Some(url),
                 FlowEvent::Authorized => self.progress(Progress::Authorized),
+                FlowEvent::Notice { message } => self.progress(Progress::Notice { message }),
                 _ => {}
             }
         }

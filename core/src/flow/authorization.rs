@@ -63,17 +63,23 @@ impl AuthFlow {
                     .as_ref()
                     .is_some_and(|p| p.auth_method.is_none());
                 if reg.source == IdentitySource::PreRegistered && unset && self.signer.is_some() {
-                    reg.auth_method = crate::token::TokenEndpointAuth::PrivateKeyJwt;
+                    reg.auth_method = TokenEndpointAuth::PrivateKeyJwt;
                 }
                 self.authorize_with(now, reg, entropy, scope)
             }
             Ok(IdentityChoice::Register(endpoint)) => {
                 let request = self.next_request_id();
+                let auth_method = self.discovery.as_ref().map_or(TokenEndpointAuth::None, |d| {
+                    registration::registration_auth_method(&d.server)
+                });
                 self.requests.push_back(registration::registration_request(
                     request,
-                    &endpoint,
-                    &self.config.client,
-                    &self.config.redirect_uri,
+                    &registration::RegistrationParams {
+                        endpoint: &endpoint,
+                        config: &self.config.client,
+                        redirect_uri: &self.config.redirect_uri,
+                        auth_method,
+                    },
                 ));
                 self.phase = Phase::Registering { request, entropy, scope };
                 Ok(())
@@ -102,7 +108,17 @@ impl AuthFlow {
             &self.config.redirect_uri,
             now,
         ) {
-            Ok(reg) => self.authorize_with(now, reg, entropy, scope),
+            Ok(reg) => {
+                if response.status == 200 {
+                    self.events.push_back(FlowEvent::Notice {
+                        message: format!(
+                            "the registration endpoint of {issuer} answered 200 OK, not 201 \
+                             Created (RFC 7591 §3.2.1); its client information was accepted"
+                        ),
+                    });
+                }
+                self.authorize_with(now, reg, entropy, scope)
+            }
             Err(e) => self.fail(e),
         }
     }

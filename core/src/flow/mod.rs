@@ -100,6 +100,11 @@ pub enum FlowEvent {
     Authorized,
     /// A failure (also returned by the call that caused it).
     Failed(Error),
+    /// The server deviated from a specification in a way the flow accepted: worth a log line.
+    Notice {
+        /// What happened.
+        message: String,
+    },
 }
 
 /// Where the flow is, for display.

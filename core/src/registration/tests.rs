@@ -75,16 +75,26 @@ fn rfc7591_section3_2_2_error() {
     }
 }
 
+/// RFC 7591 §3.2.1 says 201; a complete client information response with 200 is accepted
+/// (real servers answer 200), any other success status is not.
 #[test]
-fn status_201_is_required() {
-    let e = process_registration_response(
+fn status_201_or_200_is_required() {
+    let r = process_registration_response(
         &HttpResponse::json(200, RFC7591_EXAMPLE),
         "https://as.example",
         &redirect(),
         UnixTime(1),
     )
+    .unwrap();
+    assert_eq!(r.client_id, "s6BhdRkqt3");
+    let e = process_registration_response(
+        &HttpResponse::json(202, RFC7591_EXAMPLE),
+        "https://as.example",
+        &redirect(),
+        UnixTime(1),
+    )
     .unwrap_err();
-    assert_eq!(e, RegistrationError::UnexpectedStatus { actual: 200 });
+    assert_eq!(e, RegistrationError::UnexpectedStatus { actual: 202 });
     let e = process_registration_response(
         &HttpResponse::json(500, "oops"),
         "https://as.example",
@@ -153,9 +163,12 @@ fn response_problems() {
 fn request_shape() {
     let req = registration_request(
         RequestId(1),
-        &EndpointUrl::parse("https://as.example/register").unwrap(),
-        &ClientConfig::dynamic("CLI"),
-        &redirect(),
+        &RegistrationParams {
+            endpoint: &EndpointUrl::parse("https://as.example/register").unwrap(),
+            config: &ClientConfig::dynamic("CLI"),
+            redirect_uri: &redirect(),
+            auth_method: TokenEndpointAuth::None,
+        },
     );
     let body: serde_json::Value = serde_json::from_slice(&req.body).unwrap();
     assert_eq!(body["application_type"], "native");
@@ -167,12 +180,16 @@ fn request_shape() {
     let web = RedirectUri::parse("https://app.example/cb").unwrap();
     let req = registration_request(
         RequestId(1),
-        &EndpointUrl::parse("https://as.example/register").unwrap(),
-        &ClientConfig::dynamic("Web"),
-        &web,
+        &RegistrationParams {
+            endpoint: &EndpointUrl::parse("https://as.example/register").unwrap(),
+            config: &ClientConfig::dynamic("Web"),
+            redirect_uri: &web,
+            auth_method: TokenEndpointAuth::ClientSecretBasic,
+        },
     );
     let body: serde_json::Value = serde_json::from_slice(&req.body).unwrap();
     assert_eq!(body["application_type"], "web");
+    assert_eq!(body["token_endpoint_auth_method"], "client_secret_basic");
     assert!(body.get("scope").is_none());
 }
 
@@ -306,4 +323,24 @@ fn credentials_go_only_to_their_issuers() {
         .unwrap_err();
     assert_eq!(err.code(), "credential_issuer_mismatch");
     assert!(err.to_string().contains("pinned on first use"), "{err}");
+}
+
+/// The method asked for at registration follows the server's list: `none` only when listed
+/// (or nothing is listed, RFC 8414 §2), else a secret method the server supports.
+#[test]
+fn registration_asks_for_a_method_the_server_lists() {
+    let with = |list: Option<&[&str]>| {
+        let mut m = metadata("");
+        m.token_endpoint_auth_methods_supported =
+            list.map(|l| l.iter().map(|s| (*s).to_owned()).collect());
+        registration_auth_method(&m)
+    };
+    assert_eq!(with(None), TokenEndpointAuth::None);
+    assert_eq!(with(Some(&["client_secret_basic", "none"])), TokenEndpointAuth::None);
+    assert_eq!(
+        with(Some(&["client_secret_post", "client_secret_basic"])),
+        TokenEndpointAuth::ClientSecretBasic
+    );
+    assert_eq!(with(Some(&["client_secret_post"])), TokenEndpointAuth::ClientSecretPost);
+    assert_eq!(with(Some(&["private_key_jwt"])), TokenEndpointAuth::None);
 }

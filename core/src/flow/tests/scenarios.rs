@@ -286,13 +286,26 @@ fn registration_is_reused_per_issuer_and_redone_for_a_new_one() {
 }
 
 #[test]
-fn registration_must_answer_201() {
+fn registration_must_answer_201_or_a_complete_200() {
     let mut world = World::new();
-    world.registration_status = 200;
-    let mut flow = flow();
+    world.registration_status = 202;
+    let mut flow = self::flow();
     flow.handle_unauthorized(world.now, &world.challenge_401(), entropy(1)).unwrap();
     let (_, errors) = drain(&mut flow, &mut world);
     assert_eq!(errors[0].code(), "registration_status");
+    // 200 with a client information response: accepted, and said so in a notice.
+    let mut world = World::new();
+    world.registration_status = 200;
+    let mut flow = self::flow();
+    flow.handle_unauthorized(world.now, &world.challenge_401(), entropy(1)).unwrap();
+    let (events, errors) = drain(&mut flow, &mut world);
+    assert!(errors.is_empty(), "{errors:?}");
+    assert!(browser_url(&events).is_some());
+    let notice = events.iter().find_map(|e| match e {
+        FlowEvent::Notice { message } => Some(message.clone()),
+        _ => None,
+    });
+    assert!(notice.is_some_and(|m| m.contains("200 OK") && m.contains("RFC 7591")));
 }
 
 #[test]

@@ -240,6 +240,7 @@ impl Setup {
             ),
             Progress::Following => eprintln!("mcp-oauth: following the authorization server's redirects…"),
             Progress::Authorized => eprintln!("mcp-oauth: authorized"),
+            Progress::Notice { message } => eprintln!("mcp-oauth: note: {message}"),
             _ => {}
         }
         }));
