@@ -173,6 +173,8 @@ export type McpOAuthErrorCode =
   | 'token_exchange_missing_field'
   | 'token_exchange_invalid_field'
   | 'issued_token_type_mismatch'
+  | 'revocation_rejected'
+  | 'revocation_status'
   | 'url_empty'
   | 'url_not_absolute'
   | 'url_unsupported_scheme'

@@ -105,6 +105,9 @@ pub const CORE_CODES: &[&str] = &[
     "token_exchange_missing_field",
     "token_exchange_invalid_field",
     "issued_token_type_mismatch",
+    // token revocation (RFC 7009)
+    "revocation_rejected",
+    "revocation_status",
     // URLs (RFC 3986)
     "url_empty",
     "url_not_absolute",
@@ -383,6 +386,9 @@ pub enum Error {
     /// An RFC 8693 token exchange.
     #[error(transparent)]
     TokenExchange(#[from] TokenExchangeError),
+    /// Token revocation (RFC 7009).
+    #[error(transparent)]
+    Revocation(#[from] crate::revocation::RevocationError),
     /// The flow itself.
     #[error(transparent)]
     Flow(#[from] FlowError),
@@ -401,6 +407,7 @@ impl Error {
             Error::Callback(e) => e.code(),
             Error::Token(e) => e.code(),
             Error::TokenExchange(e) => e.code(),
+            Error::Revocation(e) => e.code(),
             Error::Flow(e) => e.code(),
         }
     }
@@ -413,6 +420,9 @@ impl Error {
             Error::Token(TokenError::InvalidGrant(b) | TokenError::Rejected { error: b, .. })
             | Error::TokenExchange(TokenExchangeError::Rejected { error: b, .. })
             | Error::Registration(RegistrationError::Rejected { error: b, .. })
+            | Error::Revocation(crate::revocation::RevocationError::Rejected {
+                error: b, ..
+            })
             | Error::Callback(CallbackError::ServerError(b)) => Some(b),
             _ => None,
         }
@@ -547,6 +557,14 @@ mod tests {
                     X::MissingField(""),
                     X::InvalidField { field: "", expected: "" },
                     X::IssuedTokenTypeMismatch { expected: s(), actual: s() },
+                ]
+                .map(Error::from),
+            );
+            use crate::revocation::RevocationError as V;
+            v.extend(
+                [
+                    V::Rejected { endpoint: s(), status: 400, error: body() },
+                    V::UnexpectedStatus { endpoint: s(), actual: 0 },
                 ]
                 .map(Error::from),
             );

@@ -47,17 +47,70 @@ pub fn revocation_request(
     authenticated_form_request(id, Purpose::Revocation, endpoint, client, form)
 }
 
-/// Reads the RFC 7009 §2.2 response.
-pub fn process_revocation_response(resp: &HttpResponse) -> Result<(), TokenError> {
+/// What the server did with a revocation request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Revoked {
+    /// 200: revoked (or the token was invalid already, which RFC 7009 §2.2 also answers 200).
+    Revoked,
+    /// RFC 7009 §2.2.1 `unsupported_token_type`: the server does not revoke this kind of token
+    /// (a JWT access token, typically). Not a failure: it stays valid until it expires.
+    NotRevocable,
+}
+
+/// A revocation the server refused or answered unexpectedly.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RevocationError {
+    /// RFC 7009 §2.2.1: an RFC 6749 §5.2 error body.
+    #[error("the revocation endpoint {endpoint} answered {status} with error {error}")]
+    Rejected {
+        /// The revocation endpoint.
+        endpoint: String,
+        /// HTTP status.
+        status: u16,
+        /// The error body.
+        error: OAuthErrorBody,
+    },
+    /// Neither 200 nor an error body.
+    #[error(
+        "the revocation endpoint {endpoint} answered status {actual}, expected 200 (RFC 7009 §2.2)"
+    )]
+    UnexpectedStatus {
+        /// The revocation endpoint.
+        endpoint: String,
+        /// The status.
+        actual: u16,
+    },
+}
+
+impl RevocationError {
+    /// Stable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            RevocationError::Rejected { .. } => "revocation_rejected",
+            RevocationError::UnexpectedStatus { .. } => "revocation_status",
+        }
+    }
+}
+
+/// Reads the RFC 7009 §2.2 response of the request sent to `endpoint`.
+pub fn process_revocation_response(
+    resp: &HttpResponse,
+    endpoint: &str,
+) -> Result<Revoked, RevocationError> {
     if resp.status == 200 {
-        return Ok(());
+        return Ok(Revoked::Revoked);
     }
     if let Ok(obj) = json::object_any_type(resp) {
         if let Some(error) = OAuthErrorBody::from_json(&obj) {
-            return Err(TokenError::Rejected { status: resp.status, error });
+            if error.error == "unsupported_token_type" {
+                return Ok(Revoked::NotRevocable);
+            }
+            let endpoint = endpoint.to_owned();
+            return Err(RevocationError::Rejected { endpoint, status: resp.status, error });
         }
     }
-    Err(TokenError::UnexpectedStatus { actual: resp.status })
+    Err(RevocationError::UnexpectedStatus { endpoint: endpoint.to_owned(), actual: resp.status })
 }
 
 #[cfg(test)]
@@ -96,16 +149,22 @@ mod tests {
 
     #[test]
     fn responses() {
-        assert_eq!(process_revocation_response(&HttpResponse::json(200, "")), Ok(()));
-        let e = process_revocation_response(&HttpResponse::json(
-            400,
-            r#"{"error":"unsupported_token_type"}"#,
-        ))
-        .unwrap_err();
-        assert_eq!(e.code(), "token_rejected");
-        assert_eq!(
-            process_revocation_response(&HttpResponse::json(503, "")),
-            Err(TokenError::UnexpectedStatus { actual: 503 })
+        const EP: &str = "https://as.example/revoke";
+        let answer = |status: u16, body: &str| {
+            process_revocation_response(&HttpResponse::json(status, body), EP)
+        };
+        assert_eq!(answer(200, ""), Ok(Revoked::Revoked));
+        // RFC 7009 §2.2.1: the server does not revoke this kind of token. Not a failure.
+        assert_eq!(answer(400, r#"{"error":"unsupported_token_type"}"#), Ok(Revoked::NotRevocable));
+        let e = answer(401, r#"{"error":"invalid_client"}"#).unwrap_err();
+        assert_eq!(e.code(), "revocation_rejected");
+        assert!(
+            e.to_string().starts_with("the revocation endpoint https://as.example/revoke"),
+            "{e}"
         );
+        let e = answer(503, "").unwrap_err();
+        assert_eq!(e, RevocationError::UnexpectedStatus { endpoint: EP.into(), actual: 503 });
+        assert!(e.to_string().contains("revocation endpoint"), "{e}");
+        assert!(!e.to_string().contains("token endpoint"), "{e}");
     }
 }

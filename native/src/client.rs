@@ -180,6 +180,7 @@ pub struct Status {
 
 /// What [`OAuthClient::logout`] did.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct LogoutReport {
     /// Tokens were held and are now deleted locally.
     pub had_tokens: bool,
@@ -187,6 +188,10 @@ pub struct LogoutReport {
     pub revoked: bool,
     /// Why revocation failed, when it did (local state is deleted regardless).
     pub revocation_error: Option<String>,
+    /// The server does not revoke a token it was sent (`unsupported_token_type`, RFC 7009
+    /// §2.2.1; typically a JWT access token): not a failure, the token stays valid at the
+    /// server until it expires.
+    pub not_revocable: bool,
 }
 
 struct Inner {
@@ -206,6 +211,8 @@ pub struct OAuthClient {
     held_lock: std::sync::Mutex<Option<StoreLock>>,
     /// The loopback sockets bound for a port-0 redirect URI, until the first browser step.
     reserved: Arc<std::sync::Mutex<Option<Reservation>>>,
+    /// The last logout met a token the server does not revoke (RFC 7009 §2.2.1).
+    not_revocable: std::sync::atomic::AtomicBool,
 }
 
 /// How long a cross-process refresh lock lives at most (a crashed holder frees it by then).
@@ -256,6 +263,7 @@ impl OAuthClient {
             inner: Mutex::new(Inner { flow: None }),
             held_lock: std::sync::Mutex::new(None),
             reserved: Arc::new(std::sync::Mutex::new(reservation)),
+            not_revocable: Default::default(),
         })
     }
 
@@ -270,6 +278,7 @@ impl OAuthClient {
             inner: Mutex::new(Inner { flow: None }),
             held_lock: std::sync::Mutex::new(None),
             reserved: Arc::clone(&self.reserved),
+            not_revocable: Default::default(),
         }
     }
 
@@ -405,6 +414,9 @@ impl OAuthClient {
                 FlowEvent::OpenBrowser { url } => browser = Some(url),
                 FlowEvent::Authorized => self.progress(Progress::Authorized),
                 FlowEvent::Notice { message } => self.progress(Progress::Notice { message }),
+                FlowEvent::TokenNotRevocable { .. } => {
+                    self.not_revocable.store(true, std::sync::atomic::Ordering::Relaxed);
+                }
                 _ => {}
             }
         }
@@ -694,6 +706,7 @@ impl OAuthClient {
         let revocation_endpoint =
             flow.snapshot().discovery.and_then(|d| d.server.revocation_endpoint);
         flow.logout(now())?;
+        self.not_revocable.store(false, std::sync::atomic::Ordering::Relaxed);
         let revocation = self.drive(flow).await;
         for (key, _) in self.stored_entries().await? {
             self.opts.store.delete(&key).await?;
@@ -703,6 +716,7 @@ impl OAuthClient {
             had_tokens,
             revoked: had_tokens && revocation_endpoint.is_some() && revocation.is_ok(),
             revocation_error: revocation.err().map(|e| e.to_string()),
+            not_revocable: self.not_revocable.load(std::sync::atomic::Ordering::Relaxed),
         })
     }
 

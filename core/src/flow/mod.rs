@@ -100,6 +100,13 @@ pub enum FlowEvent {
     Authorized,
     /// A failure (also returned by the call that caused it).
     Failed(Error),
+    /// At logout, the authorization server answered `unsupported_token_type` (RFC 7009 §2.2.1):
+    /// it does not revoke that kind of token, which stays valid until it expires. Not a failure:
+    /// the tokens are deleted locally all the same.
+    TokenNotRevocable {
+        /// The revocation endpoint.
+        endpoint: String,
+    },
     /// The server deviated from a specification in a way the flow accepted: worth a log line.
     Notice {
         /// What happened.

@@ -275,6 +275,18 @@ impl AuthFlow {
                 self.phase = Phase::Idle;
             }
         }
-        revocation::process_revocation_response(response).map_err(|e| self.report(e.into()))
+        let endpoint = self
+            .discovery
+            .as_ref()
+            .and_then(|d| d.server.revocation_endpoint.as_ref())
+            .map_or_else(String::new, |e| e.as_str().to_owned());
+        match revocation::process_revocation_response(response, &endpoint) {
+            Ok(revocation::Revoked::Revoked) => Ok(()),
+            Ok(revocation::Revoked::NotRevocable) => {
+                self.events.push_back(FlowEvent::TokenNotRevocable { endpoint });
+                Ok(())
+            }
+            Err(e) => Err(self.report(e.into())),
+        }
     }
 }

@@ -59,6 +59,9 @@ pub struct World {
     pub secrets: HashMap<String, String>,
     pub log: Vec<(Purpose, String)>,
     pub revoked: Vec<String>,
+    /// The revocation endpoint answers `unsupported_token_type` for access tokens (a server
+    /// whose access tokens are JWTs it cannot revoke, RFC 7009 §2.2.1).
+    pub access_tokens_not_revocable: bool,
     codes: HashMap<String, Grant>,
     refresh_tokens: HashMap<String, (String, Option<String>)>,
     pub access_tokens: HashMap<String, (String, Option<String>)>,
@@ -114,6 +117,7 @@ impl World {
             secrets: HashMap::new(),
             log: Vec::new(),
             revoked: Vec::new(),
+            access_tokens_not_revocable: false,
             codes: HashMap::new(),
             refresh_tokens: HashMap::new(),
             access_tokens: HashMap::new(),
@@ -185,6 +189,12 @@ impl World {
             "/revoke" => {
                 let form = form_decode(&req.body_text()).unwrap_or_default();
                 if let Some((_, t)) = form.iter().find(|(k, _)| k == "token") {
+                    if self.access_tokens_not_revocable && self.access_tokens.contains_key(t) {
+                        return Ok(HttpResponse::json(
+                            400,
+                            r#"{"error":"unsupported_token_type"}"#,
+                        ));
+                    }
                     self.revoked.push(t.clone());
                     self.access_tokens.remove(t);
                     self.refresh_tokens.remove(t);

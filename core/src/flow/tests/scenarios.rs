@@ -635,6 +635,30 @@ fn logout_revokes_and_clears() {
     assert_eq!(flow.status(world.now), FlowStatus::Unauthorized);
 }
 
+/// RFC 7009 §2.2.1: `unsupported_token_type` for the access token is no failure: the refresh
+/// token is revoked, the tokens are cleared, and the host learns the access token is not
+/// revocable there. Any other error is a failure that names the revocation endpoint.
+#[test]
+fn logout_with_an_access_token_the_server_cannot_revoke() {
+    let mut world = World::new();
+    world.access_tokens_not_revocable = true;
+    let mut flow = flow();
+    authorize(&mut flow, &mut world, 1);
+    let tokens = flow.tokens().unwrap().1.clone();
+    flow.logout(world.now).unwrap();
+    let (events, errors) = drain(&mut flow, &mut world);
+    assert!(errors.is_empty(), "{errors:?}");
+    assert_eq!(
+        events,
+        [
+            FlowEvent::TokensCleared,
+            FlowEvent::TokenNotRevocable { endpoint: format!("{ISSUER}/revoke") }
+        ]
+    );
+    assert_eq!(world.revoked, [tokens.refresh_token.unwrap().secret().to_owned()]);
+    assert!(flow.tokens().is_none());
+}
+
 #[test]
 fn shared_discovery_makes_zero_discovery_requests() {
     let mut world = World::new();

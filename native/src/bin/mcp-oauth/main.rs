@@ -136,12 +136,17 @@ async fn run(cli: Cli) -> Result<(), Error> {
                     "had_tokens": report.had_tokens,
                     "revoked": report.revoked,
                     "revocation_error": report.revocation_error,
+                    "not_revocable": report.not_revocable,
                 });
                 println!("{v}");
             } else if !report.had_tokens {
                 println!("nothing stored for {url}");
             } else {
                 match &report.revocation_error {
+                    None if report.revoked && report.not_revocable => println!(
+                        "logged out: tokens deleted; a token is not revocable by this server \
+                         (unsupported_token_type): it stays valid until it expires"
+                    ),
                     None if report.revoked => println!("logged out: tokens revoked and deleted"),
                     None => {
                         println!("logged out: tokens deleted (the server offers no revocation)")
