@@ -260,6 +260,7 @@ async fn authorization_server_down_is_a_clear_error_and_keeps_the_store() {
         std::fs::read_dir(dir.path()).expect("dir").map(|e| e.expect("e").path()).collect();
     let bytes_before: Vec<Vec<u8>> =
         files_before.iter().map(|p| std::fs::read(p).expect("read")).collect();
+    let peers_mcp_url = peers.mcp_url.clone();
     let Peers { mcp, auth, .. } = peers;
     drop(auth);
     tokio::time::sleep(Duration::from_millis(1100)).await;
@@ -270,6 +271,14 @@ async fn authorization_server_down_is_a_clear_error_and_keeps_the_store() {
     let bytes_after: Vec<Vec<u8>> =
         files_before.iter().map(|p| std::fs::read(p).expect("read")).collect();
     assert_eq!(bytes_before, bytes_after, "the store is untouched");
+    // `status` reads the store: the expired token is said to be so, not "expires in -N s".
+    let out = cli(&["status", "--store-dir", store, "--url", &peers_mcp_url], &[]);
+    let status = text(&out.stdout);
+    assert!(
+        status.contains("access token expired ") && status.contains(" s ago (refreshable)"),
+        "{status}"
+    );
+    assert!(!status.contains("expires in -"), "{status}");
     let fs =
         FileStore::open(dir.path(), KeySource::Default(dir.path().to_path_buf())).expect("open");
     let keys = fs.list("default").await.expect("list");

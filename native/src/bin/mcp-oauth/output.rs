@@ -16,7 +16,7 @@ pub(crate) fn print_headless(
     }
     println!("{url}  authorized (headless grant; the token is not stored)");
     if let Some(t) = expires {
-        println!("  access token expires in {} s", t as i64 - unix_now());
+        println!("  access token {}", expiry(t, false));
     }
     if let Some(scope) = scope {
         println!("  scope: {scope}");
@@ -57,11 +57,22 @@ pub(crate) fn print_status(s: &mcp_oauth::Status, json: bool) {
         println!("  issuer: {i}");
     }
     if let Some(t) = s.expires_at {
-        let left = t.secs() as i64 - unix_now();
-        println!("  access token expires in {left} s");
+        println!("  access token {}", expiry(t.secs(), s.refreshable));
     }
     if let Some(scope) = &s.scope {
         println!("  scope: {scope}");
+    }
+}
+
+/// "expires in N s", or "expired N s ago" (with "(refreshable)" when a refresh token is held).
+fn expiry(expires_at: u64, refreshable: bool) -> String {
+    let left = i64::try_from(expires_at).unwrap_or(i64::MAX).saturating_sub(unix_now());
+    if left > 0 {
+        format!("expires in {left} s")
+    } else if refreshable {
+        format!("expired {} s ago (refreshable)", -left)
+    } else {
+        format!("expired {} s ago", -left)
     }
 }
 
