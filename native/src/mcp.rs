@@ -11,7 +11,10 @@ use std::sync::{Arc, Mutex};
 
 use mcp_oauth_core::http::HttpResponse;
 use mcp_oauth_core::secret::AccessToken;
-use rmcp::model::{CallToolRequestParams, CallToolResult, ClientJsonRpcMessage, JsonObject, Tool};
+use rmcp::model::{
+    CallToolRequestParams, CallToolResult, ClientCapabilities, ClientConfig, ClientJsonRpcMessage,
+    Implementation, JsonObject, Tool,
+};
 use rmcp::service::RunningService;
 use rmcp::transport::streamable_http_client::{
     StreamableHttpClient, StreamableHttpClientTransportConfig, StreamableHttpError,
@@ -356,7 +359,7 @@ impl StreamableHttpClient for AuthorizedHttpClient {
 
 /// An MCP session over streamable HTTP.
 pub struct McpSession {
-    service: RunningService<RoleClient, ()>,
+    service: RunningService<RoleClient, ClientConfig>,
     client: AuthorizedHttpClient,
 }
 
@@ -397,7 +400,7 @@ impl McpSession {
         }
         let client = AuthorizedHttpClient::with_authorizer(auth, interactive)?;
         let transport = StreamableHttpClientTransport::with_client(client.clone(), config);
-        match ().serve(transport).await {
+        match client_info().serve(transport).await {
             Ok(service) => Ok(McpSession { service, client }),
             Err(e) => Err(client
                 .take_auth_error()
@@ -454,4 +457,13 @@ mod tests {
         assert_eq!(rejection(h), "invalid_token: token audience x does not match");
         assert_eq!(rejection("garbage \""), "garbage \"");
     }
+}
+
+/// How this client introduces itself in `initialize` (MCP lifecycle: `clientInfo`): as
+/// mcp-oauth and its version, not as the MCP library underneath.
+pub(crate) fn client_info() -> ClientConfig {
+    ClientConfig::new(
+        ClientCapabilities::default(),
+        Implementation::new("mcp-oauth", env!("CARGO_PKG_VERSION")),
+    )
 }

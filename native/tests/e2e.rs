@@ -57,6 +57,11 @@ async fn cli_lists_tools_cold_then_warm_without_authorizing_again() {
         assert!(stdout.contains(tool), "{stdout}");
     }
     assert!(text(&out.stderr).contains("authorized"), "progress on stderr");
+    // The CLI introduces itself as mcp-oauth, not as the MCP library underneath.
+    let info = peers.mcp_stats().await["client_info"].clone();
+    let me = format!("mcp-oauth {}", env!("CARGO_PKG_VERSION"));
+    assert!(info.get(&me).and_then(|v| v.as_u64()).is_some_and(|n| n >= 1), "{info}");
+    assert_eq!(info.as_object().map(|o| o.len()), Some(1), "{info}");
     let first = peers.as_stats().await;
     assert_eq!(count(&first, "/register"), 1);
     assert_eq!(count(&first, "/token/authorization_code"), 1);

@@ -62,6 +62,7 @@ function freshStats() {
     tool_calls: {}, // tool name -> count
     reject_reasons: {}, // error_description -> count
     missing_header: 0, // requests refused for lacking MCP_REQUIRED_HEADER
+    client_info: {}, // "name version" of initialize's clientInfo -> count
   };
 }
 let stats = freshStats();
@@ -308,6 +309,8 @@ function buildServer() {
 function countMethods(body) {
   for (const m of Array.isArray(body) ? body : [body]) {
     if (m && typeof m.method === 'string') bump(stats.methods, m.method);
+    const info = m?.method === 'initialize' ? m.params?.clientInfo : undefined;
+    if (info) bump(stats.client_info, `${info.name} ${info.version}`);
   }
 }
 
