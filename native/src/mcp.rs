@@ -436,6 +436,15 @@ impl McpSession {
     }
 }
 
+/// How this client introduces itself in `initialize` (MCP lifecycle: `clientInfo`): as
+/// mcp-oauth and its version, not as the MCP library underneath.
+pub(crate) fn client_info() -> ClientConfig {
+    ClientConfig::new(
+        ClientCapabilities::default(),
+        Implementation::new("mcp-oauth", env!("CARGO_PKG_VERSION")),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -457,13 +466,4 @@ mod tests {
         assert_eq!(rejection(h), "invalid_token: token audience x does not match");
         assert_eq!(rejection("garbage \""), "garbage \"");
     }
-}
-
-/// How this client introduces itself in `initialize` (MCP lifecycle: `clientInfo`): as
-/// mcp-oauth and its version, not as the MCP library underneath.
-pub(crate) fn client_info() -> ClientConfig {
-    ClientConfig::new(
-        ClientCapabilities::default(),
-        Implementation::new("mcp-oauth", env!("CARGO_PKG_VERSION")),
-    )
 }
