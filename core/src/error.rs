@@ -105,6 +105,11 @@ pub const CORE_CODES: &[&str] = &[
     "token_exchange_missing_field",
     "token_exchange_invalid_field",
     "issued_token_type_mismatch",
+    // DPoP proofs (RFC 9449; core/src/dpop.rs)
+    "dpop_url_invalid",
+    "dpop_method_invalid",
+    "dpop_algorithm_invalid",
+    "dpop_no_common_algorithm",
     // token revocation (RFC 7009)
     "revocation_rejected",
     "revocation_status",
@@ -624,6 +629,20 @@ mod tests {
             .iter()
             .map(crate::encoding::FormError::code),
         );
+        {
+            use crate::dpop::DpopError as D;
+            let s = String::new;
+            reported.extend(
+                [
+                    D::Url(url_error()),
+                    D::Method(s()),
+                    D::Algorithm(s()),
+                    D::NoCommonAlgorithm { supported: s(), offered: s() },
+                ]
+                .iter()
+                .map(D::code),
+            );
+        }
         reported.sort_unstable();
         reported.dedup();
         let mut listed = CORE_CODES.to_vec();

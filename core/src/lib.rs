@@ -33,6 +33,9 @@
 //! enterprise-managed authorization (SEP-990): [`token_exchange`] (RFC 8693, ID token → ID-JAG at
 //! the identity provider), then [`jwt_bearer::jwt_bearer_request`] (ID-JAG → access token).
 //!
+//! DPoP (RFC 9449) is [`dpop`]: proof signing inputs (`htu`, `ath`, `nonce`), the JWK
+//! thumbprint, `use_dpop_nonce` answers and a per-origin nonce cache; the host signs.
+//!
 //! ## Drain contract
 //! After every input to an [`AuthFlow`] (`handle_*`, `begin_authorization`, `logout`):
 //! 1. drain `poll_request()`, send each request **without following redirects**, and answer with
@@ -107,6 +110,7 @@ pub mod client_credentials;
 pub(crate) mod codec;
 #[cfg(feature = "demo")]
 pub mod demo;
+pub mod dpop;
 pub(crate) mod encoding;
 pub mod error;
 pub mod flow;
