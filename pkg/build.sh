@@ -5,7 +5,8 @@
 #   → wasm-bindgen --target web (the version in Cargo.lock)
 #   → wasm-opt -Oz from the npm package `binaryen` in tools/ (not Debian's wasm-opt 108, which
 #     silently breaks wasm-bindgen output)
-#   → a load check in Node.
+#   → the JS host pkg/src/*.js (plain ES modules that import ./mcp_oauth_wasm.js) copied next to it
+#   → esbuild --minify of all JS → a load check in Node.
 # Then `cd pkg && npm pack` makes the tarball.
 #
 #   pkg/build.sh            build (needs the wasm32 target, wasm-bindgen-cli, node + npm;
@@ -50,33 +51,25 @@ build_variant() {
     echo "pkg: wasm-opt $("$TOOLS_BIN/wasm-opt" --version | awk '{print $3}') -Oz ${strip[*]} ${features[*]}"
     "$TOOLS_BIN/wasm-opt" -Oz "${strip[@]}" "${features[@]}" "$bg_wasm" -o "$out/opt.wasm"
     mv "$out/opt.wasm" "$bg_wasm"
-    # McpOAuth and McpOAuthError live in the JS snippets, whose directory name carries a hash:
-    # the variant's client.js re-exports them from a fixed path.
-    snippet="$(cd "$out" && find snippets -name client.js | head -n 1)"
-    [ -n "$snippet" ] || die "wasm-bindgen wrote no snippets/*/js/client.js"
-    printf "export { McpOAuth, McpOAuthError } from './%s';\n" "$snippet" >"$out/client.js"
+    # The JS host (pkg/src: plain ES modules importing ./mcp_oauth_wasm.js), next to the bindings.
+    local js
+    for js in client.js io.js ${HOST_JS_EXTRA:-}; do
+        cp "$REPO_ROOT/pkg/src/$js" "$out/$js"
+    done
+    [ ! -d "$out/snippets" ] || die "wasm-bindgen wrote $out/snippets: the Rust crate must import no JS"
 }
 
-# dist/node: the Node entry's build, with the headless grants (feature `headless`, default).
-# McpOAuthHeadless (js/headless.js) imports nothing from Rust, so wasm-bindgen does not copy it:
-# it goes next to the other snippets (it imports ./io.js) and gets the step functions here.
-build_variant "$dist/node"
-headless="$(dirname "$snippet")/headless.js"
-cp "$REPO_ROOT/wasm/js/headless.js" "$dist/node/$headless"
-cat >>"$dist/node/client.js" <<EOF
-import * as steps from './$crate_file.js';
-import { McpOAuthHeadless, useSteps } from './$headless';
-useSteps(steps);
-export { McpOAuthHeadless };
-EOF
+# dist/node: the Node entry's build, with the headless grants (feature `headless`, default) and
+# McpOAuthHeadless (pkg/src/headless.js).
+HOST_JS_EXTRA=headless.js build_variant "$dist/node"
 
 # dist: the browser entry's build, without them (browsers load only what they can use). Built
 # last so that the pre-wasm-opt copy scripts/size.sh reports is the browser one.
 build_variant "$dist" --no-default-features
 
-# Minify the JS (the wasm-bindgen glue and our snippets) with esbuild; the readable sources are
-# wasm/js/*.js in the repository.
-echo "pkg: esbuild $("$TOOLS_BIN/esbuild" --version) --minify (glue and snippets)"
+# Minify the JS (the wasm-bindgen glue and the JS host) with esbuild; the readable sources are
+# pkg/src/*.js in the repository.
+echo "pkg: esbuild $("$TOOLS_BIN/esbuild" --version) --minify (glue and pkg/src)"
 while IFS= read -r f; do
     "$TOOLS_BIN/esbuild" --minify --format=esm --log-level=warning "$f" --outfile="$f" --allow-overwrite
 done < <(find "$dist" -name '*.js')
@@ -84,7 +77,7 @@ done < <(find "$dist" -name '*.js')
 echo "pkg: load check in node $(node --version)"
 node --input-type=module -e "
 const m = await import('$REPO_ROOT/pkg/node.js');
-for (const name of ['McpOAuth', 'McpOAuthError', 'McpOAuthHeadless', 'Flow', 'parseBearerChallenge', 'clientCredentialsRequest', 'idJagRequest', 'processTokenResponse']) {
+for (const name of ['McpOAuth', 'McpOAuthError', 'McpOAuthHeadless', 'Flow', 'parseBearerChallenge', 'clientCredentialsRequest', 'idJagRequest', 'processTokenResponse', 'clientAssertionClaims']) {
   if (typeof m[name] !== 'function') { console.error('pkg: FAIL: export ' + name + ' missing'); process.exit(1); }
 }
 console.log('pkg: load check ok (' + Object.keys(m).length + ' exports)');

@@ -174,7 +174,7 @@ pub const HOST_CODES: &[&str] = &[
     "store_unavailable",
     "state_unknown",
     "consent_other_browser",
-    // JavaScript: the wasm binding (wasm/src/error.rs, wasm/js/*.js)
+    // JavaScript: the wasm binding (wasm/src/error.rs) and the npm package (pkg/src/*.js)
     "invalid_option",
     "invalid_argument",
     "storage_unavailable",
