@@ -65,21 +65,33 @@ HOST_JS_EXTRA=headless.js build_variant "$dist/node"
 
 # dist: the browser entry's build, without them (browsers load only what they can use). Built
 # last so that the pre-wasm-opt copy scripts/size.sh reports is the browser one.
-build_variant "$dist" --no-default-features
+HOST_JS_EXTRA=browser.js build_variant "$dist" --no-default-features
 
 # Minify the JS (the wasm-bindgen glue and the JS host) with esbuild; the readable sources are
-# pkg/src/*.js in the repository.
-echo "pkg: esbuild $("$TOOLS_BIN/esbuild" --version) --minify (glue and pkg/src)"
+# pkg/src/*.js in the repository. The browser's is bundled into one module, dist/browser.js.
+echo "pkg: esbuild $("$TOOLS_BIN/esbuild" --version) --minify (glue and pkg/src; browser: --bundle)"
+"$TOOLS_BIN/esbuild" --bundle --minify --format=esm --log-level=warning "$dist/browser.js" \
+    --outfile="$dist/browser.js" --allow-overwrite
+rm "$dist/client.js" "$dist/io.js" "$dist/$crate_file.js"
 while IFS= read -r f; do
     "$TOOLS_BIN/esbuild" --minify --format=esm --log-level=warning "$f" --outfile="$f" --allow-overwrite
-done < <(find "$dist" -name '*.js')
+done < <(find "$dist/node" -name '*.js')
 
 echo "pkg: load check in node $(node --version)"
 node --input-type=module -e "
+import { readFileSync } from 'node:fs';
+// The browser entry fetches its .wasm: serve file URLs to it.
+const realFetch = globalThis.fetch;
+globalThis.fetch = async (u) => new Response(readFileSync(new URL(u)), { headers: { 'content-type': 'application/wasm' } });
+const b = await import('$REPO_ROOT/pkg/index.js');
+globalThis.fetch = realFetch;
+for (const name of ['McpOAuth', 'McpOAuthError', 'Flow', 'parseBearerChallenge']) {
+  if (typeof b[name] !== 'function') { console.error('pkg: FAIL: browser export ' + name + ' missing'); process.exit(1); }
+}
 const m = await import('$REPO_ROOT/pkg/node.js');
 for (const name of ['McpOAuth', 'McpOAuthError', 'McpOAuthHeadless', 'Flow', 'parseBearerChallenge', 'clientCredentialsRequest', 'idJagRequest', 'processTokenResponse', 'clientAssertionClaims']) {
   if (typeof m[name] !== 'function') { console.error('pkg: FAIL: export ' + name + ' missing'); process.exit(1); }
 }
-console.log('pkg: load check ok (' + Object.keys(m).length + ' exports)');
+console.log('pkg: load check ok (browser entry: ' + Object.keys(b).length + ' exports, Node entry: ' + Object.keys(m).length + ')');
 "
 echo "pkg: built pkg/dist ($(du -sb "$dist" | cut -f1) bytes)"
