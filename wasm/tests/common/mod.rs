@@ -255,3 +255,57 @@ fn transport_failures_end_in_a_failed_event_with_the_message() {
     assert!(message.contains("no response (test)"), "{message}");
     assert!(get(&e, "code").as_string().is_some_and(|c| !c.is_empty()), "{message}");
 }
+
+/// The global allocator (src/lib.rs) under a mixed load: blocks of many sizes and alignments,
+/// freed out of order, grown and shrunk; every block keeps its own bytes.
+#[wasm_bindgen_test]
+fn the_allocator_keeps_every_block_intact_under_a_mixed_load() {
+    let mut seed = 0x2545_f491_u32;
+    let mut next = move || {
+        // xorshift32
+        seed ^= seed << 13;
+        seed ^= seed >> 17;
+        seed ^= seed << 5;
+        seed
+    };
+    let mut live: Vec<(u8, Vec<u8>)> = Vec::new();
+    let mut wide: Vec<Vec<u128>> = Vec::new();
+    for round in 0..20_000u32 {
+        let r = next();
+        match r % 5 {
+            0 | 1 => {
+                let size = (next() % if r % 97 == 0 { 200_000 } else { 300 }) as usize;
+                let tag = (round % 251) as u8;
+                live.push((tag, vec![tag; size]));
+            }
+            2 if !live.is_empty() => {
+                let i = next() as usize % live.len();
+                let (tag, v) = live.swap_remove(i);
+                assert!(v.iter().all(|b| *b == tag), "block {i} was overwritten");
+            }
+            3 if !live.is_empty() => {
+                let i = next() as usize % live.len();
+                let (tag, v) = &mut live[i];
+                let new_len = (next() % 600) as usize;
+                v.resize(new_len, *tag);
+                v.shrink_to_fit();
+            }
+            _ => {
+                if wide.len() > 50 {
+                    let v = wide.swap_remove(next() as usize % wide.len());
+                    assert!(v.iter().enumerate().all(|(i, x)| *x == i as u128 * 3));
+                }
+                let n = (next() % 40) as usize;
+                let v: Vec<u128> = (0..n).map(|i| i as u128 * 3).collect();
+                assert_eq!(v.as_ptr() as usize % std::mem::align_of::<u128>(), 0);
+                wide.push(v);
+            }
+        }
+    }
+    for (tag, v) in &live {
+        assert!(v.iter().all(|b| b == tag));
+    }
+    for v in &wide {
+        assert!(v.iter().enumerate().all(|(i, x)| *x == i as u128 * 3));
+    }
+}
