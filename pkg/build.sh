@@ -3,10 +3,11 @@
 # with the headless grants of feature `headless`), each:
 #   cargo build -p mcp-oauth-wasm (profile release-wasm, wasm32-unknown-unknown)
 #   → wasm-bindgen --target web (the version in Cargo.lock)
-#   → wasm-opt -Oz from the npm package `binaryen` in tools/ (not Debian's wasm-opt 108, which
-#     silently breaks wasm-bindgen output)
+#   → wasm-opt -Os --low-memory-unused -Os from the npm package `binaryen` in tools/ (not
+#     Debian's wasm-opt 108, which silently breaks wasm-bindgen output)
 #   → the JS host pkg/src/*.js (plain ES modules that import ./mcp_oauth_wasm.js) copied next to it
-#   → esbuild --minify of all JS → a load check in Node.
+#   → esbuild --minify of all JS (the browser's bundled into dist/browser.js) → a load check in
+#     Node of both entries.
 # Then `cd pkg && npm pack` makes the tarball.
 #
 #   pkg/build.sh            build (needs the wasm32 target, wasm-bindgen-cli, node + npm;
@@ -32,6 +33,10 @@ crate_file="mcp_oauth_wasm"
 rm -rf "$dist"
 read -r -a features <<<"$(wasm_opt_feature_flags)"
 strip=(--strip-debug --strip-producers --strip-target-features)
+# -Os gzips smaller than -Oz here (BENCHMARKS.md). --low-memory-unused (no access below address
+# 1024, so constant offsets fold into loads and stores) holds for Rust's wasm32 layout: the
+# stack comes first and grows down from 1 MiB towards 0, data and heap lie above it.
+opt=(-Os --low-memory-unused -Os)
 
 # One variant: cargo build (extra cargo args: the features) → wasm-bindgen into $1 → wasm-opt.
 build_variant() {
@@ -48,8 +53,8 @@ build_variant() {
     [ -f "$bg_wasm" ] && [ -f "$out/$crate_file.js" ] || die "wasm-bindgen did not write $bg_wasm"
     pre_opt="$target_dir/${crate_file}_bg.pre-opt.wasm"
     cp "$bg_wasm" "$pre_opt"
-    echo "pkg: wasm-opt $("$TOOLS_BIN/wasm-opt" --version | awk '{print $3}') -Oz ${strip[*]} ${features[*]}"
-    "$TOOLS_BIN/wasm-opt" -Oz "${strip[@]}" "${features[@]}" "$bg_wasm" -o "$out/opt.wasm"
+    echo "pkg: wasm-opt $("$TOOLS_BIN/wasm-opt" --version | awk '{print $3}') ${opt[*]} ${strip[*]} ${features[*]}"
+    "$TOOLS_BIN/wasm-opt" "${opt[@]}" "${strip[@]}" "${features[@]}" "$bg_wasm" -o "$out/opt.wasm"
     mv "$out/opt.wasm" "$bg_wasm"
     # The JS host (pkg/src: plain ES modules importing ./mcp_oauth_wasm.js), next to the bindings.
     local js

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Size of the npm package's browser payload: pkg/build.sh (mcp-oauth-wasm with the
-# `release-wasm` profile -> wasm-bindgen --target web -> wasm-opt -Oz -> esbuild --minify of the
-# JS, load-checked in Node), then every file a browser loads (the .wasm, the wasm-bindgen glue,
-# the JS host from pkg/src and the entry) measured raw and gzip -9. Writes <target>/size/size.json.
+# Size of the npm package's browser payload: pkg/build.sh (mcp-oauth-wasm with the `release-wasm`
+# profile -> wasm-bindgen --target web -> wasm-opt -Os --low-memory-unused -Os -> esbuild bundle
+# of the glue and the JS host, load-checked in Node), then every file a browser loads (the .wasm,
+# dist/browser.js and the entry) measured raw and gzip -9. Writes <target>/size/size.json.
 #
 #   scripts/size.sh [--budget-gzip BYTES]
 #
@@ -78,7 +78,7 @@ cat >"$out/size.json" <<EOF
   "package": "mcp-oauth",
   "profile": "release-wasm",
   "wasm_bindgen": "$(wasm_bindgen_cli_version)",
-  "wasm_opt_level": "-Oz",
+  "wasm_opt_level": "-Os --low-memory-unused -Os",
   "wasm": { "raw": $wasm_raw, "gzip": $wasm_gz, "raw_before_wasm_opt": $pre_raw },
   "js": { "raw": $js_raw, "gzip": $js_gz },
   "total": { "raw": $total_raw, "gzip": $total_gz },
