@@ -255,7 +255,7 @@ pub fn client_assertion_claims(
     client_id: &str,
     audience: &str,
     now: f64,
-    jti_random: Option<Uint8Array>,
+    #[wasm_bindgen(unchecked_param_type = "Uint8Array")] jti_random: Option<Uint8Array>,
 ) -> Result<JsValue, JsValue> {
     let jti = crate::io::bytes::<16>(jti_random, "jtiRandom")?;
     let c = jwt_bearer::client_assertion_claims(client_id, audience, time(now), &jti);

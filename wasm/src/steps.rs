@@ -119,7 +119,7 @@ impl Flow {
         &mut self,
         now: f64,
         www_authenticate: Option<String>,
-        entropy: Option<Uint8Array>,
+        #[wasm_bindgen(unchecked_param_type = "Uint8Array")] entropy: Option<Uint8Array>,
     ) -> Result<(), JsValue> {
         let resp = challenge_response(401, www_authenticate);
         self.flow.handle_unauthorized(time(now), &resp, crate::io::entropy(entropy)?).js()
@@ -132,7 +132,7 @@ impl Flow {
         now: f64,
         www_authenticate: Option<String>,
         operation: &str,
-        entropy: Option<Uint8Array>,
+        #[wasm_bindgen(unchecked_param_type = "Uint8Array")] entropy: Option<Uint8Array>,
     ) -> Result<(), JsValue> {
         let resp = challenge_response(403, www_authenticate);
         self.flow.handle_forbidden(time(now), &resp, operation, crate::io::entropy(entropy)?).js()
@@ -143,7 +143,7 @@ impl Flow {
     pub fn begin_authorization(
         &mut self,
         now: f64,
-        entropy: Option<Uint8Array>,
+        #[wasm_bindgen(unchecked_param_type = "Uint8Array")] entropy: Option<Uint8Array>,
     ) -> Result<(), JsValue> {
         self.flow.begin_authorization(time(now), crate::io::entropy(entropy)?).js()
     }
@@ -290,7 +290,7 @@ impl Flow {
         now: f64,
         www_authenticate: Option<String>,
         used: &str,
-        entropy: Option<Uint8Array>,
+        #[wasm_bindgen(unchecked_param_type = "Uint8Array")] entropy: Option<Uint8Array>,
     ) -> Result<(), JsValue> {
         let resp = challenge_response(401, www_authenticate);
         let used = AccessToken::new(used);
