@@ -5,6 +5,7 @@
 #   → wasm-bindgen --target web (the version in Cargo.lock)
 #   → wasm-opt -Os --low-memory-unused -Os from the npm package `binaryen` in tools/ (not
 #     Debian's wasm-opt 108, which silently breaks wasm-bindgen output)
+#   → the glue's import names shortened in the .wasm and the glue (scripts/shorten-wasm-imports.mjs)
 #   → the JS host pkg/src/*.js (plain ES modules that import ./mcp_oauth_wasm.js) copied next to it
 #   → esbuild --minify of all JS (the browser's bundled into dist/browser.js) → a load check in
 #     Node of both entries.
@@ -56,6 +57,7 @@ build_variant() {
     echo "pkg: wasm-opt $("$TOOLS_BIN/wasm-opt" --version | awk '{print $3}') ${opt[*]} ${strip[*]} ${features[*]}"
     "$TOOLS_BIN/wasm-opt" "${opt[@]}" "${strip[@]}" "${features[@]}" "$bg_wasm" -o "$out/opt.wasm"
     mv "$out/opt.wasm" "$bg_wasm"
+    node "$REPO_ROOT/scripts/shorten-wasm-imports.mjs" "$bg_wasm" "$out/$crate_file.js"
     # The JS host (pkg/src: plain ES modules importing ./mcp_oauth_wasm.js), next to the bindings.
     local js
     for js in client.js io.js ${HOST_JS_EXTRA:-}; do
