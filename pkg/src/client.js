@@ -63,7 +63,7 @@ function checkOptions(options) {
 
 /** The core's flow over the core's part of the options, restored from `snapshot` when given. */
 function newFlow(options, snapshot) {
-  // eslint-disable-next-line no-unused-vars
+  // The host's options stay here; the rest is the core's (Flow refuses anything else).
   const { storage, fetch, onAuthorizationRequired, userId, timeoutMs, ...core } = options;
   return snapshot === undefined ? new Flow(core) : Flow.restore(core, snapshot);
 }
