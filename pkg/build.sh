@@ -3,9 +3,12 @@
 # with the headless grants of feature `headless`), each:
 #   cargo build -p mcp-oauth-wasm (profile release-wasm, wasm32-unknown-unknown)
 #   → wasm-bindgen --target web (the version in Cargo.lock)
-#   → wasm-opt -Oz from the npm package `binaryen` in tools/ (not Debian's wasm-opt 108, which
-#     silently breaks wasm-bindgen output)
-#   → a load check in Node.
+#   → wasm-opt -Os --low-memory-unused -Os from the npm package `binaryen` in tools/ (not
+#     Debian's wasm-opt 108, which silently breaks wasm-bindgen output)
+#   → the glue's import names shortened in the .wasm and the glue (scripts/shorten-wasm-imports.mjs)
+#   → the JS host pkg/src/*.js (plain ES modules that import ./mcp_oauth_wasm.js) copied next to it
+#   → esbuild --minify of all JS (the browser's bundled into dist/browser.js) → a load check in
+#     Node of both entries.
 # Then `cd pkg && npm pack` makes the tarball.
 #
 #   pkg/build.sh            build (needs the wasm32 target, wasm-bindgen-cli, node + npm;
@@ -31,6 +34,10 @@ crate_file="mcp_oauth_wasm"
 rm -rf "$dist"
 read -r -a features <<<"$(wasm_opt_feature_flags)"
 strip=(--strip-debug --strip-producers --strip-target-features)
+# -Os gzips smaller than -Oz here (BENCHMARKS.md). --low-memory-unused (no access below address
+# 1024, so constant offsets fold into loads and stores) holds for Rust's wasm32 layout: the
+# stack comes first and grows down from 1 MiB towards 0, data and heap lie above it.
+opt=(-Os --low-memory-unused -Os)
 
 # One variant: cargo build (extra cargo args: the features) → wasm-bindgen into $1 → wasm-opt.
 build_variant() {
@@ -47,46 +54,51 @@ build_variant() {
     [ -f "$bg_wasm" ] && [ -f "$out/$crate_file.js" ] || die "wasm-bindgen did not write $bg_wasm"
     pre_opt="$target_dir/${crate_file}_bg.pre-opt.wasm"
     cp "$bg_wasm" "$pre_opt"
-    echo "pkg: wasm-opt $("$TOOLS_BIN/wasm-opt" --version | awk '{print $3}') -Oz ${strip[*]} ${features[*]}"
-    "$TOOLS_BIN/wasm-opt" -Oz "${strip[@]}" "${features[@]}" "$bg_wasm" -o "$out/opt.wasm"
+    echo "pkg: wasm-opt $("$TOOLS_BIN/wasm-opt" --version | awk '{print $3}') ${opt[*]} ${strip[*]} ${features[*]}"
+    "$TOOLS_BIN/wasm-opt" "${opt[@]}" "${strip[@]}" "${features[@]}" "$bg_wasm" -o "$out/opt.wasm"
     mv "$out/opt.wasm" "$bg_wasm"
-    # McpOAuth and McpOAuthError live in the JS snippets, whose directory name carries a hash:
-    # the variant's client.js re-exports them from a fixed path.
-    snippet="$(cd "$out" && find snippets -name client.js | head -n 1)"
-    [ -n "$snippet" ] || die "wasm-bindgen wrote no snippets/*/js/client.js"
-    printf "export { McpOAuth, McpOAuthError } from './%s';\n" "$snippet" >"$out/client.js"
+    node "$REPO_ROOT/scripts/shorten-wasm-imports.mjs" "$bg_wasm" "$out/$crate_file.js"
+    # The JS host (pkg/src: plain ES modules importing ./mcp_oauth_wasm.js), next to the bindings.
+    local js
+    for js in client.js io.js ${HOST_JS_EXTRA:-}; do
+        cp "$REPO_ROOT/pkg/src/$js" "$out/$js"
+    done
+    [ ! -d "$out/snippets" ] || die "wasm-bindgen wrote $out/snippets: the Rust crate must import no JS"
 }
 
-# dist/node: the Node entry's build, with the headless grants (feature `headless`, default).
-# McpOAuthHeadless (js/headless.js) imports nothing from Rust, so wasm-bindgen does not copy it:
-# it goes next to the other snippets (it imports ./io.js) and gets the step functions here.
-build_variant "$dist/node"
-headless="$(dirname "$snippet")/headless.js"
-cp "$REPO_ROOT/wasm/js/headless.js" "$dist/node/$headless"
-cat >>"$dist/node/client.js" <<EOF
-import * as steps from './$crate_file.js';
-import { McpOAuthHeadless, useSteps } from './$headless';
-useSteps(steps);
-export { McpOAuthHeadless };
-EOF
+# dist/node: the Node entry's build, with the headless grants (feature `headless`, default) and
+# McpOAuthHeadless (pkg/src/headless.js).
+HOST_JS_EXTRA=headless.js build_variant "$dist/node"
 
 # dist: the browser entry's build, without them (browsers load only what they can use). Built
 # last so that the pre-wasm-opt copy scripts/size.sh reports is the browser one.
-build_variant "$dist" --no-default-features
+HOST_JS_EXTRA=browser.js build_variant "$dist" --no-default-features
 
-# Minify the JS (the wasm-bindgen glue and our snippets) with esbuild; the readable sources are
-# wasm/js/*.js in the repository.
-echo "pkg: esbuild $("$TOOLS_BIN/esbuild" --version) --minify (glue and snippets)"
+# Minify the JS (the wasm-bindgen glue and the JS host) with esbuild; the readable sources are
+# pkg/src/*.js in the repository. The browser's is bundled into one module, dist/browser.js.
+echo "pkg: esbuild $("$TOOLS_BIN/esbuild" --version) --minify (glue and pkg/src; browser: --bundle)"
+"$TOOLS_BIN/esbuild" --bundle --minify --format=esm --log-level=warning "$dist/browser.js" \
+    --outfile="$dist/browser.js" --allow-overwrite
+rm "$dist/client.js" "$dist/io.js" "$dist/$crate_file.js"
 while IFS= read -r f; do
     "$TOOLS_BIN/esbuild" --minify --format=esm --log-level=warning "$f" --outfile="$f" --allow-overwrite
-done < <(find "$dist" -name '*.js')
+done < <(find "$dist/node" -name '*.js')
 
 echo "pkg: load check in node $(node --version)"
 node --input-type=module -e "
+import { readFileSync } from 'node:fs';
+// The browser entry fetches its .wasm: serve file URLs to it.
+const realFetch = globalThis.fetch;
+globalThis.fetch = async (u) => new Response(readFileSync(new URL(u)), { headers: { 'content-type': 'application/wasm' } });
+const b = await import('$REPO_ROOT/pkg/index.js');
+globalThis.fetch = realFetch;
+for (const name of ['McpOAuth', 'McpOAuthError', 'Flow', 'parseBearerChallenge']) {
+  if (typeof b[name] !== 'function') { console.error('pkg: FAIL: browser export ' + name + ' missing'); process.exit(1); }
+}
 const m = await import('$REPO_ROOT/pkg/node.js');
-for (const name of ['McpOAuth', 'McpOAuthError', 'McpOAuthHeadless', 'Flow', 'parseBearerChallenge', 'clientCredentialsRequest', 'idJagRequest', 'processTokenResponse']) {
+for (const name of ['McpOAuth', 'McpOAuthError', 'McpOAuthHeadless', 'Flow', 'parseBearerChallenge', 'clientCredentialsRequest', 'idJagRequest', 'processTokenResponse', 'clientAssertionClaims']) {
   if (typeof m[name] !== 'function') { console.error('pkg: FAIL: export ' + name + ' missing'); process.exit(1); }
 }
-console.log('pkg: load check ok (' + Object.keys(m).length + ' exports)');
+console.log('pkg: load check ok (browser entry: ' + Object.keys(b).length + ' exports, Node entry: ' + Object.keys(m).length + ')');
 "
 echo "pkg: built pkg/dist ($(du -sb "$dist" | cut -f1) bytes)"

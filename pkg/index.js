@@ -1,7 +1,3 @@
-// Browsers and bundlers: fetches and instantiates the WebAssembly module next to this file.
-import init from './dist/mcp_oauth_wasm.js';
-
-export * from './dist/mcp_oauth_wasm.js';
-export { McpOAuth, McpOAuthError } from './dist/client.js';
-
-await init({ module_or_path: new URL('./dist/mcp_oauth_wasm_bg.wasm', import.meta.url) });
+// Browsers and bundlers: the module next to the .wasm (built by pkg/build.sh from
+// pkg/src/browser.js) fetches and instantiates it.
+export * from './dist/browser.js';

@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import { initSync } from './dist/node/mcp_oauth_wasm.js';
 
 export * from './dist/node/mcp_oauth_wasm.js';
-export { McpOAuth, McpOAuthError, McpOAuthHeadless } from './dist/node/client.js';
+export { McpOAuth, McpOAuthError } from './dist/node/client.js';
+export { McpOAuthHeadless, clientAssertionClaims } from './dist/node/headless.js';
 
 initSync({ module: readFileSync(new URL('./dist/node/mcp_oauth_wasm_bg.wasm', import.meta.url)) });

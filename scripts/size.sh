@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Size of the npm package's browser payload: pkg/build.sh (mcp-oauth-wasm with the
-# `release-wasm` profile -> wasm-bindgen --target web -> wasm-opt -Oz -> esbuild --minify of the
-# JS, load-checked in Node), then every file a browser loads (the .wasm, the wasm-bindgen glue,
-# our JS snippets and the entry) measured raw and gzip -9. Writes <target>/size/size.json.
+# Size of the npm package's browser payload: pkg/build.sh (mcp-oauth-wasm with the `release-wasm`
+# profile -> wasm-bindgen --target web -> wasm-opt -Os --low-memory-unused -Os -> esbuild bundle
+# of the glue and the JS host, load-checked in Node), then every file a browser loads (the .wasm,
+# dist/browser.js and the entry) measured raw and gzip -9. Writes <target>/size/size.json.
 #
 #   scripts/size.sh [--budget-gzip BYTES]
 #
@@ -54,8 +54,7 @@ total_raw=0
 total_gz=0
 wasm_raw=0
 wasm_gz=0
-files=("$dist/mcp_oauth_wasm_bg.wasm" "$dist/mcp_oauth_wasm.js" "$dist/client.js" "$REPO_ROOT/pkg/index.js")
-while IFS= read -r f; do files+=("$f"); done < <(find "$dist/snippets" -name '*.js' | sort)
+files=("$dist/mcp_oauth_wasm_bg.wasm" "$dist/browser.js" "$REPO_ROOT/pkg/index.js")
 echo
 printf '%-44s %10s %10s\n' "npm package mcp-oauth (browser payload)" "raw B" "gzip -9 B"
 printf '%-44s %10s %10s\n' "--------------------------------------------" "----------" "----------"
@@ -67,7 +66,6 @@ for f in "${files[@]}"; do
     total_gz=$((total_gz + g))
     case "$f" in *.wasm) wasm_raw=$r wasm_gz=$g ;; esac
     name="${f#"$REPO_ROOT"/pkg/}"
-    name="$(sed -E 's#snippets/[^/]+/#snippets/*/#' <<<"$name")"
     printf '%-44s %10d %10d\n' "$name" "$r" "$g"
 done
 printf '%-44s %10d %10d\n' "total" "$total_raw" "$total_gz"
@@ -80,7 +78,7 @@ cat >"$out/size.json" <<EOF
   "package": "mcp-oauth",
   "profile": "release-wasm",
   "wasm_bindgen": "$(wasm_bindgen_cli_version)",
-  "wasm_opt_level": "-Oz",
+  "wasm_opt_level": "-Os --low-memory-unused -Os",
   "wasm": { "raw": $wasm_raw, "gzip": $wasm_gz, "raw_before_wasm_opt": $pre_raw },
   "js": { "raw": $js_raw, "gzip": $js_gz },
   "total": { "raw": $total_raw, "gzip": $total_gz },

@@ -194,7 +194,7 @@ pub const HOST_CODES: &[&str] = &[
     "too_many_requests",
     "payload_too_large",
     "internal",
-    // JavaScript: the wasm binding (wasm/src/error.rs, wasm/js/*.js)
+    // JavaScript: the wasm binding (wasm/src/error.rs) and the npm package (pkg/src/*.js)
     "invalid_option",
     "invalid_argument",
     "storage_unavailable",

@@ -82,7 +82,7 @@ fn binding_codes() -> BTreeSet<String> {
 /// Codes of `makeError('…'` in the binding's JavaScript.
 fn js_codes() -> BTreeSet<String> {
     let mut out = BTreeSet::new();
-    for path in files(&repo().join("wasm/js"), ".js") {
+    for path in files(&repo().join("pkg/src"), ".js") {
         for call in sections(&read(&path), "makeError(", ",") {
             if call == "code" {
                 continue; // the definition: `export function makeError(code, message, fields)`
@@ -92,7 +92,7 @@ fn js_codes() -> BTreeSet<String> {
             out.extend(code);
         }
     }
-    assert!(!out.is_empty(), "no makeError calls found in wasm/js");
+    assert!(!out.is_empty(), "no makeError calls found in pkg/src");
     out
 }
 
@@ -119,11 +119,11 @@ fn every_javascript_code_is_listed() {
     let binding = binding_codes();
     assert_eq!(unknown(&binding), Vec::<&String>::new(), "BINDING_CODES outside the list");
     let js = js_codes();
-    assert_eq!(unknown(&js), Vec::<&String>::new(), "wasm/js codes missing from the list");
+    assert_eq!(unknown(&js), Vec::<&String>::new(), "pkg/src codes missing from the list");
     // JS reports either a binding code or, for a condition the core names, the core's code.
     let stray: Vec<&String> =
         js.iter().filter(|c| !binding.contains(*c) && !CORE_CODES.contains(&c.as_str())).collect();
-    assert!(stray.is_empty(), "wasm/js codes neither in BINDING_CODES nor core: {stray:?}");
+    assert!(stray.is_empty(), "pkg/src codes neither in BINDING_CODES nor core: {stray:?}");
 }
 
 /// The package's `McpOAuthErrorCode` is the core's codes plus the binding's, nothing else.

@@ -598,7 +598,7 @@ fn the_default_port_is_defined_only_in_the_core() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let mut files = Vec::new();
     let mut dirs: Vec<_> =
-        ["native/src", "wasm/src", "wasm/js", "examples"].iter().map(|d| root.join(d)).collect();
+        ["native/src", "wasm/src", "pkg/src", "examples"].iter().map(|d| root.join(d)).collect();
     while let Some(dir) = dirs.pop() {
         for entry in std::fs::read_dir(&dir).unwrap() {
             let path = entry.unwrap().path();

@@ -1,10 +1,22 @@
-//! `McpOAuthError`: one JS error class (defined in `js/io.js`) whose `code` is the stable code of
-//! the Rust error (core codes from `mcp_oauth_core::Error::code`, plus the binding's own below).
+//! The errors Rust throws: a JS `Error` named `McpOAuthError` whose `code` is the stable code of
+//! the Rust error (core codes from `mcp_oauth_core::Error::code`, plus the binding's own below),
+//! with the error's fields as properties. The package's `McpOAuthError` class
+//! (`pkg/src/io.js`) recognises them (`instanceof`), so Rust imports nothing from JS.
 
 use mcp_oauth_core::error::FlowError;
 use wasm_bindgen::JsValue;
 
-use crate::io::{make_error, object};
+use crate::io::set_all;
+
+/// An `Error` named `McpOAuthError` with `code` and `fields`.
+fn make_error(code: &str, message: &str, fields: &[(&str, JsValue)]) -> JsValue {
+    let e = js_sys::Error::new(message);
+    e.set_name("McpOAuthError");
+    let e = JsValue::from(e);
+    set_all(&e, &[("code", JsValue::from_str(code))]);
+    set_all(&e, fields);
+    e
+}
 
 /// The codes this binding reports besides the core's errors' (each listed in
 /// `mcp_oauth_core::error::HOST_CODES` or, for a condition the core also names, `CORE_CODES`;
@@ -29,7 +41,7 @@ pub const BINDING_CODES: &[&str] = &[
 /// A binding error with extra fields.
 pub(crate) fn error(code: &'static str, message: &str, fields: &[(&str, JsValue)]) -> JsValue {
     debug_assert!(BINDING_CODES.contains(&code), "unlisted binding code {code}");
-    make_error(code, message, if fields.is_empty() { JsValue::UNDEFINED } else { object(fields) })
+    make_error(code, message, fields)
 }
 
 /// A bad option: names it.
@@ -46,15 +58,15 @@ pub(crate) fn invalid_option(option: &str, problem: &str) -> JsValue {
 pub(crate) fn core_error(e: &mcp_oauth_core::Error) -> JsValue {
     let fields = match (e, e.oauth_error()) {
         (mcp_oauth_core::Error::Flow(FlowError::Transport { url, purpose, .. }), _) => {
-            object(&[("url", JsValue::from_str(url)), ("purpose", JsValue::from_str(purpose))])
+            vec![("url", JsValue::from_str(url)), ("purpose", JsValue::from_str(purpose))]
         }
-        (_, Some(b)) => object(&[
+        (_, Some(b)) => vec![
             ("oauthError", JsValue::from_str(&b.error)),
             ("errorDescription", crate::steps::str_or_null(b.error_description.as_deref())),
-        ]),
-        _ => JsValue::UNDEFINED,
+        ],
+        _ => Vec::new(),
     };
-    make_error(e.code(), &e.to_string(), fields)
+    make_error(e.code(), &e.to_string(), &fields)
 }
 
 /// Converts core results.

@@ -6,7 +6,7 @@
 //! Thin conversions of plain JS objects to the core's step functions (`client_credentials`,
 //! `token_exchange`, `jwt_bearer`, `token`); the requests come back in the shape of
 //! `Flow.pollRequest()` and are answered in the shape of `Flow.handleResponse()`. Signing the
-//! assertion is the host's job (`js/headless.js` uses WebCrypto).
+//! assertion is the host's job (`pkg/src/headless.js` uses WebCrypto).
 //!
 //! The client fields shared by the request functions: `clientId` (required), `clientSecret`,
 //! `clientAssertion` (a signed JWT), `authMethod` (`none`, `client_secret_basic`,
@@ -248,23 +248,16 @@ pub fn process_token_exchange_response(
 
 /// The RFC 7523 §3 claims of a `private_key_jwt` client assertion for `clientId` at the server
 /// `audience` (its issuer): `{ iss, sub, aud, iat, exp, jti }`, `jti` from `jtiRandom` (16
-/// bytes; default `crypto.getRandomValues`). The JWS payload is `JSON.stringify` of it.
+/// bytes from `crypto.getRandomValues`; the package's `clientAssertionClaims` draws them when not
+/// given). The JWS payload is `JSON.stringify` of it.
 #[wasm_bindgen(js_name = clientAssertionClaims)]
 pub fn client_assertion_claims(
     client_id: &str,
     audience: &str,
     now: f64,
-    jti_random: Option<Uint8Array>,
+    #[wasm_bindgen(unchecked_param_type = "Uint8Array")] jti_random: Option<Uint8Array>,
 ) -> Result<JsValue, JsValue> {
-    let bytes = match jti_random {
-        Some(b) => b,
-        None => crate::io::random_bytes(16)?,
-    };
-    if bytes.length() != 16 {
-        return Err(invalid("jtiRandom", " must be 16 bytes"));
-    }
-    let mut jti = [0u8; 16];
-    bytes.copy_to(&mut jti);
+    let jti = crate::io::bytes::<16>(jti_random, "jtiRandom")?;
     let c = jwt_bearer::client_assertion_claims(client_id, audience, time(now), &jti);
     Ok(object(&[
         ("iss", JsValue::from_str(&c.iss)),

@@ -1,39 +1,45 @@
-//! What Rust needs of the platform, imported from the snippets in `js/`: the error class and
-//! `crypto.getRandomValues`. Everything else the platform does (fetch, storage, windows, the
-//! clock) happens in `js/io.js` and `js/client.js`, which drive the core through [`crate::Flow`].
+//! What the JS host hands to Rust, and the JS values Rust hands back. No platform call happens
+//! here: the entropy arrives as bytes (the host calls `crypto.getRandomValues`, see
+//! `pkg/src/io.js`), and fetch, storage, windows and the clock stay in `pkg/src/`.
 
 use js_sys::{Reflect, Uint8Array};
 use mcp_oauth_core::pkce::Entropy;
-use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsValue;
 
-#[wasm_bindgen(module = "/js/client.js")]
-extern "C" {
-    #[wasm_bindgen(js_name = registerFlowFactory)]
-    pub(crate) fn register_flow_factory(factory: &JsValue);
+use crate::error::error;
+
+/// `n` bytes the host drew from its CSPRNG; `name` is the argument's name in the error.
+pub(crate) fn bytes<const N: usize>(b: Option<Uint8Array>, name: &str) -> Result<[u8; N], JsValue> {
+    match b {
+        Some(b) if b.length() as usize == N => {
+            let mut all = [0u8; N];
+            b.copy_to(&mut all);
+            Ok(all)
+        }
+        _ => Err(error(
+            "invalid_argument",
+            &format!("{name} must be a Uint8Array of {N} bytes from crypto.getRandomValues"),
+            &[],
+        )),
+    }
 }
 
-#[wasm_bindgen(module = "/js/io.js")]
-extern "C" {
-    #[wasm_bindgen(js_name = makeError)]
-    pub(crate) fn make_error(code: &str, message: &str, fields: JsValue) -> JsValue;
-    #[wasm_bindgen(js_name = randomBytes, catch)]
-    pub(crate) fn random_bytes(n: u32) -> Result<Uint8Array, JsValue>;
+/// PKCE verifier and `state` bytes: 64 bytes from the host.
+pub(crate) fn entropy(b: Option<Uint8Array>) -> Result<Entropy, JsValue> {
+    Ok(Entropy::from_bytes(&bytes::<64>(b, "entropy")?))
 }
 
-/// PKCE verifier and `state` bytes from `crypto.getRandomValues`.
-pub(crate) fn entropy() -> Result<Entropy, JsValue> {
-    let bytes = random_bytes(64)?;
-    let mut all = [0u8; 64];
-    bytes.copy_to(&mut all);
-    Ok(Entropy::from_bytes(&all))
+/// Sets name/value pairs on a JS object.
+pub(crate) fn set_all(o: &JsValue, fields: &[(&str, JsValue)]) {
+    for (k, v) in fields {
+        // Setting a property on a fresh object cannot fail.
+        let _ = Reflect::set(o, &JsValue::from_str(k), v);
+    }
 }
 
 /// A JS object from name/value pairs.
 pub(crate) fn object(fields: &[(&str, JsValue)]) -> JsValue {
-    let o = js_sys::Object::new();
-    for (k, v) in fields {
-        // Setting a property on a fresh plain object cannot fail.
-        let _ = Reflect::set(&o, &JsValue::from_str(k), v);
-    }
-    o.into()
+    let o = js_sys::Object::new().into();
+    set_all(&o, fields);
+    o
 }

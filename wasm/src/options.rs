@@ -1,4 +1,7 @@
-//! The `McpOAuth.create` options, read from a plain JS object with a clear error per option.
+//! `Flow`'s options: the core's configuration (server, redirect URI, client, scopes), read from a
+//! plain JS object with a clear error per option. The JS host's own options (storage, fetch,
+//! onAuthorizationRequired, userId, timeoutMs) are checked in `pkg/src/client.js`, which passes
+//! only these on.
 
 use js_sys::{Array, Reflect};
 use mcp_oauth_core::registration::{ClientConfig, PreRegistered};
@@ -9,13 +12,6 @@ use wasm_bindgen::JsValue;
 
 use crate::error::{invalid_option, IntoJs};
 
-/// The options, checked. Only the client and server parts reach the core; the others
-/// (storage, fetch, onAuthorizationRequired, userId, timeoutMs) are type-checked here so that
-/// every option's error reads the same, and used by `js/client.js`.
-pub(crate) struct Options {
-    pub config: FlowConfig,
-}
-
 const KNOWN: &[&str] = &[
     "serverUrl",
     "redirectUri",
@@ -24,11 +20,6 @@ const KNOWN: &[&str] = &[
     "clientSecret",
     "clientMetadataUrl",
     "scopes",
-    "storage",
-    "fetch",
-    "onAuthorizationRequired",
-    "userId",
-    "timeoutMs",
 ];
 
 fn get(obj: &JsValue, name: &str) -> Result<Option<JsValue>, JsValue> {
@@ -55,11 +46,11 @@ fn type_of(v: &JsValue) -> String {
 }
 
 /// Reads and checks the options object.
-pub(crate) fn parse(options: &JsValue) -> Result<Options, JsValue> {
+pub(crate) fn parse(options: &JsValue) -> Result<FlowConfig, JsValue> {
     if !options.is_object() {
         return Err(invalid_option(
             "(all)",
-            "McpOAuth.create needs an options object with at least serverUrl and redirectUri",
+            "Flow needs an options object with at least serverUrl and redirectUri",
         ));
     }
     for key in js_sys::Object::keys(&js_sys::Object::from(options.clone())).iter() {
@@ -115,34 +106,5 @@ pub(crate) fn parse(options: &JsValue) -> Result<Options, JsValue> {
                 ))
             }
         };
-    match get(options, "fetch")? {
-        Some(f) if !f.is_function() => {
-            return Err(invalid_option(
-                "fetch",
-                &format!("expected a function, got {}", type_of(&f)),
-            ))
-        }
-        None if !Reflect::has(&js_sys::global(), &"fetch".into())? => {
-            return Err(invalid_option("fetch", "no global fetch here: pass options.fetch"))
-        }
-        _ => {}
-    }
-    match get(options, "onAuthorizationRequired")? {
-        Some(v) if !v.is_function() && v.as_string().as_deref() != Some("follow") => {
-            return Err(invalid_option(
-                "onAuthorizationRequired",
-                &format!("expected a function or \"follow\", got {}", type_of(&v)),
-            ))
-        }
-        _ => {}
-    }
-    if let Some(v) = get(options, "timeoutMs")? {
-        if !v.as_f64().is_some_and(|n| n > 0.0 && n.is_finite()) {
-            return Err(invalid_option("timeoutMs", "expected a positive number of milliseconds"));
-        }
-    }
-    if string(options, "userId")?.is_some_and(|u| u.is_empty()) {
-        return Err(invalid_option("userId", "must not be empty"));
-    }
-    Ok(Options { config })
+    Ok(config)
 }

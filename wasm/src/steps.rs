@@ -2,12 +2,11 @@
 //! the JS class `Flow` (its `pollRequest`/`handleResponse` pairs are the request/process steps
 //! of every RFC module, sequenced), and pure step functions. Same drain contract as the core:
 //! after every input, drain `pollRequest()`, then `pollEvent()`, then read `pollTimeout()`.
-//! Times are Unix seconds; `entropy` is an optional `Uint8Array` of 64 random bytes (default:
-//! `crypto.getRandomValues`).
+//! Times are Unix seconds; `entropy` is a `Uint8Array` of 64 bytes the host drew with
+//! `crypto.getRandomValues` (nothing here calls the platform).
 
 use js_sys::{Array, Reflect, Uint8Array};
 use mcp_oauth_core::http::{HttpRequest, HttpResponse, Purpose, RequestId};
-use mcp_oauth_core::pkce::Entropy;
 use mcp_oauth_core::secret::AccessToken;
 use mcp_oauth_core::time::UnixTime;
 use mcp_oauth_core::url::{IssuerUrl, ResourceUrl};
@@ -26,22 +25,6 @@ pub struct Flow {
 
 pub(crate) fn time(now: f64) -> UnixTime {
     UnixTime(now.max(0.0) as u64)
-}
-
-fn entropy_from(bytes: Option<Uint8Array>) -> Result<Entropy, JsValue> {
-    match bytes {
-        None => crate::io::entropy(),
-        Some(b) if b.length() == 64 => {
-            let mut all = [0u8; 64];
-            b.copy_to(&mut all);
-            Ok(Entropy::from_bytes(&all))
-        }
-        Some(b) => Err(error(
-            "invalid_argument",
-            &format!("entropy must be 64 bytes, got {}", b.length()),
-            &[],
-        )),
-    }
 }
 
 fn challenge_response(status: u16, www_authenticate: Option<String>) -> HttpResponse {
@@ -116,19 +99,18 @@ pub(crate) fn str_or_null(s: Option<&str>) -> JsValue {
 
 #[wasm_bindgen]
 impl Flow {
-    /// A new flow; `options` as for `McpOAuth.create` (only the client and server parts are
-    /// used).
+    /// A new flow. `options`: the core's configuration only: `serverUrl`, `redirectUri`
+    /// (required), `clientName`, `clientId`, `clientSecret`, `clientMetadataUrl`, `scopes`.
     #[wasm_bindgen(constructor)]
     pub fn new(options: JsValue) -> Result<Flow, JsValue> {
-        let opts = crate::options::parse(&options)?;
-        Ok(Flow { flow: AuthFlow::new(opts.config) })
+        Ok(Flow { flow: AuthFlow::new(crate::options::parse(&options)?) })
     }
 
     /// A flow from a `snapshot()` string.
     pub fn restore(options: JsValue, snapshot: &str) -> Result<Flow, JsValue> {
-        let opts = crate::options::parse(&options)?;
+        let config = crate::options::parse(&options)?;
         let snapshot = FlowSnapshot::from_json(snapshot).js()?;
-        Ok(Flow { flow: AuthFlow::restore(opts.config, snapshot).js()? })
+        Ok(Flow { flow: AuthFlow::restore(config, snapshot).js()? })
     }
 
     /// The MCP server answered 401 with this `WWW-Authenticate` value (if any).
@@ -137,10 +119,10 @@ impl Flow {
         &mut self,
         now: f64,
         www_authenticate: Option<String>,
-        entropy: Option<Uint8Array>,
+        #[wasm_bindgen(unchecked_param_type = "Uint8Array")] entropy: Option<Uint8Array>,
     ) -> Result<(), JsValue> {
         let resp = challenge_response(401, www_authenticate);
-        self.flow.handle_unauthorized(time(now), &resp, entropy_from(entropy)?).js()
+        self.flow.handle_unauthorized(time(now), &resp, crate::io::entropy(entropy)?).js()
     }
 
     /// The MCP server answered 403 to `operation` (step-up on `insufficient_scope`).
@@ -150,10 +132,10 @@ impl Flow {
         now: f64,
         www_authenticate: Option<String>,
         operation: &str,
-        entropy: Option<Uint8Array>,
+        #[wasm_bindgen(unchecked_param_type = "Uint8Array")] entropy: Option<Uint8Array>,
     ) -> Result<(), JsValue> {
         let resp = challenge_response(403, www_authenticate);
-        self.flow.handle_forbidden(time(now), &resp, operation, entropy_from(entropy)?).js()
+        self.flow.handle_forbidden(time(now), &resp, operation, crate::io::entropy(entropy)?).js()
     }
 
     /// Starts an authorization whatever is held.
@@ -161,9 +143,9 @@ impl Flow {
     pub fn begin_authorization(
         &mut self,
         now: f64,
-        entropy: Option<Uint8Array>,
+        #[wasm_bindgen(unchecked_param_type = "Uint8Array")] entropy: Option<Uint8Array>,
     ) -> Result<(), JsValue> {
-        self.flow.begin_authorization(time(now), entropy_from(entropy)?).js()
+        self.flow.begin_authorization(time(now), crate::io::entropy(entropy)?).js()
     }
 
     /// The next request to send: `{ id, purpose, method, url, headers: [[name, value]], body:
@@ -308,11 +290,13 @@ impl Flow {
         now: f64,
         www_authenticate: Option<String>,
         used: &str,
-        entropy: Option<Uint8Array>,
+        #[wasm_bindgen(unchecked_param_type = "Uint8Array")] entropy: Option<Uint8Array>,
     ) -> Result<(), JsValue> {
         let resp = challenge_response(401, www_authenticate);
         let used = AccessToken::new(used);
-        self.flow.handle_unauthorized_for(time(now), &resp, &used, entropy_from(entropy)?).js()
+        self.flow
+            .handle_unauthorized_for(time(now), &resp, &used, crate::io::entropy(entropy)?)
+            .js()
     }
 
     /// The retried request after a step-up succeeded (resets the per-operation cap).
@@ -399,19 +383,6 @@ pub fn callback_state(url: &str) -> Option<String> {
         .ok()?
         .into_iter()
         .find_map(|(k, v)| (k == "state").then_some(v))
-}
-
-/// Registers the flow factory with the JS client (`js/client.js`). Runs when the module starts;
-/// hosts that link this crate into their own wasm module (tests) call it themselves.
-#[wasm_bindgen(start)]
-pub fn start() {
-    let factory = Closure::<dyn Fn(JsValue, Option<String>) -> Result<Flow, JsValue>>::new(
-        |options: JsValue, snapshot: Option<String>| match snapshot {
-            Some(s) => Flow::restore(options, &s),
-            None => Flow::new(options),
-        },
-    );
-    crate::io::register_flow_factory(&factory.into_js_value());
 }
 
 /// Reads the `Bearer` challenge of a 401/403 `WWW-Authenticate` value (RFC 6750 §3,

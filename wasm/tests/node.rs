@@ -1,5 +1,6 @@
 //! wasm-bindgen tests in Node: `cargo test -p mcp-oauth-wasm --target wasm32-unknown-unknown
-//! --test node` with `wasm-bindgen-test-runner` as the runner (see `.ci/run`).
+//! --test node` with `wasm-bindgen-test-runner` as the runner (see `.ci/run`): the shared tests
+//! of `common`, and the headless step functions.
 #![cfg(target_arch = "wasm32")]
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
@@ -9,58 +10,10 @@ use common::*;
 use wasm_bindgen::JsValue;
 use wasm_bindgen_test::*;
 
-#[wasm_bindgen_test]
-async fn browser_storages_are_unavailable_in_node_with_a_clear_error() {
-    for kind in ["localStorage", "sessionStorage", "indexedDB"] {
-        let e = make_storage(&JsValue::from_str(kind)).unwrap_err();
-        assert_eq!(get(&e, "code"), "storage_unavailable");
-        assert!(get(&e, "message").as_string().unwrap().contains(kind));
-    }
-}
-
-#[wasm_bindgen_test]
-async fn popup_mode_is_refused_in_node() {
-    let f = fake();
-    let auth: McpOAuth = wait(create(&options(&f, &[]))).await.unwrap().into();
-    let (code, message) = rejection(auth.authorize(&obj(&[("mode", "popup".into())]))).await;
-    assert_eq!(code, "popup_unavailable");
-    assert!(message.contains("follow"), "{message}");
-}
-
 /// The headless step functions (feature `headless`, on by default; the npm package's Node build).
 #[cfg(feature = "headless")]
 mod headless {
     use super::*;
-
-    /// Answers a request object of `pollRequest()` / the step functions at the core's demo server.
-    fn demo_answer(server: &mut mcp_oauth_core::demo::DemoServer, req: &JsValue) -> JsValue {
-        use mcp_oauth_core::http::{HttpRequest, Method, Purpose, RequestId};
-        let post = get(req, "method").as_string().unwrap() == "POST";
-        let headers = js_sys::Array::from(&get(req, "headers"))
-            .iter()
-            .map(|p| {
-                let p = js_sys::Array::from(&p);
-                (p.get(0).as_string().unwrap(), p.get(1).as_string().unwrap())
-            })
-            .collect();
-        let resp = server.respond(&HttpRequest {
-            id: RequestId(0),
-            purpose: Purpose::ResourceMetadata,
-            method: if post { Method::Post } else { Method::Get },
-            url: get(req, "url").as_string().unwrap(),
-            headers,
-            body: js_sys::Uint8Array::from(get(req, "body")).to_vec(),
-        });
-        let h = js_sys::Array::new();
-        for (k, v) in &resp.headers {
-            h.push(&js_sys::Array::of2(&k.into(), &v.into()));
-        }
-        obj(&[
-            ("status", resp.status.into()),
-            ("headers", h.into()),
-            ("body", js_sys::Uint8Array::from(resp.body.as_slice()).into()),
-        ])
-    }
 
     #[wasm_bindgen_test]
     fn headless_discovery_gives_what_the_grants_need() {
@@ -175,8 +128,12 @@ mod headless {
             .unwrap_err();
         assert_eq!(get(&e, "code"), "issued_token_type_mismatch");
 
-        let c = client_assertion_claims("svc", "https://as.example.com", 1000.0, None).unwrap();
+        let jti = Some(js_sys::Uint8Array::from([5u8; 16].as_slice()));
+        let c = client_assertion_claims("svc", "https://as.example.com", 1000.0, jti).unwrap();
         assert_eq!(get(&c, "exp"), 1120);
         assert_eq!(get(&c, "jti").as_string().unwrap().len(), 22);
+        // The jti bytes are the caller's (crypto.getRandomValues in the JS host).
+        let e = client_assertion_claims("svc", "https://as.example.com", 1000.0, None).unwrap_err();
+        assert!(assert_error(&e, "invalid_argument").contains("jtiRandom"));
     }
 }

@@ -1,334 +1,195 @@
-//! Tests shared by the Node run (`tests/node.rs`) and the Chromium run (`tests/browser.rs`):
-//! the JS client (`js/client.js`) over the wasm `Flow`, entropy, storage adapters, error codes,
-//! and the whole flow against an in-page fake server (the core's `DemoServer` behind a `fetch`).
+//! Tests shared by the Node run (`tests/node.rs`) and the Chromium run (`tests/browser.rs`): the
+//! bindings alone, as any JS host sees them: `Flow` over the core's options, its errors (JS
+//! `Error`s named `McpOAuthError` with a code), entropy passed in, and the whole authorization
+//! driven through `Flow` against the core's `DemoServer`. The package's JS host (`pkg/src/`) is
+//! tested by `pkg/test/` (Node) and `examples/browser-chat/test/` (Chromium).
 
-use std::cell::RefCell;
-use std::rc::Rc;
-
-use js_sys::{Array, Function, Promise, Reflect, Uint8Array};
-use mcp_oauth_core::demo::{DemoServer, MCP_URL};
+use js_sys::{Array, Reflect, Uint8Array};
+use mcp_oauth_core::demo::{DemoServer, ISSUER, MCP_URL};
 use mcp_oauth_core::http::{HttpRequest, Method, Purpose, RequestId};
+use mcp_oauth_wasm::Flow;
 use wasm_bindgen::prelude::*;
-use wasm_bindgen_futures::JsFuture;
 use wasm_bindgen_test::*;
-
-#[wasm_bindgen(module = "/js/client.js")]
-extern "C" {
-    pub type McpOAuth;
-    #[wasm_bindgen(static_method_of = McpOAuth, js_name = create)]
-    pub fn create_js(options: &JsValue) -> Promise;
-    #[wasm_bindgen(method, getter)]
-    pub fn fetch(this: &McpOAuth) -> Function;
-    #[wasm_bindgen(method)]
-    pub fn authorize(this: &McpOAuth, options: &JsValue) -> Promise;
-    #[wasm_bindgen(method, js_name = handleRedirect)]
-    pub fn handle_redirect(this: &McpOAuth, url: &str) -> Promise;
-    #[wasm_bindgen(method, js_name = accessToken)]
-    pub fn access_token(this: &McpOAuth) -> Promise;
-    #[wasm_bindgen(method)]
-    pub fn status(this: &McpOAuth) -> JsValue;
-    #[wasm_bindgen(method)]
-    pub fn logout(this: &McpOAuth) -> Promise;
-    #[wasm_bindgen(method)]
-    pub fn on(this: &McpOAuth, kind: &str, listener: &Function) -> Function;
-}
-
-#[wasm_bindgen(module = "/js/io.js")]
-extern "C" {
-    #[wasm_bindgen(js_name = randomBytes)]
-    pub fn random_bytes(n: u32) -> Uint8Array;
-    #[wasm_bindgen(js_name = makeStorage, catch)]
-    pub fn make_storage(spec: &JsValue) -> Result<JsValue, JsValue>;
-    #[wasm_bindgen(js_name = storageGet)]
-    pub fn storage_get(storage: &JsValue, key: &str) -> Promise;
-    #[wasm_bindgen(js_name = storageSet)]
-    pub fn storage_set(storage: &JsValue, key: &str, value: &str) -> Promise;
-    #[wasm_bindgen(js_name = storageDelete)]
-    pub fn storage_delete(storage: &JsValue, key: &str) -> Promise;
-}
-
-#[wasm_bindgen(module = "/tests/helpers.js")]
-extern "C" {
-    #[wasm_bindgen(js_name = asyncStorage)]
-    pub fn async_storage() -> JsValue;
-    #[wasm_bindgen(js_name = brokenStorage)]
-    pub fn broken_storage() -> JsValue;
-    #[wasm_bindgen(js_name = fakeFetch)]
-    pub fn fake_fetch(handler: &JsValue) -> JsValue;
-    #[wasm_bindgen(js_name = objectWith)]
-    pub fn object_with(entries: Array) -> JsValue;
-    #[wasm_bindgen(js_name = rejectionOf)]
-    pub fn rejection_of(promise: &Promise) -> Promise;
-    #[wasm_bindgen(js_name = errorInfo)]
-    pub fn error_info(e: &JsValue) -> JsValue;
-}
-
-/// `McpOAuth.create`, after registering the flow factory (a test binary has no start hook).
-pub fn create(options: &JsValue) -> Promise {
-    mcp_oauth_wasm::steps::start();
-    McpOAuth::create_js(options)
-}
 
 pub const REDIRECT: &str = "http://localhost:8000/auth/redirect";
 
 pub fn obj(entries: &[(&str, JsValue)]) -> JsValue {
-    let a = Array::new();
+    let o = js_sys::Object::new();
     for (k, v) in entries {
-        a.push(&Array::of2(&JsValue::from_str(k), v));
+        Reflect::set(&o, &JsValue::from_str(k), v).unwrap();
     }
-    object_with(a)
+    o.into()
 }
 
 pub fn get(v: &JsValue, key: &str) -> JsValue {
     Reflect::get(v, &JsValue::from_str(key)).unwrap()
 }
 
-pub async fn wait(p: Promise) -> Result<JsValue, JsValue> {
-    JsFuture::from(p).await
+/// 64 bytes, as a host draws them with `crypto.getRandomValues`.
+pub fn entropy(seed: u8) -> Option<Uint8Array> {
+    let bytes: Vec<u8> = (0..64u8).map(|i| i.wrapping_mul(31).wrapping_add(seed)).collect();
+    Some(Uint8Array::from(bytes.as_slice()))
 }
 
-/// The rejection of `p` as `(code, message)`, asserting it is an `McpOAuthError`.
-pub async fn rejection(p: Promise) -> (String, String) {
-    let e = wait(rejection_of(&p)).await.unwrap();
-    assert!(!e.is_null(), "expected a rejection");
-    let info = error_info(&e);
-    assert_eq!(get(&info, "isMcpOAuthError"), JsValue::TRUE, "not an McpOAuthError: {e:?}");
-    (
-        get(&info, "code").as_string().unwrap_or_default(),
-        get(&info, "message").as_string().unwrap_or_default(),
-    )
+/// Asserts that `e` is what the bindings throw: an `Error` named `McpOAuthError` with `code`.
+pub fn assert_error(e: &JsValue, code: &str) -> String {
+    assert!(e.is_instance_of::<js_sys::Error>(), "not an Error: {e:?}");
+    assert_eq!(get(e, "name"), "McpOAuthError");
+    assert_eq!(get(e, "code"), code, "{:?}", get(e, "message"));
+    get(e, "message").as_string().unwrap()
 }
 
-/// The in-page fake server: the core's `DemoServer` for discovery, registration and tokens,
-/// plus the MCP endpoint itself (401 without an accepted token).
-pub struct Fake {
-    pub server: Rc<RefCell<DemoServer>>,
-    pub mcp_requests: Rc<RefCell<Vec<Option<String>>>>,
-    pub fetch: JsValue,
-    _handler: Closure<dyn FnMut(String, String, Array, String) -> JsValue>,
+/// Answers a request object of `pollRequest()` / the step functions at the core's demo server.
+pub fn demo_answer(server: &mut DemoServer, req: &JsValue) -> JsValue {
+    let post = get(req, "method").as_string().unwrap() == "POST";
+    let headers = Array::from(&get(req, "headers"))
+        .iter()
+        .map(|p| {
+            let p = Array::from(&p);
+            (p.get(0).as_string().unwrap(), p.get(1).as_string().unwrap())
+        })
+        .collect();
+    let resp = server.respond(&HttpRequest {
+        id: RequestId(0),
+        purpose: Purpose::ResourceMetadata,
+        method: if post { Method::Post } else { Method::Get },
+        url: get(req, "url").as_string().unwrap(),
+        headers,
+        body: Uint8Array::from(get(req, "body")).to_vec(),
+    });
+    let h = Array::new();
+    for (k, v) in &resp.headers {
+        h.push(&Array::of2(&k.into(), &v.into()));
+    }
+    obj(&[
+        ("status", resp.status.into()),
+        ("headers", h.into()),
+        ("body", Uint8Array::from(resp.body.as_slice()).into()),
+    ])
 }
 
-pub fn fake() -> Fake {
-    let server = Rc::new(RefCell::new(DemoServer::new()));
-    let mcp_requests = Rc::new(RefCell::new(Vec::new()));
-    let (s, m) = (server.clone(), mcp_requests.clone());
-    let handler = Closure::<dyn FnMut(String, String, Array, String) -> JsValue>::new(
-        move |method: String, url: String, headers: Array, body: String| {
-            let headers: Vec<(String, String)> = headers
-                .iter()
-                .map(|p| {
-                    let p = Array::from(&p);
-                    (p.get(0).as_string().unwrap(), p.get(1).as_string().unwrap())
-                })
-                .collect();
-            let auth = headers.iter().find(|(k, _)| k == "authorization").map(|(_, v)| v.clone());
-            let (status, out_headers, out_body) = if url == MCP_URL {
-                m.borrow_mut().push(auth.clone());
-                if auth.as_deref().is_some_and(|a| s.borrow().accepts(a)) {
-                    (
-                        200,
-                        vec![("content-type".to_owned(), "application/json".to_owned())],
-                        r#"{"ok":true}"#.to_owned(),
-                    )
-                } else {
-                    let r = s.borrow().unauthorized();
-                    (401, r.headers.clone(), String::new())
-                }
-            } else {
-                let req = HttpRequest {
-                    id: RequestId(0),
-                    purpose: Purpose::ResourceMetadata,
-                    method: if method == "POST" { Method::Post } else { Method::Get },
-                    url,
-                    headers,
-                    body: body.into_bytes(),
-                };
-                let r = s.borrow_mut().respond(&req);
-                (r.status, r.headers.clone(), String::from_utf8_lossy(&r.body).into_owned())
-            };
-            let h = Array::new();
-            for (k, v) in out_headers {
-                h.push(&Array::of2(&k.into(), &v.into()));
-            }
-            Array::of3(&JsValue::from(status), &object_with(h), &out_body.into()).into()
-        },
-    );
-    let fetch = fake_fetch(handler.as_ref());
-    Fake { server, mcp_requests, fetch, _handler: handler }
+/// The drain contract: every request answered by `server`, then the events' types (and the
+/// browser URL of `open_browser`, if any).
+fn drain(flow: &mut Flow, server: &mut DemoServer, now: f64) -> (Vec<String>, Option<String>) {
+    loop {
+        let req = flow.poll_request();
+        if req.is_undefined() {
+            break;
+        }
+        let id = get(&req, "id").as_f64().unwrap();
+        flow.handle_response(now, id, demo_answer(server, &req)).unwrap();
+    }
+    let (mut types, mut url) = (Vec::new(), None);
+    loop {
+        let ev = flow.poll_event();
+        if ev.is_undefined() {
+            break;
+        }
+        let t = get(&ev, "type").as_string().unwrap();
+        if t == "open_browser" {
+            url = get(&ev, "url").as_string();
+        }
+        types.push(t);
+    }
+    (types, url)
 }
 
-/// `onAuthorizationRequired` that approves at the fake server.
-pub fn approver(server: Rc<RefCell<DemoServer>>) -> JsValue {
-    Closure::<dyn FnMut(String) -> JsValue>::new(move |url: String| {
-        JsValue::from_str(&server.borrow_mut().approve(&url))
-    })
-    .into_js_value()
-}
-
-pub fn options(fake: &Fake, extra: &[(&str, JsValue)]) -> JsValue {
-    let mut all = vec![
-        ("serverUrl", JsValue::from_str(MCP_URL)),
-        ("redirectUri", JsValue::from_str(REDIRECT)),
-        ("fetch", fake.fetch.clone()),
-    ];
-    all.extend(extra.iter().cloned());
-    obj(&all)
-}
-
-pub async fn mcp_post(auth: &McpOAuth) -> JsValue {
-    let init = obj(&[("method", "POST".into()), ("body", "{}".into())]);
-    let p: Promise = auth.fetch().call2(&JsValue::NULL, &MCP_URL.into(), &init).unwrap().into();
-    wait(p).await.unwrap()
+fn options() -> JsValue {
+    obj(&[("serverUrl", MCP_URL.into()), ("redirectUri", REDIRECT.into())])
 }
 
 // ---------------------------------------------------------------------------------- tests
 
 #[wasm_bindgen_test]
-fn entropy_comes_from_crypto_and_differs() {
-    let a = random_bytes(64).to_vec();
-    let b = random_bytes(64).to_vec();
-    assert_eq!(a.len(), 64);
-    assert_ne!(a, b);
-    assert!(a.iter().any(|x| *x != 0));
-}
-
-#[wasm_bindgen_test]
-async fn memory_and_custom_async_storage_round_trip() {
-    for spec in [JsValue::from_str("memory"), JsValue::UNDEFINED, async_storage()] {
-        let s = make_storage(&spec).unwrap();
-        assert!(wait(storage_get(&s, "k")).await.unwrap().is_null());
-        wait(storage_set(&s, "k", "v1")).await.unwrap();
-        assert_eq!(wait(storage_get(&s, "k")).await.unwrap(), "v1");
-        wait(storage_delete(&s, "k")).await.unwrap();
-        assert!(wait(storage_get(&s, "k")).await.unwrap().is_null());
-    }
-}
-
-#[wasm_bindgen_test]
-async fn storage_failures_name_the_operation_and_key() {
-    let s = make_storage(&broken_storage()).unwrap();
-    let (code, message) = rejection(storage_set(&s, "the-key", "v")).await;
-    assert_eq!(code, "storage_failed");
-    assert!(
-        message.contains("set") && message.contains("the-key") && message.contains("disk on fire"),
-        "{message}"
-    );
-}
-
-#[wasm_bindgen_test]
-async fn bad_storage_options_are_refused() {
-    let bad = make_storage(&JsValue::from_str("cookies")).unwrap_err();
-    assert_eq!(get(&bad, "code"), "invalid_option");
-    let missing = make_storage(&obj(&[("get", async_storage())])).unwrap_err();
-    assert!(get(&missing, "message").as_string().unwrap().contains("set, delete"));
-}
-
-#[wasm_bindgen_test]
-async fn whole_flow_against_the_in_page_fake_server() {
-    let f = fake();
-    let storage = async_storage();
-    let opts = options(
-        &f,
-        &[("storage", storage.clone()), ("onAuthorizationRequired", approver(f.server.clone()))],
-    );
-    let auth: McpOAuth = wait(create(&opts)).await.unwrap().into();
-    let events = Rc::new(RefCell::new(Vec::<String>::new()));
-    let ev = events.clone();
-    let listener = Closure::<dyn FnMut(JsValue)>::new(move |e: JsValue| {
-        ev.borrow_mut().push(get(&e, "type").as_string().unwrap());
-    });
-    let _off = auth.on("*", listener.as_ref().unchecked_ref());
-    let response = mcp_post(&auth).await;
-    assert_eq!(get(&response, "status"), 200);
+fn whole_authorization_through_flow_against_the_demo_server() {
+    let mut server = DemoServer::new();
+    let mut flow = Flow::new(options()).unwrap();
+    flow.begin_authorization(1000.0, entropy(1)).unwrap();
+    let (events, url) = drain(&mut flow, &mut server, 1000.0);
+    assert!(events.contains(&"client_registered".to_owned()), "{events:?}");
+    let url = url.expect("open_browser");
+    assert!(url.starts_with(&format!("{ISSUER}/authorize?")), "{url}");
+    assert_eq!(get(&flow.status(1000.0), "state"), "awaiting_user");
+    let state = flow.pending_state().expect("a pending authorization");
+    let callback = server.approve(&url);
+    assert_eq!(mcp_oauth_wasm::steps::callback_state(&callback), Some(state));
+    flow.handle_callback(1001.0, &callback).unwrap();
+    let (events, _) = drain(&mut flow, &mut server, 1001.0);
+    assert!(events.contains(&"tokens_updated".to_owned()), "{events:?}");
+    assert!(events.contains(&"authorized".to_owned()), "{events:?}");
     // resource metadata, server metadata, registration, code exchange
-    assert_eq!(f.server.borrow().requests, 4);
-    let mcp = f.mcp_requests.borrow().clone();
-    assert_eq!(mcp.len(), 2, "{mcp:?}");
-    assert_eq!(mcp[0], None);
-    assert!(mcp[1].as_deref().is_some_and(|h| h.starts_with("Bearer ")));
-    let status = auth.status();
-    assert_eq!(get(&status, "state"), "authorized");
+    assert_eq!(server.requests, 4);
+    let status = flow.status(1001.0);
     assert_eq!(get(&status, "authorized"), JsValue::TRUE);
-    let seen = events.borrow().clone();
-    for want in ["registered", "authorization_required", "tokens", "authorized", "status"] {
-        assert!(seen.iter().any(|e| e == want), "no {want} in {seen:?}");
-    }
-    // A second client on the same storage: authorized at once, no request to the servers.
-    let again: McpOAuth = wait(create(&options(&f, &[("storage", storage)]))).await.unwrap().into();
-    let token = wait(again.access_token()).await.unwrap();
-    assert!(token.as_string().is_some_and(|t| !t.is_empty()));
-    assert_eq!(f.server.borrow().requests, 4);
+    assert_eq!(get(&status, "issuer"), ISSUER);
+    let header = flow.authorization_header(1001.0, MCP_URL).unwrap().unwrap();
+    assert!(server.accepts(&header), "{header}");
+    let kept = flow.persistent_state();
+    assert_eq!(get(&kept, "issuer"), ISSUER);
+    // A restored flow holds the tokens: no request needed.
+    let snapshot = get(&kept, "snapshot").as_string().unwrap();
+    let again = Flow::restore(options(), &snapshot).unwrap();
+    assert_eq!(again.access_token(1002.0), flow.access_token(1002.0));
+    assert!(flow.pending_state().is_none());
 }
 
 #[wasm_bindgen_test]
-async fn manual_mode_then_callback_and_replay_refused() {
-    let f = fake();
-    let storage = async_storage();
-    let auth: McpOAuth =
-        wait(create(&options(&f, &[("storage", storage.clone())]))).await.unwrap().into();
-    let pending = wait(auth.authorize(&obj(&[("mode", "manual".into())]))).await.unwrap();
-    assert_eq!(get(&pending, "state"), "awaiting_user");
-    let url = get(&pending, "url").as_string().unwrap();
-    let callback = f.server.borrow_mut().approve(&url);
-    // Another instance (a reloaded page) finishes it from storage.
-    let reloaded: McpOAuth =
-        wait(create(&options(&f, &[("storage", storage.clone())]))).await.unwrap().into();
-    assert_eq!(wait(reloaded.handle_redirect(&callback)).await.unwrap(), JsValue::TRUE);
-    assert_eq!(get(&reloaded.status(), "authorized"), JsValue::TRUE);
-    let (code, _) = rejection(reloaded.handle_redirect(&callback)).await;
-    assert_eq!(code, "unknown_state");
-    // A forged state is refused and changes nothing.
-    let (code, _) =
-        rejection(reloaded.handle_redirect(&format!("{REDIRECT}?code=x&state=forged"))).await;
-    assert_eq!(code, "unknown_state");
-    assert_eq!(get(&reloaded.status(), "authorized"), JsValue::TRUE);
-    // Not a callback at all.
-    assert_eq!(wait(reloaded.handle_redirect(REDIRECT)).await.unwrap(), JsValue::FALSE);
+fn entropy_is_the_callers_and_is_checked() {
+    let mut flow = Flow::new(options()).unwrap();
+    let e = flow.begin_authorization(1000.0, None).unwrap_err();
+    assert!(assert_error(&e, "invalid_argument").contains("64 bytes"));
+    let short = Some(Uint8Array::from([7u8; 63].as_slice()));
+    assert_error(&flow.begin_authorization(1000.0, short).unwrap_err(), "invalid_argument");
+    assert!(flow.poll_request().is_undefined(), "nothing started");
+    // The same bytes give the same PKCE challenge and state: nothing else is drawn.
+    let mut server = DemoServer::new();
+    let urls: Vec<String> = (0..2)
+        .map(|_| {
+            let mut f = Flow::new(options()).unwrap();
+            f.begin_authorization(1000.0, entropy(9)).unwrap();
+            drain(&mut f, &mut server, 1000.0).1.unwrap()
+        })
+        .collect();
+    let state = |u: &str| mcp_oauth_wasm::steps::callback_state(u).unwrap();
+    assert_eq!(state(&urls[0]), state(&urls[1]));
 }
 
 #[wasm_bindgen_test]
-async fn fetch_without_a_way_to_ask_rejects_with_the_url() {
-    let f = fake();
-    let auth: McpOAuth = wait(create(&options(&f, &[]))).await.unwrap().into();
-    let init = obj(&[("method", "POST".into())]);
-    let p: Promise = auth.fetch().call2(&JsValue::NULL, &MCP_URL.into(), &init).unwrap().into();
-    let e = wait(rejection_of(&p)).await.unwrap();
-    assert_eq!(get(&e, "code"), "authorization_required");
-    assert!(get(&e, "url").as_string().unwrap().starts_with("https://auth.example.com/authorize?"));
-}
-
-#[wasm_bindgen_test]
-async fn logout_clears_storage_and_status() {
-    let f = fake();
-    let storage = async_storage();
-    let opts = options(
-        &f,
-        &[("storage", storage.clone()), ("onAuthorizationRequired", approver(f.server.clone()))],
-    );
-    let auth: McpOAuth = wait(create(&opts)).await.unwrap().into();
-    mcp_post(&auth).await;
-    let report = wait(auth.logout()).await.unwrap();
-    assert_eq!(get(&report, "hadTokens"), JsValue::TRUE);
-    // The demo server has no revocation endpoint.
-    assert_eq!(get(&report, "revoked"), JsValue::FALSE);
-    assert_eq!(get(&auth.status(), "state"), "unauthorized");
-    let map = get(&storage, "map");
-    assert_eq!(get(&map, "size"), 0);
-}
-
-#[wasm_bindgen_test]
-async fn options_errors_carry_stable_codes() {
-    let f = fake();
+fn flow_options_are_the_cores_with_errors_naming_them() {
     let cases: Vec<(JsValue, &str, &str)> = vec![
-        (obj(&[]), "invalid_option", "serverUrl"),
-        (options(&f, &[("scopes", JsValue::from(3))]), "invalid_option", "scopes"),
+        (JsValue::NULL, "invalid_option", "Flow needs an options object"),
         (
-            options(&f, &[("onAuthorizationRequired", "sure".into())]),
+            obj(&[("redirectUri", REDIRECT.into())]),
             "invalid_option",
-            "onAuthorizationRequired",
+            "options.serverUrl: is required",
         ),
-        (options(&f, &[("userId", "".into())]), "invalid_option", "userId"),
-        (options(&f, &[("clientSecret", "s".into())]), "invalid_option", "clientSecret"),
+        (
+            obj(&[
+                ("serverUrl", MCP_URL.into()),
+                ("redirectUri", REDIRECT.into()),
+                ("fetch", 1.into()),
+            ]),
+            "invalid_option",
+            "options.fetch: unknown option",
+        ),
+        (
+            obj(&[
+                ("serverUrl", MCP_URL.into()),
+                ("redirectUri", REDIRECT.into()),
+                ("scopes", 3.into()),
+            ]),
+            "invalid_option",
+            "scopes",
+        ),
+        (
+            obj(&[
+                ("serverUrl", MCP_URL.into()),
+                ("redirectUri", REDIRECT.into()),
+                ("clientSecret", "s".into()),
+            ]),
+            "invalid_option",
+            "clientSecret",
+        ),
         (
             obj(&[
                 ("serverUrl", "http://example.com/mcp".into()),
@@ -339,9 +200,12 @@ async fn options_errors_carry_stable_codes() {
         ),
     ];
     for (opts, want_code, want_in_message) in cases {
-        let (code, message) = rejection(create(&opts)).await;
-        assert_eq!(code, want_code, "{message}");
+        let e = Flow::new(opts).err().expect("refused");
+        let message = assert_error(&e, want_code);
         assert!(message.contains(want_in_message), "{message}");
+        if want_code == "invalid_option" {
+            assert!(get(&e, "option").is_string(), "{message}");
+        }
     }
     let codes = mcp_oauth_wasm::error::BINDING_CODES;
     let mut sorted = codes.to_vec();
@@ -349,4 +213,99 @@ async fn options_errors_carry_stable_codes() {
     sorted.dedup();
     assert_eq!(sorted.len(), codes.len());
     assert!(codes.iter().all(|c| c.chars().all(|ch| ch.is_ascii_lowercase() || ch == '_')));
+}
+
+#[wasm_bindgen_test]
+fn flow_needs_no_global_fetch() {
+    let global = js_sys::global();
+    let fetch = get(&global, "fetch");
+    Reflect::delete_property(&global, &"fetch".into()).unwrap();
+    let made = Flow::new(options());
+    Reflect::set(&global, &"fetch".into(), &fetch).unwrap();
+    let mut flow = made.unwrap();
+    flow.begin_authorization(1000.0, entropy(2)).unwrap();
+    assert_eq!(get(&flow.poll_request(), "purpose"), "resource_metadata");
+}
+
+#[wasm_bindgen_test]
+fn transport_failures_end_in_a_failed_event_with_the_message() {
+    let mut flow = Flow::new(options()).unwrap();
+    flow.begin_authorization(1000.0, entropy(3)).unwrap();
+    let mut first = None;
+    loop {
+        let req = flow.poll_request();
+        if req.is_undefined() {
+            break;
+        }
+        let id = get(&req, "id").as_f64().unwrap();
+        if let Err(e) = flow.handle_transport_error(1000.0, id, "no response (test)") {
+            first.get_or_insert(e);
+        }
+    }
+    if let Some(e) = first {
+        assert_eq!(get(&e, "name"), "McpOAuthError");
+    }
+    let failed = std::iter::from_fn(|| Some(flow.poll_event()).filter(|e| !e.is_undefined()))
+        .find(|e| get(e, "type") == "failed")
+        .expect("a failed event");
+    let e = get(&failed, "error");
+    assert!(e.is_instance_of::<js_sys::Error>());
+    assert_eq!(get(&e, "name"), "McpOAuthError");
+    let message = get(&e, "message").as_string().unwrap();
+    assert!(message.contains("no response (test)"), "{message}");
+    assert!(get(&e, "code").as_string().is_some_and(|c| !c.is_empty()), "{message}");
+}
+
+/// The global allocator (src/lib.rs) under a mixed load: blocks of many sizes and alignments,
+/// freed out of order, grown and shrunk; every block keeps its own bytes.
+#[wasm_bindgen_test]
+fn the_allocator_keeps_every_block_intact_under_a_mixed_load() {
+    let mut seed = 0x2545_f491_u32;
+    let mut next = move || {
+        // xorshift32
+        seed ^= seed << 13;
+        seed ^= seed >> 17;
+        seed ^= seed << 5;
+        seed
+    };
+    let mut live: Vec<(u8, Vec<u8>)> = Vec::new();
+    let mut wide: Vec<Vec<u128>> = Vec::new();
+    for round in 0..20_000u32 {
+        let r = next();
+        match r % 5 {
+            0 | 1 => {
+                let size = (next() % if r % 97 == 0 { 200_000 } else { 300 }) as usize;
+                let tag = (round % 251) as u8;
+                live.push((tag, vec![tag; size]));
+            }
+            2 if !live.is_empty() => {
+                let i = next() as usize % live.len();
+                let (tag, v) = live.swap_remove(i);
+                assert!(v.iter().all(|b| *b == tag), "block {i} was overwritten");
+            }
+            3 if !live.is_empty() => {
+                let i = next() as usize % live.len();
+                let (tag, v) = &mut live[i];
+                let new_len = (next() % 600) as usize;
+                v.resize(new_len, *tag);
+                v.shrink_to_fit();
+            }
+            _ => {
+                if wide.len() > 50 {
+                    let v = wide.swap_remove(next() as usize % wide.len());
+                    assert!(v.iter().enumerate().all(|(i, x)| *x == i as u128 * 3));
+                }
+                let n = (next() % 40) as usize;
+                let v: Vec<u128> = (0..n).map(|i| i as u128 * 3).collect();
+                assert_eq!(v.as_ptr() as usize % std::mem::align_of::<u128>(), 0);
+                wide.push(v);
+            }
+        }
+    }
+    for (tag, v) in &live {
+        assert!(v.iter().all(|b| b == tag));
+    }
+    for v in &wide {
+        assert!(v.iter().enumerate().all(|(i, x)| *x == i as u128 * 3));
+    }
 }

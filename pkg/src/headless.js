@@ -10,13 +10,14 @@
 // discovery); this file owns fetch, the clock, the key and the in-memory token cache. Nothing is
 // persisted: a new token is one request away.
 
-import { makeError, nowSeconds, defaultFetch, send, requestUrl, prepareRequest } from './io.js';
+// The WebAssembly module's bindings (wasm-bindgen output, the Node build): pkg/build.sh puts
+// them next to the minified copy of this file (dist/node/); node.js initialises the module.
+import * as steps from './mcp_oauth_wasm.js';
+import { makeError, nowSeconds, randomBytes, defaultFetch, send, requestUrl, prepareRequest } from './io.js';
 
-let steps = null;
-
-/** Set by the Node entry (pkg/build.sh writes dist/node/client.js): the WebAssembly module's exports. */
-export function useSteps(module) {
-  steps = module;
+/** The core's RFC 7523 §3 assertion claims; `jtiRandom` (16 bytes) from `crypto.getRandomValues` when not given. */
+export function clientAssertionClaims(clientId, audience, now, jtiRandom = randomBytes(16)) {
+  return steps.clientAssertionClaims(clientId, audience, now, jtiRandom);
 }
 
 const ID_JAG = 'urn:ietf:params:oauth:token-type:id-jag';
@@ -126,10 +127,9 @@ export class McpOAuthHeadless {
    * (60), fetch.
    */
   static async create(options) {
-    if (!steps) throw makeError('not_initialized', 'the WebAssembly module is not initialised yet (import the package entry, which initialises it)');
     const o = check(options);
     // The core's flow, for discovery, the resource and the token-for-other-resource check.
-    const flow = new steps.Flow({ serverUrl: o.serverUrl, redirectUri: 'http://127.0.0.1/unused', scopes: o.scope, fetch: o.fetch });
+    const flow = new steps.Flow({ serverUrl: o.serverUrl, redirectUri: 'http://127.0.0.1/unused', scopes: o.scope });
     const key = o.privateKey === undefined ? null : await importKey(o.privateKey, o.signingAlg);
     return new McpOAuthHeadless(CONSTRUCT, o, flow, key);
   }
@@ -179,7 +179,7 @@ export class McpOAuthHeadless {
     const o = this.#o;
     const c = { clientId: o.clientId, clientSecret: o.clientSecret, authMethod: o.authMethod };
     if (this.#key) {
-      c.clientAssertion = await signJwt(this.#key, o.signingAlg, steps.clientAssertionClaims(o.clientId, target.issuer, now));
+      c.clientAssertion = await signJwt(this.#key, o.signingAlg, clientAssertionClaims(o.clientId, target.issuer, now));
     } else if (o.clientSecret !== undefined) {
       c.authMethod ??= target.secretAuthMethod ?? undefined;
     }

@@ -1,14 +1,21 @@
-// IO primitives of the browser/Node binding (wasm-bindgen snippet, imported by src/io.rs).
-// Only what the host platform does: fetch, storage, windows, messages, clock, entropy.
-// No protocol decision is made here; the Rust core makes them all.
+// IO primitives of the JS host (browsers and Node): fetch, storage, windows, messages, clock,
+// entropy. Imports nothing; no protocol decision is made here, the Rust core makes them all.
 
-/** The one error class of the package; `code` is the stable code shared with Rust. */
+/**
+ * The one error class of the package; `code` is the stable code shared with Rust. The
+ * WebAssembly module throws `Error`s named `McpOAuthError` with a `code` (wasm/src/error.rs):
+ * they are instances too.
+ */
 export class McpOAuthError extends Error {
   constructor(code, message, fields) {
     super(message);
     this.name = 'McpOAuthError';
     this.code = code;
     if (fields) Object.assign(this, fields);
+  }
+
+  static [Symbol.hasInstance](e) {
+    return e instanceof Error && e.name === 'McpOAuthError' && typeof e.code === 'string';
   }
 }
 

@@ -6,7 +6,8 @@
 // browser). Every protocol decision (discovery order, PKCE, state and iss checks, token
 // validation, refresh timing, step-up) is the core's. This file owns the IO: fetch, storage,
 // windows, the clock and entropy. It is JavaScript rather than async Rust for size: the same
-// orchestration written with wasm-bindgen-futures added ~30 KB gzipped (BENCHMARKS.md).
+// orchestration written with wasm-bindgen-futures added ~30 KB gzipped (BENCHMARKS.md). The
+// WebAssembly module imports nothing from here: this file imports its bindings.
 //
 // Storage layout (string values; keys prefixed `mcp-oauth/v1/`):
 //   index/["<user>","<resource>"]            → the issuer whose entry holds the tokens
@@ -17,6 +18,10 @@
 //                                              (redirect mode) can finish it; deleted once used,
 //                                              abandoned, or at logout().
 
+// The WebAssembly module's bindings (wasm-bindgen output): pkg/build.sh puts them next to the
+// minified copy of this file in each build (dist/, dist/node/); the package entry initialises
+// the module before anything here runs.
+import { Flow } from './mcp_oauth_wasm.js';
 import {
   McpOAuthError, makeError, nowSeconds, randomBytes, isBrowser, defaultFetch, send, makeStorage,
   storageGet, storageSet, storageDelete, openPopup, navigatePopup, closePopup, waitForPopup,
@@ -25,18 +30,42 @@ import {
 
 export { McpOAuthError };
 
-let flowFactory = null;
+const KNOWN = ['serverUrl', 'redirectUri', 'clientName', 'clientId', 'clientSecret', 'clientMetadataUrl', 'scopes',
+  'storage', 'fetch', 'onAuthorizationRequired', 'userId', 'timeoutMs'];
 
-/** Called by the WebAssembly module when it starts: `(options, snapshot?) => Flow`. */
-export function registerFlowFactory(factory) {
-  flowFactory = factory;
+const bad = (option, problem) => makeError('invalid_option', `options.${option}: ${problem}`, { option });
+
+/**
+ * Checks the options: the core's by making the core's flow (returned), this host's here; every
+ * error names the option.
+ */
+function checkOptions(options) {
+  if (!options || typeof options !== 'object') {
+    throw bad('(all)', 'McpOAuth.create needs an options object with at least serverUrl and redirectUri');
+  }
+  for (const k of Object.keys(options)) {
+    if (!KNOWN.includes(k)) throw bad(k, `unknown option (known: ${KNOWN.join(', ')})`);
+  }
+  const flow = newFlow(options);
+  const { fetch: f, onAuthorizationRequired: how, timeoutMs: t, userId: u } = options;
+  if (f != null && typeof f !== 'function') throw bad('fetch', `expected a function, got ${typeof f}`);
+  if (f == null && typeof globalThis.fetch !== 'function') throw bad('fetch', 'no global fetch here: pass options.fetch');
+  if (how != null && typeof how !== 'function' && how !== 'follow') {
+    throw bad('onAuthorizationRequired', `expected a function or "follow", got ${typeof how}`);
+  }
+  if (t != null && !(typeof t === 'number' && t > 0 && Number.isFinite(t))) {
+    throw bad('timeoutMs', 'expected a positive number of milliseconds');
+  }
+  if (u != null && typeof u !== 'string') throw bad('userId', `expected a string, got ${typeof u}`);
+  if (u === '') throw bad('userId', 'must not be empty');
+  return flow;
 }
 
+/** The core's flow over the core's part of the options, restored from `snapshot` when given. */
 function newFlow(options, snapshot) {
-  if (!flowFactory) {
-    throw makeError('not_initialized', 'the WebAssembly module is not initialised yet (import the package entry, which initialises it)');
-  }
-  return flowFactory(options, snapshot);
+  // The host's options stay here; the rest is the core's (Flow refuses anything else).
+  const { storage, fetch, onAuthorizationRequired, userId, timeoutMs, ...core } = options;
+  return snapshot === undefined ? new Flow(core) : Flow.restore(core, snapshot);
 }
 
 const PREFIX = 'mcp-oauth/v1/';
@@ -96,7 +125,7 @@ export class McpOAuth {
    * clientMetadataUrl, scopes, storage, fetch, onAuthorizationRequired, userId, timeoutMs.
    */
   static async create(options) {
-    const flow = newFlow(options); // validates every option, with errors naming it
+    const flow = checkOptions(options);
     const storage = makeStorage(options.storage);
     const client = new McpOAuth(CONSTRUCT, options, flow, storage);
     await client.#load();

@@ -1,0 +1,122 @@
+// The npm package's browser-only parts in real headless Chromium (playwright-core with
+// /usr/bin/chromium): the storages a browser has (pkg/src/io.js), tokens kept across clients in
+// localStorage and IndexedDB against the real peers of tests/peers, and the CORS hint of a
+// transport failure. Needs: `bash pkg/build.sh`, `npm ci` here and in tests/peers.
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { chromium } from 'playwright-core';
+
+import { serve } from '../serve.mjs';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const root = join(here, '..', '..', '..');
+const { startAs, startMcp } = await import(pathToFileURL(join(root, 'tests', 'peers', 'harness.mjs')).href);
+// Follow mode of the package (Node side): approves at the peer AS, which needs no user.
+const { follow } = await import(pathToFileURL(join(root, 'pkg', 'src', 'io.js')).href);
+const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
+
+describe('npm package in Chromium', () => {
+  let as;
+  let mcp;
+  let site;
+  let profile;
+  let context;
+  let page;
+
+  before(async () => {
+    as = await startAs();
+    mcp = await startMcp(as.info.issuer);
+    site = await serve();
+    profile = mkdtempSync(join(tmpdir(), 'mcp-oauth-chromium-'));
+    context = await chromium.launchPersistentContext(profile, {
+      executablePath: CHROMIUM,
+      headless: true,
+      args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--disable-quic', '--no-first-run',
+        '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    });
+    page = context.pages()[0] ?? (await context.newPage());
+    await page.exposeFunction('approveInNode', (url, redirectUri) => follow(fetch, url, redirectUri, 30000));
+    // Any page of the site's origin: the tests import the package themselves.
+    await page.goto(`${site.url}pkg/package.json`);
+  });
+  after(async () => {
+    await context?.close();
+    if (profile) rmSync(profile, { recursive: true, force: true });
+    await site?.close();
+    await mcp?.stop();
+    await as?.stop();
+  });
+
+  test('localStorage, sessionStorage and IndexedDB storages round-trip', async () => {
+    const results = await page.evaluate(async () => {
+      const { makeStorage, storageGet, storageSet, storageDelete } = await import('/pkg/src/io.js');
+      const out = {};
+      for (const kind of ['localStorage', 'sessionStorage', 'indexedDB']) {
+        const s = makeStorage(kind);
+        const key = `test/${kind}`;
+        const seen = [];
+        await storageSet(s, key, 'v1');
+        seen.push(await storageGet(s, key));
+        await storageSet(s, key, 'v2');
+        seen.push(await storageGet(s, key));
+        await storageDelete(s, key);
+        seen.push(await storageGet(s, key));
+        out[kind] = seen;
+      }
+      return out;
+    });
+    for (const kind of ['localStorage', 'sessionStorage', 'indexedDB']) {
+      assert.deepEqual(results[kind], ['v1', 'v2', null], kind);
+    }
+  });
+
+  test('tokens survive a new client in localStorage and IndexedDB', async () => {
+    for (const storage of ['localStorage', 'indexedDB']) {
+      const r = await page.evaluate(async ({ serverUrl, storage }) => {
+        const { McpOAuth } = await import('/pkg/index.js');
+        const redirectUri = `${location.origin}/callback.html`;
+        const options = { serverUrl, redirectUri, storage, userId: `user-${storage}` };
+        const auth = await McpOAuth.create(options);
+        const pending = await auth.authorize({ mode: 'manual' });
+        await auth.handleRedirect(await window.approveInNode(pending.url, redirectUri));
+        const again = await McpOAuth.create(options);
+        const before = again.status();
+        const token = await again.accessToken();
+        const report = await again.logout();
+        const third = await McpOAuth.create(options);
+        return { first: auth.status().authorized, before, token, report, after: third.status().authorized };
+      }, { serverUrl: mcp.info.url, storage });
+      assert.equal(r.first, true, storage);
+      assert.equal(r.before.authorized, true, storage);
+      assert.equal(r.before.serverUrl, mcp.info.url);
+      assert.ok(typeof r.token === 'string' && r.token.length > 0, storage);
+      assert.equal(r.report.hadTokens, true);
+      assert.equal(r.after, false, `${storage}: logout removed the stored tokens`);
+    }
+  });
+
+  test('a transport failure names the URL and the CORS requirement; errors are McpOAuthErrors', async () => {
+    const r = await page.evaluate(async () => {
+      const { McpOAuth, McpOAuthError, Flow } = await import('/pkg/index.js');
+      // Nothing listens on port 9 (discard): a network error, as a CORS refusal looks to a page.
+      const auth = await McpOAuth.create({ serverUrl: 'http://127.0.0.1:9/mcp', redirectUri: `${location.origin}/callback.html` });
+      const e = await auth.authorize({ mode: 'manual' }).then(() => null, (x) => x);
+      let thrown = null;
+      try { new Flow({ serverUrl: 'ftp://x/mcp', redirectUri: `${location.origin}/callback.html` }); } catch (x) { thrown = x; }
+      return {
+        isError: e instanceof McpOAuthError, code: e?.code, message: e?.message,
+        flowError: thrown instanceof McpOAuthError && thrown instanceof Error, flowCode: thrown?.code,
+      };
+    });
+    assert.equal(r.isError, true);
+    assert.ok(r.code, 'a code');
+    assert.match(r.message, /127\.0\.0\.1:9/);
+    assert.match(r.message, /CORS/);
+    assert.equal(r.flowError, true);
+    assert.equal(r.flowCode, 'url_unsupported_scheme');
+  });
+});
