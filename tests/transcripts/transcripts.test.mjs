@@ -1,0 +1,134 @@
+// Transcript tests: every scenario of scenarios.json runs through the native client
+// (native/examples/transcript.rs) and through the npm package in Node (npm-driver.mjs) against the
+// same scripted server (server.mjs). The requests each host makes (method, path, query and body
+// parameters, client authentication) and the error codes each surfaces must be identical, and
+// the step results must be the scenario's `expect`. A scenario marked `known_drift` must differ
+// (it is reported as an expected failure with its diff; once the hosts agree it fails: remove
+// the mark). Expected failures are node --test TODOs: `# todo N`. See README.md.
+//
+//   node --test tests/transcripts/
+//
+// Needs pkg/dist (`bash pkg/build.sh`) and the native driver: TRANSCRIPT_NATIVE_BIN, else it runs
+// `cargo build --workspace --example transcript` (a no-op after a workspace test build).
+// TRANSCRIPT_ONLY=name,name runs only those scenarios.
+
+import assert from 'node:assert/strict';
+import { execFile, execFileSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+
+import { startScriptedServer } from './server.mjs';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const root = join(here, '..', '..');
+const table = JSON.parse(readFileSync(join(here, 'scenarios.json'), 'utf8'));
+const only = process.env.TRANSCRIPT_ONLY?.split(',').filter(Boolean);
+const scenarios = table.scenarios.filter((s) => !only || only.includes(s.name));
+
+function nativeBinary() {
+  if (process.env.TRANSCRIPT_NATIVE_BIN) return process.env.TRANSCRIPT_NATIVE_BIN;
+  execFileSync('cargo', ['build', '-q', '--workspace', '--example', 'transcript'], { cwd: root, stdio: ['ignore', 'inherit', 'inherit'] });
+  const target = process.env.CARGO_TARGET_DIR ?? join(root, 'target');
+  return join(target, 'debug', 'examples', 'transcript');
+}
+
+/** Runs a driver program with the spec; resolves to its JSON output. */
+function run(file, args, spec) {
+  return new Promise((resolve, reject) => {
+    execFile(file, [...args, JSON.stringify(spec)], { cwd: root, timeout: 60000, maxBuffer: 1 << 20 }, (err, stdout, stderr) => {
+      if (err) return reject(new Error(`${file} failed (${err.code ?? err.signal}): ${stderr}`));
+      try {
+        resolve(JSON.parse(stdout.trim().split('\n').at(-1)));
+      } catch {
+        reject(new Error(`${file} printed no JSON result:\n${stdout}\n${stderr}`));
+      }
+    });
+  });
+}
+
+/** `{server}` in the scenario's client settings → the server's origin. */
+function spec(scenario, server) {
+  const client = JSON.parse(JSON.stringify(scenario.client).split('{server}').join(server.base));
+  return { mcpUrl: server.mcpUrl, redirectUri: table.redirectUri, client, steps: scenario.steps };
+}
+
+/** One line per request and per step result: what is compared, and what a diff shows. */
+function lines(t) {
+  return [
+    ...t.requests.map((r) => `${r.method} ${r.path}${r.query ? ` ?${JSON.stringify(r.query)}` : ''}${r.body ? ` ${JSON.stringify(r.body)}` : ''}${r.auth ? ` [${r.auth}]` : ''}`),
+    ...t.steps.map((s) => `=> ${s.step}: ${s.result}`),
+  ];
+}
+
+/** A unified-style diff of two line lists (longest common subsequence). */
+export function diff(a, b, labels = ['native', 'npm']) {
+  const n = a.length;
+  const m = b.length;
+  const lcs = Array.from({ length: n + 1 }, () => new Array(m + 1).fill(0));
+  for (let i = n - 1; i >= 0; i--) for (let j = m - 1; j >= 0; j--) lcs[i][j] = a[i] === b[j] ? lcs[i + 1][j + 1] + 1 : Math.max(lcs[i + 1][j], lcs[i][j + 1]);
+  const out = [`--- ${labels[0]}`, `+++ ${labels[1]}`];
+  let i = 0;
+  let j = 0;
+  while (i < n || j < m) {
+    if (i < n && j < m && a[i] === b[j]) {
+      out.push(`  ${a[i]}`);
+      i++;
+      j++;
+    } else if (j < m && (i === n || lcs[i][j + 1] >= lcs[i + 1][j])) {
+      out.push(`+ ${b[j++]}`);
+    } else {
+      out.push(`- ${a[i++]}`);
+    }
+  }
+  return out.join('\n');
+}
+
+describe('transcripts: the native client and the npm package make the same requests', () => {
+  let server;
+  let native;
+  const summary = [];
+  before(async () => {
+    assert.ok(existsSync(join(root, 'pkg', 'dist', 'node')), 'pkg/dist/node is missing: run `bash pkg/build.sh` first');
+    native = nativeBinary();
+    assert.ok(existsSync(native), `the native driver ${native} is missing`);
+    server = await startScriptedServer();
+  });
+  after(async () => {
+    await server?.stop();
+    if (summary.length) {
+      const w = Math.max(...summary.map((r) => r[0].length));
+      const rows = summary.map(([name, verdict, why]) => `  ${name.padEnd(w)}  ${verdict}${why ? `  (${why})` : ''}`);
+      console.log(`transcripts: scenario × host\n${rows.join('\n')}`);
+    }
+  });
+
+  for (const scenario of scenarios) {
+    test(scenario.name, async (t) => {
+      const s = spec(scenario, server);
+      server.load(scenario.server);
+      const nat = { steps: (await run(native, [], s)).steps, requests: server.transcript() };
+      server.load(scenario.server);
+      const npm = { steps: (await run(process.execPath, [join(here, 'npm-driver.mjs')], s)).steps, requests: server.transcript() };
+      const [a, b] = [lines(nat), lines(npm)];
+      const same = JSON.stringify(a) === JSON.stringify(b);
+      if (scenario.known_drift) {
+        if (same) {
+          summary.push([scenario.name, 'FIXED', 'remove known_drift']);
+          assert.fail(`drift fixed: ${scenario.name} now gives the same transcript in both hosts; remove its known_drift mark in scenarios.json (and its row in README.md)`);
+        }
+        // An expected failure: reported as TODO (node --test's `# todo` count), with the diff.
+        summary.push([scenario.name, 'known drift', scenario.known_drift]);
+        t.todo(`known drift: ${scenario.known_drift}`);
+        // console.log, not t.diagnostic: TAP diagnostics escape the newlines of the diff.
+        console.log(`expected failure ${scenario.name} (${scenario.known_drift}):\n${diff(a, b)}`);
+        return;
+      }
+      summary.push([scenario.name, same ? 'match' : 'DIFFERENT', '']);
+      assert.ok(same, `${scenario.name}: the hosts' transcripts differ\n${diff(a, b)}`);
+      assert.deepEqual(nat.steps.map((x) => x.result), scenario.expect, `${scenario.name}: both hosts agree, but not with the scenario's expect\n${a.join('\n')}`);
+      assert.ok(nat.requests.length > 0, 'the server saw requests');
+    });
+  }
+});
