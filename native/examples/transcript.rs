@@ -9,9 +9,10 @@
 //! → {"steps":[{"step":"connect","result":"ok"},{"step":"call:whoami","result":"ok"}]}
 //! ```
 //!
-//! `client` is `{"kind":"user"}` or `{"kind":"headless","grant":"client_credentials"|"cross_app",
-//! "clientId","clientSecret"?,"authMethod"?,"scopes"?,"idp"?:{"tokenEndpoint","clientId",
-//! "clientSecret","idToken"}}`. Steps: `login` (authorize now / obtain a headless token),
+//! `client` is `{"kind":"user","clientId"?,"clientSecret"?,"scopes"?}` or `{"kind":"headless",
+//! "grant":"client_credentials"|"cross_app","clientId","clientSecret"?,"authMethod"?,
+//! "privateKeyFile"?,"signingAlg"?,"scopes"?,"idp"?:{"tokenEndpoint","clientId","clientSecret",
+//! "idToken"}}` (a key file path is relative to the working directory, the repository root). Steps: `login` (authorize now / obtain a headless token),
 //! `connect` (MCP initialize), `list`, `call:NAME`, `wait:MS`, `logout`. The first failing step
 //! ends the run (the rest are reported `not_run`). Exit status 0 unless the input is unusable.
 
@@ -20,10 +21,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use mcp_oauth::cache::MetadataCache;
-use mcp_oauth::core::secret::IdToken;
+use mcp_oauth::core::registration::PreRegistered;
+use mcp_oauth::core::secret::{ClientSecret, IdToken};
 use mcp_oauth::core::token::TokenEndpointAuth;
 use mcp_oauth::headless::ClientCredentials;
 use mcp_oauth::mcp::{Authorizer, McpSession};
+use mcp_oauth::signer::{PrivateKeySigner, SigningAlg};
 use mcp_oauth::store::MemoryStore;
 use mcp_oauth::{
     BrowserMode, ClientOptions, Error, HeadlessClient, HeadlessGrant, HeadlessOptions, OAuthClient,
@@ -42,6 +45,14 @@ fn opt_text(v: &Value, key: &str) -> Option<String> {
 /// (native/src/bin/mcp-oauth/setup.rs).
 fn credentials(v: &Value) -> Result<ClientCredentials, String> {
     let id = text(v, "clientId")?;
+    if let Some(file) = opt_text(v, "privateKeyFile") {
+        let name = opt_text(v, "signingAlg").unwrap_or_else(|| "ES256".into());
+        let alg =
+            SigningAlg::from_name(&name).ok_or_else(|| format!("unknown signingAlg `{name}`"))?;
+        let signer = PrivateKeySigner::from_pem_file(std::path::Path::new(&file), alg)
+            .map_err(|e| e.to_string())?;
+        return Ok(ClientCredentials::private_key_jwt(id, Arc::new(signer)));
+    }
     let method = match opt_text(v, "authMethod") {
         Some(name) => TokenEndpointAuth::from_name(&name)
             .ok_or_else(|| format!("unknown authMethod `{name}`"))?,
@@ -78,6 +89,12 @@ fn client(spec: &Value) -> Result<Auth, String> {
             o.browser = BrowserMode::Follow;
             o.timeout = Duration::from_secs(20);
             o.cache = Arc::new(MetadataCache::new());
+            o.scopes = opt_text(c, "scopes");
+            // A pre-registered client: its auth method chosen from the server's metadata.
+            if let Some(id) = opt_text(c, "clientId") {
+                let secret = opt_text(c, "clientSecret").map(ClientSecret::new);
+                o.client.pre_registered = Some(PreRegistered::new(id, secret));
+            }
             Ok(Auth::User(Arc::new(OAuthClient::new(o).map_err(|e| e.to_string())?)))
         }
         "headless" => {

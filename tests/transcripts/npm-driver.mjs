@@ -10,6 +10,7 @@
 // An error that is not the package's McpOAuthError comes from the MCP client (HTTP status,
 // JSON-RPC error): reported as `mcp_failed`, the code the native host gives such errors.
 
+import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -27,14 +28,18 @@ const code = (e) => (e instanceof McpOAuthError ? e.code : 'mcp_failed');
 async function makeClient(spec) {
   const c = spec.client;
   if (c.kind === 'user') {
-    return McpOAuth.create({
+    const options = {
       serverUrl: spec.mcpUrl, redirectUri: spec.redirectUri, clientName: 'mcp-oauth',
       onAuthorizationRequired: 'follow', timeoutMs: 20000,
-    });
+    };
+    for (const k of ['clientId', 'clientSecret', 'scopes']) if (c[k] !== undefined) options[k] = c[k];
+    return McpOAuth.create(options);
   }
   if (c.kind === 'headless') {
     const options = { serverUrl: spec.mcpUrl, grant: c.grant, clientId: c.clientId };
-    for (const k of ['clientSecret', 'authMethod', 'scopes', 'idp']) if (c[k] !== undefined) options[k] = c[k];
+    for (const k of ['clientSecret', 'authMethod', 'scopes', 'idp', 'signingAlg']) if (c[k] !== undefined) options[k] = c[k];
+    // Paths are relative to the repository root, as for the native driver.
+    if (c.privateKeyFile !== undefined) options.privateKey = readFileSync(join(root, c.privateKeyFile), 'utf8');
     return McpOAuthHeadless.create(options);
   }
   throw new Error(`unknown client kind ${c.kind}`);

@@ -85,13 +85,14 @@ export async function startScriptedServer() {
   // ------------------------------------------------------------------------- normalisation
   const norm = (v) => (typeof v === 'string' ? v.split(base).join('{server}') : v);
   const sorted = (obj) => Object.fromEntries(Object.keys(obj).sort().map((k) => [k, obj[k]]));
-  /** A JWT as its issuer, subject and audience, and the names of its other claims. */
+  /** A JWT as its algorithm, issuer, subject and audience, and the names of its other claims. */
   const jwt = (token) => {
-    const [, payload] = String(token).split('.');
+    const [header, payload] = String(token).split('.');
+    const alg = header && b64urlJson(header)?.alg;
     const claims = payload && b64urlJson(payload);
     if (!claims) return '<not a JWT>';
     const { iss, sub, aud, ...rest } = claims;
-    return `<jwt iss=${norm(iss)} sub=${norm(sub)} aud=${norm(aud)} +${Object.keys(rest).sort().join(',')}>`;
+    return `<jwt alg=${alg} iss=${norm(iss)} sub=${norm(sub)} aud=${norm(aud)} +${Object.keys(rest).sort().join(',')}>`;
   };
   const VOLATILE = { state: '<state>', code_challenge: '<code_challenge>', code_verifier: '<code_verifier>', nonce: '<nonce>' };
   const params = (entries) => {
