@@ -37,7 +37,7 @@ const DEFAULTS = {
   authorize: 'approve', // or 'deny' (access_denied)
   firstExpiresIn: null, // expires_in of the first access token issued (later ones: 3600)
   tokenErrors: {}, // grant_type → { status, error, error_description }: every such request fails
-  toolScopes: {}, // tool name → the scope it needs (403 insufficient_scope without it)
+  toolScopes: {}, // tool name → the scope it needs (403 insufficient_scope without it); `{n}`: per call
   forbiddenTools: [], // tools answered 403 with a challenge that is not about scope (application refusal)
   revokeOnce: null, // a JSON-RPC method whose first request is answered 401 invalid_token (and its token revoked)
 };
@@ -60,7 +60,7 @@ export async function startScriptedServer() {
   let state;
   let log = [];
   const reset = () => {
-    state = { n: { client: 0, code: 0, at: 0, rt: 0, jag: 0 }, codes: new Map(), tokens: new Map(), refresh: new Map(), clients: new Map(), revokedOnce: false };
+    state = { n: { client: 0, code: 0, at: 0, rt: 0, jag: 0 }, codes: new Map(), tokens: new Map(), refresh: new Map(), clients: new Map(), calls: new Map(), revokedOnce: false };
     log = [];
   };
   reset();
@@ -237,7 +237,8 @@ export async function startScriptedServer() {
         return reply({ tools: ['whoami', 'admin_op', 'secret_op'].map((name) => ({ name, inputSchema: { type: 'object' } })) });
       case 'tools/call': {
         const name = message.params?.name;
-        const needs = cfg.toolScopes[name];
+        // `{n}` in a tool's scope: the scope of its n-th successful call (a per-call approval).
+        const needs = cfg.toolScopes[name]?.replace('{n}', String((state.calls.get(name) ?? 0) + 1));
         if (needs && !t.scope.split(' ').includes(needs)) {
           const www = `Bearer error="insufficient_scope", scope="${needs}"${cfg.prm ? `, resource_metadata="${prmUrl}"` : ''}`;
           return problem(res, 403, { error: 'insufficient_scope' }, { 'www-authenticate': www });
@@ -245,6 +246,7 @@ export async function startScriptedServer() {
         if (cfg.forbiddenTools.includes(name)) {
           return problem(res, 403, { error: 'forbidden' }, { 'www-authenticate': 'Bearer error="access_denied", error_description="not for you"' });
         }
+        state.calls.set(name, (state.calls.get(name) ?? 0) + 1);
         return reply({ content: [{ type: 'text', text: `${name}: ok` }] });
       }
       default:
