@@ -9,7 +9,7 @@
 //! → {"steps":[{"step":"connect","result":"ok"},{"step":"call:whoami","result":"ok"}]}
 //! ```
 //!
-//! `client` is `{"kind":"user","clientId"?,"clientSecret"?,"scopes"?}` or `{"kind":"headless",
+//! `client` is `{"kind":"user","clientId"?,"clientSecret"?,"scopes"?,"timeoutMs"?}` or `{"kind":"headless",
 //! "grant":"client_credentials"|"cross_app","clientId","clientSecret"?,"authMethod"?,
 //! "privateKeyFile"?,"signingAlg"?,"scopes"?,"idp"?:{"tokenEndpoint","clientId","clientSecret",
 //! "idToken"}}` (a key file path is relative to the working directory, the repository root). Steps: `login` (authorize now / obtain a headless token),
@@ -87,7 +87,8 @@ fn client(spec: &Value) -> Result<Auth, String> {
                 ClientOptions::new(url, Arc::new(MemoryStore::new())).map_err(|e| e.to_string())?;
             o.redirect_uri = text(spec, "redirectUri")?.to_owned();
             o.browser = BrowserMode::Follow;
-            o.timeout = Duration::from_secs(20);
+            let timeout_ms = c.get("timeoutMs").and_then(Value::as_u64).unwrap_or(20_000);
+            o.timeout = Duration::from_millis(timeout_ms);
             o.cache = Arc::new(MetadataCache::new());
             o.scopes = opt_text(c, "scopes");
             // A pre-registered client: its auth method chosen from the server's metadata.

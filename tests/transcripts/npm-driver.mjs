@@ -32,7 +32,7 @@ async function makeClient(spec) {
       serverUrl: spec.mcpUrl, redirectUri: spec.redirectUri, clientName: 'mcp-oauth',
       onAuthorizationRequired: 'follow', timeoutMs: 20000,
     };
-    for (const k of ['clientId', 'clientSecret', 'scopes']) if (c[k] !== undefined) options[k] = c[k];
+    for (const k of ['clientId', 'clientSecret', 'scopes', 'timeoutMs']) if (c[k] !== undefined) options[k] = c[k];
     return McpOAuth.create(options);
   }
   if (c.kind === 'headless') {

@@ -34,7 +34,8 @@ const DEFAULTS = {
   authMethods: ['none', 'client_secret_basic', 'client_secret_post'], // token_endpoint_auth_methods_supported
   registration: true, // offer a registration_endpoint
   revocation: true, // offer a revocation_endpoint
-  authorize: 'approve', // or 'deny' (access_denied)
+  authorize: 'approve', // or 'deny' (access_denied), or 'page' (200 with a login page: a user is needed)
+  authorizeDelayMs: 0, // the authorization endpoint answers this late
   firstExpiresIn: null, // expires_in of the first access token issued (later ones: 3600)
   tokenErrors: {}, // grant_type → { status, error, error_description }: every such request fails
   toolScopes: {}, // tool name → the scope it needs (403 insufficient_scope without it); `{n}`: per call
@@ -292,6 +293,10 @@ export async function startScriptedServer() {
     }
     if (req.method === 'GET' && path === '/authorize') {
       const p = url.searchParams;
+      if (cfg.authorize === 'page') {
+        res.writeHead(200, { 'content-type': 'text/html' });
+        return res.end('<!doctype html><title>Sign in</title><form method="post"><input name="user"></form>');
+      }
       const back = new URL(p.get('redirect_uri'));
       if (cfg.authorize === 'deny') {
         back.searchParams.set('error', 'access_denied');
@@ -304,8 +309,13 @@ export async function startScriptedServer() {
       }
       if (p.get('state') !== null) back.searchParams.set('state', p.get('state'));
       back.searchParams.set('iss', base);
-      res.writeHead(302, { location: back.href });
-      return res.end();
+      const answer = () => {
+        if (res.destroyed) return;
+        res.writeHead(302, { location: back.href });
+        res.end();
+      };
+      if (cfg.authorizeDelayMs > 0) return void setTimeout(answer, cfg.authorizeDelayMs).unref();
+      return answer();
     }
     if (req.method === 'POST' && path === '/token') return token(req, res, form ?? new URLSearchParams());
     if (req.method === 'POST' && path === '/idp/token') return idpToken(req, res, form ?? new URLSearchParams());
