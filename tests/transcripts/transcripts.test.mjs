@@ -19,6 +19,7 @@ import { dirname, join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
+import { diff } from './diff.mjs';
 import { startScriptedServer } from './server.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -60,29 +61,6 @@ function lines(t) {
     ...t.requests.map((r) => `${r.method} ${r.path}${r.query ? ` ?${JSON.stringify(r.query)}` : ''}${r.body ? ` ${JSON.stringify(r.body)}` : ''}${r.auth ? ` [${r.auth}]` : ''}`),
     ...t.steps.map((s) => `=> ${s.step}: ${s.result}`),
   ];
-}
-
-/** A unified-style diff of two line lists (longest common subsequence). */
-export function diff(a, b, labels = ['native', 'npm']) {
-  const n = a.length;
-  const m = b.length;
-  const lcs = Array.from({ length: n + 1 }, () => new Array(m + 1).fill(0));
-  for (let i = n - 1; i >= 0; i--) for (let j = m - 1; j >= 0; j--) lcs[i][j] = a[i] === b[j] ? lcs[i + 1][j + 1] + 1 : Math.max(lcs[i + 1][j], lcs[i][j + 1]);
-  const out = [`--- ${labels[0]}`, `+++ ${labels[1]}`];
-  let i = 0;
-  let j = 0;
-  while (i < n || j < m) {
-    if (i < n && j < m && a[i] === b[j]) {
-      out.push(`  ${a[i]}`);
-      i++;
-      j++;
-    } else if (j < m && (i === n || lcs[i][j + 1] >= lcs[i + 1][j])) {
-      out.push(`+ ${b[j++]}`);
-    } else {
-      out.push(`- ${a[i++]}`);
-    }
-  }
-  return out.join('\n');
 }
 
 describe('transcripts: the native client and the npm package make the same requests', () => {
