@@ -7,8 +7,9 @@
 //   node tests/transcripts/npm-driver.mjs '{"mcpUrl":…,"redirectUri":…,"client":{…},"steps":[…]}'
 //   → {"steps":[{"step":"connect","result":"ok"},…]}
 //
-// An error that is not the package's McpOAuthError comes from the MCP client (HTTP status,
-// JSON-RPC error): reported as `mcp_failed`, the code the native host gives such errors.
+// An error of the MCP client (StreamableHTTPError: an HTTP status; McpError: a JSON-RPC error) is
+// reported as `mcp_failed`, the code the native host gives such errors; any other error that is
+// not the package's McpOAuthError is reported as `unexpected <name>: <message>`.
 
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -21,9 +22,15 @@ const { McpOAuth, McpOAuthHeadless, McpOAuthError } = await import(pathToFileURL
 // The MCP TypeScript SDK client, from the peers' pinned install (as pkg/test does).
 const sdk = createRequire(join(root, 'tests', 'peers', 'package.json'));
 const { Client } = await import(pathToFileURL(sdk.resolve('@modelcontextprotocol/sdk/client/index.js')).href);
-const { StreamableHTTPClientTransport } = await import(pathToFileURL(sdk.resolve('@modelcontextprotocol/sdk/client/streamableHttp.js')).href);
+const { StreamableHTTPClientTransport, StreamableHTTPError } = await import(pathToFileURL(sdk.resolve('@modelcontextprotocol/sdk/client/streamableHttp.js')).href);
+const { McpError } = await import(pathToFileURL(sdk.resolve('@modelcontextprotocol/sdk/types.js')).href);
 
-const code = (e) => (e instanceof McpOAuthError ? e.code : 'mcp_failed');
+/** The package's code; `mcp_failed` for the MCP client's own errors; anything else is a bug, named as such. */
+const code = (e) => {
+  if (e instanceof McpOAuthError) return e.code;
+  if (e instanceof StreamableHTTPError || e instanceof McpError) return 'mcp_failed';
+  return `unexpected ${e?.name ?? typeof e}: ${e?.message ?? e}`;
+};
 
 async function makeClient(spec) {
   const c = spec.client;
