@@ -10,7 +10,7 @@
 //
 // Needs pkg/dist (`bash pkg/build.sh`) and the native driver: TRANSCRIPT_NATIVE_BIN, else it runs
 // `cargo build --workspace --example transcript` (a no-op after a workspace test build).
-// TRANSCRIPT_ONLY=name,name runs only those scenarios.
+// TRANSCRIPT_ONLY=name,name runs only those scenarios; TRANSCRIPT_CONCURRENCY (4) how many at once.
 
 import assert from 'node:assert/strict';
 import { execFile, execFileSync } from 'node:child_process';
@@ -63,47 +63,70 @@ function lines(t) {
   ];
 }
 
-describe('transcripts: the native client and the npm package make the same requests', () => {
-  let server;
+// Scenarios run concurrently, each on a server of its own from this pool (a scenario's two hosts
+// run one after the other on the same server).
+const POOL = Math.max(1, Number(process.env.TRANSCRIPT_CONCURRENCY ?? 4));
+
+describe('transcripts: the native client and the npm package make the same requests', { concurrency: POOL }, () => {
+  const free = [];
+  const waiting = [];
+  const acquire = () => (free.length ? Promise.resolve(free.pop()) : new Promise((r) => waiting.push(r)));
+  const release = (server) => (waiting.length ? waiting.shift()(server) : free.push(server));
+  const servers = [];
   let native;
-  const summary = [];
+  const summary = new Map();
   before(async () => {
     assert.ok(existsSync(join(root, 'pkg', 'dist', 'node')), 'pkg/dist/node is missing: run `bash pkg/build.sh` first');
     native = nativeBinary();
     assert.ok(existsSync(native), `the native driver ${native} is missing`);
-    server = await startScriptedServer();
+    for (let i = 0; i < POOL; i++) servers.push(await startScriptedServer());
+    free.push(...servers);
   });
   after(async () => {
-    await server?.stop();
-    if (summary.length) {
-      const w = Math.max(...summary.map((r) => r[0].length));
-      const rows = summary.map(([name, verdict, why]) => `  ${name.padEnd(w)}  ${verdict}${why ? `  (${why})` : ''}`);
+    await Promise.all(servers.map((s) => s.stop()));
+    if (summary.size) {
+      const w = Math.max(...scenarios.map((s) => s.name.length));
+      const rows = scenarios.filter((s) => summary.has(s.name)).map((s) => {
+        const [verdict, why] = summary.get(s.name);
+        return `  ${s.name.padEnd(w)}  ${verdict}${why ? `  (${why})` : ''}`;
+      });
       console.log(`transcripts: scenario × host\n${rows.join('\n')}`);
     }
   });
 
-  for (const scenario of scenarios) {
-    test(scenario.name, async (t) => {
+  /** Both hosts' transcripts of `scenario`, on one server of the pool. */
+  async function transcripts(scenario) {
+    const server = await acquire();
+    try {
       const s = spec(scenario, server);
       server.load(scenario.server);
       const nat = { steps: (await run(native, [], s)).steps, requests: server.transcript() };
       server.load(scenario.server);
       const npm = { steps: (await run(process.execPath, [join(here, 'npm-driver.mjs')], s)).steps, requests: server.transcript() };
+      return [nat, npm];
+    } finally {
+      release(server);
+    }
+  }
+
+  for (const scenario of scenarios) {
+    test(scenario.name, async (t) => {
+      const [nat, npm] = await transcripts(scenario);
       const [a, b] = [lines(nat), lines(npm)];
       const same = JSON.stringify(a) === JSON.stringify(b);
       if (scenario.known_drift) {
         if (same) {
-          summary.push([scenario.name, 'FIXED', 'remove known_drift']);
+          summary.set(scenario.name, ['FIXED', 'remove known_drift']);
           assert.fail(`drift fixed: ${scenario.name} now gives the same transcript in both hosts; remove its known_drift mark in scenarios.json (and its row in README.md)`);
         }
         // An expected failure: reported as TODO (node --test's `# todo` count), with the diff.
-        summary.push([scenario.name, 'known drift', scenario.known_drift]);
+        summary.set(scenario.name, ['known drift', scenario.known_drift]);
         t.todo(`known drift: ${scenario.known_drift}`);
         // console.log, not t.diagnostic: TAP diagnostics escape the newlines of the diff.
         console.log(`expected failure ${scenario.name} (${scenario.known_drift}):\n${diff(a, b)}`);
         return;
       }
-      summary.push([scenario.name, same ? 'match' : 'DIFFERENT', '']);
+      summary.set(scenario.name, [same ? 'match' : 'DIFFERENT', '']);
       assert.ok(same, `${scenario.name}: the hosts' transcripts differ\n${diff(a, b)}`);
       assert.deepEqual(nat.steps.map((x) => x.result), scenario.expect, `${scenario.name}: both hosts agree, but not with the scenario's expect\n${a.join('\n')}`);
       assert.ok(nat.requests.length > 0, 'the server saw requests');
