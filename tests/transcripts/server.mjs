@@ -29,6 +29,8 @@ const ID_TOKEN = 'urn:ietf:params:oauth:token-type:id_token';
 const DEFAULTS = {
   prm: true, // serve protected-resource metadata (false: 404, the client falls back to legacy discovery)
   prmScopes: ['mcp:tools'], // its scopes_supported
+  prmResource: null, // its `resource` (null: the MCP server's URL; RFC 9728 §3.3 says they must be equal)
+  asIssuer: null, // the `issuer` of the AS metadata (null: the AS's own; RFC 8414 §3.3 says it must be)
   challengeScope: null, // `scope` of the 401 challenge (null: none)
   asMetadata: true, // serve RFC 8414 metadata
   authMethods: ['none', 'client_secret_basic', 'client_secret_post'], // token_endpoint_auth_methods_supported
@@ -126,7 +128,7 @@ export async function startScriptedServer() {
 
   // ------------------------------------------------------------------------------- answers
   const asMeta = () => ({
-    issuer: base,
+    issuer: cfg.asIssuer ?? base,
     authorization_endpoint: `${base}/authorize`,
     token_endpoint: `${base}/token`,
     ...(cfg.registration ? { registration_endpoint: `${base}/register` } : {}),
@@ -282,7 +284,7 @@ export async function startScriptedServer() {
 
     if (path === mcpPath) return mcp(req, res, json);
     if (req.method === 'GET' && path === `/.well-known/oauth-protected-resource${mcpPath}` && cfg.prm) {
-      return problem(res, 200, { resource: `${base}${mcpPath}`, authorization_servers: [base], scopes_supported: cfg.prmScopes, bearer_methods_supported: ['header'] });
+      return problem(res, 200, { resource: cfg.prmResource ?? `${base}${mcpPath}`, authorization_servers: [base], scopes_supported: cfg.prmScopes, bearer_methods_supported: ['header'] });
     }
     if (req.method === 'GET' && path === '/.well-known/oauth-authorization-server' && cfg.asMetadata) return problem(res, 200, asMeta());
     if (req.method === 'POST' && path === '/register' && cfg.registration) {
