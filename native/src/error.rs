@@ -85,7 +85,7 @@ impl Error {
             Error::Transport { .. } => "transport_failed",
             Error::Egress(e) => e.code(),
             Error::Store(_) => "storage_failed",
-            Error::Redirect(_) => "redirect_failed",
+            Error::Redirect(e) => e.code(),
             Error::AuthorizationRequired { .. } => "authorization_required",
             Error::Timeout { .. } => "authorization_timed_out",
             Error::Cancelled => "cancelled",

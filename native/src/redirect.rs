@@ -203,6 +203,25 @@ pub enum RedirectError {
     Client(String),
 }
 
+impl RedirectError {
+    /// Stable code, shared with the npm package: the loopback listener's failures are
+    /// `redirect_failed`; follow mode's are `follow_failed`, and its deadline
+    /// `authorization_timed_out` (the core's code for an authorization not completed in time).
+    pub fn code(&self) -> &'static str {
+        match self {
+            RedirectError::Timeout { .. } => "authorization_timed_out",
+            RedirectError::InsecureUrl { .. }
+            | RedirectError::TooManyRedirects { .. }
+            | RedirectError::InteractionRequired { .. }
+            | RedirectError::HttpStatus { .. }
+            | RedirectError::BadLocation { .. }
+            | RedirectError::Request { .. }
+            | RedirectError::Client(_) => "follow_failed",
+            _ => "redirect_failed",
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Loopback listener
 // ---------------------------------------------------------------------------------------------

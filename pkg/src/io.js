@@ -341,8 +341,9 @@ export async function follow(fetchFn, url, redirectUri, timeoutMs) {
   const jars = new Map();
   const deadline = Date.now() + timeoutMs;
   let current = new URL(url);
+  const timedOut = () => makeError('authorization_timed_out', `follow mode: the redirect URI was not reached within ${Math.round(timeoutMs / 1000)} s (waiting for ${current.href})`, { url: current.href });
   for (let hop = 0; hop < 20; hop++) {
-    if (Date.now() > deadline) break;
+    if (Date.now() >= deadline) throw timedOut();
     // RFC 6749 §3.1: TLS to the authorization endpoint; loopback exempt as in RFC 8252 §8.3.
     if (current.protocol !== 'https:' && !(current.protocol === 'http:' && isLoopback(current.hostname))) {
       throw makeError('follow_failed', `follow mode: refused ${current.href}: only https, or http to a loopback host (127.0.0.0/8, ::1, localhost)`, { url: current.href });
@@ -352,10 +353,16 @@ export async function follow(fetchFn, url, redirectUri, timeoutMs) {
     const headers = { accept: 'text/html,*/*;q=0.8' };
     if (jar.size) headers.cookie = [...jar].map(([k, v]) => `${k}=${v}`).join('; ');
     let res;
+    // The whole walk has one deadline: a slow answer is abandoned when it passes.
+    const abort = new AbortController();
+    const timer = setTimeout(() => abort.abort(), Math.max(0, deadline - Date.now()));
     try {
-      res = await fetchFn(current.href, { redirect: 'manual', headers });
+      res = await fetchFn(current.href, { redirect: 'manual', headers, signal: abort.signal });
     } catch (e) {
+      if (abort.signal.aborted) throw timedOut();
       throw makeError('follow_failed', `follow mode: no response from ${current.href} (${(e && e.message) || e})`, { url: current.href });
+    } finally {
+      clearTimeout(timer);
     }
     const cookies = typeof res.headers.getSetCookie === 'function' ? res.headers.getSetCookie() : [];
     for (const c of cookies) {
@@ -374,7 +381,7 @@ export async function follow(fetchFn, url, redirectUri, timeoutMs) {
     if (next.origin === target.origin && next.pathname === target.pathname) return next.href;
     current = next;
   }
-  throw makeError('follow_failed', `follow mode: the redirect URI was not reached within 20 redirects or ${Math.round(timeoutMs / 1000)} s`, { url: current.href });
+  throw makeError('follow_failed', `follow mode: the redirect URI was not reached within 20 redirects`, { url: current.href });
 }
 
 // ------------------------------------------------------------------------------- misc helpers

@@ -41,7 +41,7 @@ pub async fn follow(
         .cookie_store(true)
         .referer(false)
         .build()
-        .map_err(|e| RedirectError::Client(error_chain(&e)))?;
+        .map_err(|e| RedirectError::Client(crate::error::error_chain(&e)))?;
 
     let mut redirects = 0;
     loop {
@@ -55,7 +55,7 @@ pub async fn follow(
             Ok(Err(e)) => {
                 return Err(RedirectError::Request {
                     url: url.to_string(),
-                    message: error_chain(&e),
+                    message: crate::error::error_chain(&e),
                 })
             }
             Ok(Ok(r)) => r,
@@ -120,18 +120,6 @@ fn is_redirect_target(location: &Url, redirect_uri: &Url) -> bool {
         && location.host_str() == redirect_uri.host_str()
         && location.port_or_known_default() == redirect_uri.port_or_known_default()
         && location.path() == redirect_uri.path()
-}
-
-/// The error and its sources, `: `-joined (reqwest's own message is terse).
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        out.push_str(": ");
-        out.push_str(&s.to_string());
-        source = s.source();
-    }
-    out
 }
 
 #[cfg(test)]
