@@ -28,6 +28,7 @@
 mod authorization;
 mod config;
 mod discovery;
+mod entry;
 mod refresh;
 mod snapshot;
 
@@ -38,6 +39,7 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 
 pub use config::FlowConfig;
+pub use entry::{EntryKey, PersistedEntry, ENTRY_VERSION};
 pub use snapshot::{Discovery, FlowSnapshot, StoredTokens, SNAPSHOT_VERSION};
 
 use crate::authorize::PendingAuthorization;
