@@ -8,8 +8,8 @@
 //!  "tokens":{..},"registration":{..},"discovery":{..},"pending":{..},"last_requested_scope":".."}
 //! ```
 //!
-//! Reading is strict: an unknown top-level member, a missing or mistyped one, or a member of
-//! another issuer is an error naming its path. A newer version is refused with a message that
+//! Reading is strict: an unknown top-level member or a missing or mistyped one is an error
+//! naming its path ([`crate::AuthFlow::load_entry`] also refuses members of another issuer). A newer version is refused with a message that
 //! says so (the entry is left for the newer build). Older shapes are migrated on read:
 //! - version 0, the native stores' entries before this format: `{"user","resource","issuer",
 //!   "tokens"?,"registration"?,"discovery"?}` (no `format`, no `version`);
@@ -98,11 +98,6 @@ fn read_members(f: &Fields<'_>) -> R<PersistedEntry> {
     })
 }
 
-fn checked(key: EntryKey, entry: PersistedEntry) -> R<(EntryKey, PersistedEntry)> {
-    entry.check_issuer(&key.issuer).map_err(invalid)?;
-    Ok((key, entry))
-}
-
 fn read_current(f: &Fields<'_>) -> R<(EntryKey, PersistedEntry)> {
     let format = f.s("format")?;
     if format != ENTRY_FORMAT {
@@ -121,7 +116,7 @@ fn read_current(f: &Fields<'_>) -> R<(EntryKey, PersistedEntry)> {
     if let Some((name, _)) = f.obj.iter().find(|(n, _)| !MEMBERS.contains(&n.as_str())) {
         return Err(bad("entry", name, "unknown member"));
     }
-    checked(read_key(f)?, read_members(f)?)
+    Ok((read_key(f)?, read_members(f)?))
 }
 
 /// Version 0: the native stores' entries before this format.
@@ -131,7 +126,7 @@ fn read_v0(f: &Fields<'_>) -> R<(EntryKey, PersistedEntry)> {
     }) {
         return Err(bad("entry", name, "unknown member (in a version-0 entry)"));
     }
-    checked(read_key(f)?, read_members(f)?)
+    Ok((read_key(f)?, read_members(f)?))
 }
 
 /// A version-1 flow snapshot, as the npm package stored it: its tokens' issuer (else the
@@ -154,7 +149,7 @@ fn from_snapshot(s: FlowSnapshot, user: &str) -> R<(EntryKey, PersistedEntry)> {
         pending: None,
         last_requested_scope: s.last_requested_scope,
     };
-    checked(key, entry)
+    Ok((key, entry))
 }
 
 #[cfg(test)]
