@@ -129,24 +129,25 @@ fn read_v0(f: &Fields<'_>) -> R<(EntryKey, PersistedEntry)> {
     Ok((read_key(f)?, read_members(f)?))
 }
 
-/// A version-1 flow snapshot, as the npm package stored it: its tokens' issuer (else the
-/// discovered one) is the entry's; the pending authorization is not kept (the package never
-/// stored it there).
+/// A version-1 flow snapshot, as the npm package stored it (its entries without, its pending
+/// records with the pending authorization): its tokens' issuer (else the discovered one, else
+/// the pending authorization's) is the entry's.
 fn from_snapshot(s: FlowSnapshot, user: &str) -> R<(EntryKey, PersistedEntry)> {
     let issuer = s
         .tokens
         .as_ref()
         .map(|t| t.issuer.clone())
         .or_else(|| s.discovery.as_ref().map(|d| d.server.issuer.as_str().to_owned()))
+        .or_else(|| s.pending.as_ref().map(|p| p.issuer.clone()))
         .ok_or_else(|| {
-            invalid("entry: the flow snapshot holds no tokens and no discovery".into())
+            invalid("entry: the flow snapshot holds no tokens, discovery or pending authorization".into())
         })?;
     let key = EntryKey { user: user.to_owned(), resource: s.server_url, issuer };
     let entry = PersistedEntry {
         tokens: s.tokens.filter(|t| t.issuer == key.issuer).map(|t| t.tokens),
         registration: s.registrations.into_iter().find(|r| r.issuer == key.issuer),
         discovery: s.discovery.filter(|d| d.server.issuer.as_str() == key.issuer),
-        pending: None,
+        pending: s.pending.filter(|p| p.issuer == key.issuer),
         last_requested_scope: s.last_requested_scope,
     };
     Ok((key, entry))

@@ -185,6 +185,12 @@ fn older_shapes_are_migrated_on_read() {
     let (k, e) = PersistedEntry::decode(&text, Some("alice")).unwrap();
     assert_eq!(k, key());
     assert_eq!(e, PersistedEntry { pending: None, ..full.clone() });
+    // The npm package's pending records held a snapshot with the pending authorization.
+    let mut pending_record = full_snapshot();
+    pending_record.tokens = None;
+    let (k, e) = PersistedEntry::decode(&pending_record.to_json(), Some("alice")).unwrap();
+    assert_eq!(k, key());
+    assert_eq!(e, PersistedEntry { tokens: None, ..full.clone() });
     // A newer snapshot version is refused by name.
     let e =
         PersistedEntry::decode(&text.replacen(r#""version":1"#, r#""version":9"#, 1), Some("a"))
