@@ -6,13 +6,13 @@
 //! `crypto.getRandomValues`).
 
 use js_sys::{Array, Reflect, Uint8Array};
+use mcp_oauth_core::flow::{EntryKey, PersistedEntry};
 use mcp_oauth_core::http::{HttpRequest, HttpResponse, Purpose, RequestId};
 use mcp_oauth_core::pkce::Entropy;
 use mcp_oauth_core::secret::AccessToken;
 use mcp_oauth_core::time::UnixTime;
 use mcp_oauth_core::url::{IssuerUrl, ResourceUrl};
 use mcp_oauth_core::{resource_metadata, server_metadata, www_authenticate};
-use mcp_oauth_core::flow::{EntryKey, PersistedEntry};
 use mcp_oauth_core::{AuthFlow, FlowEvent, FlowSnapshot, FlowStatus};
 use wasm_bindgen::prelude::*;
 
@@ -283,7 +283,10 @@ impl Flow {
         match self.flow.entry_issuer() {
             Some(issuer) => {
                 let entry = self.flow.entry(issuer).encode(&self.key(user, issuer));
-                object(&[("issuer", JsValue::from_str(issuer)), ("entry", JsValue::from_str(&entry))])
+                object(&[
+                    ("issuer", JsValue::from_str(issuer)),
+                    ("entry", JsValue::from_str(&entry)),
+                ])
             }
             None => JsValue::UNDEFINED,
         }

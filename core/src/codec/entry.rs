@@ -140,7 +140,10 @@ fn from_snapshot(s: FlowSnapshot, user: &str) -> R<(EntryKey, PersistedEntry)> {
         .or_else(|| s.discovery.as_ref().map(|d| d.server.issuer.as_str().to_owned()))
         .or_else(|| s.pending.as_ref().map(|p| p.issuer.clone()))
         .ok_or_else(|| {
-            invalid("entry: the flow snapshot holds no tokens, discovery or pending authorization".into())
+            invalid(
+                "entry: the flow snapshot holds no tokens, discovery or pending authorization"
+                    .into(),
+            )
         })?;
     let key = EntryKey { user: user.to_owned(), resource: s.server_url, issuer };
     let entry = PersistedEntry {
