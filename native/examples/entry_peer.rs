@@ -9,22 +9,30 @@
 //! entry_peer call <mcp_url> <entry_file>
 //!     loads the entry into a memory store and calls `whoami` without authorizing
 //!     (non-interactive: a needed authorization is an error)
+//! entry_peer start <mcp_url> <user> <redirect_uri> <out_file>
+//!     starts an authorization for a user who is not here (discovery, registration), writes
+//!     the pending entry (pending authorization, registration, discovery; no tokens), and
+//!     prints `{"url"}`: the authorization URL
+//! entry_peer finish <mcp_url> <redirect_uri> <entry_file> <callback_url>
+//!     finishes the pending authorization of a pending entry with the callback URL, then calls
+//!     `whoami` without authorizing again
 //! ```
 //!
-//! Both print one JSON line: `{"user","issuer","token","whoami"}` where `token` is the access
-//! token the calls used.
+//! `authorize`, `call` and `finish` print one JSON line: `{"user","issuer","token","whoami"}`
+//! where `token` is the access token the calls used.
 
 use std::sync::Arc;
 
 use mcp_oauth::cache::MetadataCache;
 use mcp_oauth::mcp::McpSession;
-use mcp_oauth::store::{MemoryStore, StoredEntry, TokenStore};
+use mcp_oauth::store::{MemoryStore, StoreKey, StoredEntry, TokenStore};
 use mcp_oauth::{BrowserMode, ClientOptions, Error, OAuthClient};
 
 fn usage() -> Error {
     Error::Usage(
-        "usage: entry_peer authorize <mcp_url> <user> <out_file> | entry_peer call <mcp_url> \
-         <entry_file>"
+        "usage: entry_peer authorize <mcp_url> <user> <out_file> | call <mcp_url> <entry_file> \
+         | start <mcp_url> <user> <redirect_uri> <out_file> | finish <mcp_url> <redirect_uri> \
+         <entry_file> <callback_url>"
             .into(),
     )
 }
@@ -34,9 +42,13 @@ fn client(
     user: &str,
     store: Arc<dyn TokenStore>,
     browser: BrowserMode,
+    redirect_uri: Option<&str>,
 ) -> Result<Arc<OAuthClient>, Error> {
     let mut o = ClientOptions::new(mcp_url, store)?;
     o.browser = browser;
+    if let Some(r) = redirect_uri {
+        o.redirect_uri = r.to_owned();
+    }
     o.user = user.to_owned();
     o.cache = Arc::new(MetadataCache::new());
     Ok(Arc::new(OAuthClient::new(o)?))
@@ -62,7 +74,7 @@ async fn run(args: &[String]) -> Result<String, Error> {
     match args {
         [cmd, mcp_url, user, out] if cmd == "authorize" => {
             let store = Arc::new(MemoryStore::new());
-            let c = client(mcp_url, user, store.clone(), BrowserMode::Follow)?;
+            let c = client(mcp_url, user, store.clone(), BrowserMode::Follow, None)?;
             let report = whoami(&c, mcp_url, true).await?;
             let mut written = false;
             for key in store.list(user).await? {
@@ -78,16 +90,49 @@ async fn run(args: &[String]) -> Result<String, Error> {
             Ok(report)
         }
         [cmd, mcp_url, file] if cmd == "call" => {
-            let text = std::fs::read_to_string(file)
-                .map_err(|e| Error::Usage(format!("cannot read {file}: {e}")))?;
-            let (key, entry) = StoredEntry::decode(&text, None)?;
+            let (key, entry) = read_entry(file)?;
             let store = Arc::new(MemoryStore::new());
             store.save(&key, &entry).await?;
-            let c = client(mcp_url, &key.user, store, BrowserMode::Print)?;
+            let c = client(mcp_url, &key.user, store, BrowserMode::Print, None)?;
+            whoami(&c, mcp_url, false).await
+        }
+        [cmd, mcp_url, user, redirect_uri, out] if cmd == "start" => {
+            let store = Arc::new(MemoryStore::new());
+            let c = client(mcp_url, user, store.clone(), BrowserMode::Print, Some(redirect_uri))?;
+            let pending = c.start_authorization().await?;
+            let key = StoreKey {
+                user: user.clone(),
+                resource: c.resource().as_str().to_owned(),
+                issuer: pending.issuer.clone(),
+            };
+            // What the store holds for the issuer (registration, discovery), with the pending
+            // authorization: the entry another process needs to finish it.
+            let stored = store.load(&key).await?.unwrap_or_default();
+            let url = pending.authorization_url.clone();
+            let entry = StoredEntry { tokens: None, pending: Some(pending), ..stored };
+            write_private(out, &entry.encode(&key))?;
+            Ok(serde_json::json!({ "url": url }).to_string())
+        }
+        [cmd, mcp_url, redirect_uri, file, callback] if cmd == "finish" => {
+            let (key, mut entry) = read_entry(file)?;
+            let pending = entry
+                .pending
+                .take()
+                .ok_or_else(|| Error::Usage(format!("{file} holds no pending authorization")))?;
+            let store = Arc::new(MemoryStore::new());
+            store.save(&key, &entry).await?;
+            let c = client(mcp_url, &key.user, store, BrowserMode::Print, Some(redirect_uri))?;
+            c.complete_authorization(pending, callback).await?;
             whoami(&c, mcp_url, false).await
         }
         _ => Err(usage()),
     }
+}
+
+fn read_entry(file: &str) -> Result<(StoreKey, StoredEntry), Error> {
+    let text = std::fs::read_to_string(file)
+        .map_err(|e| Error::Usage(format!("cannot read {file}: {e}")))?;
+    Ok(StoredEntry::decode(&text, None)?)
 }
 
 fn write_private(path: &str, text: &str) -> Result<(), Error> {

@@ -19,7 +19,7 @@ const run = promisify(execFile);
 const here = dirname(fileURLToPath(import.meta.url));
 const repo = join(here, '..', '..');
 const peersDir = join(repo, 'tests', 'peers');
-const { startAs, startMcp, getJson } = await import(pathToFileURL(join(peersDir, 'harness.mjs')).href);
+const { startAs, startMcp, getJson, browse } = await import(pathToFileURL(join(peersDir, 'harness.mjs')).href);
 const sdk = createRequire(join(peersDir, 'package.json'));
 const { Client } = await import(pathToFileURL(sdk.resolve('@modelcontextprotocol/sdk/client/index.js')).href);
 const { StreamableHTTPClientTransport } = await import(pathToFileURL(sdk.resolve('@modelcontextprotocol/sdk/client/streamableHttp.js')).href);
@@ -169,6 +169,55 @@ describe('one persisted entry, native ⇄ npm package (Node)', () => {
     assert.equal(read.token, token, 'native called with the token the package stored');
     assert.equal(read.whoami.content[0].text, sub);
     assert.deepEqual(await asRequests(as), noAuthorization);
+  });
+
+  test('a pending authorization started natively is finished by the npm package', async () => {
+    const file = join(dir, 'native.pending.json');
+    await reset(as);
+    const started = await native(exe, ['start', mcp.info.url, 'carol', REDIRECT, file]);
+    const text = await readFile(file, 'utf8');
+    const entry = JSON.parse(text);
+    assert.equal(entry.user, 'carol');
+    assert.ok(entry.pending?.verifier && entry.registration?.client_id, Object.keys(entry).join());
+    assert.equal(entry.tokens, undefined, 'a pending entry holds no tokens');
+    assert.equal(entry.pending.authorization_url, started.url);
+    // The user consents in a browser; the callback comes to the npm package's process.
+    const callback = (await browse(started.url, REDIRECT)).callback.href;
+    const storage = memoryStorage();
+    storage.set(`${PREFIX}pending/${JSON.stringify([entry.user, entry.resource])}`, JSON.stringify({ state: entry.pending.state, entry: text }));
+    await reset(as);
+    const auth = await McpOAuth.create({ serverUrl: mcp.info.url, redirectUri: REDIRECT, storage, userId: 'carol' });
+    assert.equal(await auth.handleRedirect(callback), true);
+    assert.equal(auth.status().authorized, true);
+    const sub = await whoami(auth, mcp.info.url);
+    assert.notEqual(sub, 'anonymous');
+    const s = await asRequests(as);
+    // The native registration and discovery were used: one code exchange, nothing else.
+    assert.deepEqual(s, { metadata: 0, register: 0, authorization: 0, token: { authorization_code: 1 } });
+    assert.ok(![...storage.map.keys()].some((k) => k.includes('/pending/')), 'the pending record was used up');
+  });
+
+  test('a pending authorization started by the npm package is finished natively', async () => {
+    const storage = memoryStorage();
+    await reset(as);
+    const auth = await McpOAuth.create({ serverUrl: mcp.info.url, redirectUri: REDIRECT, storage, userId: 'dave' });
+    const pending = await auth.authorize({ mode: 'manual' });
+    const pendingKeys = [...storage.map.keys()].filter((k) => k.startsWith(`${PREFIX}pending/`));
+    assert.equal(pendingKeys.length, 1, [...storage.map.keys()].join('\n'));
+    const record = JSON.parse(storage.get(pendingKeys[0]));
+    const entry = JSON.parse(record.entry);
+    assert.equal(entry.format, 'mcp-oauth/entry');
+    assert.equal(entry.pending.state, record.state);
+    assert.equal(entry.tokens, undefined);
+    const file = join(dir, 'npm.pending.json');
+    await writeFile(file, record.entry, { mode: 0o600 });
+    const callback = (await browse(pending.url, REDIRECT)).callback.href;
+    await reset(as);
+    const done = await native(exe, ['finish', mcp.info.url, REDIRECT, file, callback]);
+    assert.equal(done.user, 'dave');
+    assert.notEqual(done.whoami.content[0].text, 'anonymous');
+    const s = await asRequests(as);
+    assert.deepEqual(s, { metadata: 0, register: 0, authorization: 0, token: { authorization_code: 1 } });
   });
 
   test('an entry of a newer format version is refused with a message that says so', async () => {
