@@ -13,7 +13,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 
-import { McpOAuth } from '../node.js';
+import { Flow, McpOAuth } from '../node.js';
 
 const run = promisify(execFile);
 const here = dirname(fileURLToPath(import.meta.url));
@@ -218,6 +218,27 @@ describe('one persisted entry, native ⇄ npm package (Node)', () => {
     assert.notEqual(done.whoami.content[0].text, 'anonymous');
     const s = await asRequests(as);
     assert.deepEqual(s, { metadata: 0, register: 0, authorization: 0, token: { authorization_code: 1 } });
+  });
+
+  test('a value stored before the entry format (a flow snapshot) is still read', async () => {
+    const text = await readFile(join(dir, 'native.entry.json'), 'utf8');
+    const entry = JSON.parse(text);
+    // The old value: the whole flow snapshot, as the package stored it before.
+    const flow = new Flow({ serverUrl: mcp.info.url, redirectUri: REDIRECT });
+    flow.loadEntry(text, 'alice');
+    const snapshot = flow.snapshot();
+    assert.equal(JSON.parse(snapshot).server_url, entry.resource);
+    assert.equal(JSON.parse(snapshot).format, undefined);
+    const storage = memoryStorage();
+    storage.set(`${PREFIX}index/${JSON.stringify([entry.user, entry.resource])}`, entry.issuer);
+    storage.set(`${PREFIX}entry/${JSON.stringify([entry.user, entry.resource, entry.issuer])}`, snapshot);
+    await reset(as);
+    const auth = await McpOAuth.create({ serverUrl: mcp.info.url, redirectUri: REDIRECT, storage, userId: 'alice' });
+    assert.equal(await auth.accessToken(), entry.tokens.access_token);
+    assert.notEqual(await whoami(auth, mcp.info.url), 'anonymous');
+    assert.deepEqual(await asRequests(as), noAuthorization);
+    // Another user's entry is refused by name.
+    assert.throws(() => new Flow({ serverUrl: mcp.info.url, redirectUri: REDIRECT }).loadEntry(text, 'mallory'), /belongs to user "alice", not "mallory"/);
   });
 
   test('an entry of a newer format version is refused with a message that says so', async () => {
