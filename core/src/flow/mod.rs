@@ -79,8 +79,8 @@ pub enum FlowEvent {
         /// The configured client id.
         client_id: String,
     },
-    /// An authorization is about to start: persist [`AuthFlow::snapshot`] now, before the
-    /// browser leaves (the callback may arrive in another process).
+    /// An authorization is about to start: persist [`AuthFlow::pending_entry`] now, before
+    /// the browser leaves (the callback may arrive in another process).
     AuthorizationPending(PendingAuthorization),
     /// Send the user's browser to this URL.
     OpenBrowser {
