@@ -29,7 +29,7 @@ export { McpOAuthError };
 
 let flowFactory = null;
 
-/** Called by the WebAssembly module when it starts: `(options, snapshot?) => Flow`. */
+/** Called by the WebAssembly module when it starts: `(options) => Flow`. */
 export function registerFlowFactory(factory) {
   flowFactory = factory;
 }

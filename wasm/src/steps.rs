@@ -224,8 +224,8 @@ impl Flow {
     /// The next event: `{ type, ... }` with type `metadata_discovered`, `legacy_discovery`,
     /// `client_registered` (clientId), `authorization_pending`, `open_browser` (url),
     /// `tokens_updated` (issuer), `tokens_cleared`, `authorized`, `failed` (error); or
-    /// `undefined`. Save `snapshot()` after `client_registered`, `authorization_pending` and
-    /// `tokens_updated`.
+    /// `undefined`. Save `entry(user)` after `client_registered`, `tokens_updated` and
+    /// `tokens_cleared`, and `pendingEntry(user)` after `authorization_pending`.
     #[wasm_bindgen(js_name = pollEvent)]
     pub fn poll_event(&mut self) -> JsValue {
         let Some(event) = self.flow.poll_event() else { return JsValue::UNDEFINED };
