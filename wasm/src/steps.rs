@@ -13,7 +13,7 @@ use mcp_oauth_core::secret::AccessToken;
 use mcp_oauth_core::time::UnixTime;
 use mcp_oauth_core::url::{IssuerUrl, ResourceUrl};
 use mcp_oauth_core::{resource_metadata, server_metadata, www_authenticate};
-use mcp_oauth_core::{AuthFlow, FlowEvent, FlowSnapshot, FlowStatus};
+use mcp_oauth_core::{AuthFlow, FlowEvent, FlowStatus};
 use wasm_bindgen::prelude::*;
 
 use crate::error::{core_error, error, IntoJs};
@@ -133,13 +133,6 @@ impl Flow {
     pub fn new(options: JsValue) -> Result<Flow, JsValue> {
         let opts = crate::options::parse(&options)?;
         Ok(Flow { flow: AuthFlow::new(opts.config) })
-    }
-
-    /// A flow from a `snapshot()` string.
-    pub fn restore(options: JsValue, snapshot: &str) -> Result<Flow, JsValue> {
-        let opts = crate::options::parse(&options)?;
-        let snapshot = FlowSnapshot::from_json(snapshot).js()?;
-        Ok(Flow { flow: AuthFlow::restore(opts.config, snapshot).js()? })
     }
 
     /// The MCP server answered 401 with this `WWW-Authenticate` value (if any).
@@ -270,11 +263,6 @@ impl Flow {
         self.flow.cancel();
     }
 
-    /// The versioned state to store (a JSON string; it contains secrets).
-    pub fn snapshot(&self) -> String {
-        self.flow.snapshot().to_json()
-    }
-
     /// What a host keeps between runs for `user`: `{ issuer, entry }`, where `entry` is the
     /// core's persisted entry (core/src/codec/entry.rs; the same format the native stores
     /// write) for the issuer of the tokens (else of the discovered server), without the pending
@@ -310,7 +298,7 @@ impl Flow {
         if key.user != user {
             return Err(core_error(&mcp_oauth_core::Error::from(
                 mcp_oauth_core::error::FlowError::Snapshot(format!(
-                    "the entry belongs to user {:?}, not {user:?}",
+                    "the entry belongs to user `{}`, not `{user}`",
                     key.user
                 )),
             )));
@@ -429,12 +417,9 @@ pub fn callback_state(url: &str) -> Option<String> {
 /// hosts that link this crate into their own wasm module (tests) call it themselves.
 #[wasm_bindgen(start)]
 pub fn start() {
-    let factory = Closure::<dyn Fn(JsValue, Option<String>) -> Result<Flow, JsValue>>::new(
-        |options: JsValue, snapshot: Option<String>| match snapshot {
-            Some(s) => Flow::restore(options, &s),
-            None => Flow::new(options),
-        },
-    );
+    let factory = Closure::<dyn Fn(JsValue) -> Result<Flow, JsValue>>::new(|options: JsValue| {
+        Flow::new(options)
+    });
     crate::io::register_flow_factory(&factory.into_js_value());
 }
 

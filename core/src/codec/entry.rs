@@ -19,13 +19,24 @@
 use super::{bad, parse_text, Fields, Obj, R};
 use crate::authorize::PendingAuthorization;
 use crate::error::FlowError;
-use crate::flow::{EntryKey, FlowSnapshot, PersistedEntry, ENTRY_VERSION};
+use crate::flow::{EntryKey, PersistedEntry, ENTRY_VERSION};
 use crate::registration::ClientRegistration;
 use crate::token::TokenSet;
 use crate::Discovery;
 
 /// The `format` member: what this JSON is.
 const ENTRY_FORMAT: &str = "mcp-oauth/entry";
+
+/// The members of a version-1 flow snapshot (core/src/codec.rs).
+const SNAPSHOT_MEMBERS: [&str; 7] = [
+    "version",
+    "server_url",
+    "discovery",
+    "registrations",
+    "tokens",
+    "pending",
+    "last_requested_scope",
+];
 
 const MEMBERS: [&str; 10] = [
     "format",
@@ -68,37 +79,90 @@ impl PersistedEntry {
     pub fn decode(text: &str, snapshot_user: Option<&str>) -> R<(EntryKey, PersistedEntry)> {
         let root = parse_text(text, "entry")?;
         let f = Fields::of(&root, "entry")?;
-        if f.get("format").is_some() {
-            return read_current(&f);
-        }
-        if f.get("server_url").is_some() {
-            let user = snapshot_user.ok_or_else(|| {
+        // A flow snapshot (core/src/codec.rs) is read here rather than through
+        // `FlowSnapshot::from_json`, so that hosts that only read entries (the browser build)
+        // carry one reader.
+        let mut snapshot_of = None;
+        let (members, unknown): (&[&str], &str) = if f.get("format").is_some() {
+            check_version(&f)?;
+            (&MEMBERS, "unknown member")
+        } else if f.get("server_url").is_some() {
+            snapshot_of = Some(snapshot_user.ok_or_else(|| {
                 invalid("entry: a flow snapshot names no user, and none was given".to_owned())
+            })?);
+            let version = f.n("version")?;
+            if version != u64::from(crate::flow::SNAPSHOT_VERSION) {
+                return Err(invalid(format!(
+                    "entry: a flow snapshot of version {version} is not supported (this build \
+                     reads version {})",
+                    crate::flow::SNAPSHOT_VERSION
+                )));
+            }
+            (&SNAPSHOT_MEMBERS, "unknown member (in a flow snapshot)")
+        } else if f.get("version").is_none() && f.get("user").is_some() {
+            (&MEMBERS[2..8], "unknown member (in a version-0 entry)")
+        } else {
+            return Err(invalid("entry.format: missing (not a persisted entry)".to_owned()));
+        };
+        if let Some((name, _)) = f.obj.iter().find(|(n, _)| !members.contains(&n.as_str())) {
+            return Err(bad("entry", name, unknown));
+        }
+        // Member by member into one value (one drop on an error, not one per member).
+        let mut entry = PersistedEntry::default();
+        let mut token_issuer = None;
+        if let Some(mut t) = f.child("tokens")? {
+            if snapshot_of.is_some() {
+                // The snapshot's `tokens` is `{"issuer","tokens"}`.
+                token_issuer = Some(t.s("issuer")?);
+                t = t.child("tokens")?.ok_or_else(|| bad(&t.path, "tokens", "missing"))?;
+            }
+            entry.tokens = Some(TokenSet::read(&t)?);
+        }
+        if let Some(r) = f.child("registration")? {
+            entry.registration = Some(ClientRegistration::read(&r)?);
+        }
+        if let Some(d) = f.child("discovery")? {
+            entry.discovery = Some(Discovery::read(&d)?);
+        }
+        if let Some(p) = f.child("pending")? {
+            entry.pending = Some(PendingAuthorization::read(&p)?);
+        }
+        entry.last_requested_scope = f.opt_s("last_requested_scope")?;
+        let Some(user) = snapshot_of else {
+            let key =
+                EntryKey { user: f.s("user")?, resource: f.s("resource")?, issuer: f.s("issuer")? };
+            return Ok((key, entry));
+        };
+        // A snapshot: its tokens' issuer (else the discovered one, else the pending
+        // authorization's) is the entry's; members of other issuers are left out.
+        let issuer = token_issuer
+            .or_else(|| entry.discovery.as_ref().map(|d| d.server.issuer.as_str().to_owned()))
+            .or_else(|| entry.pending.as_ref().map(|p| p.issuer.clone()))
+            .ok_or_else(|| {
+                invalid(
+                    "entry: the flow snapshot holds no tokens, discovery or pending authorization"
+                        .into(),
+                )
             })?;
-            return from_snapshot(FlowSnapshot::from_json(text)?, user);
+        for (i, r) in f.list("registrations")?.iter().enumerate() {
+            let r =
+                ClientRegistration::read(&Fields::of(r, &format!("entry.registrations[{i}]"))?)?;
+            if r.issuer == issuer {
+                entry.registration = Some(r);
+            }
         }
-        if f.get("version").is_none() && f.get("user").is_some() {
-            return read_v0(&f);
+        if entry.discovery.as_ref().is_some_and(|d| d.server.issuer.as_str() != issuer) {
+            entry.discovery = None;
         }
-        Err(invalid("entry.format: missing (not a persisted entry)".to_owned()))
+        if entry.pending.as_ref().is_some_and(|p| p.issuer != issuer) {
+            entry.pending = None;
+        }
+        let key = EntryKey { user: user.to_owned(), resource: f.s("server_url")?, issuer };
+        Ok((key, entry))
     }
 }
 
-fn read_key(f: &Fields<'_>) -> R<EntryKey> {
-    Ok(EntryKey { user: f.s("user")?, resource: f.s("resource")?, issuer: f.s("issuer")? })
-}
-
-fn read_members(f: &Fields<'_>) -> R<PersistedEntry> {
-    Ok(PersistedEntry {
-        tokens: f.child("tokens")?.map(|t| TokenSet::read(&t)).transpose()?,
-        registration: f.child("registration")?.map(|r| ClientRegistration::read(&r)).transpose()?,
-        discovery: f.child("discovery")?.map(|d| Discovery::read(&d)).transpose()?,
-        pending: f.child("pending")?.map(|p| PendingAuthorization::read(&p)).transpose()?,
-        last_requested_scope: f.opt_s("last_requested_scope")?,
-    })
-}
-
-fn read_current(f: &Fields<'_>) -> R<(EntryKey, PersistedEntry)> {
+fn check_version(f: &Fields<'_>) -> R<()> {
     let format = f.s("format")?;
     if format != ENTRY_FORMAT {
         return Err(bad("entry", "format", &format!("`{format}` is not `{ENTRY_FORMAT}`")));
@@ -113,47 +177,7 @@ fn read_current(f: &Fields<'_>) -> R<(EntryKey, PersistedEntry)> {
     if version != u64::from(ENTRY_VERSION) {
         return Err(bad("entry", "version", &format!("{version} is not a version of this format")));
     }
-    if let Some((name, _)) = f.obj.iter().find(|(n, _)| !MEMBERS.contains(&n.as_str())) {
-        return Err(bad("entry", name, "unknown member"));
-    }
-    Ok((read_key(f)?, read_members(f)?))
-}
-
-/// Version 0: the native stores' entries before this format.
-fn read_v0(f: &Fields<'_>) -> R<(EntryKey, PersistedEntry)> {
-    if let Some((name, _)) = f.obj.iter().find(|(n, _)| {
-        !["user", "resource", "issuer", "tokens", "registration", "discovery"].contains(&n.as_str())
-    }) {
-        return Err(bad("entry", name, "unknown member (in a version-0 entry)"));
-    }
-    Ok((read_key(f)?, read_members(f)?))
-}
-
-/// A version-1 flow snapshot, as the npm package stored it (its entries without, its pending
-/// records with the pending authorization): its tokens' issuer (else the discovered one, else
-/// the pending authorization's) is the entry's.
-fn from_snapshot(s: FlowSnapshot, user: &str) -> R<(EntryKey, PersistedEntry)> {
-    let issuer = s
-        .tokens
-        .as_ref()
-        .map(|t| t.issuer.clone())
-        .or_else(|| s.discovery.as_ref().map(|d| d.server.issuer.as_str().to_owned()))
-        .or_else(|| s.pending.as_ref().map(|p| p.issuer.clone()))
-        .ok_or_else(|| {
-            invalid(
-                "entry: the flow snapshot holds no tokens, discovery or pending authorization"
-                    .into(),
-            )
-        })?;
-    let key = EntryKey { user: user.to_owned(), resource: s.server_url, issuer };
-    let entry = PersistedEntry {
-        tokens: s.tokens.filter(|t| t.issuer == key.issuer).map(|t| t.tokens),
-        registration: s.registrations.into_iter().find(|r| r.issuer == key.issuer),
-        discovery: s.discovery.filter(|d| d.server.issuer.as_str() == key.issuer),
-        pending: s.pending.filter(|p| p.issuer == key.issuer),
-        last_requested_scope: s.last_requested_scope,
-    };
-    Ok((key, entry))
+    Ok(())
 }
 
 #[cfg(test)]

@@ -195,5 +195,35 @@ fn older_shapes_are_migrated_on_read() {
     let e =
         PersistedEntry::decode(&text.replacen(r#""version":1"#, r#""version":9"#, 1), Some("a"))
             .unwrap_err();
-    assert!(e.to_string().contains("version 9 is not supported"), "{e}");
+    assert!(e.to_string().contains("a flow snapshot of version 9 is not supported"), "{e}");
+}
+
+#[test]
+fn a_snapshot_is_read_strictly_and_only_for_its_issuer() {
+    let mut snapshot = full_snapshot();
+    snapshot.pending = None;
+    let mut other = snapshot.registrations[0].clone();
+    other.issuer = "https://other-as.example".into();
+    other.client_id = "other-client".into();
+    snapshot.registrations.insert(0, other);
+    let text = snapshot.to_json();
+    let (k, e) = PersistedEntry::decode(&text, Some("alice")).unwrap();
+    assert_eq!(k.issuer, ISSUER);
+    assert_eq!(
+        e.registration.unwrap().issuer,
+        ISSUER,
+        "the other issuer's registration is left out"
+    );
+    let e = PersistedEntry::decode(
+        &text.replacen(r#""version":1"#, r#""version":1,"x":2"#, 1),
+        Some("a"),
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("entry.x: unknown member (in a flow snapshot)"), "{e}");
+    let e = PersistedEntry::decode(
+        r#"{"version":1,"server_url":"https://mcp.example.com/mcp"}"#,
+        Some("a"),
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("holds no tokens, discovery or pending authorization"), "{e}");
 }
