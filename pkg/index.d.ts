@@ -209,8 +209,7 @@ export type McpOAuthErrorCode =
   | 'popup_closed'
   | 'authorization_required'
   | 'follow_failed'
-  | 'unknown_state'
-  | 'not_initialized';
+  | 'unknown_state';
 
 export declare class McpOAuthError extends Error {
   name: 'McpOAuthError';

@@ -449,5 +449,7 @@ impl FlowSnapshot {
     }
 }
 
+mod entry;
+
 #[cfg(test)]
 mod tests;

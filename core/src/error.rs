@@ -204,7 +204,6 @@ pub const HOST_CODES: &[&str] = &[
     "popup_closed",
     "follow_failed",
     "unknown_state",
-    "not_initialized",
 ];
 
 /// Whether `code` is in [`CORE_CODES`] or [`HOST_CODES`].

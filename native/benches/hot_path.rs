@@ -60,8 +60,7 @@ fn bench(c: &mut Criterion) {
             id_token: None,
             received_at: UnixTime(0),
         }),
-        registration: None,
-        discovery: None,
+        ..Default::default()
     };
     rt.block_on(store.save(&key, &entry)).expect("seed the store");
     let mut opts = ClientOptions::new(&url, store).expect("options");

@@ -52,7 +52,7 @@ fn entry(i: usize) -> StoredEntry {
         redirect_uri: "http://localhost:8000/auth/redirect".into(),
         source: IdentitySource::Dynamic,
     };
-    StoredEntry { tokens: Some(tokens), registration: Some(registration), discovery: None }
+    StoredEntry { tokens: Some(tokens), registration: Some(registration), ..Default::default() }
 }
 
 fn key(i: usize) -> StoreKey {

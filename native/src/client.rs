@@ -20,14 +20,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use mcp_oauth_core::authorize::PendingAuthorization;
-use mcp_oauth_core::flow::{StoredTokens, SNAPSHOT_VERSION};
 use mcp_oauth_core::http::HttpResponse;
 use mcp_oauth_core::policy::ServerPolicy;
 use mcp_oauth_core::registration::ClientConfig;
 use mcp_oauth_core::secret::AccessToken;
 use mcp_oauth_core::time::UnixTime;
 use mcp_oauth_core::url::ResourceUrl;
-use mcp_oauth_core::{AuthFlow, Discovery, FlowConfig, FlowEvent, FlowSnapshot};
+use mcp_oauth_core::{AuthFlow, Discovery, FlowConfig, FlowEvent};
 use tokio::sync::Mutex;
 
 use crate::cache::MetadataCache;
@@ -324,42 +323,41 @@ impl OAuthClient {
         Ok(out)
     }
 
-    /// Loads the flow from the store on first use.
-    /// The flow of `snapshot`, with the options' assertion signer (every restore needs it: a
-    /// restored flow that lost it could not authenticate a `private_key_jwt` client).
-    fn restore(&self, snapshot: FlowSnapshot) -> Result<AuthFlow, Error> {
-        let mut flow = AuthFlow::restore(Arc::clone(&self.config), snapshot)?;
+    /// A new flow with the options' assertion signer (a flow without it could not
+    /// authenticate a `private_key_jwt` client).
+    fn new_flow(&self) -> AuthFlow {
+        let mut flow = AuthFlow::new(Arc::clone(&self.config));
         if let Some(signer) = &self.opts.assertion_signer {
             flow.set_assertion_signer(signer.clone());
         }
-        Ok(flow)
+        flow
     }
 
+    /// Loads the flow from the store on first use: every stored entry of this user and server
+    /// (core/src/flow/entry.rs), the one with tokens last so that its discovery result wins.
     async fn flow<'a>(&self, inner: &'a mut Inner) -> Result<&'a mut AuthFlow, Error> {
         if inner.flow.is_none() {
-            let entries = self.stored_entries().await?;
+            let mut entries = self.stored_entries().await?;
+            // The first entry with tokens (in key order) holds them, and is loaded last; the
+            // registrations of the others are loaded too.
+            if let Some(i) = entries.iter().position(|(_, e)| e.tokens.is_some()) {
+                let with_tokens = entries.remove(i);
+                for (_, e) in &mut entries {
+                    e.tokens = None;
+                }
+                entries.push(with_tokens);
+            }
             let now = now();
-            let with_tokens = entries.iter().find(|(_, e)| e.tokens.is_some());
             // The cache's entry is shared by every flow of this server, not copied.
             let cached = self.opts.cache.get_shared(self.config.server_url.as_str(), now);
-            let discovery = match cached {
-                Some(_) => None,
-                None => with_tokens
-                    .and_then(|(_, e)| e.discovery.clone())
-                    .or_else(|| entries.iter().find_map(|(_, e)| e.discovery.clone())),
-            };
-            let snapshot = FlowSnapshot {
-                version: SNAPSHOT_VERSION,
-                server_url: self.config.server_url.as_str().to_owned(),
-                discovery,
-                registrations: entries.iter().filter_map(|(_, e)| e.registration.clone()).collect(),
-                tokens: with_tokens.and_then(|(k, e)| {
-                    e.tokens.clone().map(|tokens| StoredTokens { issuer: k.issuer.clone(), tokens })
-                }),
-                pending: None,
-                last_requested_scope: None,
-            };
-            let mut flow = self.restore(snapshot)?;
+            let mut flow = self.new_flow();
+            for (key, mut entry) in entries {
+                // This client finishes authorizations in the process that started them, or
+                // through a PendingStore (start/complete_authorization): a pending
+                // authorization in a token store entry is not resumed.
+                entry.pending = None;
+                flow.load_entry(&key, entry)?;
+            }
             if let Some(d) = cached {
                 flow.use_discovery(d);
             }
@@ -407,8 +405,8 @@ impl OAuthClient {
                 // The pin of configured credentials lives with the registration for `issuer`.
                 FlowEvent::CredentialPinned { issuer, .. } => self.persist(flow, &issuer).await?,
                 FlowEvent::TokensCleared => {
-                    if let Some(d) = flow.snapshot().discovery {
-                        self.persist(flow, d.server.issuer.as_str()).await?;
+                    if let Some(issuer) = flow.discovery().map(|d| d.server.issuer.to_string()) {
+                        self.persist(flow, &issuer).await?;
                     }
                 }
                 FlowEvent::OpenBrowser { url } => browser = Some(url),
@@ -428,12 +426,7 @@ impl OAuthClient {
 
     /// Writes the entry for `issuer` from the flow's current state.
     async fn persist(&self, flow: &AuthFlow, issuer: &str) -> Result<(), Error> {
-        let snap = flow.snapshot();
-        let entry = StoredEntry {
-            tokens: snap.tokens.filter(|t| t.issuer == issuer).map(|t| t.tokens),
-            registration: snap.registrations.into_iter().find(|r| r.issuer == issuer),
-            discovery: snap.discovery.filter(|d| d.server.issuer.as_str() == issuer),
-        };
+        let entry: StoredEntry = flow.entry(issuer);
         let key = self.key(issuer);
         let lock = self.held_lock.lock().unwrap_or_else(|p| p.into_inner()).clone();
         match lock {
@@ -486,10 +479,8 @@ impl OAuthClient {
         if held.as_ref() == Some(&stored) {
             return Ok(false);
         }
-        let mut snapshot = flow.snapshot();
-        snapshot.tokens = Some(StoredTokens { issuer: key.issuer.clone(), tokens: stored });
-        snapshot.pending = None;
-        *flow = self.restore(snapshot)?;
+        flow.cancel();
+        flow.set_tokens(&key.issuer, stored);
         Ok(true)
     }
 
@@ -663,7 +654,7 @@ impl OAuthClient {
         let flow = self.flow(&mut inner).await?;
         flow.begin_authorization(now(), entropy()?)?;
         self.drive(flow).await?;
-        let pending = flow.snapshot().pending;
+        let pending = flow.pending().cloned();
         flow.cancel();
         pending
             .ok_or_else(|| Error::Usage("the authorization did not reach the browser step".into()))
@@ -680,9 +671,7 @@ impl OAuthClient {
         // Start from what the store holds now (another replica may have written since).
         inner.flow = None;
         let flow = self.flow(&mut inner).await?;
-        let mut snapshot = flow.snapshot();
-        snapshot.pending = Some(pending);
-        *flow = self.restore(snapshot)?;
+        flow.resume_pending(pending)?;
         let result = match flow.handle_callback(now(), callback_url) {
             Ok(()) => self.drive(flow).await.map(|_| ()),
             Err(e) => Err(Error::Protocol(e)),
@@ -704,7 +693,7 @@ impl OAuthClient {
         let flow = self.flow(&mut inner).await?;
         let had_tokens = flow.tokens().is_some();
         let revocation_endpoint =
-            flow.snapshot().discovery.and_then(|d| d.server.revocation_endpoint);
+            flow.discovery().and_then(|d| d.server.revocation_endpoint.clone());
         flow.logout(now())?;
         self.not_revocable.store(false, std::sync::atomic::Ordering::Relaxed);
         let revocation = self.drive(flow).await;
@@ -740,7 +729,7 @@ impl OAuthClient {
     /// The discovery result in use, if any (shared through the cache).
     pub async fn discovery(&self) -> Option<Discovery> {
         let mut inner = self.inner.lock().await;
-        self.flow(&mut inner).await.ok().and_then(|f| f.snapshot().discovery)
+        self.flow(&mut inner).await.ok().and_then(|f| f.discovery().cloned())
     }
 }
 

@@ -52,6 +52,7 @@ fn entry(tag: &str) -> StoredEntry {
             source: IdentitySource::Dynamic,
         }),
         discovery: Some(discovery()),
+        ..Default::default()
     }
 }
 
@@ -342,7 +343,7 @@ async fn decrypted_content_must_match_its_key() {
     let bob = key("bob", "https://mcp.example.com/mcp", "https://auth.example.com");
 
     // A file that authenticates (the forger has the key) but holds bob's entry under alice's name.
-    let path = forge(&store, &alice(), entry("b").to_json(&bob).as_bytes());
+    let path = forge(&store, &alice(), entry("b").encode(&bob).as_bytes());
     for result in [store.load(&alice()).await.map(|_| ()), store.list("alice").await.map(|_| ())] {
         match result {
             Err(StoreError::Corrupt { path: p, .. }) => assert_eq!(p, path.display().to_string()),
@@ -350,7 +351,7 @@ async fn decrypted_content_must_match_its_key() {
         }
     }
     // The proper form of the same forgery is accepted, so the check above is the key check.
-    forge(&store, &alice(), entry("a").to_json(&alice()).as_bytes());
+    forge(&store, &alice(), entry("a").encode(&alice()).as_bytes());
     assert_eq!(store.load(&alice()).await.unwrap(), Some(entry("a")));
 
     // Two keys whose file names collide (resource + "\n" + issuer): neither reads the other's.
@@ -555,4 +556,33 @@ async fn concurrent_saves_are_all_readable() {
     let names = file_names(tmp.path());
     assert_eq!(names.len(), 51, "{names:?}");
     assert!(names.iter().all(|n| n.ends_with(".entry") && !n.starts_with('.')), "{names:?}");
+}
+
+/// Files written before the core's entry format (version 0: the key members, then tokens,
+/// registration and discovery, no `format`/`version`) are still read, and rewritten in the
+/// current format on the next save.
+#[tokio::test]
+async fn version_0_files_are_read_and_rewritten_in_the_current_format() {
+    let tmp = private_tempdir();
+    let store = open(tmp.path());
+    let e = entry("old");
+    let v0 = format!(
+        r#"{{"user":"alice","resource":"https://mcp.example.com/mcp","issuer":"https://auth.example.com","tokens":{},"registration":{},"discovery":{}}}"#,
+        e.tokens.as_ref().unwrap().to_json().to_text(),
+        e.registration.as_ref().unwrap().to_json().to_text(),
+        e.discovery.as_ref().unwrap().to_json().to_text(),
+    );
+    forge(&store, &alice(), v0.as_bytes());
+    assert_eq!(store.load(&alice()).await.unwrap(), Some(e.clone()));
+    assert_eq!(store.list("alice").await.unwrap(), vec![alice()]);
+    store.save(&alice(), &e).await.unwrap();
+    assert_eq!(store.load(&alice()).await.unwrap(), Some(e.clone()));
+    // The same text with a member it never had is refused, naming it.
+    forge(&store, &alice(), v0.replacen(r#""user""#, r#""version":0,"user""#, 1).as_bytes());
+    match store.load(&alice()).await {
+        Err(StoreError::Corrupt { reason, .. }) => {
+            assert!(reason.contains("entry.format: missing"), "{reason}")
+        }
+        other => panic!("expected Corrupt, got {other:?}"),
+    }
 }

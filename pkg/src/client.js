@@ -11,12 +11,14 @@
 //
 // Storage layout (string values; keys prefixed `mcp-oauth/v1/`):
 //   index/["<user>","<resource>"]            → the issuer whose entry holds the tokens
-//   entry/["<user>","<resource>","<issuer>"] → the core's snapshot (tokens, client
-//                                              registration, discovery), no pending flow
-//   pending/["<user>","<resource>"]          → {"state","snapshot"}: the authorization waiting
-//                                              for its callback (no tokens), so a page load
-//                                              (redirect mode) can finish it; deleted once used,
-//                                              abandoned, or at logout().
+//   entry/["<user>","<resource>","<issuer>"] → the core's persisted entry (tokens, client
+//                                              registration, discovery; core/src/codec/entry.rs,
+//                                              the format the native stores write), no pending
+//                                              flow; older values (a flow snapshot) still read
+//   pending/["<user>","<resource>"]          → {"state","entry"}: the authorization waiting
+//                                              for its callback as an entry (no tokens), so a
+//                                              page load (redirect mode) can finish it; deleted
+//                                              once used, abandoned, or at logout().
 
 // The WebAssembly module's bindings (wasm-bindgen output): pkg/build.sh puts them next to the
 // minified copy of this file in each build (dist/, dist/node/); the package entry initialises
@@ -61,11 +63,14 @@ function checkOptions(options) {
   return flow;
 }
 
-/** The core's flow over the core's part of the options, restored from `snapshot` when given. */
-function newFlow(options, snapshot) {
+/** The core's flow over the core's part of the options, with a stored `entry` of `user` loaded
+ * when given. */
+function newFlow(options, entry, user) {
   // The host's options stay here; the rest is the core's (Flow refuses anything else).
   const { storage, fetch, onAuthorizationRequired, userId, timeoutMs, ...core } = options;
-  return snapshot === undefined ? new Flow(core) : Flow.restore(core, snapshot);
+  const flow = new Flow(core);
+  if (entry !== undefined) flow.loadEntry(entry, user);
+  return flow;
 }
 
 const PREFIX = 'mcp-oauth/v1/';
@@ -183,7 +188,7 @@ export class McpOAuth {
     const text = await storageGet(this.#storage, entry);
     if (text === null) return;
     try {
-      this.#flow = newFlow(this.#options, text);
+      this.#flow = newFlow(this.#options, text, this.#user);
     } catch (e) {
       throw makeError('stored_state_invalid', `the stored state under ${entry} cannot be read (${e.message}); it was left as is`, { key: entry, cause: e });
     }
@@ -191,14 +196,14 @@ export class McpOAuth {
 
   /** Writes what the flow holds, and the pending authorization if any. */
   async #persist() {
-    const state = this.#flow.persistentState();
+    const state = this.#flow.entry(this.#user);
     if (state) {
-      await storageSet(this.#storage, key('entry', [this.#user, this.#resource, state.issuer]), state.snapshot);
+      await storageSet(this.#storage, key('entry', [this.#user, this.#resource, state.issuer]), state.entry);
       await storageSet(this.#storage, key('index', [this.#user, this.#resource]), state.issuer);
     }
     const pending = this.#flow.pendingState();
     if (pending) {
-      const record = { state: pending, snapshot: this.#flow.pendingSnapshot() };
+      const record = { state: pending, entry: this.#flow.pendingEntry(this.#user) };
       await storageSet(this.#storage, this.#pendingKey, JSON.stringify(record));
     }
   }
@@ -370,7 +375,8 @@ export class McpOAuth {
       // RFC 6749 §10.12: the callback must carry the state of the authorization we started.
       if (!record || record.state !== state) throw unknown();
       // The pending record has no tokens: on failure, the stored ones are loaded back.
-      this.#flow = newFlow(this.#options, record.snapshot);
+      // (`snapshot`: a record written before the entry format; loadEntry migrates it.)
+      this.#flow = newFlow(this.#options, record.entry ?? record.snapshot, this.#user);
       try {
         await this.#complete(url);
       } catch (e) {

@@ -35,7 +35,6 @@ pub const BINDING_CODES: &[&str] = &[
     "authorization_required",
     "follow_failed",
     "unknown_state",
-    "not_initialized",
 ];
 
 /// A binding error with extra fields.

@@ -6,12 +6,13 @@
 //! `crypto.getRandomValues` (nothing here calls the platform).
 
 use js_sys::{Array, Reflect, Uint8Array};
+use mcp_oauth_core::flow::{EntryKey, PersistedEntry};
 use mcp_oauth_core::http::{HttpRequest, HttpResponse, Purpose, RequestId};
 use mcp_oauth_core::secret::AccessToken;
 use mcp_oauth_core::time::UnixTime;
 use mcp_oauth_core::url::{IssuerUrl, ResourceUrl};
 use mcp_oauth_core::{resource_metadata, server_metadata, www_authenticate};
-use mcp_oauth_core::{AuthFlow, FlowEvent, FlowSnapshot, FlowStatus};
+use mcp_oauth_core::{AuthFlow, FlowEvent, FlowStatus};
 use wasm_bindgen::prelude::*;
 
 use crate::error::{core_error, error, IntoJs};
@@ -93,6 +94,16 @@ pub(crate) fn response_from_js(response: &JsValue) -> Result<HttpResponse, JsVal
     Ok(HttpResponse::new(status, headers, body))
 }
 
+impl Flow {
+    fn key(&self, user: &str, issuer: &str) -> EntryKey {
+        EntryKey {
+            user: user.to_owned(),
+            resource: self.flow.config().server_url.as_str().to_owned(),
+            issuer: issuer.to_owned(),
+        }
+    }
+}
+
 pub(crate) fn str_or_null(s: Option<&str>) -> JsValue {
     s.map_or(JsValue::NULL, JsValue::from_str)
 }
@@ -104,13 +115,6 @@ impl Flow {
     #[wasm_bindgen(constructor)]
     pub fn new(options: JsValue) -> Result<Flow, JsValue> {
         Ok(Flow { flow: AuthFlow::new(crate::options::parse(&options)?) })
-    }
-
-    /// A flow from a `snapshot()` string.
-    pub fn restore(options: JsValue, snapshot: &str) -> Result<Flow, JsValue> {
-        let config = crate::options::parse(&options)?;
-        let snapshot = FlowSnapshot::from_json(snapshot).js()?;
-        Ok(Flow { flow: AuthFlow::restore(config, snapshot).js()? })
     }
 
     /// The MCP server answered 401 with this `WWW-Authenticate` value (if any).
@@ -195,8 +199,8 @@ impl Flow {
     /// The next event: `{ type, ... }` with type `metadata_discovered`, `legacy_discovery`,
     /// `client_registered` (clientId), `authorization_pending`, `open_browser` (url),
     /// `tokens_updated` (issuer), `tokens_cleared`, `authorized`, `failed` (error); or
-    /// `undefined`. Save `snapshot()` after `client_registered`, `authorization_pending` and
-    /// `tokens_updated`.
+    /// `undefined`. Save `entry(user)` after `client_registered`, `tokens_updated` and
+    /// `tokens_cleared`, and `pendingEntry(user)` after `authorization_pending`.
     #[wasm_bindgen(js_name = pollEvent)]
     pub fn poll_event(&mut self) -> JsValue {
         let Some(event) = self.flow.poll_event() else { return JsValue::UNDEFINED };
@@ -241,45 +245,53 @@ impl Flow {
         self.flow.cancel();
     }
 
-    /// The versioned state to store (a JSON string; it contains secrets).
-    pub fn snapshot(&self) -> String {
-        self.flow.snapshot().to_json()
-    }
-
-    /// What a host keeps between runs: `{ issuer, snapshot }` where `snapshot` leaves out the
-    /// pending authorization, and `issuer` is the issuer of the tokens (else of the discovered
-    /// server); `undefined` when there is nothing to keep yet.
-    #[wasm_bindgen(js_name = persistentState)]
-    pub fn persistent_state(&self) -> JsValue {
-        let mut snapshot = self.flow.snapshot();
-        snapshot.pending = None;
-        let issuer =
-            snapshot.tokens.as_ref().map(|t| t.issuer.clone()).or_else(|| {
-                snapshot.discovery.as_ref().map(|d| d.server.issuer.as_str().to_owned())
-            });
-        match issuer {
-            Some(issuer) => object(&[
-                ("issuer", JsValue::from_str(&issuer)),
-                ("snapshot", JsValue::from_str(&snapshot.to_json())),
-            ]),
+    /// What a host keeps between runs for `user`: `{ issuer, entry }`, where `entry` is the
+    /// core's persisted entry (core/src/codec/entry.rs; the same format the native stores
+    /// write) for the issuer of the tokens (else of the discovered server), without the pending
+    /// authorization; `undefined` when there is nothing to keep yet.
+    pub fn entry(&self, user: &str) -> JsValue {
+        match self.flow.entry_issuer() {
+            Some(issuer) => {
+                let entry = self.flow.entry(issuer).encode(&self.key(user, issuer));
+                object(&[
+                    ("issuer", JsValue::from_str(issuer)),
+                    ("entry", JsValue::from_str(&entry)),
+                ])
+            }
             None => JsValue::UNDEFINED,
         }
     }
 
-    /// What a page load needs to finish the pending authorization (a JSON snapshot): the
+    /// What a page load needs to finish the pending authorization (an encoded entry): the
     /// pending authorization, discovery and registration, without the tokens, which such a
-    /// record must not keep (it may outlive them).
-    #[wasm_bindgen(js_name = pendingSnapshot)]
-    pub fn pending_snapshot(&self) -> String {
-        let mut snapshot = self.flow.snapshot();
-        snapshot.tokens = None;
-        snapshot.to_json()
+    /// record must not keep (it may outlive them). `undefined` when none is pending.
+    #[wasm_bindgen(js_name = pendingEntry)]
+    pub fn pending_entry(&self, user: &str) -> Option<String> {
+        let (issuer, entry) = self.flow.pending_entry()?;
+        Some(entry.encode(&self.key(user, &issuer)))
+    }
+
+    /// Loads an encoded entry of `user` (written by any host, or an older shape: see
+    /// core/src/codec/entry.rs) into this flow. Refuses another user's, another server's, or
+    /// one that does not read, naming what is wrong.
+    #[wasm_bindgen(js_name = loadEntry)]
+    pub fn load_entry(&mut self, text: &str, user: &str) -> Result<(), JsValue> {
+        let (key, entry) = PersistedEntry::decode(text, Some(user)).js()?;
+        if key.user != user {
+            return Err(core_error(&mcp_oauth_core::Error::from(
+                mcp_oauth_core::error::FlowError::Snapshot(format!(
+                    "the entry belongs to user `{}`, not `{user}`",
+                    key.user
+                )),
+            )));
+        }
+        self.flow.load_entry(&key, entry).js()
     }
 
     /// The `state` of the authorization waiting for its callback, if any.
     #[wasm_bindgen(js_name = pendingState)]
     pub fn pending_state(&self) -> Option<String> {
-        self.flow.snapshot().pending.map(|p| p.state.secret().to_owned())
+        self.flow.pending().map(|p| p.state.secret().to_owned())
     }
 
     /// The MCP server answered 401 to a request that carried `used`: a 401 for a token that
@@ -320,7 +332,7 @@ impl Flow {
     /// True when the discovered server has a revocation endpoint (RFC 7009).
     #[wasm_bindgen(js_name = canRevoke)]
     pub fn can_revoke(&self) -> bool {
-        self.flow.snapshot().discovery.is_some_and(|d| d.server.revocation_endpoint.is_some())
+        self.flow.discovery().is_some_and(|d| d.server.revocation_endpoint.is_some())
     }
 
     /// The MCP server's canonical URL (the resource the tokens are for).

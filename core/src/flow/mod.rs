@@ -28,6 +28,7 @@
 mod authorization;
 mod config;
 mod discovery;
+mod entry;
 mod refresh;
 mod snapshot;
 
@@ -38,6 +39,7 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 
 pub use config::FlowConfig;
+pub use entry::{EntryKey, PersistedEntry, ENTRY_VERSION};
 pub use snapshot::{Discovery, FlowSnapshot, StoredTokens, SNAPSHOT_VERSION};
 
 use crate::authorize::PendingAuthorization;
@@ -77,8 +79,8 @@ pub enum FlowEvent {
         /// The configured client id.
         client_id: String,
     },
-    /// An authorization is about to start: persist [`AuthFlow::snapshot`] now, before the
-    /// browser leaves (the callback may arrive in another process).
+    /// An authorization is about to start: persist [`AuthFlow::pending_entry`] now, before
+    /// the browser leaves (the callback may arrive in another process).
     AuthorizationPending(PendingAuthorization),
     /// Send the user's browser to this URL.
     OpenBrowser {

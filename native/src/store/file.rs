@@ -4,7 +4,7 @@
 //!
 //! - `<hex(sha256(user))[..16]>-<hex(sha256(resource + "\n" + issuer))[..32]>.entry`, mode 0600:
 //!   the magic bytes `MCPOAUTH1`, a 12-byte random nonce, then the AES-256-GCM ciphertext (with
-//!   its tag) of [`StoredEntry::to_json`]. The file name is the additional authenticated data, so
+//!   its tag) of [`StoredEntry::encode`] (the core's entry format). The file name is the additional authenticated data, so
 //!   an entry copied or renamed onto another key's name does not authenticate.
 //! - `.<name>.tmp-<random>`: a write in progress, renamed over `<name>` once complete and synced.
 //! - `<entry name>.lock`, mode 0600, empty: the refresh lock of an entry ([`TokenStore::lock`]),
@@ -544,7 +544,7 @@ impl Inner {
         let corrupt =
             |reason: String| StoreError::Corrupt { path: path.display().to_string(), reason };
         let text = String::from_utf8(plain).map_err(|_| corrupt("not UTF-8 text".to_owned()))?;
-        let (key, entry) = StoredEntry::from_json(&text).map_err(corrupt)?;
+        let (key, entry) = StoredEntry::decode(&text, None).map_err(|e| corrupt(e.to_string()))?;
         if entry_file_name(&key) != name {
             return Err(corrupt("the entry names a key that does not match its file name".into()));
         }
@@ -565,7 +565,7 @@ impl Inner {
 
     fn save(&self, key: &StoreKey, entry: &StoredEntry) -> Result<(), StoreError> {
         let name = entry_file_name(key);
-        let sealed = self.encrypt(&name, entry.to_json(key).as_bytes())?;
+        let sealed = self.encrypt(&name, entry.encode(key).as_bytes())?;
         write_atomic(&self.dir, &name, &sealed)
     }
 

@@ -1,6 +1,6 @@
 //! Token stores: where a user's tokens and client registration for one MCP server live between
-//! runs. Keys are (user, resource, issuer); values are the core's persisted JSON forms
-//! (core/src/codec.rs) with absolute expiry times.
+//! runs. Keys are (user, resource, issuer); values are the core's persisted entry
+//! (core/src/flow/entry.rs, encoded by core/src/codec/entry.rs) with absolute expiry times.
 //!
 //! Implementations: [`MemoryStore`] (process lifetime), [`FileStore`] (one encrypted file per
 //! key) and, with feature `redis`, [`RedisStore`] (shared by server replicas; encrypted values).
@@ -20,10 +20,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
 
-use mcp_oauth_core::__private::json::Json;
-use mcp_oauth_core::registration::ClientRegistration;
-use mcp_oauth_core::token::TokenSet;
-use mcp_oauth_core::Discovery;
+pub use mcp_oauth_core::flow::{EntryKey, PersistedEntry};
 
 pub use file::{FileStore, KeySource};
 pub use memory::MemoryStore;
@@ -34,77 +31,12 @@ pub use redis::RedisStore;
 /// A boxed future, so that stores can be used as `dyn TokenStore`.
 pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'a>>;
 
-/// Identifies one stored entry.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct StoreKey {
-    /// The user the tokens belong to.
-    pub user: String,
-    /// The MCP server's canonical resource URL.
-    pub resource: String,
-    /// The authorization server's issuer.
-    pub issuer: String,
-}
+/// Identifies one stored entry: (user, MCP server, issuer), the core's [`EntryKey`].
+pub type StoreKey = EntryKey;
 
-/// What is stored under a key.
-#[derive(Clone, Debug, PartialEq, Eq, Default)]
-pub struct StoredEntry {
-    /// Tokens (absolute expiry inside).
-    pub tokens: Option<TokenSet>,
-    /// The client registration used with this issuer.
-    pub registration: Option<ClientRegistration>,
-    /// The discovery result (public metadata; lets a later process revoke at logout without
-    /// discovering again).
-    pub discovery: Option<Discovery>,
-}
-
-impl StoredEntry {
-    /// The JSON text of the entry, with its key (so a file proves which key it belongs to).
-    pub fn to_json(&self, key: &StoreKey) -> String {
-        let mut members = vec![
-            ("user".to_owned(), Json::str(key.user.as_str())),
-            ("resource".to_owned(), Json::str(key.resource.as_str())),
-            ("issuer".to_owned(), Json::str(key.issuer.as_str())),
-        ];
-        if let Some(t) = &self.tokens {
-            members.push(("tokens".to_owned(), t.to_json()));
-        }
-        if let Some(r) = &self.registration {
-            members.push(("registration".to_owned(), r.to_json()));
-        }
-        if let Some(d) = &self.discovery {
-            members.push(("discovery".to_owned(), d.to_json()));
-        }
-        Json::Object(members).to_text()
-    }
-
-    /// Reads the JSON text written by [`StoredEntry::to_json`], returning the key it names.
-    pub fn from_json(text: &str) -> Result<(StoreKey, StoredEntry), String> {
-        let root =
-            mcp_oauth_core::__private::json::parse(text.as_bytes()).map_err(|e| e.to_string())?;
-        let s = |name: &str| {
-            root.get(name)
-                .and_then(Json::as_str)
-                .map(str::to_owned)
-                .ok_or_else(|| format!("entry.{name}: missing"))
-        };
-        let key = StoreKey { user: s("user")?, resource: s("resource")?, issuer: s("issuer")? };
-        let tokens = match root.get("tokens") {
-            Some(t) => Some(TokenSet::from_json(&t.to_text()).map_err(|e| e.to_string())?),
-            None => None,
-        };
-        let registration = match root.get("registration") {
-            Some(r) => {
-                Some(ClientRegistration::from_json(&r.to_text()).map_err(|e| e.to_string())?)
-            }
-            None => None,
-        };
-        let discovery = match root.get("discovery") {
-            Some(d) => Some(Discovery::from_json(&d.to_text()).map_err(|e| e.to_string())?),
-            None => None,
-        };
-        Ok((key, StoredEntry { tokens, registration, discovery }))
-    }
-}
+/// What is stored under a key: the core's [`PersistedEntry`], in its encoded form
+/// ([`PersistedEntry::encode`]), the same in every host (the npm package reads it too).
+pub type StoredEntry = PersistedEntry;
 
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]

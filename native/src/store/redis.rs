@@ -202,7 +202,7 @@ impl RedisStore {
         let bytes: Option<Vec<u8>> = conn.get(name).await.map_err(|e| self.unavailable(e))?;
         let Some(bytes) = bytes else { return Ok(None) };
         let text = self.opened(name, &bytes)?;
-        StoredEntry::from_json(&text).map(Some).map_err(|reason| corrupt(name, reason))
+        StoredEntry::decode(&text, None).map(Some).map_err(|e| corrupt(name, e.to_string()))
     }
 }
 
@@ -225,7 +225,7 @@ impl TokenStore for RedisStore {
     fn save<'a>(&'a self, key: &'a StoreKey, entry: &'a StoredEntry) -> StoreFuture<'a, ()> {
         Box::pin(async move {
             let name = self.entry_key(key);
-            let value = self.sealed(&name, &entry.to_json(key))?;
+            let value = self.sealed(&name, &entry.encode(key))?;
             let mut conn = self.conn.clone();
             redis::pipe()
                 .atomic()
@@ -314,7 +314,7 @@ impl TokenStore for RedisStore {
     ) -> StoreFuture<'a, ()> {
         Box::pin(async move {
             let name = self.entry_key(key);
-            let value = self.sealed(&name, &entry.to_json(key))?;
+            let value = self.sealed(&name, &entry.encode(key))?;
             let mut conn = self.conn.clone();
             let written: i64 = redis::Script::new(SAVE_LOCKED)
                 .key(self.lock_key(&lock.key))
