@@ -107,6 +107,7 @@ pub mod client_credentials;
 pub(crate) mod codec;
 #[cfg(feature = "demo")]
 pub mod demo;
+pub mod discovery;
 pub(crate) mod encoding;
 pub mod error;
 pub mod flow;

@@ -1,0 +1,510 @@
+//! Discovery as a sans-IO machine of its own: protected-resource metadata (RFC 9728), then
+//! authorization-server metadata (RFC 8414, OpenID Connect Discovery 1.0 §4), or the
+//! 2025-03-26 fallback for servers without protected-resource metadata. Used by the
+//! authorization-code flow ([`crate::AuthFlow`]) and the headless flow
+//! ([`crate::headless::HeadlessFlow`]), so both find the authorization server with the same
+//! order, checks, per-issuer policies and cache.
+//!
+//! ```text
+//!  cached and fresh (and matching the challenge's resource_metadata URL)? ─▶ done, no request
+//!  resource metadata: challenge URL, /.well-known/…/<path>, /.well-known/…   (RFC 9728 §3, §5)
+//!     │ 4xx / transport error: next candidate; none left: legacy (if enabled) or not_found
+//!     ▼
+//!  server metadata per authorization server, in order (preferred issuer first):
+//!     RFC 8414 insert, OIDC insert, OIDC append; 4xx: next candidate, 5xx: next server
+//!     ▼
+//!  MetadataDiscovered(Discovery)  (cache_until from the smallest Cache-Control max-age)
+//! ```
+//!
+//! Drain contract: after [`DiscoveryMachine::start`] and after every answer, drain
+//! [`DiscoveryMachine::poll_request`] (send without following redirects; answer with
+//! [`DiscoveryMachine::handle_response`] or [`DiscoveryMachine::handle_transport_error`]), then
+//! [`DiscoveryMachine::poll_event`]. [`DiscoveryMachine::outcome`] holds the result once done.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use crate::error::{Error, FlowError};
+use crate::flow::Discovery;
+use crate::http::{HttpRequest, HttpResponse, RequestId};
+use crate::policy::ServerPolicy;
+use crate::resource_metadata::{self as rm, ResourceMetadata, ResourceMetadataError};
+use crate::server_metadata::{self as sm, MetadataVariant, ServerMetadataError};
+use crate::time::UnixTime;
+use crate::url::{EndpointUrl, IssuerUrl, ResourceUrl};
+
+/// What discovery needs to know (the discovery part of [`crate::FlowConfig`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DiscoveryConfig {
+    /// The MCP server (its canonical URL is the resource the metadata must name).
+    pub server_url: ResourceUrl,
+    /// Per-issuer quirk settings (keyed by the exact issuer string).
+    pub policies: Vec<(String, ServerPolicy)>,
+    /// Issuer to try first when the resource lists several authorization servers.
+    pub preferred_issuer: Option<String>,
+    /// Fall back to the 2025-03-26 discovery when the server publishes no protected-resource
+    /// metadata.
+    pub legacy_discovery: bool,
+}
+
+impl DiscoveryConfig {
+    /// Strict defaults: no policies, no preferred issuer, legacy fallback on (as
+    /// [`crate::FlowConfig::new`]).
+    pub fn new(server_url: ResourceUrl) -> DiscoveryConfig {
+        DiscoveryConfig {
+            server_url,
+            policies: Vec::new(),
+            preferred_issuer: None,
+            legacy_discovery: true,
+        }
+    }
+
+    /// The policy for an issuer (the default, strict one when none is configured).
+    pub fn policy(&self, issuer: &str) -> ServerPolicy {
+        policy_of(&self.policies, issuer)
+    }
+}
+
+/// The policy for `issuer` in `policies` (the default, strict one when none is configured).
+pub(crate) fn policy_of(policies: &[(String, ServerPolicy)], issuer: &str) -> ServerPolicy {
+    policies.iter().find(|(i, _)| i == issuer).map(|(_, p)| p.clone()).unwrap_or_default()
+}
+
+/// What the host should know (the discovery variants of [`crate::FlowEvent`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DiscoveryEvent {
+    /// The server has no protected-resource metadata; the 2025-03-26 fallback is in use.
+    UsingLegacyDiscovery {
+        /// The MCP server's origin, taken as the authorization server.
+        origin: String,
+    },
+    /// Metadata was fetched; hosts may share it until `cache_until`.
+    MetadataDiscovered(Discovery),
+}
+
+/// How a discovery starts.
+#[derive(Clone, Debug)]
+pub struct DiscoveryStart {
+    /// The `resource_metadata` URL of the 401 challenge (RFC 9728 §5.1), tried first.
+    pub header_url: Option<String>,
+    /// A result found earlier (this host's cache): used without any request while it is fresh
+    /// and matches `header_url`.
+    pub cached: Option<Arc<Discovery>>,
+    /// The id of the first request (ids then count up), so that a flow embedding the machine
+    /// keeps one id sequence.
+    pub first_request_id: RequestId,
+}
+
+impl Default for DiscoveryStart {
+    fn default() -> Self {
+        DiscoveryStart { header_url: None, cached: None, first_request_id: RequestId(1) }
+    }
+}
+
+#[derive(Debug)]
+struct ServerStage {
+    resource_metadata: Option<ResourceMetadata>,
+    servers: Vec<IssuerUrl>,
+    server_index: usize,
+    candidates: Vec<(EndpointUrl, MetadataVariant)>,
+    index: usize,
+    first_error: Option<Error>,
+    legacy: bool,
+    cache_max_age: Option<u64>,
+}
+
+#[derive(Debug)]
+enum Stage {
+    ResourceMetadata { candidates: Vec<EndpointUrl>, index: usize },
+    ServerMetadata(Box<ServerStage>),
+    Done,
+}
+
+/// The discovery machine (module docs for the sequence and the drain contract).
+#[derive(Debug)]
+pub struct DiscoveryMachine {
+    config: DiscoveryConfig,
+    header_url: Option<String>,
+    stage: Stage,
+    in_flight: Option<RequestId>,
+    next_id: u64,
+    request: Option<HttpRequest>,
+    events: VecDeque<DiscoveryEvent>,
+    outcome: Option<Result<Arc<Discovery>, Error>>,
+}
+
+impl DiscoveryMachine {
+    /// Starts discovery for `config.server_url`: done at once with `start.cached` when it is
+    /// fresh at `now` and matches the challenge, else the first request is ready.
+    pub fn start(now: UnixTime, config: DiscoveryConfig, start: DiscoveryStart) -> Self {
+        let DiscoveryStart { header_url, cached, first_request_id } = start;
+        let mut m = DiscoveryMachine {
+            config,
+            header_url,
+            stage: Stage::Done,
+            in_flight: None,
+            next_id: first_request_id.0,
+            request: None,
+            events: VecDeque::new(),
+            outcome: None,
+        };
+        if let Some(d) = cached.filter(|d| m.covers(d, now)) {
+            m.outcome = Some(Ok(d));
+            return m;
+        }
+        let candidates = match rm::candidate_urls(&m.config.server_url, m.header_url.as_deref()) {
+            Ok(c) => c,
+            Err(e) => {
+                m.finish(Err(e.into()));
+                return m;
+            }
+        };
+        if candidates.is_empty() {
+            m.finish(Err(ResourceMetadataError::NotFound { tried: String::new() }.into()));
+            return m;
+        }
+        m.send(rm::metadata_request, &candidates[0]);
+        m.stage = Stage::ResourceMetadata { candidates, index: 0 };
+        m
+    }
+
+    /// Starts at a known authorization server: its metadata only (RFC 8414, OIDC Discovery),
+    /// with the same candidate order, issuer check and policy (an identity provider, say).
+    pub fn start_at_issuer(config: DiscoveryConfig, issuer: IssuerUrl, first: RequestId) -> Self {
+        let mut m = DiscoveryMachine {
+            config,
+            header_url: None,
+            stage: Stage::Done,
+            in_flight: None,
+            next_id: first.0,
+            request: None,
+            events: VecDeque::new(),
+            outcome: None,
+        };
+        m.server_discovery(None, vec![issuer], 0, None, None);
+        m
+    }
+
+    /// A fresh cached result that answers the current challenge.
+    fn covers(&self, d: &Discovery, now: UnixTime) -> bool {
+        d.cache_until.is_none_or(|t| now < t)
+            && match &self.header_url {
+                // A challenge naming other metadata than the cached one wins.
+                Some(h) => {
+                    d.header_url.as_deref() == Some(h.as_str())
+                        || d.resource_metadata.as_ref().is_some_and(|m| m.url == *h)
+                }
+                None => true,
+            }
+    }
+
+    /// The next request to send (at most one is outstanding).
+    #[must_use]
+    pub fn poll_request(&mut self) -> Option<HttpRequest> {
+        self.request.take()
+    }
+
+    /// The next event.
+    #[must_use]
+    pub fn poll_event(&mut self) -> Option<DiscoveryEvent> {
+        self.events.pop_front()
+    }
+
+    /// The result, once discovery ended (`None` while requests are outstanding).
+    pub fn outcome(&self) -> Option<&Result<Arc<Discovery>, Error>> {
+        self.outcome.as_ref()
+    }
+
+    /// True once [`DiscoveryMachine::outcome`] is set.
+    pub fn is_done(&self) -> bool {
+        self.outcome.is_some()
+    }
+
+    /// The id the next request would get (a flow embedding the machine continues from it).
+    pub fn next_request_id(&self) -> RequestId {
+        RequestId(self.next_id)
+    }
+
+    /// True when `id` is the request this machine waits for.
+    pub fn awaits(&self, id: RequestId) -> bool {
+        self.in_flight == Some(id)
+    }
+
+    /// Answers the outstanding request. `Err` when discovery failed with this answer (the error
+    /// is also the outcome) or `id` is not the outstanding request.
+    pub fn handle_response(
+        &mut self,
+        now: UnixTime,
+        id: RequestId,
+        response: &HttpResponse,
+    ) -> Result<(), Error> {
+        self.answer(now, id, Ok(response))
+    }
+
+    /// Reports that the outstanding request failed in transport (network, CORS, timeout): it
+    /// counts as a 4xx, so the next candidate is tried.
+    pub fn handle_transport_error(
+        &mut self,
+        now: UnixTime,
+        id: RequestId,
+        message: &str,
+    ) -> Result<(), Error> {
+        self.answer(now, id, Err(message))
+    }
+
+    fn answer(
+        &mut self,
+        now: UnixTime,
+        id: RequestId,
+        response: Result<&HttpResponse, &str>,
+    ) -> Result<(), Error> {
+        if self.in_flight != Some(id) {
+            return Err(FlowError::UnknownRequest(id.0).into());
+        }
+        self.in_flight = None;
+        match std::mem::replace(&mut self.stage, Stage::Done) {
+            Stage::ResourceMetadata { candidates, index } => {
+                self.on_resource_metadata(response, candidates, index)
+            }
+            Stage::ServerMetadata(stage) => self.on_server_metadata(now, response, *stage),
+            Stage::Done => return Err(FlowError::UnknownRequest(id.0).into()),
+        }
+        match &self.outcome {
+            Some(Err(e)) => Err(e.clone()),
+            _ => Ok(()),
+        }
+    }
+
+    fn send(&mut self, build: fn(RequestId, &EndpointUrl) -> HttpRequest, url: &EndpointUrl) {
+        let id = RequestId(self.next_id);
+        self.next_id += 1;
+        self.in_flight = Some(id);
+        self.request = Some(build(id, url));
+    }
+
+    fn finish(&mut self, outcome: Result<Arc<Discovery>, Error>) {
+        self.stage = Stage::Done;
+        self.outcome = Some(outcome);
+    }
+
+    fn found(&mut self, discovery: Discovery) {
+        self.events.push_back(DiscoveryEvent::MetadataDiscovered(discovery.clone()));
+        self.finish(Ok(Arc::new(discovery)));
+    }
+
+    fn on_resource_metadata(
+        &mut self,
+        response: Result<&HttpResponse, &str>,
+        candidates: Vec<EndpointUrl>,
+        index: usize,
+    ) {
+        let url = &candidates[index];
+        let outcome = match response {
+            Ok(resp) => rm::process_metadata_response(url, &self.config.server_url, resp)
+                .map(|m| (m, crate::cache_max_age(resp))),
+            // A transport failure (CORS in browsers) counts like a 4xx: try the next candidate.
+            Err(_) => {
+                Err(ResourceMetadataError::UnexpectedStatus { url: url.as_str().into(), actual: 0 })
+            }
+        };
+        match outcome {
+            Ok((metadata, max_age)) => {
+                let servers = self.order_servers(metadata.authorization_servers.clone());
+                self.server_discovery(Some(metadata), servers, 0, None, max_age);
+            }
+            Err(e) if e.try_next_candidate() || response.is_err() => {
+                if index + 1 < candidates.len() {
+                    self.send(rm::metadata_request, &candidates[index + 1]);
+                    self.stage = Stage::ResourceMetadata { candidates, index: index + 1 };
+                } else if self.config.legacy_discovery {
+                    let origin = self.config.server_url.url().origin();
+                    self.events.push_back(DiscoveryEvent::UsingLegacyDiscovery { origin });
+                    self.legacy_discovery();
+                } else {
+                    let tried =
+                        candidates.iter().map(|c| c.as_str()).collect::<Vec<_>>().join(", ");
+                    self.finish(Err(ResourceMetadataError::NotFound { tried }.into()));
+                }
+            }
+            Err(e) => self.finish(Err(e.into())),
+        }
+    }
+
+    /// Puts the preferred issuer first; the rest keep the server's order.
+    fn order_servers(&self, mut servers: Vec<IssuerUrl>) -> Vec<IssuerUrl> {
+        if let Some(pref) = &self.config.preferred_issuer {
+            if let Some(pos) = servers.iter().position(|s| s.as_str() == pref) {
+                let s = servers.remove(pos);
+                servers.insert(0, s);
+            }
+        }
+        servers
+    }
+
+    /// Asks for the metadata of `servers[server_index]`, first candidate URL.
+    fn server_discovery(
+        &mut self,
+        resource_metadata: Option<ResourceMetadata>,
+        servers: Vec<IssuerUrl>,
+        server_index: usize,
+        first_error: Option<Error>,
+        cache_max_age: Option<u64>,
+    ) {
+        let candidates = servers.get(server_index).map(sm::candidate_urls).unwrap_or_default();
+        let Some((first, _)) = candidates.first() else {
+            return self.finish(Err(ResourceMetadataError::NoAuthorizationServers.into()));
+        };
+        let first = first.clone();
+        self.send(sm::metadata_request, &first);
+        self.stage = Stage::ServerMetadata(Box::new(ServerStage {
+            resource_metadata,
+            servers,
+            server_index,
+            candidates,
+            index: 0,
+            first_error,
+            legacy: false,
+            cache_max_age,
+        }));
+    }
+
+    fn legacy_discovery(&mut self) {
+        let candidates = sm::legacy_candidate_urls(&self.config.server_url);
+        let Some((first, _)) = candidates.first() else {
+            let origin = self.config.server_url.url().origin();
+            let e = ServerMetadataError::NotFound { issuer: origin, tried: String::new() };
+            return self.finish(Err(e.into()));
+        };
+        let first = first.clone();
+        self.send(sm::metadata_request, &first);
+        self.stage = Stage::ServerMetadata(Box::new(ServerStage {
+            resource_metadata: None,
+            servers: Vec::new(),
+            server_index: 0,
+            candidates,
+            index: 0,
+            first_error: None,
+            legacy: true,
+            cache_max_age: None,
+        }));
+    }
+
+    fn on_server_metadata(
+        &mut self,
+        now: UnixTime,
+        response: Result<&HttpResponse, &str>,
+        stage: ServerStage,
+    ) {
+        let ServerStage {
+            resource_metadata,
+            servers,
+            server_index,
+            candidates,
+            index,
+            mut first_error,
+            legacy,
+            cache_max_age,
+        } = stage;
+        let url = &candidates[index].0;
+        let outcome = match response {
+            Ok(resp) => {
+                let parsed = if legacy {
+                    let origin = self.config.server_url.url().origin();
+                    sm::process_legacy_metadata_response(url, resp, &self.config.policy(&origin))
+                } else {
+                    let issuer = &servers[server_index];
+                    sm::process_metadata_response(
+                        issuer,
+                        url,
+                        resp,
+                        &self.config.policy(issuer.as_str()),
+                    )
+                };
+                parsed.map(|m| (m, crate::cache_max_age(resp)))
+            }
+            Err(_) => {
+                Err(ServerMetadataError::UnexpectedStatus { url: url.as_str().into(), actual: 0 })
+            }
+        };
+        let error = match outcome {
+            Ok((server, max_age)) => {
+                let max_age = match (cache_max_age, max_age) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                };
+                self.found(Discovery {
+                    resource_metadata,
+                    server,
+                    legacy,
+                    header_url: self.header_url.clone(),
+                    cache_until: max_age.map(|a| now.plus(a)),
+                });
+                return;
+            }
+            Err(e) => e,
+        };
+        let next_candidate = error.try_next_candidate() || response.is_err();
+        if next_candidate && index + 1 < candidates.len() {
+            let next = candidates[index + 1].0.clone();
+            self.send(sm::metadata_request, &next);
+            self.stage = Stage::ServerMetadata(Box::new(ServerStage {
+                resource_metadata,
+                servers,
+                server_index,
+                candidates,
+                index: index + 1,
+                first_error,
+                legacy,
+                cache_max_age,
+            }));
+            return;
+        }
+        let error: Error = if next_candidate {
+            let tried = candidates.iter().map(|(c, _)| c.as_str()).collect::<Vec<_>>().join(", ");
+            let issuer = servers
+                .get(server_index)
+                .map(|s| s.as_str().to_owned())
+                .unwrap_or_else(|| self.config.server_url.url().origin());
+            ServerMetadataError::NotFound { issuer, tried }.into()
+        } else {
+            error.into()
+        };
+        if legacy {
+            // 2025-03-26 "Fallbacks for Servers without Metadata Discovery": default endpoints,
+            // but only when no metadata exists; a broken document is an error.
+            if !next_candidate {
+                self.finish(Err(error));
+                return;
+            }
+            match sm::legacy_default_metadata(&self.config.server_url) {
+                Ok(server) => self.found(Discovery {
+                    resource_metadata: None,
+                    server,
+                    legacy: true,
+                    header_url: None,
+                    cache_until: None,
+                }),
+                Err(e) => self.finish(Err(e.into())),
+            }
+            return;
+        }
+        // This authorization server is unusable: try the next one the resource lists.
+        first_error.get_or_insert(error);
+        if server_index + 1 < servers.len() {
+            self.server_discovery(
+                resource_metadata,
+                servers,
+                server_index + 1,
+                first_error,
+                cache_max_age,
+            );
+            return;
+        }
+        let error = first_error.unwrap_or_else(|| FlowError::NotDiscovered.into());
+        self.finish(Err(error));
+    }
+}
+
+#[cfg(test)]
+mod tests;
