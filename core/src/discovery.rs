@@ -71,6 +71,8 @@ pub(crate) fn policy_of(policies: &[(String, ServerPolicy)], issuer: &str) -> Se
 }
 
 /// What the host should know (the discovery variants of [`crate::FlowEvent`]).
+// Few per discovery; boxing would only add allocations (as FlowEvent).
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum DiscoveryEvent {
