@@ -215,7 +215,7 @@ impl World {
     ) -> Result<String, HttpResponse> {
         let get = |k: &str| form.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
         // private_key_jwt as signed by core/src/headless/tests.rs: `jws:<iss>:<aud>`.
-        if let Some(assertion) = get("client_assertion") {
+        if let Some(assertion) = get("client_assertion").filter(|a| a.starts_with("jws:")) {
             let id = get("client_id").unwrap_or_default();
             let ok = get("client_assertion_type").as_deref()
                 == Some(crate::jwt_bearer::CLIENT_ASSERTION_TYPE)
