@@ -84,7 +84,7 @@ done < <(find "$dist" -name '*.js')
 echo "pkg: load check in node $(node --version)"
 node --input-type=module -e "
 const m = await import('$REPO_ROOT/pkg/node.js');
-for (const name of ['McpOAuth', 'McpOAuthError', 'McpOAuthHeadless', 'Flow', 'parseBearerChallenge', 'clientCredentialsRequest', 'idJagRequest', 'processTokenResponse']) {
+for (const name of ['McpOAuth', 'McpOAuthError', 'McpOAuthHeadless', 'Flow', 'parseBearerChallenge', 'HeadlessFlow', 'clientAssertionClaims']) {
   if (typeof m[name] !== 'function') { console.error('pkg: FAIL: export ' + name + ' missing'); process.exit(1); }
 }
 console.log('pkg: load check ok (' + Object.keys(m).length + ' exports)');

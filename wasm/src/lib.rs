@@ -11,9 +11,9 @@
 //!   `status`, `logout`, events).
 //! - [`Flow`] and the step functions in [`steps`]: the core's sans-IO API for hosts that drive
 //!   the protocol themselves.
-//! - `headless` (feature `headless`, on by default; the npm package's Node build): step
-//!   functions of the headless grants (client credentials, cross-app access) and `Flow`'s
-//!   discovery for them, driven by `McpOAuthHeadless` (`js/headless.js`).
+//! - `headless` (feature `headless`, on by default; the npm package's Node build): the core's
+//!   `HeadlessFlow` (client credentials, cross-app access, service accounts), driven by
+//!   `McpOAuthHeadless` (`js/headless.js`: one drain loop, WebCrypto signing, fetch).
 //! - Errors are `McpOAuthError` objects whose `code` is the Rust error code
 //!   ([`mcp_oauth_core::Error::code`], or one of [`error::BINDING_CODES`]).
 //!
