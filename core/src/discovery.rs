@@ -25,7 +25,7 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 
 use crate::error::{Error, FlowError};
-use crate::flow::Discovery;
+use crate::flow::{Discovery, FlowEvent};
 use crate::http::{HttpRequest, HttpResponse, RequestId};
 use crate::policy::ServerPolicy;
 use crate::resource_metadata::{self as rm, ResourceMetadata, ResourceMetadataError};
@@ -33,7 +33,20 @@ use crate::server_metadata::{self as sm, MetadataVariant, ServerMetadataError};
 use crate::time::UnixTime;
 use crate::url::{EndpointUrl, IssuerUrl, ResourceUrl};
 
-/// What discovery needs to know (the discovery part of [`crate::FlowConfig`]).
+/// What discovery needs to know; implemented by [`DiscoveryConfig`], [`crate::FlowConfig`] and
+/// [`crate::headless::HeadlessConfig`], so a flow shares its configuration with its machine.
+pub trait DiscoverySettings {
+    /// The MCP server (its canonical URL is the resource the metadata must name).
+    fn server_url(&self) -> &ResourceUrl;
+    /// The policy for an issuer (the default, strict one when none is configured).
+    fn policy(&self, issuer: &str) -> ServerPolicy;
+    /// Issuer to try first when the resource lists several authorization servers.
+    fn preferred_issuer(&self) -> Option<&str>;
+    /// Fall back to the 2025-03-26 discovery when there is no protected-resource metadata.
+    fn legacy_discovery(&self) -> bool;
+}
+
+/// The settings as a value of their own, for a host that runs the machine alone.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DiscoveryConfig {
     /// The MCP server (its canonical URL is the resource the metadata must name).
@@ -58,32 +71,38 @@ impl DiscoveryConfig {
             legacy_discovery: true,
         }
     }
-
-    /// The policy for an issuer (the default, strict one when none is configured).
-    pub fn policy(&self, issuer: &str) -> ServerPolicy {
-        policy_of(&self.policies, issuer)
-    }
 }
+
+/// Implements [`DiscoverySettings`] for a configuration with the same four fields.
+macro_rules! discovery_settings {
+    ($t:ty) => {
+        impl DiscoverySettings for $t {
+            fn server_url(&self) -> &ResourceUrl {
+                &self.server_url
+            }
+            fn policy(&self, issuer: &str) -> ServerPolicy {
+                policy_of(&self.policies, issuer)
+            }
+            fn preferred_issuer(&self) -> Option<&str> {
+                self.preferred_issuer.as_deref()
+            }
+            fn legacy_discovery(&self) -> bool {
+                self.legacy_discovery
+            }
+        }
+    };
+}
+discovery_settings!(DiscoveryConfig);
+discovery_settings!(crate::FlowConfig);
+discovery_settings!(crate::headless::HeadlessConfig);
 
 /// The policy for `issuer` in `policies` (the default, strict one when none is configured).
 pub(crate) fn policy_of(policies: &[(String, ServerPolicy)], issuer: &str) -> ServerPolicy {
     policies.iter().find(|(i, _)| i == issuer).map(|(_, p)| p.clone()).unwrap_or_default()
 }
 
-/// What the host should know (the discovery variants of [`crate::FlowEvent`]).
-// Few per discovery; boxing would only add allocations (as FlowEvent).
-#[allow(clippy::large_enum_variant)]
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum DiscoveryEvent {
-    /// The server has no protected-resource metadata; the 2025-03-26 fallback is in use.
-    UsingLegacyDiscovery {
-        /// The MCP server's origin, taken as the authorization server.
-        origin: String,
-    },
-    /// Metadata was fetched; hosts may share it until `cache_until`.
-    MetadataDiscovered(Discovery),
-}
+/// Settings shared with a flow (the `Arc` of its configuration).
+pub type SharedSettings = Arc<dyn DiscoverySettings + Send + Sync>;
 
 /// How a discovery starts.
 #[derive(Clone, Debug)]
@@ -123,69 +142,75 @@ enum Stage {
     Done,
 }
 
-/// The discovery machine (module docs for the sequence and the drain contract).
-#[derive(Debug)]
-pub struct DiscoveryMachine {
-    config: DiscoveryConfig,
+/// Where the machine puts what it produces: the queues of the flow that embeds it (or of a
+/// [`DiscoveryMachine`]), so nothing is copied between queues.
+pub(crate) struct Sink<'a> {
+    pub(crate) requests: &'a mut VecDeque<HttpRequest>,
+    pub(crate) events: &'a mut VecDeque<FlowEvent>,
+    pub(crate) next_id: &'a mut u64,
+}
+
+/// The machine proper, writing into a [`Sink`]; [`DiscoveryMachine`] is its public face.
+/// Generic over the settings so that a flow's machine calls its configuration directly.
+pub(crate) struct Discoverer<C: DiscoverySettings + ?Sized> {
+    config: Arc<C>,
     header_url: Option<String>,
     stage: Stage,
     in_flight: Option<RequestId>,
-    next_id: u64,
-    request: Option<HttpRequest>,
-    events: VecDeque<DiscoveryEvent>,
-    outcome: Option<Result<Arc<Discovery>, Error>>,
+    done: Option<Result<Arc<Discovery>, Error>>,
 }
 
-impl DiscoveryMachine {
-    /// Starts discovery for `config.server_url`: done at once with `start.cached` when it is
-    /// fresh at `now` and matches the challenge, else the first request is ready.
-    pub fn start(now: UnixTime, config: DiscoveryConfig, start: DiscoveryStart) -> Self {
-        let DiscoveryStart { header_url, cached, first_request_id } = start;
-        let mut m = DiscoveryMachine {
-            config,
-            header_url,
-            stage: Stage::Done,
-            in_flight: None,
-            next_id: first_request_id.0,
-            request: None,
-            events: VecDeque::new(),
-            outcome: None,
-        };
-        if let Some(d) = cached.filter(|d| m.covers(d, now)) {
-            m.outcome = Some(Ok(d));
-            return m;
-        }
-        let candidates = match rm::candidate_urls(&m.config.server_url, m.header_url.as_deref()) {
-            Ok(c) => c,
-            Err(e) => {
-                m.finish(Err(e.into()));
-                return m;
-            }
-        };
-        if candidates.is_empty() {
-            m.finish(Err(ResourceMetadataError::NotFound { tried: String::new() }.into()));
-            return m;
-        }
-        m.send(rm::metadata_request, &candidates[0]);
-        m.stage = Stage::ResourceMetadata { candidates, index: 0 };
-        m
+impl<C: DiscoverySettings + ?Sized> std::fmt::Debug for Discoverer<C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Discoverer")
+            .field("stage", &self.stage)
+            .field("in_flight", &self.in_flight)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a step of the machine led to.
+pub(crate) type Progress = Option<Result<Arc<Discovery>, Error>>;
+
+impl<C: DiscoverySettings + ?Sized> Discoverer<C> {
+    fn empty(config: Arc<C>, header_url: Option<String>) -> Self {
+        Discoverer { config, header_url, stage: Stage::Done, in_flight: None, done: None }
     }
 
-    /// Starts at a known authorization server: its metadata only (RFC 8414, OIDC Discovery),
-    /// with the same candidate order, issuer check and policy (an identity provider, say).
-    pub fn start_at_issuer(config: DiscoveryConfig, issuer: IssuerUrl, first: RequestId) -> Self {
-        let mut m = DiscoveryMachine {
-            config,
-            header_url: None,
-            stage: Stage::Done,
-            in_flight: None,
-            next_id: first.0,
-            request: None,
-            events: VecDeque::new(),
-            outcome: None,
-        };
-        m.server_discovery(None, vec![issuer], 0, None, None);
-        m
+    /// Starts; `Some` when done at once (fresh cache, or an error).
+    pub(crate) fn start(
+        now: UnixTime,
+        config: Arc<C>,
+        header_url: Option<String>,
+        cached: Option<Arc<Discovery>>,
+        out: &mut Sink<'_>,
+    ) -> (Self, Progress) {
+        let mut m = Discoverer::empty(config, header_url);
+        if let Some(d) = cached.filter(|d| m.covers(d, now)) {
+            return (m, Some(Ok(d)));
+        }
+        match rm::candidate_urls(m.config.server_url(), m.header_url.as_deref()) {
+            Ok(candidates) if !candidates.is_empty() => {
+                m.send(out, rm::metadata_request, &candidates[0]);
+                m.stage = Stage::ResourceMetadata { candidates, index: 0 };
+            }
+            Ok(_) => m.finish(Err(ResourceMetadataError::NotFound { tried: String::new() }.into())),
+            Err(e) => m.finish(Err(e.into())),
+        }
+        let done = m.done.take();
+        (m, done)
+    }
+
+    /// Starts at a known authorization server.
+    pub(crate) fn start_at_issuer(
+        config: Arc<C>,
+        issuer: IssuerUrl,
+        out: &mut Sink<'_>,
+    ) -> (Self, Progress) {
+        let mut m = Discoverer::empty(config, None);
+        m.server_discovery(out, None, vec![issuer], 0, None, None);
+        let done = m.done.take();
+        (m, done)
     }
 
     /// A fresh cached result that answers the current challenge.
@@ -201,15 +226,325 @@ impl DiscoveryMachine {
             }
     }
 
+    /// True when `id` is the request this machine waits for.
+    pub(crate) fn awaits(&self, id: RequestId) -> bool {
+        self.in_flight == Some(id)
+    }
+
+    /// Answers the outstanding request (the caller checked [`Discoverer::awaits`]); `Some`
+    /// once discovery ended.
+    pub(crate) fn answer(
+        &mut self,
+        now: UnixTime,
+        response: Result<&HttpResponse, &str>,
+        out: &mut Sink<'_>,
+    ) -> Progress {
+        self.in_flight = None;
+        match std::mem::replace(&mut self.stage, Stage::Done) {
+            Stage::ResourceMetadata { candidates, index } => {
+                self.on_resource_metadata(out, response, candidates, index)
+            }
+            Stage::ServerMetadata(stage) => self.on_server_metadata(out, now, response, *stage),
+            Stage::Done => {}
+        }
+        self.done.take()
+    }
+
+    fn send(
+        &mut self,
+        out: &mut Sink<'_>,
+        build: fn(RequestId, &EndpointUrl) -> HttpRequest,
+        url: &EndpointUrl,
+    ) {
+        let id = RequestId(*out.next_id);
+        *out.next_id += 1;
+        self.in_flight = Some(id);
+        out.requests.push_back(build(id, url));
+    }
+
+    fn finish(&mut self, outcome: Result<Arc<Discovery>, Error>) {
+        self.stage = Stage::Done;
+        self.done = Some(outcome);
+    }
+
+    fn found(&mut self, out: &mut Sink<'_>, discovery: Discovery) {
+        out.events.push_back(FlowEvent::MetadataDiscovered(discovery.clone()));
+        self.finish(Ok(Arc::new(discovery)));
+    }
+
+    fn on_resource_metadata(
+        &mut self,
+        out: &mut Sink<'_>,
+        response: Result<&HttpResponse, &str>,
+        candidates: Vec<EndpointUrl>,
+        index: usize,
+    ) {
+        let url = &candidates[index];
+        let outcome = match response {
+            Ok(resp) => rm::process_metadata_response(url, self.config.server_url(), resp)
+                .map(|m| (m, crate::cache_max_age(resp))),
+            // A transport failure (CORS in browsers) counts like a 4xx: try the next candidate.
+            Err(_) => {
+                Err(ResourceMetadataError::UnexpectedStatus { url: url.as_str().into(), actual: 0 })
+            }
+        };
+        match outcome {
+            Ok((metadata, max_age)) => {
+                let servers = self.order_servers(metadata.authorization_servers.clone());
+                self.server_discovery(out, Some(metadata), servers, 0, None, max_age);
+            }
+            Err(e) if e.try_next_candidate() || response.is_err() => {
+                if index + 1 < candidates.len() {
+                    self.send(out, rm::metadata_request, &candidates[index + 1]);
+                    self.stage = Stage::ResourceMetadata { candidates, index: index + 1 };
+                } else if self.config.legacy_discovery() {
+                    let origin = self.config.server_url().url().origin();
+                    out.events.push_back(FlowEvent::UsingLegacyDiscovery { origin });
+                    self.legacy_discovery(out);
+                } else {
+                    let tried =
+                        candidates.iter().map(|c| c.as_str()).collect::<Vec<_>>().join(", ");
+                    self.finish(Err(ResourceMetadataError::NotFound { tried }.into()));
+                }
+            }
+            Err(e) => self.finish(Err(e.into())),
+        }
+    }
+
+    /// Puts the preferred issuer first; the rest keep the server's order.
+    fn order_servers(&self, mut servers: Vec<IssuerUrl>) -> Vec<IssuerUrl> {
+        if let Some(pref) = self.config.preferred_issuer() {
+            if let Some(pos) = servers.iter().position(|s| s.as_str() == pref) {
+                let s = servers.remove(pos);
+                servers.insert(0, s);
+            }
+        }
+        servers
+    }
+
+    /// Asks for the metadata of `servers[server_index]`, first candidate URL.
+    fn server_discovery(
+        &mut self,
+        out: &mut Sink<'_>,
+        resource_metadata: Option<ResourceMetadata>,
+        servers: Vec<IssuerUrl>,
+        server_index: usize,
+        first_error: Option<Error>,
+        cache_max_age: Option<u64>,
+    ) {
+        let candidates = servers.get(server_index).map(sm::candidate_urls).unwrap_or_default();
+        let Some((first, _)) = candidates.first() else {
+            return self.finish(Err(ResourceMetadataError::NoAuthorizationServers.into()));
+        };
+        let first = first.clone();
+        self.send(out, sm::metadata_request, &first);
+        self.stage = Stage::ServerMetadata(Box::new(ServerStage {
+            resource_metadata,
+            servers,
+            server_index,
+            candidates,
+            index: 0,
+            first_error,
+            legacy: false,
+            cache_max_age,
+        }));
+    }
+
+    fn legacy_discovery(&mut self, out: &mut Sink<'_>) {
+        let candidates = sm::legacy_candidate_urls(self.config.server_url());
+        let Some((first, _)) = candidates.first() else {
+            let origin = self.config.server_url().url().origin();
+            let e = ServerMetadataError::NotFound { issuer: origin, tried: String::new() };
+            return self.finish(Err(e.into()));
+        };
+        let first = first.clone();
+        self.send(out, sm::metadata_request, &first);
+        self.stage = Stage::ServerMetadata(Box::new(ServerStage {
+            resource_metadata: None,
+            servers: Vec::new(),
+            server_index: 0,
+            candidates,
+            index: 0,
+            first_error: None,
+            legacy: true,
+            cache_max_age: None,
+        }));
+    }
+
+    fn on_server_metadata(
+        &mut self,
+        out: &mut Sink<'_>,
+        now: UnixTime,
+        response: Result<&HttpResponse, &str>,
+        stage: ServerStage,
+    ) {
+        let ServerStage {
+            resource_metadata,
+            servers,
+            server_index,
+            candidates,
+            index,
+            mut first_error,
+            legacy,
+            cache_max_age,
+        } = stage;
+        let url = &candidates[index].0;
+        let outcome = match response {
+            Ok(resp) => {
+                let parsed = if legacy {
+                    let origin = self.config.server_url().url().origin();
+                    sm::process_legacy_metadata_response(url, resp, &self.config.policy(&origin))
+                } else {
+                    let issuer = &servers[server_index];
+                    sm::process_metadata_response(
+                        issuer,
+                        url,
+                        resp,
+                        &self.config.policy(issuer.as_str()),
+                    )
+                };
+                parsed.map(|m| (m, crate::cache_max_age(resp)))
+            }
+            Err(_) => {
+                Err(ServerMetadataError::UnexpectedStatus { url: url.as_str().into(), actual: 0 })
+            }
+        };
+        let error = match outcome {
+            Ok((server, max_age)) => {
+                let max_age = match (cache_max_age, max_age) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                };
+                self.found(
+                    out,
+                    Discovery {
+                        resource_metadata,
+                        server,
+                        legacy,
+                        header_url: self.header_url.clone(),
+                        cache_until: max_age.map(|a| now.plus(a)),
+                    },
+                );
+                return;
+            }
+            Err(e) => e,
+        };
+        let next_candidate = error.try_next_candidate() || response.is_err();
+        if next_candidate && index + 1 < candidates.len() {
+            let next = candidates[index + 1].0.clone();
+            self.send(out, sm::metadata_request, &next);
+            self.stage = Stage::ServerMetadata(Box::new(ServerStage {
+                resource_metadata,
+                servers,
+                server_index,
+                candidates,
+                index: index + 1,
+                first_error,
+                legacy,
+                cache_max_age,
+            }));
+            return;
+        }
+        let error: Error = if next_candidate {
+            let tried = candidates.iter().map(|(c, _)| c.as_str()).collect::<Vec<_>>().join(", ");
+            let issuer = servers
+                .get(server_index)
+                .map(|s| s.as_str().to_owned())
+                .unwrap_or_else(|| self.config.server_url().url().origin());
+            ServerMetadataError::NotFound { issuer, tried }.into()
+        } else {
+            error.into()
+        };
+        if legacy {
+            // 2025-03-26 "Fallbacks for Servers without Metadata Discovery": default endpoints,
+            // but only when no metadata exists; a broken document is an error.
+            if !next_candidate {
+                self.finish(Err(error));
+                return;
+            }
+            match sm::legacy_default_metadata(self.config.server_url()) {
+                Ok(server) => self.found(
+                    out,
+                    Discovery {
+                        resource_metadata: None,
+                        server,
+                        legacy: true,
+                        header_url: None,
+                        cache_until: None,
+                    },
+                ),
+                Err(e) => self.finish(Err(e.into())),
+            }
+            return;
+        }
+        // This authorization server is unusable: try the next one the resource lists.
+        first_error.get_or_insert(error);
+        if server_index + 1 < servers.len() {
+            self.server_discovery(
+                out,
+                resource_metadata,
+                servers,
+                server_index + 1,
+                first_error,
+                cache_max_age,
+            );
+            return;
+        }
+        let error = first_error.unwrap_or_else(|| FlowError::NotDiscovered.into());
+        self.finish(Err(error));
+    }
+}
+
+/// The discovery machine on its own (module docs for the sequence and the drain contract).
+/// Events are the discovery variants of [`FlowEvent`]: `UsingLegacyDiscovery`,
+/// `MetadataDiscovered`.
+#[derive(Debug)]
+pub struct DiscoveryMachine {
+    inner: Discoverer<dyn DiscoverySettings + Send + Sync>,
+    next_id: u64,
+    requests: VecDeque<HttpRequest>,
+    events: VecDeque<FlowEvent>,
+    outcome: Option<Result<Arc<Discovery>, Error>>,
+}
+
+impl DiscoveryMachine {
+    fn wrap(
+        next_id: u64,
+        start: impl FnOnce(&mut Sink<'_>) -> (Discoverer<dyn DiscoverySettings + Send + Sync>, Progress),
+    ) -> DiscoveryMachine {
+        let (mut requests, mut events, mut next_id) = (VecDeque::new(), VecDeque::new(), next_id);
+        let (inner, outcome) = start(&mut Sink {
+            requests: &mut requests,
+            events: &mut events,
+            next_id: &mut next_id,
+        });
+        DiscoveryMachine { inner, next_id, requests, events, outcome }
+    }
+
+    /// Starts discovery for the settings' server: done at once with `start.cached` when it is
+    /// fresh at `now` and matches the challenge, else the first request is ready.
+    pub fn start(now: UnixTime, config: SharedSettings, start: DiscoveryStart) -> Self {
+        let DiscoveryStart { header_url, cached, first_request_id } = start;
+        Self::wrap(first_request_id.0, |out| {
+            Discoverer::start(now, config, header_url, cached, out)
+        })
+    }
+
+    /// Starts at a known authorization server: its metadata only (RFC 8414, OIDC Discovery),
+    /// with the same candidate order, issuer check and policy (an identity provider, say).
+    pub fn start_at_issuer(config: SharedSettings, issuer: IssuerUrl, first: RequestId) -> Self {
+        Self::wrap(first.0, |out| Discoverer::start_at_issuer(config, issuer, out))
+    }
+
     /// The next request to send (at most one is outstanding).
     #[must_use]
     pub fn poll_request(&mut self) -> Option<HttpRequest> {
-        self.request.take()
+        self.requests.pop_front()
     }
 
     /// The next event.
     #[must_use]
-    pub fn poll_event(&mut self) -> Option<DiscoveryEvent> {
+    pub fn poll_event(&mut self) -> Option<FlowEvent> {
         self.events.pop_front()
     }
 
@@ -230,7 +565,7 @@ impl DiscoveryMachine {
 
     /// True when `id` is the request this machine waits for.
     pub fn awaits(&self, id: RequestId) -> bool {
-        self.in_flight == Some(id)
+        self.inner.awaits(id)
     }
 
     /// Answers the outstanding request. `Err` when discovery failed with this answer (the error
@@ -261,250 +596,21 @@ impl DiscoveryMachine {
         id: RequestId,
         response: Result<&HttpResponse, &str>,
     ) -> Result<(), Error> {
-        if self.in_flight != Some(id) {
+        if !self.inner.awaits(id) {
             return Err(FlowError::UnknownRequest(id.0).into());
         }
-        self.in_flight = None;
-        match std::mem::replace(&mut self.stage, Stage::Done) {
-            Stage::ResourceMetadata { candidates, index } => {
-                self.on_resource_metadata(response, candidates, index)
-            }
-            Stage::ServerMetadata(stage) => self.on_server_metadata(now, response, *stage),
-            Stage::Done => return Err(FlowError::UnknownRequest(id.0).into()),
+        let mut out = Sink {
+            requests: &mut self.requests,
+            events: &mut self.events,
+            next_id: &mut self.next_id,
+        };
+        if let Some(done) = self.inner.answer(now, response, &mut out) {
+            self.outcome = Some(done);
         }
         match &self.outcome {
             Some(Err(e)) => Err(e.clone()),
             _ => Ok(()),
         }
-    }
-
-    fn send(&mut self, build: fn(RequestId, &EndpointUrl) -> HttpRequest, url: &EndpointUrl) {
-        let id = RequestId(self.next_id);
-        self.next_id += 1;
-        self.in_flight = Some(id);
-        self.request = Some(build(id, url));
-    }
-
-    fn finish(&mut self, outcome: Result<Arc<Discovery>, Error>) {
-        self.stage = Stage::Done;
-        self.outcome = Some(outcome);
-    }
-
-    fn found(&mut self, discovery: Discovery) {
-        self.events.push_back(DiscoveryEvent::MetadataDiscovered(discovery.clone()));
-        self.finish(Ok(Arc::new(discovery)));
-    }
-
-    fn on_resource_metadata(
-        &mut self,
-        response: Result<&HttpResponse, &str>,
-        candidates: Vec<EndpointUrl>,
-        index: usize,
-    ) {
-        let url = &candidates[index];
-        let outcome = match response {
-            Ok(resp) => rm::process_metadata_response(url, &self.config.server_url, resp)
-                .map(|m| (m, crate::cache_max_age(resp))),
-            // A transport failure (CORS in browsers) counts like a 4xx: try the next candidate.
-            Err(_) => {
-                Err(ResourceMetadataError::UnexpectedStatus { url: url.as_str().into(), actual: 0 })
-            }
-        };
-        match outcome {
-            Ok((metadata, max_age)) => {
-                let servers = self.order_servers(metadata.authorization_servers.clone());
-                self.server_discovery(Some(metadata), servers, 0, None, max_age);
-            }
-            Err(e) if e.try_next_candidate() || response.is_err() => {
-                if index + 1 < candidates.len() {
-                    self.send(rm::metadata_request, &candidates[index + 1]);
-                    self.stage = Stage::ResourceMetadata { candidates, index: index + 1 };
-                } else if self.config.legacy_discovery {
-                    let origin = self.config.server_url.url().origin();
-                    self.events.push_back(DiscoveryEvent::UsingLegacyDiscovery { origin });
-                    self.legacy_discovery();
-                } else {
-                    let tried =
-                        candidates.iter().map(|c| c.as_str()).collect::<Vec<_>>().join(", ");
-                    self.finish(Err(ResourceMetadataError::NotFound { tried }.into()));
-                }
-            }
-            Err(e) => self.finish(Err(e.into())),
-        }
-    }
-
-    /// Puts the preferred issuer first; the rest keep the server's order.
-    fn order_servers(&self, mut servers: Vec<IssuerUrl>) -> Vec<IssuerUrl> {
-        if let Some(pref) = &self.config.preferred_issuer {
-            if let Some(pos) = servers.iter().position(|s| s.as_str() == pref) {
-                let s = servers.remove(pos);
-                servers.insert(0, s);
-            }
-        }
-        servers
-    }
-
-    /// Asks for the metadata of `servers[server_index]`, first candidate URL.
-    fn server_discovery(
-        &mut self,
-        resource_metadata: Option<ResourceMetadata>,
-        servers: Vec<IssuerUrl>,
-        server_index: usize,
-        first_error: Option<Error>,
-        cache_max_age: Option<u64>,
-    ) {
-        let candidates = servers.get(server_index).map(sm::candidate_urls).unwrap_or_default();
-        let Some((first, _)) = candidates.first() else {
-            return self.finish(Err(ResourceMetadataError::NoAuthorizationServers.into()));
-        };
-        let first = first.clone();
-        self.send(sm::metadata_request, &first);
-        self.stage = Stage::ServerMetadata(Box::new(ServerStage {
-            resource_metadata,
-            servers,
-            server_index,
-            candidates,
-            index: 0,
-            first_error,
-            legacy: false,
-            cache_max_age,
-        }));
-    }
-
-    fn legacy_discovery(&mut self) {
-        let candidates = sm::legacy_candidate_urls(&self.config.server_url);
-        let Some((first, _)) = candidates.first() else {
-            let origin = self.config.server_url.url().origin();
-            let e = ServerMetadataError::NotFound { issuer: origin, tried: String::new() };
-            return self.finish(Err(e.into()));
-        };
-        let first = first.clone();
-        self.send(sm::metadata_request, &first);
-        self.stage = Stage::ServerMetadata(Box::new(ServerStage {
-            resource_metadata: None,
-            servers: Vec::new(),
-            server_index: 0,
-            candidates,
-            index: 0,
-            first_error: None,
-            legacy: true,
-            cache_max_age: None,
-        }));
-    }
-
-    fn on_server_metadata(
-        &mut self,
-        now: UnixTime,
-        response: Result<&HttpResponse, &str>,
-        stage: ServerStage,
-    ) {
-        let ServerStage {
-            resource_metadata,
-            servers,
-            server_index,
-            candidates,
-            index,
-            mut first_error,
-            legacy,
-            cache_max_age,
-        } = stage;
-        let url = &candidates[index].0;
-        let outcome = match response {
-            Ok(resp) => {
-                let parsed = if legacy {
-                    let origin = self.config.server_url.url().origin();
-                    sm::process_legacy_metadata_response(url, resp, &self.config.policy(&origin))
-                } else {
-                    let issuer = &servers[server_index];
-                    sm::process_metadata_response(
-                        issuer,
-                        url,
-                        resp,
-                        &self.config.policy(issuer.as_str()),
-                    )
-                };
-                parsed.map(|m| (m, crate::cache_max_age(resp)))
-            }
-            Err(_) => {
-                Err(ServerMetadataError::UnexpectedStatus { url: url.as_str().into(), actual: 0 })
-            }
-        };
-        let error = match outcome {
-            Ok((server, max_age)) => {
-                let max_age = match (cache_max_age, max_age) {
-                    (Some(a), Some(b)) => Some(a.min(b)),
-                    (a, b) => a.or(b),
-                };
-                self.found(Discovery {
-                    resource_metadata,
-                    server,
-                    legacy,
-                    header_url: self.header_url.clone(),
-                    cache_until: max_age.map(|a| now.plus(a)),
-                });
-                return;
-            }
-            Err(e) => e,
-        };
-        let next_candidate = error.try_next_candidate() || response.is_err();
-        if next_candidate && index + 1 < candidates.len() {
-            let next = candidates[index + 1].0.clone();
-            self.send(sm::metadata_request, &next);
-            self.stage = Stage::ServerMetadata(Box::new(ServerStage {
-                resource_metadata,
-                servers,
-                server_index,
-                candidates,
-                index: index + 1,
-                first_error,
-                legacy,
-                cache_max_age,
-            }));
-            return;
-        }
-        let error: Error = if next_candidate {
-            let tried = candidates.iter().map(|(c, _)| c.as_str()).collect::<Vec<_>>().join(", ");
-            let issuer = servers
-                .get(server_index)
-                .map(|s| s.as_str().to_owned())
-                .unwrap_or_else(|| self.config.server_url.url().origin());
-            ServerMetadataError::NotFound { issuer, tried }.into()
-        } else {
-            error.into()
-        };
-        if legacy {
-            // 2025-03-26 "Fallbacks for Servers without Metadata Discovery": default endpoints,
-            // but only when no metadata exists; a broken document is an error.
-            if !next_candidate {
-                self.finish(Err(error));
-                return;
-            }
-            match sm::legacy_default_metadata(&self.config.server_url) {
-                Ok(server) => self.found(Discovery {
-                    resource_metadata: None,
-                    server,
-                    legacy: true,
-                    header_url: None,
-                    cache_until: None,
-                }),
-                Err(e) => self.finish(Err(e.into())),
-            }
-            return;
-        }
-        // This authorization server is unusable: try the next one the resource lists.
-        first_error.get_or_insert(error);
-        if server_index + 1 < servers.len() {
-            self.server_discovery(
-                resource_metadata,
-                servers,
-                server_index + 1,
-                first_error,
-                cache_max_age,
-            );
-            return;
-        }
-        let error = first_error.unwrap_or_else(|| FlowError::NotDiscovered.into());
-        self.finish(Err(error));
     }
 }
 

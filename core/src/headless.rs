@@ -45,7 +45,7 @@
 use std::collections::VecDeque;
 use std::sync::Arc;
 
-use crate::discovery::{self, DiscoveryConfig, DiscoveryMachine, DiscoveryStart};
+use crate::discovery::{self, DiscoveryMachine, DiscoveryStart};
 use crate::error::{Error, FlowError};
 use crate::flow::{Discovery, FlowEvent};
 use crate::http::{HttpRequest, HttpResponse, RequestId};
@@ -227,15 +227,6 @@ impl HeadlessConfig {
             legacy_discovery: true,
             refresh_skew_secs: 60,
         })
-    }
-
-    fn discovery_config(&self) -> DiscoveryConfig {
-        DiscoveryConfig {
-            server_url: self.server_url.clone(),
-            policies: self.policies.clone(),
-            preferred_issuer: self.preferred_issuer.clone(),
-            legacy_discovery: self.legacy_discovery,
-        }
     }
 }
 
@@ -460,7 +451,7 @@ impl HeadlessFlow {
             cached: self.discovery.clone(),
             first_request_id: RequestId(self.next_id),
         };
-        let machine = DiscoveryMachine::start(now, self.config.discovery_config(), start);
+        let machine = DiscoveryMachine::start(now, self.config.clone(), start);
         self.phase = Phase::Discovering(Box::new(machine));
         self.advance_discovery(now)
     }
@@ -593,14 +584,8 @@ impl HeadlessFlow {
         };
         while let Some(e) = machine.poll_event() {
             // The identity provider's metadata is not the MCP server's: not for the host's cache.
-            match e {
-                discovery::DiscoveryEvent::MetadataDiscovered(d) if !idp => {
-                    self.events.push_back(FlowEvent::MetadataDiscovered(d))
-                }
-                discovery::DiscoveryEvent::UsingLegacyDiscovery { origin } => {
-                    self.events.push_back(FlowEvent::UsingLegacyDiscovery { origin })
-                }
-                _ => {}
+            if !(idp && matches!(e, FlowEvent::MetadataDiscovered(_))) {
+                self.events.push_back(e);
             }
         }
         self.next_id = machine.next_request_id().0;
@@ -682,7 +667,7 @@ impl HeadlessFlow {
                 if target.idp.is_none() {
                     if let Some(issuer) = &x.idp_issuer {
                         let machine = DiscoveryMachine::start_at_issuer(
-                            config.discovery_config(),
+                            config.clone(),
                             issuer.clone(),
                             RequestId(self.next_id),
                         );

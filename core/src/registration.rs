@@ -254,6 +254,7 @@ pub enum IdentityChoice {
 /// The method for a client with a secret at this server: `client_secret_basic` when listed (or
 /// when the list is omitted: RFC 8414 §2 makes it the default), else `client_secret_post`, else
 /// [`RegistrationError::NoSupportedAuthMethod`].
+#[inline]
 pub fn secret_method(metadata: &ServerMetadata) -> Result<TokenEndpointAuth, RegistrationError> {
     secret_method_for(metadata.token_endpoint_auth_methods_supported.as_deref())
 }

@@ -5,15 +5,12 @@ use std::sync::Arc;
 use super::*;
 use crate::flow::tests::harness::{World, ISSUER, MCP};
 
-fn config() -> DiscoveryConfig {
-    DiscoveryConfig::new(ResourceUrl::parse(MCP).unwrap())
+fn config() -> SharedSettings {
+    Arc::new(DiscoveryConfig::new(ResourceUrl::parse(MCP).unwrap()))
 }
 
 /// Answers every request from the world; returns the URLs asked for, the events and the errors.
-fn drive(
-    m: &mut DiscoveryMachine,
-    world: &mut World,
-) -> (Vec<String>, Vec<DiscoveryEvent>, Vec<Error>) {
+fn drive(m: &mut DiscoveryMachine, world: &mut World) -> (Vec<String>, Vec<FlowEvent>, Vec<Error>) {
     let (mut urls, mut errors) = (Vec::new(), Vec::new());
     while let Some(req) = m.poll_request() {
         urls.push(req.url.clone());
@@ -47,7 +44,7 @@ fn resource_then_server_metadata_then_the_cache() {
     );
     let found = m.outcome().unwrap().clone().unwrap();
     assert_eq!(found.server.issuer.as_str(), ISSUER);
-    assert_eq!(events, [DiscoveryEvent::MetadataDiscovered(Discovery::clone(&found))]);
+    assert_eq!(events, [FlowEvent::MetadataDiscovered(Discovery::clone(&found))]);
     assert_eq!(m.next_request_id(), RequestId(9));
 
     // A fresh cached result: done at once, no request, no event.
@@ -79,16 +76,16 @@ fn transport_errors_move_on_and_no_metadata_falls_back_to_legacy() {
     assert_eq!(urls[1], "https://mcp.example.com/.well-known/oauth-protected-resource");
     assert_eq!(
         events[0],
-        DiscoveryEvent::UsingLegacyDiscovery { origin: "https://mcp.example.com".into() }
+        FlowEvent::UsingLegacyDiscovery { origin: "https://mcp.example.com".into() }
     );
     let d = m.outcome().unwrap().as_ref().unwrap();
     assert!(d.legacy);
     assert_eq!(d.server.token_endpoint.as_str(), "https://mcp.example.com/token");
 
     // Without the fallback: not found, naming what was tried.
-    let mut strict = config();
+    let mut strict = DiscoveryConfig::new(ResourceUrl::parse(MCP).unwrap());
     strict.legacy_discovery = false;
-    let mut m = DiscoveryMachine::start(world.now, strict, DiscoveryStart::default());
+    let mut m = DiscoveryMachine::start(world.now, Arc::new(strict), DiscoveryStart::default());
     let (_, _, errors) = drive(&mut m, &mut world);
     assert_eq!(errors.len(), 1);
     assert_eq!(errors[0].code(), "resource_metadata_not_found");

@@ -1,10 +1,10 @@
 //! The discovery phase: the machine of core/src/discovery.rs (protected-resource metadata, then
 //! authorization-server metadata, or the legacy path), then whatever the [`Goal`] asks for.
 
-use super::{AuthFlow, FlowEvent, Goal, Phase};
-use crate::discovery::{DiscoveryConfig, DiscoveryEvent, DiscoveryMachine, DiscoveryStart};
+use super::{AuthFlow, Goal, Phase};
+use crate::discovery::{Discoverer, Progress, Sink};
 use crate::error::Error;
-use crate::http::{HttpResponse, RequestId};
+use crate::http::HttpResponse;
 use crate::pkce::Entropy;
 use crate::time::UnixTime;
 use crate::www_authenticate;
@@ -76,69 +76,54 @@ impl AuthFlow {
     /// Runs discovery (the machine of [`crate::discovery`]) unless a fresh cached result covers
     /// it, then pursues `goal`.
     pub(super) fn start(&mut self, now: UnixTime, goal: Goal) -> Result<(), Error> {
-        let config = DiscoveryConfig {
-            server_url: self.config.server_url.clone(),
-            policies: self.config.policies.clone(),
-            preferred_issuer: self.config.preferred_issuer.clone(),
-            legacy_discovery: self.config.legacy_discovery,
-        };
-        let start = DiscoveryStart {
-            header_url: self.challenge.as_ref().and_then(|c| c.resource_metadata.clone()),
-            cached: self.discovery.clone(),
-            first_request_id: RequestId(self.next_id),
-        };
-        let machine = DiscoveryMachine::start(now, config, start);
+        let header_url = self.challenge.as_ref().and_then(|c| c.resource_metadata.clone());
+        let (machine, done) = Discoverer::start(
+            now,
+            self.config.clone() as crate::discovery::SharedSettings,
+            header_url,
+            self.discovery.clone(),
+            &mut Sink {
+                requests: &mut self.requests,
+                events: &mut self.events,
+                next_id: &mut self.next_id,
+            },
+        );
         self.phase = Phase::Discovering { machine: Box::new(machine), goal };
-        self.advance_discovery(now)
+        self.discovered(now, done)
     }
 
-    /// Answers the discovery request `id`.
+    /// Answers the discovery request (the caller checked that the machine awaits it).
     pub(super) fn on_discovery(
         &mut self,
         now: UnixTime,
-        id: RequestId,
         response: Result<&HttpResponse, &str>,
     ) -> Result<(), Error> {
-        if let Phase::Discovering { machine, .. } = &mut self.phase {
-            // An error ends the machine; advance_discovery reports its outcome.
-            let _ = match response {
-                Ok(r) => machine.handle_response(now, id, r),
-                Err(m) => machine.handle_transport_error(now, id, m),
-            };
-        }
-        self.advance_discovery(now)
+        let Phase::Discovering { machine, .. } = &mut self.phase else { return Ok(()) };
+        let done = machine.answer(
+            now,
+            response,
+            &mut Sink {
+                requests: &mut self.requests,
+                events: &mut self.events,
+                next_id: &mut self.next_id,
+            },
+        );
+        self.discovered(now, done)
     }
 
-    /// Moves the machine's requests and events into the flow's queues; once it is done,
-    /// keeps the result and pursues the goal, or fails.
-    fn advance_discovery(&mut self, now: UnixTime) -> Result<(), Error> {
-        let Phase::Discovering { machine, .. } = &mut self.phase else { return Ok(()) };
-        if let Some(r) = machine.poll_request() {
-            self.requests.push_back(r);
-        }
-        while let Some(e) = machine.poll_event() {
-            self.events.push_back(match e {
-                DiscoveryEvent::UsingLegacyDiscovery { origin } => {
-                    FlowEvent::UsingLegacyDiscovery { origin }
-                }
-                DiscoveryEvent::MetadataDiscovered(d) => FlowEvent::MetadataDiscovered(d),
-            });
-        }
-        self.next_id = machine.next_request_id().0;
-        if !machine.is_done() {
-            return Ok(());
-        }
-        let Phase::Discovering { machine, goal } = std::mem::replace(&mut self.phase, Phase::Idle)
+    /// Once discovery ended: keeps the result and pursues the goal, or fails.
+    fn discovered(&mut self, now: UnixTime, done: Progress) -> Result<(), Error> {
+        let Some(outcome) = done else { return Ok(()) };
+        let Phase::Discovering { goal, .. } = std::mem::replace(&mut self.phase, Phase::Idle)
         else {
             return Ok(());
         };
-        match machine.outcome() {
-            Some(Ok(d)) => {
-                self.discovery = Some(d.clone());
+        match outcome {
+            Ok(d) => {
+                self.discovery = Some(d);
                 self.pursue(now, goal)
             }
-            Some(Err(e)) => self.fail(e.clone()),
-            None => Ok(()),
+            Err(e) => self.fail(e),
         }
     }
 

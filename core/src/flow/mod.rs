@@ -144,12 +144,31 @@ enum Goal {
 #[derive(Debug)]
 enum Phase {
     Idle,
-    Discovering { machine: Box<crate::discovery::DiscoveryMachine>, goal: Goal },
-    Registering { request: RequestId, entropy: Entropy, scope: Option<String> },
-    AwaitingCallback { pending: Box<PendingAuthorization> },
-    ExchangingCode { request: RequestId, pending: Box<PendingAuthorization> },
-    Refreshing { request: RequestId, fallback: Option<Entropy> },
-    Revoking { requests: Vec<RequestId> },
+    Discovering {
+        machine: Box<
+            crate::discovery::Discoverer<dyn crate::discovery::DiscoverySettings + Send + Sync>,
+        >,
+        goal: Goal,
+    },
+    Registering {
+        request: RequestId,
+        entropy: Entropy,
+        scope: Option<String>,
+    },
+    AwaitingCallback {
+        pending: Box<PendingAuthorization>,
+    },
+    ExchangingCode {
+        request: RequestId,
+        pending: Box<PendingAuthorization>,
+    },
+    Refreshing {
+        request: RequestId,
+        fallback: Option<Entropy>,
+    },
+    Revoking {
+        requests: Vec<RequestId>,
+    },
 }
 
 /// The sans-IO authorization flow for one user and one MCP server. See the module docs for the
@@ -329,7 +348,7 @@ impl AuthFlow {
     ) -> Result<(), Error> {
         match &self.phase {
             Phase::Discovering { machine, .. } if machine.awaits(id) => {
-                self.on_discovery(now, id, Ok(&response))
+                self.on_discovery(now, Ok(&response))
             }
             Phase::Registering { request, .. } if *request == id => {
                 self.on_registration(now, &response)
@@ -363,7 +382,7 @@ impl AuthFlow {
         };
         match &self.phase {
             Phase::Discovering { machine, .. } if machine.awaits(id) => {
-                self.on_discovery(now, id, Err(message))
+                self.on_discovery(now, Err(message))
             }
             Phase::Refreshing { request, .. } if *request == id => {
                 self.on_refresh(now, Err(message))
