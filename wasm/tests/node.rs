@@ -87,8 +87,9 @@ mod headless {
         };
         assert_eq!(urls.len(), 3, "resource metadata, server metadata, token: {urls:?}");
         assert_eq!(get(&token_request, "purpose"), "client_credentials");
-        let body = String::from_utf8(js_sys::Uint8Array::from(get(&token_request, "body")).to_vec())
-            .unwrap();
+        let body =
+            String::from_utf8(js_sys::Uint8Array::from(get(&token_request, "body")).to_vec())
+                .unwrap();
         // The core's decisions: the PRM's scopes_supported, the resource, client_secret_basic
         // (the metadata lists no methods).
         assert_eq!(
@@ -137,14 +138,15 @@ mod headless {
         assert!(body.contains("client_assertion=h.p.s"), "{body}");
 
         // Options are checked, naming the option.
-        let e = HeadlessFlow::new(obj(&[("serverUrl", MCP_URL.into())])).unwrap_err();
+        let e = HeadlessFlow::new(obj(&[("serverUrl", MCP_URL.into())])).err().unwrap();
         assert_eq!(get(&e, "code"), "invalid_option");
         let e = HeadlessFlow::new(obj(&[
             ("serverUrl", MCP_URL.into()),
             ("clientId", "c".into()),
             ("authMethod", "magic".into()),
         ]))
-        .unwrap_err();
+        .err()
+        .unwrap();
         assert!(get(&e, "message").as_string().unwrap().contains("authMethod"));
 
         let c = client_assertion_claims_of("svc");
@@ -153,7 +155,12 @@ mod headless {
     }
 
     fn client_assertion_claims_of(id: &str) -> JsValue {
-        mcp_oauth_wasm::headless::client_assertion_claims(id, "https://as.example.com", 1000.0, None)
-            .unwrap()
+        mcp_oauth_wasm::headless::client_assertion_claims(
+            id,
+            "https://as.example.com",
+            1000.0,
+            None,
+        )
+        .unwrap()
     }
 }
