@@ -18,9 +18,9 @@ impl AuthFlow {
     }
 
     /// Runs discovery only (protected-resource metadata, then authorization-server metadata,
-    /// with the same order, checks and per-server policies as an authorization), for headless
-    /// grants ([`crate::client_credentials`], [`crate::token_exchange`]) that need the issuer and
-    /// the token endpoint but no user. Uses cached discovery when it is fresh. The result is in
+    /// with the same order, checks and per-server policies as an authorization), to warm this
+    /// flow's discovery (headless grants use [`crate::headless::HeadlessFlow`], or
+    /// [`crate::discovery::DiscoveryMachine`] alone). Uses cached discovery when it is fresh. The result is in
     /// [`AuthFlow::discovery`] once the requests are drained (and in a `MetadataDiscovered` event
     /// when it was fetched).
     pub fn begin_discovery(&mut self, now: UnixTime) -> Result<(), Error> {
