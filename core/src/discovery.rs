@@ -135,6 +135,25 @@ struct ServerStage {
     cache_max_age: Option<u64>,
 }
 
+impl ServerStage {
+    fn new(
+        resource_metadata: Option<ResourceMetadata>,
+        servers: Vec<IssuerUrl>,
+        cache_max_age: Option<u64>,
+    ) -> Box<ServerStage> {
+        Box::new(ServerStage {
+            resource_metadata,
+            servers,
+            server_index: 0,
+            candidates: Vec::new(),
+            index: 0,
+            first_error: None,
+            legacy: false,
+            cache_max_age,
+        })
+    }
+}
+
 #[derive(Debug)]
 enum Stage {
     ResourceMetadata { candidates: Vec<EndpointUrl>, index: usize },
@@ -208,7 +227,7 @@ impl<C: DiscoverySettings + ?Sized> Discoverer<C> {
         out: &mut Sink<'_>,
     ) -> (Self, Progress) {
         let mut m = Discoverer::empty(config, None);
-        m.server_discovery(out, None, vec![issuer], 0, None, None);
+        m.server_discovery(out, ServerStage::new(None, vec![issuer], None));
         let done = m.done.take();
         (m, done)
     }
@@ -244,7 +263,7 @@ impl<C: DiscoverySettings + ?Sized> Discoverer<C> {
             Stage::ResourceMetadata { candidates, index } => {
                 self.on_resource_metadata(out, response, candidates, index)
             }
-            Stage::ServerMetadata(stage) => self.on_server_metadata(out, now, response, *stage),
+            Stage::ServerMetadata(stage) => self.on_server_metadata(out, now, response, stage),
             Stage::Done => {}
         }
         self.done.take()
@@ -291,7 +310,8 @@ impl<C: DiscoverySettings + ?Sized> Discoverer<C> {
         match outcome {
             Ok((metadata, max_age)) => {
                 let servers = self.order_servers(metadata.authorization_servers.clone());
-                self.server_discovery(out, Some(metadata), servers, 0, None, max_age);
+                let st = ServerStage::new(Some(metadata), servers, max_age);
+                self.server_discovery(out, st);
             }
             Err(e) if e.try_next_candidate() || response.is_err() => {
                 if index + 1 < candidates.len() {
@@ -322,32 +342,15 @@ impl<C: DiscoverySettings + ?Sized> Discoverer<C> {
         servers
     }
 
-    /// Asks for the metadata of `servers[server_index]`, first candidate URL.
-    fn server_discovery(
-        &mut self,
-        out: &mut Sink<'_>,
-        resource_metadata: Option<ResourceMetadata>,
-        servers: Vec<IssuerUrl>,
-        server_index: usize,
-        first_error: Option<Error>,
-        cache_max_age: Option<u64>,
-    ) {
-        let candidates = servers.get(server_index).map(sm::candidate_urls).unwrap_or_default();
-        let Some((first, _)) = candidates.first() else {
+    /// Asks for the metadata of `st.servers[st.server_index]`, first candidate URL.
+    fn server_discovery(&mut self, out: &mut Sink<'_>, mut st: Box<ServerStage>) {
+        st.candidates = st.servers.get(st.server_index).map(sm::candidate_urls).unwrap_or_default();
+        st.index = 0;
+        let Some((first, _)) = st.candidates.first() else {
             return self.finish(Err(ResourceMetadataError::NoAuthorizationServers.into()));
         };
-        let first = first.clone();
-        self.send(out, sm::metadata_request, &first);
-        self.stage = Stage::ServerMetadata(Box::new(ServerStage {
-            resource_metadata,
-            servers,
-            server_index,
-            candidates,
-            index: 0,
-            first_error,
-            legacy: false,
-            cache_max_age,
-        }));
+        self.send(out, sm::metadata_request, first);
+        self.stage = Stage::ServerMetadata(st);
     }
 
     fn legacy_discovery(&mut self, out: &mut Sink<'_>) {
@@ -357,8 +360,7 @@ impl<C: DiscoverySettings + ?Sized> Discoverer<C> {
             let e = ServerMetadataError::NotFound { issuer: origin, tried: String::new() };
             return self.finish(Err(e.into()));
         };
-        let first = first.clone();
-        self.send(out, sm::metadata_request, &first);
+        self.send(out, sm::metadata_request, first);
         self.stage = Stage::ServerMetadata(Box::new(ServerStage {
             resource_metadata: None,
             servers: Vec::new(),
@@ -376,26 +378,16 @@ impl<C: DiscoverySettings + ?Sized> Discoverer<C> {
         out: &mut Sink<'_>,
         now: UnixTime,
         response: Result<&HttpResponse, &str>,
-        stage: ServerStage,
+        mut st: Box<ServerStage>,
     ) {
-        let ServerStage {
-            resource_metadata,
-            servers,
-            server_index,
-            candidates,
-            index,
-            mut first_error,
-            legacy,
-            cache_max_age,
-        } = stage;
-        let url = &candidates[index].0;
+        let url = &st.candidates[st.index].0;
         let outcome = match response {
             Ok(resp) => {
-                let parsed = if legacy {
+                let parsed = if st.legacy {
                     let origin = self.config.server_url().url().origin();
                     sm::process_legacy_metadata_response(url, resp, &self.config.policy(&origin))
                 } else {
-                    let issuer = &servers[server_index];
+                    let issuer = &st.servers[st.server_index];
                     sm::process_metadata_response(
                         issuer,
                         url,
@@ -411,58 +403,49 @@ impl<C: DiscoverySettings + ?Sized> Discoverer<C> {
         };
         let error = match outcome {
             Ok((server, max_age)) => {
-                let max_age = match (cache_max_age, max_age) {
+                let max_age = match (st.cache_max_age, max_age) {
                     (Some(a), Some(b)) => Some(a.min(b)),
                     (a, b) => a.or(b),
                 };
-                self.found(
+                return self.found(
                     out,
                     Discovery {
-                        resource_metadata,
+                        resource_metadata: st.resource_metadata.take(),
                         server,
-                        legacy,
+                        legacy: st.legacy,
                         header_url: self.header_url.clone(),
                         cache_until: max_age.map(|a| now.plus(a)),
                     },
                 );
-                return;
             }
             Err(e) => e,
         };
         let next_candidate = error.try_next_candidate() || response.is_err();
-        if next_candidate && index + 1 < candidates.len() {
-            let next = candidates[index + 1].0.clone();
-            self.send(out, sm::metadata_request, &next);
-            self.stage = Stage::ServerMetadata(Box::new(ServerStage {
-                resource_metadata,
-                servers,
-                server_index,
-                candidates,
-                index: index + 1,
-                first_error,
-                legacy,
-                cache_max_age,
-            }));
+        if next_candidate && st.index + 1 < st.candidates.len() {
+            st.index += 1;
+            self.send(out, sm::metadata_request, &st.candidates[st.index].0);
+            self.stage = Stage::ServerMetadata(st);
             return;
         }
         let error: Error = if next_candidate {
-            let tried = candidates.iter().map(|(c, _)| c.as_str()).collect::<Vec<_>>().join(", ");
-            let issuer = servers
-                .get(server_index)
+            let tried =
+                st.candidates.iter().map(|(c, _)| c.as_str()).collect::<Vec<_>>().join(", ");
+            let issuer = st
+                .servers
+                .get(st.server_index)
                 .map(|s| s.as_str().to_owned())
                 .unwrap_or_else(|| self.config.server_url().url().origin());
             ServerMetadataError::NotFound { issuer, tried }.into()
         } else {
             error.into()
         };
-        if legacy {
+        if st.legacy {
             // 2025-03-26 "Fallbacks for Servers without Metadata Discovery": default endpoints,
             // but only when no metadata exists; a broken document is an error.
             if !next_candidate {
-                self.finish(Err(error));
-                return;
+                return self.finish(Err(error));
             }
-            match sm::legacy_default_metadata(self.config.server_url()) {
+            return match sm::legacy_default_metadata(self.config.server_url()) {
                 Ok(server) => self.found(
                     out,
                     Discovery {
@@ -474,23 +457,15 @@ impl<C: DiscoverySettings + ?Sized> Discoverer<C> {
                     },
                 ),
                 Err(e) => self.finish(Err(e.into())),
-            }
-            return;
+            };
         }
         // This authorization server is unusable: try the next one the resource lists.
-        first_error.get_or_insert(error);
-        if server_index + 1 < servers.len() {
-            self.server_discovery(
-                out,
-                resource_metadata,
-                servers,
-                server_index + 1,
-                first_error,
-                cache_max_age,
-            );
-            return;
+        st.first_error.get_or_insert(error);
+        if st.server_index + 1 < st.servers.len() {
+            st.server_index += 1;
+            return self.server_discovery(out, st);
         }
-        let error = first_error.unwrap_or_else(|| FlowError::NotDiscovered.into());
+        let error = st.first_error.take().unwrap_or_else(|| FlowError::NotDiscovered.into());
         self.finish(Err(error));
     }
 }
