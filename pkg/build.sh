@@ -96,7 +96,7 @@ for (const name of ['McpOAuth', 'McpOAuthError', 'Flow', 'parseBearerChallenge']
   if (typeof b[name] !== 'function') { console.error('pkg: FAIL: browser export ' + name + ' missing'); process.exit(1); }
 }
 const m = await import('$REPO_ROOT/pkg/node.js');
-for (const name of ['McpOAuth', 'McpOAuthError', 'McpOAuthHeadless', 'Flow', 'parseBearerChallenge', 'clientCredentialsRequest', 'idJagRequest', 'processTokenResponse', 'clientAssertionClaims']) {
+for (const name of ['McpOAuth', 'McpOAuthError', 'McpOAuthHeadless', 'Flow', 'parseBearerChallenge', 'HeadlessFlow', 'clientAssertionClaims']) {
   if (typeof m[name] !== 'function') { console.error('pkg: FAIL: export ' + name + ' missing'); process.exit(1); }
 }
 console.log('pkg: load check ok (browser entry: ' + Object.keys(b).length + ' exports, Node entry: ' + Object.keys(m).length + ')');

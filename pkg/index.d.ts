@@ -1,6 +1,6 @@
 // Types of the npm package `mcp-oauth`. `Flow` and the step functions come from the
 // wasm-bindgen output (dist/mcp_oauth_wasm.d.ts); McpOAuth, McpOAuthHeadless and McpOAuthError
-// are JavaScript. McpOAuthHeadless and the headless step functions are in the Node entry only.
+// are JavaScript. McpOAuthHeadless and HeadlessFlow are in the Node entry only.
 export {
   Flow,
   parseBearerChallenge,
@@ -238,7 +238,7 @@ export interface McpOAuthHeadlessOptions {
   /** The client at the MCP server's authorization server. */
   clientId: string;
   clientSecret?: string;
-  /** Default: `private_key_jwt` with a key; with a secret, what the server lists (basic first). */
+  /** Default (chosen by the core): `private_key_jwt` with a key; with a secret, what the server's metadata lists (client_secret_basic first, also when it says nothing). */
   authMethod?: TokenEndpointAuthMethod;
   /** PKCS#8 PEM (`-----BEGIN PRIVATE KEY-----`) for private_key_jwt. */
   privateKey?: string;
@@ -255,7 +255,8 @@ export interface McpOAuthHeadlessOptions {
   /** Default 'X-Service-Token'. */
   serviceTokenHeader?: string;
   /** grant 'cross_app': the identity provider and the user's ID token. */
-  idp?: { tokenEndpoint: string; clientId: string; clientSecret?: string; authMethod?: TokenEndpointAuthMethod; idToken: string };
+  /** grant 'cross_app': the identity provider (its token endpoint, or its issuer: then its metadata gives the endpoint and the auth methods) and the user's ID token. */
+  idp?: { tokenEndpoint?: string; issuer?: string; clientId: string; clientSecret?: string; authMethod?: TokenEndpointAuthMethod; idToken: string };
   /** Replace the token this long before it expires (default 60). */
   refreshBufferSeconds?: number;
   /** The fetch used for every request (default: globalThis.fetch). */
@@ -301,27 +302,31 @@ export interface OAuthHttpResponse {
   body: string | Uint8Array;
 }
 
-/** The client fields of the headless request functions. */
-export interface HeadlessClientFields {
-  tokenEndpoint: string;
-  clientId: string;
-  clientSecret?: string;
-  /** A signed private_key_jwt assertion. */
-  clientAssertion?: string;
-  authMethod?: TokenEndpointAuthMethod;
-  scope?: string;
-  resource?: string;
+/** The core's headless flow (Node entry only), driven by McpOAuthHeadless: one drain loop over pollRequest / pollSignature / pollEvent. */
+export declare class HeadlessFlow {
+  constructor(options: {
+    serverUrl: string; clientId: string; clientSecret?: string; authMethod?: TokenEndpointAuthMethod; privateKeyJwt?: boolean;
+    scopes?: string | string[]; tokenUrl?: string; issuer?: string; refreshBufferSeconds?: number;
+    idp?: { tokenEndpoint?: string; issuer?: string; clientId: string; clientSecret?: string; authMethod?: TokenEndpointAuthMethod; privateKeyJwt?: boolean; idToken: string };
+  });
+  begin(now: number): void;
+  handleUnauthorized(now: number, used?: string | null): void;
+  pollRequest(): OAuthHttpRequest | undefined;
+  handleResponse(now: number, id: number, response: OAuthHttpResponse): void;
+  handleTransportError(now: number, id: number, message: string): void;
+  /** A JWS payload to sign with the key of `signer`'s client; `jtiRandom`: 16 bytes from crypto.getRandomValues. */
+  pollSignature(jtiRandom: Uint8Array): { id: number; signer: 'authorization_server' | 'identity_provider'; payload: string } | undefined;
+  provideAssertion(now: number, id: number, jwt: string): void;
+  handleSigningError(id: number, message: string): void;
+  pollEvent(): { type: string; error?: unknown } | undefined;
+  accessToken(now: number): string | undefined;
+  lastToken(): string | undefined;
+  readonly busy: boolean;
+  authorizationHeader(now: number, url: string): string | undefined;
+  readonly serverUrl: string;
+  status(now: number): { serverUrl: string; issuer: string | null; authorized: boolean; expiresAt: number | null; scope: string | null };
+  free(): void;
 }
-
-export declare function clientCredentialsRequest(params: HeadlessClientFields): OAuthHttpRequest;
-export declare function jwtBearerRequest(params: HeadlessClientFields & { assertion: string }): OAuthHttpRequest;
-export declare function idJagRequest(params: HeadlessClientFields & { idToken: string; audience: string }): OAuthHttpRequest;
-export declare function processTokenResponse(now: number, response: OAuthHttpResponse, requestedScope?: string | null): {
-  accessToken: string; tokenType: string; expiresAt: number | null; scope: string | null; refreshToken?: string;
-};
-export declare function processTokenExchangeResponse(now: number, response: OAuthHttpResponse, requestedTokenType?: string | null): {
-  token: string; issuedTokenType: string; tokenType: string; expiresAt: number | null; scope: string | null;
-};
 export declare function clientAssertionClaims(clientId: string, audience: string, now: number, jtiRandom?: Uint8Array): {
   iss: string; sub: string; aud: string; iat: number; exp: number; jti: string;
 };

@@ -13,14 +13,25 @@ use crate::time::UnixTime;
 use crate::token::{self, ClientAuth, TokenEndpointAuth, TokenError, TokenSet};
 use crate::url::{EndpointUrl, ResourceUrl};
 
+/// What a client credentials request sends (RFC 6749 §4.4.2, RFC 8707 §2.2).
+#[derive(Clone, Copy)]
+pub struct ClientCredentialsParams<'a> {
+    /// The authorization server's token endpoint.
+    pub token_endpoint: &'a EndpointUrl,
+    /// How the client authenticates there (required by this grant).
+    pub client: &'a ClientAuth<'a>,
+    /// Scopes to ask for.
+    pub scope: Option<&'a str>,
+    /// The MCP server the token is for.
+    pub resource: Option<&'a ResourceUrl>,
+}
+
 /// RFC 6749 §4.4.2 access token request.
 pub fn client_credentials_request(
     id: RequestId,
-    token_endpoint: &EndpointUrl,
-    client: &ClientAuth<'_>,
-    scope: Option<&str>,
-    resource: Option<&ResourceUrl>,
+    p: &ClientCredentialsParams<'_>,
 ) -> Result<HttpRequest, TokenError> {
+    let ClientCredentialsParams { token_endpoint, client, scope, resource } = *p;
     // RFC 6749 §4.4.2: "The client MUST authenticate with the authorization server".
     if client.method == TokenEndpointAuth::None {
         return Err(TokenError::ClientAuthenticationRequired { grant: "client_credentials" });
@@ -52,6 +63,13 @@ mod tests {
         EndpointUrl::parse("https://as.example.com/token").unwrap()
     }
 
+    fn bare<'a>(
+        token_endpoint: &'a EndpointUrl,
+        client: &'a ClientAuth<'a>,
+    ) -> ClientCredentialsParams<'a> {
+        ClientCredentialsParams { token_endpoint, client, scope: None, resource: None }
+    }
+
     fn form(req: &HttpRequest) -> Vec<(String, String)> {
         encoding::form_decode(&req.body_text()).unwrap()
     }
@@ -68,10 +86,12 @@ mod tests {
         let resource = ResourceUrl::parse("https://mcp.example.com/mcp").unwrap();
         let req = client_credentials_request(
             RequestId(3),
-            &endpoint(),
-            &client,
-            Some("mcp:tools"),
-            Some(&resource),
+            &ClientCredentialsParams {
+                token_endpoint: &endpoint(),
+                client: &client,
+                scope: Some("mcp:tools"),
+                resource: Some(&resource),
+            },
         )
         .unwrap();
         assert_eq!(req.purpose, Purpose::ClientCredentials);
@@ -96,8 +116,7 @@ mod tests {
             method: TokenEndpointAuth::PrivateKeyJwt,
             assertion: Some("h.p.s"),
         };
-        let req =
-            client_credentials_request(RequestId(1), &endpoint(), &client, None, None).unwrap();
+        let req = client_credentials_request(RequestId(1), &bare(&endpoint(), &client)).unwrap();
         let f = form(&req);
         let get = |k: &str| f.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
         assert_eq!(get("client_assertion"), Some("h.p.s"));
@@ -117,8 +136,7 @@ mod tests {
             method: TokenEndpointAuth::None,
             assertion: None,
         };
-        let e =
-            client_credentials_request(RequestId(1), &endpoint(), &client, None, None).unwrap_err();
+        let e = client_credentials_request(RequestId(1), &bare(&endpoint(), &client)).unwrap_err();
         assert_eq!(e, TokenError::ClientAuthenticationRequired { grant: "client_credentials" });
         assert_eq!(e.code(), "client_authentication_required");
     }
@@ -131,8 +149,7 @@ mod tests {
             method: TokenEndpointAuth::ClientSecretPost,
             assertion: None,
         };
-        let e =
-            client_credentials_request(RequestId(1), &endpoint(), &client, None, None).unwrap_err();
+        let e = client_credentials_request(RequestId(1), &bare(&endpoint(), &client)).unwrap_err();
         assert_eq!(e.code(), "missing_client_secret");
     }
 

@@ -49,16 +49,27 @@ pub fn client_assertion_claims(
     }
 }
 
-/// RFC 7523 §2.1 access token request with `assertion` as the grant. `client` is how the client
-/// authenticates at this authorization server (a public client sends its `client_id`).
+/// What a jwt-bearer grant request sends (RFC 7523 §2.1, RFC 8707 §2.2).
+#[derive(Clone, Copy)]
+pub struct JwtBearerParams<'a> {
+    /// The authorization server's token endpoint.
+    pub token_endpoint: &'a EndpointUrl,
+    /// How the client authenticates there (a public client sends its `client_id`).
+    pub client: &'a ClientAuth<'a>,
+    /// The grant: a JWT (an ID-JAG, say).
+    pub assertion: &'a GrantAssertion,
+    /// Scopes to ask for.
+    pub scope: Option<&'a str>,
+    /// The MCP server the token is for.
+    pub resource: Option<&'a ResourceUrl>,
+}
+
+/// RFC 7523 §2.1 access token request with `assertion` as the grant.
 pub fn jwt_bearer_request(
     id: RequestId,
-    token_endpoint: &EndpointUrl,
-    client: &ClientAuth<'_>,
-    assertion: &GrantAssertion,
-    scope: Option<&str>,
-    resource: Option<&ResourceUrl>,
+    p: &JwtBearerParams<'_>,
 ) -> Result<HttpRequest, TokenError> {
+    let JwtBearerParams { token_endpoint, client, assertion, scope, resource } = *p;
     // RFC 7523 §2.1: grant_type and a single JWT in `assertion`; `scope` optional.
     let mut form =
         vec![("grant_type", GRANT_TYPE.to_owned()), ("assertion", assertion.secret().to_owned())];
@@ -113,11 +124,13 @@ mod tests {
         let resource = ResourceUrl::parse("https://mcp.example.com/mcp").unwrap();
         let req = jwt_bearer_request(
             RequestId(9),
-            &endpoint,
-            &client,
-            &GrantAssertion::new("a.b.c"),
-            Some("mcp:tools"),
-            Some(&resource),
+            &JwtBearerParams {
+                token_endpoint: &endpoint,
+                client: &client,
+                assertion: &GrantAssertion::new("a.b.c"),
+                scope: Some("mcp:tools"),
+                resource: Some(&resource),
+            },
         )
         .unwrap();
         assert_eq!(req.purpose, Purpose::JwtBearerGrant);

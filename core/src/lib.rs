@@ -27,11 +27,12 @@
 //! Each box is a module of request/process step functions; [`AuthFlow`] only sequences them.
 //! Hosts that drive the protocol themselves call the step functions directly.
 //!
-//! Headless grants (no user, no browser) are step functions only, sequenced by the host after
-//! [`AuthFlow::begin_discovery`] found the authorization server: [`client_credentials`]
-//! (RFC 6749 §4.4) with `private_key_jwt` claims from [`jwt_bearer`] (RFC 7523), and
-//! enterprise-managed authorization (SEP-990): [`token_exchange`] (RFC 8693, ID token → ID-JAG at
-//! the identity provider), then [`jwt_bearer::jwt_bearer_request`] (ID-JAG → access token).
+//! Discovery is its own machine ([`discovery::DiscoveryMachine`]), driven by [`AuthFlow`] and by
+//! [`headless::HeadlessFlow`]: headless grants (no user, no browser) sequenced by the core —
+//! [`client_credentials`] (RFC 6749 §4.4) with a secret or `private_key_jwt` claims from
+//! [`jwt_bearer`] (RFC 7523) that the host signs, and enterprise-managed authorization
+//! (SEP-990): [`token_exchange`] (RFC 8693, ID token → ID-JAG at the identity provider), then
+//! [`jwt_bearer::jwt_bearer_request`] (ID-JAG → access token).
 //!
 //! DPoP (RFC 9449) is [`dpop`]: proof signing inputs (`htu`, `ath`, `nonce`), the JWK
 //! thumbprint, `use_dpop_nonce` answers and a per-origin nonce cache; the host signs.
@@ -110,10 +111,12 @@ pub mod client_credentials;
 pub(crate) mod codec;
 #[cfg(feature = "demo")]
 pub mod demo;
+pub mod discovery;
 pub mod dpop;
 pub(crate) mod encoding;
 pub mod error;
 pub mod flow;
+pub mod headless;
 pub mod http;
 pub(crate) mod json;
 pub mod jwt_bearer;

@@ -259,8 +259,18 @@ pub enum IdentityChoice {
 /// The method for a client with a secret at this server: `client_secret_basic` when listed (or
 /// when the list is omitted: RFC 8414 §2 makes it the default), else `client_secret_post`, else
 /// [`RegistrationError::NoSupportedAuthMethod`].
+#[inline]
 pub fn secret_method(metadata: &ServerMetadata) -> Result<TokenEndpointAuth, RegistrationError> {
-    match &metadata.token_endpoint_auth_methods_supported {
+    secret_method_for(metadata.token_endpoint_auth_methods_supported.as_deref())
+}
+
+/// [`secret_method`] for a server's `token_endpoint_auth_methods_supported` (`None`: the server
+/// did not say, or has no metadata): the one rule every flow of this crate uses for a client
+/// secret whose method is not configured.
+pub fn secret_method_for(
+    supported: Option<&[String]>,
+) -> Result<TokenEndpointAuth, RegistrationError> {
+    match supported {
         None => Ok(TokenEndpointAuth::ClientSecretBasic),
         Some(list) if list.iter().any(|m| m == "client_secret_basic") => {
             Ok(TokenEndpointAuth::ClientSecretBasic)

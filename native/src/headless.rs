@@ -8,10 +8,13 @@
 //!   token is exchanged at the identity provider for an ID-JAG (RFC 8693), which is redeemed at
 //!   the MCP server's authorization server with the jwt-bearer grant (RFC 7523 §2.1).
 //!
-//! The authorization server is found by the core's discovery ([`AuthFlow::begin_discovery`]:
-//! protected-resource metadata, then authorization-server metadata, with the per-issuer
-//! policies) unless a fixed token URL is configured (**service-account mode**, which skips
-//! discovery and may add a static header, such as a second service token, to every MCP request).
+//! The core's [`HeadlessFlow`] sequences everything (discovery, unless a fixed token URL is
+//! configured — **service-account mode**, which may add a static header, such as a second
+//! service token, to every MCP request —, the scope, the client authentication method, the
+//! `resource`, the credential binding, the grant requests); this file only drives it: it sends
+//! the requests it yields with [`HttpClient`], signs the claims it asks for with the configured
+//! [`ClientAssertionSigner`] (ring, [`crate::signer::PrivateKeySigner`]) and shares discovery
+//! through the [`MetadataCache`].
 //!
 //! The token is cached in memory and replaced [`HeadlessOptions::refresh_buffer`] before it
 //! expires. An async mutex makes the fetch single-flight: concurrent callers wait for the one
@@ -20,19 +23,18 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use mcp_oauth_core::http::{HttpRequest, HttpResponse, RequestId};
+use mcp_oauth_core::headless::{
+    AssertionFor, CrossAppConfig, FixedTokenEndpoint, HeadlessAuth, HeadlessConfig,
+    HeadlessCredentials, HeadlessFlow,
+};
 use mcp_oauth_core::policy::ServerPolicy;
-use mcp_oauth_core::registration::{self, ClientConfig};
 use mcp_oauth_core::secret::{AccessToken, ClientSecret, IdToken};
-use mcp_oauth_core::time::UnixTime;
-use mcp_oauth_core::token::{ClientAssertionSigner, ClientAuth, TokenEndpointAuth, TokenSet};
-use mcp_oauth_core::token_exchange::{self, token_types};
-use mcp_oauth_core::url::{EndpointUrl, IssuerUrl, ResourceUrl};
-use mcp_oauth_core::{client_credentials, jwt_bearer, AuthFlow, FlowConfig, FlowEvent};
+use mcp_oauth_core::token::{ClientAssertionSigner, TokenEndpointAuth, TokenSet};
+use mcp_oauth_core::url::EndpointUrl;
+use mcp_oauth_core::FlowEvent;
 use tokio::sync::Mutex;
 
 use crate::cache::MetadataCache;
-use crate::client::DEFAULT_REDIRECT_URI;
 use crate::http::HttpClient;
 use crate::{now, Error};
 
@@ -46,8 +48,9 @@ pub struct ClientCredentials {
     pub client_id: String,
     /// The secret, for `client_secret_basic` / `client_secret_post`.
     pub client_secret: Option<ClientSecret>,
-    /// The method.
-    pub method: TokenEndpointAuth,
+    /// The method; `None` with a secret: chosen by the core from the server's metadata
+    /// ([`mcp_oauth_core::headless`] documents the rule).
+    pub method: Option<TokenEndpointAuth>,
     /// The signer, for `private_key_jwt`.
     pub signer: Option<Arc<dyn ClientAssertionSigner + Send + Sync>>,
     /// The issuers these credentials belong to; empty: the first issuer discovery leads to,
@@ -73,10 +76,15 @@ impl ClientCredentials {
         secret: impl Into<String>,
         method: TokenEndpointAuth,
     ) -> ClientCredentials {
+        ClientCredentials { method: Some(method), ..Self::client_secret(client_id, secret) }
+    }
+
+    /// A client secret sent with the method the core chooses from the server's metadata.
+    pub fn client_secret(client_id: impl Into<String>, secret: impl Into<String>) -> Self {
         ClientCredentials {
             client_id: client_id.into(),
             client_secret: Some(ClientSecret::new(secret)),
-            method,
+            method: None,
             signer: None,
             issuers: Vec::new(),
         }
@@ -90,7 +98,7 @@ impl ClientCredentials {
         ClientCredentials {
             client_id: client_id.into(),
             client_secret: None,
-            method: TokenEndpointAuth::PrivateKeyJwt,
+            method: Some(TokenEndpointAuth::PrivateKeyJwt),
             signer: Some(signer),
             issuers: Vec::new(),
         }
@@ -102,7 +110,7 @@ impl ClientCredentials {
         ClientCredentials {
             client_id: client_id.into(),
             client_secret: None,
-            method: TokenEndpointAuth::None,
+            method: Some(TokenEndpointAuth::None),
             signer: None,
             issuers: Vec::new(),
         }
@@ -114,34 +122,23 @@ impl ClientCredentials {
         self
     }
 
-    /// The signed assertion for `private_key_jwt` at the server `audience` (its issuer), with a
-    /// fresh `jti` (RFC 7523 §3).
-    fn assertion(&self, audience: &str, now: UnixTime) -> Result<Option<String>, Error> {
-        if self.method != TokenEndpointAuth::PrivateKeyJwt {
-            return Ok(None);
-        }
-        let signer = self
-            .signer
-            .as_ref()
-            .ok_or(mcp_oauth_core::token::TokenError::MissingClientAssertion)
-            .map_err(mcp_oauth_core::Error::from)?;
-        let mut jti = [0u8; 16];
-        getrandom::fill(&mut jti).map_err(|e| Error::Entropy(e.to_string()))?;
-        let claims = jwt_bearer::client_assertion_claims(&self.client_id, audience, now, &jti);
-        let jwt = signer
-            .sign(&claims)
-            .map_err(mcp_oauth_core::token::TokenError::AssertionSigningFailed)
-            .map_err(mcp_oauth_core::Error::from)?;
-        Ok(Some(jwt))
-    }
-
-    fn auth<'a>(&'a self, assertion: Option<&'a str>) -> ClientAuth<'a> {
-        ClientAuth {
-            client_id: &self.client_id,
-            client_secret: self.client_secret.as_ref(),
-            method: self.method,
-            assertion,
-        }
+    /// The core's view of these credentials.
+    fn core(&self) -> Result<HeadlessCredentials, Error> {
+        let auth = match (self.method, &self.client_secret) {
+            (Some(TokenEndpointAuth::PrivateKeyJwt), _) => HeadlessAuth::PrivateKeyJwt,
+            (Some(TokenEndpointAuth::None), _) | (None, None) => HeadlessAuth::None,
+            (method, Some(secret)) => HeadlessAuth::Secret { secret: secret.clone(), method },
+            (Some(m), None) => {
+                let e =
+                    mcp_oauth_core::token::TokenError::MissingClientSecret { method: m.as_str() };
+                return Err(mcp_oauth_core::Error::from(e).into());
+            }
+        };
+        Ok(HeadlessCredentials {
+            client_id: self.client_id.clone(),
+            auth,
+            issuers: self.issuers.clone(),
+        })
     }
 }
 
@@ -228,27 +225,10 @@ impl HeadlessOptions {
     }
 }
 
-/// Where tokens come from, once known.
-struct Target {
-    issuer: String,
-    token_endpoint: EndpointUrl,
-    resource: Option<ResourceUrl>,
-    scope: Option<String>,
-}
-
-struct State {
-    flow: AuthFlow,
-    tokens: Option<TokenSet>,
-    next_id: u64,
-    /// The issuer each client id without configured issuers was first used with.
-    pins: Vec<(String, String)>,
-}
-
 /// Access tokens from a headless grant, cached and single-flight.
 pub struct HeadlessClient {
     opts: HeadlessOptions,
-    server: ResourceUrl,
-    state: Mutex<State>,
+    flow: Mutex<HeadlessFlow>,
 }
 
 impl std::fmt::Debug for HeadlessClient {
@@ -260,13 +240,6 @@ impl std::fmt::Debug for HeadlessClient {
 impl HeadlessClient {
     /// Validates the options (URLs, extra header names and values).
     pub fn new(opts: HeadlessOptions) -> Result<HeadlessClient, Error> {
-        let server = ResourceUrl::parse(&opts.server_url)?;
-        if let Some(u) = &opts.token_url {
-            EndpointUrl::parse(u)?;
-        }
-        if let HeadlessGrant::CrossApp { idp_token_endpoint, .. } = &opts.grant {
-            EndpointUrl::parse(idp_token_endpoint)?;
-        }
         for (name, value) in &opts.extra_headers {
             let reserved = ["authorization", "content-type", "accept", "mcp-session-id"];
             if name.is_empty()
@@ -281,19 +254,31 @@ impl HeadlessClient {
                 )));
             }
         }
-        let mut config = FlowConfig::new(
-            &opts.server_url,
-            DEFAULT_REDIRECT_URI,
-            ClientConfig::dynamic("mcp-oauth"),
-        )?;
-        config.policies = opts.policies.clone();
+        let (client, cross_app) = match &opts.grant {
+            HeadlessGrant::ClientCredentials { client } => (client.core()?, None),
+            HeadlessGrant::CrossApp { idp_token_endpoint, id_token, idp_client, client } => (
+                client.core()?,
+                Some(CrossAppConfig {
+                    idp_issuer: None,
+                    idp_token_endpoint: Some(EndpointUrl::parse(idp_token_endpoint)?),
+                    idp_client: idp_client.core()?,
+                    id_token: id_token.clone(),
+                }),
+            ),
+        };
+        let mut config = HeadlessConfig::new(&opts.server_url, client)?;
         config.scopes = opts.scopes.clone();
-        let flow = AuthFlow::new(config);
-        Ok(HeadlessClient {
-            opts,
-            server,
-            state: Mutex::new(State { flow, tokens: None, next_id: 1, pins: Vec::new() }),
-        })
+        config.cross_app = cross_app;
+        config.policies = opts.policies.clone();
+        config.refresh_skew_secs = opts.refresh_buffer.as_secs();
+        if let Some(url) = &opts.token_url {
+            config.token_endpoint = Some(FixedTokenEndpoint {
+                token_endpoint: EndpointUrl::parse(url)?,
+                issuer: opts.issuer.clone(),
+            });
+        }
+        let flow = Mutex::new(HeadlessFlow::new(config));
+        Ok(HeadlessClient { opts, flow })
     }
 
     /// The headers to add to every MCP request.
@@ -303,191 +288,86 @@ impl HeadlessClient {
 
     /// The tokens held, if any.
     pub async fn tokens(&self) -> Option<TokenSet> {
-        self.state.lock().await.tokens.clone()
+        self.flow.lock().await.tokens().map(|(_, t)| t.clone())
     }
 
     /// A usable access token: the cached one while it is fresh (with the refresh buffer to
     /// spare), else a new one from the grant. Concurrent callers share one request.
     pub async fn access_token(&self) -> Result<AccessToken, Error> {
-        let mut state = self.state.lock().await;
-        let now = now();
-        let buffer = self.opts.refresh_buffer.as_secs();
-        if let Some(t) = state.tokens.as_ref().filter(|t| t.is_fresh(now, buffer)) {
-            return Ok(t.access_token.clone());
+        let mut flow = self.flow.lock().await;
+        if let Some(t) = flow.access_token(now()) {
+            return Ok(t.clone());
         }
-        let tokens = self.fetch(&mut state, now).await?;
-        let token = tokens.access_token.clone();
-        state.tokens = Some(tokens);
-        Ok(token)
-    }
-
-    /// The MCP server refused `used` (401): forget it, unless another task already replaced it,
-    /// so the next [`HeadlessClient::access_token`] asks for a new one.
-    pub async fn handle_unauthorized(&self, used: Option<&AccessToken>) {
-        let mut state = self.state.lock().await;
-        let current = state.tokens.as_ref().map(|t| &t.access_token);
-        if used.is_none() || current == used {
-            state.tokens = None;
+        if !flow.is_busy() {
+            if let Some(d) = self.opts.cache.get_shared(flow.config().server_url.as_str(), now()) {
+                flow.use_discovery(d);
+            }
+            flow.begin(now())?;
         }
-    }
-
-    async fn send(&self, req: &HttpRequest) -> Result<HttpResponse, Error> {
-        self.opts.http.send(req).await.map_err(|t| match t.egress {
-            Some(denied) => Error::Egress(denied),
-            None => Error::Transport { url: t.url, message: t.message },
+        self.drive(&mut flow).await?;
+        flow.tokens().map(|(_, t)| t.access_token.clone()).ok_or_else(|| {
+            mcp_oauth_core::Error::from(mcp_oauth_core::error::FlowError::NotDiscovered).into()
         })
     }
 
-    fn request_id(state: &mut State) -> RequestId {
-        state.next_id += 1;
-        RequestId(state.next_id)
+    /// The MCP server refused `used` (401): the core drops it, unless another task already
+    /// replaced it, and the next [`HeadlessClient::access_token`] sends what it queued.
+    pub async fn handle_unauthorized(&self, used: Option<&AccessToken>) {
+        let mut flow = self.flow.lock().await;
+        // An error here (credentials bound elsewhere, say) comes back from access_token.
+        let _ = flow.handle_unauthorized(now(), used);
     }
 
-    /// Refuses to send `client`'s secret or an assertion to `issuer` unless they belong to it
-    /// (the core's [`registration::check_credential_issuer`]); pins the first issuer used.
-    fn bind(state: &mut State, client: &ClientCredentials, issuer: &str) -> Result<(), Error> {
-        if client.method == TokenEndpointAuth::None {
-            return Ok(());
-        }
-        let pinned: Vec<&str> = state
-            .pins
-            .iter()
-            .filter(|(id, _)| *id == client.client_id)
-            .map(|(_, i)| i.as_str())
-            .collect();
-        registration::check_credential_issuer(&client.client_id, &client.issuers, &pinned, issuer)
-            .map_err(mcp_oauth_core::Error::from)?;
-        if client.issuers.is_empty() && pinned.is_empty() {
-            state.pins.push((client.client_id.clone(), issuer.to_owned()));
-        }
-        Ok(())
-    }
-
-    /// Finds the token endpoint: the configured one, or discovery through the core.
-    async fn target(&self, state: &mut State, now: UnixTime) -> Result<Target, Error> {
-        if let Some(url) = &self.opts.token_url {
-            let token_endpoint = EndpointUrl::parse(url)?;
-            let issuer = self.opts.issuer.clone().unwrap_or_else(|| url.clone());
-            let policy = state.flow.config().policy(&issuer);
-            return Ok(Target {
-                issuer,
-                token_endpoint,
-                resource: (!policy.danger_omit_resource).then(|| self.server.clone()),
-                scope: self.opts.scopes.clone(),
-            });
-        }
-        if let Some(d) = self.opts.cache.get_shared(self.server.as_str(), now) {
-            state.flow.use_discovery(d);
-        }
-        state.flow.begin_discovery(now)?;
+    /// The drain loop of the core's drain contract: requests, signatures, then events.
+    async fn drive(&self, flow: &mut HeadlessFlow) -> Result<(), Error> {
         let mut first_error = None;
         let mut denied = None;
-        while let Some(req) = state.flow.poll_request() {
-            let result = match self.opts.http.send(&req).await {
-                Ok(resp) => state.flow.handle_response(now, req.id, resp),
-                Err(t) => {
-                    denied = denied.or(t.egress);
-                    state.flow.handle_transport_error(now, req.id, &t.message)
+        loop {
+            let result = if let Some(req) = flow.poll_request() {
+                match self.opts.http.send(&req).await {
+                    Ok(resp) => flow.handle_response(now(), req.id, resp),
+                    Err(t) => {
+                        denied = denied.or(t.egress);
+                        flow.handle_transport_error(now(), req.id, &t.message)
+                    }
                 }
+            } else if let Some(sig) = flow.poll_signature() {
+                match self.signer(sig.signer).map(|s| s.sign(&sig.claims)) {
+                    Some(Ok(jwt)) => flow.provide_assertion(now(), sig.id, &jwt),
+                    Some(Err(e)) => flow.handle_signing_error(sig.id, &e),
+                    None => flow.handle_signing_error(sig.id, "no signing key is configured"),
+                }
+            } else {
+                break;
             };
             if let Err(e) = result {
                 first_error.get_or_insert(e);
             }
         }
-        while let Some(event) = state.flow.poll_event() {
+        while let Some(event) = flow.poll_event() {
             if let FlowEvent::MetadataDiscovered(d) = event {
-                self.opts.cache.put(self.server.as_str(), d, now);
+                self.opts.cache.put(flow.config().server_url.as_str(), d, now());
             }
         }
         if let Some(e) = denied {
             return Err(Error::Egress(e));
         }
-        if let Some(e) = first_error {
-            return Err(e.into());
+        match first_error {
+            Some(e) => Err(e.into()),
+            None => Ok(()),
         }
-        let d = state
-            .flow
-            .discovery()
-            .cloned()
-            .ok_or(mcp_oauth_core::error::FlowError::NotDiscovered)
-            .map_err(mcp_oauth_core::Error::from)?;
-        let issuer = d.server.issuer.as_str().to_owned();
-        let policy = state.flow.config().policy(&issuer);
-        let scope = self.opts.scopes.clone().or_else(|| {
-            d.resource_metadata
-                .as_ref()
-                .and_then(|m| m.scopes_supported.as_ref())
-                .filter(|s| !s.is_empty())
-                .map(|s| s.join(" "))
-        });
-        Ok(Target {
-            issuer,
-            token_endpoint: d.server.token_endpoint.clone(),
-            resource: (!policy.danger_omit_resource).then(|| state.flow.resource()),
-            scope,
-        })
     }
 
-    async fn fetch(&self, state: &mut State, now: UnixTime) -> Result<TokenSet, Error> {
-        let target = self.target(state, now).await?;
-        let scope = target.scope.as_deref();
-        match &self.opts.grant {
-            HeadlessGrant::ClientCredentials { client } => {
-                Self::bind(state, client, &target.issuer)?;
-                let assertion = client.assertion(&target.issuer, now)?;
-                let req = client_credentials::client_credentials_request(
-                    Self::request_id(state),
-                    &target.token_endpoint,
-                    &client.auth(assertion.as_deref()),
-                    scope,
-                    target.resource.as_ref(),
-                )
-                .map_err(mcp_oauth_core::Error::from)?;
-                let resp = self.send(&req).await?;
-                Ok(client_credentials::process_client_credentials_response(&resp, now, scope)
-                    .map_err(mcp_oauth_core::Error::from)?)
-            }
-            HeadlessGrant::CrossApp { idp_token_endpoint, id_token, idp_client, client } => {
-                // Checked before the identity provider is asked for a grant for this issuer.
-                Self::bind(state, client, &target.issuer)?;
-                let idp_endpoint = EndpointUrl::parse(idp_token_endpoint)?;
-                let audience = IssuerUrl::parse(&target.issuer)?;
-                // The identity provider's client assertion names the identity provider; its
-                // issuer is not known here, so its token endpoint stands in (RFC 7523 §3 item 3).
-                let idp_assertion = idp_client.assertion(idp_endpoint.as_str(), now)?;
-                let req = token_exchange::id_jag_request(
-                    Self::request_id(state),
-                    &token_exchange::IdJagParams {
-                        idp_token_endpoint: &idp_endpoint,
-                        client: &idp_client.auth(idp_assertion.as_deref()),
-                        id_token,
-                        audience: &audience,
-                        resource: target.resource.as_ref(),
-                        scope,
-                    },
-                )
-                .map_err(mcp_oauth_core::Error::from)?;
-                let resp = self.send(&req).await?;
-                let jag = token_exchange::process_token_exchange_response(
-                    &resp,
-                    now,
-                    Some(token_types::ID_JAG),
-                )
-                .map_err(mcp_oauth_core::Error::from)?;
-                let assertion = client.assertion(&target.issuer, now)?;
-                let req = jwt_bearer::jwt_bearer_request(
-                    Self::request_id(state),
-                    &target.token_endpoint,
-                    &client.auth(assertion.as_deref()),
-                    &jag.token,
-                    jag.scope.as_deref().or(scope),
-                    target.resource.as_ref(),
-                )
-                .map_err(mcp_oauth_core::Error::from)?;
-                let resp = self.send(&req).await?;
-                Ok(jwt_bearer::process_jwt_bearer_response(&resp, now, scope)
-                    .map_err(mcp_oauth_core::Error::from)?)
-            }
+    /// The signer of the client the core asks for.
+    fn signer(&self, whose: AssertionFor) -> Option<&Arc<dyn ClientAssertionSigner + Send + Sync>> {
+        match (&self.opts.grant, whose) {
+            (HeadlessGrant::ClientCredentials { client }, AssertionFor::AuthorizationServer)
+            | (HeadlessGrant::CrossApp { client, .. }, AssertionFor::AuthorizationServer)
+            | (
+                HeadlessGrant::CrossApp { idp_client: client, .. },
+                AssertionFor::IdentityProvider,
+            ) => client.signer.as_ref(),
+            _ => None,
         }
     }
 }

@@ -173,10 +173,12 @@ async fn with_assertion(peers: &Peers, claims: AssertionClaims) -> serde_json::V
     };
     let req: HttpRequest = client_credentials::client_credentials_request(
         RequestId(1),
-        &endpoint,
-        &auth,
-        Some("mcp:tools"),
-        Some(&resource),
+        &client_credentials::ClientCredentialsParams {
+            token_endpoint: &endpoint,
+            client: &auth,
+            scope: Some("mcp:tools"),
+            resource: Some(&resource),
+        },
     )
     .expect("request");
     let resp = HttpClient::new().expect("http").send(&req).await.expect("send");

@@ -6,9 +6,10 @@
 //                       (RFC 8693), redeemed with the jwt-bearer grant (RFC 7523 §2.1)
 //   service_account     client credentials at a fixed token URL (no discovery), with an optional
 //                       second service token sent in a header on every MCP request
-// Every protocol step is the Rust core's (the step functions of src/headless.rs, and Flow's
-// discovery); this file owns fetch, the clock, the key and the in-memory token cache. Nothing is
-// persisted: a new token is one request away.
+// The Rust core's HeadlessFlow (src/headless.rs) sequences every step and makes every protocol
+// decision (discovery, scope, client authentication method, resource, credential binding); this
+// file is one drain loop plus IO: fetch, the clock, WebCrypto signing of the payloads the core
+// asks for, and the option checks. Nothing is persisted: a new token is one request away.
 
 // The WebAssembly module's bindings (wasm-bindgen output, the Node build): pkg/build.sh puts
 // them next to the minified copy of this file (dist/node/); node.js initialises the module.
@@ -20,7 +21,6 @@ export function clientAssertionClaims(clientId, audience, now, jtiRandom = rando
   return steps.clientAssertionClaims(clientId, audience, now, jtiRandom);
 }
 
-const ID_JAG = 'urn:ietf:params:oauth:token-type:id-jag';
 const GRANTS = ['client_credentials', 'cross_app', 'service_account'];
 const KNOWN = ['serverUrl', 'grant', 'clientId', 'clientSecret', 'authMethod', 'privateKey', 'signingAlg',
   'scopes', 'tokenUrl', 'issuer', 'serviceToken', 'serviceTokenHeader', 'idp', 'refreshBufferSeconds', 'fetch'];
@@ -50,7 +50,6 @@ function check(options) {
   if (o.scopes !== undefined) {
     const list = typeof o.scopes === 'string' ? [o.scopes] : o.scopes;
     if (!Array.isArray(list) || list.some((s) => typeof s !== 'string')) throw bad('scopes', 'expected a string or an array of strings');
-    o.scope = list.join(' ');
   }
   if (!/^[\w-]+$/.test(o.serviceTokenHeader) || /^authorization$/i.test(o.serviceTokenHeader)) {
     throw bad('serviceTokenHeader', 'must be an HTTP header name other than Authorization');
@@ -59,9 +58,10 @@ function check(options) {
   if (o.fetch !== undefined && typeof o.fetch !== 'function') throw bad('fetch', `expected a function, got ${typeof o.fetch}`);
   if (o.grant === 'cross_app') {
     const idp = o.idp;
-    if (!idp || typeof idp !== 'object') throw bad('idp', "is required for grant 'cross_app': { tokenEndpoint, clientId, clientSecret?, authMethod?, idToken }");
-    for (const k of ['tokenEndpoint', 'clientId', 'idToken']) if (!idp[k] || typeof idp[k] !== 'string') throw bad(`idp.${k}`, 'is required (a string)');
-    for (const k of ['clientSecret', 'authMethod']) str(`idp.${k}`, idp[k]);
+    if (!idp || typeof idp !== 'object') throw bad('idp', "is required for grant 'cross_app': { tokenEndpoint | issuer, clientId, clientSecret?, authMethod?, idToken }");
+    const need = idp.issuer === undefined ? ['tokenEndpoint', 'clientId', 'idToken'] : ['clientId', 'idToken'];
+    for (const k of need) if (!idp[k] || typeof idp[k] !== 'string') throw bad(`idp.${k}`, 'is required (a string)');
+    for (const k of ['clientSecret', 'authMethod', 'issuer']) str(`idp.${k}`, idp[k]);
   } else if (o.idp !== undefined) {
     throw bad('idp', "is only for grant 'cross_app'");
   }
@@ -90,24 +90,33 @@ async function importKey(pem, alg) {
 const b64url = (bytes) => btoa(String.fromCharCode(...bytes)).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
 const utf8 = (s) => new TextEncoder().encode(s);
 
-/** A compact JWS (RFC 7515 §7.1) of `claims`; ECDSA signatures come out as raw r||s, as JWS wants. */
-async function signJwt(key, alg, claims) {
-  const part = (o) => b64url(utf8(JSON.stringify(o)));
-  const input = `${part({ alg, typ: 'JWT' })}.${part(claims)}`;
+/** A compact JWS (RFC 7515 §7.1) of the core's `payload`; ECDSA signatures come out as raw r||s, as JWS wants. */
+async function signJwt(key, alg, payload) {
+  const input = `${b64url(utf8(JSON.stringify({ alg, typ: 'JWT' })))}.${b64url(utf8(payload))}`;
   const params = alg === 'ES256' ? { name: 'ECDSA', hash: 'SHA-256' } : { name: 'RSASSA-PKCS1-v1_5' };
   return `${input}.${b64url(new Uint8Array(await subtle().sign(params, key, utf8(input))))}`;
 }
 
 // ------------------------------------------------------------------------------------ client
 
+/** The core's options (HeadlessFlow in src/headless.rs) from the checked options. */
+function coreOptions(o) {
+  const idp = o.grant === 'cross_app'
+    ? { tokenEndpoint: o.idp.tokenEndpoint, issuer: o.idp.issuer, clientId: o.idp.clientId, clientSecret: o.idp.clientSecret, authMethod: o.idp.authMethod, idToken: o.idp.idToken }
+    : undefined;
+  return {
+    serverUrl: o.serverUrl, clientId: o.clientId, clientSecret: o.clientSecret, authMethod: o.authMethod,
+    privateKeyJwt: o.privateKey !== undefined, scopes: o.scopes, tokenUrl: o.tokenUrl, issuer: o.issuer, idp,
+    refreshBufferSeconds: o.refreshBufferSeconds,
+  };
+}
+
 export class McpOAuthHeadless {
   #o;
   #flow;
   #key;
   #fetch;
-  #token = null;
   #pending = null;
-  #issuer = null;
   #bound = null;
 
   /** Use `await McpOAuthHeadless.create(options)`. */
@@ -128,80 +137,50 @@ export class McpOAuthHeadless {
    */
   static async create(options) {
     const o = check(options);
-    // The core's flow, for discovery, the resource and the token-for-other-resource check.
-    const flow = new steps.Flow({ serverUrl: o.serverUrl, redirectUri: 'http://127.0.0.1/unused', scopes: o.scope });
+    const flow = new steps.HeadlessFlow(coreOptions(o));
     const key = o.privateKey === undefined ? null : await importKey(o.privateKey, o.signingAlg);
     return new McpOAuthHeadless(CONSTRUCT, o, flow, key);
   }
 
   /** A usable access token: the cached one while it has `refreshBufferSeconds` to live, else a new one; concurrent callers share one request. */
   async accessToken() {
-    const t = this.#token;
-    if (t && (t.expiresAt === null || nowSeconds() + this.#o.refreshBufferSeconds < t.expiresAt)) return t.accessToken;
-    this.#pending ??= this.#obtain().then((n) => (this.#token = n)).finally(() => { this.#pending = null; });
-    return (await this.#pending).accessToken;
-  }
-
-  async #send(req) {
-    const res = await send(this.#fetch, req.method, req.url, req.headers, req.body);
-    if (res.error !== undefined) {
-      throw makeError('transport_failed', `${req.purpose} request failed: ${res.error}`, { url: req.url, purpose: req.purpose });
-    }
-    return res;
-  }
-
-  /** Where tokens come from: the configured token URL, or discovery through the core. */
-  async #target(now) {
-    const o = this.#o;
-    const f = this.#flow;
-    if (o.tokenUrl) {
-      // RFC 7523 §3 item 3 allows the token endpoint as the assertion audience.
-      return { issuer: o.issuer ?? o.tokenUrl, tokenEndpoint: o.tokenUrl, resource: f.serverUrl, scope: o.scope };
-    }
-    f.beginDiscovery(now);
-    let first = null;
-    for (let req = f.pollRequest(); req; req = f.pollRequest()) {
-      const res = await send(this.#fetch, req.method, req.url, req.headers, req.body);
-      try {
-        if (res.error !== undefined) f.handleTransportError(nowSeconds(), req.id, res.error);
-        else f.handleResponse(nowSeconds(), req.id, res);
-      } catch (e) {
-        first ??= e;
-      }
-    }
-    while (f.pollEvent()); // nothing to persist: discovery stays in this flow
-    if (first) throw first;
-    return f.discovery() ?? Promise.reject(makeError('not_discovered', 'discovery ended without metadata'));
-  }
-
-  /** The client fields of the step functions, with a fresh assertion for `private_key_jwt`. */
-  async #client(target, now) {
-    const o = this.#o;
-    const c = { clientId: o.clientId, clientSecret: o.clientSecret, authMethod: o.authMethod };
-    if (this.#key) {
-      c.clientAssertion = await signJwt(this.#key, o.signingAlg, clientAssertionClaims(o.clientId, target.issuer, now));
-    } else if (o.clientSecret !== undefined) {
-      c.authMethod ??= target.secretAuthMethod ?? undefined;
-    }
-    return c;
+    const t = this.#flow.accessToken(nowSeconds());
+    if (t !== undefined) return t;
+    this.#pending ??= this.#obtain().finally(() => { this.#pending = null; });
+    return this.#pending;
   }
 
   async #obtain() {
-    const o = this.#o;
-    const now = nowSeconds();
-    const t = await this.#target(now);
-    this.#issuer = t.issuer;
-    const common = { ...(await this.#client(t, now)), tokenEndpoint: t.tokenEndpoint, resource: t.resource, scope: t.scope };
-    let req;
-    if (o.grant === 'cross_app') {
-      const { idp } = o;
-      const exchange = steps.idJagRequest({ ...idp, audience: t.issuer, resource: t.resource, scope: t.scope });
-      const jag = steps.processTokenExchangeResponse(now, await this.#send(exchange), ID_JAG);
-      req = steps.jwtBearerRequest({ ...common, assertion: jag.token, scope: jag.scope ?? t.scope });
-    } else {
-      req = steps.clientCredentialsRequest(common);
+    if (!this.#flow.busy) this.#flow.begin(nowSeconds());
+    await this.#drain();
+    const t = this.#flow.lastToken();
+    if (t === undefined) throw makeError('not_discovered', 'the headless flow ended without a token');
+    return t;
+  }
+
+  /** The drain contract: requests and signatures until both are empty, then events; the first error is thrown. */
+  async #drain() {
+    const f = this.#flow;
+    let first = null;
+    const step = (fn) => { try { fn(); } catch (e) { first ??= e; } };
+    for (;;) {
+      const req = f.pollRequest();
+      if (req) {
+        const res = await send(this.#fetch, req.method, req.url, req.headers, req.body);
+        step(() => (res.error !== undefined ? f.handleTransportError(nowSeconds(), req.id, res.error) : f.handleResponse(nowSeconds(), req.id, res)));
+        continue;
+      }
+      const sig = f.pollSignature(randomBytes(16));
+      if (!sig) break;
+      let jwt = null;
+      let why = 'no privateKey is configured for this client';
+      if (this.#key && sig.signer === 'authorization_server') {
+        try { jwt = await signJwt(this.#key, this.#o.signingAlg, sig.payload); } catch (e) { why = (e && e.message) || String(e); }
+      }
+      step(() => (jwt !== null ? f.provideAssertion(nowSeconds(), sig.id, jwt) : f.handleSigningError(sig.id, why)));
     }
-    return steps.processTokenResponse(now, await this.#send(req), t.scope);
+    while (f.pollEvent()); // nothing to persist: tokens and discovery stay in the flow
+    if (first) throw first;
   }
 
   /**
@@ -230,21 +209,13 @@ export class McpOAuthHeadless {
     const res = await this.#fetch(...this.#request(input, init, token));
     if (res.status !== 401) return res;
     await res.arrayBuffer().catch(() => {});
-    // Another caller may have replaced it already; only the refused token is dropped.
-    if (this.#token?.accessToken === token) this.#token = null;
+    // The core drops the refused token (not one another caller already replaced) and queues a new request.
+    this.#flow.handleUnauthorized(nowSeconds(), token);
     return this.#fetch(...this.#request(input, init, await this.accessToken()));
   }
 
   /** `{ grant, serverUrl, issuer, authorized, expiresAt, scope }` (no secrets). */
   status() {
-    const t = this.#token;
-    return {
-      grant: this.#o.grant,
-      serverUrl: this.#flow.serverUrl,
-      issuer: this.#issuer,
-      authorized: !!t && (t.expiresAt === null || nowSeconds() < t.expiresAt),
-      expiresAt: t?.expiresAt ?? null,
-      scope: t?.scope ?? null,
-    };
+    return { grant: this.#o.grant, ...this.#flow.status(nowSeconds()) };
   }
 }

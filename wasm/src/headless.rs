@@ -1,249 +1,306 @@
-//! Step functions of the headless grants, for hosts without a user (Node scripts, CI):
-//! client credentials (RFC 6749 §4.4), the RFC 8693 exchange of an ID token for an ID-JAG at the
-//! identity provider and the RFC 7523 jwt-bearer grant (MCP SEP-990 cross-app access), the token
-//! responses, and the claims of `private_key_jwt` client assertions (RFC 7523 §3).
+//! The core's [`mcp_oauth_core::headless::HeadlessFlow`] for JS hosts without a user (Node
+//! scripts, CI): client credentials with a secret or `private_key_jwt`, cross-app access
+//! (MCP SEP-990: ID token → ID-JAG → jwt-bearer), and the service-account mode. Every protocol
+//! decision (discovery, scope, client authentication method, resource, credential binding,
+//! the order of the requests) is the core's; `js/headless.js` only runs the drain loop, signs
+//! with WebCrypto and fetches.
 //!
-//! Thin conversions of plain JS objects to the core's step functions (`client_credentials`,
-//! `token_exchange`, `jwt_bearer`, `token`); the requests come back in the shape of
-//! `Flow.pollRequest()` and are answered in the shape of `Flow.handleResponse()`. Signing the
-//! assertion is the host's job (`pkg/src/headless.js` uses WebCrypto).
-//!
-//! The client fields shared by the request functions: `clientId` (required), `clientSecret`,
-//! `clientAssertion` (a signed JWT), `authMethod` (`none`, `client_secret_basic`,
-//! `client_secret_post`, `private_key_jwt`; default: `private_key_jwt` with an assertion,
-//! `client_secret_basic` with a secret, else `none`).
+//! Also [`client_assertion_claims`], the RFC 7523 §3 claims step function.
 
 use js_sys::{Array, Reflect, Uint8Array};
-use mcp_oauth_core::http::{HttpRequest, RequestId};
-use mcp_oauth_core::secret::{ClientSecret, GrantAssertion, IdToken};
-use mcp_oauth_core::token::{self, ClientAuth, TokenEndpointAuth, TokenError};
-use mcp_oauth_core::url::{EndpointUrl, IssuerUrl, ResourceUrl, UrlError};
-use mcp_oauth_core::{client_credentials, jwt_bearer, registration, scope, token_exchange};
+use mcp_oauth_core::headless::{
+    AssertionFor, CrossAppConfig, FixedTokenEndpoint, HeadlessAuth, HeadlessConfig,
+    HeadlessCredentials, HeadlessFlow as CoreFlow,
+};
+use mcp_oauth_core::jwt_bearer;
+use mcp_oauth_core::scope;
+use mcp_oauth_core::secret::{AccessToken, ClientSecret, IdToken};
+use mcp_oauth_core::token::TokenEndpointAuth;
+use mcp_oauth_core::url::{EndpointUrl, IssuerUrl};
 use wasm_bindgen::prelude::*;
 
-use crate::error::{core_error, error, IntoJs};
+use crate::error::{core_error, invalid_option, IntoJs};
 use crate::io::object;
-use crate::steps::{request_to_js, response_from_js, str_or_null, time, Flow};
+use crate::steps::{request_to_js, response_from_js, str_or_null, time};
 
-/// `invalid_argument` naming the field.
-fn invalid(name: &str, problem: &str) -> JsValue {
-    error("invalid_argument", &[name, problem].concat(), &[])
-}
-
-/// The string fields `names` of `params` (absent, `undefined` and `null` are `None`).
-fn fields<const N: usize>(
-    params: &JsValue,
-    names: [&str; N],
-) -> Result<[Option<String>; N], JsValue> {
-    if !params.is_object() {
-        return Err(invalid("params", " must be an object"));
+/// The string member `name` of `obj` (absent, `undefined` and `null` are `None`).
+fn string(obj: &JsValue, path: &str, name: &str) -> Result<Option<String>, JsValue> {
+    let v = Reflect::get(obj, &JsValue::from_str(name))?;
+    if v.is_undefined() || v.is_null() {
+        return Ok(None);
     }
-    let mut out = [const { None }; N];
-    for (slot, name) in out.iter_mut().zip(names) {
-        let v = Reflect::get(params, &JsValue::from_str(name))?;
-        if !v.is_undefined() && !v.is_null() {
-            *slot = Some(v.as_string().ok_or_else(|| invalid(name, " must be a string"))?);
-        }
-    }
-    Ok(out)
+    v.as_string()
+        .map(Some)
+        .ok_or_else(|| invalid_option(&[path, name].concat(), "expected a string"))
 }
 
-fn required(v: Option<String>, name: &str) -> Result<String, JsValue> {
-    v.ok_or_else(|| invalid(name, " is required"))
+fn required(obj: &JsValue, path: &str, name: &str) -> Result<String, JsValue> {
+    string(obj, path, name)?.ok_or_else(|| invalid_option(&[path, name].concat(), "is required"))
 }
 
-fn token_error(e: TokenError) -> JsValue {
-    core_error(&e.into())
-}
-
-fn url_error(e: UrlError) -> JsValue {
-    core_error(&e.into())
-}
-
-/// The client's identity and authentication, read from the shared client fields.
-struct Client {
-    id: String,
-    secret: Option<ClientSecret>,
-    assertion: Option<String>,
-    method: TokenEndpointAuth,
-}
-
-impl Client {
-    fn auth(&self) -> ClientAuth<'_> {
-        ClientAuth {
-            client_id: &self.id,
-            client_secret: self.secret.as_ref(),
-            method: self.method,
-            assertion: self.assertion.as_deref(),
-        }
-    }
-}
-
-/// The fields of the request functions (each uses the ones of its grant).
-struct Common {
-    endpoint: EndpointUrl,
-    client: Client,
-    scope: Option<String>,
-    resource: Option<ResourceUrl>,
-    /// `assertion` (jwt-bearer).
-    grant_assertion: Option<String>,
-    /// `idToken` and `audience` (ID-JAG exchange).
-    id_token: Option<String>,
-    audience: Option<String>,
-}
-
-fn common(params: &JsValue) -> Result<Common, JsValue> {
-    let [endpoint, id, secret, assertion, method, scope, resource, grant_assertion, id_token, audience] =
-        fields(
-            params,
-            [
-                "tokenEndpoint",
-                "clientId",
-                "clientSecret",
-                "clientAssertion",
-                "authMethod",
-                "scope",
-                "resource",
-                "assertion",
-                "idToken",
-                "audience",
-            ],
-        )?;
-    let method = match method {
-        Some(name) => TokenEndpointAuth::from_name(&name).ok_or_else(|| {
-            invalid(
-                "authMethod",
-                " must be none, client_secret_basic, client_secret_post or private_key_jwt",
+/// `{ clientId, clientSecret?, authMethod?, privateKeyJwt? }` (at `path`, for the errors).
+fn credentials(obj: &JsValue, path: &str) -> Result<HeadlessCredentials, JsValue> {
+    let id = required(obj, path, "clientId")?;
+    let method = match string(obj, path, "authMethod")? {
+        None => None,
+        Some(name) => Some(TokenEndpointAuth::from_name(&name).ok_or_else(|| {
+            invalid_option(
+                &[path, "authMethod"].concat(),
+                "must be none, client_secret_basic, client_secret_post or private_key_jwt",
             )
-        })?,
-        None if assertion.is_some() => TokenEndpointAuth::PrivateKeyJwt,
-        None if secret.is_some() => TokenEndpointAuth::ClientSecretBasic,
-        None => TokenEndpointAuth::None,
+        })?),
     };
-    Ok(Common {
-        endpoint: EndpointUrl::parse(&required(endpoint, "tokenEndpoint")?).map_err(url_error)?,
-        client: Client {
-            id: required(id, "clientId")?,
-            secret: secret.map(ClientSecret::new),
-            assertion,
-            method,
-        },
-        scope,
-        resource: resource.as_deref().map(ResourceUrl::parse).transpose().map_err(url_error)?,
-        grant_assertion,
-        id_token,
-        audience,
-    })
+    let key = Reflect::get(obj, &"privateKeyJwt".into())?.as_bool() == Some(true);
+    let auth = match (string(obj, path, "clientSecret")?, method, key) {
+        (_, Some(TokenEndpointAuth::PrivateKeyJwt), _) | (None, None, true) => {
+            HeadlessAuth::PrivateKeyJwt
+        }
+        (Some(secret), method, _) => {
+            HeadlessAuth::Secret { secret: ClientSecret::new(secret), method }
+        }
+        (None, Some(TokenEndpointAuth::None) | None, _) => HeadlessAuth::None,
+        (None, Some(_), _) => {
+            return Err(invalid_option(
+                &[path, "clientSecret"].concat(),
+                "is required by authMethod",
+            ))
+        }
+    };
+    let mut c = HeadlessCredentials::public(id);
+    c.auth = auth;
+    Ok(c)
 }
 
-fn out(req: Result<HttpRequest, TokenError>) -> Result<JsValue, JsValue> {
-    req.map(|r| request_to_js(&r)).map_err(token_error)
-}
-
-/// The RFC 6749 §4.4.2 client credentials request: `{ tokenEndpoint, clientId, clientSecret?,
-/// clientAssertion?, authMethod?, scope?, resource? }`. A public client (`none`) is refused
-/// (`client_authentication_required`).
-#[wasm_bindgen(js_name = clientCredentialsRequest)]
-pub fn client_credentials_request(params: JsValue) -> Result<JsValue, JsValue> {
-    let c = common(&params)?;
-    out(client_credentials::client_credentials_request(
-        RequestId(0),
-        &c.endpoint,
-        &c.client.auth(),
-        c.scope.as_deref(),
-        c.resource.as_ref(),
-    ))
-}
-
-/// The RFC 7523 §2.1 jwt-bearer grant request: `{ tokenEndpoint, assertion, clientId, …client
-/// fields, scope?, resource? }`.
-#[wasm_bindgen(js_name = jwtBearerRequest)]
-pub fn jwt_bearer_request(params: JsValue) -> Result<JsValue, JsValue> {
-    let c = common(&params)?;
-    let assertion = GrantAssertion::new(required(c.grant_assertion.clone(), "assertion")?);
-    out(jwt_bearer::jwt_bearer_request(
-        RequestId(0),
-        &c.endpoint,
-        &c.client.auth(),
-        &assertion,
-        c.scope.as_deref(),
-        c.resource.as_ref(),
-    ))
-}
-
-/// The RFC 8693 exchange of the user's ID token for an ID-JAG at the identity provider (SEP-990
-/// §4): `{ tokenEndpoint (the IdP's), idToken, audience (the authorization server's issuer),
-/// clientId, …client fields, resource?, scope? }`.
-#[wasm_bindgen(js_name = idJagRequest)]
-pub fn id_jag_request(params: JsValue) -> Result<JsValue, JsValue> {
-    let c = common(&params)?;
-    let id_token = IdToken::new(required(c.id_token.clone(), "idToken")?);
-    let audience =
-        IssuerUrl::parse(&required(c.audience.clone(), "audience")?).map_err(url_error)?;
-    out(token_exchange::id_jag_request(
-        RequestId(0),
-        &token_exchange::IdJagParams {
-            idp_token_endpoint: &c.endpoint,
-            client: &c.client.auth(),
-            id_token: &id_token,
-            audience: &audience,
-            resource: c.resource.as_ref(),
-            scope: c.scope.as_deref(),
-        },
-    ))
-}
-
-fn seconds_or_null(t: Option<mcp_oauth_core::time::UnixTime>) -> JsValue {
-    t.map_or(JsValue::NULL, |t| JsValue::from_f64(t.0 as f64))
-}
-
-/// Reads a token response (RFC 6749 §5.1/§5.2; client credentials and jwt-bearer grants) into
-/// `{ accessToken, tokenType, expiresAt (Unix seconds or null), scope (granted, else
-/// `requestedScope`, or null), refreshToken (only when sent) }`.
-#[wasm_bindgen(js_name = processTokenResponse)]
-pub fn process_token_response(
-    now: f64,
-    response: JsValue,
-    requested_scope: Option<String>,
-) -> Result<JsValue, JsValue> {
-    let resp = response_from_js(&response)?;
-    let t = token::process_token_response(&resp, time(now), None, requested_scope.as_deref())
-        .map_err(token_error)?;
-    let o = object(&[
-        ("accessToken", JsValue::from_str(t.access_token.secret())),
-        ("tokenType", JsValue::from_str(&t.token_type)),
-        ("expiresAt", seconds_or_null(t.expires_at)),
-        ("scope", str_or_null(t.scope.as_deref())),
-    ]);
-    if let Some(r) = &t.refresh_token {
-        Reflect::set(&o, &"refreshToken".into(), &JsValue::from_str(r.secret()))?;
+/// The `scopes` option: a string or an array of strings (space-delimited, RFC 6749 §3.3).
+fn scopes(options: &JsValue) -> Result<Option<String>, JsValue> {
+    let v = Reflect::get(options, &"scopes".into())?;
+    if v.is_undefined() || v.is_null() {
+        return Ok(None);
     }
-    Ok(o)
+    if let Some(s) = v.as_string() {
+        return Ok(Some(s));
+    }
+    if !Array::is_array(&v) {
+        return Err(invalid_option("scopes", "expected a string or an array of strings"));
+    }
+    let mut list = Vec::new();
+    for s in Array::from(&v).iter() {
+        list.push(
+            s.as_string()
+                .ok_or_else(|| invalid_option("scopes", "every element must be a string"))?,
+        );
+    }
+    Ok(scope::join_unique(list.iter().map(String::as_str)))
 }
 
-/// Reads an RFC 8693 token exchange response into `{ token, issuedTokenType, tokenType,
-/// expiresAt, scope }`; `requestedTokenType` (e.g. `urn:ietf:params:oauth:token-type:id-jag`)
-/// must be the issued type when given.
-#[wasm_bindgen(js_name = processTokenExchangeResponse)]
-pub fn process_token_exchange_response(
-    now: f64,
-    response: JsValue,
-    requested_token_type: Option<String>,
-) -> Result<JsValue, JsValue> {
-    let resp = response_from_js(&response)?;
-    let t = token_exchange::process_token_exchange_response(
-        &resp,
-        time(now),
-        requested_token_type.as_deref(),
-    )
-    .map_err(|e| core_error(&e.into()))?;
-    Ok(object(&[
-        ("token", JsValue::from_str(t.token.secret())),
-        ("issuedTokenType", JsValue::from_str(&t.issued_token_type)),
-        ("tokenType", JsValue::from_str(&t.token_type)),
-        ("expiresAt", seconds_or_null(t.expires_at)),
-        ("scope", str_or_null(t.scope.as_deref())),
-    ]))
+fn parse_config(options: &JsValue) -> Result<HeadlessConfig, JsValue> {
+    if !options.is_object() {
+        return Err(invalid_option("(all)", "needs an options object"));
+    }
+    let client = credentials(options, "")?;
+    let mut config = HeadlessConfig::new(&required(options, "", "serverUrl")?, client).js()?;
+    config.scopes = scopes(options)?;
+    if let Some(url) = string(options, "", "tokenUrl")? {
+        config.token_endpoint = Some(FixedTokenEndpoint {
+            token_endpoint: EndpointUrl::parse(&url)
+                .map_err(|e| invalid_option("tokenUrl", &e.to_string()))?,
+            issuer: string(options, "", "issuer")?,
+        });
+    }
+    let idp = Reflect::get(options, &"idp".into())?;
+    if idp.is_object() {
+        let endpoint = string(&idp, "idp.", "tokenEndpoint")?
+            .map(|u| {
+                EndpointUrl::parse(&u)
+                    .map_err(|e| invalid_option("idp.tokenEndpoint", &e.to_string()))
+            })
+            .transpose()?;
+        let issuer = string(&idp, "idp.", "issuer")?
+            .map(|u| IssuerUrl::parse(&u).map_err(|e| invalid_option("idp.issuer", &e.to_string())))
+            .transpose()?;
+        if endpoint.is_none() && issuer.is_none() {
+            return Err(invalid_option("idp.tokenEndpoint", "is required (or idp.issuer)"));
+        }
+        config.cross_app = Some(CrossAppConfig {
+            idp_issuer: issuer,
+            idp_token_endpoint: endpoint,
+            idp_client: credentials(&idp, "idp.")?,
+            id_token: IdToken::new(required(&idp, "idp.", "idToken")?),
+        });
+    }
+    if let Some(n) = Reflect::get(options, &"refreshBufferSeconds".into())?.as_f64() {
+        if !(n >= 0.0 && n.is_finite()) {
+            return Err(invalid_option(
+                "refreshBufferSeconds",
+                "expected a number of seconds, 0 or more",
+            ));
+        }
+        config.refresh_skew_secs = n as u64;
+    }
+    Ok(config)
+}
+
+/// The core's headless flow (module docs). Options: `serverUrl`, `clientId` (required),
+/// `clientSecret`, `authMethod` (default: the core's choice from the server's metadata),
+/// `privateKeyJwt` (true: the host signs), `scopes` (a string or an array; default: the core's
+/// rule), `tokenUrl` + `issuer` (service account: no discovery), `idp` (cross-app: `{
+/// tokenEndpoint | issuer, clientId, clientSecret?, authMethod?, privateKeyJwt?, idToken }`),
+/// `refreshBufferSeconds` (60).
+#[wasm_bindgen]
+pub struct HeadlessFlow {
+    flow: CoreFlow,
+}
+
+#[wasm_bindgen]
+impl HeadlessFlow {
+    /// Checks the options (each error names its option).
+    #[wasm_bindgen(constructor)]
+    pub fn new(options: JsValue) -> Result<HeadlessFlow, JsValue> {
+        Ok(HeadlessFlow { flow: CoreFlow::new(parse_config(&options)?) })
+    }
+
+    /// Obtains a token (absorbed while one is being obtained). Then drain.
+    pub fn begin(&mut self, now: f64) -> Result<(), JsValue> {
+        self.flow.begin(time(now)).js()
+    }
+
+    /// The MCP server answered 401 to a request carrying `used`: a new token unless the 401 is
+    /// stale. Then drain.
+    #[wasm_bindgen(js_name = handleUnauthorized)]
+    pub fn handle_unauthorized(&mut self, now: f64, used: Option<String>) -> Result<(), JsValue> {
+        let used = used.map(AccessToken::new);
+        self.flow.handle_unauthorized(time(now), used.as_ref()).js()
+    }
+
+    /// The next request (`{ id, purpose, method, url, headers, body }`) or `undefined`.
+    #[wasm_bindgen(js_name = pollRequest)]
+    pub fn poll_request(&mut self) -> JsValue {
+        self.flow.poll_request().map_or(JsValue::UNDEFINED, |r| request_to_js(&r))
+    }
+
+    /// Answers request `id` with `{ status, headers, body }`.
+    #[wasm_bindgen(js_name = handleResponse)]
+    pub fn handle_response(&mut self, now: f64, id: f64, response: JsValue) -> Result<(), JsValue> {
+        let resp = response_from_js(&response)?;
+        self.flow.handle_response(time(now), mcp_oauth_core::http::RequestId(id as u64), resp).js()
+    }
+
+    /// Request `id` failed in transport.
+    #[wasm_bindgen(js_name = handleTransportError)]
+    pub fn handle_transport_error(
+        &mut self,
+        now: f64,
+        id: f64,
+        message: &str,
+    ) -> Result<(), JsValue> {
+        let id = mcp_oauth_core::http::RequestId(id as u64);
+        self.flow.handle_transport_error(time(now), id, message).js()
+    }
+
+    /// The next JWT to sign, or `undefined`: `{ id, signer: "authorization_server" |
+    /// "identity_provider", payload }`; `payload` is the JWS payload (the core's RFC 7523 §3
+    /// claims, `jti` from `jtiRandom`: 16 bytes the host drew with `crypto.getRandomValues`).
+    #[wasm_bindgen(js_name = pollSignature)]
+    pub fn poll_signature(
+        &mut self,
+        #[wasm_bindgen(unchecked_param_type = "Uint8Array")] jti_random: Option<Uint8Array>,
+    ) -> Result<JsValue, JsValue> {
+        let random = crate::io::bytes::<16>(jti_random, "jtiRandom")?;
+        let Some(s) = self.flow.poll_signature() else { return Ok(JsValue::UNDEFINED) };
+        let signer = match s.signer {
+            AssertionFor::AuthorizationServer => "authorization_server",
+            _ => "identity_provider",
+        };
+        Ok(object(&[
+            ("id", JsValue::from_f64(s.id as f64)),
+            ("signer", JsValue::from_str(signer)),
+            (
+                "payload",
+                JsValue::from_str(&s.claims.to_json(&jwt_bearer::jti_from_entropy(&random))),
+            ),
+        ]))
+    }
+
+    /// The signed JWT (compact JWS) for signature `id`.
+    #[wasm_bindgen(js_name = provideAssertion)]
+    pub fn provide_assertion(&mut self, now: f64, id: f64, jwt: &str) -> Result<(), JsValue> {
+        self.flow.provide_assertion(time(now), id as u64, jwt).js()
+    }
+
+    /// Signing `id` failed.
+    #[wasm_bindgen(js_name = handleSigningError)]
+    pub fn handle_signing_error(&mut self, id: f64, message: &str) -> Result<(), JsValue> {
+        self.flow.handle_signing_error(id as u64, message).js()
+    }
+
+    /// The next event (`{ type }`: `metadata_discovered`, `credential_pinned`,
+    /// `tokens_updated`, `tokens_cleared`, `failed` with `error`, ...) or `undefined`.
+    #[wasm_bindgen(js_name = pollEvent)]
+    pub fn poll_event(&mut self) -> JsValue {
+        use mcp_oauth_core::FlowEvent as E;
+        let Some(event) = self.flow.poll_event() else { return JsValue::UNDEFINED };
+        let name = match &event {
+            E::MetadataDiscovered(_) => "metadata_discovered",
+            E::UsingLegacyDiscovery { .. } => "legacy_discovery",
+            E::CredentialPinned { .. } => "credential_pinned",
+            E::TokensUpdated { .. } => "tokens_updated",
+            E::TokensCleared => "tokens_cleared",
+            E::Failed(e) => return object(&[("type", "failed".into()), ("error", core_error(e))]),
+            _ => "other",
+        };
+        object(&[("type", JsValue::from_str(name))])
+    }
+
+    /// The access token while it has `refreshBufferSeconds` to live, else `undefined`.
+    #[wasm_bindgen(js_name = accessToken)]
+    pub fn access_token(&self, now: f64) -> Option<String> {
+        self.flow.access_token(time(now)).map(|t| t.secret().to_owned())
+    }
+
+    /// The last token obtained (possibly inside the buffer or expired), else `undefined`.
+    #[wasm_bindgen(js_name = lastToken)]
+    pub fn last_token(&self) -> Option<String> {
+        self.flow.tokens().map(|(_, t)| t.access_token.secret().to_owned())
+    }
+
+    /// True while a token is being obtained.
+    #[wasm_bindgen(getter)]
+    pub fn busy(&self) -> bool {
+        self.flow.is_busy()
+    }
+
+    /// `Bearer <token>` for `url` when a usable token is held; throws `token_for_other_resource`
+    /// for a URL outside the token's resource.
+    #[wasm_bindgen(js_name = authorizationHeader)]
+    pub fn authorization_header(&self, now: f64, url: &str) -> Result<Option<String>, JsValue> {
+        self.flow.authorization_header(time(now), url).js()
+    }
+
+    /// The MCP server URL (canonical).
+    #[wasm_bindgen(getter = serverUrl)]
+    pub fn server_url(&self) -> String {
+        self.flow.config().server_url.as_str().to_owned()
+    }
+
+    /// `{ serverUrl, issuer, authorized, expiresAt, scope }` at `now` (no secrets).
+    pub fn status(&self, now: f64) -> JsValue {
+        let tokens = self.flow.tokens();
+        object(&[
+            ("serverUrl", JsValue::from_str(self.flow.config().server_url.as_str())),
+            ("issuer", str_or_null(tokens.map(|(i, _)| i))),
+            (
+                "authorized",
+                JsValue::from_bool(tokens.is_some_and(|(_, t)| t.is_fresh(time(now), 0))),
+            ),
+            (
+                "expiresAt",
+                tokens
+                    .and_then(|(_, t)| t.expires_at)
+                    .map_or(JsValue::NULL, |t| JsValue::from_f64(t.0 as f64)),
+            ),
+            ("scope", str_or_null(tokens.and_then(|(_, t)| t.scope.as_deref()))),
+        ])
+    }
 }
 
 /// The RFC 7523 §3 claims of a `private_key_jwt` client assertion for `clientId` at the server
@@ -267,39 +324,4 @@ pub fn client_assertion_claims(
         ("exp", JsValue::from_f64(c.exp as f64)),
         ("jti", str_or_null(c.jti.as_deref())),
     ]))
-}
-
-#[wasm_bindgen]
-impl Flow {
-    /// Runs discovery only (protected-resource metadata, then authorization-server metadata), for
-    /// the headless grants; cached discovery is used while fresh. Drain `pollRequest()`, then read
-    /// `discovery()`.
-    #[wasm_bindgen(js_name = beginDiscovery)]
-    pub fn begin_discovery(&mut self, now: f64) -> Result<(), JsValue> {
-        self.flow.begin_discovery(time(now)).js()
-    }
-
-    /// What the headless grants need from the discovery in use, or `undefined` before it: `{
-    /// issuer, tokenEndpoint, tokenEndpointAuthMethods (array or null), secretAuthMethod (the
-    /// method for a client secret the server supports, or null), resource, scope (the
-    /// configured scopes, else the protected-resource metadata's scopes_supported, or null) }`.
-    pub fn discovery(&self) -> JsValue {
-        let Some(d) = self.flow.discovery() else { return JsValue::UNDEFINED };
-        let m = &d.server;
-        let prm_scopes = d.resource_metadata.as_ref().and_then(|r| r.scopes_supported.as_deref());
-        let scope =
-            scope::select(self.flow.config().scopes.as_deref(), None, prm_scopes, None, false);
-        let methods = m.token_endpoint_auth_methods_supported.as_ref().map_or(JsValue::NULL, |l| {
-            l.iter().map(|s| JsValue::from_str(s)).collect::<Array>().into()
-        });
-        let secret = registration::secret_method(m).ok().map(|a| a.as_str());
-        object(&[
-            ("issuer", JsValue::from_str(m.issuer.as_str())),
-            ("tokenEndpoint", JsValue::from_str(m.token_endpoint.as_str())),
-            ("tokenEndpointAuthMethods", methods),
-            ("secretAuthMethod", str_or_null(secret)),
-            ("resource", JsValue::from_str(self.flow.resource().as_str())),
-            ("scope", str_or_null(scope.as_deref())),
-        ])
-    }
 }

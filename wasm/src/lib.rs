@@ -8,9 +8,9 @@
 //!
 //! - [`Flow`] and the step functions in [`steps`]: the core's sans-IO API; `Flow` takes only the
 //!   core's configuration, and random bytes as arguments.
-//! - `headless` (feature `headless`, on by default; the npm package's Node build): step
-//!   functions of the headless grants (client credentials, cross-app access) and `Flow`'s
-//!   discovery for them, driven by `McpOAuthHeadless` (`pkg/src/headless.js`).
+//! - `headless` (feature `headless`, on by default; the npm package's Node build): the core's
+//!   `HeadlessFlow` (client credentials, cross-app access, service accounts), driven by
+//!   `McpOAuthHeadless` (`pkg/src/headless.js`: one drain loop, WebCrypto signing, fetch).
 //! - Errors are JS `Error`s named `McpOAuthError` whose `code` is the Rust error code
 //!   ([`mcp_oauth_core::Error::code`], or one of [`error::BINDING_CODES`]); the package's
 //!   `McpOAuthError` class recognises them.

@@ -64,6 +64,6 @@ impl FlowConfig {
 
     /// The policy for an issuer (the default, strict one when none is configured).
     pub fn policy(&self, issuer: &str) -> ServerPolicy {
-        self.policies.iter().find(|(i, _)| i == issuer).map(|(_, p)| p.clone()).unwrap_or_default()
+        crate::discovery::policy_of(&self.policies, issuer)
     }
 }

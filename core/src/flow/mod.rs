@@ -47,12 +47,10 @@ use crate::error::{Error, FlowError};
 use crate::http::{HttpRequest, HttpResponse, RequestId};
 use crate::pkce::Entropy;
 use crate::registration::ClientRegistration;
-use crate::resource_metadata::ResourceMetadata;
 use crate::secret::AccessToken;
-use crate::server_metadata::MetadataVariant;
 use crate::time::UnixTime;
 use crate::token::{ClientAssertionSigner, TokenSet};
-use crate::url::{EndpointUrl, IssuerUrl, Url};
+use crate::url::Url;
 use crate::www_authenticate::BearerChallenge;
 
 /// What the host should know or do.
@@ -157,31 +155,34 @@ enum Goal {
     Discover,
 }
 
-/// The state of server-metadata discovery (boxed in [`Phase`]: it is large and short-lived).
-#[derive(Debug)]
-struct ServerMetadataPhase {
-    request: RequestId,
-    resource_metadata: Option<ResourceMetadata>,
-    servers: Vec<IssuerUrl>,
-    server_index: usize,
-    candidates: Vec<(EndpointUrl, MetadataVariant)>,
-    index: usize,
-    first_error: Option<Error>,
-    legacy: bool,
-    cache_max_age: Option<u64>,
-    goal: Goal,
-}
-
 #[derive(Debug)]
 enum Phase {
     Idle,
-    ResourceMetadata { request: RequestId, candidates: Vec<EndpointUrl>, index: usize, goal: Goal },
-    ServerMetadata(Box<ServerMetadataPhase>),
-    Registering { request: RequestId, entropy: Entropy, scope: Option<String> },
-    AwaitingCallback { pending: Box<PendingAuthorization> },
-    ExchangingCode { request: RequestId, pending: Box<PendingAuthorization> },
-    Refreshing { request: RequestId, fallback: Option<Entropy> },
-    Revoking { requests: Vec<RequestId> },
+    Discovering {
+        machine: Box<
+            crate::discovery::Discoverer<dyn crate::discovery::DiscoverySettings + Send + Sync>,
+        >,
+        goal: Goal,
+    },
+    Registering {
+        request: RequestId,
+        entropy: Entropy,
+        scope: Option<String>,
+    },
+    AwaitingCallback {
+        pending: Box<PendingAuthorization>,
+    },
+    ExchangingCode {
+        request: RequestId,
+        pending: Box<PendingAuthorization>,
+    },
+    Refreshing {
+        request: RequestId,
+        fallback: Option<Entropy>,
+    },
+    Revoking {
+        requests: Vec<RequestId>,
+    },
 }
 
 /// The sans-IO authorization flow for one user and one MCP server. See the module docs for the
@@ -335,7 +336,7 @@ impl AuthFlow {
     /// Where the flow is.
     pub fn status(&self, now: UnixTime) -> FlowStatus {
         match &self.phase {
-            Phase::ResourceMetadata { .. } | Phase::ServerMetadata(_) => FlowStatus::Discovering,
+            Phase::Discovering { .. } => FlowStatus::Discovering,
             Phase::Registering { .. } => FlowStatus::Registering,
             Phase::AwaitingCallback { pending } => {
                 FlowStatus::AwaitingUser { url: pending.authorization_url.clone() }
@@ -360,11 +361,8 @@ impl AuthFlow {
         response: HttpResponse,
     ) -> Result<(), Error> {
         match &self.phase {
-            Phase::ResourceMetadata { request, .. } if *request == id => {
-                self.on_resource_metadata(now, Ok(&response))
-            }
-            Phase::ServerMetadata(p) if p.request == id => {
-                self.on_server_metadata(now, Ok(&response))
+            Phase::Discovering { machine, .. } if machine.awaits(id) => {
+                self.on_discovery(now, Ok(&response))
             }
             Phase::Registering { request, .. } if *request == id => {
                 self.on_registration(now, &response)
@@ -397,11 +395,8 @@ impl AuthFlow {
             message: message.to_owned(),
         };
         match &self.phase {
-            Phase::ResourceMetadata { request, .. } if *request == id => {
-                self.on_resource_metadata(now, Err(message))
-            }
-            Phase::ServerMetadata(p) if p.request == id => {
-                self.on_server_metadata(now, Err(message))
+            Phase::Discovering { machine, .. } if machine.awaits(id) => {
+                self.on_discovery(now, Err(message))
             }
             Phase::Refreshing { request, .. } if *request == id => {
                 self.on_refresh(now, Err(message))

@@ -224,6 +224,18 @@ impl World {
         form: &[(String, String)],
     ) -> Result<String, HttpResponse> {
         let get = |k: &str| form.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+        // private_key_jwt as signed by core/src/headless/tests.rs: `jws:<iss>:<aud>`.
+        if let Some(assertion) = get("client_assertion").filter(|a| a.starts_with("jws:")) {
+            let id = get("client_id").unwrap_or_default();
+            let ok = get("client_assertion_type").as_deref()
+                == Some(crate::jwt_bearer::CLIENT_ASSERTION_TYPE)
+                && assertion.starts_with(&format!("jws:{id}:"));
+            return if ok {
+                Ok(id)
+            } else {
+                Err(HttpResponse::json(401, r#"{"error":"invalid_client"}"#))
+            };
+        }
         if let Some(basic) = req.header("authorization").and_then(|h| h.strip_prefix("Basic ")) {
             for (id, secret) in &self.secrets {
                 let mut creds = String::new();
@@ -293,6 +305,26 @@ impl World {
                     self.refresh_tokens.remove(&rt);
                 }
                 scope
+            }
+            Some("client_credentials") => get("scope"),
+            // The identity provider of cross-app access (SEP-990): ID token → ID-JAG.
+            Some(crate::token_exchange::GRANT_TYPE) => {
+                if get("subject_token").as_deref() != Some("id-token") {
+                    return HttpResponse::json(400, r#"{"error":"invalid_grant"}"#);
+                }
+                let jag = self.next("jag");
+                let mut body = json!({"access_token": jag, "token_type": "N_A",
+                    "issued_token_type": crate::token_exchange::token_types::ID_JAG});
+                if let Some(s) = get("scope") {
+                    body["scope"] = json!(s);
+                }
+                return HttpResponse::json(200, &body.to_string());
+            }
+            Some(crate::jwt_bearer::GRANT_TYPE) => {
+                if !get("assertion").is_some_and(|a| a.starts_with("jag-")) {
+                    return HttpResponse::json(400, r#"{"error":"invalid_grant"}"#);
+                }
+                get("scope")
             }
             _ => return HttpResponse::json(400, r#"{"error":"unsupported_grant_type"}"#),
         };

@@ -299,11 +299,11 @@ impl Setup {
             (_, Some(TokenEndpointAuth::PrivateKeyJwt)) => {
                 Err(usage("private_key_jwt needs --private-key FILE"))
             }
-            (Some(secret), m) => Ok(ClientCredentials::secret(
-                id,
-                secret.clone(),
-                m.unwrap_or(TokenEndpointAuth::ClientSecretBasic),
-            )),
+            // No method given: the core chooses from the server's metadata.
+            (Some(secret), m) => Ok(ClientCredentials {
+                method: m,
+                ..ClientCredentials::client_secret(id, secret.clone())
+            }),
             (None, _) if !required_secret => Ok(ClientCredentials::public(id)),
             (None, _) => Err(usage(format!(
                 "--grant {} needs --client-secret or --private-key",
@@ -338,11 +338,7 @@ impl Setup {
                         )?,
                         id_token: IdToken::new(need(&opts.id_token, "--id-token TOKEN")?),
                         idp_client: match &opts.idp_client_secret {
-                            Some(s) => ClientCredentials::secret(
-                                idp_id,
-                                s.clone(),
-                                TokenEndpointAuth::ClientSecretBasic,
-                            ),
+                            Some(s) => ClientCredentials::client_secret(idp_id, s.clone()),
                             None => ClientCredentials::public(idp_id),
                         },
                         client: self.headless_client(false)?,

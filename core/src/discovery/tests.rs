@@ -1,0 +1,112 @@
+//! The machine on its own, against the in-memory world of core/src/flow/tests/harness.rs.
+
+use std::sync::Arc;
+
+use super::*;
+use crate::flow::tests::harness::{World, ISSUER, MCP};
+
+fn config() -> SharedSettings {
+    Arc::new(DiscoveryConfig::new(ResourceUrl::parse(MCP).unwrap()))
+}
+
+/// Answers every request from the world; returns the URLs asked for, the events and the errors.
+fn drive(m: &mut DiscoveryMachine, world: &mut World) -> (Vec<String>, Vec<FlowEvent>, Vec<Error>) {
+    let (mut urls, mut errors) = (Vec::new(), Vec::new());
+    while let Some(req) = m.poll_request() {
+        urls.push(req.url.clone());
+        let r = match world.handle(&req) {
+            Ok(resp) => m.handle_response(world.now, req.id, &resp),
+            Err(msg) => m.handle_transport_error(world.now, req.id, &msg),
+        };
+        errors.extend(r.err());
+    }
+    let mut events = Vec::new();
+    while let Some(e) = m.poll_event() {
+        events.push(e);
+    }
+    (urls, events, errors)
+}
+
+#[test]
+fn resource_then_server_metadata_then_the_cache() {
+    let mut world = World::new();
+    let start = DiscoveryStart { first_request_id: RequestId(7), ..DiscoveryStart::default() };
+    let mut m = DiscoveryMachine::start(world.now, config(), start);
+    assert_eq!(m.next_request_id(), RequestId(8), "the first request took id 7");
+    let (urls, events, errors) = drive(&mut m, &mut world);
+    assert!(errors.is_empty(), "{errors:?}");
+    assert_eq!(
+        urls,
+        [
+            "https://mcp.example.com/.well-known/oauth-protected-resource/mcp",
+            "https://auth.example.com/.well-known/oauth-authorization-server",
+        ]
+    );
+    let found = m.outcome().unwrap().clone().unwrap();
+    assert_eq!(found.server.issuer.as_str(), ISSUER);
+    assert_eq!(events, [FlowEvent::MetadataDiscovered(Discovery::clone(&found))]);
+    assert_eq!(m.next_request_id(), RequestId(9));
+
+    // A fresh cached result: done at once, no request, no event.
+    let cached = DiscoveryStart { cached: Some(found.clone()), ..DiscoveryStart::default() };
+    let mut again = DiscoveryMachine::start(world.now, config(), cached);
+    assert!(again.is_done() && again.poll_request().is_none() && again.poll_event().is_none());
+    assert!(Arc::ptr_eq(again.outcome().unwrap().as_ref().unwrap(), &found));
+    // A challenge naming other metadata than the cached one is fetched.
+    let other = DiscoveryStart {
+        cached: Some(found),
+        header_url: Some(
+            "https://mcp.example.com/.well-known/oauth-protected-resource/other".into(),
+        ),
+        ..DiscoveryStart::default()
+    };
+    assert!(!DiscoveryMachine::start(world.now, config(), other).is_done());
+}
+
+#[test]
+fn transport_errors_move_on_and_no_metadata_falls_back_to_legacy() {
+    let mut world = World::new();
+    world.prm_at.clear();
+    world
+        .unreachable
+        .push("https://mcp.example.com/.well-known/oauth-protected-resource/mcp".into());
+    let mut m = DiscoveryMachine::start(world.now, config(), DiscoveryStart::default());
+    let (urls, events, errors) = drive(&mut m, &mut world);
+    assert!(errors.is_empty(), "{errors:?}");
+    assert_eq!(urls[1], "https://mcp.example.com/.well-known/oauth-protected-resource");
+    assert_eq!(
+        events[0],
+        FlowEvent::UsingLegacyDiscovery { origin: "https://mcp.example.com".into() }
+    );
+    let d = m.outcome().unwrap().as_ref().unwrap();
+    assert!(d.legacy);
+    assert_eq!(d.server.token_endpoint.as_str(), "https://mcp.example.com/token");
+
+    // Without the fallback: not found, naming what was tried.
+    let mut strict = DiscoveryConfig::new(ResourceUrl::parse(MCP).unwrap());
+    strict.legacy_discovery = false;
+    let mut m = DiscoveryMachine::start(world.now, Arc::new(strict), DiscoveryStart::default());
+    let (_, _, errors) = drive(&mut m, &mut world);
+    assert_eq!(errors.len(), 1);
+    assert_eq!(errors[0].code(), "resource_metadata_not_found");
+    assert_eq!(m.outcome().unwrap().as_ref().unwrap_err(), &errors[0]);
+}
+
+#[test]
+fn a_known_issuer_and_foreign_answers() {
+    let mut world = World::new();
+    let issuer = IssuerUrl::parse(ISSUER).unwrap();
+    let mut m = DiscoveryMachine::start_at_issuer(config(), issuer, RequestId(1));
+    let req = m.poll_request().unwrap();
+    assert_eq!(req.url, "https://auth.example.com/.well-known/oauth-authorization-server");
+    let e = m.handle_response(world.now, RequestId(99), &HttpResponse::json(200, "{}"));
+    assert_eq!(e.unwrap_err().code(), "unknown_request");
+    let resp = world.handle(&req).unwrap();
+    m.handle_response(world.now, req.id, &resp).unwrap();
+    let d = m.outcome().unwrap().as_ref().unwrap();
+    assert!(d.resource_metadata.is_none() && !d.legacy);
+    assert_eq!(d.server.issuer.as_str(), ISSUER);
+    // Done: a late answer is refused.
+    let e = m.handle_response(world.now, req.id, &resp).unwrap_err();
+    assert_eq!(e.code(), "unknown_request");
+}

@@ -1,0 +1,879 @@
+//! [`HeadlessFlow`]: access tokens without a user or a browser (CI pipelines, backend services),
+//! sequenced by the core so that every host sends the same requests.
+//!
+//! ```text
+//!  begin / handle_unauthorized / handle_timeout
+//!    │ fixed token endpoint (service account)? ─────────────────────────────┐
+//!    ▼                                                                      │
+//!  discovery machine (core/src/discovery.rs): PRM ─▶ AS metadata, cached    │
+//!    ▼                                                                      ▼
+//!  target: issuer, token endpoint, resource (unless danger_omit_resource), scope
+//!    │ cross-app (SEP-990)? ── IdP metadata (when its issuer is configured)
+//!    │                      ── [sign IdP assertion] ─▶ RFC 8693 exchange: ID token ─▶ ID-JAG
+//!    ▼
+//!  credentials bound to the issuer (SEP-2352) ─▶ [sign assertion] ─▶
+//!  client_credentials (RFC 6749 §4.4) or jwt-bearer with the ID-JAG (RFC 7523 §2.1)
+//!    ▼
+//!  TokensUpdated
+//! ```
+//!
+//! Decisions the core makes, once for every host:
+//! - **scope**: configured scopes, else the protected-resource metadata's `scopes_supported`
+//!   ([`crate::scope::select`], the rule of the authorization-code flow; no `offline_access`:
+//!   RFC 6749 §4.4.3 issues no refresh token to this grant);
+//! - **client secret method**: the configured one, else [`registration::secret_method_for`] on
+//!   the server's `token_endpoint_auth_methods_supported` (`client_secret_basic` when listed or
+//!   when the server does not say, RFC 8414 §2; else `client_secret_post`), at the authorization
+//!   server and at the identity provider alike;
+//! - **resource**: the protected-resource metadata's `resource` (else the server URL) on every
+//!   request (RFC 8707 §2.2; SEP-990 §4 for the exchange), unless the issuer's policy says
+//!   `danger_omit_resource`;
+//! - **assertion audience** (RFC 7523 §3 item 3): the authorization server's issuer; at the
+//!   identity provider its issuer when configured, else its token endpoint.
+//!
+//! # Drain contract
+//! As [`crate::AuthFlow`]'s, with signing: after every input (`begin`, `handle_*`,
+//! `provide_assertion`), drain [`HeadlessFlow::poll_request`] (send each, never following
+//! redirects, answer with [`HeadlessFlow::handle_response`] /
+//! [`HeadlessFlow::handle_transport_error`]) and [`HeadlessFlow::poll_signature`] (sign the
+//! claims with the client's key, answer with [`HeadlessFlow::provide_assertion`] or
+//! [`HeadlessFlow::handle_signing_error`]) until both are empty; then drain
+//! [`HeadlessFlow::poll_event`]; read [`HeadlessFlow::poll_timeout`] and call
+//! [`HeadlessFlow::handle_timeout`] when it passes. Every `Err` is also queued as
+//! [`FlowEvent::Failed`].
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use crate::discovery::{self, DiscoveryMachine, DiscoveryStart};
+use crate::error::{Error, FlowError};
+use crate::flow::{Discovery, FlowEvent};
+use crate::http::{HttpRequest, HttpResponse, RequestId};
+use crate::policy::ServerPolicy;
+use crate::registration;
+use crate::secret::{AccessToken, ClientSecret, GrantAssertion, IdToken};
+use crate::time::UnixTime;
+use crate::token::{AssertionClaims, ClientAuth, TokenEndpointAuth, TokenError, TokenSet};
+use crate::token_exchange::{self, token_types};
+use crate::url::{EndpointUrl, IssuerUrl, ResourceUrl, Url};
+use crate::{client_credentials, jwt_bearer, scope};
+
+/// How a client authenticates at a token endpoint.
+#[derive(Clone)]
+#[non_exhaustive]
+pub enum HeadlessAuth {
+    /// A public client (`client_id` only): allowed for the jwt-bearer grant, refused by the
+    /// client credentials grant (RFC 6749 §4.4.2).
+    None,
+    /// A client secret. `method`: `client_secret_basic` or `client_secret_post`; `None` lets
+    /// the core choose from the server's metadata (module docs).
+    Secret {
+        /// The secret.
+        secret: ClientSecret,
+        /// The configured method, if any.
+        method: Option<TokenEndpointAuth>,
+    },
+    /// `private_key_jwt` (RFC 7523 §2.2): the host signs what [`HeadlessFlow::poll_signature`]
+    /// yields.
+    PrivateKeyJwt,
+}
+
+impl std::fmt::Debug for HeadlessAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::None => f.write_str("None"),
+            Self::Secret { method, .. } => {
+                f.debug_struct("Secret").field("method", method).finish_non_exhaustive()
+            }
+            Self::PrivateKeyJwt => f.write_str("PrivateKeyJwt"),
+        }
+    }
+}
+
+/// A client at one token endpoint.
+#[derive(Clone, Debug)]
+pub struct HeadlessCredentials {
+    /// `client_id`.
+    pub client_id: String,
+    /// How it authenticates.
+    pub auth: HeadlessAuth,
+    /// The issuers these credentials belong to; empty: the first issuer they are used with,
+    /// pinned for the flow's lifetime. A secret or an assertion is never sent to another
+    /// (MCP SEP-2352, [`registration::check_credential_issuer`]).
+    pub issuers: Vec<String>,
+}
+
+impl HeadlessCredentials {
+    /// A client secret; the method is chosen from the server's metadata.
+    pub fn secret(client_id: impl Into<String>, secret: impl Into<String>) -> Self {
+        let auth = HeadlessAuth::Secret { secret: ClientSecret::new(secret), method: None };
+        HeadlessCredentials { client_id: client_id.into(), auth, issuers: Vec::new() }
+    }
+
+    /// `private_key_jwt`.
+    pub fn private_key_jwt(client_id: impl Into<String>) -> Self {
+        let auth = HeadlessAuth::PrivateKeyJwt;
+        HeadlessCredentials { client_id: client_id.into(), auth, issuers: Vec::new() }
+    }
+
+    /// A public client.
+    pub fn public(client_id: impl Into<String>) -> Self {
+        HeadlessCredentials {
+            client_id: client_id.into(),
+            auth: HeadlessAuth::None,
+            issuers: Vec::new(),
+        }
+    }
+
+    /// Forces the secret method (ignored for other kinds of authentication).
+    pub fn with_method(mut self, m: TokenEndpointAuth) -> Self {
+        if let HeadlessAuth::Secret { method, .. } = &mut self.auth {
+            *method = Some(m);
+        }
+        self
+    }
+
+    /// Binds the credentials to these issuers (see [`HeadlessCredentials::issuers`]).
+    pub fn with_issuers(mut self, issuers: Vec<String>) -> Self {
+        self.issuers = issuers;
+        self
+    }
+
+    /// The method at a server that supports `supported` (module docs).
+    fn method(&self, supported: Option<&[String]>) -> Result<TokenEndpointAuth, Error> {
+        Ok(match &self.auth {
+            HeadlessAuth::None => TokenEndpointAuth::None,
+            HeadlessAuth::Secret { method: Some(m), .. } => *m,
+            HeadlessAuth::Secret { method: None, .. } => {
+                registration::secret_method_for(supported)?
+            }
+            HeadlessAuth::PrivateKeyJwt => TokenEndpointAuth::PrivateKeyJwt,
+        })
+    }
+
+    fn client_auth<'a>(
+        &'a self,
+        method: TokenEndpointAuth,
+        assertion: Option<&'a str>,
+    ) -> ClientAuth<'a> {
+        let client_secret = match &self.auth {
+            HeadlessAuth::Secret { secret, .. } => Some(secret),
+            _ => None,
+        };
+        ClientAuth { client_id: &self.client_id, client_secret, method, assertion }
+    }
+}
+
+/// Cross-app access (MCP extension SEP-990): the user's ID token is exchanged at the identity
+/// provider for an ID-JAG, redeemed at the authorization server with the jwt-bearer grant.
+#[derive(Clone, Debug)]
+pub struct CrossAppConfig {
+    /// The identity provider's issuer: its metadata (RFC 8414 / OIDC Discovery, the checks of
+    /// discovery) gives the token endpoint and the supported auth methods.
+    pub idp_issuer: Option<IssuerUrl>,
+    /// The identity provider's token endpoint, used when no issuer is configured.
+    pub idp_token_endpoint: Option<EndpointUrl>,
+    /// The client at the identity provider.
+    pub idp_client: HeadlessCredentials,
+    /// The user's ID token (the subject token).
+    pub id_token: IdToken,
+}
+
+/// Service-account mode: a configured token endpoint, no discovery.
+#[derive(Clone, Debug)]
+pub struct FixedTokenEndpoint {
+    /// The token endpoint.
+    pub token_endpoint: EndpointUrl,
+    /// The authorization server's issuer (assertion audience, ID-JAG audience, policy key);
+    /// default: the token endpoint (RFC 7523 §3 item 3 allows it as an audience).
+    pub issuer: Option<String>,
+}
+
+/// Configuration of a [`HeadlessFlow`]. Build with [`HeadlessConfig::new`], then set fields.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct HeadlessConfig {
+    /// The MCP server (the `resource`, and where discovery starts).
+    pub server_url: ResourceUrl,
+    /// The client at the authorization server.
+    pub client: HeadlessCredentials,
+    /// Scopes to request (space-delimited); default: the module docs' rule.
+    pub scopes: Option<String>,
+    /// Cross-app access instead of client credentials.
+    pub cross_app: Option<CrossAppConfig>,
+    /// Service-account mode.
+    pub token_endpoint: Option<FixedTokenEndpoint>,
+    /// Per-issuer quirk settings (`danger_assume_pkce_s256`, `danger_omit_resource`).
+    pub policies: Vec<(String, ServerPolicy)>,
+    /// Issuer to try first when the resource lists several.
+    pub preferred_issuer: Option<String>,
+    /// The 2025-03-26 discovery fallback (default true).
+    pub legacy_discovery: bool,
+    /// A token is replaced this many seconds before it expires (default 60).
+    pub refresh_skew_secs: u64,
+}
+
+impl HeadlessConfig {
+    /// Client credentials for `client` at the MCP server `server_url`, with discovery.
+    pub fn new(server_url: &str, client: HeadlessCredentials) -> Result<HeadlessConfig, Error> {
+        Ok(HeadlessConfig {
+            server_url: ResourceUrl::parse(server_url)?,
+            client,
+            scopes: None,
+            cross_app: None,
+            token_endpoint: None,
+            policies: Vec::new(),
+            preferred_issuer: None,
+            legacy_discovery: true,
+            refresh_skew_secs: 60,
+        })
+    }
+}
+
+/// Whose key signs an assertion.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AssertionFor {
+    /// The client at the MCP server's authorization server ([`HeadlessConfig::client`]).
+    AuthorizationServer,
+    /// The client at the identity provider ([`CrossAppConfig::idp_client`]).
+    IdentityProvider,
+}
+
+/// Claims the host must sign (compact JWS), then hand back with
+/// [`HeadlessFlow::provide_assertion`]. `claims.jti` is `None`: the signer adds 128 random bits
+/// (RFC 7523 §3 item 7), as [`crate::token::ClientAssertionSigner`] does.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SigningRequest {
+    /// Answer with this id.
+    pub id: u64,
+    /// Whose key.
+    pub signer: AssertionFor,
+    /// The RFC 7523 §3 claims.
+    pub claims: AssertionClaims,
+}
+
+/// Where tokens come from, once discovery (or the configuration) said.
+#[derive(Clone, Debug)]
+struct Target {
+    issuer: String,
+    token_endpoint: EndpointUrl,
+    auth_methods: Option<Vec<String>>,
+    /// The resource the tokens are for (for `TokensUpdated`).
+    resource: ResourceUrl,
+    /// `resource` as sent (`None` under `danger_omit_resource`).
+    send_resource: Option<ResourceUrl>,
+    scope: Option<String>,
+    idp: Option<IdpTarget>,
+    /// The ID-JAG, once exchanged, with its granted scope.
+    jag: Option<(GrantAssertion, Option<String>)>,
+}
+
+#[derive(Clone, Debug)]
+struct IdpTarget {
+    token_endpoint: EndpointUrl,
+    audience: String,
+    auth_methods: Option<Vec<String>>,
+}
+
+/// The request the flow is about to make, or made.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Step {
+    /// RFC 8693 at the identity provider.
+    Exchange,
+    /// The grant at the authorization server.
+    Token,
+}
+
+#[derive(Debug)]
+enum Phase {
+    Idle,
+    Discovering(Box<DiscoveryMachine>),
+    DiscoveringIdp(Box<DiscoveryMachine>, Box<Target>),
+    Signing { id: u64, step: Step, target: Box<Target> },
+    Requesting { request: RequestId, step: Step, target: Box<Target> },
+}
+
+/// The headless flow (module docs for the sequence, the decisions and the drain contract).
+pub struct HeadlessFlow {
+    config: Arc<HeadlessConfig>,
+    phase: Phase,
+    next_id: u64,
+    next_signature: u64,
+    requests: VecDeque<HttpRequest>,
+    signatures: VecDeque<SigningRequest>,
+    events: VecDeque<FlowEvent>,
+    discovery: Option<Arc<Discovery>>,
+    tokens: Option<(String, TokenSet)>,
+    /// (client id, issuer) pins of credentials without configured issuers.
+    pins: Vec<(String, String)>,
+}
+
+impl std::fmt::Debug for HeadlessFlow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HeadlessFlow")
+            .field("server_url", &self.config.server_url)
+            .field("phase", &self.phase)
+            .field("has_tokens", &self.tokens.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl HeadlessFlow {
+    /// A flow with no tokens.
+    pub fn new(config: impl Into<Arc<HeadlessConfig>>) -> HeadlessFlow {
+        HeadlessFlow {
+            config: config.into(),
+            phase: Phase::Idle,
+            next_id: 1,
+            next_signature: 1,
+            requests: VecDeque::new(),
+            signatures: VecDeque::new(),
+            events: VecDeque::new(),
+            discovery: None,
+            tokens: None,
+            pins: Vec::new(),
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &HeadlessConfig {
+        &self.config
+    }
+
+    /// Uses metadata discovered earlier (the host's cache): no discovery request while it is
+    /// fresh.
+    pub fn use_discovery(&mut self, discovery: impl Into<Arc<Discovery>>) {
+        self.discovery = Some(discovery.into());
+    }
+
+    /// The discovery result in use, if any.
+    pub fn discovery(&self) -> Option<&Discovery> {
+        self.discovery.as_deref()
+    }
+
+    /// The resource tokens are for: the protected-resource metadata's `resource` when
+    /// discovered, else the server URL.
+    pub fn resource(&self) -> ResourceUrl {
+        self.discovery
+            .as_ref()
+            .and_then(|d| d.resource_metadata.as_ref())
+            .map(|m| m.resource.clone())
+            .unwrap_or_else(|| self.config.server_url.clone())
+    }
+
+    /// True while a token is being obtained.
+    pub fn is_busy(&self) -> bool {
+        !matches!(self.phase, Phase::Idle)
+    }
+
+    /// The tokens held (possibly expired), with their issuer.
+    pub fn tokens(&self) -> Option<(&str, &TokenSet)> {
+        self.tokens.as_ref().map(|(i, t)| (i.as_str(), t))
+    }
+
+    /// The access token while it has `refresh_skew_secs` to live at `now`.
+    pub fn access_token(&self, now: UnixTime) -> Option<&AccessToken> {
+        let skew = self.config.refresh_skew_secs;
+        self.tokens.as_ref().filter(|(_, t)| t.is_fresh(now, skew)).map(|(_, t)| &t.access_token)
+    }
+
+    /// The `Authorization` header value for a request to `request_url`, when a usable token is
+    /// held. Refuses a URL outside the token's resource (RFC 8707; MCP: no token for another
+    /// resource).
+    pub fn authorization_header(
+        &self,
+        now: UnixTime,
+        request_url: &str,
+    ) -> Result<Option<String>, Error> {
+        let url = Url::parse(request_url)?;
+        let resource = self.resource();
+        if !resource.covers_request(&url) {
+            return Err(FlowError::TokenForOtherResource {
+                resource: resource.as_str().to_owned(),
+                url: request_url.to_owned(),
+            }
+            .into());
+        }
+        Ok(self.access_token(now).map(|t| format!("Bearer {}", t.secret())))
+    }
+
+    /// The next request to send.
+    #[must_use]
+    pub fn poll_request(&mut self) -> Option<HttpRequest> {
+        self.requests.pop_front()
+    }
+
+    /// The next claims to sign.
+    #[must_use]
+    pub fn poll_signature(&mut self) -> Option<SigningRequest> {
+        self.signatures.pop_front()
+    }
+
+    /// The next event.
+    #[must_use]
+    pub fn poll_event(&mut self) -> Option<FlowEvent> {
+        self.events.pop_front()
+    }
+
+    /// When the token should be replaced (`refresh_skew_secs` before it expires); `None` when
+    /// busy or nothing expires.
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<UnixTime> {
+        if self.is_busy() {
+            return None;
+        }
+        let (_, t) = self.tokens.as_ref()?;
+        t.expires_at.map(|e| UnixTime(e.secs().saturating_sub(self.config.refresh_skew_secs)))
+    }
+
+    /// Replaces the token when [`HeadlessFlow::poll_timeout`] has passed.
+    pub fn handle_timeout(&mut self, now: UnixTime) -> Result<(), Error> {
+        match self.poll_timeout() {
+            Some(t) if now >= t => self.begin(now),
+            _ => Ok(()),
+        }
+    }
+
+    /// Obtains a token (discovery when needed, then the grant). While one is being obtained,
+    /// nothing more is started: callers share it.
+    pub fn begin(&mut self, now: UnixTime) -> Result<(), Error> {
+        if self.is_busy() {
+            return Ok(());
+        }
+        if let Some(fixed) = &self.config.token_endpoint {
+            let issuer =
+                fixed.issuer.clone().unwrap_or_else(|| fixed.token_endpoint.as_str().to_owned());
+            let target = self.target(issuer, fixed.token_endpoint.clone(), None, None);
+            return self.next(now, target);
+        }
+        let start = DiscoveryStart {
+            header_url: None,
+            cached: self.discovery.clone(),
+            first_request_id: RequestId(self.next_id),
+        };
+        let machine = DiscoveryMachine::start(now, self.config.clone(), start);
+        self.phase = Phase::Discovering(Box::new(machine));
+        self.advance_discovery(now)
+    }
+
+    /// The MCP server answered 401 to a request that carried `used`: unless the flow already
+    /// holds another, usable token (a stale 401), the token is dropped and a new one obtained.
+    pub fn handle_unauthorized(
+        &mut self,
+        now: UnixTime,
+        used: Option<&AccessToken>,
+    ) -> Result<(), Error> {
+        if let (Some(used), Some(current)) = (used, self.access_token(now)) {
+            if used != current {
+                return Ok(());
+            }
+        }
+        if self.tokens.take().is_some() {
+            self.events.push_back(FlowEvent::TokensCleared);
+        }
+        self.begin(now)
+    }
+
+    /// Drops what is in progress. Tokens are kept.
+    pub fn cancel(&mut self) {
+        self.phase = Phase::Idle;
+        self.requests.clear();
+        self.signatures.clear();
+    }
+
+    /// Answers a request the flow asked for.
+    pub fn handle_response(
+        &mut self,
+        now: UnixTime,
+        id: RequestId,
+        response: HttpResponse,
+    ) -> Result<(), Error> {
+        self.answer(now, id, Ok(&response))
+    }
+
+    /// Reports that a request could not be sent or answered. A discovery request moves on to
+    /// the next candidate; a token request fails (`transport_failed`).
+    pub fn handle_transport_error(
+        &mut self,
+        now: UnixTime,
+        id: RequestId,
+        message: &str,
+    ) -> Result<(), Error> {
+        self.answer(now, id, Err(message))
+    }
+
+    /// The signed JWT for the signing request `id`.
+    pub fn provide_assertion(&mut self, now: UnixTime, id: u64, jwt: &str) -> Result<(), Error> {
+        match std::mem::replace(&mut self.phase, Phase::Idle) {
+            Phase::Signing { id: expected, step, target } if expected == id => {
+                self.send(now, step, *target, Some(jwt))
+            }
+            other => {
+                self.phase = other;
+                Err(self.report(FlowError::UnknownRequest(id).into()))
+            }
+        }
+    }
+
+    /// Signing the request `id` failed (no key, WebCrypto refused): the attempt fails.
+    pub fn handle_signing_error(&mut self, id: u64, message: &str) -> Result<(), Error> {
+        match &self.phase {
+            Phase::Signing { id: expected, .. } if *expected == id => {
+                self.fail(TokenError::AssertionSigningFailed(message.to_owned()))
+            }
+            _ => Err(self.report(FlowError::UnknownRequest(id).into())),
+        }
+    }
+
+    fn answer(
+        &mut self,
+        now: UnixTime,
+        id: RequestId,
+        response: Result<&HttpResponse, &str>,
+    ) -> Result<(), Error> {
+        match &mut self.phase {
+            Phase::Discovering(m) | Phase::DiscoveringIdp(m, _) if m.awaits(id) => {
+                // An error ends the machine; advance_discovery reports its outcome.
+                let _ = match response {
+                    Ok(r) => m.handle_response(now, id, r),
+                    Err(e) => m.handle_transport_error(now, id, e),
+                };
+                self.advance_discovery(now)
+            }
+            Phase::Requesting { request, .. } if *request == id => {
+                let Phase::Requesting { step, target, .. } =
+                    std::mem::replace(&mut self.phase, Phase::Idle)
+                else {
+                    return Ok(());
+                };
+                match response {
+                    Ok(r) => self.on_response(now, step, *target, r),
+                    Err(message) => {
+                        let (url, purpose) = match step {
+                            Step::Exchange => {
+                                ("the identity provider's token endpoint", "token exchange")
+                            }
+                            Step::Token => ("the token endpoint", "token"),
+                        };
+                        self.fail(FlowError::Transport {
+                            purpose: purpose.to_owned(),
+                            url: url.to_owned(),
+                            message: message.to_owned(),
+                        })
+                    }
+                }
+            }
+            _ => Err(self.report(FlowError::UnknownRequest(id.0).into())),
+        }
+    }
+
+    /// Moves the machine's requests and events into the flow's queues; once it is done, goes
+    /// on with its result or fails.
+    fn advance_discovery(&mut self, now: UnixTime) -> Result<(), Error> {
+        let (Phase::Discovering(machine) | Phase::DiscoveringIdp(machine, _)) = &mut self.phase
+        else {
+            return Ok(());
+        };
+        if let Some(r) = machine.poll_request() {
+            self.requests.push_back(r);
+        }
+        let idp = matches!(self.phase, Phase::DiscoveringIdp(..));
+        let (Phase::Discovering(machine) | Phase::DiscoveringIdp(machine, _)) = &mut self.phase
+        else {
+            return Ok(());
+        };
+        while let Some(e) = machine.poll_event() {
+            // The identity provider's metadata is not the MCP server's: not for the host's cache.
+            if !(idp && matches!(e, FlowEvent::MetadataDiscovered(_))) {
+                self.events.push_back(e);
+            }
+        }
+        self.next_id = machine.next_request_id().0;
+        if !machine.is_done() {
+            return Ok(());
+        }
+        match std::mem::replace(&mut self.phase, Phase::Idle) {
+            Phase::Discovering(machine) => match machine.outcome() {
+                Some(Ok(d)) => {
+                    self.discovery = Some(d.clone());
+                    let target = self.discovered_target(d);
+                    self.next(now, target)
+                }
+                Some(Err(e)) => self.fail(e.clone()),
+                None => Ok(()),
+            },
+            Phase::DiscoveringIdp(machine, mut target) => match machine.outcome() {
+                Some(Ok(d)) => {
+                    target.idp = Some(IdpTarget {
+                        token_endpoint: d.server.token_endpoint.clone(),
+                        audience: d.server.issuer.as_str().to_owned(),
+                        auth_methods: d.server.token_endpoint_auth_methods_supported.clone(),
+                    });
+                    self.next(now, *target)
+                }
+                Some(Err(e)) => self.fail(e.clone()),
+                None => Ok(()),
+            },
+            _ => Ok(()),
+        }
+    }
+
+    /// The target of a discovery result: its issuer and token endpoint, the configured scopes
+    /// else the resource's `scopes_supported`.
+    fn discovered_target(&self, d: &Discovery) -> Target {
+        let prm_scopes = d.resource_metadata.as_ref().and_then(|m| m.scopes_supported.as_deref());
+        // MCP "Scope Selection Strategy", as the authorization-code flow (no challenge here);
+        // no offline_access: RFC 6749 §4.4.3.
+        let scope = scope::select(self.config.scopes.as_deref(), None, prm_scopes, None, false);
+        let mut target = self.target(
+            d.server.issuer.as_str().to_owned(),
+            d.server.token_endpoint.clone(),
+            d.server.token_endpoint_auth_methods_supported.clone(),
+            None,
+        );
+        target.scope = scope;
+        target
+    }
+
+    fn target(
+        &self,
+        issuer: String,
+        token_endpoint: EndpointUrl,
+        auth_methods: Option<Vec<String>>,
+        scope: Option<String>,
+    ) -> Target {
+        let resource = self.resource();
+        let policy = discovery::policy_of(&self.config.policies, &issuer);
+        // RFC 8707 §2.2: resource on every token request, unless this server's policy says not.
+        let send_resource = (!policy.danger_omit_resource).then(|| resource.clone());
+        Target {
+            issuer,
+            token_endpoint,
+            auth_methods,
+            resource,
+            send_resource,
+            scope: scope.or_else(|| self.config.scopes.clone()),
+            idp: None,
+            jag: None,
+        }
+    }
+
+    /// Decides the next step for `target`: the identity provider's metadata, the exchange, or
+    /// the grant; each after its assertion is signed when the client uses `private_key_jwt`.
+    fn next(&mut self, now: UnixTime, mut target: Target) -> Result<(), Error> {
+        let config = self.config.clone();
+        let step = match (&config.cross_app, &target.jag) {
+            (Some(x), None) => {
+                if target.idp.is_none() {
+                    if let Some(issuer) = &x.idp_issuer {
+                        let machine = DiscoveryMachine::start_at_issuer(
+                            config.clone(),
+                            issuer.clone(),
+                            RequestId(self.next_id),
+                        );
+                        self.phase = Phase::DiscoveringIdp(Box::new(machine), Box::new(target));
+                        return self.advance_discovery(now);
+                    }
+                    let Some(endpoint) = &x.idp_token_endpoint else {
+                        return self.fail(FlowError::NotDiscovered);
+                    };
+                    target.idp = Some(IdpTarget {
+                        token_endpoint: endpoint.clone(),
+                        // RFC 7523 §3 item 3: the token endpoint may stand for the audience.
+                        audience: endpoint.as_str().to_owned(),
+                        auth_methods: None,
+                    });
+                }
+                Step::Exchange
+            }
+            _ => Step::Token,
+        };
+        // SEP-2352: checked before the identity provider is asked for a grant for this issuer
+        // and before the secret or an assertion is sent.
+        if let Err(e) = self.bind(&target.issuer) {
+            return self.fail(e);
+        }
+        let (client, audience, signer) = match step {
+            Step::Exchange => {
+                let Some(x) = &config.cross_app else { return self.fail(FlowError::NotDiscovered) };
+                let aud = target.idp.as_ref().map(|i| i.audience.clone()).unwrap_or_default();
+                (&x.idp_client, aud, AssertionFor::IdentityProvider)
+            }
+            Step::Token => {
+                (&config.client, target.issuer.clone(), AssertionFor::AuthorizationServer)
+            }
+        };
+        if matches!(client.auth, HeadlessAuth::PrivateKeyJwt) {
+            let id = self.next_signature;
+            self.next_signature += 1;
+            // RFC 7523 §3; jti left to the signer (SigningRequest docs).
+            let mut claims =
+                jwt_bearer::client_assertion_claims(&client.client_id, &audience, now, &[0; 16]);
+            claims.jti = None;
+            self.signatures.push_back(SigningRequest { id, signer, claims });
+            self.phase = Phase::Signing { id, step, target: Box::new(target) };
+            return Ok(());
+        }
+        self.send(now, step, target, None)
+    }
+
+    /// Refuses the authorization-server client's credentials at an issuer they do not belong
+    /// to; pins the first issuer used.
+    fn bind(&mut self, issuer: &str) -> Result<(), Error> {
+        let client = &self.config.client;
+        if matches!(client.auth, HeadlessAuth::None) {
+            return Ok(());
+        }
+        let pinned: Vec<&str> = self
+            .pins
+            .iter()
+            .filter(|(id, _)| *id == client.client_id)
+            .map(|(_, i)| i.as_str())
+            .collect();
+        registration::check_credential_issuer(&client.client_id, &client.issuers, &pinned, issuer)?;
+        if client.issuers.is_empty() && pinned.is_empty() {
+            self.pins.push((client.client_id.clone(), issuer.to_owned()));
+            self.events.push_back(FlowEvent::CredentialPinned {
+                issuer: issuer.to_owned(),
+                client_id: client.client_id.clone(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Builds and queues the request of `step`.
+    fn send(
+        &mut self,
+        _now: UnixTime,
+        step: Step,
+        target: Target,
+        assertion: Option<&str>,
+    ) -> Result<(), Error> {
+        let id = RequestId(self.next_id);
+        let config = self.config.clone();
+        let built = match step {
+            Step::Exchange => self.exchange_request(id, &config, &target, assertion),
+            Step::Token => self.token_request(id, &config, &target, assertion),
+        };
+        match built {
+            Ok(req) => {
+                self.next_id += 1;
+                self.requests.push_back(req);
+                self.phase = Phase::Requesting { request: id, step, target: Box::new(target) };
+                Ok(())
+            }
+            Err(e) => self.fail(e),
+        }
+    }
+
+    fn exchange_request(
+        &self,
+        id: RequestId,
+        config: &HeadlessConfig,
+        target: &Target,
+        assertion: Option<&str>,
+    ) -> Result<HttpRequest, Error> {
+        let (Some(x), Some(idp)) = (&config.cross_app, &target.idp) else {
+            return Err(FlowError::NotDiscovered.into());
+        };
+        let method = x.idp_client.method(idp.auth_methods.as_deref())?;
+        let audience = IssuerUrl::parse(&target.issuer)?;
+        Ok(token_exchange::id_jag_request(
+            id,
+            &token_exchange::IdJagParams {
+                idp_token_endpoint: &idp.token_endpoint,
+                client: &x.idp_client.client_auth(method, assertion),
+                id_token: &x.id_token,
+                audience: &audience,
+                resource: target.send_resource.as_ref(),
+                scope: target.scope.as_deref(),
+            },
+        )?)
+    }
+
+    fn token_request(
+        &self,
+        id: RequestId,
+        config: &HeadlessConfig,
+        target: &Target,
+        assertion: Option<&str>,
+    ) -> Result<HttpRequest, Error> {
+        let method = config.client.method(target.auth_methods.as_deref())?;
+        let client = config.client.client_auth(method, assertion);
+        Ok(match &target.jag {
+            Some((jag, jag_scope)) => jwt_bearer::jwt_bearer_request(
+                id,
+                &jwt_bearer::JwtBearerParams {
+                    token_endpoint: &target.token_endpoint,
+                    client: &client,
+                    assertion: jag,
+                    scope: jag_scope.as_deref().or(target.scope.as_deref()),
+                    resource: target.send_resource.as_ref(),
+                },
+            )?,
+            None => client_credentials::client_credentials_request(
+                id,
+                &client_credentials::ClientCredentialsParams {
+                    token_endpoint: &target.token_endpoint,
+                    client: &client,
+                    scope: target.scope.as_deref(),
+                    resource: target.send_resource.as_ref(),
+                },
+            )?,
+        })
+    }
+
+    fn on_response(
+        &mut self,
+        now: UnixTime,
+        step: Step,
+        mut target: Target,
+        resp: &HttpResponse,
+    ) -> Result<(), Error> {
+        match step {
+            Step::Exchange => {
+                let jag = match token_exchange::process_token_exchange_response(
+                    resp,
+                    now,
+                    Some(token_types::ID_JAG),
+                ) {
+                    Ok(j) => j,
+                    Err(e) => return self.fail(e),
+                };
+                target.jag = Some((jag.token, jag.scope));
+                self.next(now, target)
+            }
+            Step::Token => {
+                let tokens = match crate::token::process_token_response(
+                    resp,
+                    now,
+                    None,
+                    target.scope.as_deref(),
+                ) {
+                    Ok(t) => t,
+                    Err(e) => return self.fail(e),
+                };
+                self.events.push_back(FlowEvent::TokensUpdated {
+                    issuer: target.issuer.clone(),
+                    resource: target.resource.as_str().to_owned(),
+                    tokens: tokens.clone(),
+                });
+                self.tokens = Some((target.issuer, tokens));
+                Ok(())
+            }
+        }
+    }
+
+    fn report(&mut self, error: Error) -> Error {
+        self.events.push_back(FlowEvent::Failed(error.clone()));
+        error
+    }
+
+    fn fail(&mut self, error: impl Into<Error>) -> Result<(), Error> {
+        self.phase = Phase::Idle;
+        Err(self.report(error.into()))
+    }
+}
+
+#[cfg(test)]
+mod tests;
