@@ -7,7 +7,7 @@
 mod common;
 
 use common::*;
-use wasm_bindgen::JsValue;
+
 use wasm_bindgen_test::*;
 
 /// The headless step functions (feature `headless`, on by default; the npm package's Node build).
@@ -104,6 +104,7 @@ mod headless {
         assert!(get(&e, "message").as_string().unwrap().contains("authMethod"));
 
         let jti = Some(js_sys::Uint8Array::from([5u8; 16].as_slice()));
+        use mcp_oauth_wasm::headless::client_assertion_claims;
         let c = client_assertion_claims("svc", "https://as.example.com", 1000.0, jti).unwrap();
         assert_eq!(get(&c, "exp"), 1120);
         assert_eq!(get(&c, "jti").as_string().unwrap().len(), 22);

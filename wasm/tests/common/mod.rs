@@ -124,12 +124,18 @@ fn whole_authorization_through_flow_against_the_demo_server() {
     assert_eq!(get(&status, "issuer"), ISSUER);
     let header = flow.authorization_header(1001.0, MCP_URL).unwrap().unwrap();
     assert!(server.accepts(&header), "{header}");
-    let kept = flow.persistent_state();
+    let kept = flow.entry("alice");
     assert_eq!(get(&kept, "issuer"), ISSUER);
-    // A restored flow holds the tokens: no request needed.
-    let snapshot = get(&kept, "snapshot").as_string().unwrap();
-    let again = Flow::restore(options(), &snapshot).unwrap();
+    // A flow that loads the entry holds the tokens: no request needed.
+    let entry = get(&kept, "entry").as_string().unwrap();
+    let mut again = Flow::new(options()).unwrap();
+    again.load_entry(&entry, "alice").unwrap();
     assert_eq!(again.access_token(1002.0), flow.access_token(1002.0));
+    // Another user's entry is refused.
+    assert_error(
+        &Flow::new(options()).unwrap().load_entry(&entry, "bob").unwrap_err(),
+        "snapshot_invalid",
+    );
     assert!(flow.pending_state().is_none());
 }
 
