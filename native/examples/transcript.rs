@@ -41,8 +41,8 @@ fn opt_text(v: &Value, key: &str) -> Option<String> {
     v.get(key).and_then(Value::as_str).map(str::to_owned)
 }
 
-/// A client secret with its method; without one, Basic, as the CLI defaults
-/// (native/src/bin/mcp-oauth/setup.rs).
+/// A client secret with its configured method; without one, the core chooses from the server's
+/// metadata, as the CLI does (native/src/bin/mcp-oauth/setup.rs).
 fn credentials(v: &Value) -> Result<ClientCredentials, String> {
     let id = text(v, "clientId")?;
     if let Some(file) = opt_text(v, "privateKeyFile") {
@@ -54,13 +54,16 @@ fn credentials(v: &Value) -> Result<ClientCredentials, String> {
         return Ok(ClientCredentials::private_key_jwt(id, Arc::new(signer)));
     }
     let method = match opt_text(v, "authMethod") {
-        Some(name) => TokenEndpointAuth::from_name(&name)
-            .ok_or_else(|| format!("unknown authMethod `{name}`"))?,
-        None => TokenEndpointAuth::ClientSecretBasic,
+        Some(name) => Some(
+            TokenEndpointAuth::from_name(&name)
+                .ok_or_else(|| format!("unknown authMethod `{name}`"))?,
+        ),
+        None => None,
     };
-    Ok(match opt_text(v, "clientSecret") {
-        Some(secret) => ClientCredentials::secret(id, secret, method),
-        None => ClientCredentials::public(id),
+    Ok(match (opt_text(v, "clientSecret"), method) {
+        (Some(secret), Some(m)) => ClientCredentials::secret(id, secret, m),
+        (Some(secret), None) => ClientCredentials::client_secret(id, secret),
+        (None, _) => ClientCredentials::public(id),
     })
 }
 
@@ -105,13 +108,9 @@ fn client(spec: &Value) -> Result<Auth, String> {
                 }
                 "cross_app" => {
                     let idp = c.get("idp").ok_or("`idp` is missing")?;
-                    // The CLI's identity-provider client: Basic with a secret (setup.rs).
+                    // The CLI's identity-provider client: its method is the core's choice.
                     let idp_client = match opt_text(idp, "clientSecret") {
-                        Some(s) => ClientCredentials::secret(
-                            text(idp, "clientId")?,
-                            s,
-                            TokenEndpointAuth::ClientSecretBasic,
-                        ),
+                        Some(s) => ClientCredentials::client_secret(text(idp, "clientId")?, s),
                         None => ClientCredentials::public(text(idp, "clientId")?),
                     };
                     HeadlessGrant::CrossApp {
