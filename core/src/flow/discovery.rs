@@ -52,6 +52,7 @@ impl AuthFlow {
         if challenge.is_some() {
             self.challenge = challenge.map(Box::new);
         }
+        self.answering_challenge = false;
         let can_refresh = self.tokens.as_ref().is_some_and(|(_, t)| t.refresh_token.is_some());
         if can_refresh && !self.tokens_from_401_refresh {
             return self.start(now, Goal::Refresh { fallback: Some(entropy) });
