@@ -20,6 +20,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use mcp_oauth_core::flow::resource;
 use mcp_oauth_core::http::{HttpRequest, HttpResponse, RequestId};
 use mcp_oauth_core::policy::ServerPolicy;
 use mcp_oauth_core::registration::{self, ClientConfig};
@@ -29,6 +30,7 @@ use mcp_oauth_core::token::{ClientAssertionSigner, ClientAuth, TokenEndpointAuth
 use mcp_oauth_core::token_exchange::{self, token_types};
 use mcp_oauth_core::url::{EndpointUrl, IssuerUrl, ResourceUrl};
 use mcp_oauth_core::{client_credentials, jwt_bearer, AuthFlow, FlowConfig, FlowEvent};
+use mcp_oauth_core::{ResourceDecision, ResourceResponse};
 use tokio::sync::Mutex;
 
 use crate::cache::MetadataCache;
@@ -242,6 +244,10 @@ struct State {
     next_id: u64,
     /// The issuer each client id without configured issuers was first used with.
     pins: Vec<(String, String)>,
+    /// The MCP server refused the last token (the next one is `renewed`).
+    refused: bool,
+    /// The token held was fetched because the MCP server refused the one before.
+    renewed: bool,
 }
 
 /// Access tokens from a headless grant, cached and single-flight.
@@ -292,7 +298,14 @@ impl HeadlessClient {
         Ok(HeadlessClient {
             opts,
             server,
-            state: Mutex::new(State { flow, tokens: None, next_id: 1, pins: Vec::new() }),
+            state: Mutex::new(State {
+                flow,
+                tokens: None,
+                next_id: 1,
+                pins: Vec::new(),
+                refused: false,
+                renewed: false,
+            }),
         })
     }
 
@@ -318,7 +331,32 @@ impl HeadlessClient {
         let tokens = self.fetch(&mut state, now).await?;
         let token = tokens.access_token.clone();
         state.tokens = Some(tokens);
+        state.renewed = std::mem::take(&mut state.refused);
         Ok(token)
+    }
+
+    /// Acts on the MCP server's answer to a request that carried `used`, as the core decides
+    /// for headless grants ([`resource::headless_decision`]: no user, no step-up): on
+    /// [`ResourceDecision::Retry`] the refused token is dropped, and the request goes again
+    /// with the next [`HeadlessClient::access_token`].
+    pub async fn handle_resource_response(
+        &self,
+        status: u16,
+        www_authenticate: Option<&str>,
+        used: Option<&AccessToken>,
+    ) -> Result<ResourceDecision, Error> {
+        let mut state = self.state.lock().await;
+        let held = used.is_some() && state.tokens.as_ref().map(|t| &t.access_token) == used;
+        let response =
+            ResourceResponse { status, www_authenticate, token_used: used, operation: "" };
+        let decision = resource::headless_decision(&response, held && state.renewed)?;
+        if decision == ResourceDecision::Retry && (used.is_none() || held) {
+            state.tokens = None;
+            state.refused = true;
+        } else if decision == ResourceDecision::PassThrough && held {
+            state.renewed = false;
+        }
+        Ok(decision)
     }
 
     /// The MCP server refused `used` (401): forget it, unless another task already replaced it,
