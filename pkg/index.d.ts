@@ -76,7 +76,7 @@ export declare class McpOAuth {
   static create(options: McpOAuthOptions): Promise<McpOAuth>;
   /** On the popup's callback page: hands the callback URL to the opener and closes the popup. */
   static completePopup(): void;
-  /** A drop-in fetch: token, 401 → refresh or authorization, 403 insufficient_scope → step-up, one retry. */
+  /** A drop-in fetch: token, 401 → refresh or authorization, 403 insufficient_scope → step-up (capped per operation), then the request again; any other answer (an application's 403 too) is returned as is. */
   readonly fetch: (input: RequestInfo | URL, init?: RequestInit) => Promise<Response>;
   authorize(options?: { mode?: 'popup' | 'redirect' | 'follow' | 'manual' }): Promise<McpOAuthStatus>;
   handleRedirect(url?: string): Promise<boolean>;
@@ -110,6 +110,7 @@ export type McpOAuthErrorCode =
   | 'no_pending_authorization'
   | 'forbidden'
   | 'step_up_limit_reached'
+  | 'token_rejected_by_resource'
   | 'authorization_timed_out'
   | 'transport_failed'
   | 'token_for_other_resource'
