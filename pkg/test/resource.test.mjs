@@ -84,19 +84,27 @@ describe('the resource server decision, through auth.fetch', () => {
   });
 
   test('a server that keeps asking for scope ends in step_up_limit_reached, naming the scope', async () => {
-    // The AS never grants mcp:tools, so no step-up can satisfy the server.
-    const as2 = await startAs({ PEER_ACCESS_TTL: '3600', PEER_RESOURCE_SCOPES: 'mcp:admin' });
-    started.push(as2);
-    const stubborn = await startMcp(as2.info.issuer, { MCP_SCOPES_SUPPORTED: 'mcp:admin mcp:tools' });
-    started.push(stubborn);
-    const auth = await McpOAuth.create({ serverUrl: stubborn.info.url, redirectUri: REDIRECT, onAuthorizationRequired: 'follow' });
-    const body = '{"jsonrpc":"2.0","id":1,"method":"tools/list"}';
-    const err = await auth.fetch(stubborn.info.url, { method: 'POST', headers: JSON_RPC, body }).then(() => null, (e) => e);
+    const server = await mcp({ MCP_SCOPES_SUPPORTED: 'mcp:tools mcp:admin' });
+    await fetch(`${as.info.issuer}/__stats/reset`, { method: 'POST' });
+    // In front of the real server: admin_op is always refused for scope, whatever the token.
+    const stubborn = (input, init) => (typeof init?.body === 'string' && init.body.includes('"admin_op"')
+      ? Promise.resolve(new Response('', { status: 403, headers: { 'www-authenticate': 'Bearer error="insufficient_scope", scope="mcp:admin"' } }))
+      : fetch(input, init));
+    const auth = await McpOAuth.create({ serverUrl: server.info.url, redirectUri: REDIRECT, onAuthorizationRequired: 'follow', fetch: stubborn });
+    const events = [];
+    auth.on('*', (e) => events.push(e.type));
+    const call = (name, id) => auth.fetch(server.info.url, {
+      method: 'POST', headers: JSON_RPC, body: JSON.stringify({ jsonrpc: '2.0', id, method: 'tools/call', params: { name, arguments: {} } }),
+    });
+    const err = await call('admin_op', 1).then(() => null, (e) => e);
     assert.ok(err instanceof McpOAuthError, String(err));
     assert.equal(err.code, 'step_up_limit_reached', err.message);
-    assert.match(err.message, /tools\/list/);
-    assert.match(err.message, /mcp:tools/);
-    // Capped per operation: the login, then two step-ups.
-    assert.equal((await getJson(`${as2.info.issuer}/__stats`)).body.token.authorization_code, 3);
+    assert.match(err.message, /tools\/call:admin_op/);
+    assert.match(err.message, /mcp:admin/);
+    assert.ok(events.includes('error'), 'a real failure is an error event');
+    // Two step-ups (the cap; the first is also the login, the 403 came before any 401), no more.
+    assert.equal((await asStats(as)).token.authorization_code, 2);
+    // The cap is per operation: another one is not affected.
+    assert.equal((await call('whoami', 2)).status, 200);
   });
 });

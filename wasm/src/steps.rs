@@ -133,18 +133,6 @@ impl Flow {
         Ok(Flow { flow: AuthFlow::restore(opts.config, snapshot).js()? })
     }
 
-    /// The MCP server answered 401 with this `WWW-Authenticate` value (if any).
-    #[wasm_bindgen(js_name = handleUnauthorized)]
-    pub fn handle_unauthorized(
-        &mut self,
-        now: f64,
-        www_authenticate: Option<String>,
-        entropy: Option<Uint8Array>,
-    ) -> Result<(), JsValue> {
-        let resp = challenge_response(401, www_authenticate);
-        self.flow.handle_unauthorized(time(now), &resp, entropy_from(entropy)?).js()
-    }
-
     /// The MCP server answered a request (`method`, and `body` when it is a string, name the
     /// operation: the core's `operation_key`) that carried the access token `used`: `true` means
     /// drain, complete the authorization the flow may wait for (`status().state` is

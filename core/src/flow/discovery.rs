@@ -11,7 +11,7 @@ use crate::resource_metadata::{self as rm, ResourceMetadata, ResourceMetadataErr
 use crate::server_metadata::{self as sm, ServerMetadataError};
 use crate::time::UnixTime;
 use crate::url::IssuerUrl;
-use crate::www_authenticate;
+use crate::www_authenticate::{self, BearerChallenge};
 
 impl AuthFlow {
     /// Starts an authorization without waiting for a 401 (a `login` command). Uses cached
@@ -42,10 +42,19 @@ impl AuthFlow {
         response: &HttpResponse,
         entropy: Entropy,
     ) -> Result<(), Error> {
-        let challenge = match www_authenticate::bearer_challenge(response) {
-            Ok(c) => c,
-            Err(e) => return Err(self.report(e.into())),
-        };
+        match www_authenticate::bearer_challenge(response) {
+            Ok(challenge) => self.unauthorized(now, challenge, entropy),
+            Err(e) => Err(self.report(e.into())),
+        }
+    }
+
+    /// [`AuthFlow::handle_unauthorized`] with the challenge read.
+    pub(super) fn unauthorized(
+        &mut self,
+        now: UnixTime,
+        challenge: Option<BearerChallenge>,
+        entropy: Entropy,
+    ) -> Result<(), Error> {
         if !matches!(self.phase, Phase::Idle) {
             return Ok(());
         }

@@ -170,14 +170,7 @@ impl AuthFlow {
         }
         match challenge {
             Some(c) if step_up => self.step_up(now, c, response.operation, entropy)?,
-            _ => {
-                let http = HttpResponse::new(
-                    401,
-                    vec![("WWW-Authenticate".to_owned(), header.to_owned())],
-                    Vec::new(),
-                );
-                self.handle_unauthorized(now, &http, entropy)?;
-            }
+            challenge => self.unauthorized(now, challenge, entropy)?,
         }
         self.answering_challenge = true;
         Ok(ResourceDecision::Retry)
