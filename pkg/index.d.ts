@@ -76,7 +76,7 @@ export declare class McpOAuth {
   static create(options: McpOAuthOptions): Promise<McpOAuth>;
   /** On the popup's callback page: hands the callback URL to the opener and closes the popup. */
   static completePopup(): void;
-  /** A drop-in fetch: token, 401 → refresh or authorization, 403 insufficient_scope → step-up, one retry. */
+  /** A drop-in fetch: token, 401 → refresh or authorization, 403 insufficient_scope → step-up (capped per operation), then the request again; any other answer (an application's 403 too) is returned as is. */
   readonly fetch: (input: RequestInfo | URL, init?: RequestInit) => Promise<Response>;
   authorize(options?: { mode?: 'popup' | 'redirect' | 'follow' | 'manual' }): Promise<McpOAuthStatus>;
   handleRedirect(url?: string): Promise<boolean>;
@@ -111,6 +111,7 @@ export type McpOAuthErrorCode =
   | 'forbidden'
   | 'step_up_limit_reached'
   | 'scope_invalid'
+  | 'token_rejected_by_resource'
   | 'authorization_timed_out'
   | 'transport_failed'
   | 'token_for_other_resource'
@@ -310,7 +311,8 @@ export declare class HeadlessFlow {
     idp?: { tokenEndpoint?: string; issuer?: string; clientId: string; clientSecret?: string; authMethod?: TokenEndpointAuthMethod; privateKeyJwt?: boolean; idToken: string };
   });
   begin(now: number): void;
-  handleUnauthorized(now: number, used?: string | null): void;
+  /** The MCP server's answer to a request carrying `used`: true = drain and send again with accessToken(); false = the response is the caller's. Throws token_rejected_by_resource when no new token helps. */
+  handleResourceResponse(now: number, status: number, wwwAuthenticate?: string | null, used?: string | null): boolean;
   pollRequest(): OAuthHttpRequest | undefined;
   handleResponse(now: number, id: number, response: OAuthHttpResponse): void;
   handleTransportError(now: number, id: number, message: string): void;

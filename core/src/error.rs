@@ -38,6 +38,7 @@ pub const CORE_CODES: &[&str] = &[
     "forbidden",
     "step_up_limit_reached",
     "scope_invalid",
+    "token_rejected_by_resource",
     "authorization_timed_out",
     "transport_failed",
     "token_for_other_resource",
@@ -148,7 +149,6 @@ pub const HOST_CODES: &[&str] = &[
     "entropy_unavailable",
     "mcp_failed",
     "sse_not_supported",
-    "token_rejected_by_resource",
     "private_key_invalid",
     "config_invalid",
     "usage",
@@ -260,12 +260,25 @@ pub enum FlowError {
     #[error("the server refused the request (403) without asking for more scope: {0}")]
     Forbidden(String),
     /// Step-up was asked for too often for one operation.
-    #[error("step-up authorization for `{operation}` was already tried {attempts} times")]
+    #[error(
+        "step-up authorization for `{operation}` was already tried {attempts} times; the server \
+         still asks for scope \"{scope}\""
+    )]
     StepUpLimitReached {
         /// The operation that kept asking for scope.
         operation: String,
         /// Attempts made.
         attempts: u32,
+        /// The scope the server's last `insufficient_scope` challenge asked for (may be empty).
+        scope: String,
+    },
+    /// The MCP server refused a token obtained in answer to its previous refusal (or, for a
+    /// headless grant, asked for scope it cannot get): the authorization server issues tokens
+    /// this resource does not accept (audience, scope, issuer).
+    #[error("the MCP server refused the access token ({reason})")]
+    TokenRejectedByResource {
+        /// The server's `error` and `error_description`, else its `WWW-Authenticate` value.
+        reason: String,
     },
     /// The pending authorization was not completed in time.
     #[error("the authorization was not completed within {ttl_secs} seconds")]
@@ -346,6 +359,7 @@ impl FlowError {
             FlowError::Forbidden(_) => "forbidden",
             FlowError::StepUpLimitReached { .. } => "step_up_limit_reached",
             FlowError::InvalidScope { .. } => "scope_invalid",
+            FlowError::TokenRejectedByResource { .. } => "token_rejected_by_resource",
             FlowError::AuthorizationTimedOut { .. } => "authorization_timed_out",
             FlowError::Transport { .. } => "transport_failed",
             FlowError::TokenForOtherResource { .. } => "token_for_other_resource",
@@ -578,7 +592,8 @@ mod tests {
                 FlowError::UnknownRequest(0),
                 FlowError::NoPendingAuthorization,
                 FlowError::Forbidden(s()),
-                FlowError::StepUpLimitReached { operation: s(), attempts: 0 },
+                FlowError::StepUpLimitReached { operation: s(), attempts: 0, scope: s() },
+                FlowError::TokenRejectedByResource { reason: s() },
                 FlowError::AuthorizationTimedOut { ttl_secs: 0 },
                 FlowError::Transport { purpose: s(), url: s(), message: s() },
                 FlowError::TokenForOtherResource { resource: s(), url: s() },

@@ -306,6 +306,10 @@ pub struct HeadlessFlow {
     tokens: Option<(String, TokenSet)>,
     /// (client id, issuer) pins of credentials without configured issuers.
     pins: Vec<(String, String)>,
+    /// The MCP server refused the last token: the next one is `renewed`.
+    refused: bool,
+    /// The token held was obtained because the MCP server refused the one before it.
+    renewed: bool,
 }
 
 impl std::fmt::Debug for HeadlessFlow {
@@ -332,6 +336,8 @@ impl HeadlessFlow {
             discovery: None,
             tokens: None,
             pins: Vec::new(),
+            refused: false,
+            renewed: false,
         }
     }
 
@@ -472,6 +478,42 @@ impl HeadlessFlow {
             self.events.push_back(FlowEvent::TokensCleared);
         }
         self.begin(now)
+    }
+
+    /// Acts on the MCP server's answer to a request that carried `response.token_used`, as
+    /// the core decides for headless grants ([`crate::flow::resource::headless_decision`]: no
+    /// user, so no step-up). A 401 to the token held drops it and starts getting a new one
+    /// (`Retry`: drain, then send again with [`HeadlessFlow::access_token`]); a 401 to an older
+    /// token is stale (`Retry` with the current one); a new token refused again, or a 403
+    /// `insufficient_scope`, is `token_rejected_by_resource` in the server's words; anything
+    /// else passes through.
+    pub fn handle_resource_response(
+        &mut self,
+        now: UnixTime,
+        response: &crate::flow::ResourceResponse<'_>,
+    ) -> Result<crate::flow::ResourceDecision, Error> {
+        use crate::flow::ResourceDecision;
+        let used = response.token_used;
+        let held = used.is_some() && self.tokens.as_ref().map(|(_, t)| &t.access_token) == used;
+        let decision =
+            match crate::flow::resource::headless_decision(response, held && self.renewed) {
+                Ok(d) => d,
+                Err(e) => return Err(self.report(e)),
+            };
+        match decision {
+            ResourceDecision::Retry if held || used.is_none() => {
+                self.refused = true;
+                if self.tokens.take().is_some() {
+                    self.events.push_back(FlowEvent::TokensCleared);
+                }
+                if !self.is_busy() {
+                    self.begin(now)?;
+                }
+            }
+            ResourceDecision::PassThrough if held => self.renewed = false,
+            _ => {}
+        }
+        Ok(decision)
     }
 
     /// Drops what is in progress. Tokens are kept.
@@ -859,6 +901,7 @@ impl HeadlessFlow {
                     tokens: tokens.clone(),
                 });
                 self.tokens = Some((target.issuer, tokens));
+                self.renewed = std::mem::take(&mut self.refused);
                 Ok(())
             }
         }

@@ -23,6 +23,7 @@
 //!      │                      ▼  events: TokensUpdated, Authorized
 //!      └──────── authorization_header ◀── poll_timeout/handle_timeout: proactive refresh
 //!  MCP request ──403 insufficient_scope──▶ handle_forbidden ──▶ step-up (scope union, capped)
+//!  every MCP answer ──▶ handle_resource_response ──▶ pass through │ retry │ error (flow/resource.rs)
 //! ```
 //! Each box is a module of request/process step functions; [`AuthFlow`] only sequences them.
 //! Hosts that drive the protocol themselves call the step functions directly.
@@ -136,6 +137,7 @@ pub mod www_authenticate;
 
 pub use error::Error;
 pub use flow::{AuthFlow, Discovery, FlowConfig, FlowEvent, FlowSnapshot, FlowStatus};
+pub use flow::{ResourceDecision, ResourceResponse};
 pub use json::cache_max_age;
 
 /// Unstable internals for this workspace's adapters, fuzz targets, benches and tests: the

@@ -27,6 +27,7 @@ use mcp_oauth_core::secret::AccessToken;
 use mcp_oauth_core::time::UnixTime;
 use mcp_oauth_core::url::ResourceUrl;
 use mcp_oauth_core::{AuthFlow, Discovery, FlowConfig, FlowEvent};
+use mcp_oauth_core::{ResourceDecision, ResourceResponse};
 use tokio::sync::Mutex;
 
 use crate::cache::MetadataCache;
@@ -580,52 +581,43 @@ impl OAuthClient {
         used: Option<&AccessToken>,
         interactive: bool,
     ) -> Result<(), Error> {
-        let mut inner = self.inner.lock().await;
-        let flow = self.flow(&mut inner).await?;
-        let Some(used) = used else {
-            flow.handle_unauthorized(now(), response, entropy()?)?;
-            return self.finish_challenge(flow, interactive).await;
-        };
-        let skip = self
-            .with_refresh_lock(flow, async |this, flow, _| {
-                // Someone (this process or another) already replaced the refused token.
-                if flow.access_token(now()).is_some_and(|t| t.secret() != used.secret()) {
-                    return Ok(true);
-                }
-                flow.handle_unauthorized_for(now(), response, used, entropy()?)?;
-                this.drive_challenge(flow).await.map(|_| false)
-            })
-            .await;
-        match skip {
-            Ok(true) => Ok(()),
-            Ok(false) => self.finish_pending(flow, interactive).await,
-            Err(e) => Err(e),
-        }
+        let header = response.header("www-authenticate");
+        self.handle_resource_response(401, header, used, "", interactive).await.map(|_| ())
     }
 
-    /// Handles the MCP server's 403 for `operation`: step-up authorization when the server
-    /// asks for more scope (capped per operation by the core).
-    pub async fn handle_forbidden(
+    /// Acts on the MCP server's answer to a request for `operation` (see
+    /// [`mcp_oauth_core::flow::resource::operation_key`]) that carried `used`: the core decides
+    /// (core/src/flow/resource.rs), this runs what it asks for: a refresh (single-flight across
+    /// processes, see [`OAuthClient`]), or an authorization, with the browser step when
+    /// `interactive` (else [`Error::AuthorizationRequired`]). On
+    /// [`ResourceDecision::Retry`] send the request again with [`OAuthClient::access_token`].
+    pub async fn handle_resource_response(
         &self,
-        response: &HttpResponse,
+        status: u16,
+        www_authenticate: Option<&str>,
+        used: Option<&AccessToken>,
         operation: &str,
         interactive: bool,
-    ) -> Result<(), Error> {
+    ) -> Result<ResourceDecision, Error> {
         let mut inner = self.inner.lock().await;
         let flow = self.flow(&mut inner).await?;
-        flow.handle_forbidden(now(), response, operation, entropy()?)?;
-        self.finish_challenge(flow, interactive).await
-    }
-
-    /// After a 401/403 input: run what the flow asks; open the browser only when `interactive`.
-    async fn finish_challenge(&self, flow: &mut AuthFlow, interactive: bool) -> Result<(), Error> {
-        self.drive_challenge(flow).await?;
-        self.finish_pending(flow, interactive).await
-    }
-
-    /// Runs the flow's requests (a refresh, or discovery and registration).
-    async fn drive_challenge(&self, flow: &mut AuthFlow) -> Result<(), Error> {
-        self.drive(flow).await.map(|_| ())
+        let response = ResourceResponse { status, www_authenticate, token_used: used, operation };
+        let decide = async |this: &Self, flow: &mut AuthFlow, _| {
+            let decision = flow.handle_resource_response(now(), &response, entropy()?)?;
+            this.drive(flow).await?;
+            Ok(decision)
+        };
+        let decision = if status == 401 && used.is_some() {
+            // A refresh may follow: under the store's lock, after adopting newer tokens another
+            // process stored (the core then retries with them).
+            self.with_refresh_lock(flow, decide).await?
+        } else {
+            decide(self, flow, false).await?
+        };
+        if decision == ResourceDecision::Retry {
+            self.finish_pending(flow, interactive).await?;
+        }
+        Ok(decision)
     }
 
     /// When the flow now waits for the user: the browser step if `interactive`, else

@@ -48,12 +48,6 @@ pub enum Error {
     /// The MCP session failed.
     #[error("MCP error: {0}")]
     Mcp(String),
-    /// The MCP server refused a freshly obtained token.
-    #[error("the MCP server refused the access token ({reason})")]
-    TokenRejected {
-        /// The server's error and description.
-        reason: String,
-    },
     /// A transport kind that cannot carry authorization.
     #[error(
         "the sse transport does not support authentication; use streamable-http for servers \
@@ -92,7 +86,6 @@ impl Error {
             Error::Entropy(_) => "entropy_unavailable",
             Error::Mcp(_) => "mcp_failed",
             Error::SseNotSupported => "sse_not_supported",
-            Error::TokenRejected { .. } => "token_rejected_by_resource",
             Error::PrivateKey(_) => "private_key_invalid",
             Error::Config(_) => "config_invalid",
             Error::Usage(_) => "usage",

@@ -31,7 +31,7 @@ use mcp_oauth_core::policy::ServerPolicy;
 use mcp_oauth_core::secret::{AccessToken, ClientSecret, IdToken};
 use mcp_oauth_core::token::{ClientAssertionSigner, TokenEndpointAuth, TokenSet};
 use mcp_oauth_core::url::EndpointUrl;
-use mcp_oauth_core::FlowEvent;
+use mcp_oauth_core::{FlowEvent, ResourceDecision, ResourceResponse};
 use tokio::sync::Mutex;
 
 use crate::cache::MetadataCache;
@@ -316,6 +316,22 @@ impl HeadlessClient {
         let mut flow = self.flow.lock().await;
         // An error here (credentials bound elsewhere, say) comes back from access_token.
         let _ = flow.handle_unauthorized(now(), used);
+    }
+
+    /// Acts on the MCP server's answer to a request that carried `used`, as the core decides
+    /// for headless grants ([`HeadlessFlow::handle_resource_response`]: no user, no step-up).
+    /// On [`ResourceDecision::Retry`] send the request again with the next
+    /// [`HeadlessClient::access_token`].
+    pub async fn handle_resource_response(
+        &self,
+        status: u16,
+        www_authenticate: Option<&str>,
+        used: Option<&AccessToken>,
+    ) -> Result<ResourceDecision, Error> {
+        let mut flow = self.flow.lock().await;
+        let response =
+            ResourceResponse { status, www_authenticate, token_used: used, operation: "" };
+        Ok(flow.handle_resource_response(now(), &response)?)
     }
 
     /// The drain loop of the core's drain contract: requests, signatures, then events.

@@ -1,16 +1,17 @@
 //! The MCP transport: rmcp (the official Rust MCP SDK) over streamable HTTP, with this crate's
 //! authorization plugged into rmcp's HTTP layer. [`AuthorizedHttpClient`] implements rmcp's
-//! `StreamableHttpClient` by delegating to rmcp's reqwest client and adding the bearer token;
-//! a 401 goes to [`OAuthClient::handle_unauthorized`] (refresh, else authorize), a 403
-//! `insufficient_scope` to [`OAuthClient::handle_forbidden`] (step-up), and the request is
-//! retried once.
+//! `StreamableHttpClient` by delegating to rmcp's reqwest client and adding the bearer token.
+//! Every answer goes to the core's decision (core/src/flow/resource.rs, through
+//! [`OAuthClient::handle_resource_response`]): pass it through, or retry after what the core
+//! ran (a refresh, an authorization, a step-up), or fail with the core's error.
 
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 
-use mcp_oauth_core::http::HttpResponse;
+use mcp_oauth_core::flow::resource::operation_key;
 use mcp_oauth_core::secret::AccessToken;
+use mcp_oauth_core::ResourceDecision;
 use rmcp::model::{
     CallToolRequestParams, CallToolResult, ClientCapabilities, ClientConfig, ClientJsonRpcMessage,
     Implementation, JsonObject, Tool,
@@ -51,6 +52,25 @@ impl Authorizer {
         match self {
             Authorizer::User(c) => c.access_token().await,
             Authorizer::Headless(c) => c.access_token().await,
+        }
+    }
+
+    async fn handle_resource_response(
+        &self,
+        status: u16,
+        www_authenticate: Option<&str>,
+        used: Option<&AccessToken>,
+        operation: &str,
+        interactive: bool,
+    ) -> Result<ResourceDecision, Error> {
+        match self {
+            Authorizer::User(c) => {
+                c.handle_resource_response(status, www_authenticate, used, operation, interactive)
+                    .await
+            }
+            Authorizer::Headless(c) => {
+                c.handle_resource_response(status, www_authenticate, used).await
+            }
         }
     }
 }
@@ -124,8 +144,8 @@ impl AuthorizedHttpClient {
         StreamableHttpError::Client(McpHttpError::Auth(msg))
     }
 
-    /// Runs `send` with the current token; on 401/403 lets the OAuth client act, then retries
-    /// once with the new token.
+    /// Runs `send` with the current token and hands every answer to the core's decision:
+    /// pass it through, or send again after what the core ran. The core ends every loop.
     async fn with_auth<T, F, Fut>(
         &self,
         operation: String,
@@ -141,83 +161,45 @@ impl AuthorizedHttpClient {
             Err(Error::AuthorizationRequired { .. }) => None,
             Err(e) => return Err(self.auth_failed(e)),
         };
-        for attempt in 0..2 {
+        loop {
             let result = send(token.as_ref().map(|t| t.secret().to_owned())).await;
+            // rmcp reports a 401 or 403 with a challenge as these errors, and got past
+            // authorization when it returns a value.
             let (status, header) = match &result {
-                Err(StreamableHttpError::AuthRequired(e)) if attempt == 0 => {
-                    (401, e.www_authenticate_header.clone())
-                }
-                Err(StreamableHttpError::InsufficientScope(e)) if attempt == 0 => {
-                    (403, e.www_authenticate_header.clone())
-                }
-                // A fresh token was refused too: say why, in the server's words.
+                Ok(_) => (200, None),
                 Err(StreamableHttpError::AuthRequired(e)) => {
-                    let reason = rejection(&e.www_authenticate_header);
-                    return Err(self.auth_failed(Error::TokenRejected { reason }));
+                    (401, Some(&e.www_authenticate_header))
                 }
                 Err(StreamableHttpError::InsufficientScope(e)) => {
-                    let reason = rejection(&e.www_authenticate_header);
-                    return Err(self.auth_failed(Error::TokenRejected { reason }));
+                    (403, Some(&e.www_authenticate_header))
                 }
-                _ => return result.map_err(map_err),
+                Err(_) => return result.map_err(map_err),
             };
-            let response =
-                HttpResponse::new(status, vec![("WWW-Authenticate".into(), header)], Vec::new());
-            let handled = match (auth, status) {
-                (Authorizer::User(c), 401) => {
-                    c.handle_unauthorized(&response, token.as_ref(), self.interactive).await
-                }
-                (Authorizer::User(c), _) => {
-                    c.handle_forbidden(&response, &operation, self.interactive).await
-                }
-                (Authorizer::Headless(c), 401) => {
-                    c.handle_unauthorized(token.as_ref()).await;
-                    Ok(())
-                }
-                // A headless grant has no user to consent to more scope: the configured scopes
-                // are what the client may have.
-                (Authorizer::Headless(_), _) => Err(Error::TokenRejected {
-                    reason: format!(
-                        "{} (a headless grant cannot step up; configure the scopes it needs)",
-                        rejection(response.header("www-authenticate").unwrap_or_default())
-                    ),
-                }),
-            };
-            if let Err(e) = handled {
-                return Err(self.auth_failed(e));
+            let decision = auth
+                .handle_resource_response(
+                    status,
+                    header.map(String::as_str),
+                    token.as_ref(),
+                    &operation,
+                    self.interactive,
+                )
+                .await;
+            match decision {
+                Ok(ResourceDecision::Retry) => {}
+                Ok(_) => return result.map_err(map_err),
+                Err(e) => return Err(self.auth_failed(e)),
             }
             token = match auth.access_token().await {
                 Ok(t) => Some(t),
                 Err(e) => return Err(self.auth_failed(e)),
             };
         }
-        Err(StreamableHttpError::UnexpectedServerResponse("authorization did not help".into()))
     }
 }
 
-/// The server's reason for refusing a token, from its `WWW-Authenticate` challenge.
-fn rejection(header: &str) -> String {
-    let resp =
-        HttpResponse::new(401, vec![("WWW-Authenticate".into(), header.to_owned())], Vec::new());
-    match mcp_oauth_core::www_authenticate::bearer_challenge(&resp) {
-        Ok(Some(c)) => match (c.error, c.error_description) {
-            (Some(e), Some(d)) => format!("{e}: {d}"),
-            (Some(e), None) => e,
-            (None, Some(d)) => d,
-            (None, None) => header.to_owned(),
-        },
-        _ => header.to_owned(),
-    }
-}
-
-/// The operation a message performs, for the step-up counter (`tools/call:<name>`).
+/// The operation a message performs, for the step-up count ([`operation_key`]).
 fn operation_of(message: &ClientJsonRpcMessage) -> String {
-    let v = serde_json::to_value(message).unwrap_or_default();
-    let method = v.get("method").and_then(|m| m.as_str()).unwrap_or("message");
-    match v.pointer("/params/name").and_then(|n| n.as_str()) {
-        Some(name) => format!("{method}:{name}"),
-        None => method.to_owned(),
-    }
+    operation_key("POST", &serde_json::to_vec(message).unwrap_or_default())
 }
 
 fn map_err(e: StreamableHttpError<reqwest::Error>) -> StreamableHttpError<McpHttpError> {
@@ -302,7 +284,7 @@ impl StreamableHttpClient for AuthorizedHttpClient {
         _auth_header: Option<String>,
         custom_headers: HashMap<http::HeaderName, http::HeaderValue>,
     ) -> Result<(), StreamableHttpError<Self::Error>> {
-        self.with_auth("delete_session".into(), |token| {
+        self.with_auth(operation_key("DELETE", b""), |token| {
             self.http.delete_session(uri.clone(), session_id.clone(), token, custom_headers.clone())
         })
         .await
@@ -319,7 +301,7 @@ impl StreamableHttpClient for AuthorizedHttpClient {
         futures_core::stream::BoxStream<'static, Result<sse_stream::Sse, sse_stream::Error>>,
         StreamableHttpError<Self::Error>,
     > {
-        self.with_auth("get_stream".into(), |token| {
+        self.with_auth(operation_key("GET", b""), |token| {
             self.http.get_stream(
                 uri.clone(),
                 session_id.clone(),
@@ -343,7 +325,7 @@ impl StreamableHttpClient for AuthorizedHttpClient {
         futures_core::stream::BoxStream<'static, Result<sse_stream::Sse, sse_stream::Error>>,
         StreamableHttpError<Self::Error>,
     > {
-        self.with_auth("get_stream".into(), |token| {
+        self.with_auth(operation_key("GET", b""), |token| {
             self.http.get_stream_with_max_sse_event_size(
                 uri.clone(),
                 session_id.clone(),
@@ -457,13 +439,5 @@ mod tests {
         assert!(check_transport(TransportKind::Sse, false).is_ok());
         assert!(check_transport(TransportKind::Stdio, true).is_ok(), "stdio needs none");
         assert!(check_transport(TransportKind::StreamableHttp, true).is_ok());
-    }
-
-    #[test]
-    fn rejection_reason_comes_from_the_challenge() {
-        let h =
-            r#"Bearer error="invalid_token", error_description="token audience x does not match""#;
-        assert_eq!(rejection(h), "invalid_token: token audience x does not match");
-        assert_eq!(rejection("garbage \""), "garbage \"");
     }
 }

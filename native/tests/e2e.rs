@@ -393,6 +393,25 @@ async fn step_up_for_a_tool_that_needs_more_scope() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn step_up_on_the_retry_that_follows_the_login() {
+    // The metadata offers only mcp:admin and the 401 names no scope: the login's token lacks
+    // mcp:tools, so the retry of `initialize` after the login gets 403 insufficient_scope.
+    let peers = Peers::start_with(
+        &[],
+        &[("MCP_CHALLENGE_SCOPE", "0".into()), ("MCP_SCOPES_SUPPORTED", "mcp:admin".into())],
+    );
+    let c = client(&peers, Arc::new(MemoryStore::new()), "alice");
+    let session =
+        McpSession::connect(&peers.mcp_url, Some(c.clone()), true).await.expect("connect");
+    let tools = session.list_tools().await.expect("tools after login and step-up");
+    session.close().await;
+    assert!(tools.iter().any(|t| t.name == "echo"), "{tools:?}");
+    let scope = c.status().await.expect("status").scope.unwrap_or_default();
+    assert!(scope.contains("mcp:tools") && scope.contains("mcp:admin"), "{scope}");
+    assert_eq!(count(&peers.as_stats().await, "/token/authorization_code"), 2);
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn without_auth_a_protected_server_says_to_pass_auth() {
     let peers = Peers::start();
     let out = cli(&["tools", "list", "--token-store", "memory", "--url", &peers.mcp_url], &[]);

@@ -434,8 +434,9 @@ export class McpOAuth {
   }
 
   /**
-   * A `fetch` that adds the token, handles 401 (refresh, else authorization) and 403
-   * `insufficient_scope` (step-up), then retries once. A plain function: `{ fetch: auth.fetch }`.
+   * A `fetch` that adds the token and hands every answer to the core's decision: pass it
+   * through, or send again after what the core ran (a refresh, an authorization, a step-up on
+   * 403 `insufficient_scope`). A plain function: `{ fetch: auth.fetch }`.
    */
   get fetch() {
     this.#boundFetch ??= (input, init) => this.#fetchImpl(input, init);
@@ -451,39 +452,34 @@ export class McpOAuth {
       if (e && e.code === 'token_for_other_resource') return this.#fetch(input, init);
       throw e;
     }
-    const token = await this.accessToken();
-    const bearer = (t) => (t ? `Bearer ${t}` : null);
-    const response = await this.#fetch(...prepareRequest(input, init, bearer(token)));
-    const status = response.status;
-    if (status !== 401 && status !== 403) return response;
-    const challenge = response.headers.get('www-authenticate') ?? undefined;
-    const method = (init?.method ?? input?.method ?? 'GET').toUpperCase();
-    const operation = `${method} ${url}`;
-    const release = await this.#lock.acquire();
-    let retryToken;
-    try {
+    const method = init?.method ?? input?.method ?? 'GET';
+    const body = typeof init?.body === 'string' ? init.body : undefined;
+    let token = await this.accessToken();
+    for (;;) {
+      const response = await this.#fetch(...prepareRequest(input, init, token ? `Bearer ${token}` : null));
+      const release = await this.#lock.acquire();
       try {
-        if (status === 401) {
-          if (token) this.#flow.handleUnauthorizedFor(nowSeconds(), challenge, token, randomBytes(64));
-          else this.#flow.handleUnauthorized(nowSeconds(), challenge, randomBytes(64));
-        } else {
-          this.#flow.handleForbidden(nowSeconds(), challenge, operation, randomBytes(64));
-        }
-      } catch (e) {
-        await this.#drive().catch(() => {});
-        // A 403 that is not about scope is the application's answer: hand it back.
-        if (e && e.code === 'forbidden') return response;
-        throw e;
+        if (!(await this.#decide(response, token, method, body))) return response;
+        token = await this.#tokenLocked();
+      } finally {
+        release();
       }
-      const url2 = await this.#drive();
-      if (url2) await this.#interact(url2);
-      retryToken = await this.#tokenLocked();
-    } finally {
-      release();
     }
-    const retried = await this.#fetch(...prepareRequest(input, init, bearer(retryToken)));
-    if (status === 403 && retried.status !== 403) this.#flow.stepUpSucceeded(operation);
-    return retried;
+  }
+
+  /** The core's decision on the server's answer (core/src/flow/resource.rs), and what it asks for. True: send again. */
+  async #decide(response, token, method, body) {
+    let retry;
+    try {
+      retry = this.#flow.handleResourceResponse(nowSeconds(), response.status, response.headers.get('www-authenticate') ?? undefined, token ?? undefined, method, body, randomBytes(64));
+    } catch (e) {
+      await this.#drive().catch(() => {});
+      throw e;
+    }
+    await this.#drive();
+    const status = this.#flow.status(nowSeconds());
+    if (retry && status.state === 'awaiting_user') await this.#interact(status.url);
+    return retry;
   }
 
   /** `{ state, authorized, serverUrl, userId, issuer, expiresAt, refreshable, scope, url }`. */

@@ -184,9 +184,9 @@ export class McpOAuthHeadless {
   }
 
   /**
-   * A `fetch` for the MCP server: adds the token (and the service token header), and on a 401
-   * drops the refused token and retries once with a new one. Requests to other URLs pass
-   * through untouched. A plain function: `{ fetch: headless.fetch }`.
+   * A `fetch` for the MCP server: adds the token (and the service token header); on a 401 or
+   * 403 the core decides (a new token and the request again, the response as is, or an error).
+   * Requests to other URLs pass through untouched. A plain function: `{ fetch: headless.fetch }`.
    */
   get fetch() {
     return (this.#bound ??= (input, init) => this.#fetchImpl(input, init));
@@ -205,13 +205,16 @@ export class McpOAuthHeadless {
       if (e && e.code === 'token_for_other_resource') return this.#fetch(input, init);
       throw e;
     }
-    const token = await this.accessToken();
-    const res = await this.#fetch(...this.#request(input, init, token));
-    if (res.status !== 401) return res;
-    await res.arrayBuffer().catch(() => {});
-    // The core drops the refused token (not one another caller already replaced) and queues a new request.
-    this.#flow.handleUnauthorized(nowSeconds(), token);
-    return this.#fetch(...this.#request(input, init, await this.accessToken()));
+    for (;;) {
+      const token = await this.accessToken();
+      const res = await this.#fetch(...this.#request(input, init, token));
+      if (res.status !== 401 && res.status !== 403) return res;
+      // The core decides (no user, so no step-up): a new token and again, the response as is, or
+      // an error when no new token can help. It bounds the retries.
+      const retry = this.#flow.handleResourceResponse(nowSeconds(), res.status, res.headers.get('www-authenticate') ?? undefined, token);
+      if (!retry) return res;
+      await res.arrayBuffer().catch(() => {});
+    }
   }
 
   /** `{ grant, serverUrl, issuer, authorized, expiresAt, scope }` (no secrets). */

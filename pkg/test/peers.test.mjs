@@ -215,7 +215,8 @@ describe('npm package against the real peers', () => {
     assert.equal(c.resourceMetadata, 'https://x/.well-known/oauth-protected-resource');
     assert.equal(c.scope, 'a b');
     const flow = new Flow({ serverUrl: mcp.info.url, redirectUri: REDIRECT });
-    flow.handleUnauthorized(1_800_000_000, 'Bearer resource_metadata="http://127.0.0.1:1/.well-known/oauth-protected-resource/mcp"', crypto.getRandomValues(new Uint8Array(64)));
+    const retry = flow.handleResourceResponse(1_800_000_000, 401, 'Bearer resource_metadata="http://127.0.0.1:1/.well-known/oauth-protected-resource/mcp"', undefined, 'POST', '{"jsonrpc":"2.0","id":1,"method":"initialize"}', crypto.getRandomValues(new Uint8Array(64)));
+    assert.equal(retry, true);
     const req = flow.pollRequest();
     assert.equal(req.method, 'GET');
     assert.equal(req.purpose, 'resource_metadata');

@@ -164,12 +164,28 @@ impl HeadlessFlow {
         self.flow.begin(time(now)).js()
     }
 
-    /// The MCP server answered 401 to a request carrying `used`: a new token unless the 401 is
-    /// stale. Then drain.
-    #[wasm_bindgen(js_name = handleUnauthorized)]
-    pub fn handle_unauthorized(&mut self, now: f64, used: Option<String>) -> Result<(), JsValue> {
+    /// The MCP server answered `status` (with `wwwAuthenticate`) to a request carrying `used`:
+    /// `true` means drain (a new token is on its way unless the 401 was stale) and send again
+    /// with `accessToken()`; `false` means hand the response to the caller. Throws
+    /// `token_rejected_by_resource` when no new token can help (a new token refused again, or a
+    /// 403 `insufficient_scope`: a headless grant cannot step up).
+    #[wasm_bindgen(js_name = handleResourceResponse)]
+    pub fn handle_resource_response(
+        &mut self,
+        now: f64,
+        status: u16,
+        www_authenticate: Option<String>,
+        used: Option<String>,
+    ) -> Result<bool, JsValue> {
         let used = used.map(AccessToken::new);
-        self.flow.handle_unauthorized(time(now), used.as_ref()).js()
+        let response = mcp_oauth_core::ResourceResponse {
+            status,
+            www_authenticate: www_authenticate.as_deref(),
+            token_used: used.as_ref(),
+            operation: "",
+        };
+        let decision = self.flow.handle_resource_response(time(now), &response).js()?;
+        Ok(decision == mcp_oauth_core::ResourceDecision::Retry)
     }
 
     /// The next request (`{ id, purpose, method, url, headers, body }`) or `undefined`.

@@ -6,6 +6,7 @@
 //! `crypto.getRandomValues` (nothing here calls the platform).
 
 use js_sys::{Array, Reflect, Uint8Array};
+use mcp_oauth_core::flow::resource::operation_key;
 use mcp_oauth_core::flow::{EntryKey, PersistedEntry};
 use mcp_oauth_core::http::{HttpRequest, HttpResponse, Purpose, RequestId};
 use mcp_oauth_core::secret::AccessToken;
@@ -13,6 +14,7 @@ use mcp_oauth_core::time::UnixTime;
 use mcp_oauth_core::url::{IssuerUrl, ResourceUrl};
 use mcp_oauth_core::{resource_metadata, server_metadata, www_authenticate};
 use mcp_oauth_core::{AuthFlow, FlowEvent, FlowStatus};
+use mcp_oauth_core::{ResourceDecision, ResourceResponse};
 use wasm_bindgen::prelude::*;
 
 use crate::error::{core_error, error, IntoJs};
@@ -117,29 +119,34 @@ impl Flow {
         Ok(Flow { flow: AuthFlow::new(crate::options::parse(&options)?) })
     }
 
-    /// The MCP server answered 401 with this `WWW-Authenticate` value (if any).
-    #[wasm_bindgen(js_name = handleUnauthorized)]
-    pub fn handle_unauthorized(
+    /// The MCP server answered a request (`method`, and `body` when it is a string, name the
+    /// operation: the core's `operation_key`) that carried the access token `used`: `true` means
+    /// drain, complete the authorization the flow may wait for (`status().state` is
+    /// `awaiting_user`), then send the request again with `accessToken()`; `false` means hand
+    /// the response to the caller. Throws when no retry can help (core/src/flow/resource.rs).
+    #[wasm_bindgen(js_name = handleResourceResponse)]
+    #[allow(clippy::too_many_arguments)]
+    pub fn handle_resource_response(
         &mut self,
         now: f64,
+        status: u16,
         www_authenticate: Option<String>,
+        used: Option<String>,
+        method: &str,
+        body: Option<String>,
         #[wasm_bindgen(unchecked_param_type = "Uint8Array")] entropy: Option<Uint8Array>,
-    ) -> Result<(), JsValue> {
-        let resp = challenge_response(401, www_authenticate);
-        self.flow.handle_unauthorized(time(now), &resp, crate::io::entropy(entropy)?).js()
-    }
-
-    /// The MCP server answered 403 to `operation` (step-up on `insufficient_scope`).
-    #[wasm_bindgen(js_name = handleForbidden)]
-    pub fn handle_forbidden(
-        &mut self,
-        now: f64,
-        www_authenticate: Option<String>,
-        operation: &str,
-        #[wasm_bindgen(unchecked_param_type = "Uint8Array")] entropy: Option<Uint8Array>,
-    ) -> Result<(), JsValue> {
-        let resp = challenge_response(403, www_authenticate);
-        self.flow.handle_forbidden(time(now), &resp, operation, crate::io::entropy(entropy)?).js()
+    ) -> Result<bool, JsValue> {
+        let used = used.map(AccessToken::new);
+        let operation = operation_key(method, body.unwrap_or_default().as_bytes());
+        let response = ResourceResponse {
+            status,
+            www_authenticate: www_authenticate.as_deref(),
+            token_used: used.as_ref(),
+            operation: &operation,
+        };
+        let decision =
+            self.flow.handle_resource_response(time(now), &response, crate::io::entropy(entropy)?);
+        Ok(decision.js()? == ResourceDecision::Retry)
     }
 
     /// Starts an authorization whatever is held.
@@ -292,29 +299,6 @@ impl Flow {
     #[wasm_bindgen(js_name = pendingState)]
     pub fn pending_state(&self) -> Option<String> {
         self.flow.pending().map(|p| p.state.secret().to_owned())
-    }
-
-    /// The MCP server answered 401 to a request that carried `used`: a 401 for a token that
-    /// was already replaced (a concurrent refresh) is not acted on twice.
-    #[wasm_bindgen(js_name = handleUnauthorizedFor)]
-    pub fn handle_unauthorized_for(
-        &mut self,
-        now: f64,
-        www_authenticate: Option<String>,
-        used: &str,
-        #[wasm_bindgen(unchecked_param_type = "Uint8Array")] entropy: Option<Uint8Array>,
-    ) -> Result<(), JsValue> {
-        let resp = challenge_response(401, www_authenticate);
-        let used = AccessToken::new(used);
-        self.flow
-            .handle_unauthorized_for(time(now), &resp, &used, crate::io::entropy(entropy)?)
-            .js()
-    }
-
-    /// The retried request after a step-up succeeded (resets the per-operation cap).
-    #[wasm_bindgen(js_name = stepUpSucceeded)]
-    pub fn step_up_succeeded(&mut self, operation: &str) {
-        self.flow.step_up_succeeded(operation);
     }
 
     /// The access token when fresh at `now`.

@@ -334,6 +334,7 @@ impl AuthFlow {
 
     pub(super) fn store_tokens(&mut self, issuer: String, tokens: crate::token::TokenSet) {
         self.refresh_not_before = None;
+        self.note_token_origin();
         self.events.push_back(FlowEvent::TokensUpdated {
             issuer: issuer.clone(),
             resource: self.token_resource().as_str().to_owned(),

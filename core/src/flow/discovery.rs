@@ -7,7 +7,7 @@ use crate::error::Error;
 use crate::http::HttpResponse;
 use crate::pkce::Entropy;
 use crate::time::UnixTime;
-use crate::www_authenticate;
+use crate::www_authenticate::{self, BearerChallenge};
 
 impl AuthFlow {
     /// Starts an authorization without waiting for a 401 (a `login` command). Uses cached
@@ -38,16 +38,26 @@ impl AuthFlow {
         response: &HttpResponse,
         entropy: Entropy,
     ) -> Result<(), Error> {
-        let challenge = match www_authenticate::bearer_challenge(response) {
-            Ok(c) => c,
-            Err(e) => return Err(self.report(e.into())),
-        };
+        match www_authenticate::bearer_challenge(response) {
+            Ok(challenge) => self.unauthorized(now, challenge, entropy),
+            Err(e) => Err(self.report(e.into())),
+        }
+    }
+
+    /// [`AuthFlow::handle_unauthorized`] with the challenge read.
+    pub(super) fn unauthorized(
+        &mut self,
+        now: UnixTime,
+        challenge: Option<BearerChallenge>,
+        entropy: Entropy,
+    ) -> Result<(), Error> {
         if !matches!(self.phase, Phase::Idle) {
             return Ok(());
         }
         if challenge.is_some() {
             self.challenge = challenge.map(Box::new);
         }
+        self.answering_challenge = false;
         let can_refresh = self.tokens.as_ref().is_some_and(|(_, t)| t.refresh_token.is_some());
         if can_refresh && !self.tokens_from_401_refresh {
             return self.start(now, Goal::Refresh { fallback: Some(entropy) });

@@ -12,6 +12,7 @@
 //!         ─▶ handle_callback ─▶ code exchange ─▶ TokensUpdated, Authorized ─▶ Idle
 //!       poll_timeout ─▶ handle_timeout: proactive refresh, pending-authorization expiry
 //!       handle_forbidden (403 insufficient_scope) ─▶ step-up authorization (capped)
+//!       handle_resource_response: any answer of the MCP server ─▶ pass through, retry, or error
 //! ```
 //!
 //! # Drain contract
@@ -30,6 +31,7 @@ mod config;
 mod discovery;
 mod entry;
 mod refresh;
+pub mod resource;
 mod snapshot;
 
 #[cfg(test)]
@@ -40,6 +42,7 @@ use std::sync::Arc;
 
 pub use config::FlowConfig;
 pub use entry::{EntryKey, PersistedEntry, ENTRY_VERSION};
+pub use resource::{ResourceDecision, ResourceResponse};
 pub use snapshot::{Discovery, FlowSnapshot, StoredTokens, SNAPSHOT_VERSION};
 
 use crate::authorize::PendingAuthorization;
@@ -207,6 +210,10 @@ pub struct AuthFlow {
     tokens_from_401_refresh: bool,
     last_requested_scope: Option<String>,
     step_up_attempts: Vec<(String, u32)>,
+    /// The flow in progress answers the MCP server's 401 or 403 (core/src/flow/resource.rs).
+    answering_challenge: bool,
+    /// The tokens held were obtained in answer to a 401 or 403 and not yet accepted since.
+    tokens_after_challenge: bool,
     refresh_not_before: Option<UnixTime>,
     signer: Option<Arc<dyn ClientAssertionSigner + Send + Sync>>,
 }
@@ -238,6 +245,8 @@ impl AuthFlow {
             tokens_from_401_refresh: false,
             last_requested_scope: None,
             step_up_attempts: Vec::new(),
+            answering_challenge: false,
+            tokens_after_challenge: false,
             refresh_not_before: None,
             signer: None,
         }
@@ -425,6 +434,7 @@ impl AuthFlow {
     pub fn cancel(&mut self) {
         self.phase = Phase::Idle;
         self.requests.clear();
+        self.answering_challenge = false;
     }
 
     fn next_request_id(&mut self) -> RequestId {

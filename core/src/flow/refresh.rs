@@ -6,7 +6,6 @@ use crate::http::{HttpResponse, RequestId};
 use crate::pkce::Entropy;
 use crate::registration::IdentitySource;
 use crate::revocation::{self, TokenKind};
-use crate::scope;
 use crate::time::UnixTime;
 use crate::token::{self, TokenError};
 use crate::www_authenticate;
@@ -41,6 +40,7 @@ impl AuthFlow {
                 // Should the refresh not even start (a missing registration, a signer that
                 // fails), the deadline must still move: no busy loop on poll_timeout.
                 self.refresh_not_before = Some(now.plus(self.config.retry_after_secs.max(1)));
+                self.answering_challenge = false;
                 self.start(now, Goal::Refresh { fallback: None })
             }
             _ => Ok(()),
@@ -172,6 +172,8 @@ impl AuthFlow {
     /// Handles the MCP server's `403 Forbidden` for `operation` (a tool name, a method): with
     /// `error="insufficient_scope"` it re-authorizes with the union of the scopes requested
     /// before, granted, and challenged, at most `max_step_up_attempts` times per operation.
+    /// Hosts that send MCP requests use [`AuthFlow::handle_resource_response`], which also
+    /// passes an application's 403 through.
     pub fn handle_forbidden(
         &mut self,
         now: UnixTime,
@@ -189,24 +191,7 @@ impl AuthFlow {
             let what = "no insufficient_scope challenge".to_owned();
             return Err(self.report(FlowError::Forbidden(what).into()));
         };
-        let attempts =
-            self.step_up_attempts.iter().find(|(op, _)| op == operation).map_or(0, |(_, n)| *n);
-        if attempts >= self.config.max_step_up_attempts {
-            return Err(self.report(
-                FlowError::StepUpLimitReached { operation: operation.to_owned(), attempts }.into(),
-            ));
-        }
-        self.step_up_attempts.retain(|(op, _)| op != operation);
-        self.step_up_attempts.push((operation.to_owned(), attempts + 1));
-        let granted = self.tokens.as_ref().and_then(|(_, t)| t.scope.clone());
-        let scope = scope::step_up(
-            self.last_requested_scope.as_deref(),
-            granted.as_deref(),
-            challenge.scope.as_deref(),
-        );
-        self.challenge = Some(Box::new(challenge));
-        self.cancel();
-        self.start(now, Goal::Authorize { entropy, scope })
+        self.step_up(now, challenge, operation, entropy)
     }
 
     /// Clears the step-up counter of an operation once it succeeded.

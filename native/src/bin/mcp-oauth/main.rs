@@ -18,16 +18,28 @@ use output::{print_headless, print_status, print_tools};
 use setup::{usage, Setup};
 
 fn exit_code(e: &Error) -> u8 {
+    if token_rejected(e) {
+        return 5;
+    }
     match e {
         Error::Usage(_) | Error::SseNotSupported | Error::Config(_) | Error::PrivateKey(_) => 2,
         Error::AuthorizationRequired { .. } => 4,
-        Error::Mcp(_) | Error::TokenRejected { .. } => 5,
+        Error::Mcp(_) => 5,
         Error::Transport { .. } => 6,
         Error::Store(_) => 7,
         Error::Cancelled => 130,
         Error::Protocol(_) | Error::Redirect(_) | Error::Timeout { .. } => 3,
         _ => 1,
     }
+}
+
+/// The MCP server refused a token obtained in answer to its previous refusal.
+fn token_rejected(e: &Error) -> bool {
+    use mcp_oauth::core::error::FlowError;
+    matches!(
+        e,
+        Error::Protocol(mcp_oauth::core::Error::Flow(FlowError::TokenRejectedByResource { .. }))
+    )
 }
 
 /// What to do about an error, beyond its message.
@@ -44,7 +56,7 @@ fn hint(e: &Error) -> Option<String> {
             Some("consent was denied at the authorization server; run the command again to retry".into())
         }
         Error::Transport { .. } => Some("check that the server is running and reachable".into()),
-        Error::TokenRejected { .. } => Some(
+        _ if token_rejected(e) => Some(
             "the authorization server issued a token the MCP server does not accept (audience, \
              scope or issuer); check the server's resource configuration"
                 .into(),
