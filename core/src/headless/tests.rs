@@ -396,3 +396,54 @@ fn expiry_401_and_single_flight() {
     let e = flow.handle_response(world.now, RequestId(999), HttpResponse::json(200, "{}"));
     assert_eq!(e.unwrap_err().code(), "unknown_request");
 }
+
+/// The resource server's answers, as the core decides them for a headless grant: a 401 to the
+/// token held → a new token and `Retry`; the new token refused again → `token_rejected_by_resource`
+/// in the server's words; a stale 401 → `Retry` with the current token, nothing sent; a 403
+/// `insufficient_scope` → an error (no user to step up); another 403 and a 200 pass through.
+#[test]
+fn resource_answers_are_the_cores_decision() {
+    use crate::flow::{ResourceDecision, ResourceResponse};
+    let mut world = world_with_secret("svc", "s3cret");
+    let config = HeadlessConfig::new(MCP, HeadlessCredentials::secret("svc", "s3cret")).unwrap();
+    let (mut flow, _) = start(config, &mut world);
+    let first = flow.access_token(world.now).cloned().unwrap();
+    let answer = |status, www: Option<&'static str>, used| ResourceResponse {
+        status,
+        www_authenticate: www,
+        token_used: used,
+        operation: "",
+    };
+    let ok = flow.handle_resource_response(world.now, &answer(200, None, Some(&first)));
+    assert_eq!(ok, Ok(ResourceDecision::PassThrough));
+    let bearer = Some(r#"Bearer error="invalid_token", error_description="expired""#);
+    let d = flow.handle_resource_response(world.now, &answer(401, bearer, Some(&first)));
+    assert_eq!(d, Ok(ResourceDecision::Retry));
+    let seen = drive(&mut flow, &mut world);
+    assert_eq!(seen.token_requests().len(), 1, "a new token");
+    let second = flow.access_token(world.now).cloned().unwrap();
+    assert_ne!(first, second);
+    // A late 401 for the first token: stale, retry with the current one, nothing sent.
+    let d = flow.handle_resource_response(world.now, &answer(401, bearer, Some(&first)));
+    assert_eq!(d, Ok(ResourceDecision::Retry));
+    assert!(flow.poll_request().is_none());
+    assert_eq!(flow.access_token(world.now), Some(&second));
+    // The new token refused too: no loop, the server's reason.
+    let e = flow.handle_resource_response(world.now, &answer(401, bearer, Some(&second)));
+    let e = e.unwrap_err();
+    assert_eq!(e.code(), "token_rejected_by_resource");
+    assert!(e.to_string().contains("invalid_token: expired"), "{e}");
+    assert!(flow.poll_request().is_none());
+    // 403: insufficient_scope cannot be stepped up; any other 403 is the application's.
+    let scope = Some(r#"Bearer error="insufficient_scope", scope="mcp:admin""#);
+    let e = flow.handle_resource_response(world.now, &answer(403, scope, Some(&second)));
+    assert_eq!(e.unwrap_err().code(), "token_rejected_by_resource");
+    let d = flow.handle_resource_response(world.now, &answer(403, None, Some(&second)));
+    assert_eq!(d, Ok(ResourceDecision::PassThrough));
+    let events = drive(&mut flow, &mut world).events;
+    assert_eq!(
+        events.iter().filter(|e| matches!(e, FlowEvent::Failed(_))).count(),
+        2,
+        "the two errors, not the pass-through: {events:?}"
+    );
+}
