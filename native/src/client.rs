@@ -567,9 +567,13 @@ impl OAuthClient {
         }
         match flow.access_token(crate::now()) {
             Some(t) => Ok(t.clone()),
-            None => Err(refresh_error.unwrap_or_else(|| Error::AuthorizationRequired {
-                server: self.opts.server_url.clone(),
-            })),
+            None => match refresh_error {
+                // The refresh failed but the tokens are kept (a transient failure): say why.
+                Some(e) if flow.tokens().is_some() => Err(e),
+                // No tokens (never had any, or the core dropped a rejected refresh token): the
+                // request goes without one and the server's 401 starts an authorization.
+                _ => Err(Error::AuthorizationRequired { server: self.opts.server_url.clone() }),
+            },
         }
     }
 
