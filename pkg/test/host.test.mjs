@@ -100,6 +100,10 @@ test("Flow takes only the core's options, and its entropy from the caller", () =
   // The host's options are not the core's: a Flow refuses them.
   assert.throws(() => new Flow({ serverUrl: SERVER, redirectUri: REDIRECT, storage: 'memory' }), isError('invalid_option', /options\.storage: unknown option \(known: serverUrl, redirectUri, clientName, clientId, clientSecret, clientMetadataUrl, scopes\)/));
   assert.throws(() => new Flow(null), isError('invalid_option', /Flow needs an options object/));
+  // Scopes are checked by the core (RFC 6749 §3.3 scope-token), as a string or an array.
+  assert.throws(() => new Flow({ serverUrl: SERVER, redirectUri: REDIRECT, scopes: ['mcp:read', 'say "hi"'] }), isError('invalid_option', /options\.scopes: .*`say "hi"` is not a scope token/));
+  assert.throws(() => new Flow({ serverUrl: SERVER, redirectUri: REDIRECT, scopes: 'a b\\c' }), isError('invalid_option', /scope token/));
+  new Flow({ serverUrl: SERVER, redirectUri: REDIRECT, scopes: ['mcp:read', 'mcp:read', 'mcp:write'] });
   const flow = new Flow({ serverUrl: SERVER, redirectUri: REDIRECT });
   // Errors thrown by the WebAssembly module are Errors and McpOAuthErrors (of either import).
   assert.throws(() => flow.beginAuthorization(1_800_000_000), (e) => e instanceof Error && e instanceof PackageError && isError('invalid_argument', /entropy must be a Uint8Array of 64 bytes/)(e));

@@ -7,13 +7,12 @@
 //!
 //! Also [`client_assertion_claims`], the RFC 7523 §3 claims step function.
 
-use js_sys::{Array, Reflect, Uint8Array};
+use js_sys::{Reflect, Uint8Array};
 use mcp_oauth_core::headless::{
     AssertionFor, CrossAppConfig, FixedTokenEndpoint, HeadlessAuth, HeadlessConfig,
     HeadlessCredentials, HeadlessFlow as CoreFlow,
 };
 use mcp_oauth_core::jwt_bearer;
-use mcp_oauth_core::scope;
 use mcp_oauth_core::secret::{AccessToken, ClientSecret, IdToken};
 use mcp_oauth_core::token::TokenEndpointAuth;
 use mcp_oauth_core::url::{EndpointUrl, IssuerUrl};
@@ -71,35 +70,13 @@ fn credentials(obj: &JsValue, path: &str) -> Result<HeadlessCredentials, JsValue
     Ok(c)
 }
 
-/// The `scopes` option: a string or an array of strings (space-delimited, RFC 6749 §3.3).
-fn scopes(options: &JsValue) -> Result<Option<String>, JsValue> {
-    let v = Reflect::get(options, &"scopes".into())?;
-    if v.is_undefined() || v.is_null() {
-        return Ok(None);
-    }
-    if let Some(s) = v.as_string() {
-        return Ok(Some(s));
-    }
-    if !Array::is_array(&v) {
-        return Err(invalid_option("scopes", "expected a string or an array of strings"));
-    }
-    let mut list = Vec::new();
-    for s in Array::from(&v).iter() {
-        list.push(
-            s.as_string()
-                .ok_or_else(|| invalid_option("scopes", "every element must be a string"))?,
-        );
-    }
-    Ok(scope::join_unique(list.iter().map(String::as_str)))
-}
-
 fn parse_config(options: &JsValue) -> Result<HeadlessConfig, JsValue> {
     if !options.is_object() {
         return Err(invalid_option("(all)", "needs an options object"));
     }
     let client = credentials(options, "")?;
     let mut config = HeadlessConfig::new(&required(options, "", "serverUrl")?, client).js()?;
-    config.scopes = scopes(options)?;
+    config.scopes = crate::options::scopes(options)?;
     if let Some(url) = string(options, "", "tokenUrl")? {
         config.token_endpoint = Some(FixedTokenEndpoint {
             token_endpoint: EndpointUrl::parse(&url)

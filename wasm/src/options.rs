@@ -86,10 +86,21 @@ pub(crate) fn parse(options: &JsValue) -> Result<FlowConfig, JsValue> {
         );
     }
     let mut config = FlowConfig::new(&server_url, &redirect_uri, client).js()?;
-    config.scopes =
+    config.scopes = scopes(options)?;
+    Ok(config)
+}
+
+/// The `scopes` option (of `Flow` and `HeadlessFlow`): a space-separated string or an array of
+/// scope tokens; the core checks each (RFC 6749 §3.3) and joins them.
+pub(crate) fn scopes(options: &JsValue) -> Result<Option<String>, JsValue> {
+    let scopes: Vec<String> =
         match get(options, "scopes")? {
-            None => None,
-            Some(v) if v.is_string() => v.as_string(),
+            None => Vec::new(),
+            Some(v) if v.is_string() => {
+                mcp_oauth_core::scope::split(&v.as_string().unwrap_or_default())
+                    .map(str::to_owned)
+                    .collect()
+            }
             Some(v) if Array::is_array(&v) => {
                 let mut scopes = Vec::new();
                 for s in Array::from(&v).iter() {
@@ -97,7 +108,7 @@ pub(crate) fn parse(options: &JsValue) -> Result<FlowConfig, JsValue> {
                         invalid_option("scopes", "every element must be a string")
                     })?);
                 }
-                Some(scopes.join(" "))
+                scopes
             }
             Some(v) => {
                 return Err(invalid_option(
@@ -106,5 +117,5 @@ pub(crate) fn parse(options: &JsValue) -> Result<FlowConfig, JsValue> {
                 ))
             }
         };
-    Ok(config)
+    mcp_oauth_core::scope::from_list(&scopes).map_err(|e| invalid_option("scopes", &e.to_string()))
 }
