@@ -39,7 +39,9 @@
 //! thumbprint, `use_dpop_nonce` answers and a per-origin nonce cache; the host signs.
 //!
 //! ## Drain contract
-//! After every input to an [`AuthFlow`] (`handle_*`, `begin_authorization`, `logout`):
+//! The same for every machine ([`Machine`]: [`AuthFlow`], [`headless::HeadlessFlow`]), so a
+//! host has one drain loop. After every input to an [`AuthFlow`] (`handle_*`,
+//! `begin_authorization`, `logout`):
 //! 1. drain `poll_request()`, send each request **without following redirects**, and answer with
 //!    `handle_response(now, id, response)` (or `handle_transport_error`), draining again;
 //! 2. drain `poll_event()`;
@@ -121,6 +123,7 @@ pub mod headless;
 pub mod http;
 pub(crate) mod json;
 pub mod jwt_bearer;
+pub mod machine;
 pub mod pkce;
 pub mod policy;
 pub mod registration;
@@ -139,6 +142,7 @@ pub use error::Error;
 pub use flow::{AuthFlow, Discovery, FlowConfig, FlowEvent, FlowSnapshot, FlowStatus};
 pub use flow::{ResourceDecision, ResourceResponse};
 pub use json::cache_max_age;
+pub use machine::Machine;
 
 /// Unstable internals for this workspace's adapters, fuzz targets, benches and tests: the
 /// JSON reader and the base64 / form / percent encodings. Not part of the API: anything here

@@ -370,30 +370,9 @@ impl OAuthClient {
     /// Sends every request the flow asks for, persists what its events say, and returns the
     /// authorization URL when the flow wants the browser.
     async fn drive(&self, flow: &mut AuthFlow) -> Result<Option<String>, Error> {
-        let mut first_error: Option<Error> = None;
-        while let Some(req) = flow.poll_request() {
-            let result = match self.opts.http.send(&req).await {
-                Ok(resp) => flow.handle_response(now(), req.id, resp),
-                Err(t) => {
-                    if let Some(denied) = t.egress {
-                        first_error.get_or_insert(Error::Egress(denied));
-                    }
-                    flow.handle_transport_error(now(), req.id, &t.message)
-                }
-            };
-            if let Err(e) = result {
-                first_error.get_or_insert(match e {
-                    mcp_oauth_core::Error::Flow(mcp_oauth_core::error::FlowError::Transport {
-                        url,
-                        message,
-                        ..
-                    }) => Error::Transport { url, message },
-                    other => Error::Protocol(other),
-                });
-            }
-        }
+        let drained = crate::drive::drain(flow, &self.opts.http, &crate::drive::no_signer).await;
         let mut browser = None;
-        while let Some(event) = flow.poll_event() {
+        for event in drained.events {
             match event {
                 FlowEvent::MetadataDiscovered(d) => {
                     self.opts.cache.put(self.config.server_url.as_str(), d, now());
@@ -419,7 +398,7 @@ impl OAuthClient {
                 _ => {}
             }
         }
-        match first_error {
+        match drained.error {
             Some(e) => Err(e),
             None => Ok(browser),
         }

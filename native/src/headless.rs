@@ -25,7 +25,7 @@ use std::time::Duration;
 
 use mcp_oauth_core::headless::{
     AssertionFor, CrossAppConfig, FixedTokenEndpoint, HeadlessAuth, HeadlessConfig,
-    HeadlessCredentials, HeadlessFlow,
+    HeadlessCredentials, HeadlessFlow, SigningRequest,
 };
 use mcp_oauth_core::policy::ServerPolicy;
 use mcp_oauth_core::secret::{AccessToken, ClientSecret, IdToken};
@@ -336,42 +336,17 @@ impl HeadlessClient {
 
     /// The drain loop of the core's drain contract: requests, signatures, then events.
     async fn drive(&self, flow: &mut HeadlessFlow) -> Result<(), Error> {
-        let mut first_error = None;
-        let mut denied = None;
-        loop {
-            let result = if let Some(req) = flow.poll_request() {
-                match self.opts.http.send(&req).await {
-                    Ok(resp) => flow.handle_response(now(), req.id, resp),
-                    Err(t) => {
-                        denied = denied.or(t.egress);
-                        flow.handle_transport_error(now(), req.id, &t.message)
-                    }
-                }
-            } else if let Some(sig) = flow.poll_signature() {
-                match self.signer(sig.signer).map(|s| s.sign(&sig.claims)) {
-                    Some(Ok(jwt)) => flow.provide_assertion(now(), sig.id, &jwt),
-                    Some(Err(e)) => flow.handle_signing_error(sig.id, &e),
-                    None => flow.handle_signing_error(sig.id, "no signing key is configured"),
-                }
-            } else {
-                break;
-            };
-            if let Err(e) = result {
-                first_error.get_or_insert(e);
-            }
-        }
-        while let Some(event) = flow.poll_event() {
+        let sign = |sig: &SigningRequest| match self.signer(sig.signer) {
+            Some(s) => s.sign(&sig.claims),
+            None => Err("no signing key is configured".to_owned()),
+        };
+        let drained = crate::drive::drain(flow, &self.opts.http, &sign).await;
+        for event in drained.events {
             if let FlowEvent::MetadataDiscovered(d) = event {
                 self.opts.cache.put(flow.config().server_url.as_str(), d, now());
             }
         }
-        if let Some(e) = denied {
-            return Err(Error::Egress(e));
-        }
-        match first_error {
-            Some(e) => Err(e.into()),
-            None => Ok(()),
-        }
+        drained.error.map_or(Ok(()), Err)
     }
 
     /// The signer of the client the core asks for.

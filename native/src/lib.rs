@@ -25,6 +25,7 @@ pub use mcp_oauth_core as core;
 pub mod cache;
 pub mod client;
 pub mod config;
+mod drive;
 pub mod egress;
 pub mod error;
 pub mod headless;

@@ -25,9 +25,9 @@
 // the module before anything here runs.
 import { Flow } from './mcp_oauth_wasm.js';
 import {
-  McpOAuthError, makeError, nowSeconds, randomBytes, isBrowser, defaultFetch, send, makeStorage,
+  McpOAuthError, makeError, nowSeconds, randomBytes, isBrowser, defaultFetch, makeStorage,
   storageGet, storageSet, storageDelete, openPopup, navigatePopup, closePopup, waitForPopup,
-  completePopup, navigate, follow, callListener, requestUrl, prepareRequest,
+  completePopup, navigate, follow, callListener, requestUrl, prepareRequest, drain,
 } from './io.js';
 
 export { McpOAuthError };
@@ -210,18 +210,9 @@ export class McpOAuth {
 
   /** The drain contract: requests, then events. Returns the authorization URL when the flow wants the browser. */
   async #drive() {
-    let firstError = null;
-    for (let req = this.#flow.pollRequest(); req; req = this.#flow.pollRequest()) {
-      const out = await send(this.#fetch, req.method, req.url, req.headers, req.body);
-      try {
-        if (out.error !== undefined) this.#flow.handleTransportError(nowSeconds(), req.id, out.error);
-        else this.#flow.handleResponse(nowSeconds(), req.id, out);
-      } catch (e) {
-        firstError ??= e;
-      }
-    }
+    const { events, error } = await drain(this.#flow, this.#fetch);
     let browser = null;
-    for (let ev = this.#flow.pollEvent(); ev; ev = this.#flow.pollEvent()) {
+    for (const ev of events) {
       switch (ev.type) {
         case 'client_registered':
           await this.#persist();
@@ -252,7 +243,7 @@ export class McpOAuth {
       }
     }
     this.#emitStatusIfChanged();
-    if (firstError) throw firstError;
+    if (error) throw error;
     return browser;
   }
 

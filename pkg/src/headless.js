@@ -14,7 +14,7 @@
 // The WebAssembly module's bindings (wasm-bindgen output, the Node build): pkg/build.sh puts
 // them next to the minified copy of this file (dist/node/); node.js initialises the module.
 import * as steps from './mcp_oauth_wasm.js';
-import { makeError, nowSeconds, randomBytes, defaultFetch, send, requestUrl, prepareRequest } from './io.js';
+import { makeError, nowSeconds, randomBytes, defaultFetch, requestUrl, prepareRequest, drain } from './io.js';
 
 /** The core's RFC 7523 §3 assertion claims; `jtiRandom` (16 bytes) from `crypto.getRandomValues` when not given. */
 export function clientAssertionClaims(clientId, audience, now, jtiRandom = randomBytes(16)) {
@@ -160,28 +160,15 @@ export class McpOAuthHeadless {
 
   /** The drain contract: requests and signatures until both are empty, then events; the first error is thrown. */
   async #drain() {
-    const f = this.#flow;
-    let first = null;
-    const step = (fn) => { try { fn(); } catch (e) { first ??= e; } };
-    for (;;) {
-      const req = f.pollRequest();
-      if (req) {
-        const res = await send(this.#fetch, req.method, req.url, req.headers, req.body);
-        step(() => (res.error !== undefined ? f.handleTransportError(nowSeconds(), req.id, res.error) : f.handleResponse(nowSeconds(), req.id, res)));
-        continue;
-      }
-      const sig = f.pollSignature(randomBytes(16));
-      if (!sig) break;
-      let jwt = null;
-      let why = 'no privateKey is configured for this client';
-      if (this.#key && sig.signer === 'authorization_server') {
-        try { jwt = await signJwt(this.#key, this.#o.signingAlg, sig.payload); } catch (e) { why = (e && e.message) || String(e); }
-      }
-      step(() => (jwt !== null ? f.provideAssertion(nowSeconds(), sig.id, jwt) : f.handleSigningError(sig.id, why)));
-    }
-    while (f.pollEvent()); // nothing to persist: tokens and discovery stay in the flow
-    if (first) throw first;
+    const sign = (sig) => {
+      if (!this.#key || sig.signer !== 'authorization_server') throw new Error('no privateKey is configured for this client');
+      return signJwt(this.#key, this.#o.signingAlg, sig.payload);
+    };
+    // Nothing to persist: tokens and discovery stay in the flow.
+    const { error } = await drain(this.#flow, this.#fetch, sign);
+    if (error) throw error;
   }
+
 
   /**
    * A `fetch` for the MCP server: adds the token (and the service token header); on a 401 or

@@ -384,6 +384,37 @@ export async function follow(fetchFn, url, redirectUri, timeoutMs) {
   throw makeError('follow_failed', `follow mode: the redirect URI was not reached within 20 redirects`, { url: current.href });
 }
 
+// ------------------------------------------------------------------------------- drain loop
+
+/**
+ * The one drain loop of the JS host (the core's drain contract, core/src/machine.rs): sends
+ * each request the flow asks for (never following redirects) and answers it, signs each JWT it
+ * asks for with `sign(signatureRequest)` (HeadlessFlow only; `sign` absent for Flow), until both
+ * are empty; then returns its events. The first failure is returned as `error` (the caller
+ * throws it after acting on the events).
+ */
+export async function drain(flow, fetchFn, sign) {
+  let error = null;
+  const step = (fn) => { try { fn(); } catch (e) { error ??= e; } };
+  for (;;) {
+    const req = flow.pollRequest();
+    if (req) {
+      const out = await send(fetchFn, req.method, req.url, req.headers, req.body);
+      step(() => (out.error !== undefined ? flow.handleTransportError(nowSeconds(), req.id, out.error) : flow.handleResponse(nowSeconds(), req.id, out)));
+      continue;
+    }
+    const sig = sign ? flow.pollSignature(randomBytes(16)) : undefined;
+    if (!sig) break;
+    let jwt = null;
+    let why = null;
+    try { jwt = await sign(sig); } catch (e) { why = (e && e.message) || String(e); }
+    step(() => (jwt !== null ? flow.provideAssertion(nowSeconds(), sig.id, jwt) : flow.handleSigningError(sig.id, why)));
+  }
+  const events = [];
+  for (let ev = flow.pollEvent(); ev; ev = flow.pollEvent()) events.push(ev);
+  return { events, error };
+}
+
 // ------------------------------------------------------------------------------- misc helpers
 
 export function callListener(listener, event) {

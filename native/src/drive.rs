@@ -1,0 +1,66 @@
+//! The one drain loop of this host (the core's drain contract, core/src/machine.rs): it sends
+//! what a [`Machine`] asks to send, signs what it asks to sign, and hands back its events. The
+//! OAuth client ([`crate::OAuthClient`]) and the headless client ([`crate::HeadlessClient`])
+//! both drive their flows with it and only act on the events.
+
+use mcp_oauth_core::error::FlowError;
+use mcp_oauth_core::headless::SigningRequest;
+use mcp_oauth_core::{FlowEvent, Machine};
+
+use crate::http::HttpClient;
+use crate::{now, Error};
+
+/// What one drain produced.
+pub(crate) struct Drained {
+    /// The events, in order.
+    pub events: Vec<FlowEvent>,
+    /// The first failure (a refusal by the egress policy first: it explains the others).
+    pub error: Option<Error>,
+}
+
+/// Drains `machine` (requests and signatures until both are empty, then events). `sign` makes
+/// the JWS of a [`SigningRequest`] (machines with a synchronous signer ask for none).
+pub(crate) async fn drain<M: Machine>(
+    machine: &mut M,
+    http: &HttpClient,
+    sign: &(dyn Fn(&SigningRequest) -> Result<String, String> + Sync),
+) -> Drained {
+    let mut error: Option<Error> = None;
+    let mut denied = None;
+    loop {
+        let result = if let Some(req) = machine.poll_request() {
+            match http.send(&req).await {
+                Ok(resp) => machine.handle_response(now(), req.id, resp),
+                Err(t) => {
+                    denied = denied.or(t.egress);
+                    machine.handle_transport_error(now(), req.id, &t.message)
+                }
+            }
+        } else if let Some(sig) = machine.poll_signature() {
+            match sign(&sig) {
+                Ok(jwt) => machine.provide_assertion(now(), sig.id, &jwt),
+                Err(e) => machine.handle_signing_error(sig.id, &e),
+            }
+        } else {
+            break;
+        };
+        if let Err(e) = result {
+            error.get_or_insert(match e {
+                mcp_oauth_core::Error::Flow(FlowError::Transport { url, message, .. }) => {
+                    Error::Transport { url, message }
+                }
+                other => Error::Protocol(other),
+            });
+        }
+    }
+    let mut events = Vec::new();
+    while let Some(event) = machine.poll_event() {
+        events.push(event);
+    }
+    Drained { events, error: denied.map(Error::Egress).or(error) }
+}
+
+/// For machines that ask for no signature.
+pub(crate) fn no_signer(_: &SigningRequest) -> Result<String, String> {
+    Err("this flow signs through its ClientAssertionSigner".to_owned())
+}
