@@ -115,7 +115,7 @@ describe('one persisted entry, native ⇄ npm package (Node)', () => {
     assert.equal(entry.tokens.access_token, wrote.token, 'the file holds the token the native calls used');
     assert.ok(entry.registration?.client_id && entry.discovery?.server, Object.keys(entry).join());
 
-    // Into the package's storage, under its documented layout (wasm/js/client.js).
+    // Into the package's storage, under its documented layout (pkg/src/client.js).
     const storage = memoryStorage();
     storage.set(`${PREFIX}index/${JSON.stringify([entry.user, entry.resource])}`, entry.issuer);
     storage.set(`${PREFIX}entry/${JSON.stringify([entry.user, entry.resource, entry.issuer])}`, text);
