@@ -148,6 +148,7 @@ impl AuthorizedHttpClient {
     /// pass it through, or send again after what the core ran. The core ends every loop.
     async fn with_auth<T, F, Fut>(
         &self,
+        server: &str,
         operation: String,
         send: F,
     ) -> Result<T, StreamableHttpError<McpHttpError>>
@@ -155,7 +156,17 @@ impl AuthorizedHttpClient {
         F: Fn(Option<String>) -> Fut,
         Fut: Future<Output = Result<T, StreamableHttpError<reqwest::Error>>>,
     {
-        let Some(auth) = &self.auth else { return send(None).await.map_err(map_err) };
+        let Some(auth) = &self.auth else {
+            // Without an authorizer a 401 means: this server needs authorization (exit 4 in
+            // the CLI, with the hint to pass --auth), not an MCP failure.
+            return match send(None).await {
+                Err(StreamableHttpError::AuthRequired(_)) => {
+                    Err(self
+                        .auth_failed(Error::AuthorizationRequired { server: server.to_owned() }))
+                }
+                other => other.map_err(map_err),
+            };
+        };
         let mut token: Option<AccessToken> = match auth.access_token().await {
             Ok(t) => Some(t),
             Err(Error::AuthorizationRequired { .. }) => None,
@@ -242,7 +253,7 @@ impl StreamableHttpClient for AuthorizedHttpClient {
         custom_headers: HashMap<http::HeaderName, http::HeaderValue>,
     ) -> Result<StreamableHttpPostResponse, StreamableHttpError<Self::Error>> {
         let op = operation_of(&message);
-        self.with_auth(op, |token| {
+        self.with_auth(&uri, op, |token| {
             self.http.post_message(
                 uri.clone(),
                 message.clone(),
@@ -264,7 +275,7 @@ impl StreamableHttpClient for AuthorizedHttpClient {
         limits: StreamableHttpResponseLimits,
     ) -> Result<StreamableHttpPostResponse, StreamableHttpError<Self::Error>> {
         let op = operation_of(&message);
-        self.with_auth(op, |token| {
+        self.with_auth(&uri, op, |token| {
             self.http.post_message_with_response_limits(
                 uri.clone(),
                 message.clone(),
@@ -284,7 +295,7 @@ impl StreamableHttpClient for AuthorizedHttpClient {
         _auth_header: Option<String>,
         custom_headers: HashMap<http::HeaderName, http::HeaderValue>,
     ) -> Result<(), StreamableHttpError<Self::Error>> {
-        self.with_auth(operation_key("DELETE", b""), |token| {
+        self.with_auth(&uri, operation_key("DELETE", b""), |token| {
             self.http.delete_session(uri.clone(), session_id.clone(), token, custom_headers.clone())
         })
         .await
@@ -301,7 +312,7 @@ impl StreamableHttpClient for AuthorizedHttpClient {
         futures_core::stream::BoxStream<'static, Result<sse_stream::Sse, sse_stream::Error>>,
         StreamableHttpError<Self::Error>,
     > {
-        self.with_auth(operation_key("GET", b""), |token| {
+        self.with_auth(&uri, operation_key("GET", b""), |token| {
             self.http.get_stream(
                 uri.clone(),
                 session_id.clone(),
@@ -325,7 +336,7 @@ impl StreamableHttpClient for AuthorizedHttpClient {
         futures_core::stream::BoxStream<'static, Result<sse_stream::Sse, sse_stream::Error>>,
         StreamableHttpError<Self::Error>,
     > {
-        self.with_auth(operation_key("GET", b""), |token| {
+        self.with_auth(&uri, operation_key("GET", b""), |token| {
             self.http.get_stream_with_max_sse_event_size(
                 uri.clone(),
                 session_id.clone(),

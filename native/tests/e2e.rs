@@ -415,8 +415,13 @@ async fn step_up_on_the_retry_that_follows_the_login() {
 async fn without_auth_a_protected_server_says_to_pass_auth() {
     let peers = Peers::start();
     let out = cli(&["tools", "list", "--token-store", "memory", "--url", &peers.mcp_url], &[]);
-    assert!(!out.status.success());
-    assert!(text(&out.stderr).contains("--auth"), "{}", text(&out.stderr));
+    // The documented exit code for "not authorized yet", and a message without library type
+    // names (issue 13: it was exit 5 with rmcp's internal error types).
+    assert_eq!(out.status.code(), Some(4), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    assert!(err.contains("--auth") && err.contains(&peers.mcp_url), "{err}");
+    assert!(!err.contains("::") && !err.contains("AuthRequired"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -211,12 +211,8 @@ async fn connect(setup: &Setup, url: &str, auth: bool) -> Result<McpSession, Err
     } else {
         Some(Authorizer::User(setup.client(url, setup.store()?)?))
     };
-    McpSession::connect_with(url, authorizer, true).await.map_err(|e| match e {
-        Error::Mcp(msg) if !auth && (msg.contains("Auth required") || msg.contains("401")) => {
-            Error::Mcp(format!("{msg} — the server requires authorization; pass --auth"))
-        }
-        other => other,
-    })
+    // Without --auth, a protected server is Error::AuthorizationRequired (exit 4).
+    McpSession::connect_with(url, authorizer, true).await
 }
 
 async fn call(
