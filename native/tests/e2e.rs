@@ -246,7 +246,8 @@ async fn token_for_the_wrong_audience_is_a_clear_error() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn authorization_server_down_is_a_clear_error_and_keeps_the_store() {
-    let peers = Peers::start_with(&[("PEER_ACCESS_TTL", "1".into())], &[]);
+    // Short-lived tokens, yet long enough for the first use on a loaded machine.
+    let peers = Peers::start_with(&[("PEER_ACCESS_TTL", "3".into())], &[]);
     let dir = common::private_tempdir();
     let store = dir.path().to_str().expect("utf-8 path");
     let args = [
@@ -268,7 +269,7 @@ async fn authorization_server_down_is_a_clear_error_and_keeps_the_store() {
     let peers_mcp_url = peers.mcp_url.clone();
     let Peers { mcp, auth, .. } = peers;
     drop(auth);
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    tokio::time::sleep(Duration::from_millis(3100)).await;
     let out = cli(&args, &[]);
     assert_eq!(out.status.code(), Some(6), "stderr: {}", text(&out.stderr));
     let err = text(&out.stderr);

@@ -14,7 +14,8 @@
 //!
 //! The host keeps no counters: every loop ends in the core. A 401 starts a refresh or an
 //! authorization (RFC 6750 §3.1 `invalid_token`); a 401 for a token obtained in answer to the
-//! previous 401 or 403 ends in [`FlowError::TokenRejectedByResource`], in the server's words. A
+//! previous 401 or 403, and not expired yet, ends in [`FlowError::TokenRejectedByResource`], in
+//! the server's words. A
 //! 403 with `error="insufficient_scope"` (RFC 6750 §3.1) starts a step-up authorization on any
 //! attempt, at most [`crate::FlowConfig::max_step_up_attempts`] times per operation
 //! ([`operation_key`]), until the operation gets past authorization. Any other 403 is the
@@ -163,7 +164,9 @@ impl AuthFlow {
         }
         // The token was obtained in answer to the previous refusal and is refused too: another
         // round would not help. Once said, the next 401 for it starts over.
-        if !step_up && self.tokens_after_challenge && self.holds(response.token_used) {
+        // A token that has expired by now was not refused for what it is: refresh it.
+        let expired = self.tokens.as_ref().is_some_and(|(_, t)| !t.is_fresh(now, 0));
+        if !step_up && self.tokens_after_challenge && !expired && self.holds(response.token_used) {
             self.tokens_after_challenge = false;
             let reason = rejection_reason(challenge.as_ref(), header);
             return Err(self.report(FlowError::TokenRejectedByResource { reason }.into()));

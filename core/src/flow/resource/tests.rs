@@ -267,6 +267,25 @@ fn a_fresh_token_refused_again_is_an_error_in_the_servers_words() {
     assert_eq!(e.code(), "token_rejected_by_resource");
 }
 
+/// A token obtained for a refusal that has expired by the time the server refuses it (a slow
+/// first use of a short-lived token) is refreshed, not reported as refused.
+#[test]
+fn an_expired_token_refused_after_the_login_is_refreshed() {
+    let mut world = World::new();
+    let mut flow = flow();
+    let first = cold(&mut flow, &mut world);
+    let (_, t) = flow.tokens().unwrap();
+    world.now = t.expires_at.unwrap().plus(1);
+    let d = flow.handle_resource_response(
+        world.now,
+        &answer(401, Some(AUDIENCE_401), Some(&first), "x"),
+        entropy(2),
+    );
+    assert_eq!(d, Ok(ResourceDecision::Retry));
+    assert!(!complete(&mut flow, &mut world).1, "a refresh, no browser");
+    assert_ne!(token(&flow, &world).unwrap(), first);
+}
+
 #[test]
 fn a_confirmed_token_refused_later_is_refreshed() {
     let mut world = World::new();
