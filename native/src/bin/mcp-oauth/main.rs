@@ -46,15 +46,24 @@ fn token_rejected(e: &Error) -> bool {
 fn hint(e: &Error) -> Option<String> {
     use mcp_oauth::core::server_metadata::ServerMetadataError as S;
     match e {
-        Error::Protocol(mcp_oauth::core::Error::ServerMetadata(S::PkceSupportNotAdvertised { issuer })) => Some(format!(
+        Error::Protocol(mcp_oauth::core::Error::ServerMetadata(S::PkceSupportNotAdvertised {
+            issuer,
+        })) => Some(format!(
             "if you trust that {issuer} supports PKCE S256, pass --danger-assume-pkce-s256 {issuer}"
         )),
         Error::Protocol(mcp_oauth::core::Error::Registration(
-            mcp_oauth::core::registration::RegistrationError::NoClientIdentity { .. },
-        )) => Some("register a client with the authorization server and pass --client-id (and --client-secret)".into()),
-        Error::Protocol(mcp_oauth::core::Error::Callback(mcp_oauth::core::authorize::CallbackError::AccessDenied { .. })) => {
-            Some("consent was denied at the authorization server; run the command again to retry".into())
-        }
+            mcp_oauth::core::registration::RegistrationError::NoClientIdentity { .. }
+            | mcp_oauth::core::registration::RegistrationError::Rejected { .. },
+        )) => Some(
+            "register a client with the authorization server and pass --client-id (with \
+             --client-secret or --private-key), or set client_id in the config file"
+                .into(),
+        ),
+        Error::Protocol(mcp_oauth::core::Error::Callback(
+            mcp_oauth::core::authorize::CallbackError::AccessDenied { .. },
+        )) => Some(
+            "consent was denied at the authorization server; run the command again to retry".into(),
+        ),
         Error::Transport { .. } => Some("check that the server is running and reachable".into()),
         _ if token_rejected(e) => Some(
             "the authorization server issued a token the MCP server does not accept (audience, \
