@@ -26,7 +26,7 @@ use mcp_oauth_core::registration::ClientConfig;
 use mcp_oauth_core::secret::AccessToken;
 use mcp_oauth_core::time::UnixTime;
 use mcp_oauth_core::url::ResourceUrl;
-use mcp_oauth_core::{AuthFlow, Discovery, FlowConfig, FlowEvent};
+use mcp_oauth_core::{AuthFlow, Discovery, FlowConfig, FlowEvent, FlowStatus};
 use mcp_oauth_core::{ResourceDecision, ResourceResponse};
 use tokio::sync::Mutex;
 
@@ -502,8 +502,7 @@ impl OAuthClient {
             callback.responder.finish(outcome.as_ref().map(|_| ()).map_err(ToString::to_string));
             // A stray or forged request that the core refused before checking `state` leaves the
             // authorization pending: keep waiting for the real callback.
-            let still_pending =
-                matches!(flow.status(now()), mcp_oauth_core::FlowStatus::AwaitingUser { .. });
+            let still_pending = matches!(flow.status(now()), FlowStatus::AwaitingUser { .. });
             if outcome.is_ok() || !still_pending {
                 break outcome;
             }
@@ -587,6 +586,17 @@ impl OAuthClient {
         let response = ResourceResponse { status, www_authenticate, token_used: used, operation };
         let decide = async |this: &Self, flow: &mut AuthFlow, _| {
             let decision = flow.handle_resource_response(now(), &response, entropy()?)?;
+            // The same progress as `authorize` (the login command) when this starts one.
+            if flow.tokens().is_none()
+                && matches!(
+                    flow.status(now()),
+                    FlowStatus::Discovering
+                        | FlowStatus::Registering
+                        | FlowStatus::AwaitingUser { .. }
+                )
+            {
+                this.progress(Progress::Authorizing);
+            }
             this.drive(flow).await?;
             Ok(decision)
         };
@@ -607,10 +617,8 @@ impl OAuthClient {
     /// [`Error::AuthorizationRequired`] (and the authorization is dropped).
     async fn finish_pending(&self, flow: &mut AuthFlow, interactive: bool) -> Result<(), Error> {
         match flow.status(now()) {
-            mcp_oauth_core::FlowStatus::AwaitingUser { url } if interactive => {
-                self.interact(flow, url).await
-            }
-            mcp_oauth_core::FlowStatus::AwaitingUser { .. } => {
+            FlowStatus::AwaitingUser { url } if interactive => self.interact(flow, url).await,
+            FlowStatus::AwaitingUser { .. } => {
                 flow.cancel();
                 Err(Error::AuthorizationRequired { server: self.opts.server_url.clone() })
             }

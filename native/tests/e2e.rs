@@ -56,7 +56,10 @@ async fn cli_lists_tools_cold_then_warm_without_authorizing_again() {
     for tool in ["echo", "add", "whoami", "admin_op"] {
         assert!(stdout.contains(tool), "{stdout}");
     }
-    assert!(text(&out.stderr).contains("authorized"), "progress on stderr");
+    let progress = text(&out.stderr);
+    assert!(progress.contains("authorized"), "progress on stderr: {progress}");
+    // The same progress lines as `login` (issue 13: this one was missing here).
+    assert!(progress.contains("discovering the authorization server"), "{progress}");
     // The CLI introduces itself as mcp-oauth, not as the MCP library underneath.
     let info = peers.mcp_stats().await["client_info"].clone();
     let me = format!("mcp-oauth {}", env!("CARGO_PKG_VERSION"));
