@@ -138,6 +138,22 @@ impl AuthorizedHttpClient {
         self.last_auth_error.lock().unwrap_or_else(|e| e.into_inner()).take()
     }
 
+    /// Maps rmcp's error; a request that could not reach the server (connection refused, DNS,
+    /// TLS, timeout) is also kept as [`Error::Transport`], so that the session's error names the
+    /// URL and the cause, not the transport's internal types.
+    fn transport_failed(
+        &self,
+        server: &str,
+        e: StreamableHttpError<reqwest::Error>,
+    ) -> StreamableHttpError<McpHttpError> {
+        if let StreamableHttpError::Client(r) = &e {
+            let error =
+                Error::Transport { url: server.to_owned(), message: crate::error::error_chain(r) };
+            *self.last_auth_error.lock().unwrap_or_else(|p| p.into_inner()) = Some(error);
+        }
+        map_err(e)
+    }
+
     fn auth_failed(&self, e: Error) -> StreamableHttpError<McpHttpError> {
         let msg = e.to_string();
         *self.last_auth_error.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
@@ -164,7 +180,7 @@ impl AuthorizedHttpClient {
                     Err(self
                         .auth_failed(Error::AuthorizationRequired { server: server.to_owned() }))
                 }
-                other => other.map_err(map_err),
+                other => other.map_err(|e| self.transport_failed(server, e)),
             };
         };
         let mut token: Option<AccessToken> = match auth.access_token().await {
@@ -184,7 +200,7 @@ impl AuthorizedHttpClient {
                 Err(StreamableHttpError::InsufficientScope(e)) => {
                     (403, Some(&e.www_authenticate_header))
                 }
-                Err(_) => return result.map_err(map_err),
+                Err(_) => return result.map_err(|e| self.transport_failed(server, e)),
             };
             let decision = auth
                 .handle_resource_response(

@@ -475,3 +475,37 @@ async fn ctrl_c_while_waiting_for_the_browser_cancels_cleanly() {
     // The listener's port is free again.
     assert!(std::net::TcpListener::bind(("127.0.0.1", port)).is_ok());
 }
+
+/// Issue 13: no error path shows library type names (`::`, rmcp's variant names) to the user.
+/// Each failure below ends with one `mcp-oauth: error:` line (plus, at most, a hint line).
+#[tokio::test(flavor = "multi_thread")]
+async fn error_messages_name_no_library_types() {
+    let peers = Peers::start_with(&[("PEER_CONSENT", "deny".into())], &[]);
+    let free_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let nowhere = format!("http://127.0.0.1:{free_port}/mcp");
+    let mem = ["--token-store", "memory"];
+    let cases: Vec<(Vec<&str>, i32)> = vec![
+        (vec!["tools", "list", "--url", &peers.mcp_url], 4),
+        (vec!["tools", "list", "--auth", "--browser", "follow", "--url", &peers.mcp_url], 3),
+        (vec!["tools", "list", "--url", &nowhere], 6),
+        (vec!["login", "--scope", "a\"b", "--url", &peers.mcp_url], 2),
+        (vec!["tools", "call", "--name", "nope", "--url", &peers.mcp_url], 4),
+    ];
+    for (args, code) in cases {
+        let mut all = args.clone();
+        all.extend(mem);
+        let out = cli(&all, &[]);
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(code), "{args:?}: {err}");
+        let errors: Vec<&str> =
+            err.lines().filter(|l| l.starts_with("mcp-oauth: error:")).collect();
+        assert_eq!(errors.len(), 1, "{args:?}: {err}");
+        for bad in ["::", "AuthRequired", "StreamableHttpError", "Transport(", "Client("] {
+            assert!(!err.contains(bad), "{args:?} shows `{bad}`: {err}");
+        }
+    }
+}
