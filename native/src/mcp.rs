@@ -20,14 +20,15 @@
 //! which is one header on one message; everything else (SSE responses, JSON-RPC correlation,
 //! pagination, cancellation, the negotiated header on later requests) rmcp does and tests.
 //!
-//! Why `initialize` and not 2026-07-28's `server/discover`: 2026-07-28 replaced the handshake
-//! with `server/discover` and per-request `_meta`, but a 2026-07-28 server that also serves older
-//! clients still answers `initialize`, whereas a pre-2026 server answers a `server/discover`
-//! probe carrying `MCP-Protocol-Version: 2026-07-28` with HTTP 400 (an unsupported header
-//! version, or no session) and no correlated JSON-RPC error to fall back on. `initialize` with
-//! the newest version that has the handshake (2025-11-25) reaches every server from 2025-03-26
-//! to 2026-07-28; when a server answers `initialize` with 2026-07-28 itself, rmcp continues in
-//! the per-request `_meta` mode.
+//! Why `initialize` and not 2026-07-28's `server/discover` (rmcp's `ClientLifecycleMode::Auto`):
+//! 2026-07-28 replaced the handshake with `server/discover` and per-request `_meta`, and rmcp
+//! falls back to `initialize` only on a correlated JSON-RPC error. Servers before 2026 answer the
+//! probe with HTTP 400 and an uncorrelated error instead: the MCP TypeScript SDK 1.x refuses
+//! `MCP-Protocol-Version: 2026-07-28` as unsupported, and a stateful server refuses a request
+//! without a session. A 2026-07-28 server that serves older clients too answers `initialize` once
+//! it carries the header (tests/peers/mcp.mjs with `MCP_STRICT_2026=1` imitates one). So `initialize` proposes the newest version that has
+//! the handshake (2025-11-25) and reaches servers from 2025-03-26 to 2026-07-28; should a server
+//! answer `initialize` with 2026-07-28 itself, rmcp continues with per-request `_meta`.
 
 use std::collections::HashMap;
 use std::future::Future;
