@@ -4,6 +4,31 @@
 //! Every answer goes to the core's decision (core/src/flow/resource.rs, through
 //! [`OAuthClient::handle_resource_response`]): pass it through, or retry after what the core
 //! ran (a refresh, an authorization, a step-up), or fail with the core's error.
+//!
+//! Protocol versions (MCP lifecycle: version negotiation; streamable HTTP: protocol version
+//! header). The client starts with `initialize`, proposing [`PROPOSED_VERSION`], and sends
+//! `MCP-Protocol-Version` on every HTTP request: on `initialize` the proposed version (added here,
+//! [`with_protocol_version`]: rmcp adds none on its first request), afterwards the version the
+//! server answered (rmcp adds it to every later request, the `initialized` notification, the GET
+//! stream and the DELETE included). An answer outside [`SUPPORTED_VERSIONS`] ends the connection
+//! ([`check_negotiated`]). Sessions and the GET stream are optional: rmcp opens the GET stream and
+//! sends DELETE only when the server gave an `Mcp-Session-Id`, and accepts a server that gives
+//! none (stateless), as 2026-07-28 servers are.
+//!
+//! Why this stays in our HTTP layer under rmcp rather than in our own streamable-HTTP client: the
+//! only thing rmcp 3.11 got wrong for these servers is the missing header on the first request,
+//! which is one header on one message; everything else (SSE responses, JSON-RPC correlation,
+//! pagination, cancellation, the negotiated header on later requests) rmcp does and tests.
+//!
+//! Why `initialize` and not 2026-07-28's `server/discover` (rmcp's `ClientLifecycleMode::Auto`):
+//! 2026-07-28 replaced the handshake with `server/discover` and per-request `_meta`, and rmcp
+//! falls back to `initialize` only on a correlated JSON-RPC error. Servers before 2026 answer the
+//! probe with HTTP 400 and an uncorrelated error instead: the MCP TypeScript SDK 1.x refuses
+//! `MCP-Protocol-Version: 2026-07-28` as unsupported, and a stateful server refuses a request
+//! without a session. A 2026-07-28 server that serves older clients too answers `initialize` once
+//! it carries the header (tests/peers/mcp.mjs with `MCP_STRICT_2026=1` imitates one). So `initialize` proposes the newest version that has
+//! the handshake (2025-11-25) and reaches servers from 2025-03-26 to 2026-07-28; should a server
+//! answer `initialize` with 2026-07-28 itself, rmcp continues with per-request `_meta`.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -14,7 +39,7 @@ use mcp_oauth_core::secret::AccessToken;
 use mcp_oauth_core::ResourceDecision;
 use rmcp::model::{
     CallToolRequestParams, CallToolResult, ClientCapabilities, ClientConfig, ClientJsonRpcMessage,
-    Implementation, JsonObject, Tool,
+    ClientRequest, Implementation, JsonObject, ProtocolVersion, Tool,
 };
 use rmcp::service::RunningService;
 use rmcp::transport::streamable_http_client::{
@@ -224,6 +249,54 @@ impl AuthorizedHttpClient {
     }
 }
 
+/// The protocol version this client proposes in `initialize`: the newest that has the
+/// `initialize` handshake (2026-07-28 has none; see the module docs).
+pub const PROPOSED_VERSION: ProtocolVersion = ProtocolVersion::LATEST_WITH_INITIALIZE;
+
+/// The protocol versions this client accepts from a server, oldest first: every version with
+/// streamable HTTP (MCP 2025-03-26 and later) that rmcp knows.
+pub const SUPPORTED_VERSIONS: &[ProtocolVersion] = &[
+    ProtocolVersion::V_2025_03_26,
+    ProtocolVersion::V_2025_06_18,
+    ProtocolVersion::V_2025_11_25,
+    ProtocolVersion::V_2026_07_28,
+];
+
+const PROTOCOL_VERSION_HEADER: http::HeaderName =
+    http::HeaderName::from_static("mcp-protocol-version");
+
+/// The headers of a POST with `MCP-Protocol-Version` on `initialize` (streamable HTTP, protocol
+/// version header: every request, 2026-07-28 servers refuse the first one without it): the
+/// version the request proposes, so header and body agree. rmcp sends `initialize` with no
+/// version header and adds the negotiated one to every later request itself.
+pub fn with_protocol_version(
+    message: &ClientJsonRpcMessage,
+    mut headers: HashMap<http::HeaderName, http::HeaderValue>,
+) -> HashMap<http::HeaderName, http::HeaderValue> {
+    if let ClientJsonRpcMessage::Request(request) = message {
+        if let ClientRequest::InitializeRequest(init) = &request.request {
+            if let Ok(value) = http::HeaderValue::from_str(init.params.protocol_version.as_str()) {
+                headers.insert(PROTOCOL_VERSION_HEADER, value);
+            }
+        }
+    }
+    headers
+}
+
+/// Accepts the version a server answered `initialize` with when this client supports it (MCP
+/// lifecycle: otherwise the client should disconnect).
+pub fn check_negotiated(version: &ProtocolVersion) -> Result<(), Error> {
+    if SUPPORTED_VERSIONS.contains(version) {
+        return Ok(());
+    }
+    let supported: Vec<&str> = SUPPORTED_VERSIONS.iter().map(ProtocolVersion::as_str).collect();
+    Err(Error::Mcp(format!(
+        "the MCP server speaks protocol version {version}, which this client does not support \
+         (it supports {})",
+        supported.join(", ")
+    )))
+}
+
 /// The operation a message performs, for the step-up count ([`operation_key`]).
 fn operation_of(message: &ClientJsonRpcMessage) -> String {
     operation_key("POST", &serde_json::to_vec(message).unwrap_or_default())
@@ -269,6 +342,7 @@ impl StreamableHttpClient for AuthorizedHttpClient {
         custom_headers: HashMap<http::HeaderName, http::HeaderValue>,
     ) -> Result<StreamableHttpPostResponse, StreamableHttpError<Self::Error>> {
         let op = operation_of(&message);
+        let custom_headers = with_protocol_version(&message, custom_headers);
         self.with_auth(&uri, op, |token| {
             self.http.post_message(
                 uri.clone(),
@@ -291,6 +365,7 @@ impl StreamableHttpClient for AuthorizedHttpClient {
         limits: StreamableHttpResponseLimits,
     ) -> Result<StreamableHttpPostResponse, StreamableHttpError<Self::Error>> {
         let op = operation_of(&message);
+        let custom_headers = with_protocol_version(&message, custom_headers);
         self.with_auth(&uri, op, |token| {
             self.http.post_message_with_response_limits(
                 uri.clone(),
@@ -410,11 +485,29 @@ impl McpSession {
         let client = AuthorizedHttpClient::with_authorizer(auth, interactive)?;
         let transport = StreamableHttpClientTransport::with_client(client.clone(), config);
         match client_info().serve(transport).await {
-            Ok(service) => Ok(McpSession { service, client }),
+            Ok(service) => {
+                let version = service.peer_info().map(|info| info.protocol_version.clone());
+                let session = McpSession { service, client };
+                match version {
+                    Some(v) => match check_negotiated(&v) {
+                        Ok(()) => Ok(session),
+                        Err(e) => {
+                            session.close().await;
+                            Err(e)
+                        }
+                    },
+                    None => Ok(session),
+                }
+            }
             Err(e) => Err(client
                 .take_auth_error()
                 .unwrap_or_else(|| Error::Mcp(crate::error::error_chain(&e)))),
         }
+    }
+
+    /// The protocol version the server answered `initialize` with.
+    pub fn protocol_version(&self) -> Option<ProtocolVersion> {
+        self.service.peer_info().map(|info| info.protocol_version.clone())
     }
 
     /// Every tool the server offers (all pages).
@@ -452,6 +545,7 @@ pub(crate) fn client_info() -> ClientConfig {
         ClientCapabilities::default(),
         Implementation::new("mcp-oauth", env!("CARGO_PKG_VERSION")),
     )
+    .with_protocol_version(PROPOSED_VERSION)
 }
 
 #[cfg(test)]
@@ -466,5 +560,62 @@ mod tests {
         assert!(check_transport(TransportKind::Sse, false).is_ok());
         assert!(check_transport(TransportKind::Stdio, true).is_ok(), "stdio needs none");
         assert!(check_transport(TransportKind::StreamableHttp, true).is_ok());
+    }
+
+    fn initialize() -> ClientJsonRpcMessage {
+        let init = rmcp::model::InitializeRequest::new(client_info());
+        ClientJsonRpcMessage::request(
+            ClientRequest::InitializeRequest(init),
+            rmcp::model::RequestId::Number(1),
+        )
+    }
+
+    #[test]
+    fn initialize_carries_the_version_it_proposes() {
+        let headers = with_protocol_version(&initialize(), HashMap::new());
+        let value = headers.get(&PROTOCOL_VERSION_HEADER).and_then(|v| v.to_str().ok());
+        assert_eq!(value, Some("2025-11-25"));
+        // A stale value from elsewhere is replaced: header and body must agree.
+        let mut stale = HashMap::new();
+        stale.insert(PROTOCOL_VERSION_HEADER, http::HeaderValue::from_static("2024-11-05"));
+        let headers = with_protocol_version(&initialize(), stale);
+        assert_eq!(headers.len(), 1);
+        assert_eq!(headers[&PROTOCOL_VERSION_HEADER], "2025-11-25");
+    }
+
+    #[test]
+    fn later_messages_keep_the_negotiated_header_rmcp_sets() {
+        let list = ClientJsonRpcMessage::request(
+            ClientRequest::ListToolsRequest(rmcp::model::ListToolsRequest::default()),
+            rmcp::model::RequestId::Number(2),
+        );
+        let mut negotiated = HashMap::new();
+        negotiated.insert(PROTOCOL_VERSION_HEADER, http::HeaderValue::from_static("2025-03-26"));
+        let headers = with_protocol_version(&list, negotiated.clone());
+        assert_eq!(headers, negotiated);
+        assert!(with_protocol_version(&list, HashMap::new()).is_empty());
+    }
+
+    #[test]
+    fn client_proposes_the_newest_version_with_initialize() {
+        assert_eq!(client_info().protocol_version, ProtocolVersion::V_2025_11_25);
+        assert!(client_info().protocol_version.has_initialize());
+        assert!(SUPPORTED_VERSIONS.contains(&PROPOSED_VERSION));
+    }
+
+    #[test]
+    fn negotiated_versions_from_2025_03_26_to_2026_07_28_are_accepted() {
+        for v in ["2025-03-26", "2025-06-18", "2025-11-25", "2026-07-28"] {
+            let version: ProtocolVersion = serde_json::from_value(serde_json::json!(v)).unwrap();
+            assert!(check_negotiated(&version).is_ok(), "{v}");
+        }
+        for v in ["2024-11-05", "2099-01-01", ""] {
+            let version: ProtocolVersion = serde_json::from_value(serde_json::json!(v)).unwrap();
+            let e = check_negotiated(&version).unwrap_err();
+            assert_eq!(e.code(), "mcp_failed");
+            let msg = e.to_string();
+            assert!(msg.contains(&format!("protocol version {v}")), "{msg}");
+            assert!(msg.contains("2025-03-26, 2025-06-18, 2025-11-25, 2026-07-28"), "{msg}");
+        }
     }
 }

@@ -30,6 +30,13 @@ const JSON_RESPONSE = env.MCP_JSON_RESPONSE === '1';
 const INTROSPECTION_CLIENT_ID = env.MCP_INTROSPECTION_CLIENT_ID || 'mcp-resource-server';
 const INTROSPECTION_CLIENT_SECRET = env.MCP_INTROSPECTION_CLIENT_SECRET || 'mcp-resource-server-secret';
 const DEBUG = env.MCP_DEBUG === '1';
+// A 2026-07-28-style server (MCP 2026-07-28, basic/transports: streamable HTTP): every request
+// must carry MCP-Protocol-Version, the first one included (else 400 with JSON-RPC -32020), and
+// there are no sessions and no GET stream (405).
+const STRICT_2026 = env.MCP_STRICT_2026 === '1';
+// The newest version this server speaks: an initialize proposing a newer one is answered with
+// this one (MCP lifecycle: version negotiation). Default: the SDK's newest.
+const MAX_VERSION = env.MCP_MAX_VERSION || null;
 // A header every request must carry besides the bearer token ("Name: value"), like the second
 // service token of a service-account setup; requests without it get 403 missing_header.
 const REQUIRED_HEADER = (() => {
@@ -41,6 +48,15 @@ const REQUIRED_HEADER = (() => {
   }
   return { name: env.MCP_REQUIRED_HEADER.slice(0, i).trim(), value: env.MCP_REQUIRED_HEADER.slice(i + 1).trim() };
 })();
+
+if (STRICT_2026 && STATEFUL) {
+  console.error('MCP_STRICT_2026=1 has no sessions: it cannot be combined with MCP_STATEFUL=1');
+  process.exit(2);
+}
+if (MAX_VERSION !== null && !/^\d{4}-\d{2}-\d{2}$/.test(MAX_VERSION)) {
+  console.error('MCP_MAX_VERSION must be a protocol version YYYY-MM-DD');
+  process.exit(2);
+}
 
 if (!NO_AUTH && !AS_ISSUER) {
   console.error('AS_ISSUER is required (the authorization server issuer), or set MCP_NO_AUTH=1');
@@ -63,6 +79,11 @@ function freshStats() {
     reject_reasons: {}, // error_description -> count
     missing_header: 0, // requests refused for lacking MCP_REQUIRED_HEADER
     client_info: {}, // "name version" of initialize's clientInfo -> count
+    http: {}, // HTTP method -> requests to /mcp
+    protocol_version_header: {}, // MCP-Protocol-Version of each request to /mcp ("(none)" if absent)
+    first_protocol_version: null, // that header on the first request to /mcp since the last reset
+    missing_protocol_version: 0, // requests refused for lacking it (MCP_STRICT_2026)
+    session_ids: 0, // requests that carried Mcp-Session-Id
   };
 }
 let stats = freshStats();
@@ -203,6 +224,11 @@ function requestedTools(body) {
 
 async function bearerAuth(req, res, next) {
   stats.requests += 1;
+  const version = req.get('mcp-protocol-version') ?? '(none)';
+  bump(stats.http, req.method);
+  bump(stats.protocol_version_header, version);
+  if (stats.requests === 1) stats.first_protocol_version = version;
+  if (req.get('mcp-session-id') !== undefined) stats.session_ids += 1;
   if (REQUIRED_HEADER && req.get(REQUIRED_HEADER.name) !== REQUIRED_HEADER.value) {
     stats.missing_header += 1;
     return res.status(403).json({ error: 'missing_header', error_description: `${REQUIRED_HEADER.name} is missing or wrong` });
@@ -314,8 +340,42 @@ function countMethods(body) {
   }
 }
 
-function jsonRpcError(res, status, code, message) {
-  res.status(status).json({ jsonrpc: '2.0', error: { code, message }, id: null });
+function jsonRpcError(res, status, code, message, id = null) {
+  res.status(status).json({ jsonrpc: '2.0', error: { code, message }, id });
+}
+
+const isInitialize = (m) => m?.method === 'initialize';
+
+// MCP_STRICT_2026: the header on every request; on initialize it must name the version the
+// client proposes. Answers the refusal and returns true, or returns false.
+function refuseWithoutProtocolVersion(req, res) {
+  const header = req.get('mcp-protocol-version');
+  const messages = Array.isArray(req.body) ? req.body : [req.body];
+  const id = messages.length === 1 && messages[0]?.id !== undefined ? messages[0].id : null;
+  if (header === undefined) {
+    stats.missing_protocol_version += 1;
+    jsonRpcError(res, 400, -32020, 'Missing MCP-Protocol-Version header', id);
+    return true;
+  }
+  const init = messages.find(isInitialize);
+  if (init && init.params?.protocolVersion !== header) {
+    jsonRpcError(res, 400, -32020,
+      `MCP-Protocol-Version header (${header}) does not match initialize params.protocolVersion (${init.params?.protocolVersion})`, id);
+    return true;
+  }
+  return false;
+}
+
+// MCP_MAX_VERSION: an initialize proposing a newer version is answered with MAX_VERSION (the SDK
+// answers the proposed version when it supports it).
+function capProposedVersion(body) {
+  if (MAX_VERSION === null) return;
+  for (const m of Array.isArray(body) ? body : [body]) {
+    const proposed = m?.params?.protocolVersion;
+    if (isInitialize(m) && typeof proposed === 'string' && proposed > MAX_VERSION) {
+      m.params.protocolVersion = MAX_VERSION;
+    }
+  }
 }
 
 const sessions = new Map(); // stateful mode: session id -> transport
@@ -323,6 +383,8 @@ const sessions = new Map(); // stateful mode: session id -> transport
 async function handleMcp(req, res) {
   try {
     if (req.method === 'POST') countMethods(req.body);
+    if (STRICT_2026 && req.method === 'POST' && refuseWithoutProtocolVersion(req, res)) return undefined;
+    if (req.method === 'POST') capProposedVersion(req.body);
     if (!STATEFUL) {
       if (req.method !== 'POST') return jsonRpcError(res, 405, -32000, 'Method not allowed (stateless server).');
       const server = buildServer();

@@ -498,6 +498,37 @@ describe('mcp-oauth test peers', { timeout: 60_000 }, () => {
     assert.equal(w.toolText, 'alice');
   });
 
+  it('MCP_STRICT_2026=1 wants MCP-Protocol-Version on every request, has no sessions; MCP_MAX_VERSION caps the answer', async () => {
+    const strict = await start(startMcp(undefined, {
+      MCP_NO_AUTH: '1', MCP_STRICT_2026: '1', MCP_MAX_VERSION: '2025-03-26',
+    }));
+    const url = strict.info.url;
+    const stats = () => getJson(url.replace('/mcp', '/__stats')).then((r) => r.body);
+    const initialize = (version) => ({
+      jsonrpc: '2.0', id: 7, method: 'initialize',
+      params: { protocolVersion: version, capabilities: {}, clientInfo: { name: 'smoke', version: '0' } },
+    });
+    const accept = { accept: 'application/json, text/event-stream' };
+    const missing = await postJson(url, initialize('2025-06-18'), accept);
+    assert.equal(missing.status, 400);
+    assert.deepEqual(missing.body, { jsonrpc: '2.0', error: { code: -32020, message: 'Missing MCP-Protocol-Version header' }, id: 7 });
+    const mismatch = await postJson(url, initialize('2025-06-18'), { ...accept, 'mcp-protocol-version': '2025-11-25' });
+    assert.equal(mismatch.status, 400);
+    assert.equal(mismatch.body.error.code, -32020);
+    assert.match(mismatch.body.error.message, /does not match/);
+    // The harness sends the header (2025-06-18) with initialize; the server speaks up to 2025-03-26.
+    const init = await mcpInitialize(url);
+    assert.equal(init.result.protocolVersion, '2025-03-26');
+    assert.equal(init.sessionId, undefined, 'no session');
+    assert.equal((await getJson(url, accept)).status, 405, 'no GET stream');
+    const s = await stats();
+    assert.equal(s.missing_protocol_version, 1);
+    assert.equal(s.first_protocol_version, '(none)');
+    assert.deepEqual(s.protocol_version_header, { '(none)': 2, '2025-11-25': 1, '2025-06-18': 2 });
+    assert.deepEqual(s.http, { POST: 4, GET: 1 });
+    assert.equal(s.session_ids, 0);
+  });
+
   it('honours the AS options PEER_USER, PEER_RESOURCES, PEER_DEFAULT_RESOURCE, PEER_TOKEN_FORMAT, PEER_ROTATE_REFRESH', async () => {
     const other = await start(startAs({
       PEER_USER: 'dave', PEER_RESOURCES: OTHER_RESOURCE, PEER_DEFAULT_RESOURCE: OTHER_RESOURCE,
