@@ -465,6 +465,7 @@ async fn two_hundred_users_refresh_once_per_expiry_across_replicas() {
         // Every token is due now.
         tokio::time::sleep(Duration::from_secs(11)).await;
         peers.reset_as_stats().await;
+        let started = std::time::Instant::now();
         let limit = Arc::new(tokio::sync::Semaphore::new(50));
         let mut tasks = Vec::new();
         for user in &users {
@@ -500,10 +501,15 @@ async fn two_hundred_users_refresh_once_per_expiry_across_replicas() {
             );
         }
         let stats = peers.as_stats().await;
-        assert_eq!(
-            count(&stats, "/token/refresh_token"),
-            USERS as u64,
-            "one refresh per user in round {round}: {stats}"
+        // One refresh per user per expiry: a token is due 10 s after it is issued, so a round
+        // that lasts longer than that (a loaded machine) legitimately refreshes some users again.
+        let expiries = 1 + started.elapsed().as_secs() / 10;
+        let refreshes = count(&stats, "/token/refresh_token");
+        assert!(
+            refreshes >= USERS as u64 && refreshes <= USERS as u64 * expiries,
+            "one refresh per user per expiry in round {round} ({expiries} expiries in {:?}): \
+             {refreshes} refreshes, {stats}",
+            started.elapsed()
         );
         assert_eq!(count(&stats, "/token_errors/refresh_token"), 0, "{stats}");
         assert_eq!(count(&stats, "/token/authorization_code"), 0, "{stats}");
