@@ -12,7 +12,7 @@ use mcp_oauth::core::registration::{ClientConfig, PreRegistered};
 use mcp_oauth::core::secret::{ClientSecret, IdToken};
 use mcp_oauth::core::token::TokenEndpointAuth;
 use mcp_oauth::core::url::EndpointUrl;
-use mcp_oauth::headless::ClientCredentials;
+use mcp_oauth::headless::{AssertionSource, ClientCredentials};
 use mcp_oauth::signer::{PrivateKeySigner, SigningAlg};
 use mcp_oauth::store::{FileStore, KeySource, MemoryStore, TokenStore};
 use mcp_oauth::{
@@ -344,6 +344,21 @@ impl Setup {
                         client: self.headless_client(false)?,
                     }
                 }
+                Grant::JwtBearer => HeadlessGrant::JwtBearer {
+                    assertion: match &opts.assertion_file {
+                        Some(path) => AssertionSource::File(path.clone()),
+                        None if std::env::var_os(ASSERTION_ENV).is_some() => {
+                            AssertionSource::Env(ASSERTION_ENV.to_owned())
+                        }
+                        None => {
+                            return Err(usage(format!(
+                                "--grant jwt-bearer needs --assertion-file FILE or the \
+                                 environment variable {ASSERTION_ENV} (the platform's JWT)"
+                            )))
+                        }
+                    },
+                    client: self.headless_client(false)?,
+                },
             };
             HeadlessOptions::new(url, grant)?
         };
@@ -354,6 +369,9 @@ impl Setup {
         Ok(Some(Arc::new(HeadlessClient::new(o)?)))
     }
 }
+
+/// The environment variable holding the workload's assertion when no file is given.
+const ASSERTION_ENV: &str = "MCP_OAUTH_ASSERTION";
 
 pub(crate) fn signing_alg(a: Alg) -> SigningAlg {
     match a {
@@ -367,6 +385,7 @@ pub(crate) fn grant_name(g: Grant) -> &'static str {
         Grant::AuthorizationCode => "authorization-code",
         Grant::ClientCredentials => "client-credentials",
         Grant::CrossApp => "cross-app",
+        Grant::JwtBearer => "jwt-bearer",
     }
 }
 
