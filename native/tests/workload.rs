@@ -127,6 +127,8 @@ fn text(b: &[u8]) -> String {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn cli_jwt_bearer_with_an_assertion_file_or_the_environment() {
+    // Installs the TLS crypto provider the stats helpers' reqwest client needs.
+    mcp_oauth::http::HttpClient::new().expect("http");
     let peers = peers();
     let dir = common::private_tempdir();
     let file = dir.path().join("token");
@@ -190,4 +192,45 @@ async fn cli_jwt_bearer_with_an_assertion_file_or_the_environment() {
         stderr.contains("--assertion-file") && stderr.contains("MCP_OAUTH_ASSERTION"),
         "{stderr}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn config_file_provider_mcp_workload_identity() {
+    let peers = peers();
+    let dir = common::private_tempdir();
+    let token = dir.path().join("token");
+    write(&token, &platform_jwt("system:serviceaccount:prod:agent", &peers.issuer, 300));
+    let file = dir.path().join("mcp.yaml");
+    std::fs::write(
+        &file,
+        r#"
+function_groups:
+  tools:
+    _type: mcp_client
+    server:
+      transport: streamable-http
+      url: ${MCP_URL}
+      auth_provider: k8s
+authentication:
+  k8s:
+    _type: mcp_workload_identity
+    assertion_file: ${TOKEN_FILE}
+    client_id: workload
+    scopes: [mcp:tools]
+"#,
+    )
+    .expect("write");
+    let cfg = file.to_str().expect("path");
+    let env = [("MCP_URL", peers.mcp_url.as_str()), ("TOKEN_FILE", token.to_str().expect("p"))];
+    let out =
+        cli(&["tools", "call", "--name", "whoami", "--config", cfg, "--group", "tools"], &env);
+    assert!(out.status.success(), "stderr: {}", text(&out.stderr));
+    assert_eq!(text(&out.stdout).trim(), "system:serviceaccount:prod:agent");
+    // The file is missing: the error names it.
+    let env = [("MCP_URL", peers.mcp_url.as_str()), ("TOKEN_FILE", "/nonexistent/token")];
+    let out = cli(&["tools", "list", "--config", cfg, "--group", "tools"], &env);
+    assert!(!out.status.success());
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("/nonexistent/token"), "{stderr}");
+    assert!(stderr.contains("workload identity assertion is unavailable"), "{stderr}");
 }

@@ -193,8 +193,8 @@ pub(crate) enum Command {
 
 #[derive(Subcommand, Debug)]
 pub(crate) enum ConfigCommand {
-    /// Print every option of an authentication `_type` (mcp_oauth2, mcp_service_account) with
-    /// its type, default and meaning.
+    /// Print every option of an authentication `_type` (mcp_oauth2, mcp_service_account,
+    /// mcp_workload_identity) with its type, default and meaning.
     Schema {
         /// The `_type`.
         kind: String,

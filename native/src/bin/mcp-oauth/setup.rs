@@ -76,6 +76,13 @@ impl Setup {
         }
     }
 
+    fn workload_identity(&self) -> Option<&config::WorkloadIdentity> {
+        match &self.group {
+            Some((_, _, Some(AuthProvider::WorkloadIdentity(w)))) => Some(w),
+            _ => None,
+        }
+    }
+
     /// The MCP server: --url, else the group's server.
     pub(crate) fn url(&self, arg: &UrlArg) -> Result<String, Error> {
         if let Some(u) = &arg.url {
@@ -320,6 +327,8 @@ impl Setup {
             let path = self.provider_path();
             let client = sa.load_credentials(&path)?;
             sa.headless_options(&path, url, client)?
+        } else if let Some(w) = self.workload_identity() {
+            w.headless_options(&self.provider_path(), url)?
         } else {
             let grant = match opts.grant {
                 Grant::AuthorizationCode => return Ok(None),
