@@ -178,3 +178,34 @@ fn workload_identity_and_cross_app_conflict() {
     assert_eq!(seen.errors[0].code(), "conflicting_grants");
     assert!(seen.token_requests().is_empty());
 }
+
+#[test]
+fn every_refusal_is_the_servers_error_once() {
+    for (status, error, code) in [
+        (400, "invalid_grant", "invalid_grant"),
+        (400, "invalid_scope", "token_rejected"),
+        (400, "unauthorized_client", "token_rejected"),
+        (401, "invalid_client", "token_rejected"),
+    ] {
+        let mut config = workload_config(HeadlessCredentials::public("w"));
+        config.token_endpoint = Some(FixedTokenEndpoint {
+            token_endpoint: EndpointUrl::parse("https://auth.example.com/token").unwrap(),
+            issuer: Some(ISSUER.into()),
+        });
+        let mut flow = HeadlessFlow::new(config);
+        let now = UnixTime(1_800_000_000);
+        flow.begin(now).unwrap();
+        assert!(flow.poll_request().is_none(), "the assertion comes first");
+        let ask = flow.poll_signature().expect("asks for the assertion");
+        flow.provide_assertion(now, ask.id, JWT_A).unwrap();
+        let req = flow.poll_request().expect("the grant request");
+        let body = format!(r#"{{"error":"{error}","error_description":"said the server"}}"#);
+        let e = flow.handle_response(now, req.id, HttpResponse::json(status, &body)).unwrap_err();
+        assert_eq!(e.code(), code, "{error}");
+        assert!(e.to_string().contains(error), "{e}");
+        assert!(e.to_string().contains("said the server"), "{e}");
+        // Nothing more: no retry, no other grant, no timer.
+        assert!(flow.poll_request().is_none() && flow.poll_signature().is_none(), "{error}");
+        assert!(!flow.is_busy() && flow.poll_timeout().is_none(), "{error}");
+    }
+}
