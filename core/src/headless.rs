@@ -43,7 +43,9 @@
 //!   and no other grant. The flow then holds no token and starts nothing by itself
 //!   ([`HeadlessFlow::poll_timeout`] is `None`); the host's next [`HeadlessFlow::begin`] (its next
 //!   need for a token) reads the assertion again and makes one request, so a rotated assertion
-//!   recovers and an unchanged one fails once per call, never in a loop.
+//!   recovers and an unchanged one fails once per call, never in a loop. The assertion is a
+//!   bearer credential: it is bound like a client secret (SEP-2352, [`HeadlessCredentials::issuers`],
+//!   else the first issuer is pinned), also for a public client.
 //!
 //! # Drain contract
 //! As [`crate::AuthFlow`]'s, with signing: after every input (`begin`, `handle_*`,
@@ -821,10 +823,11 @@ impl HeadlessFlow {
     }
 
     /// Refuses the authorization-server client's credentials at an issuer they do not belong
-    /// to; pins the first issuer used.
+    /// to; pins the first issuer used. A public client has no credentials, unless it presents
+    /// the workload's assertion: a bearer credential too.
     fn bind(&mut self, issuer: &str) -> Result<(), Error> {
         let client = &self.config.client;
-        if matches!(client.auth, HeadlessAuth::None) {
+        if matches!(client.auth, HeadlessAuth::None) && !self.config.workload_identity {
             return Ok(());
         }
         let pinned: Vec<&str> = self

@@ -209,3 +209,25 @@ fn every_refusal_is_the_servers_error_once() {
         assert!(!flow.is_busy() && flow.poll_timeout().is_none(), "{error}");
     }
 }
+
+#[test]
+fn the_assertion_is_bound_to_the_issuer_like_a_secret() {
+    let mut world = World::new();
+    world.workload_assertions = vec![JWT_A.into()];
+    // Configured for another authorization server: refused before the assertion is read.
+    let client =
+        HeadlessCredentials::public("w").with_issuers(vec!["https://other.example".into()]);
+    let mut flow = HeadlessFlow::new(workload_config(client));
+    let seen = begin(&mut flow, &mut world, Ok(JWT_A));
+    assert_eq!(seen.errors.len(), 1);
+    assert_eq!(seen.errors[0].code(), "credential_issuer_mismatch");
+    assert!(seen.signatures.is_empty() && seen.token_requests().is_empty());
+    // Not configured: the first issuer is pinned, even for a public client.
+    let mut flow = HeadlessFlow::new(workload_config(HeadlessCredentials::public("w")));
+    let seen = begin(&mut flow, &mut world, Ok(JWT_A));
+    assert!(seen.errors.is_empty(), "{:?}", seen.errors);
+    assert!(seen
+        .events
+        .iter()
+        .any(|e| matches!(e, FlowEvent::CredentialPinned { issuer, .. } if issuer == ISSUER)));
+}
