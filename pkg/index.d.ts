@@ -118,6 +118,7 @@ export type McpOAuthErrorCode =
   | 'snapshot_invalid'
   | 'reauthorization_required'
   | 'not_discovered'
+  | 'conflicting_grants'
   | 'no_registration'
   | 'empty_client_name'
   | 'pending_server_mismatch'
@@ -166,6 +167,7 @@ export type McpOAuthErrorCode =
   | 'missing_client_secret'
   | 'missing_client_assertion'
   | 'assertion_signing_failed'
+  | 'workload_assertion_unavailable'
   | 'client_authentication_required'
   | 'token_exchange_rejected'
   | 'token_exchange_status'
@@ -234,8 +236,10 @@ export type TokenEndpointAuthMethod = 'none' | 'client_secret_basic' | 'client_s
 export interface McpOAuthHeadlessOptions {
   /** The MCP server URL (the `resource`, and where discovery starts). */
   serverUrl: string;
-  /** Default 'client_credentials'. */
-  grant?: 'client_credentials' | 'cross_app' | 'service_account';
+  /** Default 'client_credentials'. 'jwt_bearer': workload identity (SEP-1933), with `assertion`. */
+  grant?: 'client_credentials' | 'cross_app' | 'service_account' | 'jwt_bearer';
+  /** grant 'jwt_bearer': the platform's JWT (a Kubernetes service-account token, a cloud identity token), or a function returning it, called for every token request (platforms rotate it). A refused one (`invalid_grant`, `invalid_scope`, `unauthorized_client`) rejects with the server's error; nothing is retried. */
+  assertion?: string | (() => string | Promise<string>);
   /** The client at the MCP server's authorization server. */
   clientId: string;
   clientSecret?: string;
@@ -247,7 +251,7 @@ export interface McpOAuthHeadlessOptions {
   signingAlg?: 'ES256' | 'RS256';
   /** Scopes to request (default: the protected-resource metadata's `scopes_supported`). */
   scopes?: string | string[];
-  /** grant 'service_account': the token endpoint (no discovery). */
+  /** grant 'service_account' (or 'jwt_bearer', optional): the token endpoint (no discovery). */
   tokenUrl?: string;
   /** grant 'service_account': the issuer (assertion audience; default: tokenUrl). */
   issuer?: string;
@@ -265,7 +269,7 @@ export interface McpOAuthHeadlessOptions {
 }
 
 export interface McpOAuthHeadlessStatus {
-  grant: 'client_credentials' | 'cross_app' | 'service_account';
+  grant: 'client_credentials' | 'cross_app' | 'service_account' | 'jwt_bearer';
   serverUrl: string;
   issuer: string | null;
   authorized: boolean;
@@ -307,7 +311,7 @@ export interface OAuthHttpResponse {
 export declare class HeadlessFlow {
   constructor(options: {
     serverUrl: string; clientId: string; clientSecret?: string; authMethod?: TokenEndpointAuthMethod; privateKeyJwt?: boolean;
-    scopes?: string | string[]; tokenUrl?: string; issuer?: string; refreshBufferSeconds?: number;
+    scopes?: string | string[]; tokenUrl?: string; issuer?: string; refreshBufferSeconds?: number; workloadIdentity?: boolean;
     idp?: { tokenEndpoint?: string; issuer?: string; clientId: string; clientSecret?: string; authMethod?: TokenEndpointAuthMethod; privateKeyJwt?: boolean; idToken: string };
   });
   begin(now: number): void;
@@ -316,8 +320,8 @@ export declare class HeadlessFlow {
   pollRequest(): OAuthHttpRequest | undefined;
   handleResponse(now: number, id: number, response: OAuthHttpResponse): void;
   handleTransportError(now: number, id: number, message: string): void;
-  /** A JWS payload to sign with the key of `signer`'s client; `jtiRandom`: 16 bytes from crypto.getRandomValues. */
-  pollSignature(jtiRandom: Uint8Array): { id: number; signer: 'authorization_server' | 'identity_provider'; payload: string } | undefined;
+  /** A JWS payload to sign with the key of `signer`'s client; `jtiRandom`: 16 bytes from crypto.getRandomValues. Signer 'workload' (workloadIdentity): answer with the platform's JWT as it is now. */
+  pollSignature(jtiRandom: Uint8Array): { id: number; signer: 'authorization_server' | 'identity_provider'; payload: string } | { id: number; signer: 'workload'; audience: string } | undefined;
   provideAssertion(now: number, id: number, jwt: string): void;
   handleSigningError(id: number, message: string): void;
   pollEvent(): { type: string; error?: unknown } | undefined;

@@ -45,6 +45,7 @@ pub const CORE_CODES: &[&str] = &[
     "snapshot_invalid",
     "reauthorization_required",
     "not_discovered",
+    "conflicting_grants",
     "no_registration",
     "empty_client_name",
     "pending_server_mismatch",
@@ -97,6 +98,7 @@ pub const CORE_CODES: &[&str] = &[
     "missing_client_secret",
     "missing_client_assertion",
     "assertion_signing_failed",
+    "workload_assertion_unavailable",
     "client_authentication_required",
     // token exchange (RFC 8693)
     "token_exchange_rejected",
@@ -313,6 +315,9 @@ pub enum FlowError {
     /// A step that needs discovered metadata ran before discovery (restored state without it).
     #[error("the authorization server's metadata is not known yet; discovery must run first")]
     NotDiscovered,
+    /// A headless flow configured for cross-app access and workload identity at once.
+    #[error("cross-app access and workload identity are two grants; configure one")]
+    ConflictingGrants,
     /// Tokens must be refreshed or exchanged, but no client identity is stored for the issuer.
     #[error("no client registration is stored for the authorization server {issuer}")]
     NoRegistration {
@@ -366,6 +371,7 @@ impl FlowError {
             FlowError::Snapshot(_) => "snapshot_invalid",
             FlowError::ReauthorizationRequired => "reauthorization_required",
             FlowError::NotDiscovered => "not_discovered",
+            FlowError::ConflictingGrants => "conflicting_grants",
             FlowError::NoRegistration { .. } => "no_registration",
             FlowError::EmptyClientName => "empty_client_name",
             FlowError::PendingServerMismatch { .. } => "pending_server_mismatch",
@@ -560,6 +566,7 @@ mod tests {
                 T::MissingClientSecret { method: "" },
                 T::MissingClientAssertion,
                 T::AssertionSigningFailed(s()),
+                T::WorkloadAssertionUnavailable(s()),
                 T::ClientAuthenticationRequired { grant: "" },
             ]
             .map(Error::from),
@@ -600,6 +607,7 @@ mod tests {
                 FlowError::Snapshot(s()),
                 FlowError::ReauthorizationRequired,
                 FlowError::NotDiscovered,
+                FlowError::ConflictingGrants,
                 FlowError::NoRegistration { issuer: s() },
                 FlowError::EmptyClientName,
                 FlowError::InvalidScope { token: s() },

@@ -10,9 +10,11 @@
 //!  target: issuer, token endpoint, resource (unless danger_omit_resource), scope
 //!    │ cross-app (SEP-990)? ── IdP metadata (when its issuer is configured)
 //!    │                      ── [sign IdP assertion] ─▶ RFC 8693 exchange: ID token ─▶ ID-JAG
+//!    │ workload identity (SEP-1933)? ── [the host's platform assertion, read again each time]
 //!    ▼
 //!  credentials bound to the issuer (SEP-2352) ─▶ [sign assertion] ─▶
-//!  client_credentials (RFC 6749 §4.4) or jwt-bearer with the ID-JAG (RFC 7523 §2.1)
+//!  client_credentials (RFC 6749 §4.4) or jwt-bearer with the ID-JAG or the workload's
+//!  assertion (RFC 7523 §2.1)
 //!    ▼
 //!  TokensUpdated
 //! ```
@@ -30,6 +32,20 @@
 //!   `danger_omit_resource`;
 //! - **assertion audience** (RFC 7523 §3 item 3): the authorization server's issuer; at the
 //!   identity provider its issuer when configured, else its token endpoint.
+//! - **workload identity** ([`HeadlessConfig::workload_identity`], MCP extension SEP-1933): the
+//!   grant is RFC 7523 §2.1 with a JWT the workload's platform issued (a Kubernetes
+//!   service-account token, a cloud identity token). The core has no files: before every token
+//!   request it asks the host for the assertion with a [`SigningRequest`] whose signer is
+//!   [`AssertionFor::Workload`] (its `claims.aud` names the audience the assertion should
+//!   carry); the host reads it anew each time (platforms rotate it) and answers with
+//!   [`HeadlessFlow::provide_assertion`]. A refusal (`invalid_grant`, `invalid_scope`,
+//!   `unauthorized_client`, RFC 6749 §5.2) ends the attempt with the server's error: no retry
+//!   and no other grant. The flow then holds no token and starts nothing by itself
+//!   ([`HeadlessFlow::poll_timeout`] is `None`); the host's next [`HeadlessFlow::begin`] (its next
+//!   need for a token) reads the assertion again and makes one request, so a rotated assertion
+//!   recovers and an unchanged one fails once per call, never in a loop. The assertion is a
+//!   bearer credential: it is bound like a client secret (SEP-2352, [`HeadlessCredentials::issuers`],
+//!   else the first issuer is pinned), also for a public client.
 //!
 //! # Drain contract
 //! As [`crate::AuthFlow`]'s, with signing: after every input (`begin`, `handle_*`,
@@ -201,6 +217,9 @@ pub struct HeadlessConfig {
     pub scopes: Option<String>,
     /// Cross-app access instead of client credentials.
     pub cross_app: Option<CrossAppConfig>,
+    /// Workload identity (SEP-1933) instead of client credentials: the jwt-bearer grant with the
+    /// host's platform assertion (module docs). Not together with `cross_app`.
+    pub workload_identity: bool,
     /// Service-account mode.
     pub token_endpoint: Option<FixedTokenEndpoint>,
     /// Per-issuer quirk settings (`danger_assume_pkce_s256`, `danger_omit_resource`).
@@ -221,6 +240,7 @@ impl HeadlessConfig {
             client,
             scopes: None,
             cross_app: None,
+            workload_identity: false,
             token_endpoint: None,
             policies: Vec::new(),
             preferred_issuer: None,
@@ -237,6 +257,10 @@ pub enum AssertionFor {
     AuthorizationServer,
     /// The client at the identity provider ([`CrossAppConfig::idp_client`]).
     IdentityProvider,
+    /// Not a signature: the workload's platform assertion, which the host reads (a file, an
+    /// environment variable) and hands back as is ([`HeadlessConfig::workload_identity`]);
+    /// `claims` only say what it is for (`aud`: the authorization server's issuer).
+    Workload,
 }
 
 /// Claims the host must sign (compact JWS), then hand back with
@@ -266,6 +290,8 @@ struct Target {
     idp: Option<IdpTarget>,
     /// The ID-JAG, once exchanged, with its granted scope.
     jag: Option<(GrantAssertion, Option<String>)>,
+    /// The workload's assertion, once the host supplied it for this request.
+    workload: Option<GrantAssertion>,
 }
 
 #[derive(Clone, Debug)]
@@ -289,7 +315,7 @@ enum Phase {
     Idle,
     Discovering(Box<DiscoveryMachine>),
     DiscoveringIdp(Box<DiscoveryMachine>, Box<Target>),
-    Signing { id: u64, step: Step, target: Box<Target> },
+    Signing { id: u64, step: Step, signer: AssertionFor, target: Box<Target> },
     Requesting { request: RequestId, step: Step, target: Box<Target> },
 }
 
@@ -547,7 +573,18 @@ impl HeadlessFlow {
     /// The signed JWT for the signing request `id`.
     pub fn provide_assertion(&mut self, now: UnixTime, id: u64, jwt: &str) -> Result<(), Error> {
         match std::mem::replace(&mut self.phase, Phase::Idle) {
-            Phase::Signing { id: expected, step, target } if expected == id => {
+            Phase::Signing { id: expected, signer: AssertionFor::Workload, mut target, .. }
+                if expected == id =>
+            {
+                match workload_assertion(jwt) {
+                    Ok(a) => {
+                        target.workload = Some(a);
+                        self.next(now, *target)
+                    }
+                    Err(e) => self.fail(e),
+                }
+            }
+            Phase::Signing { id: expected, step, target, .. } if expected == id => {
                 self.send(now, step, *target, Some(jwt))
             }
             other => {
@@ -557,11 +594,16 @@ impl HeadlessFlow {
         }
     }
 
-    /// Signing the request `id` failed (no key, WebCrypto refused): the attempt fails.
+    /// Signing the request `id` failed (no key, WebCrypto refused), or the workload's assertion
+    /// could not be read: the attempt fails.
     pub fn handle_signing_error(&mut self, id: u64, message: &str) -> Result<(), Error> {
         match &self.phase {
-            Phase::Signing { id: expected, .. } if *expected == id => {
-                self.fail(TokenError::AssertionSigningFailed(message.to_owned()))
+            Phase::Signing { id: expected, signer, .. } if *expected == id => {
+                let message = message.to_owned();
+                self.fail(match signer {
+                    AssertionFor::Workload => TokenError::WorkloadAssertionUnavailable(message),
+                    _ => TokenError::AssertionSigningFailed(message),
+                })
             }
             _ => Err(self.report(FlowError::UnknownRequest(id).into())),
         }
@@ -697,6 +739,7 @@ impl HeadlessFlow {
             scope: scope.or_else(|| self.config.scopes.clone()),
             idp: None,
             jag: None,
+            workload: None,
         }
     }
 
@@ -704,6 +747,9 @@ impl HeadlessFlow {
     /// the grant; each after its assertion is signed when the client uses `private_key_jwt`.
     fn next(&mut self, now: UnixTime, mut target: Target) -> Result<(), Error> {
         let config = self.config.clone();
+        if config.workload_identity && config.cross_app.is_some() {
+            return self.fail(FlowError::ConflictingGrants);
+        }
         let step = match (&config.cross_app, &target.jag) {
             (Some(x), None) => {
                 if target.idp.is_none() {
@@ -745,6 +791,23 @@ impl HeadlessFlow {
                 (&config.client, target.issuer.clone(), AssertionFor::AuthorizationServer)
             }
         };
+        if config.workload_identity && step == Step::Token && target.workload.is_none() {
+            // SEP-1933: a fresh assertion from the host for every token request (module docs).
+            let id = self.next_signature;
+            self.next_signature += 1;
+            let claims = AssertionClaims {
+                iss: String::new(),
+                sub: String::new(),
+                aud: target.issuer.clone(),
+                iat: now.secs(),
+                exp: now.secs(),
+                jti: None,
+            };
+            let signer = AssertionFor::Workload;
+            self.signatures.push_back(SigningRequest { id, signer, claims });
+            self.phase = Phase::Signing { id, step, signer, target: Box::new(target) };
+            return Ok(());
+        }
         if matches!(client.auth, HeadlessAuth::PrivateKeyJwt) {
             let id = self.next_signature;
             self.next_signature += 1;
@@ -753,17 +816,18 @@ impl HeadlessFlow {
                 jwt_bearer::client_assertion_claims(&client.client_id, &audience, now, &[0; 16]);
             claims.jti = None;
             self.signatures.push_back(SigningRequest { id, signer, claims });
-            self.phase = Phase::Signing { id, step, target: Box::new(target) };
+            self.phase = Phase::Signing { id, step, signer, target: Box::new(target) };
             return Ok(());
         }
         self.send(now, step, target, None)
     }
 
     /// Refuses the authorization-server client's credentials at an issuer they do not belong
-    /// to; pins the first issuer used.
+    /// to; pins the first issuer used. A public client has no credentials, unless it presents
+    /// the workload's assertion: a bearer credential too.
     fn bind(&mut self, issuer: &str) -> Result<(), Error> {
         let client = &self.config.client;
-        if matches!(client.auth, HeadlessAuth::None) {
+        if matches!(client.auth, HeadlessAuth::None) && !self.config.workload_identity {
             return Ok(());
         }
         let pinned: Vec<&str> = self
@@ -842,6 +906,19 @@ impl HeadlessFlow {
     ) -> Result<HttpRequest, Error> {
         let method = config.client.method(target.auth_methods.as_deref())?;
         let client = config.client.client_auth(method, assertion);
+        if let Some(assertion) = &target.workload {
+            // RFC 7523 §2.1 with the platform's JWT; RFC 8707 resource, the core's scope.
+            return Ok(jwt_bearer::jwt_bearer_request(
+                id,
+                &jwt_bearer::JwtBearerParams {
+                    token_endpoint: &target.token_endpoint,
+                    client: &client,
+                    assertion,
+                    scope: target.scope.as_deref(),
+                    resource: target.send_resource.as_ref(),
+                },
+            )?);
+        }
         Ok(match &target.jag {
             Some((jag, jag_scope)) => jwt_bearer::jwt_bearer_request(
                 id,
@@ -916,6 +993,25 @@ impl HeadlessFlow {
         self.phase = Phase::Idle;
         Err(self.report(error.into()))
     }
+}
+
+/// The host's workload assertion, trimmed (files end with a newline): RFC 7523 §2.1 wants a
+/// single JWT, so an empty value or one that is not three base64url parts is refused here, before
+/// it reaches the server.
+fn workload_assertion(value: &str) -> Result<GrantAssertion, TokenError> {
+    let jwt = value.trim();
+    if jwt.is_empty() {
+        return Err(TokenError::WorkloadAssertionUnavailable("it is empty".to_owned()));
+    }
+    let base64url = |p: &str| p.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_=".contains(&b));
+    let parts: Vec<&str> = jwt.split('.').collect();
+    // RFC 7519 §7.2: a JWT is a JWS (three parts) or a JWE (five).
+    if !matches!(parts.len(), 3 | 5) || !parts.iter().all(|p| base64url(p)) || parts[0].is_empty() {
+        return Err(TokenError::WorkloadAssertionUnavailable(
+            "it is not a JWT (compact serialization: base64url parts separated by dots)".to_owned(),
+        ));
+    }
+    Ok(GrantAssertion::new(jwt))
 }
 
 #[cfg(test)]

@@ -221,6 +221,10 @@ pub enum TokenError {
     /// The signer failed.
     #[error("signing the client assertion failed: {0}")]
     AssertionSigningFailed(String),
+    /// The host could not supply the workload's platform assertion (RFC 7523 §2.1 grant of
+    /// [`crate::headless::HeadlessConfig::workload_identity`]): no file, an empty one, not a JWT.
+    #[error("the workload identity assertion is unavailable: {0}")]
+    WorkloadAssertionUnavailable(String),
     /// A grant that requires client authentication was asked for by a public client.
     #[error(
         "the {grant} grant needs client authentication (client_secret_basic, client_secret_post \
@@ -251,6 +255,7 @@ impl TokenError {
             Self::MissingClientSecret { .. } => "missing_client_secret",
             Self::MissingClientAssertion => "missing_client_assertion",
             Self::AssertionSigningFailed(_) => "assertion_signing_failed",
+            Self::WorkloadAssertionUnavailable(_) => "workload_assertion_unavailable",
             Self::ClientAuthenticationRequired { .. } => "client_authentication_required",
         }
     }

@@ -10,7 +10,8 @@
 //! ```
 //!
 //! `client` is `{"kind":"user","clientId"?,"clientSecret"?,"scopes"?,"timeoutMs"?}` or `{"kind":"headless",
-//! "grant":"client_credentials"|"cross_app","clientId","clientSecret"?,"authMethod"?,
+//! "grant":"client_credentials"|"cross_app"|"jwt_bearer","clientId","clientSecret"?,"authMethod"?,
+//! "assertion"? (jwt_bearer: the platform's JWT),
 //! "privateKeyFile"?,"signingAlg"?,"scopes"?,"idp"?:{"tokenEndpoint","clientId","clientSecret",
 //! "idToken"}}` (a key file path is relative to the working directory, the repository root). Steps: `login` (authorize now / obtain a headless token),
 //! `connect` (MCP initialize), `list`, `call:NAME`, `wait:MS`, `logout`. The first failing step
@@ -22,9 +23,9 @@ use std::time::Duration;
 
 use mcp_oauth::cache::MetadataCache;
 use mcp_oauth::core::registration::PreRegistered;
-use mcp_oauth::core::secret::{ClientSecret, IdToken};
+use mcp_oauth::core::secret::{ClientSecret, GrantAssertion, IdToken};
 use mcp_oauth::core::token::TokenEndpointAuth;
-use mcp_oauth::headless::ClientCredentials;
+use mcp_oauth::headless::{AssertionSource, ClientCredentials};
 use mcp_oauth::mcp::{Authorizer, McpSession};
 use mcp_oauth::signer::{PrivateKeySigner, SigningAlg};
 use mcp_oauth::store::MemoryStore;
@@ -120,6 +121,10 @@ fn client(spec: &Value) -> Result<Auth, String> {
                         client: credentials(c)?,
                     }
                 }
+                "jwt_bearer" => HeadlessGrant::JwtBearer {
+                    assertion: AssertionSource::Value(GrantAssertion::new(text(c, "assertion")?)),
+                    client: credentials(c)?,
+                },
                 other => return Err(format!("unknown grant `{other}`")),
             };
             let mut o = HeadlessOptions::new(url, grant).map_err(|e| e.to_string())?;

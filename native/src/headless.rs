@@ -6,7 +6,12 @@
 //!   `private_key_jwt` (RFC 7523, [`crate::signer::PrivateKeySigner`]);
 //! - **cross-app access** (MCP extension SEP-990, enterprise-managed authorization): the user's ID
 //!   token is exchanged at the identity provider for an ID-JAG (RFC 8693), which is redeemed at
-//!   the MCP server's authorization server with the jwt-bearer grant (RFC 7523 §2.1).
+//!   the MCP server's authorization server with the jwt-bearer grant (RFC 7523 §2.1);
+//! - **workload identity** (MCP extension SEP-1933): the jwt-bearer grant (RFC 7523 §2.1) with
+//!   a JWT the workload's platform issued (a Kubernetes service-account token, a cloud identity
+//!   token), read from its [`AssertionSource`] again for every token request (platforms rotate
+//!   it). A refusal (`invalid_grant`, `invalid_scope`, `unauthorized_client`) is returned with
+//!   the server's error; nothing is retried and no other grant is tried.
 //!
 //! The core's [`HeadlessFlow`] sequences everything (discovery, unless a fixed token URL is
 //! configured — **service-account mode**, which may add a static header, such as a second
@@ -28,7 +33,7 @@ use mcp_oauth_core::headless::{
     HeadlessCredentials, HeadlessFlow, SigningRequest,
 };
 use mcp_oauth_core::policy::ServerPolicy;
-use mcp_oauth_core::secret::{AccessToken, ClientSecret, IdToken};
+use mcp_oauth_core::secret::{AccessToken, ClientSecret, GrantAssertion, IdToken};
 use mcp_oauth_core::token::{ClientAssertionSigner, TokenEndpointAuth, TokenSet};
 use mcp_oauth_core::url::EndpointUrl;
 use mcp_oauth_core::{FlowEvent, ResourceDecision, ResourceResponse};
@@ -142,6 +147,41 @@ impl ClientCredentials {
     }
 }
 
+/// Where a workload's platform assertion comes from; read again for every token request.
+#[derive(Clone)]
+pub enum AssertionSource {
+    /// A file the platform writes (and rotates), e.g.
+    /// `/var/run/secrets/kubernetes.io/serviceaccount/token`.
+    File(std::path::PathBuf),
+    /// An environment variable (conventionally `MCP_OAUTH_ASSERTION`).
+    Env(String),
+    /// A fixed value.
+    Value(GrantAssertion),
+}
+
+impl std::fmt::Debug for AssertionSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::File(p) => f.debug_tuple("File").field(p).finish(),
+            Self::Env(v) => f.debug_tuple("Env").field(v).finish(),
+            Self::Value(_) => f.write_str("Value(..)"),
+        }
+    }
+}
+
+impl AssertionSource {
+    /// The assertion now (the core trims it and checks that it is a JWT).
+    pub fn read(&self) -> Result<String, String> {
+        match self {
+            Self::File(path) => std::fs::read_to_string(path)
+                .map_err(|e| format!("cannot read the assertion file {}: {e}", path.display())),
+            Self::Env(var) => std::env::var(var)
+                .map_err(|e| format!("cannot read the environment variable {var}: {e}")),
+            Self::Value(v) => Ok(v.secret().to_owned()),
+        }
+    }
+}
+
 /// The grant a [`HeadlessClient`] uses.
 #[derive(Clone, Debug)]
 pub enum HeadlessGrant {
@@ -160,6 +200,13 @@ pub enum HeadlessGrant {
         /// The client at the identity provider.
         idp_client: ClientCredentials,
         /// The client at the MCP server's authorization server.
+        client: ClientCredentials,
+    },
+    /// SEP-1933 workload identity: the RFC 7523 §2.1 jwt-bearer grant with the platform's JWT.
+    JwtBearer {
+        /// The platform's assertion, read for every token request.
+        assertion: AssertionSource,
+        /// The client at the authorization server (often public: `client_id` only).
         client: ClientCredentials,
     },
 }
@@ -255,7 +302,8 @@ impl HeadlessClient {
             }
         }
         let (client, cross_app) = match &opts.grant {
-            HeadlessGrant::ClientCredentials { client } => (client.core()?, None),
+            HeadlessGrant::ClientCredentials { client }
+            | HeadlessGrant::JwtBearer { client, .. } => (client.core()?, None),
             HeadlessGrant::CrossApp { idp_token_endpoint, id_token, idp_client, client } => (
                 client.core()?,
                 Some(CrossAppConfig {
@@ -269,6 +317,7 @@ impl HeadlessClient {
         let mut config = HeadlessConfig::new(&opts.server_url, client)?;
         config.scopes = opts.scopes.clone();
         config.cross_app = cross_app;
+        config.workload_identity = matches!(opts.grant, HeadlessGrant::JwtBearer { .. });
         config.policies = opts.policies.clone();
         config.refresh_skew_secs = opts.refresh_buffer.as_secs();
         if let Some(url) = &opts.token_url {
@@ -336,9 +385,15 @@ impl HeadlessClient {
 
     /// The drain loop of the core's drain contract: requests, signatures, then events.
     async fn drive(&self, flow: &mut HeadlessFlow) -> Result<(), Error> {
-        let sign = |sig: &SigningRequest| match self.signer(sig.signer) {
-            Some(s) => s.sign(&sig.claims),
-            None => Err("no signing key is configured".to_owned()),
+        let sign = |sig: &SigningRequest| match (&self.opts.grant, sig.signer) {
+            // Not a signature: the platform's JWT, read now (it may have been rotated).
+            (HeadlessGrant::JwtBearer { assertion, .. }, AssertionFor::Workload) => {
+                assertion.read()
+            }
+            _ => match self.signer(sig.signer) {
+                Some(s) => s.sign(&sig.claims),
+                None => Err("no signing key is configured".to_owned()),
+            },
         };
         let drained = crate::drive::drain(flow, &self.opts.http, &sign).await;
         for event in drained.events {
@@ -353,6 +408,7 @@ impl HeadlessClient {
     fn signer(&self, whose: AssertionFor) -> Option<&Arc<dyn ClientAssertionSigner + Send + Sync>> {
         match (&self.opts.grant, whose) {
             (HeadlessGrant::ClientCredentials { client }, AssertionFor::AuthorizationServer)
+            | (HeadlessGrant::JwtBearer { client, .. }, AssertionFor::AuthorizationServer)
             | (HeadlessGrant::CrossApp { client, .. }, AssertionFor::AuthorizationServer)
             | (
                 HeadlessGrant::CrossApp { idp_client: client, .. },

@@ -40,7 +40,7 @@ pub mod store;
 
 pub use client::{BrowserMode, ClientOptions, OAuthClient, Status};
 pub use error::Error;
-pub use headless::{HeadlessClient, HeadlessGrant, HeadlessOptions};
+pub use headless::{AssertionSource, HeadlessClient, HeadlessGrant, HeadlessOptions};
 
 /// The current time from the system clock, as the core wants it.
 pub(crate) fn now() -> mcp_oauth_core::time::UnixTime {

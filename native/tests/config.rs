@@ -47,6 +47,60 @@ fn oauth2(body: &str) -> String {
     format!("authentication:\n  p:\n    _type: mcp_oauth2\n    server_url: https://mcp.example.com/mcp\n{body}")
 }
 
+fn workload(body: &str) -> String {
+    format!("authentication:\n  w:\n    _type: mcp_workload_identity\n    client_id: wl\n{body}")
+}
+
+#[test]
+fn workload_identity_provider() {
+    let c = parse(&workload(
+        "    assertion_file: /var/run/secrets/tokens/mcp\n    scopes: [mcp:tools]\n    token_url: https://as.example.com/token\n    issuer: https://as.example.com\n",
+    ))
+    .expect("valid");
+    let AuthProvider::WorkloadIdentity(w) = &c.authentication[0].1 else { panic!() };
+    assert_eq!(
+        w.assertion_file.as_deref(),
+        Some(std::path::Path::new("/var/run/secrets/tokens/mcp"))
+    );
+    assert_eq!(w.client_id, "wl");
+    assert_eq!(w.token_endpoint_auth_method, None, "a public client");
+    assert_eq!(w.scopes.as_deref(), Some(&["mcp:tools".to_owned()][..]));
+    assert_eq!(w.token_cache_buffer_seconds, 60);
+    let c =
+        parse(&workload("    assertion_env: MCP_OAUTH_ASSERTION\n    private_key_file: /k.pem\n"))
+            .expect("valid");
+    let AuthProvider::WorkloadIdentity(w) = &c.authentication[0].1 else { panic!() };
+    assert_eq!(w.assertion_env.as_deref(), Some("MCP_OAUTH_ASSERTION"));
+    assert_eq!(w.token_endpoint_auth_method, Some(TokenEndpointAuth::PrivateKeyJwt));
+    // Errors name the YAML path.
+    fails(&workload(""), "authentication.w.assertion_file", "config_missing");
+    fails(
+        &workload("    assertion_file: /t\n    assertion_env: X\n"),
+        "authentication.w.assertion_env",
+        "config_invalid_value",
+    );
+    fails(
+        &workload("    assertion_file: /t\n    token_endpoint_auth_method: client_secret_post\n"),
+        "authentication.w.client_secret",
+        "config_invalid_value",
+    );
+    fails(
+        &workload("    assertion_file: /t\n    issuer: https://as.example.com\n"),
+        "authentication.w.issuer",
+        "config_invalid_value",
+    );
+    fails(
+        &workload("    assertion_file: /t\n    assertion: eyJ\n"),
+        "authentication.w.assertion",
+        "config_unknown_key",
+    );
+    fails(
+        "authentication:\n  w:\n    _type: mcp_workload_identity\n    assertion_file: /t\n",
+        "authentication.w.client_id",
+        "config_missing",
+    );
+}
+
 fn service(body: &str) -> String {
     format!(
         "authentication:\n  sa:\n    _type: mcp_service_account\n    token_url: https://as.example.com/token\n    client_id: svc\n{body}"
@@ -420,9 +474,11 @@ fn groups_and_stdio() {
 
 #[test]
 fn the_schema_lists_every_option_the_loader_accepts() {
-    for (kind, minimal) in
-        [("mcp_oauth2", oauth2("")), ("mcp_service_account", service("    client_secret: s\n"))]
-    {
+    for (kind, minimal) in [
+        ("mcp_oauth2", oauth2("")),
+        ("mcp_service_account", service("    client_secret: s\n")),
+        ("mcp_workload_identity", workload("    assertion_file: /t\n")),
+    ] {
         let docs = config::schema(kind).expect("schema");
         let text = config::schema_text(kind).expect("text");
         for o in docs {

@@ -6,6 +6,9 @@
 //                       (RFC 8693), redeemed with the jwt-bearer grant (RFC 7523 §2.1)
 //   service_account     client credentials at a fixed token URL (no discovery), with an optional
 //                       second service token sent in a header on every MCP request
+//   jwt_bearer          workload identity (MCP SEP-1933): the platform's JWT (a Kubernetes
+//                       service-account token, a cloud identity token) for an access token
+//                       (RFC 7523 §2.1); `assertion` (a function: called for every token request)
 // The Rust core's HeadlessFlow (src/headless.rs) sequences every step and makes every protocol
 // decision (discovery, scope, client authentication method, resource, credential binding); this
 // file is one drain loop plus IO: fetch, the clock, WebCrypto signing of the payloads the core
@@ -21,9 +24,9 @@ export function clientAssertionClaims(clientId, audience, now, jtiRandom = rando
   return steps.clientAssertionClaims(clientId, audience, now, jtiRandom);
 }
 
-const GRANTS = ['client_credentials', 'cross_app', 'service_account'];
+const GRANTS = ['client_credentials', 'cross_app', 'service_account', 'jwt_bearer'];
 const KNOWN = ['serverUrl', 'grant', 'clientId', 'clientSecret', 'authMethod', 'privateKey', 'signingAlg',
-  'scopes', 'tokenUrl', 'issuer', 'serviceToken', 'serviceTokenHeader', 'idp', 'refreshBufferSeconds', 'fetch'];
+  'scopes', 'tokenUrl', 'issuer', 'serviceToken', 'serviceTokenHeader', 'idp', 'assertion', 'refreshBufferSeconds', 'fetch'];
 const CONSTRUCT = Symbol('McpOAuthHeadless.create');
 
 const bad = (option, problem) => makeError('invalid_option', `options.${option}: ${problem}`, { option });
@@ -42,7 +45,14 @@ function check(options) {
   ['serverUrl', 'clientId', 'clientSecret', 'authMethod', 'privateKey', 'tokenUrl', 'issuer', 'serviceToken', 'serviceTokenHeader'].forEach((k) => str(k));
   for (const k of ['serverUrl', 'clientId']) if (!o[k]) throw bad(k, 'is required');
   if (!GRANTS.includes(o.grant)) throw bad('grant', `expected one of ${GRANTS.join(', ')}, got ${JSON.stringify(o.grant)}`);
-  if ((o.grant === 'service_account') !== (o.tokenUrl !== undefined)) {
+  if (o.grant === 'jwt_bearer') {
+    // The assertion is read for every token request: a function lets a rotated one be used.
+    if (o.assertion === undefined) throw bad('assertion', "is required for grant 'jwt_bearer': the platform's JWT, or a function returning it (called for every token request)");
+    if (typeof o.assertion !== 'string' && typeof o.assertion !== 'function') throw bad('assertion', `expected a string or a function, got ${typeof o.assertion}`);
+  } else if (o.assertion !== undefined) {
+    throw bad('assertion', "is only for grant 'jwt_bearer'");
+  }
+  if (o.grant !== 'jwt_bearer' && (o.grant === 'service_account') !== (o.tokenUrl !== undefined)) {
     throw bad('tokenUrl', o.tokenUrl === undefined ? "is required for grant 'service_account'" : "is only for grant 'service_account' (the other grants discover the token endpoint)");
   }
   if (o.clientSecret !== undefined && o.privateKey !== undefined) throw bad('privateKey', 'give clientSecret or privateKey, not both');
@@ -107,7 +117,7 @@ function coreOptions(o) {
   return {
     serverUrl: o.serverUrl, clientId: o.clientId, clientSecret: o.clientSecret, authMethod: o.authMethod,
     privateKeyJwt: o.privateKey !== undefined, scopes: o.scopes, tokenUrl: o.tokenUrl, issuer: o.issuer, idp,
-    refreshBufferSeconds: o.refreshBufferSeconds,
+    workloadIdentity: o.grant === 'jwt_bearer', refreshBufferSeconds: o.refreshBufferSeconds,
   };
 }
 
@@ -130,9 +140,10 @@ export class McpOAuthHeadless {
 
   /**
    * Checks the options and imports the key. Options: serverUrl, clientId (required); grant
-   * ('client_credentials' default, 'cross_app', 'service_account'), clientSecret, authMethod,
+   * ('client_credentials' default, 'cross_app', 'service_account', 'jwt_bearer'), clientSecret, authMethod,
    * privateKey (PKCS#8 PEM), signingAlg ('ES256' default, 'RS256'), scopes, tokenUrl + issuer
-   * (service account), serviceToken + serviceTokenHeader, idp (cross app), refreshBufferSeconds
+   * (service account; optional for jwt_bearer), serviceToken + serviceTokenHeader, idp (cross app),
+   * assertion (jwt_bearer: a string, or a function called for every token request), refreshBufferSeconds
    * (60), fetch.
    */
   static async create(options) {
@@ -160,7 +171,13 @@ export class McpOAuthHeadless {
 
   /** The drain contract: requests and signatures until both are empty, then events; the first error is thrown. */
   async #drain() {
-    const sign = (sig) => {
+    const sign = async (sig) => {
+      if (sig.signer === 'workload') {
+        // Not a signature: the platform's JWT as it is now (it may have been rotated).
+        const a = typeof this.#o.assertion === 'function' ? await this.#o.assertion() : this.#o.assertion;
+        if (typeof a !== 'string') throw new Error(`options.assertion must give a string (the platform's JWT), got ${typeof a}`);
+        return a;
+      }
       if (!this.#key || sig.signer !== 'authorization_server') throw new Error('no privateKey is configured for this client');
       return signJwt(this.#key, this.#o.signingAlg, sig.payload);
     };

@@ -7,7 +7,7 @@
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import http from 'node:http';
 
-import { createRemoteJWKSet, jwtVerify } from 'jose';
+import { createLocalJWKSet, createRemoteJWKSet, decodeJwt, jwtVerify } from 'jose';
 import { Provider, errors } from 'oidc-provider';
 
 console.log = console.error;
@@ -79,6 +79,16 @@ const EXTRA_CLIENTS = startupSetting(() => {
 });
 // The enterprise identity provider (idp.mjs) whose ID-JAGs the jwt-bearer grant accepts.
 const IDP_ISSUER = env.PEER_IDP_ISSUER || '';
+// Workload identity (MCP extension SEP-1933): a platform (a Kubernetes cluster, a cloud) whose
+// JWTs the jwt-bearer grant accepts as they are: PEER_WORKLOAD_ISSUER (their `iss`) and
+// PEER_WORKLOAD_JWKS (a JSON JWK Set with the platform's public keys).
+const WORKLOAD_ISSUER = env.PEER_WORKLOAD_ISSUER || '';
+const WORKLOAD_KEYS = startupSetting(() => {
+  if (!WORKLOAD_ISSUER) return undefined;
+  const jwks = JSON.parse(env.PEER_WORKLOAD_JWKS || 'null');
+  if (!jwks || !Array.isArray(jwks.keys)) throw new TypeError('PEER_WORKLOAD_ISSUER needs PEER_WORKLOAD_JWKS, a JSON JWK Set');
+  return createLocalJWKSet(jwks);
+});
 const JWT_BEARER = 'urn:ietf:params:oauth:grant-type:jwt-bearer';
 
 // ---------------------------------------------------------------------------------------------
@@ -268,6 +278,9 @@ async function jwtBearerGrant(ctx) {
   // InvalidGrant would hide the reason in error_detail; the tests want it in error_description.
   const fail = (description) => new errors.CustomOIDCProviderError('invalid_grant', description);
   if (!params.assertion) throw new errors.InvalidRequest('missing assertion');
+  let claimed;
+  try { claimed = decodeJwt(params.assertion); } catch { throw fail('the assertion is not a JWT'); }
+  if (WORKLOAD_ISSUER && claimed.iss === WORKLOAD_ISSUER) return workloadGrant(ctx, fail);
   let payload;
   try {
     ({ payload } = await jwtVerify(params.assertion, idpKeys, {
@@ -325,9 +338,43 @@ async function jwtBearerGrant(ctx) {
   };
 }
 
+// SEP-1933 / RFC 7523 §3: the platform's JWT, issued by WORKLOAD_ISSUER for this server (`aud`),
+// not expired; `sub` (the workload) becomes the token's subject. Scope: the requested scopes the
+// resource offers.
+async function workloadGrant(ctx, fail) {
+  const { client, params } = ctx.oidc;
+  let payload;
+  try {
+    ({ payload } = await jwtVerify(params.assertion, WORKLOAD_KEYS, {
+      issuer: WORKLOAD_ISSUER,
+      audience: issuer, // RFC 7523 §3 item 3
+      requiredClaims: ['exp', 'sub'],
+    }));
+  } catch (err) {
+    throw fail(`workload assertion rejected: ${err.code || ''} ${err.message}`.trim());
+  }
+  const resource = [].concat(params.resource ?? [])[0];
+  if (!resource) throw new errors.InvalidTarget('no resource in the request');
+  const info = await getResourceServerInfo(ctx, resource, client);
+  const offered = new Set(info.scope.split(' '));
+  const requested = String(params.scope || '').split(' ').filter(Boolean);
+  const unknown = requested.filter((s) => !offered.has(s));
+  if (unknown.length) throw new errors.InvalidScope(`scope ${unknown.join(' ')} is not offered`, unknown.join(' '));
+  if (DEBUG) console.error('[as] workload jwt-bearer', JSON.stringify({ sub: payload.sub, scope: params.scope, resource }));
+  const scope = requested.join(' ');
+  const grant = new provider.Grant({ accountId: payload.sub, clientId: client.clientId });
+  if (scope) grant.addResourceScope(resource, scope);
+  const grantId = await grant.save();
+  const at = new provider.AccessToken({ accountId: payload.sub, client, grantId, gty: 'jwt_bearer', scope: scope || undefined });
+  at.resourceServer = info;
+  ctx.oidc.entity('AccessToken', at);
+  const accessToken = await at.save();
+  ctx.body = { access_token: accessToken, token_type: 'Bearer', expires_in: at.expiration, ...(scope ? { scope } : {}) };
+}
+
 let idpKeys;
-if (IDP_ISSUER) {
-  idpKeys = createRemoteJWKSet(new URL(`${IDP_ISSUER}/jwks`));
+if (IDP_ISSUER) idpKeys = createRemoteJWKSet(new URL(`${IDP_ISSUER}/jwks`));
+if (IDP_ISSUER || WORKLOAD_ISSUER) {
   provider.registerGrantType(JWT_BEARER, jwtBearerGrant, ['assertion', 'scope', 'resource'], ['resource']);
 }
 

@@ -44,7 +44,7 @@ async function makeClient(spec) {
   }
   if (c.kind === 'headless') {
     const options = { serverUrl: spec.mcpUrl, grant: c.grant, clientId: c.clientId };
-    for (const k of ['clientSecret', 'authMethod', 'scopes', 'idp', 'signingAlg']) if (c[k] !== undefined) options[k] = c[k];
+    for (const k of ['clientSecret', 'authMethod', 'scopes', 'idp', 'signingAlg', 'assertion']) if (c[k] !== undefined) options[k] = c[k];
     // Paths are relative to the repository root, as for the native driver.
     if (c.privateKeyFile !== undefined) options.privateKey = readFileSync(join(root, c.privateKeyFile), 'utf8');
     return McpOAuthHeadless.create(options);

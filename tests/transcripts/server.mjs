@@ -188,7 +188,10 @@ export async function startScriptedServer() {
       case 'client_credentials':
         return problem(res, 200, issue(form.get('scope'), { refresh: false }));
       case JWT_BEARER: {
-        if (!/^jag-\d+$/.test(form.get('assertion') ?? '')) return problem(res, 400, { error: 'invalid_grant', error_description: 'not an ID-JAG of this IdP' });
+        // An ID-JAG of this IdP, or a workload's platform JWT (SEP-1933: iss https://platform.example).
+        const assertion = form.get('assertion') ?? '';
+        const workload = b64urlJson(assertion.split('.')[1] ?? '')?.iss === 'https://platform.example';
+        if (!/^jag-\d+$/.test(assertion) && !workload) return problem(res, 400, { error: 'invalid_grant', error_description: 'not an ID-JAG of this IdP' });
         return problem(res, 200, issue(form.get('scope'), { refresh: false }));
       }
       default:

@@ -1,6 +1,8 @@
 //! The core's [`mcp_oauth_core::headless::HeadlessFlow`] for JS hosts without a user (Node
 //! scripts, CI): client credentials with a secret or `private_key_jwt`, cross-app access
-//! (MCP SEP-990: ID token → ID-JAG → jwt-bearer), and the service-account mode. Every protocol
+//! (MCP SEP-990: ID token → ID-JAG → jwt-bearer), workload identity (MCP SEP-1933: the
+//! platform's JWT → jwt-bearer; the host supplies the JWT for every token request) and the
+//! service-account mode. Every protocol
 //! decision (discovery, scope, client authentication method, resource, credential binding,
 //! the order of the requests) is the core's; `js/headless.js` only runs the drain loop, signs
 //! with WebCrypto and fetches.
@@ -105,6 +107,7 @@ fn parse_config(options: &JsValue) -> Result<HeadlessConfig, JsValue> {
             id_token: IdToken::new(required(&idp, "idp.", "idToken")?),
         });
     }
+    config.workload_identity = Reflect::get(options, &"workloadIdentity".into())?.is_truthy();
     if let Some(n) = Reflect::get(options, &"refreshBufferSeconds".into())?.as_f64() {
         if !(n >= 0.0 && n.is_finite()) {
             return Err(invalid_option(
@@ -122,7 +125,8 @@ fn parse_config(options: &JsValue) -> Result<HeadlessConfig, JsValue> {
 /// `privateKeyJwt` (true: the host signs), `scopes` (a string or an array; default: the core's
 /// rule), `tokenUrl` + `issuer` (service account: no discovery), `idp` (cross-app: `{
 /// tokenEndpoint | issuer, clientId, clientSecret?, authMethod?, privateKeyJwt?, idToken }`),
-/// `refreshBufferSeconds` (60).
+/// `workloadIdentity` (true: the jwt-bearer grant with the host's platform JWT, asked for with
+/// `pollSignature` as signer `workload`), `refreshBufferSeconds` (60).
 #[wasm_bindgen]
 pub struct HeadlessFlow {
     flow: CoreFlow,
@@ -193,6 +197,8 @@ impl HeadlessFlow {
     /// The next JWT to sign, or `undefined`: `{ id, signer: "authorization_server" |
     /// "identity_provider", payload }`; `payload` is the JWS payload (the core's RFC 7523 §3
     /// claims, `jti` from `jtiRandom`: 16 bytes the host drew with `crypto.getRandomValues`).
+    /// `{ id, signer: "workload", audience }` asks for the workload's platform JWT as it is now
+    /// (not a signature; `audience`: the authorization server it is for).
     #[wasm_bindgen(js_name = pollSignature)]
     pub fn poll_signature(
         &mut self,
@@ -202,6 +208,13 @@ impl HeadlessFlow {
         let Some(s) = self.flow.poll_signature() else { return Ok(JsValue::UNDEFINED) };
         let signer = match s.signer {
             AssertionFor::AuthorizationServer => "authorization_server",
+            AssertionFor::Workload => {
+                return Ok(object(&[
+                    ("id", JsValue::from_f64(s.id as f64)),
+                    ("signer", JsValue::from_str("workload")),
+                    ("audience", JsValue::from_str(&s.claims.aud)),
+                ]))
+            }
             _ => "identity_provider",
         };
         Ok(object(&[

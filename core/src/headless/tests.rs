@@ -447,3 +447,5 @@ fn resource_answers_are_the_cores_decision() {
         "the two errors, not the pass-through: {events:?}"
     );
 }
+
+mod workload;

@@ -364,9 +364,13 @@ impl Walker<'_> {
         match kind.as_str() {
             "mcp_oauth2" => self.oauth2(o).map(AuthProvider::OAuth2),
             "mcp_service_account" => self.service_account(o).map(AuthProvider::ServiceAccount),
+            "mcp_workload_identity" => self.workload(o).map(AuthProvider::WorkloadIdentity),
             other => Err(invalid(
                 &type_path,
-                format!("unknown _type `{other}`; expected mcp_oauth2 or mcp_service_account"),
+                format!(
+                    "unknown _type `{other}`; expected mcp_oauth2, mcp_service_account or \
+                     mcp_workload_identity"
+                ),
             )),
         }
     }
@@ -590,6 +594,104 @@ impl Walker<'_> {
             out.push((issuer, policy));
         }
         Ok(out)
+    }
+
+    fn workload(&self, mut o: Obj<'_>) -> Result<WorkloadIdentity, ConfigError> {
+        o.take("_type");
+        let file_path = o.path("assertion_file");
+        let assertion_file = self.opt_string(&mut o, "assertion_file")?.map(PathBuf::from);
+        let env_path = o.path("assertion_env");
+        let assertion_env = self.opt_string(&mut o, "assertion_env")?;
+        match (&assertion_file, &assertion_env) {
+            (None, None) => return Err(err(&file_path, ConfigProblem::Missing)),
+            (Some(_), Some(_)) => {
+                return Err(invalid(&env_path, "give assertion_file or assertion_env, not both"))
+            }
+            (None, Some(v)) if v.is_empty() || v.contains('=') || v.contains('\0') => {
+                return Err(invalid(&env_path, "not an environment variable name"))
+            }
+            _ => {}
+        }
+        let id_path = o.path("client_id");
+        let client_id = self.string(o.require("client_id")?, &id_path)?;
+        let client_secret = self.opt_string(&mut o, "client_secret")?;
+        let key_path = o.path("private_key_file");
+        let private_key_file = self.opt_string(&mut o, "private_key_file")?.map(PathBuf::from);
+        let method_path = o.path("token_endpoint_auth_method");
+        let method = self.auth_method(
+            &mut o,
+            &[
+                TokenEndpointAuth::None,
+                TokenEndpointAuth::ClientSecretBasic,
+                TokenEndpointAuth::ClientSecretPost,
+                TokenEndpointAuth::PrivateKeyJwt,
+            ],
+        )?;
+        let method = method.or(private_key_file.as_ref().map(|_| TokenEndpointAuth::PrivateKeyJwt));
+        match method {
+            Some(TokenEndpointAuth::PrivateKeyJwt) if private_key_file.is_none() => {
+                return Err(err(&key_path, ConfigProblem::Missing))
+            }
+            Some(
+                m @ (TokenEndpointAuth::ClientSecretBasic | TokenEndpointAuth::ClientSecretPost),
+            ) if client_secret.is_none() => {
+                return Err(invalid(
+                    &o.path("client_secret"),
+                    format!("required by {}", m.as_str()),
+                ))
+            }
+            Some(TokenEndpointAuth::None) if client_secret.is_some() => {
+                return Err(invalid(&method_path, "client_secret needs a client_secret_* method"))
+            }
+            Some(m) if private_key_file.is_some() && m != TokenEndpointAuth::PrivateKeyJwt => {
+                return Err(invalid(&method_path, "private_key_file needs private_key_jwt"))
+            }
+            _ => {}
+        }
+        let alg_path = o.path("signing_alg");
+        let signing_alg = match self.opt_string(&mut o, "signing_alg")? {
+            None => SigningAlg::Es256,
+            Some(name) => SigningAlg::from_name(&name)
+                .ok_or_else(|| invalid(&alg_path, format!("`{name}` is not ES256 or RS256")))?,
+        };
+        let token_url_path = o.path("token_url");
+        let token_url = self.opt_string(&mut o, "token_url")?;
+        if let Some(u) = &token_url {
+            mcp_oauth_core::url::EndpointUrl::parse(u)
+                .map_err(|e| invalid(&token_url_path, e.to_string()))?;
+        }
+        let issuer_path = o.path("issuer");
+        let issuer = self.opt_string(&mut o, "issuer")?;
+        if let Some(i) = &issuer {
+            check_url(i, &issuer_path)?;
+            if token_url.is_none() {
+                return Err(invalid(
+                    &issuer_path,
+                    "issuer is for token_url (otherwise discovered)",
+                ));
+            }
+        }
+        let scopes = self.opt_list(&mut o, "scopes")?;
+        let buffer_path = o.path("token_cache_buffer_seconds");
+        let token_cache_buffer_seconds = o
+            .take("token_cache_buffer_seconds")
+            .map(|v| self.uint(v, &buffer_path))
+            .transpose()?
+            .unwrap_or(60);
+        o.finish(&names(MCP_WORKLOAD_IDENTITY_OPTIONS))?;
+        Ok(WorkloadIdentity {
+            assertion_file,
+            assertion_env,
+            client_id,
+            client_secret,
+            token_endpoint_auth_method: method,
+            private_key_file,
+            signing_alg,
+            token_url,
+            issuer,
+            scopes,
+            token_cache_buffer_seconds,
+        })
     }
 
     fn service_account(&self, mut o: Obj<'_>) -> Result<ServiceAccount, ConfigError> {

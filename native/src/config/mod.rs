@@ -206,6 +206,8 @@ pub enum AuthProvider {
     OAuth2(McpOAuth2),
     /// `_type: mcp_service_account`.
     ServiceAccount(ServiceAccount),
+    /// `_type: mcp_workload_identity` (SEP-1933).
+    WorkloadIdentity(WorkloadIdentity),
 }
 
 /// Where `mcp_oauth2` keeps tokens. `Debug` hides a password in the Redis URL.
@@ -376,9 +378,11 @@ fn redact_url_password(url: &str) -> String {
 mod load;
 mod options;
 mod schema;
+mod workload;
 
 pub use load::interpolate;
 pub use schema::{schema, schema_text, OptionDoc, MCP_OAUTH2_OPTIONS, MCP_SERVICE_ACCOUNT_OPTIONS};
+pub use workload::{WorkloadIdentity, MCP_WORKLOAD_IDENTITY_OPTIONS};
 
 impl Config {
     /// Parses YAML text, interpolating with `env`.

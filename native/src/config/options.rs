@@ -107,7 +107,10 @@ impl McpOAuth2 {
 
 /// The configured `scopes` of the provider at `path` as one `scope` value
 /// ([`mcp_oauth_core::scope::from_list`]).
-fn scope_value(scopes: Option<&[String]>, path: &str) -> Result<Option<String>, ConfigError> {
+pub(super) fn scope_value(
+    scopes: Option<&[String]>,
+    path: &str,
+) -> Result<Option<String>, ConfigError> {
     let Some(list) = scopes else { return Ok(None) };
     mcp_oauth_core::scope::from_list(list)
         .map_err(|e| err(&format!("{path}.scopes"), ConfigProblem::InvalidValue(e.to_string())))

@@ -14,7 +14,7 @@ pub struct OptionDoc {
     pub meaning: &'static str,
 }
 
-const fn opt(
+pub(super) const fn opt(
     name: &'static str,
     ty: &'static str,
     default: &'static str,
@@ -101,6 +101,7 @@ pub fn schema(kind: &str) -> Option<&'static [OptionDoc]> {
     match kind {
         "mcp_oauth2" => Some(MCP_OAUTH2_OPTIONS),
         "mcp_service_account" => Some(MCP_SERVICE_ACCOUNT_OPTIONS),
+        "mcp_workload_identity" => Some(super::workload::MCP_WORKLOAD_IDENTITY_OPTIONS),
         _ => None,
     }
 }

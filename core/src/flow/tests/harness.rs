@@ -68,6 +68,8 @@ pub struct World {
     counter: u64,
     pub registered: Vec<Value>,
     pub token_requests: Vec<Vec<(String, String)>>,
+    /// Workload assertions (SEP-1933) the token endpoint trusts for the jwt-bearer grant.
+    pub workload_assertions: Vec<String>,
 }
 
 pub const MCP: &str = "https://mcp.example.com/mcp";
@@ -124,6 +126,7 @@ impl World {
             counter: 0,
             registered: Vec::new(),
             token_requests: Vec::new(),
+            workload_assertions: Vec::new(),
         }
     }
 
@@ -321,7 +324,9 @@ impl World {
                 return HttpResponse::json(200, &body.to_string());
             }
             Some(crate::jwt_bearer::GRANT_TYPE) => {
-                if !get("assertion").is_some_and(|a| a.starts_with("jag-")) {
+                let trusted =
+                    |a: &String| a.starts_with("jag-") || self.workload_assertions.contains(a);
+                if !get("assertion").is_some_and(|a| trusted(&a)) {
                     return HttpResponse::json(400, r#"{"error":"invalid_grant"}"#);
                 }
                 get("scope")

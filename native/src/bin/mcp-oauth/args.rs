@@ -91,6 +91,11 @@ pub(crate) struct Opts {
         value_name = "SECRET"
     )]
     pub(crate) idp_client_secret: Option<String>,
+    /// Workload identity (--grant jwt-bearer): a file holding the platform's JWT (a Kubernetes
+    /// service-account token, a cloud identity token), read again for every token request;
+    /// without it, the environment variable MCP_OAUTH_ASSERTION.
+    #[arg(long, global = true, env = "MCP_OAUTH_ASSERTION_FILE", value_name = "FILE")]
+    pub(crate) assertion_file: Option<PathBuf>,
     /// A Client ID Metadata Document URL, used when the server supports it.
     #[arg(long, global = true, env = "MCP_OAUTH_CLIENT_METADATA_URL")]
     pub(crate) client_metadata_url: Option<String>,
@@ -133,6 +138,9 @@ pub(crate) enum Grant {
     /// Enterprise-managed authorization (SEP-990): ID token → ID-JAG at the identity provider →
     /// access token (RFC 8693, RFC 7523).
     CrossApp,
+    /// Workload identity (SEP-1933): the platform's JWT (--assertion-file or
+    /// MCP_OAUTH_ASSERTION) for an access token (RFC 7523 §2.1).
+    JwtBearer,
 }
 
 #[derive(Copy, Clone, Debug, ValueEnum)]
@@ -185,8 +193,8 @@ pub(crate) enum Command {
 
 #[derive(Subcommand, Debug)]
 pub(crate) enum ConfigCommand {
-    /// Print every option of an authentication `_type` (mcp_oauth2, mcp_service_account) with
-    /// its type, default and meaning.
+    /// Print every option of an authentication `_type` (mcp_oauth2, mcp_service_account,
+    /// mcp_workload_identity) with its type, default and meaning.
     Schema {
         /// The `_type`.
         kind: String,

@@ -188,7 +188,8 @@ fn config_command(command: &ConfigCommand, opts: &Opts) -> Result<(), Error> {
             Some(text) => print!("{text}"),
             None => {
                 return Err(usage(format!(
-                    "unknown _type `{kind}`; expected mcp_oauth2 or mcp_service_account"
+                    "unknown _type `{kind}`; expected mcp_oauth2, mcp_service_account or \
+                     mcp_workload_identity"
                 )))
             }
         },

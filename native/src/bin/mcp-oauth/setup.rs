@@ -12,7 +12,7 @@ use mcp_oauth::core::registration::{ClientConfig, PreRegistered};
 use mcp_oauth::core::secret::{ClientSecret, IdToken};
 use mcp_oauth::core::token::TokenEndpointAuth;
 use mcp_oauth::core::url::EndpointUrl;
-use mcp_oauth::headless::ClientCredentials;
+use mcp_oauth::headless::{AssertionSource, ClientCredentials};
 use mcp_oauth::signer::{PrivateKeySigner, SigningAlg};
 use mcp_oauth::store::{FileStore, KeySource, MemoryStore, TokenStore};
 use mcp_oauth::{
@@ -72,6 +72,13 @@ impl Setup {
     pub(crate) fn service_account(&self) -> Option<&config::ServiceAccount> {
         match &self.group {
             Some((_, _, Some(AuthProvider::ServiceAccount(s)))) => Some(s),
+            _ => None,
+        }
+    }
+
+    fn workload_identity(&self) -> Option<&config::WorkloadIdentity> {
+        match &self.group {
+            Some((_, _, Some(AuthProvider::WorkloadIdentity(w)))) => Some(w),
             _ => None,
         }
     }
@@ -320,6 +327,8 @@ impl Setup {
             let path = self.provider_path();
             let client = sa.load_credentials(&path)?;
             sa.headless_options(&path, url, client)?
+        } else if let Some(w) = self.workload_identity() {
+            w.headless_options(&self.provider_path(), url)?
         } else {
             let grant = match opts.grant {
                 Grant::AuthorizationCode => return Ok(None),
@@ -344,6 +353,21 @@ impl Setup {
                         client: self.headless_client(false)?,
                     }
                 }
+                Grant::JwtBearer => HeadlessGrant::JwtBearer {
+                    assertion: match &opts.assertion_file {
+                        Some(path) => AssertionSource::File(path.clone()),
+                        None if std::env::var_os(ASSERTION_ENV).is_some() => {
+                            AssertionSource::Env(ASSERTION_ENV.to_owned())
+                        }
+                        None => {
+                            return Err(usage(format!(
+                                "--grant jwt-bearer needs --assertion-file FILE or the \
+                                 environment variable {ASSERTION_ENV} (the platform's JWT)"
+                            )))
+                        }
+                    },
+                    client: self.headless_client(false)?,
+                },
             };
             HeadlessOptions::new(url, grant)?
         };
@@ -354,6 +378,9 @@ impl Setup {
         Ok(Some(Arc::new(HeadlessClient::new(o)?)))
     }
 }
+
+/// The environment variable holding the workload's assertion when no file is given.
+const ASSERTION_ENV: &str = "MCP_OAUTH_ASSERTION";
 
 pub(crate) fn signing_alg(a: Alg) -> SigningAlg {
     match a {
@@ -367,6 +394,7 @@ pub(crate) fn grant_name(g: Grant) -> &'static str {
         Grant::AuthorizationCode => "authorization-code",
         Grant::ClientCredentials => "client-credentials",
         Grant::CrossApp => "cross-app",
+        Grant::JwtBearer => "jwt-bearer",
     }
 }
 
