@@ -134,6 +134,9 @@ fn from_file(path: &std::path::Path) -> Result<FromFile, String> {
             Some(AuthProvider::ServiceAccount(_)) => {
                 return Err(format!("{where_}.server.auth_provider: {p} is an mcp_service_account; the multi-user server authorizes each user (mcp_oauth2)"));
             }
+            Some(AuthProvider::WorkloadIdentity(_)) => {
+                return Err(format!("{where_}.server.auth_provider: {p} is an mcp_workload_identity; the multi-user server authorizes each user (mcp_oauth2)"));
+            }
             None => return Err(format!("{where_}.server.auth_provider: {p} is not defined")),
         }
     }
