@@ -456,6 +456,7 @@ impl HeadlessFlow {
             header_url: None,
             cached: self.discovery.clone(),
             first_request_id: RequestId(self.next_id),
+            revalidate: false,
         };
         let machine = DiscoveryMachine::start(now, self.config.clone(), start);
         self.phase = Phase::Discovering(Box::new(machine));

@@ -110,6 +110,16 @@ pub enum FlowEvent {
         /// The revocation endpoint.
         endpoint: String,
     },
+    /// The MCP server's protected-resource metadata (RFC 9728) now names another authorization
+    /// server than the one the tokens came from (MCP SEP-2352): the old tokens are dropped
+    /// (`TokensCleared` follows; persist the entry of `from`) and the flow authorizes at `to`
+    /// with an identity of its own there. Worth a log line.
+    AuthorizationServerChanged {
+        /// The issuer the tokens came from.
+        from: String,
+        /// The issuer the resource names now.
+        to: String,
+    },
     /// The server deviated from a specification in a way the flow accepted: worth a log line.
     Notice {
         /// What happened.
