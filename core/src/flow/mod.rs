@@ -20,7 +20,8 @@
 //! 1. drain [`AuthFlow::poll_request`] and send each request (never following redirects);
 //!    answer each with [`AuthFlow::handle_response`] or [`AuthFlow::handle_transport_error`];
 //! 2. drain [`AuthFlow::poll_event`] (save state on `AuthorizationPending`, `ClientRegistered`,
-//!    `CredentialPinned`, `TokensUpdated`; open the browser on `OpenBrowser`);
+//!    `CredentialPinned`, `TokensUpdated`, and the entry of `from` on
+//!    `AuthorizationServerChanged`; open the browser on `OpenBrowser`);
 //! 3. read [`AuthFlow::poll_timeout`] and call [`AuthFlow::handle_timeout`] when it passes.
 //!
 //! Every `Err` a `handle_*` call returns is also queued as [`FlowEvent::Failed`], so a host that
