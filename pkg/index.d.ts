@@ -67,6 +67,8 @@ export type McpOAuthEvent =
   | { type: 'registered'; clientId: string }
   | { type: 'tokens'; issuer: string }
   | { type: 'tokens_cleared' }
+  /** The server's protected-resource metadata names another authorization server (MCP SEP-2352): the tokens of `from` were dropped; authorization continues at `to`. */
+  | { type: 'authorization_server_changed'; from: string; to: string }
   | { type: 'authorized' }
   | { type: 'logged_out' }
   | { type: 'error'; error: McpOAuthError };

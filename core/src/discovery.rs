@@ -7,6 +7,7 @@
 //!
 //! ```text
 //!  cached and fresh (and matching the challenge's resource_metadata URL)? ─▶ done, no request
+//!    (revalidating after a 401: the cache is stale, but kept as the known result, below)
 //!  resource metadata: challenge URL, /.well-known/…/<path>, /.well-known/…   (RFC 9728 §3, §5)
 //!     │ 4xx / transport error: next candidate; none left: legacy (if enabled) or not_found
 //!     ▼
@@ -15,6 +16,14 @@
 //!     ▼
 //!  MetadataDiscovered(Discovery)  (cache_until from the smallest Cache-Control max-age)
 //! ```
+//!
+//! Revalidation ([`DiscoveryStart::revalidate`], the flow's answer to a 401): the resource
+//! metadata is fetched again whatever the cache says, so that a resource that now names another
+//! authorization server is noticed (MCP SEP-2352). Only a valid document is evidence of a move.
+//! A transport error or a 5xx at the first candidate, or no document at any candidate (4xx),
+//! keeps the known result: no other candidate after a transient failure, and no 2025-03-26
+//! fallback, which would take the MCP server's origin for the authorization server. A document
+//! that still names the known issuer first reuses its fresh server metadata (no request).
 //!
 //! Drain contract: after [`DiscoveryMachine::start`] and after every answer, drain
 //! [`DiscoveryMachine::poll_request`] (send without following redirects; answer with
@@ -115,11 +124,20 @@ pub struct DiscoveryStart {
     /// The id of the first request (ids then count up), so that a flow embedding the machine
     /// keeps one id sequence.
     pub first_request_id: RequestId,
+    /// Fetch the resource metadata again even when `cached` is fresh (the MCP server refused a
+    /// token: the cache may be stale); `cached` is then the known result, kept when the
+    /// metadata cannot be read (module docs).
+    pub revalidate: bool,
 }
 
 impl Default for DiscoveryStart {
     fn default() -> Self {
-        DiscoveryStart { header_url: None, cached: None, first_request_id: RequestId(1) }
+        DiscoveryStart {
+            header_url: None,
+            cached: None,
+            first_request_id: RequestId(1),
+            revalidate: false,
+        }
     }
 }
 
@@ -177,6 +195,8 @@ pub(crate) struct Discoverer<C: DiscoverySettings + ?Sized> {
     stage: Stage,
     in_flight: Option<RequestId>,
     done: Option<Result<Arc<Discovery>, Error>>,
+    /// Revalidating: the result known before, kept unless a document names another server.
+    known: Option<Arc<Discovery>>,
 }
 
 impl<C: DiscoverySettings + ?Sized> std::fmt::Debug for Discoverer<C> {
@@ -193,19 +213,30 @@ pub(crate) type Progress = Option<Result<Arc<Discovery>, Error>>;
 
 impl<C: DiscoverySettings + ?Sized> Discoverer<C> {
     fn empty(config: Arc<C>, header_url: Option<String>) -> Self {
-        Discoverer { config, header_url, stage: Stage::Done, in_flight: None, done: None }
+        Discoverer {
+            config,
+            header_url,
+            stage: Stage::Done,
+            in_flight: None,
+            done: None,
+            known: None,
+        }
     }
 
-    /// Starts; `Some` when done at once (fresh cache, or an error).
+    /// Starts; `Some` when done at once (fresh cache, or an error). With `revalidate` the
+    /// cache is not used as is but kept as the known result (module docs).
     pub(crate) fn start(
         now: UnixTime,
         config: Arc<C>,
         header_url: Option<String>,
         cached: Option<Arc<Discovery>>,
+        revalidate: bool,
         out: &mut Sink<'_>,
     ) -> (Self, Progress) {
         let mut m = Discoverer::empty(config, header_url);
-        if let Some(d) = cached.filter(|d| m.covers(d, now)) {
+        if revalidate {
+            m.known = cached;
+        } else if let Some(d) = cached.filter(|d| m.covers(d, now)) {
             return (m, Some(Ok(d)));
         }
         match rm::candidate_urls(m.config.server_url(), m.header_url.as_deref()) {
@@ -261,7 +292,7 @@ impl<C: DiscoverySettings + ?Sized> Discoverer<C> {
         self.in_flight = None;
         match std::mem::replace(&mut self.stage, Stage::Done) {
             Stage::ResourceMetadata { candidates, index } => {
-                self.on_resource_metadata(out, response, candidates, index)
+                self.on_resource_metadata(out, now, response, candidates, index)
             }
             Stage::ServerMetadata(stage) => self.on_server_metadata(out, now, response, stage),
             Stage::Done => {}
@@ -294,6 +325,7 @@ impl<C: DiscoverySettings + ?Sized> Discoverer<C> {
     fn on_resource_metadata(
         &mut self,
         out: &mut Sink<'_>,
+        now: UnixTime,
         response: Result<&HttpResponse, &str>,
         candidates: Vec<EndpointUrl>,
         index: usize,
@@ -307,9 +339,39 @@ impl<C: DiscoverySettings + ?Sized> Discoverer<C> {
                 Err(ResourceMetadataError::UnexpectedStatus { url: url.as_str().into(), actual: 0 })
             }
         };
+        // Revalidating: a transient failure (transport error, 5xx) is no evidence of a move.
+        let transient = response.is_err()
+            || matches!(&outcome, Err(ResourceMetadataError::UnexpectedStatus { actual, .. })
+                if *actual >= 500);
+        if transient {
+            if let Some(known) = self.known.take() {
+                return self.finish(Ok(known));
+            }
+        }
         match outcome {
             Ok((metadata, max_age)) => {
                 let servers = self.order_servers(metadata.authorization_servers.clone());
+                if let Some(known) = self.known.take().filter(|k| {
+                    !k.legacy
+                        && k.cache_until.is_none_or(|t| now < t)
+                        && servers.first() == Some(&k.server.issuer)
+                }) {
+                    // Still the known server: its fresh metadata serves, with the new document.
+                    let cache_until = match (max_age.map(|a| now.plus(a)), known.cache_until) {
+                        (Some(a), Some(b)) => Some(a.min(b)),
+                        (a, b) => a.or(b),
+                    };
+                    return self.found(
+                        out,
+                        Discovery {
+                            resource_metadata: Some(metadata),
+                            server: known.server.clone(),
+                            legacy: false,
+                            header_url: self.header_url.clone(),
+                            cache_until,
+                        },
+                    );
+                }
                 let st = ServerStage::new(Some(metadata), servers, max_age);
                 self.server_discovery(out, st);
             }
@@ -317,6 +379,9 @@ impl<C: DiscoverySettings + ?Sized> Discoverer<C> {
                 if index + 1 < candidates.len() {
                     self.send(out, rm::metadata_request, &candidates[index + 1]);
                     self.stage = Stage::ResourceMetadata { candidates, index: index + 1 };
+                } else if let Some(known) = self.known.take() {
+                    // No document at all: nothing names another server.
+                    self.finish(Ok(known));
                 } else if self.config.legacy_discovery() {
                     let origin = self.config.server_url().url().origin();
                     out.events.push_back(FlowEvent::UsingLegacyDiscovery { origin });
@@ -499,9 +564,9 @@ impl DiscoveryMachine {
     /// Starts discovery for the settings' server: done at once with `start.cached` when it is
     /// fresh at `now` and matches the challenge, else the first request is ready.
     pub fn start(now: UnixTime, config: SharedSettings, start: DiscoveryStart) -> Self {
-        let DiscoveryStart { header_url, cached, first_request_id } = start;
+        let DiscoveryStart { header_url, cached, first_request_id, revalidate } = start;
         Self::wrap(first_request_id.0, |out| {
-            Discoverer::start(now, config, header_url, cached, out)
+            Discoverer::start(now, config, header_url, cached, revalidate, out)
         })
     }
 

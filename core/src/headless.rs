@@ -469,6 +469,14 @@ impl HeadlessFlow {
     /// Obtains a token (discovery when needed, then the grant). While one is being obtained,
     /// nothing more is started: callers share it.
     pub fn begin(&mut self, now: UnixTime) -> Result<(), Error> {
+        self.begin_with(now, false)
+    }
+
+    /// [`HeadlessFlow::begin`]; `revalidate` after the MCP server refused the token held: the
+    /// cached discovery may be stale (a resource that moved to another authorization server,
+    /// MCP SEP-2352, core/src/discovery.rs), so the resource metadata is read again. Credentials
+    /// pinned to the old issuer are then refused before anything is sent.
+    fn begin_with(&mut self, now: UnixTime, revalidate: bool) -> Result<(), Error> {
         if self.is_busy() {
             return Ok(());
         }
@@ -482,6 +490,7 @@ impl HeadlessFlow {
             header_url: None,
             cached: self.discovery.clone(),
             first_request_id: RequestId(self.next_id),
+            revalidate,
         };
         let machine = DiscoveryMachine::start(now, self.config.clone(), start);
         self.phase = Phase::Discovering(Box::new(machine));
@@ -500,10 +509,11 @@ impl HeadlessFlow {
                 return Ok(());
             }
         }
-        if self.tokens.take().is_some() {
+        let held = self.tokens.take().is_some();
+        if held {
             self.events.push_back(FlowEvent::TokensCleared);
         }
-        self.begin(now)
+        self.begin_with(now, held)
     }
 
     /// Acts on the MCP server's answer to a request that carried `response.token_used`, as
@@ -533,7 +543,7 @@ impl HeadlessFlow {
                     self.events.push_back(FlowEvent::TokensCleared);
                 }
                 if !self.is_busy() {
-                    self.begin(now)?;
+                    self.begin_with(now, held)?;
                 }
             }
             ResourceDecision::PassThrough if held => self.renewed = false,

@@ -35,6 +35,14 @@
 //! (SEP-990): [`token_exchange`] (RFC 8693, ID token → ID-JAG at the identity provider), then
 //! [`jwt_bearer::jwt_bearer_request`] (ID-JAG → access token).
 //!
+//! A 401 for tokens held reads the protected-resource metadata again, whatever the cache says
+//! (authorization-server binding, MCP SEP-2352): a resource that now names another
+//! authorization server drops the old tokens ([`FlowEvent::AuthorizationServerChanged`]) and is
+//! authorized at the new one with an identity of its own there (registrations are per issuer;
+//! configured credentials stay pinned to their issuer; a metadata-document client id is
+//! portable). A transport error, a 5xx or a missing document keeps the known server
+//! ([`discovery`]).
+//!
 //! DPoP (RFC 9449) is [`dpop`]: proof signing inputs (`htu`, `ath`, `nonce`), the JWK
 //! thumbprint, `use_dpop_nonce` answers and a per-origin nonce cache; the host signs.
 //!

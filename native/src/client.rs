@@ -392,6 +392,15 @@ impl OAuthClient {
                 FlowEvent::OpenBrowser { url } => browser = Some(url),
                 FlowEvent::Authorized => self.progress(Progress::Authorized),
                 FlowEvent::Notice { message } => self.progress(Progress::Notice { message }),
+                // MCP SEP-2352: the old issuer's entry keeps its registration, loses its tokens.
+                FlowEvent::AuthorizationServerChanged { from, to } => {
+                    let message = format!(
+                        "the server now names the authorization server {to} (was {from}): \
+                         authorizing there"
+                    );
+                    self.progress(Progress::Notice { message });
+                    self.persist(flow, &from).await?;
+                }
                 FlowEvent::TokenNotRevocable { .. } => {
                     self.not_revocable.store(true, std::sync::atomic::Ordering::Relaxed);
                 }

@@ -225,6 +225,12 @@ export class McpOAuth {
           await this.#persist();
           this.#emit('tokens', { issuer: ev.issuer });
           break;
+        case 'authorization_server_changed':
+          // MCP SEP-2352: the old issuer's tokens are dropped; its entry goes with them (the
+          // index follows the new issuer on the next persist).
+          await storageDelete(this.#storage, key('entry', [this.#user, this.#resource, ev.from]));
+          this.#emit('authorization_server_changed', { from: ev.from, to: ev.to });
+          break;
         case 'tokens_cleared':
           await this.#persist();
           this.#emit('tokens_cleared');
@@ -510,7 +516,7 @@ export class McpOAuth {
 
   /**
    * Listens to `status`, `authorization_required`, `registered`, `tokens`, `tokens_cleared`,
-   * `authorized`, `logged_out`, `error`, or `*` (all). Returns a function that removes it.
+   * `authorization_server_changed`, `authorized`, `logged_out`, `error`, or `*` (all). Returns a function that removes it.
    */
   on(type, listener) {
     if (typeof listener !== 'function') {

@@ -104,6 +104,10 @@ function freshStats() {
     interaction: 0,
     token: {},
     token_errors: {},
+    // client_id -> count, as sent to the authorization and token endpoints (and as registered):
+    // which client identities this server was shown (authorization-server migration tests).
+    client_ids: {},
+    registered_client_ids: [],
     revocation: 0,
     introspection: 0,
     rs_introspection: 0,
@@ -534,9 +538,11 @@ provider.use(async (ctx, next) => {
       break;
     case 'registration':
       stats.register += 1;
+      if (ctx.status === 201 && typeof ctx.body?.client_id === 'string') stats.registered_client_ids.push(ctx.body.client_id);
       break;
     case 'authorization':
       stats.authorization += 1;
+      if (ctx.oidc.params?.client_id) bump(stats.client_ids, ctx.oidc.params.client_id);
       break;
     case 'resume':
       stats.resume += 1;
@@ -545,6 +551,8 @@ provider.use(async (ctx, next) => {
       const gt = ctx.oidc.params?.grant_type || 'unknown';
       bump(stats.token, gt);
       if (ctx.status >= 400) bump(stats.token_errors, gt);
+      const id = ctx.oidc.params?.client_id ?? ctx.oidc.client?.clientId;
+      if (id) bump(stats.client_ids, id);
       break;
     }
     case 'revocation':

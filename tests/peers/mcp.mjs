@@ -93,14 +93,18 @@ const bump = (obj, key) => { obj[key] = (obj[key] ?? 0) + 1; };
 // Token checks: JWT access tokens are verified locally (JWKS of the AS), opaque ones through the
 // AS's introspection endpoint (RFC 7662) with this server's own client credentials.
 
+// The authorization server this resource trusts: AS_ISSUER, until POST /__config moves it
+// (authorization-server migration, MCP SEP-2352).
+let asIssuer = AS_ISSUER;
 let asMetadata;
 let jwks;
 async function authorizationServer() {
   if (asMetadata) return asMetadata;
-  const res = await fetch(`${AS_ISSUER}/.well-known/oauth-authorization-server`);
+  const issuer = asIssuer;
+  const res = await fetch(`${issuer}/.well-known/oauth-authorization-server`);
   if (!res.ok) throw new Error(`AS metadata: HTTP ${res.status}`);
   const meta = await res.json();
-  if (meta.issuer !== AS_ISSUER) throw new Error(`AS metadata issuer ${meta.issuer} != ${AS_ISSUER}`);
+  if (meta.issuer !== issuer) throw new Error(`AS metadata issuer ${meta.issuer} != ${issuer}`);
   jwks = createRemoteJWKSet(new URL(meta.jwks_uri));
   asMetadata = meta;
   return meta;
@@ -124,7 +128,7 @@ async function tokenClaims(token) {
   const meta = await authorizationServer();
   if (isJwt(token)) {
     try {
-      const { payload } = await jwtVerify(token, jwks, { issuer: AS_ISSUER, typ: 'at+jwt' });
+      const { payload } = await jwtVerify(token, jwks, { issuer: asIssuer, typ: 'at+jwt' });
       return { ...payload, active: true };
     } catch (err) {
       throw new TokenError(`JWT access token rejected: ${err.code || ''} ${err.message}`.trim());
@@ -199,14 +203,43 @@ app.use((req, res, next) => {
 });
 
 app.get('/__stats', (_req, res) => res.json(stats));
+// Test knobs: `authorization_server` moves the resource to another authorization server (its
+// metadata names it, tokens are checked with it); `prm_failures` answers that many next
+// metadata requests 503 (a transient failure); `reject_next` refuses that many next requests
+// that carry a token with 401 invalid_token (as if it were revoked).
+let prmFailures = 0;
+let rejectNext = 0;
+app.post('/__config', express.json(), (req, res) => {
+  const body = req.body ?? {};
+  if (body.authorization_server !== undefined) {
+    if (typeof body.authorization_server !== 'string' || !URL.canParse(body.authorization_server)) {
+      return res.status(400).json({ error: 'invalid_request', error_description: 'authorization_server must be a URL' });
+    }
+    asIssuer = body.authorization_server;
+    asMetadata = undefined;
+    jwks = undefined;
+  }
+  for (const [name, apply] of [['prm_failures', (n) => { prmFailures = n; }], ['reject_next', (n) => { rejectNext = n; }]]) {
+    if (body[name] === undefined) continue;
+    if (!Number.isInteger(body[name]) || body[name] < 0) {
+      return res.status(400).json({ error: 'invalid_request', error_description: `${name} must be a non-negative integer` });
+    }
+    apply(body[name]);
+  }
+  return res.json({ authorization_server: asIssuer, prm_failures: prmFailures, reject_next: rejectNext });
+});
 app.post('/__stats/reset', (_req, res) => { stats = freshStats(); res.status(204).end(); });
 
 function protectedResourceMetadata(_req, res) {
   stats.prm += 1;
   if (NO_AUTH) return res.status(404).json({ error: 'not_found' });
+  if (prmFailures > 0) {
+    prmFailures -= 1;
+    return res.status(503).json({ error: 'temporarily_unavailable' });
+  }
   return res.json({
     resource: RESOURCE,
-    authorization_servers: [AS_ISSUER],
+    authorization_servers: [asIssuer],
     scopes_supported: SCOPES_SUPPORTED,
     bearer_methods_supported: ['header'],
     resource_name: 'mcp-oauth test peer',
@@ -247,6 +280,10 @@ async function bearerAuth(req, res, next) {
   const match = /^Bearer +([A-Za-z0-9\-._~+/]+=*)$/i.exec(header);
   if (!match) {
     return reject(res, 401, { error: 'invalid_request', description: 'malformed Authorization header, expected Bearer <token>', scope: scopeHint });
+  }
+  if (rejectNext > 0) {
+    rejectNext -= 1;
+    return reject(res, 401, { error: 'invalid_token', description: 'the access token was revoked (reject_next)', scope: scopeHint });
   }
   let claims;
   try {

@@ -205,9 +205,11 @@ impl Flow {
 
     /// The next event: `{ type, ... }` with type `metadata_discovered`, `legacy_discovery`,
     /// `client_registered` (clientId), `authorization_pending`, `open_browser` (url),
-    /// `tokens_updated` (issuer), `tokens_cleared`, `authorized`, `failed` (error); or
-    /// `undefined`. Save `entry(user)` after `client_registered`, `tokens_updated` and
-    /// `tokens_cleared`, and `pendingEntry(user)` after `authorization_pending`.
+    /// `tokens_updated` (issuer), `tokens_cleared`, `authorization_server_changed` (from, to:
+    /// the resource names another authorization server; the tokens of `from` are dropped),
+    /// `authorized`, `failed` (error); or `undefined`. Save `entry(user)` after
+    /// `client_registered`, `tokens_updated` and `tokens_cleared`, and `pendingEntry(user)`
+    /// after `authorization_pending`.
     #[wasm_bindgen(js_name = pollEvent)]
     pub fn poll_event(&mut self) -> JsValue {
         let Some(event) = self.flow.poll_event() else { return JsValue::UNDEFINED };
@@ -229,6 +231,11 @@ impl Flow {
                 object(&[t("tokens_updated"), ("issuer", JsValue::from_str(&issuer))])
             }
             FlowEvent::TokensCleared => object(&[t("tokens_cleared")]),
+            FlowEvent::AuthorizationServerChanged { from, to } => object(&[
+                t("authorization_server_changed"),
+                ("from", JsValue::from_str(&from)),
+                ("to", JsValue::from_str(&to)),
+            ]),
             FlowEvent::Authorized => object(&[t("authorized")]),
             FlowEvent::Failed(e) => object(&[t("failed"), ("error", core_error(&e))]),
             _ => object(&[t("other")]),

@@ -110,3 +110,70 @@ fn a_known_issuer_and_foreign_answers() {
     let e = m.handle_response(world.now, req.id, &resp).unwrap_err();
     assert_eq!(e.code(), "unknown_request");
 }
+
+/// Revalidation (a 401): the cache is read again; only a valid document moves the result.
+#[test]
+fn revalidation_reads_the_metadata_again_and_keeps_the_known_result_on_failure() {
+    use crate::flow::tests::harness::as_document;
+    use serde_json::json;
+    let mut world = World::new();
+    let mut m = DiscoveryMachine::start(world.now, config(), DiscoveryStart::default());
+    drive(&mut m, &mut world);
+    let known = m.outcome().unwrap().clone().unwrap();
+    let revalidate =
+        || DiscoveryStart { cached: Some(known.clone()), revalidate: true, ..Default::default() };
+    let prm = "https://mcp.example.com/.well-known/oauth-protected-resource/mcp";
+
+    // Unchanged: one request, the known server metadata reused, the new document kept.
+    let mut m = DiscoveryMachine::start(world.now, config(), revalidate());
+    assert!(!m.is_done(), "a fresh cache does not answer a revalidation");
+    let (urls, events, errors) = drive(&mut m, &mut world);
+    assert!(errors.is_empty(), "{errors:?}");
+    assert_eq!(urls, [prm]);
+    let found = m.outcome().unwrap().clone().unwrap();
+    assert_eq!(found.server, known.server);
+    assert_eq!(events, [FlowEvent::MetadataDiscovered(Discovery::clone(&found))]);
+
+    // A 5xx, or a transport error: one try, the known result, no event.
+    for transient in [true, false] {
+        let mut world = World::new();
+        if transient {
+            world.fail_at.push(prm.into());
+        } else {
+            world.unreachable.push(prm.into());
+        }
+        world.prm["authorization_servers"] = json!(["https://auth2.example.com"]);
+        let mut m = DiscoveryMachine::start(world.now, config(), revalidate());
+        let (urls, events, errors) = drive(&mut m, &mut world);
+        assert!(errors.is_empty() && events.is_empty(), "{errors:?} {events:?}");
+        assert_eq!(urls, [prm]);
+        assert!(Arc::ptr_eq(m.outcome().unwrap().as_ref().unwrap(), &known));
+    }
+
+    // No document at any candidate (4xx): the known result, not the 2025-03-26 fallback.
+    let mut world = World::new();
+    world.prm_at.clear();
+    let mut m = DiscoveryMachine::start(world.now, config(), revalidate());
+    let (urls, events, _) = drive(&mut m, &mut world);
+    assert_eq!(urls.len(), 2, "both well-known candidates: {urls:?}");
+    assert!(events.is_empty(), "{events:?}");
+    assert!(Arc::ptr_eq(m.outcome().unwrap().as_ref().unwrap(), &known));
+
+    // Moved: the new server's metadata is fetched and wins.
+    let as2 = "https://auth2.example.com";
+    let mut world = World::new();
+    world.prm["authorization_servers"] = json!([as2]);
+    world.as_at.push((format!("{as2}/.well-known/oauth-authorization-server"), as_document(as2)));
+    let mut m = DiscoveryMachine::start(world.now, config(), revalidate());
+    let (urls, _, errors) = drive(&mut m, &mut world);
+    assert!(errors.is_empty(), "{errors:?}");
+    assert_eq!(urls, [prm.to_owned(), format!("{as2}/.well-known/oauth-authorization-server")]);
+    assert_eq!(m.outcome().unwrap().as_ref().unwrap().server.issuer.as_str(), as2);
+
+    // A document that is wrong (another resource) is an error, not the known result.
+    let mut world = World::new();
+    world.prm["resource"] = json!("https://other.example.com/mcp");
+    let mut m = DiscoveryMachine::start(world.now, config(), revalidate());
+    let (_, _, errors) = drive(&mut m, &mut world);
+    assert_eq!(errors.len(), 1, "{errors:?}");
+}

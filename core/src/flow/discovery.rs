@@ -1,7 +1,7 @@
 //! The discovery phase: the machine of core/src/discovery.rs (protected-resource metadata, then
 //! authorization-server metadata, or the legacy path), then whatever the [`Goal`] asks for.
 
-use super::{AuthFlow, Goal, Phase};
+use super::{AuthFlow, FlowEvent, Goal, Phase};
 use crate::discovery::{Discoverer, Progress, Sink};
 use crate::error::Error;
 use crate::http::HttpResponse;
@@ -59,10 +59,16 @@ impl AuthFlow {
         }
         self.answering_challenge = false;
         let can_refresh = self.tokens.as_ref().is_some_and(|(_, t)| t.refresh_token.is_some());
-        if can_refresh && !self.tokens_from_401_refresh {
-            return self.start(now, Goal::Refresh { fallback: Some(entropy) });
-        }
-        self.start(now, Goal::Authorize { entropy, scope: None })
+        // A refused token makes cached discovery stale: the resource may name another
+        // authorization server now (MCP SEP-2352), so its metadata is read again
+        // (core/src/discovery.rs). Without tokens nothing can have moved away from under them.
+        let revalidate = self.tokens.is_some();
+        let goal = if can_refresh && !self.tokens_from_401_refresh {
+            Goal::Refresh { fallback: Some(entropy) }
+        } else {
+            Goal::Authorize { entropy, scope: None }
+        };
+        self.start_with(now, goal, revalidate)
     }
 
     /// Like [`AuthFlow::handle_unauthorized`], for a 401 to a request that carried `used`: when
@@ -86,12 +92,18 @@ impl AuthFlow {
     /// Runs discovery (the machine of [`crate::discovery`]) unless a fresh cached result covers
     /// it, then pursues `goal`.
     pub(super) fn start(&mut self, now: UnixTime, goal: Goal) -> Result<(), Error> {
+        self.start_with(now, goal, false)
+    }
+
+    /// [`AuthFlow::start`], revalidating cached discovery when `revalidate`.
+    fn start_with(&mut self, now: UnixTime, goal: Goal, revalidate: bool) -> Result<(), Error> {
         let header_url = self.challenge.as_ref().and_then(|c| c.resource_metadata.clone());
         let (machine, done) = Discoverer::start(
             now,
             self.config.clone() as crate::discovery::SharedSettings,
             header_url,
             self.discovery.clone(),
+            revalidate,
             &mut Sink {
                 requests: &mut self.requests,
                 events: &mut self.events,
@@ -130,11 +142,26 @@ impl AuthFlow {
         };
         match outcome {
             Ok(d) => {
+                self.moved_to(d.server.issuer.as_str());
                 self.discovery = Some(d);
                 self.pursue(now, goal)
             }
             Err(e) => self.fail(e),
         }
+    }
+
+    /// The resource names `issuer` now: tokens from another issuer are dropped, never sent
+    /// there (MCP SEP-2352); the registrations stay, each keyed by its own issuer.
+    fn moved_to(&mut self, issuer: &str) {
+        let Some(from) = self.tokens.as_ref().map(|(i, _)| i.clone()).filter(|i| i != issuer)
+        else {
+            return;
+        };
+        self.events.push_back(FlowEvent::AuthorizationServerChanged { from, to: issuer.into() });
+        self.tokens = None;
+        self.tokens_from_401_refresh = false;
+        self.tokens_after_challenge = false;
+        self.events.push_back(FlowEvent::TokensCleared);
     }
 
     /// Discovery is done: do what was asked.

@@ -20,7 +20,8 @@
 //! 1. drain [`AuthFlow::poll_request`] and send each request (never following redirects);
 //!    answer each with [`AuthFlow::handle_response`] or [`AuthFlow::handle_transport_error`];
 //! 2. drain [`AuthFlow::poll_event`] (save state on `AuthorizationPending`, `ClientRegistered`,
-//!    `CredentialPinned`, `TokensUpdated`; open the browser on `OpenBrowser`);
+//!    `CredentialPinned`, `TokensUpdated`, and the entry of `from` on
+//!    `AuthorizationServerChanged`; open the browser on `OpenBrowser`);
 //! 3. read [`AuthFlow::poll_timeout`] and call [`AuthFlow::handle_timeout`] when it passes.
 //!
 //! Every `Err` a `handle_*` call returns is also queued as [`FlowEvent::Failed`], so a host that
@@ -109,6 +110,16 @@ pub enum FlowEvent {
     TokenNotRevocable {
         /// The revocation endpoint.
         endpoint: String,
+    },
+    /// The MCP server's protected-resource metadata (RFC 9728) now names another authorization
+    /// server than the one the tokens came from (MCP SEP-2352): the old tokens are dropped
+    /// (`TokensCleared` follows; persist the entry of `from`) and the flow authorizes at `to`
+    /// with an identity of its own there. Worth a log line.
+    AuthorizationServerChanged {
+        /// The issuer the tokens came from.
+        from: String,
+        /// The issuer the resource names now.
+        to: String,
     },
     /// The server deviated from a specification in a way the flow accepted: worth a log line.
     Notice {

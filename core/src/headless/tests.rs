@@ -390,7 +390,11 @@ fn expiry_401_and_single_flight() {
     flow.handle_unauthorized(world.now, Some(&second)).unwrap();
     let seen = drive(&mut flow, &mut world);
     assert_eq!(seen.events[0], FlowEvent::TokensCleared);
-    assert!(matches!(seen.events[1], FlowEvent::TokensUpdated { .. }));
+    // The refusal makes the cached discovery stale: the resource metadata is read again (MCP
+    // SEP-2352), the authorization server's metadata is reused (same issuer).
+    let purposes: Vec<_> = seen.requests.iter().map(|r| r.purpose).collect();
+    assert_eq!(purposes, [Purpose::ResourceMetadata, Purpose::ClientCredentials]);
+    assert!(matches!(seen.events.last(), Some(FlowEvent::TokensUpdated { .. })));
     assert_ne!(flow.access_token(world.now), Some(&second));
     // An answer nobody asked for.
     let e = flow.handle_response(world.now, RequestId(999), HttpResponse::json(200, "{}"));
@@ -449,3 +453,31 @@ fn resource_answers_are_the_cores_decision() {
 }
 
 mod workload;
+/// MCP SEP-2352: a 401 after the resource moved to another authorization server re-reads its
+/// metadata; credentials pinned to the first issuer are refused there before anything is sent.
+/// A transient metadata failure keeps the known server.
+#[test]
+fn a_401_after_the_resource_moved_refuses_pinned_credentials() {
+    let as2 = "https://auth2.example.com";
+    let config = HeadlessConfig::new(MCP, HeadlessCredentials::secret("svc", "s3cret")).unwrap();
+    // Transient: the metadata answers 500; the token comes from the known server again.
+    let mut world = world_with_secret("svc", "s3cret");
+    let (mut flow, _) = start(config.clone(), &mut world);
+    let held = flow.access_token(world.now).cloned().unwrap();
+    world.fail_at.push("https://mcp.example.com/.well-known/oauth-protected-resource/mcp".into());
+    flow.handle_unauthorized(world.now, Some(&held)).unwrap();
+    let seen = drive(&mut flow, &mut world);
+    assert!(seen.errors.is_empty(), "{:?}", seen.errors);
+    let purposes: Vec<_> = seen.requests.iter().map(|r| r.purpose).collect();
+    assert_eq!(purposes, [Purpose::ResourceMetadata, Purpose::ClientCredentials]);
+    // Moved: the secret pinned to the first issuer never goes to the second.
+    world.fail_at.clear();
+    world.prm["authorization_servers"] = json!([as2]);
+    world.as_at.push((format!("{as2}/.well-known/oauth-authorization-server"), as_document(as2)));
+    let held = flow.access_token(world.now).cloned().unwrap();
+    flow.handle_unauthorized(world.now, Some(&held)).unwrap();
+    let seen = drive(&mut flow, &mut world);
+    assert_eq!(seen.errors.len(), 1);
+    assert_eq!(seen.errors[0].code(), "credential_issuer_mismatch");
+    assert!(seen.token_requests().is_empty());
+}

@@ -54,7 +54,8 @@ pub fn stop(child: &mut Child) {
     let _ = child.wait();
 }
 
-fn start(script: &str, env: &[(&str, String)]) -> Peer {
+/// Starts one peer script (`as.mjs`, `mcp.mjs`, `idp.mjs`) with extra environment.
+pub fn start(script: &str, env: &[(&str, String)]) -> Peer {
     let dir = peers_dir();
     assert!(
         dir.join("node_modules").is_dir(),

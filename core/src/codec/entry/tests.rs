@@ -70,12 +70,13 @@ fn a_flow_exported_and_loaded_elsewhere_needs_no_requests() {
     assert!(world.mcp_accepts(Some(&header)));
     assert_eq!(other.entry(&issuer), flow.entry(&issuer));
     let requests_before = world.log.len();
-    // A 401 for that token refreshes with the stored registration and discovery: no
-    // discovery, no registration.
+    // A 401 for that token refreshes with the stored registration and discovery: the resource
+    // metadata is read again (a 401 makes it stale, MCP SEP-2352), the server metadata is
+    // reused, no registration.
     other.handle_unauthorized(world.now, &world.challenge_401(), entropy(5)).unwrap();
     drain(&mut other, &mut world);
-    assert_eq!(world.log.len(), requests_before + 1);
-    assert_eq!(world.log.last().unwrap().0, Purpose::TokenRefresh);
+    let purposes: Vec<_> = world.log[requests_before..].iter().map(|(p, _)| *p).collect();
+    assert_eq!(purposes, [Purpose::ResourceMetadata, Purpose::TokenRefresh]);
 }
 
 #[test]

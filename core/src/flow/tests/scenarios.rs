@@ -420,9 +420,10 @@ fn unauthorized_with_refresh_token_refreshes_then_reauthorizes_on_invalid_grant(
     flow.handle_unauthorized(world.now, &world.challenge_401(), entropy(2)).unwrap();
     let (events, errors) = drain(&mut flow, &mut world);
     assert!(errors.is_empty());
+    // The resource metadata is read again (did the resource move? MCP SEP-2352), then refresh.
     assert_eq!(
         world.log[before..].iter().map(|(p, _)| *p).collect::<Vec<_>>(),
-        [Purpose::TokenRefresh]
+        [Purpose::ResourceMetadata, Purpose::TokenRefresh]
     );
     assert!(events.iter().any(|e| matches!(e, FlowEvent::TokensUpdated { .. })));
     // A second 401 right after the refresh: the refresh did not help, authorize instead.
