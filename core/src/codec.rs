@@ -47,6 +47,14 @@ impl Obj {
         self.0.push((name.to_owned(), Json::Bool(v)));
         self
     }
+    /// A boolean written only when true (members added later, read with `Fields::opt_b`).
+    fn opt_b(self, name: &str, v: bool) -> Obj {
+        if v {
+            self.b(name, v)
+        } else {
+            self
+        }
+    }
     fn v(mut self, name: &str, v: Json) -> Obj {
         self.0.push((name.to_owned(), v));
         self
@@ -118,6 +126,13 @@ impl<'a> Fields<'a> {
     }
     fn opt_time(&self, name: &str) -> R<Option<UnixTime>> {
         Ok(self.opt_n(name)?.map(UnixTime))
+    }
+    /// A boolean member that may be absent (false).
+    fn opt_b(&self, name: &str) -> R<bool> {
+        if self.get(name).is_none() {
+            return Ok(false);
+        }
+        self.b(name)
     }
     fn b(&self, name: &str) -> R<bool> {
         match self.get(name) {
@@ -291,6 +306,11 @@ fn resource_metadata_json(m: &ResourceMetadata) -> Json {
         .v("authorization_servers", Json::str_array(&servers))
         .opt_list("scopes_supported", m.scopes_supported.as_deref())
         .opt_s("resource_name", m.resource_name.as_deref())
+        .opt_b("dpop_bound_access_tokens_required", m.dpop_bound_access_tokens_required)
+        .opt_list(
+            "dpop_signing_alg_values_supported",
+            m.dpop_signing_alg_values_supported.as_deref(),
+        )
         .done()
 }
 
@@ -308,6 +328,9 @@ fn read_resource_metadata(f: &Fields<'_>) -> R<ResourceMetadata> {
             .collect::<R<Vec<_>>>()?,
         scopes_supported: f.opt_list("scopes_supported")?,
         resource_name: f.opt_s("resource_name")?,
+        // Absent in entries written before DPoP support: false and none, as in RFC 9728 §2.
+        dpop_bound_access_tokens_required: f.opt_b("dpop_bound_access_tokens_required")?,
+        dpop_signing_alg_values_supported: f.opt_list("dpop_signing_alg_values_supported")?,
     })
 }
 
@@ -330,6 +353,10 @@ fn server_metadata_json(m: &ServerMetadata) -> Json {
             m.authorization_response_iss_parameter_supported,
         )
         .b("client_id_metadata_document_supported", m.client_id_metadata_document_supported)
+        .opt_list(
+            "dpop_signing_alg_values_supported",
+            m.dpop_signing_alg_values_supported.as_deref(),
+        )
         .done()
 }
 
@@ -348,6 +375,8 @@ fn read_server_metadata(f: &Fields<'_>) -> R<ServerMetadata> {
         authorization_response_iss_parameter_supported: f
             .b("authorization_response_iss_parameter_supported")?,
         client_id_metadata_document_supported: f.b("client_id_metadata_document_supported")?,
+        // Absent in entries written before DPoP support: the server advertised none.
+        dpop_signing_alg_values_supported: f.opt_list("dpop_signing_alg_values_supported")?,
     })
 }
 
