@@ -37,6 +37,8 @@ pub(super) struct DpopState {
     pub(super) resource_challenged: bool,
     /// `use_dpop_nonce` refusals of the MCP server since it last accepted a request.
     pub(super) resource_nonce_refusals: u32,
+    /// The host's private key in its own encoding, persisted in the entry (core/src/flow/entry.rs).
+    pub(super) key_material: Option<crate::secret::DpopPrivateKey>,
 }
 
 impl std::fmt::Debug for DpopState {
@@ -63,6 +65,17 @@ impl AuthFlow {
         if challenges.iter().any(|c| c.scheme.eq_ignore_ascii_case(dpop::TOKEN_TYPE)) {
             self.dpop.resource_challenged = true;
         }
+    }
+
+    /// Sets the host's DPoP private key in the host's encoding: [`AuthFlow::entry`] persists it
+    /// with the tokens bound to it, [`AuthFlow::load_entry`] restores it.
+    pub fn set_dpop_key_material(&mut self, key: Option<crate::secret::DpopPrivateKey>) {
+        self.dpop.key_material = key;
+    }
+
+    /// The host's DPoP private key as stored (loaded from an entry or set by the host).
+    pub fn dpop_key_material(&self) -> Option<&crate::secret::DpopPrivateKey> {
+        self.dpop.key_material.as_ref()
     }
 
     /// Whether the next token request carries a proof (module docs), with the signer to use.

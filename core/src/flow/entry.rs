@@ -43,6 +43,8 @@ pub struct PersistedEntry {
     pub pending: Option<PendingAuthorization>,
     /// The scope of the last authorization request (for step-up unions).
     pub last_requested_scope: Option<String>,
+    /// The host's DPoP key that the tokens are bound to (RFC 9449), when the host keeps it here.
+    pub dpop_key: Option<crate::secret::DpopPrivateKey>,
 }
 
 impl PersistedEntry {
@@ -96,6 +98,7 @@ impl AuthFlow {
                 .cloned(),
             pending: None,
             last_requested_scope: self.last_requested_scope.clone(),
+            dpop_key: self.dpop.key_material.clone(),
         }
     }
 
@@ -161,6 +164,9 @@ impl AuthFlow {
         }
         if entry.last_requested_scope.is_some() {
             self.last_requested_scope = entry.last_requested_scope;
+        }
+        if entry.dpop_key.is_some() && (has_tokens || self.dpop.key_material.is_none()) {
+            self.dpop.key_material = entry.dpop_key;
         }
         if let Some(pending) = entry.pending {
             self.phase = Phase::AwaitingCallback { pending: Box::new(pending) };
