@@ -46,7 +46,7 @@ impl RingDpopSigner {
     /// The key stored in an entry ([`RingDpopSigner::material`]).
     pub fn from_material(material: &DpopPrivateKey) -> Result<RingDpopSigner, Error> {
         let hex = material.secret();
-        if hex.len() % 2 != 0 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        if !hex.len().is_multiple_of(2) || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err(key_error("not hexadecimal PKCS#8"));
         }
         let bytes = (0..hex.len())

@@ -162,3 +162,40 @@ async fn dpop_never_against_a_dpop_only_server_fails_with_the_servers_reason() {
     let mcp_stats = peers.mcp_stats().await;
     assert_eq!(mcp_stats["authorized"], 0);
 }
+
+fn cli(peers: &Peers, store: &str, dpop: &str) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_mcp-oauth"))
+        .args(["tools", "list", "--auth", "--browser", "follow", "--store-dir", store])
+        .args(["--dpop", dpop, "--url", &peers.mcp_url])
+        .env_remove("MCP_OAUTH_STORE_KEY")
+        .env_remove("BROWSER")
+        .output()
+        .expect("run mcp-oauth")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cli_dpop_auto_against_a_dpop_server_and_never_refused() {
+    let peers = dpop_peers();
+    let dir = common::private_tempdir();
+    let store = dir.path().to_str().expect("utf-8 path");
+    let out = cli(&peers, store, "auto");
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "stderr: {stderr}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("whoami"));
+    // Warm, in a new process: the key comes from the (encrypted) store with the token.
+    let out = cli(&peers, store, "auto");
+    assert!(out.status.success(), "stderr: {}", String::from_utf8_lossy(&out.stderr));
+    let token_requests = peers.as_stats().await["dpop_token_requests"].as_array().unwrap().len();
+    assert_eq!(token_requests, 2, "the code exchange and its nonce retry, nothing after");
+    for entry in std::fs::read_dir(dir.path()).expect("store dir") {
+        let bytes = std::fs::read(entry.expect("entry").path()).expect("read");
+        assert!(!String::from_utf8_lossy(&bytes).contains("dpop_key"), "sealed");
+    }
+
+    let other = common::private_tempdir();
+    let out = cli(&peers, other.path().to_str().unwrap(), "never");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    println!("--dpop never: exit {:?}: {stderr}", out.status.code());
+    assert!(stderr.contains("expected DPoP <token>"), "the server's reason: {stderr}");
+}
