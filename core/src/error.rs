@@ -409,7 +409,8 @@ pub enum Error {
     /// Token revocation (RFC 7009).
     #[error(transparent)]
     Revocation(#[from] crate::revocation::RevocationError),
-    /// A DPoP proof (RFC 9449).
+    /// A DPoP proof (RFC 9449; feature `dpop`).
+    #[cfg(feature = "dpop")]
     #[error(transparent)]
     Dpop(#[from] crate::dpop::DpopError),
     /// The flow itself.
@@ -431,6 +432,7 @@ impl Error {
             Error::Token(e) => e.code(),
             Error::TokenExchange(e) => e.code(),
             Error::Revocation(e) => e.code(),
+            #[cfg(feature = "dpop")]
             Error::Dpop(e) => e.code(),
             Error::Flow(e) => e.code(),
         }

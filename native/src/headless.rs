@@ -329,8 +329,7 @@ impl HeadlessClient {
         used: Option<&AccessToken>,
     ) -> Result<ResourceDecision, Error> {
         let mut flow = self.flow.lock().await;
-        let response =
-            ResourceResponse {
+        let response = ResourceResponse {
             status,
             www_authenticate,
             token_used: used,
