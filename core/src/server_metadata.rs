@@ -195,7 +195,9 @@ pub struct ServerMetadata {
     pub authorization_response_iss_parameter_supported: bool,
     /// MCP / CIMD: `client_id_metadata_document_supported`.
     pub client_id_metadata_document_supported: bool,
-    /// RFC 9449 §5.1: `dpop_signing_alg_values_supported`; present = the server supports DPoP.
+    /// RFC 9449 §5.1: `dpop_signing_alg_values_supported`; present = the server supports DPoP
+    /// (feature `dpop`).
+    #[cfg(feature = "dpop")]
     pub dpop_signing_alg_values_supported: Option<Vec<String>>,
 }
 
@@ -329,6 +331,7 @@ fn validate(
             "client_id_metadata_document_supported",
         )?
         .unwrap_or(false),
+        #[cfg(feature = "dpop")]
         dpop_signing_alg_values_supported: json::opt_str_array(
             obj,
             "dpop_signing_alg_values_supported",
@@ -403,6 +406,7 @@ pub fn legacy_default_metadata(
         code_challenge_methods_supported: Some(vec![crate::pkce::METHOD_S256.to_owned()]),
         authorization_response_iss_parameter_supported: false,
         client_id_metadata_document_supported: false,
+        #[cfg(feature = "dpop")]
         dpop_signing_alg_values_supported: None,
     })
 }

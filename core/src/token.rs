@@ -207,7 +207,7 @@ pub enum TokenError {
         expected: &'static str,
     },
     /// `token_type` is not Bearer (nor DPoP after a request with a proof).
-    #[error("the token type `{0}` is not supported (only Bearer, and DPoP after a DPoP proof)")]
+    #[error("the token type `{0}` is not supported (only Bearer)")]
     UnsupportedTokenType(String),
     /// A `client_secret_*` method without a secret.
     #[error("token endpoint auth method {method} needs a client secret, and none is configured")]

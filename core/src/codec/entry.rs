@@ -71,7 +71,7 @@ impl PersistedEntry {
             .opt_v("discovery", self.discovery.as_ref().map(Discovery::to_json))
             .opt_v("pending", self.pending.as_ref().map(PendingAuthorization::to_json))
             .opt_s("last_requested_scope", self.last_requested_scope.as_deref())
-            .opt_s("dpop_key", self.dpop_key.as_ref().map(crate::secret::DpopPrivateKey::secret))
+            .opt_s("dpop_key", self.dpop_key())
             .done()
             .to_text()
     }
@@ -131,7 +131,11 @@ impl PersistedEntry {
             entry.pending = Some(PendingAuthorization::read(&p)?);
         }
         entry.last_requested_scope = f.opt_s("last_requested_scope")?;
-        entry.dpop_key = f.opt_s("dpop_key")?.map(crate::secret::DpopPrivateKey::new);
+        // Without feature `dpop` (the browser build) the member is read and dropped.
+        #[cfg(feature = "dpop")]
+        {
+            entry.dpop_key = f.opt_s("dpop_key")?.map(crate::secret::DpopPrivateKey::new);
+        }
         let Some(user) = snapshot_of else {
             let key =
                 EntryKey { user: f.s("user")?, resource: f.s("resource")?, issuer: f.s("issuer")? };

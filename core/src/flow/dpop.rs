@@ -52,6 +52,7 @@ pub(super) struct DpopState {
     #[cfg(feature = "dpop")]
     pub(super) resource_nonce_refusals: u32,
     /// The host's private key in its own encoding, persisted in the entry (core/src/flow/entry.rs).
+    #[cfg(feature = "dpop")]
     pub(super) key_material: Option<crate::secret::DpopPrivateKey>,
 }
 
@@ -82,11 +83,13 @@ impl AuthFlow {
 
     /// Sets the host's DPoP private key in the host's encoding: [`AuthFlow::entry`] persists it
     /// with the tokens bound to it, [`AuthFlow::load_entry`] restores it.
+    #[cfg(feature = "dpop")]
     pub fn set_dpop_key_material(&mut self, key: Option<crate::secret::DpopPrivateKey>) {
         self.dpop.key_material = key;
     }
 
     /// The host's DPoP private key as stored (loaded from an entry or set by the host).
+    #[cfg(feature = "dpop")]
     pub fn dpop_key_material(&self) -> Option<&crate::secret::DpopPrivateKey> {
         self.dpop.key_material.as_ref()
     }
