@@ -4,6 +4,14 @@
 //! Every answer goes to the core's decision (core/src/flow/resource.rs, through
 //! [`OAuthClient::handle_resource_response`]): pass it through, or retry after what the core
 //! ran (a refresh, an authorization, a step-up), or fail with the core's error.
+//!
+//! DPoP (RFC 9449 §7): for a DPoP-bound token the request carries `Authorization: DPoP <token>`
+//! and a fresh proof from the core ([`OAuthClient::resource_request_headers`]) as our own headers,
+//! and rmcp's Bearer header is left out. A `use_dpop_nonce` refusal (§9) needs the answer's
+//! `DPoP-Nonce`, which rmcp 3.11's errors do not carry: the refused request is repeated as it
+//! was (with a fresh proof and the same missing or stale nonce, so the server refuses it again)
+//! to read the nonce, and the core then decides on the retry with it. A transport that hands us
+//! the response headers would save that request.
 
 use std::collections::HashMap;
 use std::future::Future;
