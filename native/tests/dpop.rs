@@ -199,3 +199,32 @@ async fn cli_dpop_auto_against_a_dpop_server_and_never_refused() {
     println!("--dpop never: exit {:?}: {stderr}", out.status.code());
     assert!(stderr.contains("expected DPoP <token>"), "the server's reason: {stderr}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_dpop_bound_token_is_refreshed_with_a_proof_of_the_stored_key() {
+    let peers = Peers::start_with(
+        &[("PEER_DPOP_NONCE", "1".into()), ("PEER_ACCESS_TTL", "2".into())],
+        &[("MCP_DPOP_NONCE", "1".into())],
+    );
+    let store: Arc<dyn TokenStore> = Arc::new(MemoryStore::new());
+    let first = client(&peers, store.clone(), DpopMode::Auto);
+    let session = McpSession::connect(&peers.mcp_url, Some(first), true).await.expect("connect");
+    session.close().await;
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    // A new process: the key comes from the store; the refresh token is bound to it (§5).
+    let second = client(&peers, store.clone(), DpopMode::Auto);
+    let session = McpSession::connect(&peers.mcp_url, Some(second), false).await.expect("refresh");
+    session.list_tools().await.expect("tools/list");
+    session.close().await;
+    let requests = peers.as_stats().await["dpop_token_requests"].as_array().cloned().unwrap();
+    println!("--- token endpoint, with the refresh ---");
+    for r in &requests {
+        println!("{}", serde_json::to_string(r).unwrap());
+    }
+    let refreshes: Vec<&Value> =
+        requests.iter().filter(|r| r["grant_type"] == "refresh_token").collect();
+    let ok = refreshes.iter().find(|r| r["status"] == 200).expect("a refresh that worked");
+    assert_eq!(ok["token_type"], "DPoP");
+    assert_eq!(ok["header"]["jwk"], requests[0]["header"]["jwk"], "the same key");
+    assert!(ok["claims"]["nonce"].is_string());
+}
