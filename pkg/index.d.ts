@@ -182,6 +182,8 @@ export type McpOAuthErrorCode =
   | 'dpop_method_invalid'
   | 'dpop_algorithm_invalid'
   | 'dpop_no_common_algorithm'
+  | 'dpop_signer_missing'
+  | 'dpop_signing_failed'
   | 'revocation_rejected'
   | 'revocation_status'
   | 'url_empty'

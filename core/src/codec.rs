@@ -47,6 +47,15 @@ impl Obj {
         self.0.push((name.to_owned(), Json::Bool(v)));
         self
     }
+    /// A boolean written only when true (members added later, read with `Fields::opt_b`).
+    #[cfg(feature = "dpop")]
+    fn opt_b(self, name: &str, v: bool) -> Obj {
+        if v {
+            self.b(name, v)
+        } else {
+            self
+        }
+    }
     fn v(mut self, name: &str, v: Json) -> Obj {
         self.0.push((name.to_owned(), v));
         self
@@ -118,6 +127,14 @@ impl<'a> Fields<'a> {
     }
     fn opt_time(&self, name: &str) -> R<Option<UnixTime>> {
         Ok(self.opt_n(name)?.map(UnixTime))
+    }
+    /// A boolean member that may be absent (false).
+    #[cfg(feature = "dpop")]
+    fn opt_b(&self, name: &str) -> R<bool> {
+        if self.get(name).is_none() {
+            return Ok(false);
+        }
+        self.b(name)
     }
     fn b(&self, name: &str) -> R<bool> {
         match self.get(name) {
@@ -285,13 +302,20 @@ impl PendingAuthorization {
 
 fn resource_metadata_json(m: &ResourceMetadata) -> Json {
     let servers: Vec<&str> = m.authorization_servers.iter().map(IssuerUrl::as_str).collect();
-    Obj::default()
+    let obj = Obj::default()
         .s("url", &m.url)
         .s("resource", m.resource.as_str())
         .v("authorization_servers", Json::str_array(&servers))
         .opt_list("scopes_supported", m.scopes_supported.as_deref())
-        .opt_s("resource_name", m.resource_name.as_deref())
-        .done()
+        .opt_s("resource_name", m.resource_name.as_deref());
+    #[cfg(feature = "dpop")]
+    let obj = obj
+        .opt_b("dpop_bound_access_tokens_required", m.dpop_bound_access_tokens_required)
+        .opt_list(
+            "dpop_signing_alg_values_supported",
+            m.dpop_signing_alg_values_supported.as_deref(),
+        );
+    obj.done()
 }
 
 fn read_resource_metadata(f: &Fields<'_>) -> R<ResourceMetadata> {
@@ -308,11 +332,16 @@ fn read_resource_metadata(f: &Fields<'_>) -> R<ResourceMetadata> {
             .collect::<R<Vec<_>>>()?,
         scopes_supported: f.opt_list("scopes_supported")?,
         resource_name: f.opt_s("resource_name")?,
+        // Absent in entries written before DPoP support: false and none, as in RFC 9728 §2.
+        #[cfg(feature = "dpop")]
+        dpop_bound_access_tokens_required: f.opt_b("dpop_bound_access_tokens_required")?,
+        #[cfg(feature = "dpop")]
+        dpop_signing_alg_values_supported: f.opt_list("dpop_signing_alg_values_supported")?,
     })
 }
 
 fn server_metadata_json(m: &ServerMetadata) -> Json {
-    Obj::default()
+    let obj = Obj::default()
         .s("issuer", m.issuer.as_str())
         .s("authorization_endpoint", m.authorization_endpoint.as_str())
         .s("token_endpoint", m.token_endpoint.as_str())
@@ -329,8 +358,13 @@ fn server_metadata_json(m: &ServerMetadata) -> Json {
             "authorization_response_iss_parameter_supported",
             m.authorization_response_iss_parameter_supported,
         )
-        .b("client_id_metadata_document_supported", m.client_id_metadata_document_supported)
-        .done()
+        .b("client_id_metadata_document_supported", m.client_id_metadata_document_supported);
+    #[cfg(feature = "dpop")]
+    let obj = obj.opt_list(
+        "dpop_signing_alg_values_supported",
+        m.dpop_signing_alg_values_supported.as_deref(),
+    );
+    obj.done()
 }
 
 fn read_server_metadata(f: &Fields<'_>) -> R<ServerMetadata> {
@@ -348,6 +382,9 @@ fn read_server_metadata(f: &Fields<'_>) -> R<ServerMetadata> {
         authorization_response_iss_parameter_supported: f
             .b("authorization_response_iss_parameter_supported")?,
         client_id_metadata_document_supported: f.b("client_id_metadata_document_supported")?,
+        // Absent in entries written before DPoP support: the server advertised none.
+        #[cfg(feature = "dpop")]
+        dpop_signing_alg_values_supported: f.opt_list("dpop_signing_alg_values_supported")?,
     })
 }
 

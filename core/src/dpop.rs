@@ -128,6 +128,13 @@ pub enum DpopError {
         /// What the host can do.
         offered: String,
     },
+    /// DPoP is required (`--dpop always`, or the resource accepts only DPoP-bound tokens, or
+    /// the token held is DPoP-bound) and the host gave the flow no [`DpopSigner`].
+    #[error("DPoP is required here, and no DPoP key is configured (RFC 9449)")]
+    SignerMissing,
+    /// The host's signer failed.
+    #[error("signing the DPoP proof failed: {0}")]
+    SigningFailed(String),
 }
 
 impl DpopError {
@@ -138,8 +145,79 @@ impl DpopError {
             DpopError::Method(_) => "dpop_method_invalid",
             DpopError::Algorithm(_) => "dpop_algorithm_invalid",
             DpopError::NoCommonAlgorithm { .. } => "dpop_no_common_algorithm",
+            DpopError::SignerMissing => "dpop_signer_missing",
+            DpopError::SigningFailed(_) => "dpop_signing_failed",
         }
     }
+}
+
+/// When the flow binds tokens to the host's key (`--dpop`, `dpop:` in YAML, `dpop` in JS).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum DpopMode {
+    /// DPoP when the authorization server advertises it
+    /// (`dpop_signing_alg_values_supported`, RFC 9449 §5.1) and the resource needs it
+    /// (RFC 9728 §2 `dpop_bound_access_tokens_required`, or a `DPoP` challenge, RFC 9449 §7.1),
+    /// and the host has a key. The default.
+    #[default]
+    Auto,
+    /// Every token request carries a proof (an error without a key).
+    Always,
+    /// Never: plain Bearer tokens.
+    Never,
+}
+
+impl DpopMode {
+    /// Reads `auto`, `always` or `never`.
+    pub fn from_name(name: &str) -> Option<DpopMode> {
+        Some(match name {
+            "auto" => DpopMode::Auto,
+            "always" => DpopMode::Always,
+            "never" => DpopMode::Never,
+            _ => return None,
+        })
+    }
+
+    /// The name [`DpopMode::from_name`] reads.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DpopMode::Auto => "auto",
+            DpopMode::Always => "always",
+            DpopMode::Never => "never",
+        }
+    }
+}
+
+/// The host's DPoP key: the flow asks it for randomness and signatures while it builds a
+/// request (token requests in [`crate::AuthFlow`], resource requests in
+/// [`crate::AuthFlow::resource_request_headers`]).
+///
+/// Synchronous, like [`crate::token::ClientAssertionSigner`]: native hosts sign with ring in
+/// microseconds. A WebCrypto key signs asynchronously; a browser host will need the proof built
+/// in two steps ([`proof_signing_input`], then [`assemble`] once the signature is there), which
+/// this trait does not cover yet.
+pub trait DpopSigner {
+    /// The public key and algorithm.
+    fn key(&self) -> &DpopKey;
+    /// 16 fresh random bytes for a proof's `jti`.
+    fn jti_random(&self) -> [u8; 16];
+    /// Signs the JWS signing input (for ES256: the 64-byte `R || S`, RFC 7518 §3.4).
+    fn sign(&self, signing_input: &[u8]) -> Result<Vec<u8>, String>;
+}
+
+/// A complete proof for one request: the value of the `DPoP` header (RFC 9449 §4.1).
+pub fn sign_proof(
+    signer: &dyn DpopSigner,
+    method: &str,
+    url: &str,
+    now: UnixTime,
+    access_token: Option<&str>,
+    nonce: Option<&str>,
+) -> Result<String, DpopError> {
+    let jti_random = signer.jti_random();
+    let params = ProofParams { method, url, now, jti_random: &jti_random, access_token, nonce };
+    let input = proof_signing_input(signer.key(), &params)?;
+    let signature = signer.sign(input.as_bytes()).map_err(DpopError::SigningFailed)?;
+    Ok(assemble(&input, &signature))
 }
 
 /// The `htu` of a proof for `url` (RFC 9449 §4.2: "without query and fragment parts"):

@@ -113,6 +113,8 @@ pub const CORE_CODES: &[&str] = &[
     "dpop_method_invalid",
     "dpop_algorithm_invalid",
     "dpop_no_common_algorithm",
+    "dpop_signer_missing",
+    "dpop_signing_failed",
     // token revocation (RFC 7009)
     "revocation_rejected",
     "revocation_status",
@@ -413,6 +415,10 @@ pub enum Error {
     /// Token revocation (RFC 7009).
     #[error(transparent)]
     Revocation(#[from] crate::revocation::RevocationError),
+    /// A DPoP proof (RFC 9449; feature `dpop`).
+    #[cfg(feature = "dpop")]
+    #[error(transparent)]
+    Dpop(#[from] crate::dpop::DpopError),
     /// The flow itself.
     #[error(transparent)]
     Flow(#[from] FlowError),
@@ -432,6 +438,8 @@ impl Error {
             Error::Token(e) => e.code(),
             Error::TokenExchange(e) => e.code(),
             Error::Revocation(e) => e.code(),
+            #[cfg(feature = "dpop")]
+            Error::Dpop(e) => e.code(),
             Error::Flow(e) => e.code(),
         }
     }
@@ -660,6 +668,8 @@ mod tests {
                     D::Method(s()),
                     D::Algorithm(s()),
                     D::NoCommonAlgorithm { supported: s(), offered: s() },
+                    D::SignerMissing,
+                    D::SigningFailed(s()),
                 ]
                 .iter()
                 .map(D::code),

@@ -44,7 +44,10 @@
 //! ([`discovery`]).
 //!
 //! DPoP (RFC 9449) is [`dpop`]: proof signing inputs (`htu`, `ath`, `nonce`), the JWK
-//! thumbprint, `use_dpop_nonce` answers and a per-origin nonce cache; the host signs.
+//! thumbprint, `use_dpop_nonce` answers and a per-origin nonce cache; the host signs
+//! ([`dpop::DpopSigner`]). With feature `dpop` [`AuthFlow`] uses them (core/src/flow/dpop.rs):
+//! proofs on token requests when [`dpop::DpopMode`] says so, the `use_dpop_nonce` retry at the
+//! token endpoint and the MCP server, `AuthFlow::resource_request_headers` for MCP requests.
 //!
 //! ## Drain contract
 //! The same for every machine ([`Machine`]: [`AuthFlow`], [`headless::HeadlessFlow`]), so a

@@ -135,6 +135,13 @@ pub struct ResourceMetadata {
     pub scopes_supported: Option<Vec<String>>,
     /// `resource_name`.
     pub resource_name: Option<String>,
+    /// RFC 9728 §2 `dpop_bound_access_tokens_required` (absent: false): the resource accepts
+    /// only DPoP-bound access tokens (RFC 9449). Feature `dpop`, as the next one.
+    #[cfg(feature = "dpop")]
+    pub dpop_bound_access_tokens_required: bool,
+    /// RFC 9728 §2 `dpop_signing_alg_values_supported`.
+    #[cfg(feature = "dpop")]
+    pub dpop_signing_alg_values_supported: Option<Vec<String>>,
 }
 
 /// The candidate URLs for an MCP server, in order (module docs).
@@ -213,6 +220,17 @@ pub fn process_metadata_response(
         authorization_servers,
         scopes_supported: json::opt_str_array(&obj, "scopes_supported")?,
         resource_name: json::opt_str(&obj, "resource_name")?.map(str::to_owned),
+        #[cfg(feature = "dpop")]
+        dpop_bound_access_tokens_required: json::opt_bool(
+            &obj,
+            "dpop_bound_access_tokens_required",
+        )?
+        .unwrap_or(false),
+        #[cfg(feature = "dpop")]
+        dpop_signing_alg_values_supported: json::opt_str_array(
+            &obj,
+            "dpop_signing_alg_values_supported",
+        )?,
     })
 }
 

@@ -96,6 +96,14 @@ secret_type!(
     Clone
 );
 
+secret_type!(
+    /// The host's DPoP private key (RFC 9449) in the host's own encoding (the native adapter:
+    /// PKCS#8, base64url), kept in the entry with the tokens bound to it. The core never reads
+    /// it; a browser host keeps a non-extractable WebCrypto key elsewhere and leaves it unset.
+    DpopPrivateKey,
+    Clone
+);
+
 /// Compares two byte strings in time that depends only on their lengths.
 pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     if a.len() != b.len() {

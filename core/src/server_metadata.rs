@@ -195,6 +195,10 @@ pub struct ServerMetadata {
     pub authorization_response_iss_parameter_supported: bool,
     /// MCP / CIMD: `client_id_metadata_document_supported`.
     pub client_id_metadata_document_supported: bool,
+    /// RFC 9449 §5.1: `dpop_signing_alg_values_supported`; present = the server supports DPoP
+    /// (feature `dpop`).
+    #[cfg(feature = "dpop")]
+    pub dpop_signing_alg_values_supported: Option<Vec<String>>,
 }
 
 /// The candidate URLs for an issuer, in order (module docs).
@@ -327,6 +331,11 @@ fn validate(
             "client_id_metadata_document_supported",
         )?
         .unwrap_or(false),
+        #[cfg(feature = "dpop")]
+        dpop_signing_alg_values_supported: json::opt_str_array(
+            obj,
+            "dpop_signing_alg_values_supported",
+        )?,
     })
 }
 
@@ -397,6 +406,8 @@ pub fn legacy_default_metadata(
         code_challenge_methods_supported: Some(vec![crate::pkce::METHOD_S256.to_owned()]),
         authorization_response_iss_parameter_supported: false,
         client_id_metadata_document_supported: false,
+        #[cfg(feature = "dpop")]
+        dpop_signing_alg_values_supported: None,
     })
 }
 

@@ -206,7 +206,7 @@ pub enum TokenError {
         /// What it must be.
         expected: &'static str,
     },
-    /// `token_type` is not Bearer.
+    /// `token_type` is not Bearer (nor DPoP after a request with a proof).
     #[error("the token type `{0}` is not supported (only Bearer)")]
     UnsupportedTokenType(String),
     /// A `client_secret_*` method without a secret.
@@ -290,7 +290,7 @@ impl From<FieldProblem> for TokenError {
 pub struct TokenSet {
     /// The access token.
     pub access_token: AccessToken,
-    /// The token type as the server spelled it (always Bearer, any case).
+    /// The token type as the server spelled it: Bearer, or DPoP (RFC 9449 §5), any case.
     pub token_type: String,
     /// The refresh token, new or kept from before.
     pub refresh_token: Option<RefreshToken>,
@@ -308,6 +308,13 @@ impl TokenSet {
     /// True when the access token is still usable at `now` with `skew_secs` to spare.
     pub fn is_fresh(&self, now: UnixTime, skew_secs: u64) -> bool {
         self.expires_at.is_none_or(|exp| now.plus(skew_secs) < exp)
+    }
+
+    /// True for a DPoP-bound access token (`token_type` DPoP, RFC 9449 §5): it is sent as
+    /// `Authorization: DPoP` with a proof (§7.1), never as Bearer, and refreshed with a proof of
+    /// the same key.
+    pub fn is_dpop_bound(&self) -> bool {
+        self.token_type.eq_ignore_ascii_case(crate::dpop::TOKEN_TYPE)
     }
 }
 
@@ -413,6 +420,18 @@ pub fn process_token_response(
     previous_refresh: Option<&RefreshToken>,
     requested_scope: Option<&str>,
 ) -> Result<TokenSet, TokenError> {
+    process_token_response_dpop(resp, now, previous_refresh, requested_scope, false)
+}
+
+/// [`process_token_response`] for a request that carried a DPoP proof when `proof_sent`: then
+/// `token_type` may also be `DPoP` (RFC 9449 §5); without a proof a DPoP token is refused.
+pub fn process_token_response_dpop(
+    resp: &HttpResponse,
+    now: UnixTime,
+    previous_refresh: Option<&RefreshToken>,
+    requested_scope: Option<&str>,
+    proof_sent: bool,
+) -> Result<TokenSet, TokenError> {
     // RFC 6749 §5.2: an error body is an error whatever the status (GitHub sends 200).
     if let Ok(obj) = json::object_any_type(resp) {
         if let Some(err) = OAuthErrorBody::from_json(&obj) {
@@ -434,8 +453,10 @@ pub fn process_token_response(
     })?;
     let access_token = json::req_str(&obj, "access_token")?;
     let token_type = json::req_str(&obj, "token_type")?;
-    // RFC 6749 §5.1 / RFC 6750: Bearer, case-insensitive.
-    if !token_type.eq_ignore_ascii_case("bearer") {
+    // RFC 6749 §5.1 / RFC 6750: Bearer, case-insensitive; RFC 9449 §5: DPoP when a proof
+    // was sent (a server may still issue a Bearer token then).
+    let dpop = proof_sent && token_type.eq_ignore_ascii_case(crate::dpop::TOKEN_TYPE);
+    if !token_type.eq_ignore_ascii_case("bearer") && !dpop {
         return Err(TokenError::UnsupportedTokenType(token_type.to_owned()));
     }
     let expires_at = json::opt_u64_lenient(&obj, "expires_in")?.map(|s| now.plus(s));

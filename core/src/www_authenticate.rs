@@ -297,7 +297,8 @@ pub fn parse(header: &str) -> Result<Vec<Challenge>, ChallengeError> {
 }
 
 /// Parses every `WWW-Authenticate` header of a response (there may be several, each with several
-/// challenges) and returns the first `Bearer` challenge, if any. A header that does not parse
+/// challenges) and returns the first `Bearer` challenge, if any (with feature `dpop`, a header
+/// with only a `DPoP` challenge gives that one, RFC 9449 §7.1). A header that does not parse
 /// is an error only when no other header carries a `Bearer` challenge, so the result does not
 /// depend on the order of unrelated headers.
 pub fn bearer_challenge(resp: &HttpResponse) -> Result<Option<BearerChallenge>, ChallengeError> {
@@ -310,7 +311,13 @@ pub fn bearer_challenge(resp: &HttpResponse) -> Result<Option<BearerChallenge>, 
                 continue;
             }
         };
-        if let Some(ch) = challenges.iter().find(|c| c.scheme.eq_ignore_ascii_case("bearer")) {
+        // RFC 9449 §7.1: a resource that takes only DPoP-bound tokens challenges with `DPoP`,
+        // with the same parameters (RFC 9728 §5.1 `resource_metadata` included).
+        let bearer = challenges.iter().find(|c| c.scheme.eq_ignore_ascii_case("bearer"));
+        #[cfg(feature = "dpop")]
+        let bearer =
+            bearer.or_else(|| challenges.iter().find(|c| c.scheme.eq_ignore_ascii_case("dpop")));
+        if let Some(ch) = bearer {
             let get = |n: &str| ch.param(n).map(str::to_owned);
             return Ok(Some(BearerChallenge {
                 resource_metadata: get("resource_metadata"),

@@ -253,6 +253,8 @@ fn notion_prm_root_only_resource_is_the_origin() {
             authorization_servers: vec![issuer("https://mcp.notion.com")],
             scopes_supported: Some(strings(&["default"])),
             resource_name: Some("Notion MCP (Beta)".into()),
+            dpop_bound_access_tokens_required: false,
+            dpop_signing_alg_values_supported: None,
         }
     );
 }

@@ -122,6 +122,9 @@ pub struct ClientOptions {
     /// Signs `private_key_jwt` client assertions (a pre-registered client with that method).
     pub assertion_signer:
         Option<Arc<dyn mcp_oauth_core::token::ClientAssertionSigner + Send + Sync>>,
+    /// When tokens are DPoP-bound (RFC 9449; `--dpop`, `dpop:` in YAML). Unless `Never`, each
+    /// (user, server) gets an ES256 key ([`crate::dpop`]) kept in its entry.
+    pub dpop: mcp_oauth_core::dpop::DpopMode,
 }
 
 impl std::fmt::Debug for ClientOptions {
@@ -155,8 +158,20 @@ impl ClientOptions {
             http: HttpClient::new()?,
             progress: None,
             assertion_signer: None,
+            dpop: mcp_oauth_core::dpop::DpopMode::Auto,
         })
     }
+}
+
+/// What the MCP server answered, for [`OAuthClient::handle_resource_answer`].
+#[derive(Clone, Copy, Debug)]
+pub struct ResourceAnswer<'a> {
+    /// The HTTP status.
+    pub status: u16,
+    /// The `WWW-Authenticate` value, if any.
+    pub www_authenticate: Option<&'a str>,
+    /// The `DPoP-Nonce` value, if any (RFC 9449 §9).
+    pub dpop_nonce: Option<&'a str>,
 }
 
 /// What [`OAuthClient::status`] reports.
@@ -256,6 +271,7 @@ impl OAuthClient {
             FlowConfig::new(&opts.server_url, &opts.redirect_uri, opts.client.clone())?;
         config.scopes = opts.scopes.clone();
         config.policies = opts.policies.clone();
+        config.dpop = opts.dpop;
         Ok(OAuthClient {
             user: opts.user.clone(),
             opts: Arc::new(opts),
@@ -362,9 +378,38 @@ impl OAuthClient {
             if let Some(d) = cached {
                 flow.use_discovery(d);
             }
+            self.set_dpop_key(&mut flow)?;
             inner.flow = Some(flow);
         }
         inner.flow.as_mut().ok_or_else(|| Error::Usage("flow not loaded".into()))
+    }
+
+    /// The DPoP key of this (user, server): the one stored in the entry, else a new one (kept in
+    /// the entry with the next tokens). None with `DpopMode::Never`.
+    fn set_dpop_key(&self, flow: &mut AuthFlow) -> Result<(), Error> {
+        if self.opts.dpop == mcp_oauth_core::dpop::DpopMode::Never {
+            return Ok(());
+        }
+        let signer = match flow.dpop_key_material() {
+            Some(material) => crate::dpop::RingDpopSigner::from_material(material)?,
+            None => crate::dpop::RingDpopSigner::generate()?,
+        };
+        flow.set_dpop_key_material(Some(signer.material().clone()));
+        flow.set_dpop_signer(Arc::new(signer));
+        Ok(())
+    }
+
+    /// The headers of a request to the MCP server (`method`, `url`): `Authorization` with the
+    /// token held, and for a DPoP-bound token a fresh `DPoP` proof (RFC 9449 §7.1). Empty when
+    /// no fresh token is held.
+    pub async fn resource_request_headers(
+        &self,
+        method: &str,
+        url: &str,
+    ) -> Result<Vec<(String, String)>, Error> {
+        let mut inner = self.inner.lock().await;
+        let flow = self.flow(&mut inner).await?;
+        Ok(flow.resource_request_headers(now(), method, url)?)
     }
 
     /// Sends every request the flow asks for, persists what its events say, and returns the
@@ -590,9 +635,24 @@ impl OAuthClient {
         operation: &str,
         interactive: bool,
     ) -> Result<ResourceDecision, Error> {
+        let answer = ResourceAnswer { status, www_authenticate, dpop_nonce: None };
+        self.handle_resource_answer(answer, used, operation, interactive).await
+    }
+
+    /// [`OAuthClient::handle_resource_response`] with the answer's `DPoP-Nonce` (RFC 9449 §9):
+    /// a `use_dpop_nonce` refusal is then retried with the server's nonce.
+    pub async fn handle_resource_answer(
+        &self,
+        answer: ResourceAnswer<'_>,
+        used: Option<&AccessToken>,
+        operation: &str,
+        interactive: bool,
+    ) -> Result<ResourceDecision, Error> {
+        let ResourceAnswer { status, www_authenticate, dpop_nonce } = answer;
         let mut inner = self.inner.lock().await;
         let flow = self.flow(&mut inner).await?;
-        let response = ResourceResponse { status, www_authenticate, token_used: used, operation };
+        let response =
+            ResourceResponse { status, www_authenticate, token_used: used, operation, dpop_nonce };
         let decide = async |this: &Self, flow: &mut AuthFlow, _| {
             let decision = flow.handle_resource_response(now(), &response, entropy()?)?;
             // The same progress as `authorize` (the login command) when this starts one.

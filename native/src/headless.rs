@@ -378,8 +378,13 @@ impl HeadlessClient {
         used: Option<&AccessToken>,
     ) -> Result<ResourceDecision, Error> {
         let mut flow = self.flow.lock().await;
-        let response =
-            ResourceResponse { status, www_authenticate, token_used: used, operation: "" };
+        let response = ResourceResponse {
+            status,
+            www_authenticate,
+            token_used: used,
+            operation: "",
+            dpop_nonce: None,
+        };
         Ok(flow.handle_resource_response(now(), &response)?)
     }
 

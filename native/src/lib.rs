@@ -7,7 +7,7 @@
 //! single user ([`redirect`]: loopback listener, browser opener, follow mode), a process-wide
 //! metadata cache ([`cache`]), the per-user [`OAuthClient`] with single-flight refresh, the
 //! headless [`HeadlessClient`] ([`headless`]: client credentials, cross-app access, service
-//! accounts), `private_key_jwt` signing ([`signer`]), the YAML configuration file ([`config`]),
+//! accounts), `private_key_jwt` signing ([`signer`]), the DPoP key ([`dpop`], RFC 9449), the YAML configuration file ([`config`]),
 //! the MCP transport ([`mcp`], feature `rmcp`), the `mcp-oauth` CLI (feature `cli`), and the
 //! multi-user server mode ([`server`], feature `server`; shared Redis store with feature `redis`).
 //!
@@ -25,6 +25,7 @@ pub use mcp_oauth_core as core;
 pub mod cache;
 pub mod client;
 pub mod config;
+pub mod dpop;
 mod drive;
 pub mod egress;
 pub mod error;

@@ -29,6 +29,14 @@
 //! it carries the header (tests/peers/mcp.mjs with `MCP_STRICT_2026=1` imitates one). So `initialize` proposes the newest version that has
 //! the handshake (2025-11-25) and reaches servers from 2025-03-26 to 2026-07-28; should a server
 //! answer `initialize` with 2026-07-28 itself, rmcp continues with per-request `_meta`.
+//!
+//! DPoP (RFC 9449 §7): for a DPoP-bound token the request carries `Authorization: DPoP <token>`
+//! and a fresh proof from the core ([`OAuthClient::resource_request_headers`]) as our own headers,
+//! and rmcp's Bearer header is left out. A `use_dpop_nonce` refusal (§9) needs the answer's
+//! `DPoP-Nonce`, which rmcp 3.11's errors do not carry: the refused request is repeated as it
+//! was (with a fresh proof and the same missing or stale nonce, so the server refuses it again)
+//! to read the nonce, and the core then decides on the retry with it. A transport that hands us
+//! the response headers would save that request.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -82,22 +90,83 @@ impl Authorizer {
 
     async fn handle_resource_response(
         &self,
-        status: u16,
-        www_authenticate: Option<&str>,
+        answer: crate::client::ResourceAnswer<'_>,
         used: Option<&AccessToken>,
         operation: &str,
         interactive: bool,
     ) -> Result<ResourceDecision, Error> {
         match self {
             Authorizer::User(c) => {
-                c.handle_resource_response(status, www_authenticate, used, operation, interactive)
-                    .await
+                c.handle_resource_answer(answer, used, operation, interactive).await
             }
             Authorizer::Headless(c) => {
-                c.handle_resource_response(status, www_authenticate, used).await
+                c.handle_resource_response(answer.status, answer.www_authenticate, used).await
             }
         }
     }
+
+    /// How a request with `token` is authorized: rmcp's Bearer header, or, for a DPoP-bound
+    /// token, `Authorization: DPoP` and a fresh proof (RFC 9449 §7.1) from the core.
+    async fn request_auth(
+        &self,
+        method: &str,
+        url: &str,
+        token: Option<&AccessToken>,
+    ) -> Result<RequestAuth, Error> {
+        let bearer = RequestAuth { bearer: token.map(|t| t.secret().to_owned()), headers: vec![] };
+        let Authorizer::User(c) = self else { return Ok(bearer) };
+        if token.is_none() {
+            return Ok(bearer);
+        }
+        let headers = c.resource_request_headers(method, url).await?;
+        if !headers.iter().any(|(n, _)| n.eq_ignore_ascii_case(DPOP_HEADER)) {
+            return Ok(bearer);
+        }
+        let headers = headers
+            .into_iter()
+            .map(|(n, v)| {
+                let name = http::HeaderName::from_bytes(n.as_bytes())
+                    .map_err(|e| Error::Usage(format!("header `{n}`: {e}")))?;
+                let value = http::HeaderValue::from_str(&v)
+                    .map_err(|e| Error::Usage(format!("header `{n}`: {e}")))?;
+                Ok((name, value))
+            })
+            .collect::<Result<Vec<_>, Error>>()?;
+        Ok(RequestAuth { bearer: None, headers })
+    }
+}
+
+const DPOP_HEADER: &str = mcp_oauth_core::dpop::DPOP_HEADER;
+
+/// How one MCP request is authorized: rmcp's bearer token, or headers of our own (DPoP).
+#[derive(Clone, Debug, Default)]
+pub struct RequestAuth {
+    bearer: Option<String>,
+    headers: Vec<(http::HeaderName, http::HeaderValue)>,
+}
+
+impl RequestAuth {
+    /// rmcp's `auth_header` (a Bearer token) and the custom headers with ours added.
+    fn split(
+        &self,
+        custom: &HashMap<http::HeaderName, http::HeaderValue>,
+    ) -> (Option<String>, HashMap<http::HeaderName, http::HeaderValue>) {
+        let mut headers = custom.clone();
+        headers.extend(self.headers.iter().cloned());
+        (self.bearer.clone(), headers)
+    }
+
+    fn is_dpop(&self) -> bool {
+        self.headers.iter().any(|(n, _)| n.as_str().eq_ignore_ascii_case(DPOP_HEADER))
+    }
+}
+
+/// What a nonce probe repeats of the refused request.
+struct Probe<'a> {
+    method: reqwest::Method,
+    body: Option<Vec<u8>>,
+    custom: &'a HashMap<http::HeaderName, http::HeaderValue>,
+    session_id: Option<&'a str>,
 }
 
 /// How an MCP server is reached.
@@ -191,16 +260,17 @@ impl AuthorizedHttpClient {
         &self,
         server: &str,
         operation: String,
+        probe: Probe<'_>,
         send: F,
     ) -> Result<T, StreamableHttpError<McpHttpError>>
     where
-        F: Fn(Option<String>) -> Fut,
+        F: Fn(RequestAuth) -> Fut,
         Fut: Future<Output = Result<T, StreamableHttpError<reqwest::Error>>>,
     {
         let Some(auth) = &self.auth else {
             // Without an authorizer a 401 means: this server needs authorization (exit 4 in
             // the CLI, with the hint to pass --auth), not an MCP failure.
-            return match send(None).await {
+            return match send(RequestAuth::default()).await {
                 Err(StreamableHttpError::AuthRequired(_)) => {
                     Err(self
                         .auth_failed(Error::AuthorizationRequired { server: server.to_owned() }))
@@ -214,7 +284,12 @@ impl AuthorizedHttpClient {
             Err(e) => return Err(self.auth_failed(e)),
         };
         loop {
-            let result = send(token.as_ref().map(|t| t.secret().to_owned())).await;
+            let request_auth =
+                match auth.request_auth(probe.method.as_str(), server, token.as_ref()).await {
+                    Ok(a) => a,
+                    Err(e) => return Err(self.auth_failed(e)),
+                };
+            let result = send(request_auth.clone()).await;
             // rmcp reports a 401 or 403 with a challenge as these errors, and got past
             // authorization when it returns a value.
             let (status, header) = match &result {
@@ -227,14 +302,21 @@ impl AuthorizedHttpClient {
                 }
                 Err(_) => return result.map_err(|e| self.transport_failed(server, e)),
             };
+            let header = header.map(String::as_str);
+            // RFC 9449 §9: the nonce is in `DPoP-Nonce`, which rmcp does not pass on.
+            let nonce = match header {
+                Some(h) if status == 401 && request_auth.is_dpop() && asks_for_nonce(h) => {
+                    self.probe_nonce(server, &probe, auth, token.as_ref()).await
+                }
+                _ => None,
+            };
+            let answer = crate::client::ResourceAnswer {
+                status,
+                www_authenticate: header,
+                dpop_nonce: nonce.as_deref(),
+            };
             let decision = auth
-                .handle_resource_response(
-                    status,
-                    header.map(String::as_str),
-                    token.as_ref(),
-                    &operation,
-                    self.interactive,
-                )
+                .handle_resource_response(answer, token.as_ref(), &operation, self.interactive)
                 .await;
             match decision {
                 Ok(ResourceDecision::Retry) => {}
@@ -297,6 +379,49 @@ pub fn check_negotiated(version: &ProtocolVersion) -> Result<(), Error> {
     )))
 }
 
+/// Whether a `WWW-Authenticate` value has a `DPoP` challenge with `error="use_dpop_nonce"`.
+fn asks_for_nonce(header: &str) -> bool {
+    mcp_oauth_core::www_authenticate::parse(header).is_ok_and(|challenges| {
+        challenges.iter().any(|c| {
+            c.scheme.eq_ignore_ascii_case("DPoP") && c.param("error") == Some("use_dpop_nonce")
+        })
+    })
+}
+
+impl AuthorizedHttpClient {
+    /// The `DPoP-Nonce` of a `use_dpop_nonce` refusal (RFC 9449 §9), which rmcp 3.11 does not
+    /// pass on (its errors keep only `WWW-Authenticate`): the refused request is sent again as
+    /// it was (a fresh proof with the same nonce, or none), which the server refuses the same
+    /// way, and the nonce is read from that answer. Only for this refusal: the server said it
+    /// takes no proof without its new nonce, so the repetition is not executed.
+    async fn probe_nonce(
+        &self,
+        server: &str,
+        probe: &Probe<'_>,
+        auth: &Authorizer,
+        token: Option<&AccessToken>,
+    ) -> Option<String> {
+        let request_auth = auth.request_auth(probe.method.as_str(), server, token).await.ok()?;
+        let (_, headers) = request_auth.split(probe.custom);
+        let mut req = self
+            .http
+            .request(probe.method.clone(), server)
+            .header(http::header::ACCEPT, "application/json, text/event-stream");
+        for (name, value) in headers {
+            req = req.header(name, value);
+        }
+        if let Some(id) = probe.session_id {
+            req = req.header("Mcp-Session-Id", id);
+        }
+        if let Some(body) = &probe.body {
+            req = req.header(http::header::CONTENT_TYPE, "application/json").body(body.clone());
+        }
+        let resp = req.send().await.ok()?;
+        let nonce = resp.headers().get(mcp_oauth_core::dpop::NONCE_HEADER)?;
+        nonce.to_str().ok().map(str::to_owned)
+    }
+}
+
 /// The operation a message performs, for the step-up count ([`operation_key`]).
 fn operation_of(message: &ClientJsonRpcMessage) -> String {
     operation_key("POST", &serde_json::to_vec(message).unwrap_or_default())
@@ -343,14 +468,15 @@ impl StreamableHttpClient for AuthorizedHttpClient {
     ) -> Result<StreamableHttpPostResponse, StreamableHttpError<Self::Error>> {
         let op = operation_of(&message);
         let custom_headers = with_protocol_version(&message, custom_headers);
-        self.with_auth(&uri, op, |token| {
-            self.http.post_message(
-                uri.clone(),
-                message.clone(),
-                session_id.clone(),
-                token,
-                custom_headers.clone(),
-            )
+        let probe = Probe {
+            method: reqwest::Method::POST,
+            body: serde_json::to_vec(&message).ok(),
+            custom: &custom_headers,
+            session_id: session_id.as_deref(),
+        };
+        self.with_auth(&uri, op, probe, |auth| {
+            let (token, headers) = auth.split(&custom_headers);
+            self.http.post_message(uri.clone(), message.clone(), session_id.clone(), token, headers)
         })
         .await
     }
@@ -366,13 +492,20 @@ impl StreamableHttpClient for AuthorizedHttpClient {
     ) -> Result<StreamableHttpPostResponse, StreamableHttpError<Self::Error>> {
         let op = operation_of(&message);
         let custom_headers = with_protocol_version(&message, custom_headers);
-        self.with_auth(&uri, op, |token| {
+        let probe = Probe {
+            method: reqwest::Method::POST,
+            body: serde_json::to_vec(&message).ok(),
+            custom: &custom_headers,
+            session_id: session_id.as_deref(),
+        };
+        self.with_auth(&uri, op, probe, |auth| {
+            let (token, headers) = auth.split(&custom_headers);
             self.http.post_message_with_response_limits(
                 uri.clone(),
                 message.clone(),
                 session_id.clone(),
                 token,
-                custom_headers.clone(),
+                headers,
                 limits,
             )
         })
@@ -386,8 +519,15 @@ impl StreamableHttpClient for AuthorizedHttpClient {
         _auth_header: Option<String>,
         custom_headers: HashMap<http::HeaderName, http::HeaderValue>,
     ) -> Result<(), StreamableHttpError<Self::Error>> {
-        self.with_auth(&uri, operation_key("DELETE", b""), |token| {
-            self.http.delete_session(uri.clone(), session_id.clone(), token, custom_headers.clone())
+        let probe = Probe {
+            method: reqwest::Method::DELETE,
+            body: None,
+            custom: &custom_headers,
+            session_id: Some(&session_id),
+        };
+        self.with_auth(&uri, operation_key("DELETE", b""), probe, |auth| {
+            let (token, headers) = auth.split(&custom_headers);
+            self.http.delete_session(uri.clone(), session_id.clone(), token, headers)
         })
         .await
     }
@@ -403,13 +543,20 @@ impl StreamableHttpClient for AuthorizedHttpClient {
         futures_core::stream::BoxStream<'static, Result<sse_stream::Sse, sse_stream::Error>>,
         StreamableHttpError<Self::Error>,
     > {
-        self.with_auth(&uri, operation_key("GET", b""), |token| {
+        let probe = Probe {
+            method: reqwest::Method::GET,
+            body: None,
+            custom: &custom_headers,
+            session_id: session_id.as_deref(),
+        };
+        self.with_auth(&uri, operation_key("GET", b""), probe, |auth| {
+            let (token, headers) = auth.split(&custom_headers);
             self.http.get_stream(
                 uri.clone(),
                 session_id.clone(),
                 last_event_id.clone(),
                 token,
-                custom_headers.clone(),
+                headers,
             )
         })
         .await
@@ -427,13 +574,20 @@ impl StreamableHttpClient for AuthorizedHttpClient {
         futures_core::stream::BoxStream<'static, Result<sse_stream::Sse, sse_stream::Error>>,
         StreamableHttpError<Self::Error>,
     > {
-        self.with_auth(&uri, operation_key("GET", b""), |token| {
+        let probe = Probe {
+            method: reqwest::Method::GET,
+            body: None,
+            custom: &custom_headers,
+            session_id: session_id.as_deref(),
+        };
+        self.with_auth(&uri, operation_key("GET", b""), probe, |auth| {
+            let (token, headers) = auth.split(&custom_headers);
             self.http.get_stream_with_max_sse_event_size(
                 uri.clone(),
                 session_id.clone(),
                 last_event_id.clone(),
                 token,
-                custom_headers.clone(),
+                headers,
                 max_sse_event_size,
             )
         })

@@ -175,6 +175,26 @@ fn every_mcp_oauth2_option() {
     let AuthProvider::OAuth2(o) = &c.authentication[0].1 else { panic!() };
     assert_eq!(o.scopes, Some(vec!["a".into(), "b".into()]));
     assert_eq!(o.token_storage, TokenStorage::Memory);
+    assert_eq!(o.dpop, mcp_oauth::core::dpop::DpopMode::Auto, "the default");
+}
+
+#[test]
+fn dpop_option() {
+    for (name, mode) in [
+        ("auto", mcp_oauth::core::dpop::DpopMode::Auto),
+        ("always", mcp_oauth::core::dpop::DpopMode::Always),
+        ("never", mcp_oauth::core::dpop::DpopMode::Never),
+    ] {
+        let c = parse(&oauth2(&format!("    dpop: {name}\n"))).expect("valid");
+        let AuthProvider::OAuth2(o) = &c.authentication[0].1 else { panic!() };
+        assert_eq!(o.dpop, mode);
+        let store = std::sync::Arc::new(mcp_oauth::store::MemoryStore::new());
+        let opts = o.client_options("authentication.p", "https://mcp.example.com/mcp", store);
+        assert_eq!(opts.expect("options").dpop, mode);
+    }
+    let e =
+        fails(&oauth2("    dpop: sometimes\n"), "authentication.p.dpop", "config_invalid_value");
+    assert!(e.contains("`sometimes` is not auto, always or never"), "{e}");
 }
 
 #[test]

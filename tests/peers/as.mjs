@@ -7,7 +7,7 @@
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import http from 'node:http';
 
-import { createLocalJWKSet, createRemoteJWKSet, decodeJwt, jwtVerify } from 'jose';
+import { createLocalJWKSet, createRemoteJWKSet, decodeJwt, decodeProtectedHeader, jwtVerify } from 'jose';
 import { Provider, errors } from 'oidc-provider';
 
 console.log = console.error;
@@ -31,6 +31,10 @@ const DEBUG = env.PEER_DEBUG === '1';
 // it evicts live clients, grants and refresh tokens. PEER_STORE=map keeps everything (until it
 // expires) for load tests with many users.
 const STORE = env.PEER_STORE || 'lru';
+// DPoP (RFC 9449): oidc-provider binds tokens to a proof's key whenever a token request carries
+// one (dPoP is on by default in v9). PEER_DPOP_NONCE=1 makes the token endpoint demand a server
+// nonce (§8: 400 use_dpop_nonce with DPoP-Nonce until the proof carries it).
+const DPOP_NONCE = env.PEER_DPOP_NONCE === '1';
 
 function positiveInt(name, value, fallback) {
   if (value === undefined || value === '') return fallback;
@@ -114,6 +118,8 @@ function freshStats() {
     jwks: 0,
     userinfo: 0,
     other: 0,
+    // Every token request with a DPoP proof: its header and claims as sent, and the answer.
+    dpop_token_requests: [],
   };
 }
 let stats = freshStats();
@@ -227,6 +233,9 @@ const provider = new Provider(issuer, {
       allowedPolicy: async (ctx, client, token) => client.clientAuthMethod !== 'none' || token.clientId === client.clientId,
     },
     clientCredentials: { enabled: true },
+    dPoP: DPOP_NONCE
+      ? { enabled: true, nonceSecret: randomBytes(32), requireNonce: () => true }
+      : { enabled: true },
     resourceIndicators: {
       enabled: true, // RFC 8707
       // No resource in the request: no default resource (the token then has no audience and
@@ -553,6 +562,26 @@ provider.use(async (ctx, next) => {
       if (ctx.status >= 400) bump(stats.token_errors, gt);
       const id = ctx.oidc.params?.client_id ?? ctx.oidc.client?.clientId;
       if (id) bump(stats.client_ids, id);
+      const proof = ctx.get('dpop');
+      if (proof) {
+        let header;
+        let claims;
+        try {
+          header = decodeProtectedHeader(proof);
+          claims = decodeJwt(proof);
+        } catch (err) {
+          header = { error: err.message };
+        }
+        stats.dpop_token_requests.push({
+          grant_type: gt,
+          header,
+          claims,
+          status: ctx.status,
+          error: ctx.status >= 400 ? ctx.body?.error : undefined,
+          token_type: ctx.status === 200 ? ctx.body?.token_type : undefined,
+          dpop_nonce: ctx.response.get('dpop-nonce') || undefined,
+        });
+      }
       break;
     }
     case 'revocation':

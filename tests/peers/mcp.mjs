@@ -3,10 +3,12 @@
 //
 // stdout carries exactly one line, the JSON {"url":…,"port":…}; logs go to stderr.
 
-import { randomUUID } from 'node:crypto';
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
 
 import express from 'express';
-import { createRemoteJWKSet, decodeProtectedHeader, jwtVerify } from 'jose';
+import {
+  calculateJwkThumbprint, compactVerify, createRemoteJWKSet, decodeProtectedHeader, importJWK, jwtVerify,
+} from 'jose';
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import { isInitializeRequest } from '@modelcontextprotocol/sdk/types.js';
@@ -37,6 +39,15 @@ const STRICT_2026 = env.MCP_STRICT_2026 === '1';
 // The newest version this server speaks: an initialize proposing a newer one is answered with
 // this one (MCP lifecycle: version negotiation). Default: the SDK's newest.
 const MAX_VERSION = env.MCP_MAX_VERSION || null;
+// DPoP (RFC 9449): MCP_DPOP=1 accepts only DPoP-bound tokens with a valid proof (PRM
+// dpop_bound_access_tokens_required, a DPoP challenge); MCP_DPOP_NONCE=1 also demands this
+// server's nonce in every proof (§9: 401 use_dpop_nonce with DPoP-Nonce).
+const DPOP = env.MCP_DPOP === '1' || env.MCP_DPOP_NONCE === '1';
+const DPOP_NONCE = env.MCP_DPOP_NONCE === '1';
+const DPOP_ALGS = ['ES256'];
+const DPOP_IAT_WINDOW = 60; // seconds either side of now
+let dpopNonce = randomBytes(16).toString('base64url');
+const seenJtis = new Map(); // jti -> iat, replay protection (§11.1)
 // A header every request must carry besides the bearer token ("Name: value"), like the second
 // service token of a service-account setup; requests without it get 403 missing_header.
 const REQUIRED_HEADER = (() => {
@@ -84,6 +95,8 @@ function freshStats() {
     first_protocol_version: null, // that header on the first request to /mcp since the last reset
     missing_protocol_version: 0, // requests refused for lacking it (MCP_STRICT_2026)
     session_ids: 0, // requests that carried Mcp-Session-Id
+    // MCP_DPOP: every request's proof as received (header, claims) and what was decided.
+    dpop_requests: [],
   };
 }
 let stats = freshStats();
@@ -151,8 +164,9 @@ async function tokenClaims(token) {
   if (!claims.active) {
     throw new TokenError('the access token is not active (unknown, expired or revoked)');
   }
-  if (claims.token_type && claims.token_type !== 'Bearer') {
-    throw new TokenError(`token_type ${claims.token_type} is not Bearer`);
+  const expected = DPOP ? 'DPoP' : 'Bearer';
+  if (claims.token_type && claims.token_type !== expected) {
+    throw new TokenError(`token_type ${claims.token_type} is not ${expected}`);
   }
   return claims;
 }
@@ -171,7 +185,65 @@ function challenge({ error, description, scope } = {}) {
   if (description) parts.push(`error_description="${quoted(description)}"`);
   if (scope) parts.push(`scope="${scope}"`);
   if (PRM_IN_HEADER) parts.push(`resource_metadata="${PRM_URL}"`);
+  // RFC 9449 §7.1: a DPoP resource names the scheme and its algorithms.
+  if (DPOP) return `DPoP algs="${DPOP_ALGS.join(' ')}"${parts.length ? `, ${parts.join(', ')}` : ''}`;
   return parts.length ? `Bearer ${parts.join(', ')}` : 'Bearer';
+}
+
+class DpopError extends Error {
+  constructor(error, description) {
+    super(description);
+    this.error = error;
+  }
+}
+
+// RFC 9449 §4.3 and §7.1: the proof of one request with `token`; returns the JWK thumbprint.
+async function checkDpopProof(req, token, record) {
+  const proofs = req.headers.dpop;
+  if (!proofs) throw new DpopError('invalid_dpop_proof', 'no DPoP proof (send a DPoP header)');
+  if (Array.isArray(proofs) || proofs.includes(',')) throw new DpopError('invalid_dpop_proof', 'more than one DPoP header');
+  let header;
+  let claims;
+  try {
+    header = decodeProtectedHeader(proofs);
+    if (header.typ !== 'dpop+jwt') throw new Error(`typ ${header.typ} is not dpop+jwt`);
+    if (!DPOP_ALGS.includes(header.alg)) throw new Error(`alg ${header.alg} is not one of ${DPOP_ALGS}`);
+    if (!header.jwk || header.jwk.d !== undefined) throw new Error('jwk missing or private');
+    const key = await importJWK(header.jwk, header.alg);
+    const { payload } = await compactVerify(proofs, key);
+    claims = JSON.parse(new TextDecoder().decode(payload));
+  } catch (err) {
+    throw new DpopError('invalid_dpop_proof', `DPoP proof rejected: ${err.message}`);
+  }
+  record.header = header;
+  record.claims = claims;
+  const target = new URL(req.originalUrl, RESOURCE);
+  const htu = `${target.origin}${target.pathname}`;
+  const now = Math.floor(Date.now() / 1000);
+  const ath = createHash('sha256').update(token).digest('base64url');
+  if (claims.htm !== req.method) throw new DpopError('invalid_dpop_proof', `htm ${claims.htm} is not ${req.method}`);
+  if (claims.htu !== htu) throw new DpopError('invalid_dpop_proof', `htu ${claims.htu} is not ${htu}`);
+  if (typeof claims.iat !== 'number' || Math.abs(claims.iat - now) > DPOP_IAT_WINDOW) {
+    throw new DpopError('invalid_dpop_proof', `iat ${claims.iat} is not within ${DPOP_IAT_WINDOW} s of now`);
+  }
+  if (typeof claims.jti !== 'string' || !claims.jti) throw new DpopError('invalid_dpop_proof', 'no jti');
+  for (const [jti, iat] of seenJtis) if (iat < now - 2 * DPOP_IAT_WINDOW) seenJtis.delete(jti);
+  if (seenJtis.has(claims.jti)) throw new DpopError('invalid_dpop_proof', 'jti replayed');
+  if (claims.ath !== ath) throw new DpopError('invalid_dpop_proof', 'ath is not the hash of the access token');
+  if (DPOP_NONCE && claims.nonce !== dpopNonce) {
+    throw new DpopError('use_dpop_nonce', 'Resource server requires nonce in DPoP proof');
+  }
+  seenJtis.set(claims.jti, claims.iat);
+  return calculateJwkThumbprint(header.jwk, 'sha256');
+}
+
+function rejectDpop(res, record, err) {
+  stats.rejected += 1;
+  bump(stats.reject_reasons, err.message);
+  record.decision = err.error;
+  if (DEBUG) console.error(`[mcp] 401 ${err.error} ${err.message}`);
+  res.set('WWW-Authenticate', `DPoP algs="${DPOP_ALGS.join(' ')}", error="${err.error}", error_description="${quoted(err.message)}"`);
+  return res.status(401).json({ error: err.error, error_description: err.message });
 }
 
 function reject(res, status, { error, description, scope }) {
@@ -191,10 +263,10 @@ app.use((req, res, next) => {
   if (origin) {
     res.set('Access-Control-Allow-Origin', origin);
     res.set('Vary', 'Origin');
-    res.set('Access-Control-Expose-Headers', 'WWW-Authenticate, Mcp-Session-Id, Mcp-Protocol-Version');
+    res.set('Access-Control-Expose-Headers', 'WWW-Authenticate, Mcp-Session-Id, Mcp-Protocol-Version, DPoP-Nonce');
     if (req.method === 'OPTIONS') {
       res.set('Access-Control-Allow-Methods', 'GET, POST, DELETE, OPTIONS');
-      res.set('Access-Control-Allow-Headers', req.get('access-control-request-headers') || 'Authorization, Content-Type, Accept, Mcp-Session-Id, Mcp-Protocol-Version, Last-Event-ID');
+      res.set('Access-Control-Allow-Headers', req.get('access-control-request-headers') || 'Authorization, Content-Type, Accept, Mcp-Session-Id, Mcp-Protocol-Version, Last-Event-ID, DPoP');
       res.set('Access-Control-Max-Age', '600');
       return res.status(204).end();
     }
@@ -228,6 +300,8 @@ app.post('/__config', express.json(), (req, res) => {
   }
   return res.json({ authorization_server: asIssuer, prm_failures: prmFailures, reject_next: rejectNext });
 });
+// MCP_DPOP_NONCE: a new nonce (the server rotates it; the next proof with the old one is refused).
+app.post('/__dpop/rotate', (_req, res) => { dpopNonce = randomBytes(16).toString('base64url'); res.status(204).end(); });
 app.post('/__stats/reset', (_req, res) => { stats = freshStats(); res.status(204).end(); });
 
 function protectedResourceMetadata(_req, res) {
@@ -243,6 +317,7 @@ function protectedResourceMetadata(_req, res) {
     scopes_supported: SCOPES_SUPPORTED,
     bearer_methods_supported: ['header'],
     resource_name: 'mcp-oauth test peer',
+    ...(DPOP ? { dpop_bound_access_tokens_required: true, dpop_signing_alg_values_supported: DPOP_ALGS } : {}),
   });
 }
 app.get('/.well-known/oauth-protected-resource/mcp', protectedResourceMetadata);
@@ -277,9 +352,23 @@ async function bearerAuth(req, res, next) {
   if (!header) {
     return reject(res, 401, { description: 'no access token (send Authorization: Bearer <token>)', scope: scopeHint });
   }
-  const match = /^Bearer +([A-Za-z0-9\-._~+/]+=*)$/i.exec(header);
+  const scheme = DPOP ? 'DPoP' : 'Bearer';
+  const match = new RegExp(`^${scheme} +([A-Za-z0-9\\-._~+/]+=*)$`, 'i').exec(header);
   if (!match) {
-    return reject(res, 401, { error: 'invalid_request', description: 'malformed Authorization header, expected Bearer <token>', scope: scopeHint });
+    return reject(res, 401, { error: 'invalid_request', description: `malformed Authorization header, expected ${scheme} <token>`, scope: scopeHint });
+  }
+  let jkt;
+  if (DPOP) {
+    if (DPOP_NONCE) res.set('DPoP-Nonce', dpopNonce); // §9: the nonce for the next proof
+    const record = { method: req.method, authorization_scheme: header.split(' ')[0] };
+    stats.dpop_requests.push(record);
+    try {
+      jkt = await checkDpopProof(req, match[1], record);
+    } catch (err) {
+      if (err instanceof DpopError) return rejectDpop(res, record, err);
+      throw err;
+    }
+    record.decision = 'accepted';
   }
   if (rejectNext > 0) {
     rejectNext -= 1;
@@ -288,6 +377,10 @@ async function bearerAuth(req, res, next) {
   let claims;
   try {
     claims = await tokenClaims(match[1]);
+    // §6.1 (RFC 9449): the token is bound to the proof's key.
+    if (DPOP && claims.cnf?.jkt !== jkt) {
+      throw new TokenError(`the token is bound to key ${claims.cnf?.jkt}, the proof is signed by ${jkt}`);
+    }
   } catch (err) {
     if (err instanceof TokenError) {
       return reject(res, 401, { error: 'invalid_token', description: err.message, scope: scopeHint });

@@ -164,6 +164,7 @@ impl HeadlessFlow {
             www_authenticate: www_authenticate.as_deref(),
             token_used: used.as_ref(),
             operation: "",
+            dpop_nonce: None,
         };
         let decision = self.flow.handle_resource_response(time(now), &response).js()?;
         Ok(decision == mcp_oauth_core::ResourceDecision::Retry)

@@ -143,6 +143,7 @@ impl Flow {
             www_authenticate: www_authenticate.as_deref(),
             token_used: used.as_ref(),
             operation: &operation,
+            dpop_nonce: None,
         };
         let decision =
             self.flow.handle_resource_response(time(now), &response, crate::io::entropy(entropy)?);

@@ -5,7 +5,8 @@
 //! ```text
 //! {"format":"mcp-oauth/entry","version":1,
 //!  "user":"default","resource":"https://mcp.example.com/mcp","issuer":"https://auth.example.com",
-//!  "tokens":{..},"registration":{..},"discovery":{..},"pending":{..},"last_requested_scope":".."}
+//!  "tokens":{..},"registration":{..},"discovery":{..},"pending":{..},"last_requested_scope":"..",
+//!  "dpop_key":".."}
 //! ```
 //!
 //! Reading is strict: an unknown top-level member or a missing or mistyped one is an error
@@ -38,7 +39,7 @@ const SNAPSHOT_MEMBERS: [&str; 7] = [
     "last_requested_scope",
 ];
 
-const MEMBERS: [&str; 10] = [
+const MEMBERS: [&str; 11] = [
     "format",
     "version",
     "user",
@@ -49,6 +50,7 @@ const MEMBERS: [&str; 10] = [
     "discovery",
     "pending",
     "last_requested_scope",
+    "dpop_key",
 ];
 
 fn invalid(message: String) -> crate::Error {
@@ -69,6 +71,7 @@ impl PersistedEntry {
             .opt_v("discovery", self.discovery.as_ref().map(Discovery::to_json))
             .opt_v("pending", self.pending.as_ref().map(PendingAuthorization::to_json))
             .opt_s("last_requested_scope", self.last_requested_scope.as_deref())
+            .opt_s("dpop_key", self.dpop_key())
             .done()
             .to_text()
     }
@@ -128,6 +131,11 @@ impl PersistedEntry {
             entry.pending = Some(PendingAuthorization::read(&p)?);
         }
         entry.last_requested_scope = f.opt_s("last_requested_scope")?;
+        // Without feature `dpop` (the browser build) the member is read and dropped.
+        #[cfg(feature = "dpop")]
+        {
+            entry.dpop_key = f.opt_s("dpop_key")?.map(crate::secret::DpopPrivateKey::new);
+        }
         let Some(user) = snapshot_of else {
             let key =
                 EntryKey { user: f.s("user")?, resource: f.s("resource")?, issuer: f.s("issuer")? };

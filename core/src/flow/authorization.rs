@@ -302,14 +302,16 @@ impl AuthFlow {
                 resource: pending.resource.as_ref(),
             },
         );
-        match req {
-            Ok(req) => {
-                self.requests.push_back(req);
-                self.phase = Phase::ExchangingCode { request, pending };
-                Ok(())
-            }
-            Err(e) => self.fail(e),
+        let mut req = match req {
+            Ok(req) => req,
+            Err(e) => return self.fail(e),
+        };
+        if let Err(e) = self.add_token_request_proof(now, &mut req) {
+            return self.fail(e);
         }
+        self.requests.push_back(req);
+        self.phase = Phase::ExchangingCode { request, pending };
+        Ok(())
     }
 
     pub(super) fn on_code_exchange(
@@ -317,11 +319,24 @@ impl AuthFlow {
         now: UnixTime,
         response: &HttpResponse,
     ) -> Result<(), Error> {
+        // RFC 9449 §8: `use_dpop_nonce` → once more with the server's nonce.
+        match self.token_nonce_retry(now, response) {
+            Ok(Some(retry)) => {
+                if let Phase::ExchangingCode { request, .. } = &mut self.phase {
+                    *request = retry;
+                }
+                return Ok(());
+            }
+            Ok(None) => {}
+            Err(e) => return self.fail(e),
+        }
         let Phase::ExchangingCode { pending, .. } = std::mem::replace(&mut self.phase, Phase::Idle)
         else {
             return Ok(());
         };
-        match token::process_token_response(response, now, None, pending.scope.as_deref()) {
+        let proof_sent = self.dpop.proof_sent;
+        let scope = pending.scope.as_deref();
+        match token::process_token_response_dpop(response, now, None, scope, proof_sent) {
             Ok(tokens) => {
                 self.tokens_from_401_refresh = false;
                 self.store_tokens(pending.issuer, tokens);

@@ -1,5 +1,6 @@
 //! What the host configures for one (user, MCP server) flow.
 
+use crate::dpop::DpopMode;
 use crate::error::{Error, FlowError};
 use crate::policy::ServerPolicy;
 use crate::registration::ClientConfig;
@@ -34,6 +35,8 @@ pub struct FlowConfig {
     /// Fall back to the 2025-03-26 discovery (authorization server at the MCP server's origin)
     /// when the server publishes no protected-resource metadata (default true).
     pub legacy_discovery: bool,
+    /// When token requests carry DPoP proofs (RFC 9449; default [`DpopMode::Auto`]).
+    pub dpop: DpopMode,
 }
 
 impl FlowConfig {
@@ -59,6 +62,7 @@ impl FlowConfig {
             retry_after_secs: 30,
             max_step_up_attempts: 2,
             legacy_discovery: true,
+            dpop: DpopMode::Auto,
         })
     }
 

@@ -38,6 +38,7 @@ impl AuthFlow {
         response: &HttpResponse,
         entropy: Entropy,
     ) -> Result<(), Error> {
+        self.note_dpop_challenge(response.header("www-authenticate"));
         match www_authenticate::bearer_challenge(response) {
             Ok(challenge) => self.unauthorized(now, challenge, entropy),
             Err(e) => Err(self.report(e.into())),

@@ -43,9 +43,21 @@ pub struct PersistedEntry {
     pub pending: Option<PendingAuthorization>,
     /// The scope of the last authorization request (for step-up unions).
     pub last_requested_scope: Option<String>,
+    /// The host's DPoP key that the tokens are bound to (RFC 9449), when the host keeps it here
+    /// (feature `dpop`).
+    #[cfg(feature = "dpop")]
+    pub dpop_key: Option<crate::secret::DpopPrivateKey>,
 }
 
 impl PersistedEntry {
+    /// The DPoP key as the entry stores it.
+    pub(crate) fn dpop_key(&self) -> Option<&str> {
+        #[cfg(feature = "dpop")]
+        return self.dpop_key.as_ref().map(crate::secret::DpopPrivateKey::secret);
+        #[cfg(not(feature = "dpop"))]
+        None
+    }
+
     /// True when nothing is held.
     pub fn is_empty(&self) -> bool {
         self == &PersistedEntry::default()
@@ -96,6 +108,8 @@ impl AuthFlow {
                 .cloned(),
             pending: None,
             last_requested_scope: self.last_requested_scope.clone(),
+            #[cfg(feature = "dpop")]
+            dpop_key: self.dpop.key_material.clone(),
         }
     }
 
@@ -161,6 +175,10 @@ impl AuthFlow {
         }
         if entry.last_requested_scope.is_some() {
             self.last_requested_scope = entry.last_requested_scope;
+        }
+        #[cfg(feature = "dpop")]
+        if entry.dpop_key.is_some() && (has_tokens || self.dpop.key_material.is_none()) {
+            self.dpop.key_material = entry.dpop_key;
         }
         if let Some(pending) = entry.pending {
             self.phase = Phase::AwaitingCallback { pending: Box::new(pending) };

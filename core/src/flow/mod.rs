@@ -30,6 +30,7 @@
 mod authorization;
 mod config;
 mod discovery;
+mod dpop;
 mod entry;
 mod refresh;
 pub mod resource;
@@ -227,6 +228,8 @@ pub struct AuthFlow {
     tokens_after_challenge: bool,
     refresh_not_before: Option<UnixTime>,
     signer: Option<Arc<dyn ClientAssertionSigner + Send + Sync>>,
+    /// DPoP (RFC 9449): the host's key, nonces, the token request to retry (core/src/flow/dpop.rs).
+    dpop: dpop::DpopState,
 }
 
 impl std::fmt::Debug for AuthFlow {
@@ -260,6 +263,7 @@ impl AuthFlow {
             tokens_after_challenge: false,
             refresh_not_before: None,
             signer: None,
+            dpop: dpop::DpopState::default(),
         }
     }
 
@@ -336,6 +340,8 @@ impl AuthFlow {
     /// The `Authorization` header value for a request to `request_url`, when a fresh token is
     /// held. Refuses a URL outside the token's resource (MCP 2026-07-28 authorization,
     /// token handling: no token for another resource, never in a query string; RFC 8707).
+    /// A DPoP-bound token is `DPoP <token>`, never Bearer (RFC 9449 §7.1), and needs a proof:
+    /// hosts use [`AuthFlow::resource_request_headers`], which adds it.
     pub fn authorization_header(
         &self,
         now: UnixTime,
@@ -350,7 +356,9 @@ impl AuthFlow {
             }
             .into());
         }
-        Ok(self.access_token(now).map(|t| format!("Bearer {}", t.secret())))
+        let bound = self.tokens.as_ref().is_some_and(|(_, t)| t.is_dpop_bound());
+        let scheme = if bound { crate::dpop::TOKEN_TYPE } else { "Bearer" };
+        Ok(self.access_token(now).map(|t| format!("{scheme} {}", t.secret())))
     }
 
     /// Where the flow is.

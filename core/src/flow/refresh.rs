@@ -93,14 +93,16 @@ impl AuthFlow {
                 resource: (!policy.danger_omit_resource).then_some(&resource),
             },
         );
-        match req {
-            Ok(req) => {
-                self.requests.push_back(req);
-                self.phase = Phase::Refreshing { request, fallback };
-                Ok(())
-            }
-            Err(e) => self.fail(e),
+        let mut req = match req {
+            Ok(req) => req,
+            Err(e) => return self.fail(e),
+        };
+        if let Err(e) = self.add_token_request_proof(now, &mut req) {
+            return self.fail(e);
         }
+        self.requests.push_back(req);
+        self.phase = Phase::Refreshing { request, fallback };
+        Ok(())
     }
 
     pub(super) fn on_refresh(
@@ -108,6 +110,19 @@ impl AuthFlow {
         now: UnixTime,
         response: Result<&HttpResponse, &str>,
     ) -> Result<(), Error> {
+        // RFC 9449 §8: `use_dpop_nonce` → once more with the server's nonce.
+        if let Ok(r) = response {
+            match self.token_nonce_retry(now, r) {
+                Ok(Some(retry)) => {
+                    if let Phase::Refreshing { request, .. } = &mut self.phase {
+                        *request = retry;
+                    }
+                    return Ok(());
+                }
+                Ok(None) => {}
+                Err(e) => return self.fail(e),
+            }
+        }
         let Phase::Refreshing { fallback, .. } = std::mem::replace(&mut self.phase, Phase::Idle)
         else {
             return Ok(());
@@ -134,11 +149,12 @@ impl AuthFlow {
                 ));
             }
         };
-        match token::process_token_response(
+        match token::process_token_response_dpop(
             response,
             now,
             old.refresh_token.as_ref(),
             old.scope.as_deref(),
+            self.dpop.proof_sent,
         ) {
             Ok(tokens) => {
                 self.tokens_from_401_refresh = fallback.is_some();

@@ -41,6 +41,8 @@ pub struct ResourceResponse<'a> {
     pub token_used: Option<&'a AccessToken>,
     /// The operation, as [`operation_key`] names it: the step-up cap counts per operation.
     pub operation: &'a str,
+    /// The `DPoP-Nonce` response header, if any (RFC 9449 §9).
+    pub dpop_nonce: Option<&'a str>,
 }
 
 /// What the host does with the MCP server's answer.
@@ -142,6 +144,14 @@ impl AuthFlow {
         response: &ResourceResponse<'_>,
         entropy: Entropy,
     ) -> Result<ResourceDecision, Error> {
+        // RFC 9449 §9: a `use_dpop_nonce` refusal → the same request with a proof carrying the
+        // new nonce (AuthFlow::resource_request_headers adds it).
+        if self
+            .resource_dpop(response.status, response.www_authenticate, response.dpop_nonce)?
+            .is_some()
+        {
+            return Ok(ResourceDecision::Retry);
+        }
         let (challenge, header) = match read_challenge(response) {
             Ok(Some(read)) => read,
             Ok(None) => {

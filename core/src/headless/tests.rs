@@ -417,6 +417,7 @@ fn resource_answers_are_the_cores_decision() {
         www_authenticate: www,
         token_used: used,
         operation: "",
+        dpop_nonce: None,
     };
     let ok = flow.handle_resource_response(world.now, &answer(200, None, Some(&first)));
     assert_eq!(ok, Ok(ResourceDecision::PassThrough));

@@ -465,6 +465,13 @@ impl Walker<'_> {
                 .ok_or_else(|| invalid(&alg_path, format!("`{name}` is not ES256 or RS256")))?,
         };
         let scopes = self.opt_list(&mut o, "scopes")?;
+        let dpop_path = o.path("dpop");
+        let dpop = match self.opt_string(&mut o, "dpop")? {
+            None => mcp_oauth_core::dpop::DpopMode::Auto,
+            Some(name) => mcp_oauth_core::dpop::DpopMode::from_name(&name).ok_or_else(|| {
+                invalid(&dpop_path, format!("`{name}` is not auto, always or never"))
+            })?,
+        };
         let pkce_path = o.path("use_pkce");
         if !self.opt_bool(&mut o, "use_pkce", true)? {
             return Err(err(&pkce_path, ConfigProblem::PkceRequired));
@@ -498,6 +505,7 @@ impl Walker<'_> {
             private_key_file,
             signing_alg,
             scopes,
+            dpop,
             default_user_id,
             token_storage,
             client_metadata_url,

@@ -266,6 +266,8 @@ pub struct McpOAuth2 {
     pub signing_alg: SigningAlg,
     /// `scopes`.
     pub scopes: Option<Vec<String>>,
+    /// `dpop`: when tokens are DPoP-bound (RFC 9449).
+    pub dpop: mcp_oauth_core::dpop::DpopMode,
     /// `default_user_id`.
     pub default_user_id: Option<String>,
     /// `token_storage`.
@@ -324,6 +326,7 @@ impl fmt::Debug for McpOAuth2 {
             .field("private_key_file", &self.private_key_file)
             .field("signing_alg", &self.signing_alg)
             .field("scopes", &self.scopes)
+            .field("dpop", &self.dpop)
             .field("default_user_id", &self.default_user_id)
             .field("token_storage", &self.token_storage)
             .field("client_metadata_url", &self.client_metadata_url)

@@ -98,6 +98,7 @@ impl McpOAuth2 {
         o.client = self.client_config(path)?;
         o.scopes = self.scope(path)?;
         o.policies = self.policies();
+        o.dpop = self.dpop;
         if let Some(user) = &self.default_user_id {
             o.user = user.clone();
         }

@@ -37,6 +37,7 @@ pub const MCP_OAUTH2_OPTIONS: &[OptionDoc] = &[
     opt("private_key_file", "path", "none", "PEM private key (PKCS#8; PKCS#1 for RSA) of client_id for private_key_jwt"),
     opt("signing_alg", "ES256 | RS256", "ES256", "the JWS algorithm of private_key_file"),
     opt("scopes", "list of strings (or one space-separated string)", "the server's (challenge, then metadata)", "scopes to request"),
+    opt("dpop", "auto | always | never", "auto", "DPoP-bound tokens (RFC 9449): auto = when the authorization server offers DPoP and the MCP server needs it"),
     opt("use_pkce", "bool", "true", "must stay true: PKCE S256 is required by the MCP specification; `false` is rejected"),
     opt("default_user_id", "string", "default", "the user whose tokens are used when none is named (--user wins)"),
     opt("token_storage", "memory | file | redis, or {type: file, dir: PATH} | {type: redis, url: redis://…, key_prefix: STRING}", "file", "where tokens are kept; redis needs the multi-user server"),

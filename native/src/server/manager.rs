@@ -124,6 +124,7 @@ impl UserManager {
             http: self.config.http.clone(),
             progress: None,
             assertion_signer: self.config.assertion_signer.clone(),
+            dpop: mcp_oauth_core::dpop::DpopMode::Auto,
         };
         let template = ServerTemplate {
             name: server.into(),

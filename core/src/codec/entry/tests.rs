@@ -22,6 +22,7 @@ fn full_entry() -> PersistedEntry {
         discovery: s.discovery,
         pending: s.pending,
         last_requested_scope: s.last_requested_scope,
+        dpop_key: Some(crate::secret::DpopPrivateKey::new("pkcs8-key")),
     }
 }
 
@@ -173,7 +174,13 @@ fn older_shapes_are_migrated_on_read() {
     );
     let (k, e) = decode(&v0).unwrap();
     assert_eq!(k, key());
-    assert_eq!(e, PersistedEntry { pending: None, last_requested_scope: None, ..full.clone() });
+    let v0_entry = PersistedEntry {
+        pending: None,
+        last_requested_scope: None,
+        dpop_key: None,
+        ..full.clone()
+    };
+    assert_eq!(e, v0_entry);
     let e = err(&v0.replacen(r#""user""#, r#""pending":{},"user""#, 1));
     assert!(e.contains("entry.pending: unknown member (in a version-0 entry)"), "{e}");
 
@@ -185,13 +192,13 @@ fn older_shapes_are_migrated_on_read() {
     assert!(e.to_string().contains("a flow snapshot names no user"), "{e}");
     let (k, e) = PersistedEntry::decode(&text, Some("alice")).unwrap();
     assert_eq!(k, key());
-    assert_eq!(e, PersistedEntry { pending: None, ..full.clone() });
+    assert_eq!(e, PersistedEntry { pending: None, dpop_key: None, ..full.clone() });
     // The npm package's pending records held a snapshot with the pending authorization.
     let mut pending_record = full_snapshot();
     pending_record.tokens = None;
     let (k, e) = PersistedEntry::decode(&pending_record.to_json(), Some("alice")).unwrap();
     assert_eq!(k, key());
-    assert_eq!(e, PersistedEntry { tokens: None, ..full.clone() });
+    assert_eq!(e, PersistedEntry { tokens: None, dpop_key: None, ..full.clone() });
     // A newer snapshot version is refused by name.
     let e =
         PersistedEntry::decode(&text.replacen(r#""version":1"#, r#""version":9"#, 1), Some("a"))

@@ -18,7 +18,13 @@ fn answer<'a>(
     token: Option<&'a AccessToken>,
     operation: &'a str,
 ) -> ResourceResponse<'a> {
-    ResourceResponse { status, www_authenticate: header, token_used: token, operation }
+    ResourceResponse {
+        status,
+        www_authenticate: header,
+        token_used: token,
+        operation,
+        dpop_nonce: None,
+    }
 }
 
 fn token(flow: &AuthFlow, world: &World) -> Option<AccessToken> {

@@ -70,6 +70,11 @@ pub struct World {
     pub token_requests: Vec<Vec<(String, String)>>,
     /// Workload assertions (SEP-1933) the token endpoint trusts for the jwt-bearer grant.
     pub workload_assertions: Vec<String>,
+    /// DPoP (RFC 9449): the token endpoint demands a proof with this nonce (§8), answering
+    /// `use_dpop_nonce` until it gets one; a request with a proof gets a DPoP token.
+    pub dpop_nonce: Option<String>,
+    /// The `DPoP` header of every token request (`None`: no proof).
+    pub dpop_proofs: Vec<Option<String>>,
 }
 
 pub const MCP: &str = "https://mcp.example.com/mcp";
@@ -127,6 +132,8 @@ impl World {
             registered: Vec::new(),
             token_requests: Vec::new(),
             workload_assertions: Vec::new(),
+            dpop_nonce: None,
+            dpop_proofs: Vec::new(),
         }
     }
 
@@ -267,6 +274,21 @@ impl World {
         }
         let form = form_decode(&req.body_text()).unwrap_or_default();
         self.token_requests.push(form.clone());
+        let proof = req.header("dpop").map(str::to_owned);
+        self.dpop_proofs.push(proof.clone());
+        if let (Some(nonce), Some(p)) = (&self.dpop_nonce, &proof) {
+            if !super::super::dpop::tests::proof_claims(p).get("nonce").is_some_and(|n| n == nonce)
+            {
+                return HttpResponse::new(
+                    400,
+                    vec![
+                        ("content-type".into(), "application/json".into()),
+                        ("DPoP-Nonce".into(), nonce.clone()),
+                    ],
+                    r#"{"error":"use_dpop_nonce"}"#,
+                );
+            }
+        }
         let get = |k: &str| form.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
         let client = match self.client_of(req, &form) {
             Ok(c) => c,
@@ -335,7 +357,8 @@ impl World {
         };
         let at = self.next("at");
         self.access_tokens.insert(at.clone(), (client.clone(), scope.clone()));
-        let mut body = json!({"access_token": at, "token_type": "Bearer"});
+        let token_type = if proof.is_some() { "DPoP" } else { "Bearer" };
+        let mut body = json!({"access_token": at, "token_type": token_type});
         if let Some(l) = self.token_lifetime {
             body["expires_in"] = json!(l);
         }

@@ -33,6 +33,7 @@ fn refused(flow: &mut AuthFlow, world: &mut World, seed: u8) -> ResourceDecision
         www_authenticate: Some(header),
         token_used: used.as_ref(),
         operation: "tools/list",
+        dpop_nonce: None,
     };
     flow.handle_resource_response(world.now, &response, entropy(seed)).unwrap()
 }

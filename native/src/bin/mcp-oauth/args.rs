@@ -105,6 +105,10 @@ pub(crate) struct Opts {
     /// How to get the user's consent.
     #[arg(long, global = true, env = "MCP_OAUTH_BROWSER", value_enum, default_value_t = Browser::Open)]
     pub(crate) browser: Browser,
+    /// DPoP-bound tokens (RFC 9449): auto = when the authorization server offers DPoP and the
+    /// server needs it [default: auto, or the configuration's `dpop`].
+    #[arg(long, global = true, env = "MCP_OAUTH_DPOP", value_enum)]
+    pub(crate) dpop: Option<Dpop>,
     /// Where tokens are kept [default: file].
     #[arg(long, global = true, env = "MCP_OAUTH_TOKEN_STORE", value_enum)]
     pub(crate) token_store: Option<StoreKind>,
@@ -151,6 +155,16 @@ pub(crate) enum Alg {
     /// RSASSA-PKCS1-v1_5 with SHA-256.
     #[value(name = "RS256")]
     Rs256,
+}
+
+#[derive(Copy, Clone, Debug, ValueEnum)]
+pub(crate) enum Dpop {
+    /// When the authorization server offers DPoP and the MCP server needs it.
+    Auto,
+    /// On every token request.
+    Always,
+    /// Never: Bearer tokens.
+    Never,
 }
 
 #[derive(Copy, Clone, Debug, ValueEnum)]

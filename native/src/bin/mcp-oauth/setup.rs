@@ -183,6 +183,13 @@ impl Setup {
         if let Some(s) = &opts.scope {
             o.scopes = scope_flag(s)?;
         }
+        if let Some(d) = opts.dpop {
+            o.dpop = match d {
+                crate::args::Dpop::Auto => mcp_oauth::core::dpop::DpopMode::Auto,
+                crate::args::Dpop::Always => mcp_oauth::core::dpop::DpopMode::Always,
+                crate::args::Dpop::Never => mcp_oauth::core::dpop::DpopMode::Never,
+            };
+        }
         o.timeout = Duration::from_secs(opts.timeout);
         o.browser = match opts.browser {
             Browser::Open => BrowserMode::Open,
