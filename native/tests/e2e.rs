@@ -198,6 +198,66 @@ async fn logout_revokes_at_the_server() {
     assert!(matches!(c.access_token().await, Err(Error::AuthorizationRequired { .. })));
 }
 
+/// RFC 7009 §2.2.1 against the real peer: oidc-provider does not revoke JWT access tokens and
+/// answers `unsupported_token_type`. That is no failure: the refresh token is revoked, everything
+/// is deleted locally, and the report (and the CLI) says the access token is not revocable there.
+#[tokio::test(flavor = "multi_thread")]
+async fn logout_with_jwt_access_tokens_says_they_are_not_revocable() {
+    let peers = Peers::start_with(&[("PEER_TOKEN_FORMAT", "jwt".into())], &[]);
+    let store: Arc<dyn TokenStore> = Arc::new(MemoryStore::new());
+    let c = client(&peers, store.clone(), "alice");
+    c.authorize().await.expect("authorize");
+    let report = c.logout().await.expect("logout");
+    assert!(report.had_tokens && report.revoked, "{report:?}");
+    assert!(report.not_revocable, "{report:?}");
+    assert_eq!(report.revocation_error, None, "not a failure: {report:?}");
+    assert!(store.list("alice").await.expect("list").is_empty(), "local state deleted");
+    // The CLI says so in words.
+    let dir = common::private_tempdir();
+    let s = dir.path().to_str().expect("utf-8 path");
+    let login = ["login", "--browser", "follow", "--store-dir", s, "--url", &peers.mcp_url];
+    assert!(cli(&login, &[]).status.success());
+    let out = cli(&["logout", "--store-dir", s, "--url", &peers.mcp_url], &[]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let said = text(&out.stdout);
+    assert!(said.contains("not revocable by this server") && !said.contains("failed"), "{said}");
+}
+
+/// Registration interop (issue 13) against the real peer: an authorization server that answers
+/// registration with 200 OK (RFC 7591 §3.2.1 says 201) and registers no public clients (its
+/// `token_endpoint_auth_methods_supported` lists only secret methods). The client asks for
+/// `client_secret_basic`, accepts the complete 200 answer with a note, and authorizes.
+#[tokio::test(flavor = "multi_thread")]
+async fn registration_answered_200_by_a_server_without_public_clients() {
+    let peers = Peers::start_with(
+        &[
+            ("PEER_REGISTRATION_STATUS", "200".into()),
+            ("PEER_AUTH_METHODS", "client_secret_basic,client_secret_post".into()),
+        ],
+        &[],
+    );
+    let args = [
+        "tools",
+        "list",
+        "--auth",
+        "--browser",
+        "follow",
+        "--token-store",
+        "memory",
+        "--url",
+        &peers.mcp_url,
+    ];
+    let out = cli(&args, &[]);
+    let err = text(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(text(&out.stdout).contains("whoami"), "tools listed");
+    assert!(err.contains("note:") && err.contains("answered 200 OK"), "{err}");
+    let stats = peers.as_stats().await;
+    assert_eq!(count(&stats, "/register"), 1, "{stats}");
+    assert_eq!(count(&stats, "/token/authorization_code"), 1, "{stats}");
+    assert_eq!(count(&stats, "/token_errors/authorization_code"), 0, "{stats}");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn denied_consent_is_a_clear_authorization_failure() {
     let peers = Peers::start_with(&[("PEER_CONSENT", "deny".into())], &[]);

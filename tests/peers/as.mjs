@@ -62,6 +62,15 @@ function startupSetting(fn) {
   }
 }
 
+// RFC 7591 §3.2.1 says 201 Created; PEER_REGISTRATION_STATUS=200 imitates the servers that
+// answer a registration with 200 OK. PEER_AUTH_METHODS: the token endpoint's client
+// authentication methods (comma-separated; default: oidc-provider's), e.g. only
+// `client_secret_basic,client_secret_post` for a server that registers no public clients.
+const REGISTRATION_STATUS = Number(startupSetting(() => oneOf('PEER_REGISTRATION_STATUS', env.PEER_REGISTRATION_STATUS, ['201', '200'], '201')));
+const AUTH_METHODS = env.PEER_AUTH_METHODS
+  ? env.PEER_AUTH_METHODS.split(',').map((m) => m.trim()).filter(Boolean)
+  : undefined;
+
 // Mutable settings (POST /__config changes them without a restart).
 const settings = startupSetting(() => ({
   consent: oneOf('PEER_CONSENT', env.PEER_CONSENT, ['approve', 'deny'], 'approve'),
@@ -219,6 +228,7 @@ const provider = new Provider(issuer, {
       },
     };
   },
+  ...(AUTH_METHODS ? { clientAuthMethods: AUTH_METHODS } : {}),
   features: {
     devInteractions: { enabled: false }, // our own auto-consent handler below
     registration: { enabled: true }, // open dynamic client registration (RFC 7591)
@@ -453,6 +463,13 @@ async function autoInteraction(ctx) {
     error: 'interaction_required',
     error_description: `the peer cannot satisfy the prompt ${prompt.name}`,
   }, { mergeWithLastSubmission: false });
+}
+
+if (REGISTRATION_STATUS === 200) {
+  provider.use(async (ctx, next) => {
+    await next();
+    if (ctx.path === '/reg' && ctx.method === 'POST' && ctx.status === 201) ctx.status = 200;
+  });
 }
 
 provider.use(async (ctx, next) => {
