@@ -24,7 +24,6 @@ use mcp_oauth_core::http::HttpResponse;
 use mcp_oauth_core::policy::ServerPolicy;
 use mcp_oauth_core::registration::ClientConfig;
 use mcp_oauth_core::secret::AccessToken;
-use mcp_oauth_core::time::UnixTime;
 use mcp_oauth_core::url::ResourceUrl;
 use mcp_oauth_core::{AuthFlow, Discovery, FlowConfig, FlowEvent, FlowStatus};
 use mcp_oauth_core::{ResourceDecision, ResourceResponse};
@@ -35,6 +34,9 @@ use crate::http::HttpClient;
 use crate::redirect::{self, LoopbackListener, Reservation};
 use crate::store::{StoreKey, StoreLock, StoredEntry, TokenStore};
 use crate::{entropy, now, Error};
+
+mod report;
+pub use report::{LogoutReport, Progress, ResourceAnswer, Status};
 
 /// The default redirect URI of native hosts (defined in the core).
 pub use mcp_oauth_core::url::DEFAULT_REDIRECT_URI;
@@ -49,45 +51,6 @@ pub enum BrowserMode {
     /// Fetch the URL like a browser and follow the authorization server's redirects to the
     /// redirect URI (servers that approve without a user: test servers, CI).
     Follow,
-}
-
-/// What the client is doing, for progress output.
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Progress {
-    /// An authorization started; discovery and registration run now.
-    Authorizing,
-    /// A client was registered dynamically.
-    Registered {
-        /// Its client id.
-        client_id: String,
-    },
-    /// The browser was opened at this URL.
-    BrowserOpened {
-        /// The authorization URL.
-        url: String,
-    },
-    /// The user must open this URL.
-    VisitUrl {
-        /// The authorization URL.
-        url: String,
-    },
-    /// Waiting for the browser to come back to the redirect URI.
-    Waiting {
-        /// The redirect URI listened on.
-        redirect_uri: String,
-        /// The time limit.
-        timeout_secs: u64,
-    },
-    /// Following the authorization server's redirects.
-    Following,
-    /// Authorized.
-    Authorized,
-    /// The server deviated from a specification in a way the client accepted (for a log).
-    Notice {
-        /// What happened.
-        message: String,
-    },
 }
 
 /// Options of an [`OAuthClient`]. [`ClientOptions::new`] gives the defaults.
@@ -161,52 +124,6 @@ impl ClientOptions {
             dpop: mcp_oauth_core::dpop::DpopMode::Auto,
         })
     }
-}
-
-/// What the MCP server answered, for [`OAuthClient::handle_resource_answer`].
-#[derive(Clone, Copy, Debug)]
-pub struct ResourceAnswer<'a> {
-    /// The HTTP status.
-    pub status: u16,
-    /// The `WWW-Authenticate` value, if any.
-    pub www_authenticate: Option<&'a str>,
-    /// The `DPoP-Nonce` value, if any (RFC 9449 §9).
-    pub dpop_nonce: Option<&'a str>,
-}
-
-/// What [`OAuthClient::status`] reports.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Status {
-    /// The MCP server (canonical).
-    pub server: String,
-    /// The user.
-    pub user: String,
-    /// The issuer of the tokens held.
-    pub issuer: Option<String>,
-    /// True when an access token is held and not expired.
-    pub authorized: bool,
-    /// When the access token expires.
-    pub expires_at: Option<UnixTime>,
-    /// Whether a refresh token is held.
-    pub refreshable: bool,
-    /// The granted scope.
-    pub scope: Option<String>,
-}
-
-/// What [`OAuthClient::logout`] did.
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct LogoutReport {
-    /// Tokens were held and are now deleted locally.
-    pub had_tokens: bool,
-    /// The server was asked to revoke them (it has a `revocation_endpoint`).
-    pub revoked: bool,
-    /// Why revocation failed, when it did (local state is deleted regardless).
-    pub revocation_error: Option<String>,
-    /// The server does not revoke a token it was sent (`unsupported_token_type`, RFC 7009
-    /// §2.2.1; typically a JWT access token): not a failure, the token stays valid at the
-    /// server until it expires.
-    pub not_revocable: bool,
 }
 
 struct Inner {
