@@ -169,6 +169,22 @@ struct Probe<'a> {
     session_id: Option<&'a str>,
 }
 
+impl<'a> Probe<'a> {
+    /// The probe of a POST of `message`.
+    fn post(
+        message: &ClientJsonRpcMessage,
+        custom: &'a HashMap<http::HeaderName, http::HeaderValue>,
+        session_id: Option<&'a str>,
+    ) -> Probe<'a> {
+        Probe {
+            method: reqwest::Method::POST,
+            body: serde_json::to_vec(message).ok(),
+            custom,
+            session_id,
+        }
+    }
+}
+
 /// How an MCP server is reached.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TransportKind {
@@ -468,12 +484,7 @@ impl StreamableHttpClient for AuthorizedHttpClient {
     ) -> Result<StreamableHttpPostResponse, StreamableHttpError<Self::Error>> {
         let op = operation_of(&message);
         let custom_headers = with_protocol_version(&message, custom_headers);
-        let probe = Probe {
-            method: reqwest::Method::POST,
-            body: serde_json::to_vec(&message).ok(),
-            custom: &custom_headers,
-            session_id: session_id.as_deref(),
-        };
+        let probe = Probe::post(&message, &custom_headers, session_id.as_deref());
         self.with_auth(&uri, op, probe, |auth| {
             let (token, headers) = auth.split(&custom_headers);
             self.http.post_message(uri.clone(), message.clone(), session_id.clone(), token, headers)
@@ -492,12 +503,7 @@ impl StreamableHttpClient for AuthorizedHttpClient {
     ) -> Result<StreamableHttpPostResponse, StreamableHttpError<Self::Error>> {
         let op = operation_of(&message);
         let custom_headers = with_protocol_version(&message, custom_headers);
-        let probe = Probe {
-            method: reqwest::Method::POST,
-            body: serde_json::to_vec(&message).ok(),
-            custom: &custom_headers,
-            session_id: session_id.as_deref(),
-        };
+        let probe = Probe::post(&message, &custom_headers, session_id.as_deref());
         self.with_auth(&uri, op, probe, |auth| {
             let (token, headers) = auth.split(&custom_headers);
             self.http.post_message_with_response_limits(

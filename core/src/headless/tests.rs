@@ -7,6 +7,9 @@ use super::*;
 use crate::encoding;
 use crate::flow::tests::harness::{as_document, World, ISSUER, MCP};
 use crate::http::Purpose;
+use crate::policy::ServerPolicy;
+use crate::secret::IdToken;
+use crate::token::TokenEndpointAuth;
 
 const IDP: &str = "https://idp.example.com";
 
