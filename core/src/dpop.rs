@@ -192,9 +192,8 @@ impl DpopMode {
 /// [`crate::AuthFlow::resource_request_headers`]).
 ///
 /// Synchronous, like [`crate::token::ClientAssertionSigner`]: native hosts sign with ring in
-/// microseconds. A WebCrypto key signs asynchronously; a browser host will need the proof built
-/// in two steps ([`proof_signing_input`], then [`assemble`] once the signature is there), which
-/// this trait does not cover yet.
+/// microseconds. A WebCrypto key signs asynchronously: such a host gives the flow only the
+/// public key and signs each [`ProofRequest`] the flow asks for (core/src/flow/dpop/host.rs).
 pub trait DpopSigner {
     /// The public key and algorithm.
     fn key(&self) -> &DpopKey;
@@ -202,6 +201,17 @@ pub trait DpopSigner {
     fn jti_random(&self) -> [u8; 16];
     /// Signs the JWS signing input (for ES256: the 64-byte `R || S`, RFC 7518 §3.4).
     fn sign(&self, signing_input: &[u8]) -> Result<Vec<u8>, String>;
+}
+
+/// A proof the host signs asynchronously (a WebCrypto key): the flow built the signing input
+/// and waits for the signature ([`crate::Machine::poll_proof`],
+/// [`crate::Machine::provide_proof_signature`]); [`assemble`] makes the proof from both.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProofRequest {
+    /// Answers name it.
+    pub id: u64,
+    /// What to sign, `base64url(header) "." base64url(claims)` ([`proof_signing_input`]).
+    pub signing_input: String,
 }
 
 /// A complete proof for one request: the value of the `DPoP` header (RFC 9449 §4.1).

@@ -6,10 +6,13 @@
 //! 1. send each [`Machine::poll_request`] (never following redirects) and answer it with
 //!    [`Machine::handle_response`] or [`Machine::handle_transport_error`]; sign each
 //!    [`Machine::poll_signature`] and answer with [`Machine::provide_assertion`] or
-//!    [`Machine::handle_signing_error`]; until both are empty;
+//!    [`Machine::handle_signing_error`]; sign each DPoP proof of [`Machine::poll_proof`] and
+//!    answer with [`Machine::provide_proof_signature`] or
+//!    [`Machine::handle_proof_signing_error`]; until all are empty;
 //! 2. drain [`Machine::poll_event`] (persist, open the browser, log);
 //! 3. read the machine's `poll_timeout` and call its `handle_timeout` once it has passed.
 
+use crate::dpop::ProofRequest;
 use crate::error::{Error, FlowError};
 use crate::headless::SigningRequest;
 use crate::http::{HttpRequest, HttpResponse, RequestId};
@@ -47,6 +50,20 @@ pub trait Machine {
     fn handle_signing_error(&mut self, id: u64, _message: &str) -> Result<(), Error> {
         Err(FlowError::UnknownRequest(id).into())
     }
+    /// The next DPoP proof the host must sign (asynchronous signers: WebCrypto), its `jti` made
+    /// from the host's 16 random bytes. Machines that sign through a synchronous
+    /// [`crate::dpop::DpopSigner`] ask for none.
+    fn poll_proof(&mut self, _jti_random: &[u8; 16]) -> Option<ProofRequest> {
+        None
+    }
+    /// The signature of proof `id`'s signing input.
+    fn provide_proof_signature(&mut self, id: u64, _signature: &[u8]) -> Result<(), Error> {
+        Err(FlowError::UnknownRequest(id).into())
+    }
+    /// Proof `id` could not be signed.
+    fn handle_proof_signing_error(&mut self, id: u64, _message: &str) -> Result<(), Error> {
+        Err(FlowError::UnknownRequest(id).into())
+    }
     /// The next event.
     fn poll_event(&mut self) -> Option<FlowEvent>;
 }
@@ -70,6 +87,18 @@ impl Machine for crate::AuthFlow {
         message: &str,
     ) -> Result<(), Error> {
         crate::AuthFlow::handle_transport_error(self, now, id, message)
+    }
+    #[cfg(feature = "dpop")]
+    fn poll_proof(&mut self, jti_random: &[u8; 16]) -> Option<ProofRequest> {
+        crate::AuthFlow::poll_proof(self, jti_random)
+    }
+    #[cfg(feature = "dpop")]
+    fn provide_proof_signature(&mut self, id: u64, signature: &[u8]) -> Result<(), Error> {
+        crate::AuthFlow::provide_proof_signature(self, id, signature)
+    }
+    #[cfg(feature = "dpop")]
+    fn handle_proof_signing_error(&mut self, id: u64, message: &str) -> Result<(), Error> {
+        crate::AuthFlow::handle_proof_signing_error(self, id, message)
     }
     fn poll_event(&mut self) -> Option<FlowEvent> {
         crate::AuthFlow::poll_event(self)

@@ -302,14 +302,13 @@ impl AuthFlow {
                 resource: pending.resource.as_ref(),
             },
         );
-        let mut req = match req {
+        let req = match req {
             Ok(req) => req,
             Err(e) => return self.fail(e),
         };
-        if let Err(e) = self.add_token_request_proof(now, &mut req) {
+        if let Err(e) = self.send_token_request(now, req) {
             return self.fail(e);
         }
-        self.requests.push_back(req);
         self.phase = Phase::ExchangingCode { request, pending };
         Ok(())
     }

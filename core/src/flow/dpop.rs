@@ -1,7 +1,9 @@
 //! DPoP (RFC 9449) in the flow: when token requests carry a proof, the `use_dpop_nonce` retry at
 //! the token endpoint (§8), the headers of a resource request with a DPoP-bound token (§7.1)
 //! and the resource server's nonce (§9). The proofs themselves are [`crate::dpop`]'s; the key
-//! and the signature are the host's ([`crate::dpop::DpopSigner`]).
+//! and the signature are the host's: a synchronous [`crate::dpop::DpopSigner`] (ring, natively),
+//! or a host that signs asynchronously (WebCrypto): then the flow holds each token request until
+//! the host signed its proof (core/src/flow/dpop/host.rs).
 //!
 //! When: [`crate::dpop::DpopMode::Never`] never; [`crate::dpop::DpopMode::Always`] on every token request;
 //! [`crate::dpop::DpopMode::Auto`] when the authorization server advertises DPoP
@@ -10,12 +12,15 @@
 //! gave a key. A token held that is DPoP-bound is always refreshed with a proof (§5: the refresh
 //! token of a public client is bound to the same key).
 //!
-//! Feature `dpop` (the native adapter enables it). Without it (the browser build) no proof is
-//! ever sent, whatever the mode (the browser package has no DPoP key yet), and a `DPoP` token
-//! type is refused as for a request without a proof.
+//! Feature `dpop` (the native adapter and the npm package enable it). Without it no proof is
+//! ever sent, whatever the mode, and a `DPoP` token type is refused as for a request without a
+//! proof.
 
 #[cfg(feature = "dpop")]
 use std::sync::Arc;
+
+#[cfg(feature = "dpop")]
+mod host;
 
 use super::AuthFlow;
 #[cfg(feature = "dpop")]
@@ -54,6 +59,37 @@ pub(super) struct DpopState {
     /// The host's private key in its own encoding, persisted in the entry (core/src/flow/entry.rs).
     #[cfg(feature = "dpop")]
     pub(super) key_material: Option<crate::secret::DpopPrivateKey>,
+    /// The host signs proofs asynchronously with a key of this algorithm (host.rs).
+    #[cfg(feature = "dpop")]
+    pub(super) host_alg: Option<String>,
+    /// That key's public half, once the host made or loaded it.
+    #[cfg(feature = "dpop")]
+    pub(super) host_key: Option<dpop::DpopKey>,
+    /// The token request waiting for the host's signature of its proof.
+    #[cfg(feature = "dpop")]
+    pub(super) held: Option<host::Held>,
+    /// The id of the next proof the host is asked to sign.
+    #[cfg(feature = "dpop")]
+    pub(super) next_proof: u64,
+}
+
+impl DpopState {
+    /// Drops a token request waiting for its proof (the flow's `cancel`).
+    pub(super) fn cancel(&mut self) {
+        #[cfg(feature = "dpop")]
+        {
+            self.held = None;
+        }
+    }
+}
+
+/// Who signs the proof of the next token request.
+#[cfg(feature = "dpop")]
+enum Prover {
+    /// The host's synchronous signer, now.
+    Signer(Arc<dyn DpopSigner + Send + Sync>),
+    /// The host, asynchronously: the request waits for the signature (host.rs).
+    Host,
 }
 
 impl std::fmt::Debug for DpopState {
@@ -94,9 +130,9 @@ impl AuthFlow {
         self.dpop.key_material.as_ref()
     }
 
-    /// Whether the next token request carries a proof (module docs), with the signer to use.
+    /// Whether the next token request carries a proof (module docs), and who signs it.
     #[cfg(feature = "dpop")]
-    fn token_request_signer(&self) -> Result<Option<Arc<dyn DpopSigner + Send + Sync>>, Error> {
+    fn token_request_prover(&self) -> Result<Option<Prover>, Error> {
         let bound = self.tokens.as_ref().is_some_and(|(_, t)| t.is_dpop_bound());
         let server = self.discovery.as_ref().map(|d| &d.server);
         let advertised = server.and_then(|s| s.dpop_signing_alg_values_supported.as_deref());
@@ -112,36 +148,49 @@ impl AuthFlow {
         if !wanted && !bound {
             return Ok(None);
         }
-        let Some(signer) = self.dpop.signer.clone() else {
-            // Auto without a key: Bearer, and the resource says whether that suffices.
-            if bound || self.config.dpop == DpopMode::Always {
-                return Err(DpopError::SignerMissing.into());
+        let (prover, alg) = match (&self.dpop.signer, &self.dpop.host_alg) {
+            (Some(signer), _) => (Prover::Signer(signer.clone()), signer.key().alg.as_str()),
+            (None, Some(alg)) => (Prover::Host, alg.as_str()),
+            (None, None) => {
+                // Auto without a key: Bearer, and the resource says whether that suffices.
+                if bound || self.config.dpop == DpopMode::Always {
+                    return Err(DpopError::SignerMissing.into());
+                }
+                return Ok(None);
             }
-            return Ok(None);
         };
         // RFC 9449 §5.1: a proof the server can verify.
-        dpop::choose_alg(advertised, &[signer.key().alg.as_str()])?;
-        Ok(Some(signer))
+        dpop::choose_alg(advertised, &[alg])?;
+        Ok(Some(prover))
     }
 
-    /// Adds a proof to a token request when one is due, and keeps the request for one nonce
-    /// retry. Called on every token request the flow sends.
+    /// Queues a token request: with a proof when one is due (kept for one nonce retry), held
+    /// until the host signed it when the host signs asynchronously. Every token request the
+    /// flow sends goes through here.
     #[cfg(feature = "dpop")]
-    pub(super) fn add_token_request_proof(
+    pub(super) fn send_token_request(
         &mut self,
         now: UnixTime,
-        req: &mut HttpRequest,
+        mut req: HttpRequest,
     ) -> Result<(), Error> {
         self.dpop.proof_sent = false;
         self.dpop.retry = None;
-        let Some(signer) = self.token_request_signer()? else {
-            return Ok(());
-        };
-        let nonce = self.dpop.nonces.nonce_for(&req.url);
-        let proof = dpop::sign_proof(&*signer, "POST", &req.url, now, None, nonce)?;
-        req.headers.push((dpop::DPOP_HEADER.to_owned(), proof));
-        self.dpop.proof_sent = true;
-        self.dpop.retry = Some(req.clone());
+        self.dpop.held = None;
+        match self.token_request_prover()? {
+            None => {}
+            Some(Prover::Host) => {
+                self.hold(now, req, true);
+                return Ok(());
+            }
+            Some(Prover::Signer(signer)) => {
+                let nonce = self.dpop.nonces.nonce_for(&req.url);
+                let proof = dpop::sign_proof(&*signer, "POST", &req.url, now, None, nonce)?;
+                req.headers.push((dpop::DPOP_HEADER.to_owned(), proof));
+                self.dpop.proof_sent = true;
+                self.dpop.retry = Some(req.clone());
+            }
+        }
+        self.requests.push_back(req);
         Ok(())
     }
 
@@ -161,17 +210,24 @@ impl AuthFlow {
         if dpop::nonce_to_retry_with(response).is_none() {
             return Ok(None);
         }
-        let Some(signer) = self.dpop.signer.clone() else {
-            return Ok(None);
-        };
-        let nonce = self.dpop.nonces.nonce_for(&req.url);
-        let proof = dpop::sign_proof(&*signer, "POST", &req.url, now, None, nonce)?;
         req.headers.retain(|(name, _)| !name.eq_ignore_ascii_case(dpop::DPOP_HEADER));
-        req.headers.push((dpop::DPOP_HEADER.to_owned(), proof));
-        req.id = self.next_request_id();
-        let id = req.id;
-        self.requests.push_back(req);
-        Ok(Some(id))
+        if let Some(signer) = self.dpop.signer.clone() {
+            let nonce = self.dpop.nonces.nonce_for(&req.url);
+            let proof = dpop::sign_proof(&*signer, "POST", &req.url, now, None, nonce)?;
+            req.headers.push((dpop::DPOP_HEADER.to_owned(), proof));
+            req.id = self.next_request_id();
+            let id = req.id;
+            self.requests.push_back(req);
+            Ok(Some(id))
+        } else if self.dpop.host_alg.is_some() {
+            req.id = self.next_request_id();
+            let id = req.id;
+            // The retry's proof, signed by the host like the first; no further retry.
+            self.hold(now, req, false);
+            Ok(Some(id))
+        } else {
+            Ok(None)
+        }
     }
 
     /// The headers of a request to the MCP server at `url` with `method`: `Authorization` with
@@ -263,11 +319,12 @@ impl AuthFlow {
 impl AuthFlow {
     pub(super) fn note_dpop_challenge(&mut self, _www_authenticate: Option<&str>) {}
 
-    pub(super) fn add_token_request_proof(
+    pub(super) fn send_token_request(
         &mut self,
         _now: UnixTime,
-        _req: &mut HttpRequest,
+        req: HttpRequest,
     ) -> Result<(), Error> {
+        self.requests.push_back(req);
         Ok(())
     }
 

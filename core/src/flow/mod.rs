@@ -453,6 +453,7 @@ impl AuthFlow {
     pub fn cancel(&mut self) {
         self.phase = Phase::Idle;
         self.requests.clear();
+        self.dpop.cancel();
         self.answering_challenge = false;
     }
 

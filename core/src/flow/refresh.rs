@@ -93,14 +93,13 @@ impl AuthFlow {
                 resource: (!policy.danger_omit_resource).then_some(&resource),
             },
         );
-        let mut req = match req {
+        let req = match req {
             Ok(req) => req,
             Err(e) => return self.fail(e),
         };
-        if let Err(e) = self.add_token_request_proof(now, &mut req) {
+        if let Err(e) = self.send_token_request(now, req) {
             return self.fail(e);
         }
-        self.requests.push_back(req);
         self.phase = Phase::Refreshing { request, fallback };
         Ok(())
     }
