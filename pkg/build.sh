@@ -63,15 +63,18 @@ build_variant() {
     for js in client.js io.js ${HOST_JS_EXTRA:-}; do
         cp "$REPO_ROOT/pkg/src/$js" "$out/$js"
     done
+    # DPoP keys (pkg/src/dpop.js) where the build has DPoP (feature `dpop`), else a stand-in.
+    cp "$REPO_ROOT/pkg/src/${DPOP_JS:-dpop-none.js}" "$out/dpop.js"
     [ ! -d "$out/snippets" ] || die "wasm-bindgen wrote $out/snippets: the Rust crate must import no JS"
 }
 
 # dist/node: the Node entry's build, with the headless grants (feature `headless`, default) and
-# McpOAuthHeadless (pkg/src/headless.js).
-HOST_JS_EXTRA=headless.js build_variant "$dist/node"
+# McpOAuthHeadless (pkg/src/headless.js), and DPoP (feature `dpop`, default; pkg/src/dpop.js).
+HOST_JS_EXTRA=headless.js DPOP_JS=dpop.js build_variant "$dist/node"
 
-# dist: the browser entry's build, without them (browsers load only what they can use). Built
-# last so that the pre-wasm-opt copy scripts/size.sh reports is the browser one.
+# dist: the browser entry's build, without them (browsers load only what they can use; DPoP is
+# left out for the payload's size, BENCHMARKS.md). Built last so that the pre-wasm-opt copy
+# scripts/size.sh reports is the browser one.
 HOST_JS_EXTRA=browser.js build_variant "$dist" --no-default-features
 
 # Minify the JS (the wasm-bindgen glue and the JS host) with esbuild; the readable sources are
@@ -79,7 +82,7 @@ HOST_JS_EXTRA=browser.js build_variant "$dist" --no-default-features
 echo "pkg: esbuild $("$TOOLS_BIN/esbuild" --version) --minify (glue and pkg/src; browser: --bundle)"
 "$TOOLS_BIN/esbuild" --bundle --minify --format=esm --log-level=warning "$dist/browser.js" \
     --outfile="$dist/browser.js" --allow-overwrite
-rm "$dist/client.js" "$dist/io.js" "$dist/$crate_file.js"
+rm "$dist/client.js" "$dist/io.js" "$dist/dpop.js" "$dist/$crate_file.js"
 while IFS= read -r f; do
     "$TOOLS_BIN/esbuild" --minify --format=esm --log-level=warning "$f" --outfile="$f" --allow-overwrite
 done < <(find "$dist/node" -name '*.js')

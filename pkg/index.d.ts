@@ -31,6 +31,12 @@ export interface McpOAuthOptions {
   clientMetadataUrl?: string;
   /** Scopes to request instead of the server's (space-separated or an array). */
   scopes?: string | string[];
+  /**
+   * DPoP (RFC 9449) sender-constrained tokens: "auto" (default: when the authorization server
+   * advertises DPoP and the MCP server requires it), "always", "never". Node entry only: the
+   * browser build uses Bearer tokens and refuses "always" (README).
+   */
+  dpop?: 'auto' | 'always' | 'never';
   /** Default "memory". */
   storage?: 'memory' | 'sessionStorage' | 'localStorage' | 'indexedDB' | McpOAuthStorage;
   /** The fetch used for every request (default: globalThis.fetch). */
@@ -59,6 +65,8 @@ export interface McpOAuthStatus {
   scope: string | null;
   /** The authorization URL while `awaiting_user`. */
   url: string | null;
+  /** The tokens are DPoP-bound (RFC 9449): sent as `DPoP` with a proof, never as Bearer. */
+  dpop: boolean;
 }
 
 export type McpOAuthEvent =

@@ -389,13 +389,15 @@ export async function follow(fetchFn, url, redirectUri, timeoutMs) {
 /**
  * The one drain loop of the JS host (the core's drain contract, core/src/machine.rs): sends
  * each request the flow asks for (never following redirects) and answers it, signs each JWT it
- * asks for with `sign(signatureRequest)` (HeadlessFlow only; `sign` absent for Flow), until both
- * are empty; then returns its events. The first failure is returned as `error` (the caller
- * throws it after acting on the events).
+ * asks for with `sign(signatureRequest)` (HeadlessFlow only; `sign` absent for Flow), and each
+ * DPoP proof with `dpop` (`{ key(), sign(signingInput) }`: Flow with DPoP keys only; `key()`
+ * makes or loads the key when the flow wants it), until all are empty; then returns its events.
+ * The first failure is returned as `error` (the caller throws it after acting on the events).
  */
-export async function drain(flow, fetchFn, sign) {
+export async function drain(flow, fetchFn, sign, dpop) {
   let error = null;
   const step = (fn) => { try { fn(); } catch (e) { error ??= e; } };
+  const why = (e) => (e && e.message) || String(e);
   for (;;) {
     const req = flow.pollRequest();
     if (req) {
@@ -403,12 +405,32 @@ export async function drain(flow, fetchFn, sign) {
       step(() => (out.error !== undefined ? flow.handleTransportError(nowSeconds(), req.id, out.error) : flow.handleResponse(nowSeconds(), req.id, out)));
       continue;
     }
+    if (dpop) {
+      if (flow.dpopKeyWanted()) {
+        try {
+          await dpop.key();
+        } catch (e) {
+          // No key, no proof: the token request waiting for one is dropped.
+          flow.cancel();
+          error ??= makeError('dpop_signing_failed', `signing the DPoP proof failed: no key (${why(e)})`);
+          break;
+        }
+      }
+      const proof = flow.pollProof(randomBytes(16));
+      if (proof) {
+        let sig = null;
+        let failure = null;
+        try { sig = await dpop.sign(proof.signingInput); } catch (e) { failure = why(e); }
+        step(() => (sig ? flow.provideProofSignature(proof.id, sig) : flow.handleProofSigningError(proof.id, failure)));
+        continue;
+      }
+    }
     const sig = sign ? flow.pollSignature(randomBytes(16)) : undefined;
     if (!sig) break;
     let jwt = null;
-    let why = null;
-    try { jwt = await sign(sig); } catch (e) { why = (e && e.message) || String(e); }
-    step(() => (jwt !== null ? flow.provideAssertion(nowSeconds(), sig.id, jwt) : flow.handleSigningError(sig.id, why)));
+    let reason = null;
+    try { jwt = await sign(sig); } catch (e) { reason = why(e); }
+    step(() => (jwt !== null ? flow.provideAssertion(nowSeconds(), sig.id, jwt) : flow.handleSigningError(sig.id, reason)));
   }
   const events = [];
   for (let ev = flow.pollEvent(); ev; ev = flow.pollEvent()) events.push(ev);
@@ -444,16 +466,20 @@ export function requestUrl(input) {
 }
 
 /**
- * Copies `input`/`init` with `Authorization` set (or removed when `authorization` is null), so
+ * Copies `input`/`init` with `Authorization` set (or removed when `authorization` is null) and
+ * the `DPoP` proof (RFC 9449) when given, so
  * the request can be sent twice (the retry after a 401/403). A Request is cloned; a streamed
  * body cannot be replayed and is refused with a clear error.
  */
-export function prepareRequest(input, init, authorization) {
+export function prepareRequest(input, init, authorization, proof) {
   const isRequest = typeof Request === 'function' && input instanceof Request;
   const headers = new Headers(isRequest ? input.headers : undefined);
   if (init && init.headers) new Headers(init.headers).forEach((v, k) => headers.set(k, v));
   if (authorization) headers.set('authorization', authorization);
   else headers.delete('authorization');
+  // RFC 9449 §7.1: a fresh proof per request, the caller's never reused.
+  if (proof) headers.set('dpop', proof);
+  else headers.delete('dpop');
   if (init && init.body && typeof init.body.getReader === 'function') {
     throw makeError('invalid_argument', 'fetch: a ReadableStream body cannot be retried after authorization; pass a string, Blob, ArrayBuffer, FormData or URLSearchParams');
   }

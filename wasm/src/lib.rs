@@ -8,6 +8,9 @@
 //!
 //! - [`Flow`] and the step functions in [`steps`]: the core's sans-IO API; `Flow` takes only the
 //!   core's configuration, and random bytes as arguments.
+//! - `dpop` (feature `dpop`, on by default; the npm package's Node build): `Flow`'s side of the
+//!   DPoP proofs (RFC 9449) `McpOAuth` signs with a WebCrypto key (the core's asynchronous proof
+//!   channel, core/src/flow/dpop/host.rs).
 //! - `headless` (feature `headless`, on by default; the npm package's Node build): the core's
 //!   `HeadlessFlow` (client credentials, cross-app access, service accounts), driven by
 //!   `McpOAuthHeadless` (`pkg/src/headless.js`: one drain loop, WebCrypto signing, fetch).
@@ -24,6 +27,8 @@
 //! would call `crypto.getRandomValues` through its own glue; the host passes the bytes instead.
 #![deny(missing_docs)]
 
+#[cfg(feature = "dpop")]
+mod dpop;
 pub mod error;
 #[cfg(feature = "headless")]
 pub mod headless;

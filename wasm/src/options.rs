@@ -1,4 +1,4 @@
-//! `Flow`'s options: the core's configuration (server, redirect URI, client, scopes), read from a
+//! `Flow`'s options: the core's configuration (server, redirect URI, client, scopes, DPoP mode), read from a
 //! plain JS object with a clear error per option. The JS host's own options (storage, fetch,
 //! onAuthorizationRequired, userId, timeoutMs) are checked in `pkg/src/client.js`, which passes
 //! only these on.
@@ -20,6 +20,7 @@ const KNOWN: &[&str] = &[
     "clientSecret",
     "clientMetadataUrl",
     "scopes",
+    "dpop",
 ];
 
 fn get(obj: &JsValue, name: &str) -> Result<Option<JsValue>, JsValue> {
@@ -87,6 +88,14 @@ pub(crate) fn parse(options: &JsValue) -> Result<FlowConfig, JsValue> {
     }
     let mut config = FlowConfig::new(&server_url, &redirect_uri, client).js()?;
     config.scopes = scopes(options)?;
+    if let Some(mode) = string(options, "dpop")? {
+        config.dpop = mcp_oauth_core::dpop::DpopMode::from_name(&mode).ok_or_else(|| {
+            invalid_option(
+                "dpop",
+                &format!("expected \"auto\", \"always\" or \"never\", got {mode:?}"),
+            )
+        })?;
+    }
     Ok(config)
 }
 

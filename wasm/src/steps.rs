@@ -124,6 +124,7 @@ impl Flow {
     /// drain, complete the authorization the flow may wait for (`status().state` is
     /// `awaiting_user`), then send the request again with `accessToken()`; `false` means hand
     /// the response to the caller. Throws when no retry can help (core/src/flow/resource.rs).
+    /// `dpopNonce`: the answer's `DPoP-Nonce` header (RFC 9449 §9).
     #[wasm_bindgen(js_name = handleResourceResponse)]
     #[allow(clippy::too_many_arguments)]
     pub fn handle_resource_response(
@@ -135,6 +136,7 @@ impl Flow {
         method: &str,
         body: Option<String>,
         #[wasm_bindgen(unchecked_param_type = "Uint8Array")] entropy: Option<Uint8Array>,
+        dpop_nonce: Option<String>,
     ) -> Result<bool, JsValue> {
         let used = used.map(AccessToken::new);
         let operation = operation_key(method, body.unwrap_or_default().as_bytes());
@@ -143,7 +145,7 @@ impl Flow {
             www_authenticate: www_authenticate.as_deref(),
             token_used: used.as_ref(),
             operation: &operation,
-            dpop_nonce: None,
+            dpop_nonce: dpop_nonce.as_deref(),
         };
         let decision =
             self.flow.handle_resource_response(time(now), &response, crate::io::entropy(entropy)?);
@@ -243,7 +245,8 @@ impl Flow {
         }
     }
 
-    /// `Bearer <token>` for a request to `url` when a fresh token is held; throws
+    /// `Bearer <token>` (`DPoP <token>` for a DPoP-bound token) for a request to `url` when a
+    /// fresh token is held; throws
     /// `token_for_other_resource` for a URL outside the token's resource.
     #[wasm_bindgen(js_name = authorizationHeader)]
     pub fn authorization_header(&self, now: f64, url: &str) -> Result<Option<String>, JsValue> {
@@ -339,7 +342,8 @@ impl Flow {
         self.flow.config().redirect_uri.as_str().to_owned()
     }
 
-    /// `{ state, authorized, serverUrl, issuer, expiresAt, refreshable, scope, url }` at `now`;
+    /// `{ state, authorized, serverUrl, issuer, expiresAt, refreshable, scope, url, dpop }` at
+    /// `now` (`dpop`: the tokens are DPoP-bound);
     /// `state` is `unauthorized`, `discovering`, `registering`, `awaiting_user` (with `url`),
     /// `exchanging_code`, `refreshing`, `logging_out` or `authorized`.
     pub fn status(&self, now: f64) -> JsValue {
@@ -374,6 +378,7 @@ impl Flow {
             ),
             ("scope", str_or_null(tokens.and_then(|(_, t)| t.scope.as_deref()))),
             ("url", str_or_null(url.as_deref())),
+            ("dpop", JsValue::from_bool(tokens.is_some_and(|(_, t)| t.is_dpop_bound()))),
         ])
     }
 }
