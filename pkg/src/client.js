@@ -64,7 +64,7 @@ function checkOptions(options) {
   if (u != null && typeof u !== 'string') throw bad('userId', `expected a string, got ${typeof u}`);
   if (u === '') throw bad('userId', 'must not be empty');
   if (options.dpop === 'always' && !dpopKeys.available) {
-    throw bad('dpop', 'the browser build of this package has no DPoP yet; use "auto" (Bearer tokens unless a server requires DPoP) or "never"');
+    throw bad('dpop', '"always": the browser build has no DPoP yet (README)');
   }
   return flow;
 }
@@ -117,12 +117,8 @@ export class McpOAuth {
   #listeners = new Set();
   #lastStatus = '';
   #boundFetch = null;
-  /** The DPoP key (RFC 9449) in use, `{ x, y, privateKey, material }`, or null. */
-  #dpopKey = null;
-  /** What the drain loop needs to sign proofs; null without DPoP (the browser build). */
-  #dpopHost = dpopKeys.available
-    ? { key: () => this.#makeDpopKey(), sign: (input) => dpopKeys.sign(this.#dpopKey.privateKey, input) }
-    : null;
+  /** The DPoP key (RFC 9449) of the flow; null without DPoP (the browser build). */
+  #dpop = dpopKeys.available ? new dpopKeys.DpopKeys(() => this.#flow) : null;
 
   /** Use `await McpOAuth.create(options)`. */
   constructor(secret, options, flow, storage) {
@@ -203,37 +199,9 @@ export class McpOAuth {
     if (text === null) return;
     try {
       this.#flow = newFlow(this.#options, text, this.#user);
-      await this.#adoptDpopKey();
+      await this.#dpop?.adopt();
     } catch (e) {
       throw makeError('stored_state_invalid', `the stored state under ${entry} cannot be read (${e.message}); it was left as is`, { key: entry, cause: e });
-    }
-  }
-
-  /** A new DPoP key, when the flow first needs one; persisted with the tokens bound to it. */
-  async #makeDpopKey() {
-    this.#useDpopKey(await dpopKeys.makeKey());
-  }
-
-  #useDpopKey(k) {
-    this.#flow.setDpopKeyMaterial(k.material);
-    this.#flow.setDpopKey(k.x, k.y);
-    this.#dpopKey = k;
-  }
-
-  /**
-   * The DPoP key of the entry just loaded into the flow (`dpop_key`). DPoP-bound tokens without
-   * it throw (a clear error, never a Bearer request nor a silent new login): the entry holds the
-   * key and its tokens together, so one without the other was written by a host without DPoP or
-   * damaged, and the caller decides (logout() and a new authorization).
-   */
-  async #adoptDpopKey() {
-    this.#dpopKey = null;
-    if (!dpopKeys.available) return;
-    const material = this.#flow.dpopKeyMaterial();
-    if (material) {
-      this.#useDpopKey(await dpopKeys.loadKey(material));
-    } else if (this.#flow.status(nowSeconds()).dpop) {
-      throw new Error('its tokens are DPoP-bound (RFC 9449) and it holds no DPoP key for them');
     }
   }
 
@@ -253,7 +221,7 @@ export class McpOAuth {
 
   /** The drain contract: requests, then events. Returns the authorization URL when the flow wants the browser. */
   async #drive() {
-    const { events, error } = await drain(this.#flow, this.#fetch, undefined, this.#dpopHost);
+    const { events, error } = await drain(this.#flow, this.#fetch, undefined, this.#dpop);
     let browser = null;
     for (const ev of events) {
       switch (ev.type) {
@@ -418,7 +386,7 @@ export class McpOAuth {
       // (`snapshot`: a record written before the entry format; loadEntry migrates it.)
       this.#flow = newFlow(this.#options, record.entry ?? record.snapshot, this.#user);
       try {
-        await this.#adoptDpopKey();
+        await this.#dpop?.adopt();
         await this.#complete(url);
       } catch (e) {
         this.#flow = newFlow(this.#options);
@@ -497,7 +465,9 @@ export class McpOAuth {
     const body = typeof init?.body === 'string' ? init.body : undefined;
     let token = await this.accessToken();
     for (;;) {
-      const [authorization, proof] = token ? await this.#credentials(url, method, token) : [null, null];
+      // RFC 9449 §7.1: a DPoP-bound token is `DPoP <token>` with a fresh proof, never Bearer.
+      const authorization = token && (this.#flow.authorizationHeader(nowSeconds(), url) ?? `Bearer ${token}`);
+      const proof = token && (await this.#dpop?.proof(method, url));
       const response = await this.#fetch(...prepareRequest(input, init, authorization, proof));
       const release = await this.#lock.acquire();
       try {
@@ -507,19 +477,6 @@ export class McpOAuth {
         release();
       }
     }
-  }
-
-  /**
-   * The `Authorization` value for `token` (`DPoP <token>` for a DPoP-bound token, never Bearer
-   * then; RFC 9449 §7.1) and, for a bound token, a fresh proof of this request with `ath` and
-   * the server's latest nonce (§9), signed here.
-   */
-  async #credentials(url, method, token) {
-    const now = nowSeconds();
-    const authorization = this.#flow.authorizationHeader(now, url) ?? `Bearer ${token}`;
-    const input = this.#dpopHost && this.#flow.resourceProofInput(now, method, url, randomBytes(16));
-    if (!input) return [authorization, null];
-    return [authorization, dpopKeys.proof(input, await this.#dpopHost.sign(input))];
   }
 
   /** The core's decision on the server's answer (core/src/flow/resource.rs), and what it asks for. True: send again. */
@@ -564,7 +521,6 @@ export class McpOAuth {
       await storageDelete(this.#storage, index);
       await storageDelete(this.#storage, this.#pendingKey);
       this.#flow = newFlow(this.#options);
-      this.#dpopKey = null;
       this.#emit('logged_out');
       this.#emitStatusIfChanged();
       return { hadTokens, revoked: hadTokens && canRevoke && revocationError === null, revocationError };

@@ -2,5 +2,4 @@
 // build has no DPoP yet (its payload budget, BENCHMARKS.md), so `dpop: 'auto'` uses Bearer
 // tokens and `dpop: 'always'` is refused when the client is made.
 export const available = false;
-// Never called here (client.js checks `available` first).
-export let makeKey, loadKey, sign, proof;
+export let DpopKeys;

@@ -390,14 +390,13 @@ export async function follow(fetchFn, url, redirectUri, timeoutMs) {
  * The one drain loop of the JS host (the core's drain contract, core/src/machine.rs): sends
  * each request the flow asks for (never following redirects) and answers it, signs each JWT it
  * asks for with `sign(signatureRequest)` (HeadlessFlow only; `sign` absent for Flow), and each
- * DPoP proof with `dpop` (`{ key(), sign(signingInput) }`: Flow with DPoP keys only; `key()`
- * makes or loads the key when the flow wants it), until all are empty; then returns its events.
- * The first failure is returned as `error` (the caller throws it after acting on the events).
+ * DPoP proof it asks for with `dpop.step` (Flow with DPoP keys only: pkg/src/dpop.js), until all
+ * are empty; then returns its events. The first failure is returned as `error` (the caller
+ * throws it after acting on the events).
  */
 export async function drain(flow, fetchFn, sign, dpop) {
   let error = null;
   const step = (fn) => { try { fn(); } catch (e) { error ??= e; } };
-  const why = (e) => (e && e.message) || String(e);
   for (;;) {
     const req = flow.pollRequest();
     if (req) {
@@ -405,32 +404,18 @@ export async function drain(flow, fetchFn, sign, dpop) {
       step(() => (out.error !== undefined ? flow.handleTransportError(nowSeconds(), req.id, out.error) : flow.handleResponse(nowSeconds(), req.id, out)));
       continue;
     }
-    if (dpop) {
-      if (flow.dpopKeyWanted()) {
-        try {
-          await dpop.key();
-        } catch (e) {
-          // No key, no proof: the token request waiting for one is dropped.
-          flow.cancel();
-          error ??= makeError('dpop_signing_failed', `signing the DPoP proof failed: no key (${why(e)})`);
-          break;
-        }
-      }
-      const proof = flow.pollProof(randomBytes(16));
-      if (proof) {
-        let sig = null;
-        let failure = null;
-        try { sig = await dpop.sign(proof.signingInput); } catch (e) { failure = why(e); }
-        step(() => (sig ? flow.provideProofSignature(proof.id, sig) : flow.handleProofSigningError(proof.id, failure)));
-        continue;
-      }
+    try {
+      if (await dpop?.step(flow, step)) continue;
+    } catch (e) {
+      error ??= e;
+      break;
     }
     const sig = sign ? flow.pollSignature(randomBytes(16)) : undefined;
     if (!sig) break;
     let jwt = null;
-    let reason = null;
-    try { jwt = await sign(sig); } catch (e) { reason = why(e); }
-    step(() => (jwt !== null ? flow.provideAssertion(nowSeconds(), sig.id, jwt) : flow.handleSigningError(sig.id, reason)));
+    let why = null;
+    try { jwt = await sign(sig); } catch (e) { why = (e && e.message) || String(e); }
+    step(() => (jwt !== null ? flow.provideAssertion(nowSeconds(), sig.id, jwt) : flow.handleSigningError(sig.id, why)));
   }
   const events = [];
   for (let ev = flow.pollEvent(); ev; ev = flow.pollEvent()) events.push(ev);
@@ -467,9 +452,9 @@ export function requestUrl(input) {
 
 /**
  * Copies `input`/`init` with `Authorization` set (or removed when `authorization` is null) and
- * the `DPoP` proof (RFC 9449) when given, so
- * the request can be sent twice (the retry after a 401/403). A Request is cloned; a streamed
- * body cannot be replayed and is refused with a clear error.
+ * the `DPoP` proof (RFC 9449) when given, so the request can be sent twice (the retry after a
+ * 401/403). A Request is cloned; a streamed body cannot be replayed and is refused with a clear
+ * error.
  */
 export function prepareRequest(input, init, authorization, proof) {
   const isRequest = typeof Request === 'function' && input instanceof Request;

@@ -98,7 +98,7 @@ test('without a global fetch: McpOAuth asks for options.fetch, Flow does not nee
 
 test("Flow takes only the core's options, and its entropy from the caller", () => {
   // The host's options are not the core's: a Flow refuses them.
-  assert.throws(() => new Flow({ serverUrl: SERVER, redirectUri: REDIRECT, storage: 'memory' }), isError('invalid_option', /options\.storage: unknown option \(known: serverUrl, redirectUri, clientName, clientId, clientSecret, clientMetadataUrl, scopes\)/));
+  assert.throws(() => new Flow({ serverUrl: SERVER, redirectUri: REDIRECT, storage: 'memory' }), isError('invalid_option', /options\.storage: unknown option \(known: serverUrl, redirectUri, clientName, clientId, clientSecret, clientMetadataUrl, scopes, dpop\)/));
   assert.throws(() => new Flow(null), isError('invalid_option', /Flow needs an options object/));
   // Scopes are checked by the core (RFC 6749 §3.3 scope-token), as a string or an array.
   assert.throws(() => new Flow({ serverUrl: SERVER, redirectUri: REDIRECT, scopes: ['mcp:read', 'say "hi"'] }), isError('invalid_option', /options\.scopes: .*`say "hi"` is not a scope token/));

@@ -92,7 +92,7 @@ pub(crate) fn parse(options: &JsValue) -> Result<FlowConfig, JsValue> {
         config.dpop = mcp_oauth_core::dpop::DpopMode::from_name(&mode).ok_or_else(|| {
             invalid_option(
                 "dpop",
-                &format!("expected \"auto\", \"always\" or \"never\", got {mode:?}"),
+                &format!("expected \"auto\", \"always\" or \"never\", got \"{mode}\""),
             )
         })?;
     }
