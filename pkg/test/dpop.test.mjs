@@ -2,13 +2,19 @@
 // authorization server issues DPoP-bound tokens and demands its nonce (PEER_DPOP_NONCE), the MCP
 // server accepts only DPoP-bound tokens with a valid proof and demands its own nonce
 // (MCP_DPOP_NONCE). Both peers record every proof they get; the assertions count them there.
+// The last tests move DPoP-bound entries (tokens and key) between this package and the native
+// client (native/examples/entry_peer.rs, built here with cargo).
 // Build first: `bash pkg/build.sh`. DPOP_TRANSCRIPT=1 prints the decoded proofs.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { promisify } from 'node:util';
 
 import { McpOAuth } from '../node.js';
 
@@ -182,5 +188,94 @@ describe('DPoP (npm package, Node, real peers with nonces)', () => {
     // A damaged key: named as such.
     storage.map.set(key, value.replace(/"dpop_key":"[0-9a-f]+"/, '"dpop_key":"3041"'));
     await assert.rejects(McpOAuth.create(options), (e) => e.code === 'stored_state_invalid' && /PKCS#8/.test(e.message));
+  });
+});
+
+const run = promisify(execFile);
+const repo = join(here, '..', '..');
+
+/** Builds the native helper once; resolves to its executable. */
+async function buildNative() {
+  const { stdout } = await run('cargo', ['build', '-q', '-p', 'mcp-oauth', '--example', 'entry_peer', '--message-format=json'], {
+    cwd: repo, maxBuffer: 64 << 20, env: { CARGO_INCREMENTAL: '0', ...process.env },
+  });
+  const exe = stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l))
+    .find((m) => m.reason === 'compiler-artifact' && m.target?.name === 'entry_peer' && m.executable)?.executable;
+  assert.ok(exe, 'cargo reported no entry_peer executable');
+  return exe;
+}
+
+async function native(exe, args) {
+  try {
+    const { stdout } = await run(exe, args, { cwd: repo, timeout: 120000 });
+    return JSON.parse(stdout.trim().split('\n').pop());
+  } catch (e) {
+    throw new Error(`entry_peer ${args[0]} failed: ${e.stderr || e.message}`);
+  }
+}
+
+describe('DPoP-bound entries, native ⇄ npm package (Node)', () => {
+  let as;
+  let mcp;
+  let exe;
+  let dir;
+  before(async () => {
+    [exe, as, dir] = await Promise.all([buildNative(), startAs({ PEER_DPOP_NONCE: '1', PEER_ACCESS_TTL: '3600' }), mkdtemp(join(tmpdir(), 'mcp-oauth-dpop-'))]);
+    mcp = await startMcp(as.info.issuer, { MCP_DPOP: '1', MCP_DPOP_NONCE: '1' });
+  }, { timeout: 900000 });
+  after(async () => {
+    await mcp?.stop();
+    await as?.stop();
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  const authorizations = async () => {
+    const s = await stats(as);
+    return { authorization: s.authorization, token: s.dpop_token_requests.length };
+  };
+
+  test('native writes a DPoP-bound entry; the npm package uses its tokens with its key', async () => {
+    const file = join(dir, 'native.entry.json');
+    await native(exe, ['authorize', mcp.info.url, 'alice', file]);
+    const text = await readFile(file, 'utf8');
+    const entry = JSON.parse(text);
+    assert.match(entry.tokens.token_type, /^dpop$/i);
+    assert.match(entry.dpop_key, /^[0-9a-f]+$/);
+    const nativeJwk = (await stats(mcp)).dpop_requests.at(-1).header.jwk;
+    const storage = memoryStorage();
+    storage.set(`${PREFIX}index/${JSON.stringify([entry.user, entry.resource])}`, entry.issuer);
+    storage.set(`${PREFIX}entry/${JSON.stringify([entry.user, entry.resource, entry.issuer])}`, text);
+    await reset(as);
+    await reset(mcp);
+    const auth = await McpOAuth.create({
+      serverUrl: mcp.info.url, redirectUri: REDIRECT, storage, userId: 'alice',
+      onAuthorizationRequired: () => { throw new Error('no authorization expected'); },
+    });
+    assert.equal(auth.status().dpop, true);
+    assert.match(await whoami(auth, mcp.info.url), /alice/);
+    assert.deepEqual(await authorizations(), { authorization: 0, token: 0 });
+    const proofs = (await stats(mcp)).dpop_requests;
+    assert.ok(proofs.some((r) => r.decision === 'accepted'), JSON.stringify(proofs));
+    for (const r of proofs) assert.deepEqual(r.header.jwk, nativeJwk, 'the native key');
+  });
+
+  test('the npm package writes a DPoP-bound entry; native uses its tokens with its key', async () => {
+    const storage = memoryStorage();
+    const auth = await McpOAuth.create({
+      serverUrl: mcp.info.url, redirectUri: REDIRECT, storage, userId: 'bob', onAuthorizationRequired: 'follow',
+    });
+    await whoami(auth, mcp.info.url);
+    const jsJwk = (await stats(mcp)).dpop_requests.at(-1).header.jwk;
+    const [, text] = [...storage.map].find(([k]) => k.startsWith(`${PREFIX}entry/`));
+    const file = join(dir, 'npm.entry.json');
+    await writeFile(file, text, { mode: 0o600 });
+    await reset(as);
+    await reset(mcp);
+    const read = await native(exe, ['call', mcp.info.url, file]);
+    assert.equal(read.token, await auth.accessToken(), 'native called with the token the package stored');
+    assert.deepEqual(await authorizations(), { authorization: 0, token: 0 });
+    const proofs = (await stats(mcp)).dpop_requests;
+    assert.ok(proofs.some((r) => r.decision === 'accepted'), JSON.stringify(proofs));
+    for (const r of proofs) assert.deepEqual(r.header.jwk, jsJwk, 'the package\'s key');
   });
 });
