@@ -16,6 +16,7 @@
 // Also runnable alone (`node tests/transcripts/server.mjs SCENARIO`) to poke at it by hand: it
 // prints its MCP URL, and the transcript on SIGINT/SIGTERM.
 
+import { createHash } from 'node:crypto';
 import { createServer } from 'node:http';
 import { readFileSync } from 'node:fs';
 import { once } from 'node:events';
@@ -43,6 +44,10 @@ const DEFAULTS = {
   toolScopes: {}, // tool name → the scope it needs (403 insufficient_scope without it); `{n}`: per call
   forbiddenTools: [], // tools answered 403 with a challenge that is not about scope (application refusal)
   revokeOnce: null, // a JSON-RPC method whose first request is answered 401 invalid_token (and its token revoked)
+  // DPoP (RFC 9449): the AS advertises ES256 and issues DPoP-bound tokens for requests with a
+  // proof, the MCP server takes only those (PRM dpop_bound_access_tokens_required) with a proof
+  // carrying `ath`; `asNonce`/`rsNonce`: each demands its nonce (`as-nonce`, `rs-nonce`) in proofs.
+  dpop: null, // or { asNonce: bool, rsNonce: bool }
 };
 
 function problem(res, status, body, headers = {}) {
@@ -63,7 +68,7 @@ export async function startScriptedServer() {
   let state;
   let log = [];
   const reset = () => {
-    state = { n: { client: 0, code: 0, at: 0, rt: 0, jag: 0 }, codes: new Map(), tokens: new Map(), refresh: new Map(), clients: new Map(), calls: new Map(), revokedOnce: false };
+    state = { n: { client: 0, code: 0, at: 0, rt: 0, jag: 0 }, codes: new Map(), tokens: new Map(), refresh: new Map(), clients: new Map(), calls: new Map(), revokedOnce: false, keys: new Map() };
     log = [];
   };
   reset();
@@ -118,6 +123,30 @@ export async function startScriptedServer() {
     }
     return `${scheme} ${value}`;
   };
+  /**
+   * A DPoP proof as what it says (RFC 9449 §4.2): `typ`, `alg`, the key numbered per scenario by
+   * its thumbprint (RFC 7638), `htm`, `htu`, `ath` as the token it hashes, `nonce`, and the
+   * names of the other claims (`jti`, `iat`: fresh per proof).
+   */
+  const proofOf = (req) => {
+    const proof = req.headers.dpop;
+    if (!proof) return undefined;
+    const [h, p] = String(proof).split('.');
+    const header = h && b64urlJson(h);
+    const claims = p && b64urlJson(p);
+    if (!header || !claims) return '<not a JWT>';
+    const { crv, kty, x, y } = header.jwk ?? {};
+    const jkt = createHash('sha256').update(JSON.stringify({ crv, kty, x, y })).digest('base64url');
+    if (!state.keys.has(jkt)) state.keys.set(jkt, `key-${state.keys.size + 1}`);
+    const { htm, htu, ath, nonce, ...rest } = claims;
+    const token = ath && [...state.tokens.keys()].find((t) => athOf(t) === ath);
+    const out = { typ: header.typ, alg: header.alg, jwk: state.keys.get(jkt), htm, htu: norm(htu) };
+    if (ath) out.ath = token ?? '<not a token of this server>';
+    if (nonce) out.nonce = nonce;
+    out.other = Object.keys(rest).sort().join(',');
+    return out;
+  };
+  const athOf = (token) => createHash('sha256').update(token).digest('base64url');
   const basicCredentials = (req) => {
     const h = req.headers.authorization ?? '';
     if (!/^basic\s/i.test(h)) return null;
@@ -139,14 +168,15 @@ export async function startScriptedServer() {
     token_endpoint_auth_methods_supported: cfg.authMethods,
     scopes_supported: ['mcp:tools', 'mcp:admin'],
     authorization_response_iss_parameter_supported: true,
+    ...(cfg.dpop ? { dpop_signing_alg_values_supported: ['ES256'] } : {}),
   });
 
-  const issue = (scope, { refresh = true } = {}) => {
+  const issue = (scope, { refresh = true, dpop = false } = {}) => {
     state.n.at += 1;
     const access = `at-${state.n.at}`;
-    state.tokens.set(access, { scope: scope ?? '', revoked: false });
+    state.tokens.set(access, { scope: scope ?? '', revoked: false, dpop });
     const first = state.n.at === 1 && cfg.firstExpiresIn !== null;
-    const body = { access_token: access, token_type: 'Bearer', expires_in: first ? cfg.firstExpiresIn : 3600 };
+    const body = { access_token: access, token_type: dpop ? 'DPoP' : 'Bearer', expires_in: first ? cfg.firstExpiresIn : 3600 };
     if (scope) body.scope = scope;
     if (refresh) {
       state.n.rt += 1;
@@ -172,18 +202,24 @@ export async function startScriptedServer() {
     if (fail) return problem(res, fail.status ?? 400, { error: fail.error, ...(fail.error_description ? { error_description: fail.error_description } : {}) });
     const auth = clientAuth(req, form);
     if (auth.error) return problem(res, 401, auth.error);
+    // RFC 9449 §8: the server's nonce in the proof, else 400 use_dpop_nonce with it.
+    const proof = cfg.dpop && proofOf(req);
+    if (proof && cfg.dpop.asNonce && proof.nonce !== 'as-nonce') {
+      return problem(res, 400, { error: 'use_dpop_nonce', error_description: 'Authorization server requires nonce in DPoP proof' }, { 'dpop-nonce': 'as-nonce' });
+    }
+    const dpop = !!proof;
     switch (grant) {
       case 'authorization_code': {
         const code = state.codes.get(form.get('code'));
         if (!code) return problem(res, 400, { error: 'invalid_grant', error_description: 'unknown code' });
         state.codes.delete(form.get('code'));
-        return problem(res, 200, issue(code.scope));
+        return problem(res, 200, issue(code.scope, { dpop }));
       }
       case 'refresh_token': {
         const rt = state.refresh.get(form.get('refresh_token'));
         if (!rt) return problem(res, 400, { error: 'invalid_grant', error_description: 'unknown refresh token' });
         state.refresh.delete(form.get('refresh_token'));
-        return problem(res, 200, issue(rt.scope));
+        return problem(res, 200, issue(rt.scope, { dpop }));
       }
       case 'client_credentials':
         return problem(res, 200, issue(form.get('scope'), { refresh: false }));
@@ -220,11 +256,20 @@ export async function startScriptedServer() {
 
   const mcp = (req, res, message) => {
     const h = req.headers.authorization ?? '';
-    const bearer = /^bearer\s+(.+)$/i.exec(h)?.[1];
+    const bearer = new RegExp(`^${cfg.dpop ? 'dpop' : 'bearer'}\\s+(.+)$`, 'i').exec(h)?.[1];
     const t = bearer && state.tokens.get(bearer);
     if (!t || t.revoked) {
       const www = bearer ? challenge('error="invalid_token"') : challenge();
       return problem(res, 401, { error: 'unauthorized' }, { 'www-authenticate': www });
+    }
+    if (cfg.dpop) {
+      // RFC 9449 §7.1, §9: a DPoP-bound token, a proof with its ath, the server's nonce.
+      const nonce = cfg.dpop.rsNonce ? { 'dpop-nonce': 'rs-nonce' } : {};
+      const refuse = (error) => problem(res, 401, { error }, { 'www-authenticate': `DPoP algs="ES256", error="${error}"`, ...nonce });
+      const proof = proofOf(req);
+      if (!t.dpop || !proof || proof.ath !== bearer) return refuse('invalid_dpop_proof');
+      if (cfg.dpop.rsNonce && proof.nonce !== 'rs-nonce') return refuse('use_dpop_nonce');
+      res.setHeader('dpop-nonce', 'rs-nonce');
     }
     if (cfg.revokeOnce && message?.method === cfg.revokeOnce && !state.revokedOnce) {
       state.revokedOnce = true;
@@ -283,11 +328,13 @@ export async function startScriptedServer() {
     else if (json) entry.body = JSON.parse(norm(JSON.stringify(sorted(json))));
     const auth = authOf(req);
     if (auth) entry.auth = auth;
+    const proof = cfg.dpop && proofOf(req);
+    if (proof) entry.dpop = proof;
     log.push(entry);
 
     if (path === mcpPath) return mcp(req, res, json);
     if (req.method === 'GET' && path === `/.well-known/oauth-protected-resource${mcpPath}` && cfg.prm) {
-      return problem(res, 200, { resource: cfg.prmResource ?? `${base}${mcpPath}`, authorization_servers: [base], scopes_supported: cfg.prmScopes, bearer_methods_supported: ['header'] });
+      return problem(res, 200, { resource: cfg.prmResource ?? `${base}${mcpPath}`, authorization_servers: [base], scopes_supported: cfg.prmScopes, bearer_methods_supported: ['header'], ...(cfg.dpop ? { dpop_bound_access_tokens_required: true } : {}) });
     }
     if (req.method === 'GET' && path === '/.well-known/oauth-authorization-server' && cfg.asMetadata) return problem(res, 200, asMeta());
     if (req.method === 'POST' && path === '/register' && cfg.registration) {

@@ -58,7 +58,7 @@ function spec(scenario, server) {
 /** One line per request and per step result: what is compared, and what a diff shows. */
 function lines(t) {
   return [
-    ...t.requests.map((r) => `${r.method} ${r.path}${r.query ? ` ?${JSON.stringify(r.query)}` : ''}${r.body ? ` ${JSON.stringify(r.body)}` : ''}${r.auth ? ` [${r.auth}]` : ''}`),
+    ...t.requests.map((r) => `${r.method} ${r.path}${r.query ? ` ?${JSON.stringify(r.query)}` : ''}${r.body ? ` ${JSON.stringify(r.body)}` : ''}${r.auth ? ` [${r.auth}]` : ''}${r.dpop ? ` dpop${JSON.stringify(r.dpop)}` : ''}`),
     ...t.steps.map((s) => `=> ${s.step}: ${s.result}`),
   ];
 }
