@@ -113,3 +113,83 @@ mod headless {
         assert!(assert_error(&e, "invalid_argument").contains("jtiRandom"));
     }
 }
+
+/// DPoP proofs signed by the JS host (feature `dpop`, on by default; the npm package's Node
+/// build): the token request waits for the signature the host provides.
+#[cfg(feature = "dpop")]
+mod dpop {
+    use super::*;
+    use js_sys::{Array, Uint8Array};
+    use mcp_oauth_core::demo::{DemoServer, MCP_URL};
+    use mcp_oauth_wasm::Flow;
+    use wasm_bindgen::JsValue;
+
+    fn options(mode: &str) -> JsValue {
+        obj(&[
+            ("serverUrl", MCP_URL.into()),
+            ("redirectUri", REDIRECT.into()),
+            ("dpop", mode.into()),
+        ])
+    }
+
+    /// Answers every request; returns the browser URL of the last `open_browser` event.
+    fn drain(flow: &mut Flow, server: &mut DemoServer) -> Option<String> {
+        loop {
+            let req = flow.poll_request();
+            if req.is_undefined() {
+                break;
+            }
+            let id = get(&req, "id").as_f64().unwrap();
+            flow.handle_response(1000.0, id, demo_answer(server, &req)).unwrap();
+        }
+        let mut url = None;
+        loop {
+            let ev = flow.poll_event();
+            if ev.is_undefined() {
+                return url;
+            }
+            if get(&ev, "type") == "open_browser" {
+                url = get(&ev, "url").as_string();
+            }
+        }
+    }
+
+    #[wasm_bindgen_test]
+    fn the_code_exchange_waits_for_the_hosts_proof_signature() {
+        let mut server = DemoServer::new();
+        let mut flow = Flow::new(options("always")).unwrap();
+        flow.use_host_dpop_signing();
+        flow.begin_authorization(1000.0, entropy(1)).unwrap();
+        let url = drain(&mut flow, &mut server).expect("open_browser");
+        flow.handle_callback(1000.0, &server.approve(&url)).unwrap();
+        assert!(flow.poll_request().is_undefined(), "held until the proof is signed");
+        assert!(flow.dpop_key_wanted());
+        let jkt = flow.set_dpop_key("eA".into(), "eQ".into());
+        assert_eq!(jkt.len(), 43, "a base64url SHA-256 thumbprint: {jkt}");
+        let e = flow.poll_proof(Some(Uint8Array::new_with_length(15))).unwrap_err();
+        assert!(assert_error(&e, "invalid_argument").contains("16 bytes"));
+        let proof = flow.poll_proof(Some(Uint8Array::new_with_length(16))).unwrap();
+        let id = get(&proof, "id").as_f64().unwrap();
+        let input = get(&proof, "signingInput").as_string().unwrap();
+        assert_error(
+            &flow.provide_proof_signature(id + 1.0, &[1; 64]).unwrap_err(),
+            "unknown_request",
+        );
+        flow.provide_proof_signature(id, &[1; 64]).unwrap();
+        let req = flow.poll_request();
+        let dpop = Array::from(&get(&req, "headers"))
+            .iter()
+            .map(|p| Array::from(&p))
+            .find(|p| p.get(0) == "DPoP")
+            .map(|p| p.get(1).as_string().unwrap())
+            .expect("a DPoP header");
+        assert_eq!(dpop, mcp_oauth_wasm::core::dpop::assemble(&input, &[1; 64]));
+    }
+
+    #[wasm_bindgen_test]
+    fn the_dpop_option_is_checked() {
+        let e = Flow::new(options("sometimes")).map(|_| ()).unwrap_err();
+        let message = assert_error(&e, "invalid_option");
+        assert!(message.contains("options.dpop") && message.contains("\"sometimes\""), "{message}");
+    }
+}
