@@ -465,8 +465,9 @@ export class McpOAuth {
     const body = typeof init?.body === 'string' ? init.body : undefined;
     let token = await this.accessToken();
     for (;;) {
-      // RFC 9449 §7.1: a DPoP-bound token is `DPoP <token>` with a fresh proof, never Bearer.
-      const authorization = token && (this.#flow.authorizationHeader(nowSeconds(), url) ?? `Bearer ${token}`);
+      // The core's scheme: RFC 9449 §7.1, a DPoP-bound token is `DPoP <token>` with a fresh
+      // proof, never Bearer (no header once the token expired: the 401 goes to the core).
+      const authorization = token && this.#flow.authorizationHeader(nowSeconds(), url);
       const proof = token && (await this.#dpop?.proof(method, url));
       const response = await this.#fetch(...prepareRequest(input, init, authorization, proof));
       const release = await this.#lock.acquire();
