@@ -1,7 +1,7 @@
 // The npm package's browser-only parts in real headless Chromium (playwright-core with
 // /usr/bin/chromium): the storages a browser has (pkg/src/io.js), tokens kept across clients in
-// localStorage and IndexedDB against the real peers of tests/peers, and the CORS hint of a
-// transport failure. Needs: `bash pkg/build.sh`, `npm ci` here and in tests/peers.
+// localStorage and IndexedDB against the real peers of tests/peers, the browser build without
+// DPoP against a DPoP-only server, and the CORS hint of a transport failure. Needs: `bash pkg/build.sh`, `npm ci` here and in tests/peers.
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -96,6 +96,32 @@ describe('npm package in Chromium', () => {
       assert.ok(typeof r.token === 'string' && r.token.length > 0, storage);
       assert.equal(r.report.hadTokens, true);
       assert.equal(r.after, false, `${storage}: logout removed the stored tokens`);
+    }
+  });
+
+  test('DPoP is not in the browser build: "always" is refused, a DPoP-only server refuses its Bearer tokens in its words', async () => {
+    const dpopMcp = await startMcp(as.info.issuer, { MCP_DPOP: '1' });
+    try {
+      const r = await page.evaluate(async ({ serverUrl }) => {
+        const { McpOAuth } = await import('/pkg/index.js');
+        const redirectUri = `${location.origin}/callback.html`;
+        const always = await McpOAuth.create({ serverUrl, redirectUri, dpop: 'always' }).then(() => null, (e) => e);
+        const auth = await McpOAuth.create({ serverUrl, redirectUri, userId: 'dpop' });
+        const pending = await auth.authorize({ mode: 'manual' });
+        await auth.handleRedirect(await window.approveInNode(pending.url, redirectUri));
+        const body = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list' });
+        const headers = { 'content-type': 'application/json', accept: 'application/json, text/event-stream' };
+        const e = await auth.fetch(serverUrl, { method: 'POST', headers, body }).then((res) => ({ status: res.status }), (x) => x);
+        return { always: { code: always?.code, option: always?.option, message: always?.message }, code: e?.code, message: e?.message, status: auth.status() };
+      }, { serverUrl: dpopMcp.info.url });
+      assert.equal(r.always.code, 'invalid_option');
+      assert.equal(r.always.option, 'dpop');
+      assert.match(r.always.message, /browser build has no DPoP/);
+      assert.equal(r.status.dpop, false, 'Bearer tokens');
+      assert.equal(r.code, 'token_rejected_by_resource', r.message);
+      assert.match(r.message, /expected DPoP <token>/);
+    } finally {
+      await dpopMcp.stop();
     }
   });
 
