@@ -20,7 +20,7 @@ import { McpOAuth } from '../node.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const peersDir = join(here, '..', '..', 'tests', 'peers');
-const { startAs, startMcp, getJson } = await import(pathToFileURL(join(peersDir, 'harness.mjs')).href);
+const { startAs, startMcp, getJson, browse } = await import(pathToFileURL(join(peersDir, 'harness.mjs')).href);
 const sdk = createRequire(join(peersDir, 'package.json'));
 const { Client } = await import(pathToFileURL(sdk.resolve('@modelcontextprotocol/sdk/client/index.js')).href);
 const { StreamableHTTPClientTransport } = await import(pathToFileURL(sdk.resolve('@modelcontextprotocol/sdk/client/streamableHttp.js')).href);
@@ -153,6 +153,21 @@ describe('DPoP (npm package, Node, real peers with nonces)', () => {
     assert.ok(after.length > 0 && after.every((r) => r.authorization_scheme === 'DPoP'));
     assert.ok(after.some((r) => r.decision === 'accepted'));
     assert.equal(thumbprint(after.at(-1).header.jwk), thumbprint(jwk));
+  });
+
+  test('an authorization finished by another client (handleRedirect from storage) binds its tokens to a key made then', async () => {
+    const storage = memoryStorage();
+    const options = { serverUrl: mcp.info.url, redirectUri: REDIRECT, storage, userId: 'dave' };
+    const first = await McpOAuth.create(options);
+    const { url } = await first.authorize({ mode: 'manual' });
+    const callback = (await browse(url, REDIRECT)).callback.href;
+    const second = await McpOAuth.create(options);
+    assert.equal(await second.handleRedirect(callback), true);
+    assert.equal(second.status().dpop, true);
+    assert.match(await whoami(second, mcp.info.url), /alice/, "the peer's one user");
+    const [, entry] = [...storage.map].find(([k]) => k.startsWith(`${PREFIX}entry/`));
+    assert.match(entry, /"dpop_key":"[0-9a-f]{200,}"/);
+    assert.ok(![...storage.map.keys()].some((k) => k.includes('/pending/')), 'the pending record was used up');
   });
 
   test("dpop: 'never' against a server that takes only DPoP-bound tokens: a clear error", async () => {
