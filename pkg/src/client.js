@@ -199,7 +199,9 @@ export class McpOAuth {
     if (text === null) return;
     try {
       this.#flow = newFlow(this.#options, text, this.#user);
-      await this.#dpop?.adopt();
+      if (this.#dpop) await this.#dpop.adopt();
+      // Left as is, never rewritten without its key (this build reads no `dpop_key`).
+      else if (this.#flow.status(nowSeconds()).dpop) throw new Error('its tokens are DPoP-bound, and this build has no DPoP');
     } catch (e) {
       throw makeError('stored_state_invalid', `the stored state under ${entry} cannot be read (${e.message}); it was left as is`, { key: entry, cause: e });
     }

@@ -106,13 +106,23 @@ describe('npm package in Chromium', () => {
         const { McpOAuth } = await import('/pkg/index.js');
         const redirectUri = `${location.origin}/callback.html`;
         const always = await McpOAuth.create({ serverUrl, redirectUri, dpop: 'always' }).then(() => null, (e) => e);
-        const auth = await McpOAuth.create({ serverUrl, redirectUri, userId: 'dpop' });
+        const map = new Map();
+        const storage = { get: (k) => map.get(k) ?? null, set: (k, v) => { map.set(k, v); }, delete: (k) => { map.delete(k); } };
+        const auth = await McpOAuth.create({ serverUrl, redirectUri, userId: 'dpop', storage });
         const pending = await auth.authorize({ mode: 'manual' });
         await auth.handleRedirect(await window.approveInNode(pending.url, redirectUri));
         const body = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list' });
         const headers = { 'content-type': 'application/json', accept: 'application/json, text/event-stream' };
         const e = await auth.fetch(serverUrl, { method: 'POST', headers, body }).then((res) => ({ status: res.status }), (x) => x);
-        return { always: { code: always?.code, option: always?.option, message: always?.message }, code: e?.code, message: e?.message, status: auth.status() };
+        // A DPoP-bound entry (another host's) is refused and left as is, not rewritten without its key.
+        const [key, entry] = [...map].find(([k]) => k.includes('/entry/'));
+        const bound = entry.replace(/"token_type":"[A-Za-z]+"/, '"token_type":"DPoP"');
+        map.set(key, bound);
+        const refused = await McpOAuth.create({ serverUrl, redirectUri, userId: 'dpop', storage }).then(() => null, (x) => x);
+        return {
+          always: { code: always?.code, option: always?.option, message: always?.message }, code: e?.code, message: e?.message, status: auth.status(),
+          refused: { code: refused?.code, message: refused?.message }, kept: map.get(key) === bound,
+        };
       }, { serverUrl: dpopMcp.info.url });
       assert.equal(r.always.code, 'invalid_option');
       assert.equal(r.always.option, 'dpop');
@@ -120,6 +130,9 @@ describe('npm package in Chromium', () => {
       assert.equal(r.status.dpop, false, 'Bearer tokens');
       assert.equal(r.code, 'token_rejected_by_resource', r.message);
       assert.match(r.message, /expected DPoP <token>/);
+      assert.equal(r.refused.code, 'stored_state_invalid');
+      assert.match(r.refused.message, /DPoP-bound, and this build has no DPoP/);
+      assert.equal(r.kept, true);
     } finally {
       await dpopMcp.stop();
     }
