@@ -486,18 +486,9 @@ impl HeadlessFlow {
                     return Ok(());
                 };
                 if let (Step::Token, Ok(r)) = (step, response) {
-                    // RFC 9449 §8: `use_dpop_nonce` → once more with the server's nonce.
-                    match self.grant_nonce_retry(now, r) {
-                        Ok(Some(mut retry)) => {
-                            retry.id = RequestId(self.next_id);
-                            self.next_id += 1;
-                            let request = retry.id;
-                            self.requests.push_back(retry);
-                            self.phase = Phase::Requesting { request, step, target };
-                            return Ok(());
-                        }
-                        Ok(None) => {}
-                        Err(e) => return self.fail(e),
+                    // RFC 9449 §8: `use_dpop_nonce` → the grant once more, with the nonce.
+                    if self.grant_nonce_retry(target.token_endpoint.as_str(), r) {
+                        return self.next(now, *target);
                     }
                 }
                 match response {

@@ -44,9 +44,13 @@ pub(super) struct HeadlessDpop {
     nonces: dpop::NonceCache,
     /// The grant request in flight carried a proof.
     pub(super) proof_sent: bool,
-    /// The grant request in flight, kept for one `use_dpop_nonce` retry (§8).
+    /// The grant request in flight carried a proof and is a first attempt: a `use_dpop_nonce`
+    /// refusal is retried once (§8).
     #[cfg(feature = "dpop")]
-    retry: Option<HttpRequest>,
+    may_retry: bool,
+    /// The next grant request is that retry.
+    #[cfg(feature = "dpop")]
+    retrying: bool,
     /// The MCP server answered with a `DPoP` challenge (§7.1).
     #[cfg(feature = "dpop")]
     resource_challenged: bool,
@@ -72,21 +76,28 @@ impl HeadlessFlow {
     /// The headers of a request to the MCP server at `url` with `method`: `Authorization` with
     /// the token held (`DPoP <token>` for a DPoP-bound token, never `Bearer` then; RFC 9449
     /// §7.1) and, for a DPoP-bound token, a fresh `DPoP` proof with `ath` and the MCP server's
-    /// latest nonce (§9). Empty when no usable token is held. Call it for every request: each
-    /// proof is good for one request.
+    /// latest nonce (§9). Empty when the token held has expired (or none is held); unlike
+    /// [`HeadlessFlow::access_token`], a token inside its refresh margin is still used: it is
+    /// the one [`HeadlessFlow::begin`] just obtained when it lives shorter than the margin. Call
+    /// it for every request: each proof is good for one request.
     pub fn resource_request_headers(
         &self,
         now: UnixTime,
         method: &str,
         url: &str,
     ) -> Result<Vec<(String, String)>, Error> {
-        let Some(authorization) = self.authorization_header(now, url)? else {
+        // The resource check of authorization_header (RFC 8707), whatever it returns.
+        self.authorization_header(now, url)?;
+        let Some((_, tokens)) = self.tokens.as_ref().filter(|(_, t)| t.is_fresh(now, 0)) else {
             return Ok(Vec::new());
         };
+        let token = &tokens.access_token;
+        let scheme = if tokens.is_dpop_bound() { crate::dpop::TOKEN_TYPE } else { "Bearer" };
         #[cfg_attr(not(feature = "dpop"), allow(unused_mut))]
-        let mut headers = vec![("Authorization".to_owned(), authorization)];
+        let mut headers =
+            vec![("Authorization".to_owned(), format!("{scheme} {}", token.secret()))];
         #[cfg(feature = "dpop")]
-        if let Some(token) = self.access_token(now).filter(|_| self.holds_bound_token()) {
+        if tokens.is_dpop_bound() {
             let signer = self.dpop.signer.as_ref().ok_or(DpopError::SignerMissing)?;
             let nonce = self.dpop.nonces.nonce_for(url);
             let proof = dpop::sign_proof(&**signer, method, url, now, Some(token.secret()), nonce)?;
@@ -131,15 +142,15 @@ impl HeadlessFlow {
         Ok(Some(signer))
     }
 
-    /// Adds a proof to the grant request when one is due, and keeps the request for one nonce
-    /// retry.
+    /// Adds a proof to the grant request when one is due (with the server's latest nonce).
     pub(super) fn add_grant_proof(
         &mut self,
         now: UnixTime,
         req: &mut HttpRequest,
     ) -> Result<(), Error> {
         self.dpop.proof_sent = false;
-        self.dpop.retry = None;
+        let retry = std::mem::take(&mut self.dpop.retrying);
+        self.dpop.may_retry = false;
         let Some(signer) = self.grant_request_signer()? else {
             return Ok(());
         };
@@ -147,34 +158,25 @@ impl HeadlessFlow {
         let proof = dpop::sign_proof(&*signer, "POST", &req.url, now, None, nonce)?;
         req.headers.push((dpop::DPOP_HEADER.to_owned(), proof));
         self.dpop.proof_sent = true;
-        self.dpop.retry = Some(req.clone());
+        self.dpop.may_retry = !retry;
         Ok(())
     }
 
-    /// Reads the grant response for DPoP: remembers its nonce, and when it is a
-    /// `use_dpop_nonce` refusal (§8) of the first attempt returns the same request with a fresh
-    /// proof carrying the nonce (the caller gives it an id). The refusal of a retry is processed
-    /// as any error.
+    /// Reads the grant response of `token_endpoint` for DPoP: remembers its nonce; true when it
+    /// is a `use_dpop_nonce` refusal (§8) of a first attempt with a proof, to be retried once.
+    /// The retry is built anew (the caller goes back to the grant step): a fresh proof with the
+    /// nonce, and a fresh client assertion, whose `jti` the server may have recorded (RFC 7523
+    /// §3 item 7). The refusal of a retry is processed as any error.
     pub(super) fn grant_nonce_retry(
         &mut self,
-        now: UnixTime,
+        token_endpoint: &str,
         response: &HttpResponse,
-    ) -> Result<Option<HttpRequest>, Error> {
-        let Some(mut req) = self.dpop.retry.take() else {
-            return Ok(None);
-        };
-        self.dpop.nonces.remember(&req.url, response);
-        if dpop::nonce_to_retry_with(response).is_none() {
-            return Ok(None);
-        }
-        let Some(signer) = self.dpop.signer.clone() else {
-            return Ok(None);
-        };
-        let nonce = self.dpop.nonces.nonce_for(&req.url);
-        let proof = dpop::sign_proof(&*signer, "POST", &req.url, now, None, nonce)?;
-        req.headers.retain(|(name, _)| !name.eq_ignore_ascii_case(dpop::DPOP_HEADER));
-        req.headers.push((dpop::DPOP_HEADER.to_owned(), proof));
-        Ok(Some(req))
+    ) -> bool {
+        self.dpop.nonces.remember(token_endpoint, response);
+        let retry = std::mem::take(&mut self.dpop.may_retry)
+            && dpop::nonce_to_retry_with(response).is_some();
+        self.dpop.retrying = retry;
+        retry
     }
 
     /// Reads the DPoP parts of the MCP server's answer: its `DPoP-Nonce` (for the next proof)
@@ -206,9 +208,9 @@ impl HeadlessFlow {
             let bearer_too = dpop::has_challenge(response.www_authenticate, "Bearer");
             if self.config.dpop == DpopMode::Never && !bearer_too {
                 let reason = format!(
-                    "{}: the MCP server accepts only DPoP-bound tokens (RFC 9449 §7.1) and DPoP \
-                     is off (dpop: never)",
-                    response.www_authenticate.unwrap_or_default()
+                    "{}the MCP server accepts only DPoP-bound tokens (RFC 9449 §7.1) and DPoP is \
+                     off (dpop: never)",
+                    dpop_challenge_reason(response.www_authenticate)
                 );
                 return Err(self.report(FlowError::TokenRejectedByResource { reason }.into()));
             }
@@ -227,9 +229,27 @@ impl HeadlessFlow {
         Ok(Some(ResourceDecision::Retry))
     }
 
-    /// Drops the grant request kept for a nonce retry (the attempt was cancelled).
+    /// Forgets a pending nonce retry (the attempt was cancelled).
     pub(super) fn forget_grant_retry(&mut self) {
-        self.dpop.retry = None;
+        self.dpop.may_retry = false;
+        self.dpop.retrying = false;
+    }
+}
+
+/// The server's words in its `DPoP` challenge (`error: error_description; `), if any.
+#[cfg(feature = "dpop")]
+fn dpop_challenge_reason(www_authenticate: Option<&str>) -> String {
+    let challenges =
+        www_authenticate.and_then(|h| crate::www_authenticate::parse(h).ok()).unwrap_or_default();
+    let Some(c) = challenges.iter().find(|c| c.scheme.eq_ignore_ascii_case(dpop::TOKEN_TYPE))
+    else {
+        return String::new();
+    };
+    match (c.param("error"), c.param("error_description")) {
+        (Some(e), Some(d)) => format!("{e}: {d}; "),
+        (Some(e), None) => format!("{e}; "),
+        (None, Some(d)) => format!("{d}; "),
+        (None, None) => String::new(),
     }
 }
 
@@ -246,10 +266,10 @@ impl HeadlessFlow {
 
     pub(super) fn grant_nonce_retry(
         &mut self,
-        _now: UnixTime,
+        _token_endpoint: &str,
         _response: &HttpResponse,
-    ) -> Result<Option<HttpRequest>, Error> {
-        Ok(None)
+    ) -> bool {
+        false
     }
 
     pub(super) fn resource_dpop(

@@ -153,6 +153,7 @@ impl ServiceAccount {
         o.issuer = self.issuer.clone();
         o.scopes = scope_value(self.scopes.as_deref(), path)?;
         o.refresh_buffer = Duration::from_secs(self.token_cache_buffer_seconds);
+        o.dpop = self.dpop;
         if let Some(token) = &self.service_token {
             o.extra_headers.push((self.service_token_header.clone(), token.clone()));
         }

@@ -363,3 +363,46 @@ fn dpop_never_against_a_dpop_only_resource_says_so() {
     let a = answer(401, Some(r#"DPoP algs="ES256", Bearer error="invalid_token""#), Some(&t), None);
     assert_eq!(flow.handle_resource_response(world.now, &a).unwrap(), ResourceDecision::Retry);
 }
+
+#[test]
+fn a_nonce_retry_is_built_anew_once() {
+    // private_key_jwt: the retry carries a new client assertion (its jti may be recorded,
+    // RFC 7523 §3 item 7) and a new proof with the nonce.
+    let mut world = dpop_world(true, true);
+    world.dpop_nonce = Some("as-nonce".into());
+    let config = HeadlessConfig::new(MCP, HeadlessCredentials::private_key_jwt("svc")).unwrap();
+    let mut flow = dpop_flow_with(config, true);
+    let seen = begin(&mut flow, &mut world);
+    assert!(seen.errors.is_empty(), "{:?}", seen.errors);
+    assert_eq!(seen.signatures.len(), 2, "one client assertion per grant request");
+    let posts = seen.token_requests();
+    assert_eq!(posts.len(), 2);
+    assert_eq!(part(posts[1].header("dpop").unwrap(), 1)["nonce"], "as-nonce");
+    assert!(flow.tokens().unwrap().1.is_dpop_bound());
+
+    // A server that refuses the retry too: its error, no third request.
+    let mut world = dpop_world(true, true);
+    let mut flow = dpop_flow(DpopMode::Auto, true);
+    flow.begin(world.now).unwrap();
+    let (mut posts, mut errors) = (0, Vec::new());
+    while let Some(req) = flow.poll_request() {
+        let resp = if req.method == crate::http::Method::Post {
+            posts += 1;
+            let nonce = format!("n{posts}");
+            HttpResponse::new(
+                400,
+                vec![
+                    ("content-type".into(), "application/json".into()),
+                    ("DPoP-Nonce".into(), nonce),
+                ],
+                r#"{"error":"use_dpop_nonce"}"#,
+            )
+        } else {
+            world.handle(&req).unwrap()
+        };
+        errors.extend(flow.handle_response(world.now, req.id, resp).err().map(|e| e.code()));
+    }
+    assert_eq!(posts, 2, "one retry");
+    assert_eq!(errors, ["token_rejected"]);
+    assert!(!flow.is_busy());
+}
