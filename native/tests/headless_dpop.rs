@@ -241,3 +241,52 @@ async fn cli_headless_dpop_auto_works_and_never_is_refused_clearly() {
     assert_eq!(common::count(&stats, "/token/client_credentials"), 1, "{stats}");
     assert!(records(&stats, "dpop_token_requests").is_empty(), "no proof with never");
 }
+
+/// A service account (a fixed token URL: no metadata says DPoP) with `auto`: its first token is
+/// a Bearer token, which the DPoP-only MCP server refuses with a `DPoP` challenge; the next
+/// token request carries a proof, and the bound token is accepted.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_service_account_with_auto_follows_the_mcp_servers_dpop_challenge() {
+    let peers = peers(&[("MCP_DPOP", "1".into())]);
+    let meta =
+        common::get_json(&format!("{}/.well-known/openid-configuration", peers.issuer)).await;
+    let token_url = meta["token_endpoint"].as_str().expect("token endpoint").to_owned();
+    let client = ClientCredentials::secret(
+        "svc-basic",
+        "basic-secret",
+        mcp_oauth::core::token::TokenEndpointAuth::ClientSecretBasic,
+    );
+    let mut o = HeadlessOptions::new(&peers.mcp_url, HeadlessGrant::ClientCredentials { client })
+        .expect("options");
+    o.cache = Arc::new(MetadataCache::new());
+    o.token_url = Some(token_url);
+    o.issuer = Some(peers.issuer.clone());
+    o.scopes = Some("mcp:tools".into()); // no metadata to take them from
+    let h = Arc::new(HeadlessClient::new(o).expect("client"));
+    let auth = Authorizer::Headless(h.clone());
+    let session =
+        McpSession::connect_with(&peers.mcp_url, Some(auth), false).await.expect("connect");
+    let who = session.call_tool("whoami", None).await.expect("whoami");
+    assert!(format!("{who:?}").contains("svc-basic"), "{who:?}");
+    session.close().await;
+    let stats = peers.as_stats().await;
+    assert_eq!(
+        common::count(&stats, "/token/client_credentials"),
+        3,
+        "Bearer, then with a proof after its nonce refusal: {stats}"
+    );
+    let proofs = records(&stats, "dpop_token_requests");
+    let outcome: Vec<(u64, &str)> = proofs
+        .iter()
+        .map(|r| (r["status"].as_u64().unwrap_or(0), r["token_type"].as_str().unwrap_or("")))
+        .collect();
+    assert_eq!(outcome, [(400, ""), (200, "DPoP")], "{proofs:?}");
+    let mcp_stats = peers.mcp_stats().await;
+    // The Bearer token was refused for its scheme (before any proof check), once.
+    let bearer_refused = "malformed Authorization header, expected DPoP <token>";
+    assert_eq!(mcp_stats["reject_reasons"][bearer_refused], 1, "{mcp_stats}");
+    let mcp = records(&mcp_stats, "dpop_requests");
+    assert!(!mcp.is_empty());
+    assert!(mcp.iter().all(|r| r["decision"] == "accepted" && r["authorization_scheme"] == "DPoP"));
+    assert!(h.tokens().await.expect("a token").is_dpop_bound());
+}
