@@ -24,7 +24,7 @@ pub enum HeadlessAuth {
         /// The configured method, if any.
         method: Option<TokenEndpointAuth>,
     },
-    /// `private_key_jwt` (RFC 7523 §2.2): the host signs what [`HeadlessFlow::poll_signature`]
+    /// `private_key_jwt` (RFC 7523 §2.2): the host signs what [`super::HeadlessFlow::poll_signature`]
     /// yields.
     PrivateKeyJwt,
 }
@@ -140,7 +140,7 @@ pub struct FixedTokenEndpoint {
     pub issuer: Option<String>,
 }
 
-/// Configuration of a [`HeadlessFlow`]. Build with [`HeadlessConfig::new`], then set fields.
+/// Configuration of a [`super::HeadlessFlow`]. Build with [`HeadlessConfig::new`], then set fields.
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct HeadlessConfig {
