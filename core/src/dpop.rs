@@ -187,6 +187,36 @@ impl DpopMode {
     }
 }
 
+/// How many `use_dpop_nonce` refusals of a resource server in a row a flow answers with a
+/// retry before it gives up (§9: one retry with the new nonce per request; concurrent requests
+/// may each meet one).
+pub const MAX_RESOURCE_NONCE_RETRIES: u32 = 2;
+
+/// Whether token requests carry a proof ([`DpopMode`]'s rule, for every flow): `Never` no,
+/// `Always` yes, `Auto` when the authorization server advertises DPoP (§5.1) and the resource
+/// needs it (RFC 9728 §2 `dpop_bound_access_tokens_required`, or a `DPoP` challenge, §7.1).
+pub fn proof_wanted(mode: DpopMode, server_advertises: bool, resource_needs: bool) -> bool {
+    match mode {
+        DpopMode::Never => false,
+        DpopMode::Always => true,
+        DpopMode::Auto => server_advertises && resource_needs,
+    }
+}
+
+/// Whether a `WWW-Authenticate` value has a `DPoP` challenge (§7.1: the resource wants
+/// DPoP-bound tokens). An unparsable value has none.
+pub fn has_dpop_challenge(www_authenticate: Option<&str>) -> bool {
+    has_challenge(www_authenticate, TOKEN_TYPE)
+}
+
+/// Whether a `WWW-Authenticate` value has a challenge of `scheme` (case-insensitive, RFC 9110
+/// §11.1).
+pub(crate) fn has_challenge(www_authenticate: Option<&str>, scheme: &str) -> bool {
+    let challenges =
+        www_authenticate.and_then(|h| crate::www_authenticate::parse(h).ok()).unwrap_or_default();
+    challenges.iter().any(|c| c.scheme.eq_ignore_ascii_case(scheme))
+}
+
 /// The host's DPoP key: the flow asks it for randomness and signatures while it builds a
 /// request (token requests in [`crate::AuthFlow`], resource requests in
 /// [`crate::AuthFlow::resource_request_headers`]).

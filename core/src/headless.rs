@@ -46,6 +46,10 @@
 //!   recovers and an unchanged one fails once per call, never in a loop. The assertion is a
 //!   bearer credential: it is bound like a client secret (SEP-2352, [`HeadlessCredentials::issuers`],
 //!   else the first issuer is pinned), also for a public client.
+//! - **DPoP** (RFC 9449, [`HeadlessConfig::dpop`], core/src/headless/dpop.rs): the rule of the
+//!   authorization-code flow ([`crate::dpop::proof_wanted`]) for a proof on the grant request,
+//!   the `use_dpop_nonce` retry there and at the MCP server, and
+//!   [`HeadlessFlow::resource_request_headers`] (`Authorization: DPoP` and a proof with `ath`).
 //!
 //! # Drain contract
 //! As [`crate::AuthFlow`]'s, with signing: after every input (`begin`, `handle_*`,
@@ -74,6 +78,7 @@ use crate::url::{EndpointUrl, IssuerUrl, ResourceUrl, Url};
 use crate::{client_credentials, jwt_bearer, scope};
 
 mod config;
+mod dpop;
 pub use config::{
     CrossAppConfig, FixedTokenEndpoint, HeadlessAuth, HeadlessConfig, HeadlessCredentials,
 };
@@ -164,6 +169,9 @@ pub struct HeadlessFlow {
     refused: bool,
     /// The token held was obtained because the MCP server refused the one before it.
     renewed: bool,
+    /// DPoP (RFC 9449): the host's key, nonces, the grant request to retry
+    /// (core/src/headless/dpop.rs).
+    dpop: dpop::HeadlessDpop,
 }
 
 impl std::fmt::Debug for HeadlessFlow {
@@ -192,6 +200,7 @@ impl HeadlessFlow {
             pins: Vec::new(),
             refused: false,
             renewed: false,
+            dpop: dpop::HeadlessDpop::default(),
         }
     }
 
@@ -239,7 +248,8 @@ impl HeadlessFlow {
 
     /// The `Authorization` header value for a request to `request_url`, when a usable token is
     /// held. Refuses a URL outside the token's resource (RFC 8707; MCP: no token for another
-    /// resource).
+    /// resource). A DPoP-bound token is `DPoP <token>`, never Bearer (RFC 9449 §7.1), and needs
+    /// a proof: hosts use [`HeadlessFlow::resource_request_headers`], which adds it.
     pub fn authorization_header(
         &self,
         now: UnixTime,
@@ -254,7 +264,8 @@ impl HeadlessFlow {
             }
             .into());
         }
-        Ok(self.access_token(now).map(|t| format!("Bearer {}", t.secret())))
+        let scheme = if self.holds_bound_token() { crate::dpop::TOKEN_TYPE } else { "Bearer" };
+        Ok(self.access_token(now).map(|t| format!("{scheme} {}", t.secret())))
     }
 
     /// The next request to send.
@@ -357,6 +368,11 @@ impl HeadlessFlow {
         response: &crate::flow::ResourceResponse<'_>,
     ) -> Result<crate::flow::ResourceDecision, Error> {
         use crate::flow::ResourceDecision;
+        // RFC 9449 §9: a `use_dpop_nonce` refusal → the same request with a proof carrying the
+        // new nonce (HeadlessFlow::resource_request_headers adds it); the token stays.
+        if let Some(decision) = self.resource_dpop(response)? {
+            return Ok(decision);
+        }
         let used = response.token_used;
         let held = used.is_some() && self.tokens.as_ref().map(|(_, t)| &t.access_token) == used;
         let decision =
@@ -383,6 +399,7 @@ impl HeadlessFlow {
     /// Drops what is in progress. Tokens are kept.
     pub fn cancel(&mut self) {
         self.phase = Phase::Idle;
+        self.forget_grant_retry();
         self.requests.clear();
         self.signatures.clear();
     }
@@ -468,6 +485,12 @@ impl HeadlessFlow {
                 else {
                     return Ok(());
                 };
+                if let (Step::Token, Ok(r)) = (step, response) {
+                    // RFC 9449 §8: `use_dpop_nonce` → the grant once more, with the nonce.
+                    if self.grant_nonce_retry(target.token_endpoint.as_str(), r) {
+                        return self.next(now, *target);
+                    }
+                }
                 match response {
                     Ok(r) => self.on_response(now, step, *target, r),
                     Err(message) => {
@@ -688,7 +711,7 @@ impl HeadlessFlow {
     /// Builds and queues the request of `step`.
     fn send(
         &mut self,
-        _now: UnixTime,
+        now: UnixTime,
         step: Step,
         target: Target,
         assertion: Option<&str>,
@@ -697,7 +720,11 @@ impl HeadlessFlow {
         let config = self.config.clone();
         let built = match step {
             Step::Exchange => self.exchange_request(id, &config, &target, assertion),
-            Step::Token => self.token_request(id, &config, &target, assertion),
+            Step::Token => self.token_request(id, &config, &target, assertion).and_then(|mut r| {
+                // RFC 9449 §5: the grant request carries a proof when DPoP is due (dpop.rs).
+                self.add_grant_proof(now, &mut r)?;
+                Ok(r)
+            }),
         };
         match built {
             Ok(req) => {
@@ -801,11 +828,12 @@ impl HeadlessFlow {
                 self.next(now, target)
             }
             Step::Token => {
-                let tokens = match crate::token::process_token_response(
+                let tokens = match crate::token::process_token_response_dpop(
                     resp,
                     now,
                     None,
                     target.scope.as_deref(),
+                    self.dpop.proof_sent,
                 ) {
                     Ok(t) => t,
                     Err(e) => return self.fail(e),

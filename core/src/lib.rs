@@ -47,7 +47,8 @@
 //! thumbprint, `use_dpop_nonce` answers and a per-origin nonce cache; the host signs
 //! ([`dpop::DpopSigner`]). With feature `dpop` [`AuthFlow`] uses them (core/src/flow/dpop.rs):
 //! proofs on token requests when [`dpop::DpopMode`] says so, the `use_dpop_nonce` retry at the
-//! token endpoint and the MCP server, `AuthFlow::resource_request_headers` for MCP requests. A
+//! token endpoint and the MCP server, `AuthFlow::resource_request_headers` for MCP requests;
+//! [`headless::HeadlessFlow`] the same for the headless grants (core/src/headless/dpop.rs). A
 //! host whose signatures are asynchronous (WebCrypto) gives only the public key: the flow holds
 //! each token request until the host signed its proof ([`Machine::poll_proof`],
 //! core/src/flow/dpop/host.rs).

@@ -27,6 +27,7 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use clap::Parser;
+use mcp_oauth::core::dpop::DpopMode;
 use mcp_oauth::server::{Identity, JwtConfig, JwtKey, MultiUserServer, ServerConfig};
 use mcp_oauth::store::{KeySource, MemoryStore, PendingStore, RedisStore, TokenStore};
 
@@ -81,6 +82,22 @@ struct Args {
     /// Seconds a user has to consent.
     #[arg(long, default_value_t = 300)]
     consent_timeout: u64,
+    /// DPoP-bound tokens (RFC 9449): MODE (auto, always, never) for every MCP server, or
+    /// NAME=MODE for one (repeat); after the configuration file's `dpop`. Each user's key is kept
+    /// in their store entry with the tokens bound to it.
+    #[arg(long, value_parser = parse_dpop)]
+    dpop: Vec<(Option<String>, DpopMode)>,
+}
+
+fn parse_dpop(s: &str) -> Result<(Option<String>, DpopMode), String> {
+    let (name, mode) = match s.split_once('=') {
+        Some((name, mode)) if !name.is_empty() => (Some(name.to_owned()), mode),
+        Some(_) => return Err("expected MODE or NAME=MODE".into()),
+        None => (None, s),
+    };
+    let mode = DpopMode::from_name(mode)
+        .ok_or_else(|| format!("`{mode}` is not auto, always or never"))?;
+    Ok((name, mode))
 }
 
 fn parse_mcp(s: &str) -> Result<(String, String), String> {
@@ -210,6 +227,15 @@ async fn run(mut args: Args) -> Result<(), String> {
     if let Some(f) = file {
         apply_provider(&f.provider, &mut config)?;
         config.egress.allow.extend(f.egress_allow);
+    }
+    for (name, mode) in &args.dpop {
+        match name {
+            Some(name) if !config.servers.iter().any(|(n, _)| n == name) => {
+                return Err(format!("--dpop {name}=…: no MCP server is named {name}"));
+            }
+            Some(name) => config = config.with_server_dpop(name.clone(), *mode),
+            None => config.dpop = *mode,
+        }
     }
     let key = match (&args.jwt_hs256_secret, &args.jwks_url) {
         (Some(s), _) => Some(JwtKey::Hs256(s.as_bytes().to_vec())),

@@ -24,10 +24,18 @@
 //! The token is cached in memory and replaced [`HeadlessOptions::refresh_buffer`] before it
 //! expires. An async mutex makes the fetch single-flight: concurrent callers wait for the one
 //! request the first of them makes. Nothing is persisted: a new token is one request away.
+//!
+//! DPoP (RFC 9449, [`HeadlessOptions::dpop`]): unless `Never`, each client makes an ES256 key
+//! ([`crate::dpop::RingDpopSigner`]) when it is built, and the core decides when grant requests
+//! carry a proof and when MCP requests carry `Authorization: DPoP` with one
+//! ([`HeadlessClient::resource_request_headers`]). The key lives as long as the client, in
+//! memory only, like the tokens bound to it: a new process has neither and makes both anew (a
+//! headless grant needs no earlier state), so there is nothing to persist or to protect at rest.
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use mcp_oauth_core::dpop::{DpopMode, DpopSigner};
 use mcp_oauth_core::headless::{
     AssertionFor, CrossAppConfig, FixedTokenEndpoint, HeadlessAuth, HeadlessConfig,
     HeadlessCredentials, HeadlessFlow, SigningRequest,
@@ -40,6 +48,7 @@ use mcp_oauth_core::{FlowEvent, ResourceDecision, ResourceResponse};
 use tokio::sync::Mutex;
 
 use crate::cache::MetadataCache;
+use crate::client::ResourceAnswer;
 use crate::http::HttpClient;
 use crate::{now, Error};
 
@@ -239,6 +248,10 @@ pub struct HeadlessOptions {
     pub http: HttpClient,
     /// Shared discovery results.
     pub cache: Arc<MetadataCache>,
+    /// When tokens are DPoP-bound (RFC 9449; `--dpop`, `dpop:` in YAML; the core's rule,
+    /// [`mcp_oauth_core::dpop::DpopMode`]). Unless `Never`, the client has an ES256 key in
+    /// memory (module docs).
+    pub dpop: DpopMode,
 }
 
 impl std::fmt::Debug for HeadlessOptions {
@@ -250,6 +263,7 @@ impl std::fmt::Debug for HeadlessOptions {
             .field("token_url", &self.token_url)
             .field("issuer", &self.issuer)
             .field("extra_headers", &self.extra_headers.iter().map(|(n, _)| n).collect::<Vec<_>>())
+            .field("dpop", &self.dpop)
             .finish_non_exhaustive()
     }
 }
@@ -268,6 +282,7 @@ impl HeadlessOptions {
             extra_headers: Vec::new(),
             http: HttpClient::new()?,
             cache: MetadataCache::global(),
+            dpop: DpopMode::Auto,
         })
     }
 }
@@ -276,6 +291,8 @@ impl HeadlessOptions {
 pub struct HeadlessClient {
     opts: HeadlessOptions,
     flow: Mutex<HeadlessFlow>,
+    /// The RFC 7638 thumbprint of the DPoP key, when the client has one.
+    dpop_thumbprint: Option<String>,
 }
 
 impl std::fmt::Debug for HeadlessClient {
@@ -326,8 +343,34 @@ impl HeadlessClient {
                 issuer: opts.issuer.clone(),
             });
         }
-        let flow = Mutex::new(HeadlessFlow::new(config));
-        Ok(HeadlessClient { opts, flow })
+        config.dpop = opts.dpop;
+        let mut flow = HeadlessFlow::new(config);
+        let mut dpop_thumbprint = None;
+        if opts.dpop != DpopMode::Never {
+            let signer = crate::dpop::RingDpopSigner::generate()?;
+            dpop_thumbprint = Some(signer.key().jwk.thumbprint());
+            flow.set_dpop_signer(Arc::new(signer));
+        }
+        Ok(HeadlessClient { opts, flow: Mutex::new(flow), dpop_thumbprint })
+    }
+
+    /// The RFC 7638 thumbprint of this client's DPoP key (the `jkt` of the `cnf` of tokens
+    /// bound to it, RFC 9449 §6.1); `None` with [`DpopMode::Never`].
+    pub fn dpop_thumbprint(&self) -> Option<&str> {
+        self.dpop_thumbprint.as_deref()
+    }
+
+    /// The headers of a request to the MCP server (`method`, `url`): `Authorization` with the
+    /// token held (`DPoP <token>` for a DPoP-bound token, never Bearer then) and, for a
+    /// DPoP-bound token, a fresh `DPoP` proof with `ath` and the server's nonce (RFC 9449 §7.1,
+    /// §9). Empty when no usable token is held.
+    pub async fn resource_request_headers(
+        &self,
+        method: &str,
+        url: &str,
+    ) -> Result<Vec<(String, String)>, Error> {
+        let flow = self.flow.lock().await;
+        Ok(flow.resource_request_headers(now(), method, url)?)
     }
 
     /// The headers to add to every MCP request.
@@ -377,13 +420,25 @@ impl HeadlessClient {
         www_authenticate: Option<&str>,
         used: Option<&AccessToken>,
     ) -> Result<ResourceDecision, Error> {
+        let answer = ResourceAnswer { status, www_authenticate, dpop_nonce: None };
+        self.handle_resource_answer(answer, used).await
+    }
+
+    /// [`HeadlessClient::handle_resource_response`] with the answer's `DPoP-Nonce` (RFC 9449
+    /// §9): a `use_dpop_nonce` refusal is then retried with the server's nonce.
+    pub async fn handle_resource_answer(
+        &self,
+        answer: ResourceAnswer<'_>,
+        used: Option<&AccessToken>,
+    ) -> Result<ResourceDecision, Error> {
         let mut flow = self.flow.lock().await;
+        let ResourceAnswer { status, www_authenticate, dpop_nonce } = answer;
         let response = ResourceResponse {
             status,
             www_authenticate,
             token_used: used,
             operation: "",
-            dpop_nonce: None,
+            dpop_nonce,
         };
         Ok(flow.handle_resource_response(now(), &response)?)
     }

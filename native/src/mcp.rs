@@ -99,9 +99,7 @@ impl Authorizer {
             Authorizer::User(c) => {
                 c.handle_resource_answer(answer, used, operation, interactive).await
             }
-            Authorizer::Headless(c) => {
-                c.handle_resource_response(answer.status, answer.www_authenticate, used).await
-            }
+            Authorizer::Headless(c) => c.handle_resource_answer(answer, used).await,
         }
     }
 
@@ -114,11 +112,13 @@ impl Authorizer {
         token: Option<&AccessToken>,
     ) -> Result<RequestAuth, Error> {
         let bearer = RequestAuth { bearer: token.map(|t| t.secret().to_owned()), headers: vec![] };
-        let Authorizer::User(c) = self else { return Ok(bearer) };
         if token.is_none() {
             return Ok(bearer);
         }
-        let headers = c.resource_request_headers(method, url).await?;
+        let headers = match self {
+            Authorizer::User(c) => c.resource_request_headers(method, url).await?,
+            Authorizer::Headless(c) => c.resource_request_headers(method, url).await?,
+        };
         if !headers.iter().any(|(n, _)| n.eq_ignore_ascii_case(DPOP_HEADER)) {
             return Ok(bearer);
         }

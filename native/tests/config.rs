@@ -198,6 +198,38 @@ fn dpop_option() {
 }
 
 #[test]
+fn dpop_option_of_the_headless_providers() {
+    use mcp_oauth::core::dpop::DpopMode;
+    let url = "https://mcp.example.com/mcp";
+    for (name, mode) in
+        [("auto", DpopMode::Auto), ("always", DpopMode::Always), ("never", DpopMode::Never)]
+    {
+        let c = parse(&service(&format!("    client_secret: s\n    dpop: {name}\n"))).unwrap();
+        let AuthProvider::ServiceAccount(sa) = &c.authentication[0].1 else { panic!() };
+        assert_eq!(sa.dpop, mode);
+        let client = sa.load_credentials("authentication.sa").expect("credentials");
+        let o = sa.headless_options("authentication.sa", url, client).expect("options");
+        assert_eq!(o.dpop, mode);
+        let c = parse(&workload(&format!("    assertion_file: /t\n    dpop: {name}\n"))).unwrap();
+        let AuthProvider::WorkloadIdentity(w) = &c.authentication[0].1 else { panic!() };
+        assert_eq!(w.headless_options("authentication.w", url).expect("options").dpop, mode);
+    }
+    let c = parse(&service("    client_secret: s\n")).unwrap();
+    let AuthProvider::ServiceAccount(sa) = &c.authentication[0].1 else { panic!() };
+    assert_eq!(sa.dpop, DpopMode::Auto, "the default");
+    fails(
+        &service("    client_secret: s\n    dpop: yes\n"),
+        "authentication.sa.dpop",
+        "config_invalid_value",
+    );
+    fails(
+        &workload("    assertion_file: /t\n    dpop: 1\n"),
+        "authentication.w.dpop",
+        "config_invalid_value",
+    );
+}
+
+#[test]
 fn every_service_account_option() {
     let c = parse(&service(
         r#"    client_secret: ${SECRET}

@@ -688,3 +688,84 @@ async fn redirect_uri_rewrite_keeps_the_query_and_an_explicit_port() {
     let cfg = config("http://127.0.0.1:9/mcp", "http://[::1]/cb", store.clone(), store);
     assert_eq!(cfg.redirect_listen_addr(), Some("[::1]:8000".parse().unwrap()));
 }
+
+/// RFC 7638 §3.2 thumbprint of an EC JWK, computed here independently of the code under test.
+fn ec_thumbprint(jwk: &serde_json::Value) -> String {
+    use sha2::Digest;
+    let canonical = format!(
+        r#"{{"crv":"{}","kty":"EC","x":"{}","y":"{}"}}"#,
+        jwk["crv"].as_str().unwrap(),
+        jwk["x"].as_str().unwrap(),
+        jwk["y"].as_str().unwrap()
+    );
+    let digest = sha2::Sha256::digest(canonical.as_bytes());
+    mcp_oauth::core::__private::encoding::base64url_nopad(&digest)
+}
+
+/// The server's `dpop` option (RFC 9449): one user against a DPoP-only MCP server with nonces at
+/// both servers; the default `never` is overridden for that server by `server_dpop`. The user's
+/// tokens are DPoP-bound to a key kept in their (Redis) entry: a second replica started after
+/// the first is gone serves the user from the store with the same key, no token request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_users_tokens_are_dpop_bound_and_the_key_is_reloaded_from_the_store() {
+    use mcp_oauth::core::dpop::{DpopMode, DpopSigner};
+    let peers =
+        Peers::start_with(&[("PEER_DPOP_NONCE", "1".into())], &[("MCP_DPOP_NONCE", "1".into())]);
+    let redis = Redis::start();
+    let auth = Auth::Bearer(jwt("Alice", 600, JWT_SECRET));
+    let dpop_config = |redirect: &str, store: Arc<RedisStore>| {
+        let mut c = config(&peers.mcp_url, redirect, store.clone(), store);
+        c.dpop = DpopMode::Never;
+        c.with_server_dpop("demo", DpopMode::Auto)
+    };
+
+    let l = listener().await;
+    let redirect = format!("http://{}/auth/redirect", l.local_addr().unwrap());
+    let store = Arc::new(RedisStore::connect(&redis.url(), &STORE_KEY).await.unwrap());
+    let a = serve(l, dpop_config(&redirect, store.clone())).await;
+    let (reply, asked) = http_exchange(&a.base(), &auth, "Alice", &redirect, &whoami()).await;
+    assert!(asked);
+    assert_eq!(tool_text(&reply), "Alice", "{reply}");
+    drop(a);
+
+    // The entry holds the DPoP-bound tokens and the key they are bound to.
+    let keys = mcp_oauth::store::TokenStore::list(store.as_ref(), "Alice").await.unwrap();
+    let entry =
+        mcp_oauth::store::TokenStore::load(store.as_ref(), &keys[0]).await.unwrap().unwrap();
+    let tokens = entry.tokens.clone().unwrap();
+    assert!(tokens.is_dpop_bound());
+    let key = mcp_oauth::dpop::RingDpopSigner::from_material(entry.dpop_key.as_ref().unwrap())
+        .expect("the stored key");
+    let jkt = key.key().jwk.thumbprint();
+    let as_stats = peers.as_stats().await;
+    let token_requests = as_stats["dpop_token_requests"].as_array().unwrap().clone();
+    let grants: Vec<(&str, u64)> = token_requests
+        .iter()
+        .map(|r| (r["grant_type"].as_str().unwrap(), r["status"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(
+        grants,
+        [("authorization_code", 400), ("authorization_code", 200)],
+        "one nonce retry"
+    );
+    assert_eq!(ec_thumbprint(&token_requests[1]["header"]["jwk"]), jkt);
+    let before = peers.mcp_stats().await["dpop_requests"].as_array().unwrap().len();
+
+    // Another replica, started after the first is gone: the user's entry from Redis.
+    let l = listener().await;
+    let redirect_b = format!("http://{}/auth/redirect", l.local_addr().unwrap());
+    let store_b = Arc::new(RedisStore::connect(&redis.url(), &STORE_KEY).await.unwrap());
+    let b = serve(l, dpop_config(&redirect_b, store_b)).await;
+    let (reply, asked) = http_exchange(&b.base(), &auth, "Alice", &redirect_b, &whoami()).await;
+    assert!(!asked, "no consent: the stored tokens");
+    assert_eq!(tool_text(&reply), "Alice", "{reply}");
+    let mcp = peers.mcp_stats().await["dpop_requests"].as_array().unwrap().clone();
+    assert!(mcp.len() > before);
+    for r in &mcp {
+        assert_eq!(r["authorization_scheme"], "DPoP", "never Bearer: {r}");
+        assert_eq!(ec_thumbprint(&r["header"]["jwk"]), jkt, "one key, before and after: {r}");
+    }
+    assert!(mcp[before..].iter().any(|r| r["decision"] == "accepted"), "{mcp:?}");
+    let after = peers.as_stats().await["dpop_token_requests"].as_array().unwrap().len();
+    assert_eq!(after, token_requests.len(), "no token request after the reload");
+}

@@ -1,6 +1,7 @@
 //! The headless flow's configuration: the client's credentials at a token endpoint, cross-app
 //! access, a fixed token endpoint (service accounts), and the options of [`super::HeadlessFlow`].
 
+use crate::dpop::DpopMode;
 use crate::error::Error;
 use crate::policy::ServerPolicy;
 use crate::registration;
@@ -23,7 +24,7 @@ pub enum HeadlessAuth {
         /// The configured method, if any.
         method: Option<TokenEndpointAuth>,
     },
-    /// `private_key_jwt` (RFC 7523 §2.2): the host signs what [`HeadlessFlow::poll_signature`]
+    /// `private_key_jwt` (RFC 7523 §2.2): the host signs what [`super::HeadlessFlow::poll_signature`]
     /// yields.
     PrivateKeyJwt,
 }
@@ -139,7 +140,7 @@ pub struct FixedTokenEndpoint {
     pub issuer: Option<String>,
 }
 
-/// Configuration of a [`HeadlessFlow`]. Build with [`HeadlessConfig::new`], then set fields.
+/// Configuration of a [`super::HeadlessFlow`]. Build with [`HeadlessConfig::new`], then set fields.
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct HeadlessConfig {
@@ -164,6 +165,9 @@ pub struct HeadlessConfig {
     pub legacy_discovery: bool,
     /// A token is replaced this many seconds before it expires (default 60).
     pub refresh_skew_secs: u64,
+    /// When grant requests carry DPoP proofs (RFC 9449; default [`DpopMode::Auto`];
+    /// core/src/headless/dpop.rs).
+    pub dpop: DpopMode,
 }
 
 impl HeadlessConfig {
@@ -180,6 +184,7 @@ impl HeadlessConfig {
             preferred_issuer: None,
             legacy_discovery: true,
             refresh_skew_secs: 60,
+            dpop: DpopMode::Auto,
         })
     }
 }

@@ -456,6 +456,7 @@ fn resource_answers_are_the_cores_decision() {
     );
 }
 
+mod dpop;
 mod workload;
 /// MCP SEP-2352: a 401 after the resource moved to another authorization server re-reads its
 /// metadata; credentials pinned to the first issuer are refused there before anything is sent.

@@ -385,6 +385,17 @@ impl Walker<'_> {
         Ok(o.take(key).map(|v| self.bool(v, &path)).transpose()?.unwrap_or(default))
     }
 
+    /// `dpop: auto | always | never` (default auto).
+    fn dpop(&self, o: &mut Obj<'_>) -> Result<mcp_oauth_core::dpop::DpopMode, ConfigError> {
+        let dpop_path = o.path("dpop");
+        Ok(match self.opt_string(o, "dpop")? {
+            None => mcp_oauth_core::dpop::DpopMode::Auto,
+            Some(name) => mcp_oauth_core::dpop::DpopMode::from_name(&name).ok_or_else(|| {
+                invalid(&dpop_path, format!("`{name}` is not auto, always or never"))
+            })?,
+        })
+    }
+
     fn opt_list(&self, o: &mut Obj<'_>, key: &str) -> Result<Option<Vec<String>>, ConfigError> {
         let path = o.path(key);
         o.take(key).map(|v| self.string_list(v, &path)).transpose()
@@ -465,13 +476,7 @@ impl Walker<'_> {
                 .ok_or_else(|| invalid(&alg_path, format!("`{name}` is not ES256 or RS256")))?,
         };
         let scopes = self.opt_list(&mut o, "scopes")?;
-        let dpop_path = o.path("dpop");
-        let dpop = match self.opt_string(&mut o, "dpop")? {
-            None => mcp_oauth_core::dpop::DpopMode::Auto,
-            Some(name) => mcp_oauth_core::dpop::DpopMode::from_name(&name).ok_or_else(|| {
-                invalid(&dpop_path, format!("`{name}` is not auto, always or never"))
-            })?,
-        };
+        let dpop = self.dpop(&mut o)?;
         let pkce_path = o.path("use_pkce");
         if !self.opt_bool(&mut o, "use_pkce", true)? {
             return Err(err(&pkce_path, ConfigProblem::PkceRequired));
@@ -686,6 +691,7 @@ impl Walker<'_> {
             .map(|v| self.uint(v, &buffer_path))
             .transpose()?
             .unwrap_or(60);
+        let dpop = self.dpop(&mut o)?;
         o.finish(&names(MCP_WORKLOAD_IDENTITY_OPTIONS))?;
         Ok(WorkloadIdentity {
             assertion_file,
@@ -699,6 +705,7 @@ impl Walker<'_> {
             issuer,
             scopes,
             token_cache_buffer_seconds,
+            dpop,
         })
     }
 
@@ -780,6 +787,7 @@ impl Walker<'_> {
             ));
         }
         let send_resource = self.opt_bool(&mut o, "send_resource", true)?;
+        let dpop = self.dpop(&mut o)?;
         o.finish(&names(MCP_SERVICE_ACCOUNT_OPTIONS))?;
         Ok(ServiceAccount {
             token_url,
@@ -794,6 +802,7 @@ impl Walker<'_> {
             service_token,
             service_token_header,
             send_resource,
+            dpop,
         })
     }
 }

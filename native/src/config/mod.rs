@@ -306,6 +306,8 @@ pub struct ServiceAccount {
     pub service_token_header: String,
     /// `send_resource`.
     pub send_resource: bool,
+    /// `dpop`: when tokens are DPoP-bound (RFC 9449).
+    pub dpop: mcp_oauth_core::dpop::DpopMode,
 }
 
 /// `Some("<redacted>")` for a present secret, so `Debug` still shows whether one is set.
@@ -350,6 +352,7 @@ impl fmt::Debug for ServiceAccount {
             .field("service_token", &redacted(&self.service_token))
             .field("service_token_header", &self.service_token_header)
             .field("send_resource", &self.send_resource)
+            .field("dpop", &self.dpop)
             .finish_non_exhaustive()
     }
 }

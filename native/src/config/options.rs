@@ -153,6 +153,7 @@ impl ServiceAccount {
         o.issuer = self.issuer.clone();
         o.scopes = scope_value(self.scopes.as_deref(), path)?;
         o.refresh_buffer = Duration::from_secs(self.token_cache_buffer_seconds);
+        o.dpop = self.dpop;
         if let Some(token) = &self.service_token {
             o.extra_headers.push((self.service_token_header.clone(), token.clone()));
         }
@@ -171,7 +172,7 @@ impl ServiceAccount {
 #[cfg(feature = "server")]
 impl McpOAuth2 {
     /// Applies the provider to the multi-user server's configuration: `redirect_uri`, the
-    /// client identity, `scopes` and `server_policies`; the signer of `private_key_file` is
+    /// client identity, `scopes`, `server_policies` and `dpop`; the signer of `private_key_file` is
     /// [`McpOAuth2::load_signer`]'s to read. `token_storage: file` is refused (the server keeps
     /// tokens in its own store: memory or Redis, which the host opens). `path`
     /// (`authentication.<name>`) prefixes errors.
@@ -192,6 +193,7 @@ impl McpOAuth2 {
         config.client = self.client_config(path)?;
         config.scopes = self.scope(path)?;
         config.policies = self.policies();
+        config.dpop = self.dpop;
         Ok(())
     }
 }

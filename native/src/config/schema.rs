@@ -95,7 +95,11 @@ pub const MCP_SERVICE_ACCOUNT_OPTIONS: &[OptionDoc] = &[
         "true",
         "send the RFC 8707 `resource` (the MCP server URL) with the token request",
     ),
+    opt("dpop", "auto | always | never", "auto", HEADLESS_DPOP_DOC),
 ];
+
+/// The `dpop` option of the headless providers.
+pub(super) const HEADLESS_DPOP_DOC: &str = "DPoP-bound tokens (RFC 9449): auto = when the MCP server needs them (with token_url: its DPoP challenge; else also the authorization server's metadata); the key lives in memory with the token";
 
 /// The options of each `_type`, by name (for `config schema`).
 pub fn schema(kind: &str) -> Option<&'static [OptionDoc]> {

@@ -52,6 +52,7 @@ pub const MCP_WORKLOAD_IDENTITY_OPTIONS: &[super::OptionDoc] = &[
     super::schema::opt("issuer", "URL", "token_url", "with token_url: the authorization server's issuer (the `aud` of client assertions)"),
     super::schema::opt("scopes", "list of strings (or one space-separated string)", "the server's metadata", "scopes to request"),
     super::schema::opt("token_cache_buffer_seconds", "integer", "60", "replace the cached token this many seconds before it expires"),
+    super::schema::opt("dpop", "auto | always | never", "auto", super::schema::HEADLESS_DPOP_DOC),
 ];
 
 /// `_type: mcp_workload_identity`. `Debug` prints `client_secret` as `<redacted>`.
@@ -79,6 +80,8 @@ pub struct WorkloadIdentity {
     pub scopes: Option<Vec<String>>,
     /// `token_cache_buffer_seconds`.
     pub token_cache_buffer_seconds: u64,
+    /// `dpop`: when tokens are DPoP-bound (RFC 9449).
+    pub dpop: mcp_oauth_core::dpop::DpopMode,
 }
 
 impl fmt::Debug for WorkloadIdentity {
@@ -93,6 +96,7 @@ impl fmt::Debug for WorkloadIdentity {
             .field("token_url", &self.token_url)
             .field("issuer", &self.issuer)
             .field("scopes", &self.scopes)
+            .field("dpop", &self.dpop)
             .finish_non_exhaustive()
     }
 }
@@ -129,6 +133,7 @@ impl WorkloadIdentity {
         o.issuer = self.issuer.clone();
         o.scopes = super::options::scope_value(self.scopes.as_deref(), path)?;
         o.refresh_buffer = Duration::from_secs(self.token_cache_buffer_seconds);
+        o.dpop = self.dpop;
         Ok(o)
     }
 }

@@ -124,7 +124,7 @@ impl UserManager {
             http: self.config.http.clone(),
             progress: None,
             assertion_signer: self.config.assertion_signer.clone(),
-            dpop: mcp_oauth_core::dpop::DpopMode::Auto,
+            dpop: self.config.dpop_of(server),
         };
         let template = ServerTemplate {
             name: server.into(),

@@ -27,6 +27,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use mcp_oauth_core::dpop::DpopMode;
 use mcp_oauth_core::policy::ServerPolicy;
 use mcp_oauth_core::registration::ClientConfig;
 use mcp_oauth_core::token::ClientAssertionSigner;
@@ -96,6 +97,14 @@ pub struct ServerConfig {
     /// this server at the internal network; add on-premise authorization servers to its
     /// allow-list. Applied to `http` by [`MultiUserServer::new`].
     pub egress: EgressPolicy,
+    /// When tokens are DPoP-bound (RFC 9449; `dpop` of the configuration file's `mcp_oauth2`
+    /// provider), for every MCP server without an entry in [`ServerConfig::server_dpop`].
+    /// Default `Auto`. Unless `Never`, each user gets an ES256 key per MCP server, kept in their
+    /// store entry with the tokens bound to it ([`crate::dpop`]), so that any replica and any
+    /// restart proves possession with the same key.
+    pub dpop: DpopMode,
+    /// Per MCP server (by name): its DPoP mode instead of [`ServerConfig::dpop`].
+    pub server_dpop: Vec<(String, DpopMode)>,
 }
 
 impl std::fmt::Debug for ServerConfig {
@@ -103,6 +112,8 @@ impl std::fmt::Debug for ServerConfig {
         f.debug_struct("ServerConfig")
             .field("redirect_uri", &self.redirect_uri)
             .field("servers", &self.servers)
+            .field("dpop", &self.dpop)
+            .field("server_dpop", &self.server_dpop)
             .field("consent_timeout", &self.consent_timeout)
             .field("idle_timeout", &self.idle_timeout)
             .field("max_sessions", &self.max_sessions)
@@ -140,7 +151,22 @@ impl ServerConfig {
             max_message_bytes: 256 * 1024,
             require_identified_consent: false,
             egress: EgressPolicy::deny_internal(),
+            dpop: DpopMode::Auto,
+            server_dpop: Vec::new(),
         })
+    }
+
+    /// Sets the DPoP mode of the MCP server `name` ([`ServerConfig::server_dpop`]).
+    pub fn with_server_dpop(mut self, name: impl Into<String>, mode: DpopMode) -> ServerConfig {
+        let name = name.into();
+        self.server_dpop.retain(|(n, _)| *n != name);
+        self.server_dpop.push((name, mode));
+        self
+    }
+
+    /// The DPoP mode of the MCP server `name`.
+    pub fn dpop_of(&self, name: &str) -> DpopMode {
+        self.server_dpop.iter().find(|(n, _)| n == name).map_or(self.dpop, |(_, m)| *m)
     }
 
     /// Adds an MCP server under `name`.

@@ -105,8 +105,8 @@ pub(crate) struct Opts {
     /// How to get the user's consent.
     #[arg(long, global = true, env = "MCP_OAUTH_BROWSER", value_enum, default_value_t = Browser::Open)]
     pub(crate) browser: Browser,
-    /// DPoP-bound tokens (RFC 9449): auto = when the authorization server offers DPoP and the
-    /// server needs it [default: auto, or the configuration's `dpop`].
+    /// DPoP-bound tokens (RFC 9449), for every grant: auto = when the authorization server
+    /// offers DPoP and the server needs it [default: auto, or the configuration's `dpop`].
     #[arg(long, global = true, env = "MCP_OAUTH_DPOP", value_enum)]
     pub(crate) dpop: Option<Dpop>,
     /// Where tokens are kept [default: file].

@@ -184,11 +184,7 @@ impl Setup {
             o.scopes = scope_flag(s)?;
         }
         if let Some(d) = opts.dpop {
-            o.dpop = match d {
-                crate::args::Dpop::Auto => mcp_oauth::core::dpop::DpopMode::Auto,
-                crate::args::Dpop::Always => mcp_oauth::core::dpop::DpopMode::Always,
-                crate::args::Dpop::Never => mcp_oauth::core::dpop::DpopMode::Never,
-            };
+            o.dpop = dpop_mode(d);
         }
         o.timeout = Duration::from_secs(opts.timeout);
         o.browser = match opts.browser {
@@ -382,12 +378,24 @@ impl Setup {
             o.scopes = scope_flag(s)?;
         }
         o.policies.extend(self.policies());
+        // --dpop wins over the provider's `dpop:`, as for the authorization-code flow.
+        if let Some(d) = opts.dpop {
+            o.dpop = dpop_mode(d);
+        }
         Ok(Some(Arc::new(HeadlessClient::new(o)?)))
     }
 }
 
 /// The environment variable holding the workload's assertion when no file is given.
 const ASSERTION_ENV: &str = "MCP_OAUTH_ASSERTION";
+
+pub(crate) fn dpop_mode(d: crate::args::Dpop) -> mcp_oauth::core::dpop::DpopMode {
+    match d {
+        crate::args::Dpop::Auto => mcp_oauth::core::dpop::DpopMode::Auto,
+        crate::args::Dpop::Always => mcp_oauth::core::dpop::DpopMode::Always,
+        crate::args::Dpop::Never => mcp_oauth::core::dpop::DpopMode::Never,
+    }
+}
 
 pub(crate) fn signing_alg(a: Alg) -> SigningAlg {
     match a {
