@@ -13,6 +13,8 @@
 //!   `GET /ws` (WebSocket), `POST /v1/chat` and `GET /v1/chat/{request_id}?wait=<s>`
 //!   (HTTP with long-poll). Messages: [`messages`].
 //! - [`identity`]: session cookie, `?session=` on the WebSocket URL, or a verified bearer JWT.
+//! - [`serve`]: the server as a service (`mcp-oauth serve`): options, stores, where to listen,
+//!   `/healthz` and `/readyz`, a graceful stop.
 //!
 //! No protocol logic lives here: the core decides (through [`OAuthClient`](crate::OAuthClient)).
 
@@ -21,6 +23,7 @@ pub mod identity;
 mod manager;
 pub mod messages;
 mod routes;
+pub mod serve;
 mod waiting;
 
 use std::collections::HashMap;
