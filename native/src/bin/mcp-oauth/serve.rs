@@ -157,6 +157,11 @@ pub(crate) async fn run(args: ServeArgs, opts: &Opts) -> Result<(), Error> {
         .collect();
     let redirect_uri = service.server().config().redirect_uri.clone();
     let storage = service.storage().to_owned();
+    let kept = if storage.starts_with("memory") {
+        "pending consents end with this process (memory store)"
+    } else {
+        "pending consents stay in the store for any replica to complete"
+    };
     let bound = service.bind().await?;
     let signal = serve::shutdown_signal();
     let url = format!("http://{}", bound.local_addr());
@@ -170,7 +175,7 @@ pub(crate) async fn run(args: ServeArgs, opts: &Opts) -> Result<(), Error> {
     let left = bound
         .serve(async {
             let signal = signal.await;
-            eprintln!("mcp-oauth serve: {signal}: stopping; pending consents stay in the store");
+            eprintln!("mcp-oauth serve: {signal}: stopping; {kept}");
         })
         .await?;
     if left > 0 {
