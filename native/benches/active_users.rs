@@ -5,8 +5,8 @@
 //! memory store; its RSS is read from /proc after one warm-up user and after all N.
 //!
 //! `cargo bench -p mcp-oauth --bench active_users` (needs the peers' `npm ci`); `SERVE_BIN`
-//! measures another build of the binary. Prints numbers; asserts only that every call answered
-//! with the caller's name.
+//! measures another build of the binary. Prints numbers, failed calls included; asserts only
+//! that no call answered with another user's name.
 #![allow(clippy::unwrap_used, clippy::panic, clippy::print_stdout)]
 
 #[path = "../tests/common/mod.rs"]
@@ -34,8 +34,14 @@ fn rss_kib(pid: u32) -> u64 {
     line.split_whitespace().nth(1).unwrap().parse().unwrap()
 }
 
-/// One user: a request that needs consent, the consent, then `calls` more calls.
-async fn user(base: Arc<String>, redirect: Arc<String>, name: String, calls: usize) {
+/// One user: a request that needs consent, the consent, then `calls` more calls. Returns the
+/// calls that failed (with the first error); a result naming another user is a panic.
+async fn user(
+    base: Arc<String>,
+    redirect: Arc<String>,
+    name: String,
+    calls: usize,
+) -> (usize, Option<String>) {
     let auth = Auth::Bearer(jwt(&name, 3600, JWT.as_bytes()));
     let (status, reply) = post_chat(&base, &auth, &whoami()).await;
     assert_eq!(status, 202, "{name}: {reply}");
@@ -43,12 +49,22 @@ async fn user(base: Arc<String>, redirect: Arc<String>, name: String, calls: usi
     let id = reply["request_id"].as_str().unwrap().to_owned();
     let (status, page) = consent(&link, &name, &redirect).await;
     assert_eq!(status, 200, "{name}: {page}");
+    let mut failed = (0, None);
+    let mut check = |status: u16, reply: serde_json::Value| {
+        if status == 200 && reply["type"] == "result" {
+            assert_eq!(tool_text(&reply), name, "{reply}");
+        } else {
+            failed.0 += 1;
+            failed.1.get_or_insert_with(|| format!("{name}: HTTP {status} {reply}"));
+        }
+    };
     let (status, reply) = poll_chat(&base, &auth, &id, 30).await;
-    assert_eq!((status, tool_text(&reply)), (200, name.clone()), "{reply}");
+    check(status, reply);
     for _ in 1..calls {
         let (status, reply) = post_chat(&base, &auth, &whoami()).await;
-        assert_eq!((status, tool_text(&reply)), (200, name.clone()), "{reply}");
+        check(status, reply);
     }
+    failed
 }
 
 fn main() {
@@ -79,7 +95,7 @@ fn main() {
 
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     mcp_oauth::http::install_crypto_provider();
-    let (before, after, took, registrations) = rt.block_on(async {
+    let (before, after, took, registrations, failed) = rt.block_on(async {
         user(base.clone(), redirect.clone(), "warmup".into(), 2).await;
         let before = rss_kib(pid);
         let started = Instant::now();
@@ -89,19 +105,23 @@ fn main() {
             let permit = sem.clone().acquire_owned().await.unwrap();
             let (base, redirect) = (base.clone(), redirect.clone());
             tasks.push(tokio::spawn(async move {
-                user(base, redirect, format!("user{i}"), calls).await;
+                let failed = user(base, redirect, format!("user{i}"), calls).await;
                 drop(permit);
+                failed
             }));
         }
+        let mut failed = (0, None);
         for t in tasks {
-            t.await.unwrap();
+            let (n, first) = t.await.unwrap();
+            failed.0 += n;
+            failed.1 = failed.1.or(first);
         }
         let took = started.elapsed();
         // Let the allocator settle.
         tokio::time::sleep(std::time::Duration::from_millis(500)).await;
         let stats = peers.as_stats().await;
         let counts = (common::count(&stats, "/register"), common::count(&stats, "/metadata"));
-        (before, rss_kib(pid), took, counts)
+        (before, rss_kib(pid), took, counts, failed)
     });
     common::stop(&mut child);
     let per_user = (after.saturating_sub(before)) as f64 / users as f64;
@@ -112,6 +132,10 @@ fn main() {
         "  at the authorization server (warm-up included): {} registrations, {} metadata fetches",
         registrations.0, registrations.1
     );
+    println!("  failed calls: {} of {}", failed.0, users * calls);
+    if let Some(first) = failed.1 {
+        println!("  first failure: {first}");
+    }
     println!(
         "  wall time: {:.2} s ({:.1} ms per user, peers included)",
         took.as_secs_f64(),

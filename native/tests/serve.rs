@@ -251,3 +251,59 @@ fn usage_errors_name_what_is_wrong_and_exit_2() {
     assert_eq!(code, Some(2), "{stderr}");
     assert!(stderr.contains("expected NAME=URL"), "{stderr}");
 }
+
+/// Users of one application share one dynamic registration per authorization server: eight
+/// users consenting at once on a cold store register once, and their tokens stay apart; with
+/// `--registration-per-user`, each registers their own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn users_share_one_registration_unless_configured_per_user() {
+    let peers = Peers::start();
+    for (per_user, users, expected) in [(false, 8, 1), (true, 3, 3)] {
+        peers.reset_as_stats().await;
+        let port = free_port();
+        let redirect = format!("http://127.0.0.1:{port}/auth/redirect");
+        let demo = format!("demo={}", peers.mcp_url);
+        let mut args = vec![
+            "--mcp",
+            &demo,
+            "--redirect-uri",
+            &redirect,
+            "--egress-allow",
+            "127.0.0.0/8",
+            "--jwt-hs256-secret",
+            JWT,
+            "--jwt-issuer",
+            JWT_ISSUER,
+            "--jwt-audience",
+            JWT_AUDIENCE,
+        ];
+        if per_user {
+            args.push("--registration-per-user");
+        }
+        let serve = Serve::start(&args, &[("MCP_OAUTH_SESSION_SECRET", SECRET)]);
+        mcp_oauth::http::install_crypto_provider();
+        let mut tasks = Vec::new();
+        for i in 0..users {
+            let (base, redirect) = (serve.url.clone(), redirect.clone());
+            tasks.push(tokio::spawn(async move {
+                let name = format!("user{i}");
+                let auth = Auth::Bearer(jwt(&name, 600, JWT.as_bytes()));
+                let (status, reply) = post_chat(&base, &auth, &whoami()).await;
+                assert_eq!(status, 202, "{reply}");
+                let (status, page) =
+                    consent(reply["url"].as_str().unwrap(), &name, &redirect).await;
+                assert_eq!(status, 200, "{page}");
+                let id = reply["request_id"].as_str().unwrap();
+                let (status, reply) = poll_chat(&base, &auth, id, 30).await;
+                assert_eq!((status, tool_text(&reply)), (200, name), "{reply}");
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+        let stats = peers.as_stats().await;
+        assert_eq!(common::count(&stats, "/register"), expected, "per_user={per_user}: {stats}");
+        let ids = stats["client_ids"].as_object().unwrap();
+        assert_eq!(ids.len() as u64, expected, "client ids shown to the AS: {stats}");
+    }
+}

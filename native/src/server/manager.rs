@@ -125,6 +125,8 @@ impl UserManager {
             progress: None,
             assertion_signer: self.config.assertion_signer.clone(),
             dpop: mcp_oauth_core::dpop::DpopMode::Auto,
+            shared_registrations: (!self.config.registration_per_user)
+                .then(|| super::SHARED_REGISTRATIONS_USER.to_owned()),
         };
         let template = ServerTemplate {
             name: server.into(),

@@ -81,9 +81,6 @@ pub struct ServerConfig {
     pub cache: Arc<MetadataCache>,
     /// The HTTP client for authorization servers.
     pub http: HttpClient,
-    /// The HTTP client for MCP servers, shared by every user's session (one connection pool per
-    /// process; [`crate::mcp::mcp_http_client`]).
-    pub mcp_http: reqwest::Client,
     /// At most this many requests of one user run at once (HTTP and WebSocket together,
     /// including those waiting for consent); past it: `too_many_requests` (default 16).
     pub max_requests_per_user: usize,
@@ -97,6 +94,11 @@ pub struct ServerConfig {
     /// session of this server) consent, but lets a user who forwards their link get another
     /// person's consent stored as theirs. Turn it on whenever users' browsers carry the session.
     pub require_identified_consent: bool,
+    /// Every user registers a client of their own at each authorization server. Default
+    /// `false`: one dynamic registration per authorization server, shared by all users (kept in
+    /// the token store under [`SHARED_REGISTRATIONS_USER`]), as an application normally has one
+    /// client per authorization server.
+    pub registration_per_user: bool,
     /// Where [`ServerConfig::http`] may connect: by default internal addresses are refused
     /// ([`EgressPolicy::deny_internal`]), so that an MCP server's 401 or metadata cannot point
     /// this server at the internal network; add on-premise authorization servers to its
@@ -141,11 +143,11 @@ impl ServerConfig {
             max_sessions: 10_000,
             cache: Arc::new(MetadataCache::new()),
             http: HttpClient::new()?.with_egress(EgressPolicy::deny_internal())?,
-            mcp_http: crate::mcp::mcp_http_client()?,
             max_requests_per_user: 16,
             max_requests_total: 10_000,
             max_message_bytes: 256 * 1024,
             require_identified_consent: false,
+            registration_per_user: false,
             egress: EgressPolicy::deny_internal(),
         })
     }
@@ -173,6 +175,11 @@ impl ServerConfig {
             .unwrap_or_default()
     }
 }
+
+/// The store user that holds the shared dynamic registrations
+/// ([`ServerConfig::registration_per_user`]): its control character keeps it apart from every
+/// identity ([`identity::valid_user`]).
+pub const SHARED_REGISTRATIONS_USER: &str = "\u{0}registrations";
 
 /// A pending HTTP request (after `oauth_required`), polled with `GET /v1/chat/{id}`.
 struct PendingRequest {
@@ -358,8 +365,7 @@ impl MultiUserServer {
         on_consent: impl FnOnce(ConsentRequired),
     ) -> Result<serde_json::Value, RunError> {
         let session = self.inner.manager.get(user, &request.server).map_err(RunError::Client)?;
-        let http = &self.inner.config.mcp_http;
-        match perform(&session, &request.action, http).await {
+        match perform(&session, &request.action).await {
             Err(Error::AuthorizationRequired { .. }) => {}
             other => return other.map_err(RunError::Client),
         }
@@ -377,7 +383,7 @@ impl MultiUserServer {
         outcome?;
         session.client.reload().await;
         *session.mcp.lock().await = None;
-        perform(&session, &request.action, http).await.map_err(RunError::Client)
+        perform(&session, &request.action).await.map_err(RunError::Client)
     }
 
     /// Starts (or joins) the consent of this session: the pending authorization is kept in the
@@ -608,21 +614,14 @@ impl CallbackPageError {
 /// Runs one MCP operation in the session, connecting first when needed. A broken cached
 /// connection is dropped; `tools/list` is then tried once more on a new one, while a tool call
 /// is never repeated (it may have run).
-async fn perform(
-    session: &UserSession,
-    action: &Action,
-    http: &reqwest::Client,
-) -> Result<serde_json::Value, Error> {
+async fn perform(session: &UserSession, action: &Action) -> Result<serde_json::Value, Error> {
     let url = session.url.clone();
     let mut mcp = session.mcp.lock().await;
     for attempt in 0..2 {
         let reused = mcp.is_some();
         let conn = match mcp.take() {
             Some(conn) => *conn,
-            None => {
-                let auth = Some(crate::mcp::Authorizer::User(Arc::clone(&session.client)));
-                McpSession::connect_over(&url, auth, false, http.clone()).await?
-            }
+            None => McpSession::connect(&url, Some(Arc::clone(&session.client)), false).await?,
         };
         let result = match action {
             Action::ListTools => conn.list_tools().await.map(|tools| {

@@ -80,6 +80,8 @@ pub struct ServeOptions {
     /// Consent links open only in a browser identified as the requesting user
     /// ([`ServerConfig::require_identified_consent`]).
     pub require_identified_consent: bool,
+    /// Every user registers their own client ([`ServerConfig::registration_per_user`]).
+    pub registration_per_user: bool,
     /// Serve the demo page at `/` and `POST /login`, which trusts any name it is given: for
     /// trying the server out, never for users.
     pub demo_login: bool,
@@ -121,6 +123,7 @@ impl ServeOptions {
             egress_allow: Vec::new(),
             consent_timeout: Duration::from_secs(300),
             require_identified_consent: false,
+            registration_per_user: false,
             demo_login: false,
             shutdown_grace: Duration::from_secs(10),
         }
@@ -347,6 +350,7 @@ pub async fn prepare(opts: ServeOptions) -> Result<Service, Error> {
     let mut config = ServerConfig::new(tokens, pending)?;
     config.consent_timeout = opts.consent_timeout;
     config.require_identified_consent = opts.require_identified_consent;
+    config.registration_per_user = opts.registration_per_user;
     match &file {
         Some(f) => {
             config.servers = f.servers.clone();

@@ -62,6 +62,10 @@ pub(crate) struct ServeArgs {
     /// bearer JWT).
     #[arg(long, env = "MCP_OAUTH_REQUIRE_IDENTIFIED_CONSENT")]
     require_identified_consent: bool,
+    /// Register a client per user at each authorization server [default: one registration per
+    /// authorization server, shared by all users].
+    #[arg(long, env = "MCP_OAUTH_REGISTRATION_PER_USER")]
+    registration_per_user: bool,
     /// Serve a demo page at / with a login that trusts any name: for trying the server out,
     /// never for real users.
     #[arg(long, env = "MCP_OAUTH_DEMO_LOGIN")]
@@ -136,6 +140,7 @@ pub(crate) async fn run(args: ServeArgs, opts: &Opts) -> Result<(), Error> {
     o.egress_allow = args.egress_allow;
     o.consent_timeout = Duration::from_secs(args.consent_timeout);
     o.require_identified_consent = args.require_identified_consent;
+    o.registration_per_user = args.registration_per_user;
     o.demo_login = args.demo_login;
     o.shutdown_grace = Duration::from_secs(args.shutdown_grace);
     let service = serve::prepare(o).await?;
