@@ -22,7 +22,7 @@ use std::time::Duration;
 use mcp_oauth_core::authorize::PendingAuthorization;
 use mcp_oauth_core::http::HttpResponse;
 use mcp_oauth_core::policy::ServerPolicy;
-use mcp_oauth_core::registration::ClientConfig;
+use mcp_oauth_core::registration::{ClientConfig, ClientRegistration, IdentitySource};
 use mcp_oauth_core::secret::AccessToken;
 use mcp_oauth_core::url::ResourceUrl;
 use mcp_oauth_core::{AuthFlow, Discovery, FlowConfig, FlowEvent, FlowStatus};
@@ -88,6 +88,11 @@ pub struct ClientOptions {
     /// When tokens are DPoP-bound (RFC 9449; `--dpop`, `dpop:` in YAML). Unless `Never`, each
     /// (user, server) gets an ES256 key ([`crate::dpop`]) kept in its entry.
     pub dpop: mcp_oauth_core::dpop::DpopMode,
+    /// Share dynamic client registrations among every user of these options: one registration
+    /// per authorization server, kept in the store under this user name (keyed by issuer), as
+    /// an application normally has one client per authorization server. `None` (the default):
+    /// each user registers their own client.
+    pub shared_registrations: Option<String>,
 }
 
 impl std::fmt::Debug for ClientOptions {
@@ -122,6 +127,7 @@ impl ClientOptions {
             progress: None,
             assertion_signer: None,
             dpop: mcp_oauth_core::dpop::DpopMode::Auto,
+            shared_registrations: None,
         })
     }
 }
@@ -145,6 +151,18 @@ pub struct OAuthClient {
     reserved: Arc<std::sync::Mutex<Option<Reservation>>>,
     /// The last logout met a token the server does not revoke (RFC 7009 §2.2.1).
     not_revocable: std::sync::atomic::AtomicBool,
+    /// Shared with the clients made by [`OAuthClient::for_user`]
+    /// ([`ClientOptions::shared_registrations`]).
+    sharing: Arc<SharingState>,
+}
+
+/// How the users of one [`ClientOptions`] share registrations in this process: until a shared
+/// registration is known, whatever may register runs one user at a time (`gate`), so that
+/// users arriving together register once.
+#[derive(Default)]
+struct SharingState {
+    gate: Mutex<()>,
+    known: std::sync::atomic::AtomicBool,
 }
 
 /// How long a cross-process refresh lock lives at most (a crashed holder frees it by then).
@@ -197,6 +215,7 @@ impl OAuthClient {
             held_lock: std::sync::Mutex::new(None),
             reserved: Arc::new(std::sync::Mutex::new(reservation)),
             not_revocable: Default::default(),
+            sharing: Arc::default(),
         })
     }
 
@@ -212,6 +231,7 @@ impl OAuthClient {
             held_lock: std::sync::Mutex::new(None),
             reserved: Arc::clone(&self.reserved),
             not_revocable: Default::default(),
+            sharing: Arc::clone(&self.sharing),
         }
     }
 
@@ -295,10 +315,65 @@ impl OAuthClient {
             if let Some(d) = cached {
                 flow.use_discovery(d);
             }
+            self.adopt_shared_registrations(&mut flow).await?;
             self.set_dpop_key(&mut flow)?;
             inner.flow = Some(flow);
         }
         inner.flow.as_mut().ok_or_else(|| Error::Usage("flow not loaded".into()))
+    }
+
+    /// Adds the dynamic registrations shared by every user ([`ClientOptions::shared_registrations`])
+    /// for the issuers this user has none of (a user's own registration stays: their tokens
+    /// were issued to it).
+    async fn adopt_shared_registrations(&self, flow: &mut AuthFlow) -> Result<(), Error> {
+        let Some(owner) = &self.opts.shared_registrations else {
+            return Ok(());
+        };
+        for key in self.opts.store.list(owner).await? {
+            let Some(entry) = self.opts.store.load(&key).await? else { continue };
+            let Some(reg) = entry.registration.filter(|r| r.source == IdentitySource::Dynamic)
+            else {
+                continue;
+            };
+            self.sharing.known.store(true, std::sync::atomic::Ordering::Relaxed);
+            if flow.registration_for(&reg.issuer).is_none() {
+                flow.add_registration(reg);
+            }
+        }
+        Ok(())
+    }
+
+    /// With shared registrations, while none is known in this process: the gate that makes
+    /// steps that may register run one user at a time, and the flow re-reads the store after
+    /// waiting (another user may have registered meanwhile).
+    async fn registration_gate(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
+        let sharing = self.opts.shared_registrations.is_some()
+            && !self.sharing.known.load(std::sync::atomic::Ordering::Relaxed);
+        if sharing {
+            Some(self.sharing.gate.lock().await)
+        } else {
+            None
+        }
+    }
+
+    /// Keeps a new dynamic registration for every user ([`ClientOptions::shared_registrations`]):
+    /// an entry holding only the registration, under (owner, issuer, issuer).
+    async fn share_registration(&self, registration: &ClientRegistration) -> Result<(), Error> {
+        let Some(owner) = &self.opts.shared_registrations else {
+            return Ok(());
+        };
+        if registration.source != IdentitySource::Dynamic {
+            return Ok(());
+        }
+        let key = StoreKey {
+            user: owner.clone(),
+            resource: registration.issuer.clone(),
+            issuer: registration.issuer.clone(),
+        };
+        let entry = StoredEntry { registration: Some(registration.clone()), ..Default::default() };
+        self.opts.store.save(&key, &entry).await?;
+        self.sharing.known.store(true, std::sync::atomic::Ordering::Relaxed);
+        Ok(())
     }
 
     /// The DPoP key of this (user, server): the one stored in the entry, else a new one (kept in
@@ -342,6 +417,7 @@ impl OAuthClient {
                 FlowEvent::ClientRegistered(reg) => {
                     self.progress(Progress::Registered { client_id: reg.client_id.clone() });
                     self.persist(flow, &reg.issuer).await?;
+                    self.share_registration(&reg).await?;
                 }
                 FlowEvent::TokensUpdated { issuer, .. } => self.persist(flow, &issuer).await?,
                 // The pin of configured credentials lives with the registration for `issuer`.
@@ -484,8 +560,12 @@ impl OAuthClient {
 
     /// Runs a whole authorization now (the `login` command), whatever tokens are held.
     pub async fn authorize(&self) -> Result<(), Error> {
+        let gate = self.registration_gate().await;
         let mut inner = self.inner.lock().await;
         let flow = self.flow(&mut inner).await?;
+        if gate.is_some() {
+            self.adopt_shared_registrations(flow).await?;
+        }
         self.progress(Progress::Authorizing);
         flow.begin_authorization(now(), entropy()?)?;
         match self.drive(flow).await? {
@@ -566,8 +646,12 @@ impl OAuthClient {
         interactive: bool,
     ) -> Result<ResourceDecision, Error> {
         let ResourceAnswer { status, www_authenticate, dpop_nonce } = answer;
+        let gate = self.registration_gate().await;
         let mut inner = self.inner.lock().await;
         let flow = self.flow(&mut inner).await?;
+        if gate.is_some() {
+            self.adopt_shared_registrations(flow).await?;
+        }
         let response =
             ResourceResponse { status, www_authenticate, token_used: used, operation, dpop_nonce };
         let decide = async |this: &Self, flow: &mut AuthFlow, _| {
@@ -619,8 +703,12 @@ impl OAuthClient {
     /// process with the same configuration finishes it with
     /// [`OAuthClient::complete_authorization`].
     pub async fn start_authorization(&self) -> Result<PendingAuthorization, Error> {
+        let gate = self.registration_gate().await;
         let mut inner = self.inner.lock().await;
         let flow = self.flow(&mut inner).await?;
+        if gate.is_some() {
+            self.adopt_shared_registrations(flow).await?;
+        }
         flow.begin_authorization(now(), entropy()?)?;
         self.drive(flow).await?;
         let pending = flow.pending().cloned();

@@ -295,6 +295,11 @@ impl AuthFlow {
         self.discovery = Some(discovery.into());
     }
 
+    /// The client registration held for `issuer`, if any.
+    pub fn registration_for(&self, issuer: &str) -> Option<&ClientRegistration> {
+        self.registrations.iter().find(|r| r.issuer == issuer)
+    }
+
     /// Adds a stored client registration (keyed by its issuer; replaces one for the same
     /// issuer).
     pub fn add_registration(&mut self, registration: ClientRegistration) {

@@ -96,6 +96,10 @@ pub enum IdentityError {
     /// Bearer tokens are not accepted by this server.
     #[error("this server accepts no bearer tokens (no JWT verification is configured)")]
     JwtNotConfigured,
+    /// The identity names no usable user: empty, longer than 256 bytes, or with control
+    /// characters (store keys and the server's own reserved names use those).
+    #[error("the identity's user id is empty, longer than 256 bytes or has control characters")]
+    BadUser,
 }
 
 impl IdentityError {
@@ -106,6 +110,7 @@ impl IdentityError {
             IdentityError::BadSession(_) => "session_invalid",
             IdentityError::BadToken(_) => "token_invalid",
             IdentityError::JwtNotConfigured => "bearer_not_accepted",
+            IdentityError::BadUser => "user_invalid",
         }
     }
 }
@@ -256,6 +261,9 @@ impl Identity {
 
     /// A new session id for `user` (the host calls this after its own login).
     pub fn create_session(&self, user: &str) -> Result<String, String> {
+        if !valid_user(user) {
+            return Err(IdentityError::BadUser.to_string());
+        }
         let exp = crate::now().0 + self.session_ttl.as_secs();
         let claims = SessionClaims { sub: user.to_owned(), iss: SESSION_ISSUER.into(), exp };
         jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.session_key)
@@ -377,8 +385,21 @@ impl Identity {
     }
 
     /// Identifies the caller of a request: `Authorization: Bearer` first, then the session
-    /// cookie, then (when `query_session` is allowed: WebSocket upgrades) `?session=`.
+    /// cookie, then (when `query_session` is allowed: WebSocket upgrades) `?session=`. The user
+    /// id must be usable ([`valid_user`]).
     pub async fn identify(
+        &self,
+        headers: &axum::http::HeaderMap,
+        query_session: Option<&str>,
+    ) -> Result<String, IdentityError> {
+        let user = self.identify_any(headers, query_session).await?;
+        if !valid_user(&user) {
+            return Err(IdentityError::BadUser);
+        }
+        Ok(user)
+    }
+
+    async fn identify_any(
         &self,
         headers: &axum::http::HeaderMap,
         query_session: Option<&str>,
@@ -400,6 +421,12 @@ impl Identity {
             None => Err(IdentityError::Missing),
         }
     }
+}
+
+/// A user id the server accepts: 1 to 256 bytes, no control characters (so no identity can
+/// name the server's reserved store users, such as the owner of shared registrations).
+pub fn valid_user(user: &str) -> bool {
+    !user.is_empty() && user.len() <= 256 && !user.chars().any(char::is_control)
 }
 
 /// HMAC-SHA256 (RFC 2104).

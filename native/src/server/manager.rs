@@ -125,6 +125,8 @@ impl UserManager {
             progress: None,
             assertion_signer: self.config.assertion_signer.clone(),
             dpop: self.config.dpop_of(server),
+            shared_registrations: (!self.config.registration_per_user)
+                .then(|| super::SHARED_REGISTRATIONS_USER.to_owned()),
         };
         let template = ServerTemplate {
             name: server.into(),

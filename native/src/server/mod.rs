@@ -13,6 +13,8 @@
 //!   `GET /ws` (WebSocket), `POST /v1/chat` and `GET /v1/chat/{request_id}?wait=<s>`
 //!   (HTTP with long-poll). Messages: [`messages`].
 //! - [`identity`]: session cookie, `?session=` on the WebSocket URL, or a verified bearer JWT.
+//! - [`serve`]: the server as a service (`mcp-oauth serve`): options, stores, where to listen,
+//!   `/healthz` and `/readyz`, a graceful stop.
 //!
 //! No protocol logic lives here: the core decides (through [`OAuthClient`](crate::OAuthClient)).
 
@@ -21,6 +23,7 @@ pub mod identity;
 mod manager;
 pub mod messages;
 mod routes;
+pub mod serve;
 mod waiting;
 
 use std::collections::HashMap;
@@ -92,6 +95,11 @@ pub struct ServerConfig {
     /// session of this server) consent, but lets a user who forwards their link get another
     /// person's consent stored as theirs. Turn it on whenever users' browsers carry the session.
     pub require_identified_consent: bool,
+    /// Every user registers a client of their own at each authorization server. Default
+    /// `false`: one dynamic registration per authorization server, shared by all users (kept in
+    /// the token store under [`SHARED_REGISTRATIONS_USER`]), as an application normally has one
+    /// client per authorization server.
+    pub registration_per_user: bool,
     /// Where [`ServerConfig::http`] may connect: by default internal addresses are refused
     /// ([`EgressPolicy::deny_internal`]), so that an MCP server's 401 or metadata cannot point
     /// this server at the internal network; add on-premise authorization servers to its
@@ -150,6 +158,7 @@ impl ServerConfig {
             max_requests_total: 10_000,
             max_message_bytes: 256 * 1024,
             require_identified_consent: false,
+            registration_per_user: false,
             egress: EgressPolicy::deny_internal(),
             dpop: DpopMode::Auto,
             server_dpop: Vec::new(),
@@ -192,6 +201,11 @@ impl ServerConfig {
             .unwrap_or_default()
     }
 }
+
+/// The store user that holds the shared dynamic registrations
+/// ([`ServerConfig::registration_per_user`]): its control character keeps it apart from every
+/// identity ([`identity::valid_user`]).
+pub const SHARED_REGISTRATIONS_USER: &str = "\u{0}registrations";
 
 /// A pending HTTP request (after `oauth_required`), polled with `GET /v1/chat/{id}`.
 struct PendingRequest {

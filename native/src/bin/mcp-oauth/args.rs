@@ -203,6 +203,10 @@ pub(crate) enum Command {
         #[command(subcommand)]
         command: ConfigCommand,
     },
+    /// Run the multi-user server: many users, each asked for consent in their own browser when
+    /// a tool call needs it (HTTP and WebSocket API, /healthz, /readyz; stops on SIGTERM).
+    #[cfg(feature = "server")]
+    Serve(Box<crate::serve::ServeArgs>),
 }
 
 #[derive(Subcommand, Debug)]

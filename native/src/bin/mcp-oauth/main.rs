@@ -4,6 +4,8 @@
 
 mod args;
 mod output;
+#[cfg(feature = "server")]
+mod serve;
 mod setup;
 
 use std::process::ExitCode;
@@ -82,10 +84,16 @@ async fn run(cli: Cli) -> Result<(), Error> {
     if let Command::Config { command } = &cli.command {
         return config_command(command, &cli.opts);
     }
+    #[cfg(feature = "server")]
+    if let Command::Serve(args) = cli.command {
+        return serve::run(*args, &cli.opts).await;
+    }
     let setup = Setup::new(cli.opts)?;
     let opts = &setup.opts;
     match cli.command {
         Command::Config { .. } => {}
+        #[cfg(feature = "server")]
+        Command::Serve(_) => {}
         Command::Tools { command: ToolsCommand::List { url, auth } } => {
             let url = setup.url(&url)?;
             let session = connect(&setup, &url, auth).await?;
@@ -254,6 +262,17 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    // `serve` stops on SIGTERM and Ctrl-C itself, gracefully.
+    #[cfg(feature = "server")]
+    if matches!(cli.command, Command::Serve(_)) {
+        return match runtime.block_on(run(cli)) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("mcp-oauth: error: {e}");
+                ExitCode::from(exit_code(&e))
+            }
+        };
+    }
     let result = runtime.block_on(async {
         tokio::select! {
             r = run(cli) => r,

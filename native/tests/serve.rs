@@ -1,0 +1,309 @@
+//! `mcp-oauth serve` as an operator runs it: the CLI binary on a free loopback port, health and
+//! readiness, a graceful stop on SIGTERM with a consent pending in Redis that the restarted
+//! server completes, the listen-address warning, and usage errors. Real peers, real
+//! `redis-server`.
+#![allow(clippy::unwrap_used, clippy::panic)]
+
+mod common;
+#[path = "support/multi.rs"]
+mod multi;
+
+use std::io::{BufRead, BufReader, Read};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::Peers;
+use multi::*;
+use serde_json::{json, Value};
+
+const SECRET: &str = "a-serve-test-session-secret-of-32-bytes-or-more";
+const JWT: &str = "the-shared-hs256-secret-of-the-app-0123";
+
+/// A running `mcp-oauth serve`; SIGTERM when dropped.
+struct Serve {
+    child: Option<Child>,
+    url: String,
+    stderr: Option<std::thread::JoinHandle<String>>,
+}
+
+impl Serve {
+    fn start(args: &[&str], env: &[(&str, &str)]) -> Serve {
+        let mut cmd = serve_cmd(args, env);
+        let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+        let mut stderr = child.stderr.take().unwrap();
+        let stderr = std::thread::spawn(move || {
+            let mut s = String::new();
+            let _ = stderr.read_to_string(&mut s);
+            s
+        });
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        let info: Value = serde_json::from_str(line.trim()).unwrap_or_else(|e| {
+            let _ = child.kill();
+            panic!("serve printed no JSON line ({e}): {line:?}")
+        });
+        Serve {
+            child: Some(child),
+            url: info["url"].as_str().unwrap().to_owned(),
+            stderr: Some(stderr),
+        }
+    }
+
+    /// SIGTERM; the exit status and everything written to stderr.
+    fn terminate(mut self) -> (Option<i32>, Duration, String) {
+        let mut child = self.child.take().unwrap();
+        let started = Instant::now();
+        Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+        let status = loop {
+            if let Some(s) = child.try_wait().unwrap() {
+                break s;
+            }
+            assert!(started.elapsed() < Duration::from_secs(20), "serve did not stop on SIGTERM");
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let took = started.elapsed();
+        let stderr = self.stderr.take().unwrap().join().unwrap();
+        (status.code(), took, stderr)
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        if let Some(child) = &mut self.child {
+            common::stop(child);
+        }
+    }
+}
+
+fn serve_cmd(args: &[&str], env: &[(&str, &str)]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_mcp-oauth"));
+    cmd.arg("serve").args(args);
+    // Nothing from the developer's environment.
+    for var in
+        ["MCP_OAUTH_STORE_KEY", "MCP_OAUTH_CONFIG", "MCP_OAUTH_REDIRECT_URI", "MCP_OAUTH_PORT"]
+    {
+        cmd.env_remove(var);
+    }
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd
+}
+
+async fn get(url: &str) -> (u16, Value) {
+    mcp_oauth::http::install_crypto_provider();
+    let resp = reqwest::get(url).await.unwrap();
+    let status = resp.status().as_u16();
+    (status, resp.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_is_healthy_and_ready_and_stops_on_sigterm() {
+    let port = free_port();
+    let redirect = format!("http://127.0.0.1:{port}/auth/redirect");
+    // The port comes from the redirect URI; the session secret from the environment.
+    let serve = Serve::start(
+        &["--mcp", "demo=http://127.0.0.1:9/mcp", "--redirect-uri", &redirect],
+        &[("MCP_OAUTH_SESSION_SECRET", SECRET)],
+    );
+    assert_eq!(serve.url, format!("http://127.0.0.1:{port}"));
+    assert_eq!(get(&format!("{}/healthz", serve.url)).await, (200, json!({"status": "ok"})));
+    assert_eq!(get(&format!("{}/readyz", serve.url)).await, (200, json!({"status": "ready"})));
+    // No demo page unless asked for.
+    assert_eq!(get(&format!("{}/", serve.url)).await.0, 404);
+    let (code, took, stderr) = serve.terminate();
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(took < Duration::from_secs(5), "stopping took {took:?}");
+    assert!(stderr.contains(&format!("listening on http://127.0.0.1:{port}")), "{stderr}");
+    assert!(stderr.contains("SIGTERM: stopping") && stderr.contains("stopped"), "{stderr}");
+    assert!(stderr.contains("pending consents end with this process (memory store)"), "{stderr}");
+    assert!(!stderr.contains("warning"), "{stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readyz_follows_the_store_and_recovers_without_restart() {
+    let mut redis = Redis::start();
+    let redis_port = redis.port;
+    let key = "cd".repeat(32);
+    let serve = Serve::start(
+        &[
+            "--mcp",
+            "demo=http://127.0.0.1:9/mcp",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--redis",
+            &redis.url(),
+        ],
+        &[("MCP_OAUTH_SESSION_SECRET", SECRET), ("MCP_OAUTH_STORE_KEY", &key)],
+    );
+    let ready = format!("{}/readyz", serve.url);
+    assert_eq!(get(&ready).await.0, 200);
+    redis.stop();
+    let (status, body) = get(&ready).await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["type"], "error");
+    assert_eq!(body["code"], "store_unavailable");
+    assert!(body["message"].as_str().unwrap().contains("redis://127.0.0.1"), "{body}");
+    // Still alive while the store is down.
+    assert_eq!(get(&format!("{}/healthz", serve.url)).await.0, 200);
+    let _redis = Redis::start_on(redis_port);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let (status, body) = get(&ready).await;
+        if status == 200 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "not ready again after Redis returned: {body}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Hatter asks for `whoami` over HTTP: the consent link is issued, then the server gets SIGTERM
+/// before Hatter opens it. The pending authorization is in Redis: a new `serve` on the same
+/// address takes the link and the callback, and then answers Hatter without a new consent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_consent_pending_at_sigterm_is_completed_by_the_restarted_server() {
+    let peers = Peers::start();
+    let redis = Redis::start();
+    let port = free_port();
+    let redirect = format!("http://127.0.0.1:{port}/auth/redirect");
+    let key = "ef".repeat(32);
+    let demo = format!("demo={}", peers.mcp_url);
+    let args = [
+        "--mcp",
+        &demo,
+        "--redirect-uri",
+        &redirect,
+        "--redis",
+        &redis.url(),
+        "--egress-allow",
+        "127.0.0.0/8",
+        "--jwt-hs256-secret",
+        JWT,
+        "--jwt-issuer",
+        JWT_ISSUER,
+        "--jwt-audience",
+        JWT_AUDIENCE,
+    ];
+    let env = [("MCP_OAUTH_SESSION_SECRET", SECRET), ("MCP_OAUTH_STORE_KEY", key.as_str())];
+    let first = Serve::start(&args, &env);
+    mcp_oauth::http::install_crypto_provider();
+    let hatter = Auth::Bearer(jwt("Hatter", 600, JWT.as_bytes()));
+    let (status, reply) = post_chat(&first.url, &hatter, &whoami()).await;
+    assert_eq!(status, 202, "{reply}");
+    assert_eq!(reply["type"], "oauth_required", "{reply}");
+    let link = reply["url"].as_str().unwrap().to_owned();
+    assert!(link.starts_with(&format!("http://127.0.0.1:{port}/auth/start/")), "{link}");
+
+    let (code, _, stderr) = first.terminate();
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stderr.contains("pending consents stay in the store for any replica"), "{stderr}");
+
+    let second = Serve::start(&args, &env);
+    let (status, page) = consent(&link, "Hatter", &redirect).await;
+    assert_eq!(status, 200, "{page}");
+    let (status, reply) = post_chat(&second.url, &hatter, &whoami()).await;
+    assert_eq!(status, 200, "{reply}");
+    assert_eq!(tool_text(&reply), "Hatter");
+}
+
+#[test]
+fn a_public_redirect_uri_on_loopback_is_a_startup_warning_unless_behind_a_proxy() {
+    let redirect = "https://mcp.example.com/auth/redirect";
+    let base = ["--mcp", "demo=https://mcp.example.com/mcp", "--redirect-uri", redirect];
+    let env = [("MCP_OAUTH_SESSION_SECRET", SECRET), ("MCP_OAUTH_PORT", "0")];
+    let serve = Serve::start(&base, &env);
+    assert!(serve.url.starts_with("http://127.0.0.1:"), "{}", serve.url);
+    let (code, _, stderr) = serve.terminate();
+    assert_eq!(code, Some(0));
+    assert!(
+        stderr
+            .contains("warning: the redirect URI https://mcp.example.com/auth/redirect is not on")
+            && stderr.contains("--behind-proxy")
+            && stderr.contains("--host"),
+        "{stderr}"
+    );
+    let serve = Serve::start(&[&base[..], &["--behind-proxy"]].concat(), &env);
+    let (code, _, stderr) = serve.terminate();
+    assert_eq!(code, Some(0));
+    assert!(!stderr.contains("warning"), "{stderr}");
+}
+
+#[test]
+fn usage_errors_name_what_is_wrong_and_exit_2() {
+    let run = |args: &[&str]| {
+        let out = serve_cmd(args, &[("MCP_OAUTH_SESSION_SECRET", SECRET)]).output().unwrap();
+        (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    let (code, stderr) = run(&[]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("pass --mcp NAME=URL"), "{stderr}");
+    let (code, stderr) = run(&["--mcp", "demo=http://127.0.0.1:9/mcp", "--client-id", "x"]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("serve does not use --client-id"), "{stderr}");
+    let (code, stderr) =
+        run(&["--mcp", "demo=http://127.0.0.1:9/mcp", "--redis", "redis://127.0.0.1:9/"]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("needs --store-key"), "{stderr}");
+    let (code, stderr) = run(&["--mcp", "demo"]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("expected NAME=URL"), "{stderr}");
+}
+
+/// Users of one application share one dynamic registration per authorization server: eight
+/// users consenting at once on a cold store register once, and their tokens stay apart; with
+/// `--registration-per-user`, each registers their own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn users_share_one_registration_unless_configured_per_user() {
+    let peers = Peers::start();
+    for (per_user, users, expected) in [(false, 8, 1), (true, 3, 3)] {
+        peers.reset_as_stats().await;
+        let port = free_port();
+        let redirect = format!("http://127.0.0.1:{port}/auth/redirect");
+        let demo = format!("demo={}", peers.mcp_url);
+        let mut args = vec![
+            "--mcp",
+            &demo,
+            "--redirect-uri",
+            &redirect,
+            "--egress-allow",
+            "127.0.0.0/8",
+            "--jwt-hs256-secret",
+            JWT,
+            "--jwt-issuer",
+            JWT_ISSUER,
+            "--jwt-audience",
+            JWT_AUDIENCE,
+        ];
+        if per_user {
+            args.push("--registration-per-user");
+        }
+        let serve = Serve::start(&args, &[("MCP_OAUTH_SESSION_SECRET", SECRET)]);
+        mcp_oauth::http::install_crypto_provider();
+        let mut tasks = Vec::new();
+        for i in 0..users {
+            let (base, redirect) = (serve.url.clone(), redirect.clone());
+            tasks.push(tokio::spawn(async move {
+                let name = format!("user{i}");
+                let auth = Auth::Bearer(jwt(&name, 600, JWT.as_bytes()));
+                let (status, reply) = post_chat(&base, &auth, &whoami()).await;
+                assert_eq!(status, 202, "{reply}");
+                let (status, page) =
+                    consent(reply["url"].as_str().unwrap(), &name, &redirect).await;
+                assert_eq!(status, 200, "{page}");
+                let id = reply["request_id"].as_str().unwrap();
+                let (status, reply) = poll_chat(&base, &auth, id, 30).await;
+                assert_eq!((status, tool_text(&reply)), (200, name), "{reply}");
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+        let stats = peers.as_stats().await;
+        assert_eq!(common::count(&stats, "/register"), expected, "per_user={per_user}: {stats}");
+        let ids = stats["client_ids"].as_object().unwrap();
+        assert_eq!(ids.len() as u64, expected, "client ids shown to the AS: {stats}");
+    }
+}
