@@ -646,3 +646,48 @@ authentication:
         text(&out.stderr)
     );
 }
+
+/// A pre-registered `private_key_jwt` client (authorization code) at an authorization server
+/// that demands a DPoP nonce (RFC 9449 §8): the retry with the nonce carries a new client
+/// assertion, since the first one's `jti` would be refused as a replay (RFC 7523 §3).
+#[tokio::test(flavor = "multi_thread")]
+async fn private_key_jwt_with_a_dpop_nonce_retry_signs_a_new_assertion() {
+    let peers = Peers::start_with_idp(
+        &[],
+        &[("PEER_CLIENTS", clients()), ("PEER_DPOP_NONCE", "1".into())],
+        &[("MCP_DPOP", "1".into())],
+    );
+    let es256 = key("es256.pem");
+    let out = cli(
+        &[
+            "tools",
+            "call",
+            "--name",
+            "whoami",
+            "--auth",
+            "--browser",
+            "follow",
+            "--token-store",
+            "memory",
+            "--client-id",
+            "code-es256",
+            "--private-key",
+            es256.to_str().expect("path"),
+            "--redirect-uri",
+            "http://127.0.0.1:0/cb",
+            "--dpop",
+            "auto",
+            "--url",
+            &peers.mcp_url,
+        ],
+        &[],
+    );
+    assert!(out.status.success(), "stderr: {}", text(&out.stderr));
+    assert_eq!(text(&out.stdout).trim(), "alice");
+    let stats = peers.as_stats().await;
+    let requests = stats["dpop_token_requests"].as_array().expect("recorded").clone();
+    assert_eq!(requests.len(), 2, "the code exchange and its nonce retry: {requests:?}");
+    assert_eq!(requests[0]["error"], "use_dpop_nonce", "{requests:?}");
+    assert_eq!(requests[1]["status"], 200, "{requests:?}");
+    assert_eq!(stats["token_errors"].get("invalid_client"), None, "{stats}");
+}

@@ -211,6 +211,7 @@ impl AuthFlow {
             return Ok(None);
         }
         req.headers.retain(|(name, _)| !name.eq_ignore_ascii_case(dpop::DPOP_HEADER));
+        self.renew_client_assertion(now, &mut req)?;
         if let Some(signer) = self.dpop.signer.clone() {
             let nonce = self.dpop.nonces.nonce_for(&req.url);
             let proof = dpop::sign_proof(&*signer, "POST", &req.url, now, None, nonce)?;
@@ -228,6 +229,33 @@ impl AuthFlow {
         } else {
             Ok(None)
         }
+    }
+
+    #[cfg(feature = "dpop")]
+    /// A repeated token request carries a new client assertion: RFC 7523 §3 item 7 lets the
+    /// server refuse a `jti` it has seen, so the first request's assertion would be refused as a
+    /// replay (`invalid_client`).
+    fn renew_client_assertion(&self, now: UnixTime, req: &mut HttpRequest) -> Result<(), Error> {
+        const NAME: &str = "client_assertion=";
+        let body = String::from_utf8_lossy(&req.body).into_owned();
+        if !body.split('&').any(|pair| pair.starts_with(NAME)) {
+            return Ok(());
+        }
+        let Some(assertion) = self.client_auth_parts(now)?.1 else {
+            return Ok(());
+        };
+        let mut renewed = Vec::new();
+        for pair in body.split('&') {
+            if pair.starts_with(NAME) {
+                let mut value = String::from(NAME);
+                crate::encoding::form_encode_component(&assertion, &mut value);
+                renewed.push(value);
+            } else {
+                renewed.push(pair.to_owned());
+            }
+        }
+        req.body = renewed.join("&").into_bytes();
+        Ok(())
     }
 
     /// The headers of a request to the MCP server at `url` with `method`: `Authorization` with
