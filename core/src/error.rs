@@ -181,6 +181,7 @@ pub const HOST_CODES: &[&str] = &[
     "session_invalid",
     "token_invalid",
     "bearer_not_accepted",
+    "user_invalid",
     "consent_link_unknown",
     "consent_link_other_user",
     "consent_link_unidentified",
