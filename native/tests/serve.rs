@@ -307,3 +307,37 @@ async fn users_share_one_registration_unless_configured_per_user() {
         assert_eq!(ids.len() as u64, expected, "client ids shown to the AS: {stats}");
     }
 }
+
+/// A verified identity whose user id has a control character (the server's reserved store
+/// users have one) or is too long is refused before anything is stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn user_ids_with_control_characters_are_refused() {
+    let serve = Serve::start(
+        &[
+            "--mcp",
+            "demo=http://127.0.0.1:9/mcp",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--jwt-hs256-secret",
+            JWT,
+            "--jwt-issuer",
+            JWT_ISSUER,
+            "--jwt-audience",
+            JWT_AUDIENCE,
+        ],
+        &[("MCP_OAUTH_SESSION_SECRET", SECRET)],
+    );
+    mcp_oauth::http::install_crypto_provider();
+    for user in ["\u{0}registrations", "line\nbreak", &"x".repeat(257)] {
+        let auth = Auth::Bearer(jwt(user, 600, JWT.as_bytes()));
+        let (status, reply) = post_chat(&serve.url, &auth, &whoami()).await;
+        assert_eq!(status, 401, "{reply}");
+        assert_eq!(reply["reason"], "user_invalid", "{reply}");
+    }
+    // A plain name passes identification (and then fails at the unreachable MCP server).
+    let auth = Auth::Bearer(jwt("Alice", 600, JWT.as_bytes()));
+    let (status, reply) = post_chat(&serve.url, &auth, &whoami()).await;
+    assert_ne!(status, 401, "{reply}");
+}
