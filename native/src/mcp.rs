@@ -217,6 +217,27 @@ pub enum McpHttpError {
     Auth(String),
 }
 
+/// An HTTP client for MCP requests: follows no redirects (a bearer token never travels to where
+/// a redirect points), 10 s to connect. Cheap to clone: clones share one connection pool.
+///
+/// Idle connections are reused for at most [`MCP_POOL_IDLE`]: a server may close a persistent
+/// connection whenever it is idle (RFC 9112 §9.5), and a request sent as it does fails after it
+/// left ("connection closed before message completed", "connection reset"), which is not safe
+/// to repeat for a tool call.
+pub fn mcp_http_client() -> Result<reqwest::Client, Error> {
+    crate::http::client_builder()
+        .connect_timeout(std::time::Duration::from_secs(10))
+        .pool_idle_timeout(MCP_POOL_IDLE)
+        .build()
+        .map_err(|e| Error::Transport { url: String::new(), message: e.to_string() })
+}
+
+/// How long an idle connection to an MCP server is kept for reuse ([`mcp_http_client`]): well
+/// below the 5 s after which Node's HTTP server, which many MCP servers run on, closes idle
+/// connections, with room for a loaded client that reads a response late (the server's idle
+/// time starts when it has written the response).
+pub const MCP_POOL_IDLE: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// rmcp's streamable-HTTP client with authorization.
 #[derive(Clone)]
 pub struct AuthorizedHttpClient {
@@ -235,12 +256,14 @@ impl AuthorizedHttpClient {
 
     /// Like [`AuthorizedHttpClient::new`] with any [`Authorizer`].
     pub fn with_authorizer(auth: Option<Authorizer>, interactive: bool) -> Result<Self, Error> {
-        // Never follow redirects with a bearer token attached (client_builder follows none).
-        let http = crate::http::client_builder()
-            .connect_timeout(std::time::Duration::from_secs(10))
-            .build()
-            .map_err(|e| Error::Transport { url: String::new(), message: e.to_string() })?;
-        Ok(AuthorizedHttpClient { http, auth, interactive, last_auth_error: Arc::default() })
+        Ok(Self::with_http(auth, interactive, mcp_http_client()?))
+    }
+
+    /// Like [`AuthorizedHttpClient::with_authorizer`] over `http`, which many sessions may share
+    /// (one connection pool per process: the multi-user server). `http` must follow no
+    /// redirects: a token must not travel to where a redirect points ([`mcp_http_client`]).
+    pub fn with_http(auth: Option<Authorizer>, interactive: bool, http: reqwest::Client) -> Self {
+        AuthorizedHttpClient { http, auth, interactive, last_auth_error: Arc::default() }
     }
 
     /// The typed error of the last failed authorization, if any.
@@ -630,6 +653,17 @@ impl McpSession {
         auth: Option<Authorizer>,
         interactive: bool,
     ) -> Result<McpSession, Error> {
+        Self::connect_over(url, auth, interactive, mcp_http_client()?).await
+    }
+
+    /// Like [`McpSession::connect_with`] over `http`, shared with other sessions (see
+    /// [`AuthorizedHttpClient::with_http`]).
+    pub async fn connect_over(
+        url: &str,
+        auth: Option<Authorizer>,
+        interactive: bool,
+        http: reqwest::Client,
+    ) -> Result<McpSession, Error> {
         let mut config = StreamableHttpClientTransportConfig::with_uri(url.to_owned());
         if let Some(Authorizer::Headless(h)) = &auth {
             let mut headers = HashMap::new();
@@ -642,7 +676,7 @@ impl McpSession {
             }
             config = config.custom_headers(headers);
         }
-        let client = AuthorizedHttpClient::with_authorizer(auth, interactive)?;
+        let client = AuthorizedHttpClient::with_http(auth, interactive, http);
         let transport = StreamableHttpClientTransport::with_client(client.clone(), config);
         match client_info().serve(transport).await {
             Ok(service) => {

@@ -82,6 +82,9 @@ pub struct ServerConfig {
     pub cache: Arc<MetadataCache>,
     /// The HTTP client for authorization servers.
     pub http: HttpClient,
+    /// The HTTP client for MCP servers, shared by every user's session (one connection pool per
+    /// process; [`crate::mcp::mcp_http_client`]).
+    pub mcp_http: reqwest::Client,
     /// At most this many requests of one user run at once (HTTP and WebSocket together,
     /// including those waiting for consent); past it: `too_many_requests` (default 16).
     pub max_requests_per_user: usize,
@@ -154,6 +157,7 @@ impl ServerConfig {
             max_sessions: 10_000,
             cache: Arc::new(MetadataCache::new()),
             http: HttpClient::new()?.with_egress(EgressPolicy::deny_internal())?,
+            mcp_http: crate::mcp::mcp_http_client()?,
             max_requests_per_user: 16,
             max_requests_total: 10_000,
             max_message_bytes: 256 * 1024,
@@ -391,7 +395,8 @@ impl MultiUserServer {
         on_consent: impl FnOnce(ConsentRequired),
     ) -> Result<serde_json::Value, RunError> {
         let session = self.inner.manager.get(user, &request.server).map_err(RunError::Client)?;
-        match perform(&session, &request.action).await {
+        let http = &self.inner.config.mcp_http;
+        match perform(&session, &request.action, http).await {
             Err(Error::AuthorizationRequired { .. }) => {}
             other => return other.map_err(RunError::Client),
         }
@@ -409,7 +414,7 @@ impl MultiUserServer {
         outcome?;
         session.client.reload().await;
         *session.mcp.lock().await = None;
-        perform(&session, &request.action).await.map_err(RunError::Client)
+        perform(&session, &request.action, http).await.map_err(RunError::Client)
     }
 
     /// Starts (or joins) the consent of this session: the pending authorization is kept in the
@@ -640,14 +645,21 @@ impl CallbackPageError {
 /// Runs one MCP operation in the session, connecting first when needed. A broken cached
 /// connection is dropped; `tools/list` is then tried once more on a new one, while a tool call
 /// is never repeated (it may have run).
-async fn perform(session: &UserSession, action: &Action) -> Result<serde_json::Value, Error> {
+async fn perform(
+    session: &UserSession,
+    action: &Action,
+    http: &reqwest::Client,
+) -> Result<serde_json::Value, Error> {
     let url = session.url.clone();
     let mut mcp = session.mcp.lock().await;
     for attempt in 0..2 {
         let reused = mcp.is_some();
         let conn = match mcp.take() {
             Some(conn) => *conn,
-            None => McpSession::connect(&url, Some(Arc::clone(&session.client)), false).await?,
+            None => {
+                let auth = Some(crate::mcp::Authorizer::User(Arc::clone(&session.client)));
+                McpSession::connect_over(&url, auth, false, http.clone()).await?
+            }
         };
         let result = match action {
             Action::ListTools => conn.list_tools().await.map(|tools| {
