@@ -1,5 +1,6 @@
 //! The multi-user server example: many users, each asked for OAuth consent in their own
-//! browser popup when a tool call needs it; tokens per user in memory or in Redis.
+//! browser popup when a tool call needs it; tokens per user in memory, in Redis or (from a
+//! configuration file's `token_storage: {type: mysql, url, table}`) in MySQL / MariaDB.
 //!
 //! ```sh
 //! cargo run -p mcp-oauth-examples --bin multi-user-server -- \
@@ -28,7 +29,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use clap::Parser;
 use mcp_oauth::server::{Identity, JwtConfig, JwtKey, MultiUserServer, ServerConfig};
-use mcp_oauth::store::{KeySource, MemoryStore, PendingStore, RedisStore, TokenStore};
+use mcp_oauth::store::{KeySource, MemoryStore, MysqlStore, PendingStore, RedisStore, TokenStore};
 
 const PAGE: &str = include_str!("index.html");
 
@@ -42,7 +43,8 @@ struct Args {
     /// A YAML configuration file (the CLI's format, `mcp-oauth config schema mcp_oauth2`): its
     /// streamable-HTTP function groups become the MCP servers, their `mcp_oauth2` provider gives
     /// the redirect URI, the client identity, scopes, `server_policies`, the `private_key_file`
-    /// signer and the token storage (memory or redis), through `mcp_oauth::config`'s mapping.
+    /// signer and the token storage (memory, redis or mysql), through `mcp_oauth::config`'s
+    /// mapping.
     #[arg(long, conflicts_with_all = ["mcp", "redis"])]
     config: Option<std::path::PathBuf>,
     /// The redirect URI registered with authorization servers (its path serves the callback).
@@ -70,7 +72,7 @@ struct Args {
     /// Keep tokens and pending authorizations in Redis (shared by replicas).
     #[arg(long)]
     redis: Option<String>,
-    /// The 32-byte key sealing Redis values (64 hex or 44 base64 characters).
+    /// The 32-byte key sealing Redis or MySQL values (64 hex or 44 base64 characters).
     #[arg(long, env = "MCP_OAUTH_STORE_KEY", hide_env_values = true)]
     store_key: Option<String>,
     /// An internal origin (`https://as.corp.example:8443`) or network (`10.1.0.0/16`) the server
@@ -106,6 +108,8 @@ struct FromFile {
     /// `authentication.<name>` of the one `mcp_oauth2` provider, and the provider.
     provider: (String, mcp_oauth::config::McpOAuth2),
     redis: Option<(String, String)>,
+    /// `token_storage: {type: mysql, url, table}`.
+    mysql: Option<(String, String)>,
     egress_allow: Vec<mcp_oauth::egress::EgressAllow>,
 }
 
@@ -147,10 +151,15 @@ fn from_file(path: &std::path::Path) -> Result<FromFile, String> {
         // `file` is refused by `apply_to_server` with its YAML path.
         _ => None,
     };
+    let mysql = match &o.token_storage {
+        TokenStorage::Mysql { url, table } => Some((url.clone(), table.clone())),
+        _ => None,
+    };
     Ok(FromFile {
         servers,
         provider: (format!("authentication.{name}"), o),
         redis,
+        mysql,
         egress_allow: config.egress_allow.clone(),
     })
 }
@@ -181,8 +190,19 @@ async fn run(mut args: Args) -> Result<(), String> {
         args.mcp = f.servers.clone();
         args.redirect_uri = f.provider.1.redirect_uri.clone();
     }
-    let (tokens, pending): (Arc<dyn TokenStore>, Arc<dyn PendingStore>) = match &redis {
-        Some((url, prefix)) => {
+    let mysql = file.as_ref().and_then(|f| f.mysql.clone());
+    let (tokens, pending): (Arc<dyn TokenStore>, Arc<dyn PendingStore>) = match (&redis, mysql) {
+        (_, Some((url, table))) => {
+            let key = args
+                .store_key
+                .as_deref()
+                .ok_or("token_storage mysql needs --store-key (or MCP_OAUTH_STORE_KEY)")?;
+            let key = KeySource::parse_key_text(key).map_err(|e| e.to_string())?;
+            let store =
+                Arc::new(MysqlStore::connect(&url, &table, &key).await.map_err(|e| e.to_string())?);
+            (store.clone(), store)
+        }
+        (Some((url, prefix)), None) => {
             let key = args
                 .store_key
                 .as_deref()
@@ -195,7 +215,7 @@ async fn run(mut args: Args) -> Result<(), String> {
             let store = Arc::new(store);
             (store.clone(), store)
         }
-        None => {
+        (None, None) => {
             let store = Arc::new(MemoryStore::new());
             (store.clone(), store)
         }
