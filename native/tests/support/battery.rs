@@ -343,6 +343,7 @@ pub async fn two_hundred_users<B: Backend>() {
     let b = serve(lb, config(&peers.mcp_url, &redirect, store_b.clone(), store_b.clone())).await;
     let users: Vec<String> = (0..USERS).map(|i| format!("user{i:03}")).collect();
     let limit = Arc::new(tokio::sync::Semaphore::new(16));
+    let consents_started = std::time::Instant::now();
 
     // Consent, one user at a time per permit.
     let mut tasks = Vec::new();
@@ -362,6 +363,8 @@ pub async fn two_hundred_users<B: Backend>() {
     }
     let consented = peers.as_stats().await;
     assert_eq!(count(&consented, "/token/authorization_code"), USERS as u64);
+    // Shown with --nocapture: where the test's time goes.
+    eprintln!("{USERS} consents in {:?}", consents_started.elapsed());
 
     for round in 1..=2u64 {
         // Every token is due now.
@@ -402,6 +405,7 @@ pub async fn two_hundred_users<B: Backend>() {
                 &failures[..failures.len().min(3)]
             );
         }
+        eprintln!("round {round}: {} calls in {:?}", USERS * 4, started.elapsed());
         let stats = peers.as_stats().await;
         // One refresh per user per expiry: a token is due 10 s after it is issued, so a round
         // that lasts longer than that (a loaded machine) legitimately refreshes some users again.
