@@ -7,7 +7,8 @@
 //! stops when the binary exits: it runs under a small `sh` that waits on its standard input,
 //! a pipe the test process holds, and on end of file sends `mariadbd` SIGTERM and removes the
 //! directory. [`Mariadb::start`] is a server of the caller's own, which it may stop and start
-//! again on the same port; it stops (SIGTERM) when dropped.
+//! again on the same port; it stops (SIGTERM) when dropped. Self-contained (the multi-user
+//! bench includes it too).
 #![allow(dead_code)]
 #![allow(clippy::panic, clippy::unwrap_used)]
 
@@ -41,7 +42,14 @@ struct Base {
 fn base() -> &'static Base {
     static BASE: OnceLock<Base> = OnceLock::new();
     BASE.get_or_init(|| {
-        let dir = crate::common::private_tempdir().keep();
+        let dir = {
+            use std::os::unix::fs::PermissionsExt;
+            tempfile::Builder::new()
+                .permissions(std::fs::Permissions::from_mode(0o700))
+                .tempdir()
+                .expect("tempdir")
+                .keep()
+        };
         let mut pw = [0u8; 12];
         getrandom::fill(&mut pw).unwrap();
         let password: String = pw.iter().map(|b| format!("{b:02x}")).collect();
@@ -65,6 +73,10 @@ fn base() -> &'static Base {
         );
         Base { dir, password: format!("pw-{password}") }
     })
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 fn running_as_root() -> bool {
@@ -102,7 +114,7 @@ impl Mariadb {
             .status()
             .unwrap();
         assert!(copied.success(), "copy the template data directory");
-        let db = Mariadb { port: crate::multi::free_port(), dir, process: Mutex::new(None) };
+        let db = Mariadb { port: free_port(), dir, process: Mutex::new(None) };
         db.spawn(if remove_base_on_exit { Some(&base.dir) } else { None });
         // The tests' user, by TCP as root (no password on a fresh install).
         let root = format!("mysql://root@127.0.0.1:{}/mysql", db.port);
