@@ -5,15 +5,15 @@
 //!
 //! [`shared`] is one server for the whole test binary (tests isolate themselves by table); it
 //! stops when the binary exits: it runs under a small `sh` that waits on its standard input,
-//! a pipe the test process holds, and on end of file sends `mariadbd` SIGTERM and removes the
-//! directory. [`Mariadb::start`] is a server of the caller's own, which it may stop and start
+//! a pipe the test process holds, and on end of file sends `mariadbd` SIGTERM; another `sh`
+//! then removes the temporary directory once no `mariadbd` runs in it. [`Mariadb::start`] is a server of the caller's own, which it may stop and start
 //! again on the same port; it stops (SIGTERM) when dropped. Self-contained (the multi-user
 //! bench includes it too).
 #![allow(dead_code)]
 #![allow(clippy::panic, clippy::unwrap_used)]
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock};
@@ -37,6 +37,10 @@ const SMALL: &[&str] = &[
 struct Base {
     dir: PathBuf,
     password: String,
+    /// The pipe a janitor `sh` waits on: at the binary's exit it waits for every `mariadbd`
+    /// under `dir` to end, then removes `dir`.
+    /// (It outlives this process on purpose: never waited for.)
+    _janitor: (Child, ChildStdin),
 }
 
 fn base() -> &'static Base {
@@ -50,6 +54,21 @@ fn base() -> &'static Base {
                 .expect("tempdir")
                 .keep()
         };
+        let mut janitor = Command::new("sh")
+            .arg("-c")
+            .arg(
+                r#"read line
+while pgrep -f -- "--datadir=$1/" >/dev/null; do sleep 0.2; done
+rm -rf "$1""#,
+            )
+            .arg("sh")
+            .arg(&dir)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("sh");
+        let janitor_stdin = janitor.stdin.take().unwrap();
         let mut pw = [0u8; 12];
         getrandom::fill(&mut pw).unwrap();
         let password: String = pw.iter().map(|b| format!("{b:02x}")).collect();
@@ -71,7 +90,7 @@ fn base() -> &'static Base {
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         );
-        Base { dir, password: format!("pw-{password}") }
+        Base { dir, password: format!("pw-{password}"), _janitor: (janitor, janitor_stdin) }
     })
 }
 
@@ -100,10 +119,6 @@ static NEXT: AtomicU64 = AtomicU64::new(0);
 impl Mariadb {
     /// A server of the caller's own on a free port, with the tests' user and database.
     pub async fn start() -> Mariadb {
-        Mariadb::start_in(false).await
-    }
-
-    async fn start_in(remove_base_on_exit: bool) -> Mariadb {
         let base = base();
         let dir = base.dir.join(format!("db{}", NEXT.fetch_add(1, Ordering::Relaxed)));
         std::fs::create_dir_all(&dir).unwrap();
@@ -115,7 +130,7 @@ impl Mariadb {
             .unwrap();
         assert!(copied.success(), "copy the template data directory");
         let db = Mariadb { port: free_port(), dir, process: Mutex::new(None) };
-        db.spawn(if remove_base_on_exit { Some(&base.dir) } else { None });
+        db.spawn();
         // The tests' user, by TCP as root (no password on a fresh install).
         let root = format!("mysql://root@127.0.0.1:{}/mysql", db.port);
         let pool = mysql_async::Pool::new(root.as_str());
@@ -141,7 +156,7 @@ impl Mariadb {
         db
     }
 
-    fn spawn(&self, remove_on_exit: Option<&Path>) {
+    fn spawn(&self) {
         let data = self.dir.join("data");
         let mut cmd = Command::new("sh");
         cmd.arg("-c")
@@ -149,8 +164,7 @@ impl Mariadb {
                 r#"mariadbd "$@" & pid=$!
 read line
 kill -TERM "$pid"
-wait "$pid"
-if [ -n "$REMOVE_ON_EXIT" ]; then rm -rf "$REMOVE_ON_EXIT"; fi"#,
+wait "$pid""#,
             )
             .arg("sh")
             .arg("--no-defaults")
@@ -166,10 +180,6 @@ if [ -n "$REMOVE_ON_EXIT" ]; then rm -rf "$REMOVE_ON_EXIT"; fi"#,
                 "--max-connections=500",
             ])
             .args(SMALL)
-            .env(
-                "REMOVE_ON_EXIT",
-                remove_on_exit.map(|p| p.as_os_str().to_owned()).unwrap_or_default(),
-            )
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
             .stderr(Stdio::null());
@@ -216,7 +226,7 @@ if [ -n "$REMOVE_ON_EXIT" ]; then rm -rf "$REMOVE_ON_EXIT"; fi"#,
     /// Starts it again on the same port and data.
     pub fn restart(&self) {
         self.stop();
-        self.spawn(None);
+        self.spawn();
     }
 }
 
@@ -230,7 +240,7 @@ impl Drop for Mariadb {
 /// The server shared by the tests of this binary (started on first use).
 pub async fn shared() -> &'static Mariadb {
     static SHARED: tokio::sync::OnceCell<Mariadb> = tokio::sync::OnceCell::const_new();
-    SHARED.get_or_init(|| Mariadb::start_in(true)).await
+    SHARED.get_or_init(Mariadb::start).await
 }
 
 /// A fresh table name on the shared server.
