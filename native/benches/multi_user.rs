@@ -2,7 +2,12 @@
 //! counted by a wrapping global allocator) and the time to find a user's session and token.
 //!
 //! Run: `cargo bench -p mcp-oauth --features server,redis --bench multi_user`
-//! (the Redis lookup runs when `redis-server` is on PATH; it starts one on a free port).
+//! (the Redis lookup runs when `redis-server` is on PATH; it starts one on a free port); with
+//! `--features server,redis,mysql` also the MySQL store, against a `mariadbd` it starts
+//! (tests/support/mariadb.rs).
+//!
+//! Per store: `load` of a cold session's entry, and the store's part of one refresh (take the
+//! refresh lock, re-read the entry, save it under the lock, release), without the HTTP call.
 //!
 //! A session here is what the server keeps per (user, MCP server) after the user was served and
 //! went idle: the manager's entry, the `OAuthClient` with its flow loaded (tokens, registration)
@@ -114,6 +119,15 @@ fn bench(c: &mut Criterion) {
             async move { store.load(&k).await.expect("load").expect("entry") }
         })
     });
+    let mut m = 0usize;
+    g.bench_function("MemoryStore refresh round (load, save)", |b| {
+        b.to_async(&rt).iter(|| {
+            m = (m * 7919 + 17) % SESSIONS;
+            let k = key(m);
+            let store = store.clone();
+            async move { refresh_round(store.as_ref(), &k).await }
+        })
+    });
 
     if let Some(redis) = rt.block_on(start_redis()) {
         let (child, store) = redis;
@@ -131,10 +145,21 @@ fn bench(c: &mut Criterion) {
                 async move { store.load(&key).await.expect("load").expect("entry") }
             })
         });
+        let mut r = 0usize;
+        g.bench_function("RedisStore refresh round (lock, load, save_locked, unlock)", |b| {
+            b.to_async(&rt).iter(|| {
+                r = (r * 7919 + 17) % SESSIONS;
+                let key = key(r);
+                let store = store.clone();
+                async move { refresh_round(&store, &key).await }
+            })
+        });
         drop(child);
     } else {
         eprintln!("redis-server not found: RedisStore lookup skipped");
     }
+    #[cfg(feature = "mysql")]
+    bench_mysql(&rt, &mut g);
     g.finish();
 }
 
@@ -173,6 +198,73 @@ async fn start_redis() -> Option<(Child, RedisStore)> {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     None
+}
+
+/// The store's part of one refresh (src/client.rs: lock, re-read, save under the lock, unlock).
+async fn refresh_round(store: &dyn TokenStore, k: &StoreKey) {
+    let lock = store.lock(k, Duration::from_secs(30)).await.expect("lock");
+    let entry = store.load(k).await.expect("load").expect("entry");
+    match &lock {
+        Some(lock) => store.save_locked(k, &entry, lock).await.expect("save"),
+        None => store.save(k, &entry).await.expect("save"),
+    }
+    if let Some(lock) = lock {
+        store.unlock(&lock).await.expect("unlock");
+    }
+}
+
+#[cfg(feature = "mysql")]
+#[path = "../tests/support/mariadb.rs"]
+#[allow(missing_docs)]
+mod mariadb;
+
+/// Load and refresh against a `mariadbd` of its own, 100 000 entries in its table.
+#[cfg(feature = "mysql")]
+fn bench_mysql(
+    rt: &tokio::runtime::Runtime,
+    g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+) {
+    use mcp_oauth::store::MysqlStore;
+    if std::process::Command::new("mariadbd").arg("--version").output().is_err() {
+        eprintln!("mariadbd not found: MysqlStore skipped");
+        return;
+    }
+    let db = rt.block_on(mariadb::Mariadb::start());
+    let store =
+        rt.block_on(MysqlStore::connect(&db.url(), "bench_tokens", &[9; 32])).expect("connect");
+    rt.block_on(async {
+        // 16 writers at a time: the fill is not what is measured.
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let fill = || async {
+            loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if i >= SESSIONS {
+                    break;
+                }
+                store.save(&key(i), &entry(i)).await.expect("save");
+            }
+        };
+        futures_util::future::join_all((0..16).map(|_| fill())).await;
+    });
+    let mut k = 0usize;
+    g.bench_function("MysqlStore::load (cold session, decrypt)", |b| {
+        b.to_async(rt).iter(|| {
+            k = (k * 7919 + 13) % SESSIONS;
+            let key = key(k);
+            let store = store.clone();
+            async move { store.load(&key).await.expect("load").expect("entry") }
+        })
+    });
+    let mut r = 0usize;
+    g.bench_function("MysqlStore refresh round (lock, load, save_locked, unlock)", |b| {
+        b.to_async(rt).iter(|| {
+            r = (r * 7919 + 17) % SESSIONS;
+            let key = key(r);
+            let store = store.clone();
+            async move { refresh_round(&store, &key).await }
+        })
+    });
+    drop(db);
 }
 
 criterion_group! {

@@ -792,3 +792,64 @@ fn cli_flags_win_over_the_mapping() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stdout).contains("\"authorized\":false"));
 }
+
+/// `token_storage: {type: mysql, url, table}`: the URL must be `mysql://` with a database, the
+/// table a plain identifier (default `mcp_oauth_tokens`); each error names its YAML path, and
+/// `Debug` hides the password.
+#[test]
+fn mysql_token_storage() {
+    let c = parse(&oauth2(
+        "    token_storage: {type: mysql, url: 'mysql://app:s3cret@db:3306/mcp', table: tokens_1}\n",
+    ))
+    .expect("valid");
+    let AuthProvider::OAuth2(o) = &c.authentication[0].1 else { panic!() };
+    assert_eq!(
+        o.token_storage,
+        TokenStorage::Mysql {
+            url: "mysql://app:s3cret@db:3306/mcp".into(),
+            table: "tokens_1".into()
+        }
+    );
+    let debug = format!("{:?}", o.token_storage);
+    assert!(!debug.contains("s3cret") && debug.contains("tokens_1"), "{debug}");
+    let c = parse(&oauth2("    token_storage: {type: mysql, url: 'mysql://db/mcp?pool_max=8'}\n"))
+        .expect("valid");
+    let AuthProvider::OAuth2(o) = &c.authentication[0].1 else { panic!() };
+    assert!(
+        matches!(&o.token_storage, TokenStorage::Mysql { table, .. } if table == "mcp_oauth_tokens")
+    );
+
+    let p = "authentication.p.token_storage";
+    let m = fails(&oauth2("    token_storage: mysql\n"), p, "config_invalid_value");
+    assert!(m.contains("mysql needs settings"), "{m}");
+    fails(&oauth2("    token_storage: {type: mysql}\n"), &format!("{p}.url"), "config_missing");
+    let m = fails(
+        &oauth2("    token_storage: {type: mysql, url: 'postgres://db/mcp'}\n"),
+        &format!("{p}.url"),
+        "config_invalid_value",
+    );
+    assert!(m.contains("must be a mysql:// URL"), "{m}");
+    for url in ["mysql://db", "mysql://db/", "mysql://db/?pool_max=3"] {
+        let m = fails(
+            &oauth2(&format!("    token_storage: {{type: mysql, url: '{url}'}}\n")),
+            &format!("{p}.url"),
+            "config_invalid_value",
+        );
+        assert!(m.contains("names no database"), "{url}: {m}");
+    }
+    for table in ["'a b'", "'t`x'", "'db.t'", "'123'", "''"] {
+        let m = fails(
+            &oauth2(&format!(
+                "    token_storage: {{type: mysql, url: 'mysql://db/mcp', table: {table}}}\n"
+            )),
+            &format!("{p}.table"),
+            "config_invalid_value",
+        );
+        assert!(m.contains("plain table name"), "{table}: {m}");
+    }
+    fails(
+        &oauth2("    token_storage: {type: mysql, url: 'mysql://db/mcp', key_prefix: x}\n"),
+        &format!("{p}.key_prefix"),
+        "config_unknown_key",
+    );
+}

@@ -563,6 +563,10 @@ app.all('/mcp', express.json({ limit: '4mb' }), bearerAuth, handleMcp);
 const httpServer = await new Promise((resolve, reject) => {
   const s = app.listen(PORT, HOST, (err) => (err ? reject(err) : resolve(s)));
 });
+// Node closes an idle keep-alive connection after 5 s; a client that sends on it at that moment
+// sees the connection closed (RFC 9112 §9.6 allows either side to close an idle connection).
+// MCP_KEEP_ALIVE_MS lengthens the idle time, for load tests about something else.
+if (env.MCP_KEEP_ALIVE_MS) httpServer.keepAliveTimeout = Number(env.MCP_KEEP_ALIVE_MS);
 const { port } = httpServer.address();
 const origin = `http://${HOST}:${port}`;
 const url = `${origin}/mcp`;

@@ -519,7 +519,7 @@ impl Walker<'_> {
     }
 
     fn storage(&self, v: &Value, path: &str) -> Result<TokenStorage, ConfigError> {
-        let kinds = "memory, file, redis";
+        let kinds = "memory, file, redis, mysql";
         let (kind, mut o) = match v {
             Value::String(_) => (self.string(v, path)?, None),
             Value::Mapping(_) => {
@@ -531,7 +531,7 @@ impl Walker<'_> {
                 return Err(err(
                     path,
                     ConfigProblem::WrongType {
-                        expected: "memory | file | redis, or a mapping with `type`",
+                        expected: "memory | file | redis | mysql, or a mapping with `type`",
                         found: type_name(other),
                     },
                 ))
@@ -562,6 +562,44 @@ impl Walker<'_> {
                     self.opt_string(o, "key_prefix")?.unwrap_or_else(|| "mcp-oauth".to_owned());
                 TokenStorage::Redis { url, key_prefix }
             }
+            "mysql" => {
+                let Some(o) = o.as_mut() else {
+                    return Err(invalid(
+                        path,
+                        "mysql needs settings: {type: mysql, url: mysql://USER:PASSWORD@HOST:3306/DB, \
+                         table: NAME}",
+                    ));
+                };
+                let url_path = o.path("url");
+                let url = self.string(o.require("url")?, &url_path)?;
+                let db = url.strip_prefix("mysql://").and_then(|rest| {
+                    let path = &rest[rest.find('/')? + 1..];
+                    Some(path.split(['?', '#']).next().unwrap_or_default())
+                });
+                if !url.starts_with("mysql://") {
+                    return Err(invalid(&url_path, "must be a mysql:// URL"));
+                }
+                if db.is_none_or(str::is_empty) {
+                    return Err(invalid(
+                        &url_path,
+                        "names no database: mysql://USER:PASSWORD@HOST:3306/DATABASE",
+                    ));
+                }
+                let table_path = o.path("table");
+                let table =
+                    self.opt_string(o, "table")?.unwrap_or_else(|| "mcp_oauth_tokens".to_owned());
+                // Written into the statements (src/store/mysql.rs): a plain identifier only.
+                if !((1..=64).contains(&table.len())
+                    && table.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'$')
+                    && !table.bytes().all(|b| b.is_ascii_digit()))
+                {
+                    return Err(invalid(
+                        &table_path,
+                        "must be a plain table name: letters, digits, _ and $, at most 64",
+                    ));
+                }
+                TokenStorage::Mysql { url, table }
+            }
             other => {
                 let p = if o.is_some() { join(path, "type") } else { path.to_owned() };
                 return Err(invalid(
@@ -575,6 +613,7 @@ impl Walker<'_> {
                 TokenStorage::Memory => &["type"],
                 TokenStorage::File { .. } => &["type", "dir"],
                 TokenStorage::Redis { .. } => &["type", "url", "key_prefix"],
+                TokenStorage::Mysql { .. } => &["type", "url", "table"],
             };
             o.finish(allowed)?;
         }

@@ -210,7 +210,7 @@ pub enum AuthProvider {
     WorkloadIdentity(WorkloadIdentity),
 }
 
-/// Where `mcp_oauth2` keeps tokens. `Debug` hides a password in the Redis URL.
+/// Where `mcp_oauth2` keeps tokens. `Debug` hides a password in the Redis or MySQL URL.
 #[derive(Clone, PartialEq, Eq)]
 pub enum TokenStorage {
     /// In memory, for the process lifetime.
@@ -226,6 +226,13 @@ pub enum TokenStorage {
         url: String,
         /// Key prefix.
         key_prefix: String,
+    },
+    /// A MySQL / MariaDB table (the multi-user server's store, feature `mysql`).
+    Mysql {
+        /// `mysql://user:password@host:3306/database` URL.
+        url: String,
+        /// The table (created if missing).
+        table: String,
     },
 }
 
@@ -366,6 +373,11 @@ impl fmt::Debug for TokenStorage {
                 .debug_struct("Redis")
                 .field("url", &redact_url_password(url))
                 .field("key_prefix", key_prefix)
+                .finish(),
+            TokenStorage::Mysql { url, table } => f
+                .debug_struct("Mysql")
+                .field("url", &redact_url_password(url))
+                .field("table", table)
                 .finish(),
         }
     }

@@ -185,7 +185,8 @@ impl McpOAuth2 {
             return Err(err(
                 &format!("{path}.token_storage"),
                 ConfigProblem::InvalidValue(
-                    "the multi-user server keeps tokens in memory or redis, not files".into(),
+                    "the multi-user server keeps tokens in memory, redis or mysql, not files"
+                        .into(),
                 ),
             ));
         }

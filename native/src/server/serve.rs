@@ -290,8 +290,8 @@ pub async fn open_stores(
             Ok((store.clone(), store, "memory (this process only)".into()))
         }
         TokenStorage::File { .. } => Err(Error::Usage(format!(
-            "{where_}: the multi-user server keeps tokens in a store its replicas share (memory \
-             or redis), not in files"
+            "{where_}: the multi-user server keeps tokens in memory or in a store its replicas \
+             share (redis, mysql, s3), not in files"
         ))),
         #[cfg(feature = "redis")]
         TokenStorage::Redis { url, key_prefix } => {
@@ -311,11 +311,23 @@ pub async fn open_stores(
                 "{where_}: this build has no Redis store (build mcp-oauth with feature `redis`)"
             )))
         }
+        #[cfg(feature = "mysql")]
+        TokenStorage::Mysql { url, table } => {
+            let key = sealing_key(store_key, "mysql")?;
+            let store = crate::store::MysqlStore::connect(url, table, &key).await?;
+            let described = format!("{store:?}");
+            let store = Arc::new(store);
+            Ok((store.clone(), store, described))
+        }
+        #[cfg(not(feature = "mysql"))]
+        TokenStorage::Mysql { .. } => Err(Error::Usage(format!(
+            "{where_}: this build has no MySQL store (build mcp-oauth with feature `mysql`)"
+        ))),
     }
 }
 
 /// The store key from `--store-key` / `MCP_OAUTH_STORE_KEY`, required by shared stores.
-#[cfg_attr(not(feature = "redis"), allow(dead_code))]
+#[cfg_attr(not(any(feature = "redis", feature = "mysql")), allow(dead_code))]
 fn sealing_key(store_key: Option<&str>, backend: &str) -> Result<[u8; 32], Error> {
     let text = store_key.ok_or_else(|| {
         Error::Usage(format!(

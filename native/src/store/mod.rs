@@ -3,7 +3,8 @@
 //! (core/src/flow/entry.rs, encoded by core/src/codec/entry.rs) with absolute expiry times.
 //!
 //! Implementations: [`MemoryStore`] (process lifetime), [`FileStore`] (one encrypted file per
-//! key) and, with feature `redis`, [`RedisStore`] (shared by server replicas; encrypted values).
+//! key) and, with feature `redis`, [`RedisStore`] (shared by server replicas; encrypted values);
+//! with feature `mysql`, [`MysqlStore`] (a MySQL / MariaDB table, the same contract as Redis).
 //!
 //! Servers also keep pending authorizations here, keyed by their `state` ([`PendingStore`]), so
 //! that any replica can complete a callback; and a store shared between processes offers a
@@ -12,6 +13,8 @@
 
 mod file;
 mod memory;
+#[cfg(feature = "mysql")]
+mod mysql;
 mod pending;
 #[cfg(feature = "redis")]
 mod redis;
@@ -24,6 +27,8 @@ pub use mcp_oauth_core::flow::{EntryKey, PersistedEntry};
 
 pub use file::{FileStore, KeySource};
 pub use memory::MemoryStore;
+#[cfg(feature = "mysql")]
+pub use mysql::MysqlStore;
 pub use pending::{ConsentLink, ConsentOutcome, PendingRecord, PendingStore};
 #[cfg(feature = "redis")]
 pub use redis::RedisStore;

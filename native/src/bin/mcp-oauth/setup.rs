@@ -144,11 +144,13 @@ impl Setup {
                 let dir = self.opts.store_dir.clone().or(dir).unwrap_or_else(default_store_dir);
                 Arc::new(FileStore::open(dir.clone(), KeySource::Default(dir))?)
             }
-            TokenStorage::Redis { .. } => {
-                return Err(usage(
-                    "token_storage redis needs the multi-user server (its redis store); the CLI \
-                     keeps tokens in `file` or `memory` storage: pass --token-store file|memory",
-                ))
+            shared @ (TokenStorage::Redis { .. } | TokenStorage::Mysql { .. }) => {
+                let name =
+                    if matches!(shared, TokenStorage::Redis { .. }) { "redis" } else { "mysql" };
+                return Err(usage(format!(
+                    "token_storage {name} needs the multi-user server (its {name} store); the CLI \
+                     keeps tokens in `file` or `memory` storage: pass --token-store file|memory"
+                )));
             }
         })
     }
