@@ -1,127 +1,92 @@
 //! The multi-user server (features `server`, `redis`) end to end: real peers (oidc-provider,
 //! MCP SDK), real `redis-server`, real HTTP and WebSocket clients, servers on free loopback
-//! ports.
+//! ports. The Redis store runs the shared store battery (tests/support/battery.rs) as
+//! `redis_store::*`.
 #![allow(clippy::unwrap_used, clippy::panic)]
 
 mod common;
 #[path = "support/multi.rs"]
 mod multi;
+#[macro_use]
+#[path = "support/battery.rs"]
+mod battery;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{count, Peers};
+use common::Peers;
 use mcp_oauth::store::{MemoryStore, RedisStore};
 use multi::*;
 use serde_json::json;
 
-/// Alice (WebSocket, session cookie), Hatter (HTTP, bearer JWT) and Rabbit (WebSocket,
-/// `?session=`) at once: each is asked for consent once, each gets tokens of their own, and
-/// every MCP call carries the caller's token only (the MCP peer's `whoami` reports the token's
-/// subject, which the authorization server set from the user's login).
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn three_users_consent_separately_and_never_share_tokens() {
-    let peers = Peers::start();
-    let store = Arc::new(MemoryStore::new());
-    let l = listener().await;
-    let redirect = format!("http://{}/auth/redirect", l.local_addr().unwrap());
-    let srv = serve(l, config(&peers.mcp_url, &redirect, store.clone(), store.clone())).await;
-    let base = srv.base();
+/// The Redis store's backend for the battery: a `redis-server` of its own per test (it starts
+/// in milliseconds), no persistence (a restart empties it).
+struct RedisBackend(Redis);
 
-    let alice = Auth::Cookie(srv.session("Alice"));
-    let hatter = Auth::Bearer(jwt("Hatter", 600, JWT_SECRET));
-    let rabbit = Auth::QuerySession(srv.session("Rabbit"));
-    let who = whoami();
-    let (r1, r2, r3) = tokio::join!(
-        async {
-            let mut ws = ws_connect(&base, &alice).await.unwrap();
-            ws_exchange(&mut ws, "Alice", &redirect, &whoami()).await
-        },
-        http_exchange(&base, &hatter, "Hatter", &redirect, &who),
-        async {
-            let mut ws = ws_connect(&base, &rabbit).await.unwrap();
-            ws_exchange(&mut ws, "Rabbit", &redirect, &whoami()).await
-        },
-    );
-    for ((reply, asked), user) in [(r1, "Alice"), (r2, "Hatter"), (r3, "Rabbit")] {
-        assert!(asked, "{user} was asked for consent");
-        assert_eq!(tool_text(&reply), user, "{user}'s call carried {user}'s token");
+impl battery::Backend for RedisBackend {
+    type Store = RedisStore;
+
+    async fn start(_stoppable: bool) -> Self {
+        RedisBackend(Redis::start())
     }
-    let stats = peers.as_stats().await;
-    assert_eq!(count(&stats, "/token/authorization_code"), 3, "{stats}");
 
-    // Again, many calls interleaved: no consent, and still each user's own subject.
-    let mut tasks = Vec::new();
-    for round in 0..5 {
-        for (user, auth) in
-            [("Alice", alice.clone()), ("Hatter", hatter.clone()), ("Rabbit", rabbit.clone())]
-        {
-            let base = base.clone();
-            let redirect = redirect.clone();
-            tasks.push(tokio::spawn(async move {
-                let (reply, asked) = if round % 2 == 0 {
-                    let mut ws = ws_connect(&base, &auth).await.unwrap();
-                    ws_exchange(&mut ws, user, &redirect, &whoami()).await
-                } else {
-                    let auth =
-                        if let Auth::QuerySession(s) = auth { Auth::Cookie(s) } else { auth };
-                    http_exchange(&base, &auth, user, &redirect, &whoami()).await
-                };
-                assert!(!asked, "{user} was not asked again");
-                assert_eq!(tool_text(&reply), user);
-            }));
+    async fn connect(&self) -> RedisStore {
+        RedisStore::connect(&self.0.url(), &STORE_KEY).await.unwrap()
+    }
+
+    fn stop(&mut self) {
+        self.0.stop();
+    }
+
+    fn restart(&mut self) {
+        self.0 = Redis::start_on(self.0.port);
+    }
+
+    fn backend_name(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.0.port)
+    }
+
+    async fn raw(&self) -> Vec<(String, Vec<u8>)> {
+        let mut conn = self.conn().await;
+        let keys: Vec<String> = redis::cmd("KEYS").arg("*").query_async(&mut conn).await.unwrap();
+        let mut out = Vec::new();
+        for k in keys {
+            let t: String = redis::cmd("TYPE").arg(&k).query_async(&mut conn).await.unwrap();
+            let value: Vec<u8> = match t.as_str() {
+                "string" => redis::cmd("GET").arg(&k).query_async(&mut conn).await.unwrap(),
+                "set" => {
+                    let m: Vec<String> =
+                        redis::cmd("SMEMBERS").arg(&k).query_async(&mut conn).await.unwrap();
+                    m.join("\n").into_bytes()
+                }
+                other => panic!("unexpected Redis type {other} of {k}"),
+            };
+            out.push((k, value));
         }
+        out
     }
-    for t in tasks {
-        t.await.unwrap();
+
+    async fn put_raw(&self, name: &str, value: &[u8]) {
+        let mut conn = self.conn().await;
+        let _: () = redis::cmd("SET").arg(name).arg(value).query_async(&mut conn).await.unwrap();
     }
-    let stats = peers.as_stats().await;
-    assert_eq!(count(&stats, "/token/authorization_code"), 3, "no new authorization");
-    // Every authorized MCP request carried one of the three users' tokens.
-    let mcp = peers.mcp_stats().await;
-    let subjects = mcp["subjects"].as_object().unwrap();
-    for user in ["Alice", "Hatter", "Rabbit"] {
-        assert!(count(&mcp, &format!("/subjects/{user}")) > 0, "{mcp}");
-    }
-    for subject in subjects.keys() {
-        assert!(["Alice", "Hatter", "Rabbit", "anonymous"].contains(&subject.as_str()), "{mcp}");
-    }
-    // Tokens are stored per user: three entries, three different access tokens.
-    let mut tokens = Vec::new();
-    for user in ["Alice", "Hatter", "Rabbit"] {
-        let keys = mcp_oauth::store::TokenStore::list(store.as_ref(), user).await.unwrap();
-        assert_eq!(keys.len(), 1, "{user}: {keys:?}");
-        let entry =
-            mcp_oauth::store::TokenStore::load(store.as_ref(), &keys[0]).await.unwrap().unwrap();
-        tokens.push(entry.tokens.unwrap().access_token.secret().to_owned());
-    }
-    // The authorization server says whose each stored token is.
-    for (token, user) in tokens.iter().zip(["Alice", "Hatter", "Rabbit"]) {
-        assert_eq!(introspected_subject(&peers, token).await, user);
-    }
-    tokens.sort();
-    tokens.dedup();
-    assert_eq!(tokens.len(), 3);
 }
 
-/// RFC 7662 introspection at the authorization server (with the MCP server's credentials): the
-/// token's `sub`.
-async fn introspected_subject(peers: &Peers, token: &str) -> String {
-    let meta =
-        common::get_json(&format!("{}/.well-known/openid-configuration", peers.issuer)).await;
-    let resp: serde_json::Value = reqwest::Client::new()
-        .post(meta["introspection_endpoint"].as_str().unwrap())
-        .basic_auth("mcp-resource-server", Some("mcp-resource-server-secret"))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(format!("token={}", urlencode(token)))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(resp["active"], true, "{resp}");
-    resp["sub"].as_str().unwrap_or_default().to_owned()
+impl RedisBackend {
+    async fn conn(&self) -> redis::aio::MultiplexedConnection {
+        redis::Client::open(self.0.url()).unwrap().get_multiplexed_async_connection().await.unwrap()
+    }
+}
+
+mod redis_store {
+    store_battery!(super::RedisBackend);
+}
+
+/// Alice, Hatter and Rabbit on one server with the memory store (`battery::three_users`; the
+/// shared stores run it too, in their batteries).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn three_users_consent_separately_and_never_share_tokens() {
+    battery::three_users(Arc::new(MemoryStore::new())).await;
 }
 
 /// No identity, a bad signature, an expired JWT, a wrong audience, a forged session: 401 with
@@ -281,60 +246,6 @@ async fn bearer_jwt_verified_with_jwks_es256() {
     jwks_task.abort();
 }
 
-/// Two servers (separate managers and caches) share Redis; the redirect URI leads to the second
-/// one (a load balancer would do the same). Consent is started on the first, the callback is
-/// served by the second, and the first's request completes. Then the second serves the user
-/// from the shared tokens without asking again.
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn replicas_share_redis_consent_started_on_one_completed_on_the_other() {
-    let peers = Peers::start();
-    let redis = Redis::start();
-    let (la, lb) = (listener().await, listener().await);
-    let redirect = format!("http://{}/auth/redirect", lb.local_addr().unwrap());
-    let store_a = Arc::new(RedisStore::connect(&redis.url(), &STORE_KEY).await.unwrap());
-    let store_b = Arc::new(RedisStore::connect(&redis.url(), &STORE_KEY).await.unwrap());
-    let a = serve(la, config(&peers.mcp_url, &redirect, store_a.clone(), store_a)).await;
-    let b = serve(lb, config(&peers.mcp_url, &redirect, store_b.clone(), store_b)).await;
-    let auth = Auth::Bearer(jwt("Alice", 600, JWT_SECRET));
-
-    let (status, reply) = post_chat(&a.base(), &auth, &whoami()).await;
-    assert_eq!(status, 202, "{reply}");
-    assert_eq!(reply["type"], "oauth_required");
-    let url = reply["url"].as_str().unwrap();
-    assert!(url.starts_with(&b.base()), "the link sends the browser to replica B: {url}");
-    let (page, text) = consent(url, "Alice", &redirect).await;
-    assert_eq!(page, 200, "replica B completed the callback: {text}");
-    assert!(text.contains("Authorized"));
-    let (status, done) =
-        poll_chat(&a.base(), &auth, reply["request_id"].as_str().unwrap(), 20).await;
-    assert_eq!(status, 200, "{done}");
-    assert_eq!(tool_text(&done), "Alice");
-    // The same link again: it opens once.
-    let (page, _) = consent(url, "Alice", &redirect).await;
-    assert_eq!(page, 404);
-    // Replica B serves Alice from Redis without consent.
-    let (reply, asked) = http_exchange(&b.base(), &auth, "Alice", &redirect, &whoami()).await;
-    assert!(!asked);
-    assert_eq!(tool_text(&reply), "Alice");
-    assert_eq!(count(&peers.as_stats().await, "/token/authorization_code"), 1);
-    // Nothing in Redis holds a token in clear.
-    let mut conn =
-        redis::Client::open(redis.url()).unwrap().get_multiplexed_async_connection().await.unwrap();
-    let keys: Vec<String> = redis::cmd("KEYS").arg("*").query_async(&mut conn).await.unwrap();
-    assert!(keys.iter().any(|k| k.starts_with("mcp-oauth:tok:")), "{keys:?}");
-    for k in keys.iter().filter(|k| k.starts_with("mcp-oauth:tok:")) {
-        let v: Vec<u8> = redis::cmd("GET").arg(k).query_async(&mut conn).await.unwrap();
-        assert!(v.starts_with(b"MCPOAUTH1"));
-        assert!(!String::from_utf8_lossy(&v).contains("access_token"));
-    }
-}
-
-fn urlencode(s: &str) -> String {
-    let mut out = String::new();
-    mcp_oauth::core::__private::encoding::form_encode_component(s, &mut out);
-    out
-}
-
 /// Denied consent and a consent that never comes: typed errors.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn denied_and_timed_out_consent_are_typed_errors() {
@@ -377,242 +288,6 @@ async fn denied_and_timed_out_consent_are_typed_errors() {
     )
     .await;
     assert_eq!(status, 404);
-}
-
-/// Redis stops: requests that need the store fail with `store_unavailable` (503) and a message
-/// naming Redis; when Redis is back, the same server works again without a restart.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn redis_outage_gives_clear_errors_and_recovers() {
-    let peers = Peers::start();
-    let mut redis = Redis::start();
-    let port = redis.port;
-    let store = Arc::new(RedisStore::connect(&redis.url(), &STORE_KEY).await.unwrap());
-    let l = listener().await;
-    let redirect = format!("http://{}/auth/redirect", l.local_addr().unwrap());
-    let srv = serve(l, config(&peers.mcp_url, &redirect, store.clone(), store)).await;
-    let alice = Auth::Cookie(srv.session("Alice"));
-    let (reply, asked) = http_exchange(&srv.base(), &alice, "Alice", &redirect, &whoami()).await;
-    assert!(asked);
-    assert_eq!(tool_text(&reply), "Alice");
-
-    redis.stop();
-    let (status, reply) =
-        post_chat(&srv.base(), &Auth::Cookie(srv.session("Hatter")), &whoami()).await;
-    assert_eq!(status, 503, "{reply}");
-    assert_eq!(reply["code"], "store_unavailable");
-    assert!(reply["message"].as_str().unwrap().contains("redis://127.0.0.1"), "{reply}");
-
-    let _redis = Redis::start_on(port);
-    let mut last = serde_json::Value::Null;
-    for _ in 0..50 {
-        let (status, reply) =
-            post_chat(&srv.base(), &Auth::Cookie(srv.session("Hatter")), &whoami()).await;
-        if status == 202 {
-            last = reply;
-            break;
-        }
-        last = reply;
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    assert_eq!(last["type"], "oauth_required", "recovered: {last}");
-    let (page, text) = consent(last["url"].as_str().unwrap(), "Hatter", &redirect).await;
-    assert_eq!(page, 200, "{text}");
-}
-
-/// 200 users with short-lived tokens call tools at once through two replicas sharing Redis:
-/// every call succeeds with the caller's own subject, no one is asked to consent again, and each
-/// user's token is refreshed exactly once per expiry (counted at the authorization server), so
-/// rotated refresh tokens are never lost. The peer's tokens live 20 s and the client refreshes
-/// half a lifetime early: a token is due 10 s after it is issued. (`PEER_STORE=map`: the peer's
-/// default store would evict live grants past ~1000 entries.)
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn two_hundred_users_refresh_once_per_expiry_across_replicas() {
-    const USERS: usize = 200;
-    let peers = Peers::start_with(
-        &[("PEER_ACCESS_TTL", "20".to_owned()), ("PEER_STORE", "map".to_owned())],
-        &[],
-    );
-    let redis = Redis::start();
-    let (la, lb) = (listener().await, listener().await);
-    let redirect = format!("http://{}/auth/redirect", la.local_addr().unwrap());
-    let store_a = Arc::new(RedisStore::connect(&redis.url(), &STORE_KEY).await.unwrap());
-    let store_b = Arc::new(RedisStore::connect(&redis.url(), &STORE_KEY).await.unwrap());
-    let a = serve(la, config(&peers.mcp_url, &redirect, store_a.clone(), store_a)).await;
-    let b = serve(lb, config(&peers.mcp_url, &redirect, store_b.clone(), store_b.clone())).await;
-    let users: Vec<String> = (0..USERS).map(|i| format!("user{i:03}")).collect();
-    let limit = Arc::new(tokio::sync::Semaphore::new(16));
-
-    // Consent, one user at a time per permit.
-    let mut tasks = Vec::new();
-    for user in &users {
-        let (user, base, redirect, limit) =
-            (user.clone(), a.base(), redirect.clone(), limit.clone());
-        tasks.push(tokio::spawn(async move {
-            let _permit = limit.acquire_owned().await.unwrap();
-            let auth = Auth::Bearer(jwt(&user, 600, JWT_SECRET));
-            let (reply, asked) = http_exchange(&base, &auth, &user, &redirect, &whoami()).await;
-            assert!(asked);
-            assert_eq!(tool_text(&reply), user);
-        }));
-    }
-    for t in tasks {
-        t.await.unwrap();
-    }
-    let consented = peers.as_stats().await;
-    assert_eq!(count(&consented, "/token/authorization_code"), USERS as u64);
-
-    for round in 1..=2u64 {
-        // Every token is due now.
-        tokio::time::sleep(Duration::from_secs(11)).await;
-        peers.reset_as_stats().await;
-        let started = std::time::Instant::now();
-        let limit = Arc::new(tokio::sync::Semaphore::new(50));
-        let mut tasks = Vec::new();
-        for user in &users {
-            let (user, limit) = (user.clone(), limit.clone());
-            let bases = [a.base(), a.base(), b.base(), b.base()];
-            let redirect = redirect.clone();
-            tasks.push(tokio::spawn(async move {
-                let _permit = limit.acquire_owned().await.unwrap();
-                let auth = Auth::Bearer(jwt(&user, 600, JWT_SECRET));
-                let calls = bases.iter().map(|base| {
-                    let (auth, user, redirect) = (auth.clone(), user.clone(), redirect.clone());
-                    async move { http_exchange(base, &auth, &user, &redirect, &whoami()).await }
-                });
-                let mut failures = Vec::new();
-                for (reply, asked) in futures_util::future::join_all(calls).await {
-                    if asked || reply["type"] != "result" || tool_text(&reply) != user {
-                        failures.push(format!("{user} (round {round}): asked {asked}, {reply}"));
-                    }
-                }
-                failures
-            }));
-        }
-        let mut failures = Vec::new();
-        for t in tasks {
-            failures.extend(t.await.unwrap());
-        }
-        if !failures.is_empty() {
-            let stats = peers.as_stats().await;
-            panic!(
-                "{} failed calls, e.g. {:?}; AS stats {stats}",
-                failures.len(),
-                &failures[..failures.len().min(3)]
-            );
-        }
-        let stats = peers.as_stats().await;
-        // One refresh per user per expiry: a token is due 10 s after it is issued, so a round
-        // that lasts longer than that (a loaded machine) legitimately refreshes some users again.
-        let expiries = 1 + started.elapsed().as_secs() / 10;
-        let refreshes = count(&stats, "/token/refresh_token");
-        assert!(
-            refreshes >= USERS as u64 && refreshes <= USERS as u64 * expiries,
-            "one refresh per user per expiry in round {round} ({expiries} expiries in {:?}): \
-             {refreshes} refreshes, {stats}",
-            started.elapsed()
-        );
-        assert_eq!(count(&stats, "/token_errors/refresh_token"), 0, "{stats}");
-        assert_eq!(count(&stats, "/token/authorization_code"), 0, "{stats}");
-    }
-    // Every user still holds a refresh token in Redis.
-    for user in &users {
-        let keys = mcp_oauth::store::TokenStore::list(store_b.as_ref(), user).await.unwrap();
-        assert_eq!(keys.len(), 1, "{user}");
-        let entry =
-            mcp_oauth::store::TokenStore::load(store_b.as_ref(), &keys[0]).await.unwrap().unwrap();
-        assert!(entry.tokens.unwrap().refresh_token.is_some(), "{user}");
-    }
-}
-
-/// The Redis store's guarantees, against a real redis-server: the refresh lock expires, a
-/// holder whose lock expired cannot write (compare-and-set) nor release the new holder's lock
-/// (compare-and-delete); a pending authorization is taken once and expires with its TTL; a
-/// sealed value moved onto another key does not open.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn redis_store_lock_compare_and_set_and_pending_ttl() {
-    use mcp_oauth::core::authorize::PendingAuthorization;
-    use mcp_oauth::store::{
-        PendingRecord, PendingStore, StoreError, StoreKey, StoredEntry, TokenStore,
-    };
-    let redis = Redis::start();
-    let store = RedisStore::connect(&redis.url(), &STORE_KEY).await.unwrap();
-    let key = |user: &str| StoreKey {
-        user: user.into(),
-        resource: "http://127.0.0.1:9/mcp".into(),
-        issuer: "http://127.0.0.1:8".into(),
-    };
-    let alice = key("Alice");
-    let entry = StoredEntry::default();
-    store.save(&alice, &entry).await.unwrap();
-
-    // A holder that crashed (its runtime, and so its lock renewal, gone): the lock expires.
-    let first = {
-        let (url, alice) = (redis.url(), alice.clone());
-        std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-            rt.block_on(async {
-                let crashed = RedisStore::connect(&url, &STORE_KEY).await.unwrap();
-                crashed.lock(&alice, Duration::from_millis(500)).await.unwrap().unwrap()
-            })
-        })
-        .join()
-        .unwrap()
-    };
-    let started = std::time::Instant::now();
-    let second = store.lock(&alice, Duration::from_secs(5)).await.unwrap().unwrap();
-    assert!(started.elapsed() >= Duration::from_millis(300), "waited for the first lock to expire");
-    let lost = store.save_locked(&alice, &entry, &first).await.unwrap_err();
-    assert!(matches!(lost, StoreError::LockLost { .. }), "{lost}");
-    store.unlock(&first).await.unwrap();
-    store.save_locked(&alice, &entry, &second).await.unwrap();
-    store.unlock(&second).await.unwrap();
-    let third = store.lock(&alice, Duration::from_secs(5)).await.unwrap().unwrap();
-    assert!(started.elapsed() < Duration::from_secs(3), "released at once");
-    store.unlock(&third).await.unwrap();
-
-    // A sealed entry copied onto another user's key does not open.
-    let mut conn =
-        redis::Client::open(redis.url()).unwrap().get_multiplexed_async_connection().await.unwrap();
-    let keys: Vec<String> =
-        redis::cmd("KEYS").arg("mcp-oauth:tok:*").query_async(&mut conn).await.unwrap();
-    let value: Vec<u8> = redis::cmd("GET").arg(&keys[0]).query_async(&mut conn).await.unwrap();
-    store.save(&key("Hatter"), &entry).await.unwrap();
-    let keys2: Vec<String> =
-        redis::cmd("KEYS").arg("mcp-oauth:tok:*").query_async(&mut conn).await.unwrap();
-    let hatter_key = keys2.iter().find(|k| **k != keys[0]).unwrap();
-    let _: () = redis::cmd("SET").arg(hatter_key).arg(value).query_async(&mut conn).await.unwrap();
-    let err = store.load(&key("Hatter")).await.unwrap_err();
-    assert!(matches!(err, StoreError::Undecryptable { .. }), "{err}");
-
-    // Pending authorizations: taken once; gone after their TTL.
-    let pending = |state: &str| {
-        let text = format!(
-            r#"{{"state":"{state}","verifier":"dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk","issuer":"http://127.0.0.1:8","iss_parameter_supported":true,"redirect_uri":"http://localhost:8000/auth/redirect","resource":"http://127.0.0.1:9/mcp","client_id":"c","authorization_url":"http://127.0.0.1:8/auth?x","created_at":1}}"#
-        );
-        PendingRecord {
-            user: "Alice".into(),
-            server: "demo".into(),
-            pending: PendingAuthorization::from_json(&text).unwrap(),
-        }
-    };
-    store.put_pending(&pending("state-one"), Duration::from_secs(30)).await.unwrap();
-    let taken = store.take_pending("state-one").await.unwrap().unwrap();
-    assert_eq!(taken, pending("state-one"));
-    assert!(store.take_pending("state-one").await.unwrap().is_none(), "taken once");
-    store.put_pending(&pending("state-two"), Duration::from_millis(200)).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(400)).await;
-    assert!(store.take_pending("state-two").await.unwrap().is_none(), "expired");
-    // Neither state nor verifier is stored in clear.
-    store.put_pending(&pending("state-three"), Duration::from_secs(30)).await.unwrap();
-    let keys: Vec<String> = redis::cmd("KEYS").arg("*").query_async(&mut conn).await.unwrap();
-    for k in &keys {
-        assert!(!k.contains("state-three"), "{k}");
-        let t: String = redis::cmd("TYPE").arg(k).query_async(&mut conn).await.unwrap();
-        if t == "string" {
-            let v: Vec<u8> = redis::cmd("GET").arg(k).query_async(&mut conn).await.unwrap();
-            assert!(!String::from_utf8_lossy(&v).contains("dBjftJeZ4CVP"), "{k}");
-        }
-    }
 }
 
 /// Idle sessions are evicted; past `max_sessions` the least recently used go first; eviction
