@@ -106,6 +106,8 @@ struct FromFile {
     /// `authentication.<name>` of the one `mcp_oauth2` provider, and the provider.
     provider: (String, mcp_oauth::config::McpOAuth2),
     redis: Option<(String, String)>,
+    /// `token_storage: {type: s3, …}`.
+    s3: Option<mcp_oauth::store::S3Config>,
     egress_allow: Vec<mcp_oauth::egress::EgressAllow>,
 }
 
@@ -147,10 +149,21 @@ fn from_file(path: &std::path::Path) -> Result<FromFile, String> {
         // `file` is refused by `apply_to_server` with its YAML path.
         _ => None,
     };
+    let s3 = match &o.token_storage {
+        TokenStorage::S3 { bucket, prefix, region, endpoint } => {
+            let mut c = mcp_oauth::store::S3Config::new(bucket.clone());
+            c.prefix = prefix.clone();
+            c.region = region.clone();
+            c.endpoint = endpoint.clone();
+            Some(c.with_env())
+        }
+        _ => None,
+    };
     Ok(FromFile {
         servers,
         provider: (format!("authentication.{name}"), o),
         redis,
+        s3,
         egress_allow: config.egress_allow.clone(),
     })
 }
@@ -168,6 +181,19 @@ fn apply_provider(
     Ok(())
 }
 
+/// The S3 store of `token_storage: {type: s3, …}`: credentials from the AWS environment, the
+/// sealing key from `--store-key`.
+async fn open_s3(
+    config: &mcp_oauth::store::S3Config,
+    store_key: Option<&str>,
+) -> Result<mcp_oauth::store::S3Store, String> {
+    let key = store_key.ok_or("token_storage s3 needs --store-key (or MCP_OAUTH_STORE_KEY)")?;
+    let key = KeySource::parse_key_text(key).map_err(|e| e.to_string())?;
+    let credentials = mcp_oauth::store::S3Credentials::from_env()
+        .map_err(|e| format!("token_storage s3: {e}"))?;
+    mcp_oauth::store::S3Store::connect(config, credentials, &key).await.map_err(|e| e.to_string())
+}
+
 async fn run(mut args: Args) -> Result<(), String> {
     let file = match &args.config {
         Some(path) => Some(from_file(path)?),
@@ -181,8 +207,13 @@ async fn run(mut args: Args) -> Result<(), String> {
         args.mcp = f.servers.clone();
         args.redirect_uri = f.provider.1.redirect_uri.clone();
     }
-    let (tokens, pending): (Arc<dyn TokenStore>, Arc<dyn PendingStore>) = match &redis {
-        Some((url, prefix)) => {
+    let s3 = match file.as_ref().and_then(|f| f.s3.as_ref()) {
+        Some(c) => Some(Arc::new(open_s3(c, args.store_key.as_deref()).await?)),
+        None => None,
+    };
+    let (tokens, pending): (Arc<dyn TokenStore>, Arc<dyn PendingStore>) = match (&redis, s3) {
+        (_, Some(store)) => (store.clone(), store),
+        (Some((url, prefix)), None) => {
             let key = args
                 .store_key
                 .as_deref()
@@ -195,7 +226,7 @@ async fn run(mut args: Args) -> Result<(), String> {
             let store = Arc::new(store);
             (store.clone(), store)
         }
-        None => {
+        (None, None) => {
             let store = Arc::new(MemoryStore::new());
             (store.clone(), store)
         }

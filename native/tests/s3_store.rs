@@ -209,6 +209,9 @@ async fn errors_name_the_bucket_never_a_secret_and_service_resumes() {
     bad.prefix = "ok/".into();
     let err = S3Store::connect(&bad, credentials(), &STORE_KEY).await.unwrap_err().to_string();
     assert!(err.contains("http:// or https://"), "{err}");
+    let bad = s3_config(&format!("http://AKID:topsecret@127.0.0.1:{port}"));
+    let err = S3Store::connect(&bad, credentials(), &STORE_KEY).await.unwrap_err().to_string();
+    assert!(err.contains("user info") && !err.contains("topsecret"), "{err}");
 
     let store = connect(&moto).await;
     store.save(&key("Alice"), &StoredEntry::default()).await.unwrap();

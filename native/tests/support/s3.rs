@@ -38,7 +38,18 @@ impl Moto {
         let child = Command::new(&python)
             .args(["-m", "moto.server", "-H", "127.0.0.1", "-p", &port.to_string()])
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            // MCP_OAUTH_TEST_MOTO_LOG=DIR: each server's request log in DIR/moto-PORT-N.log.
+            .stderr(match std::env::var_os("MCP_OAUTH_TEST_MOTO_LOG") {
+                Some(dir) => {
+                    let n = std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .unwrap()
+                        .as_millis();
+                    let path = std::path::Path::new(&dir).join(format!("moto-{port}-{n}.log"));
+                    Stdio::from(std::fs::File::create(path).unwrap())
+                }
+                None => Stdio::null(),
+            })
             .spawn()
             .unwrap_or_else(|e| {
                 panic!("{python} -m moto.server: {e} (bash .ci/run installs moto[server])")

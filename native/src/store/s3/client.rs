@@ -230,17 +230,18 @@ impl Client {
                 ("https".to_owned(), format!("{bucket}.s3.{region}.amazonaws.com"), String::new())
             }
             Some(e) => {
-                let url = url::Url::parse(e).map_err(|err| format!("endpoint {e:?}: {err}"))?;
+                // Messages do not quote the endpoint: its user info could hold a credential.
+                let url = url::Url::parse(e).map_err(|err| format!("endpoint: {err}"))?;
                 if !matches!(url.scheme(), "http" | "https") {
-                    return Err(format!("endpoint {e:?}: must be an http:// or https:// URL"));
+                    return Err("endpoint: must be an http:// or https:// URL".into());
                 }
                 if url.query().is_some() || !url.username().is_empty() || url.password().is_some() {
-                    return Err(format!("endpoint {e:?}: no query or user info allowed"));
+                    return Err("endpoint: no query or user info allowed".into());
                 }
                 let host = match (url.host_str(), url.port()) {
                     (Some(h), Some(p)) => format!("{h}:{p}"),
                     (Some(h), None) => h.to_owned(),
-                    (None, _) => return Err(format!("endpoint {e:?}: no host")),
+                    (None, _) => return Err("endpoint: no host".into()),
                 };
                 let base = url.path().trim_end_matches('/');
                 (url.scheme().to_owned(), host, format!("{base}/{bucket}"))
@@ -262,7 +263,34 @@ impl Client {
         format!("{}://{}", self.scheme, self.host)
     }
 
+    /// Sends a request, again after 50 ms and 250 ms when S3 answers 500, 502, 503 or 504 or
+    /// the connection fails (S3 asks clients to retry these: "Error responses", 500
+    /// InternalError, 503 SlowDown). Every request here may be repeated: reads, deletes and
+    /// whole-object writes are idempotent, and a conditional write that was applied the first
+    /// time answers 412 the second time (its object is then as the first attempt left it).
     async fn send(
+        &self,
+        method: &str,
+        key: Option<&str>,
+        query: &[(&str, &str)],
+        headers: &[(&str, &str)],
+        body: Vec<u8>,
+    ) -> Result<(u16, reqwest::header::HeaderMap, Vec<u8>), String> {
+        let mut last = String::new();
+        for (attempt, pause) in [0u64, 50, 250].into_iter().enumerate() {
+            tokio::time::sleep(Duration::from_millis(pause)).await;
+            match self.send_once(method, key, query, headers, body.clone()).await {
+                Ok((status, _, resp)) if matches!(status, 500 | 502 | 503 | 504) && attempt < 2 => {
+                    last = format!("HTTP {status}: {}", String::from_utf8_lossy(&resp));
+                }
+                Err(e) if attempt < 2 => last = e,
+                done => return done,
+            }
+        }
+        Err(last)
+    }
+
+    async fn send_once(
         &self,
         method: &str,
         key: Option<&str>,

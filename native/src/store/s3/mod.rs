@@ -77,7 +77,8 @@ const CAS_ATTEMPTS: u32 = 5;
 pub struct S3Config {
     /// The bucket (it must exist).
     pub bucket: String,
-    /// Prepended to every object name (`mcp-oauth/` by default; `A-Z a-z 0-9 - _ . /` only).
+    /// Prepended to every object name (`mcp-oauth/` by default; `A-Z a-z 0-9 - _ . /` only; a
+    /// final `/` is added when missing).
     pub prefix: String,
     /// The region that signs requests; `us-east-1` when unset.
     pub region: Option<String>,
@@ -111,40 +112,15 @@ impl S3Config {
 
     /// What is wrong with the settings, if anything (names the setting).
     pub fn check(&self) -> Result<(), String> {
-        // S3 bucket naming rules: 3–63 characters, lower-case letters, digits, `.` and `-`,
-        // starting and ending with a letter or digit.
-        let b = self.bucket.as_bytes();
-        let edge_ok =
-            |c: Option<&u8>| c.is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
-        if b.len() < 3
-            || b.len() > 63
-            || !b
-                .iter()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'.' || *c == b'-')
-            || !edge_ok(b.first())
-            || !edge_ok(b.last())
-        {
-            return Err(format!(
-                "bucket {:?}: 3-63 lower-case letters, digits, `.` or `-`, starting and ending \
-                 with a letter or digit",
-                self.bucket
-            ));
+        match crate::config::s3::problem(
+            &self.bucket,
+            &self.prefix,
+            self.region.as_deref(),
+            self.endpoint.as_deref(),
+        ) {
+            Some((_, why)) => Err(why),
+            None => Ok(()),
         }
-        if !self.prefix.bytes().all(|c| c.is_ascii_alphanumeric() || b"-_./".contains(&c))
-            || self.prefix.starts_with('/')
-            || self.prefix.len() > 512
-        {
-            return Err(format!(
-                "prefix {:?}: letters, digits, `-`, `_`, `.` and `/` only, not starting with `/`",
-                self.prefix
-            ));
-        }
-        if let Some(r) = &self.region {
-            if r.is_empty() || !r.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-') {
-                return Err(format!("region {r:?}: like `eu-west-1`"));
-            }
-        }
-        Ok(())
     }
 }
 
@@ -201,18 +177,29 @@ impl S3Store {
         let region = config.region.clone().unwrap_or_else(|| "us-east-1".into());
         let backend =
             |endpoint: &str| format!("s3://{}/{} ({endpoint})", config.bucket, config.prefix);
-        let invalid = |message: String| StoreError::Unavailable {
-            backend: backend(config.endpoint.as_deref().unwrap_or("AWS")),
-            message,
+        // Without user info: the endpoint is quoted in errors before it is checked.
+        let shown = match config.endpoint.as_deref().map(url::Url::parse) {
+            None => "AWS".to_owned(),
+            Some(Ok(mut u)) => {
+                let _ = (u.set_username(""), u.set_password(None));
+                u.to_string()
+            }
+            Some(Err(_)) => "an invalid endpoint".to_owned(),
         };
+        let invalid =
+            |message: String| StoreError::Unavailable { backend: backend(&shown), message };
         config.check().map_err(invalid)?;
         let client = Client::new(&config.bucket, &region, config.endpoint.as_deref(), credentials)
             .map_err(invalid)?;
+        let mut prefix = config.prefix.clone();
+        if !prefix.is_empty() && !prefix.ends_with('/') {
+            prefix.push('/');
+        }
         let store = S3Store {
-            backend: backend(&client.origin()),
+            backend: format!("s3://{}/{prefix} ({})", config.bucket, client.origin()),
             client,
             cipher: cipher(key),
-            prefix: config.prefix.clone(),
+            prefix,
             renewals: Default::default(),
         };
         store
