@@ -405,6 +405,19 @@ impl Client {
         }
     }
 
+    /// Whether the bucket exists and these credentials may use it (HeadBucket).
+    pub(crate) async fn head_bucket(&self) -> Result<(), String> {
+        let (status, _, body) = self.send("HEAD", None, &[], &[], Vec::new()).await?;
+        match status {
+            200 => Ok(()),
+            // HEAD answers carry no error document: say what the status means.
+            404 => Err("HTTP 404: no such bucket".into()),
+            _ => {
+                Err(classify::<()>(status, &body).err().unwrap_or_else(|| format!("HTTP {status}")))
+            }
+        }
+    }
+
     /// Every key under `prefix` (ListObjectsV2, following continuation tokens).
     pub(crate) async fn list(&self, prefix: &str) -> Result<Vec<String>, String> {
         let mut keys = Vec::new();

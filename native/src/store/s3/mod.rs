@@ -167,8 +167,8 @@ struct LockValue {
 
 impl S3Store {
     /// Opens the store, sealing objects with the 32-byte `key` (see
-    /// [`super::KeySource::parse_key_text`]); lists the prefix once, so that a wrong bucket,
-    /// endpoint or credentials fail now.
+    /// [`super::KeySource::parse_key_text`]); asks for the bucket once (HeadBucket), so that
+    /// a wrong bucket, endpoint or credentials fail now.
     pub async fn connect(
         config: &S3Config,
         credentials: S3Credentials,
@@ -202,11 +202,7 @@ impl S3Store {
             prefix,
             renewals: Default::default(),
         };
-        store
-            .client
-            .list(&format!("{}tok/0", store.prefix))
-            .await
-            .map_err(|e| store.unavailable(e))?;
+        store.client.head_bucket().await.map_err(|e| store.unavailable(e))?;
         Ok(store)
     }
 
