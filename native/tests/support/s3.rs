@@ -111,14 +111,19 @@ impl Moto {
             });
         let mut moto = Moto { child: Some(child), port };
         let deadline = Instant::now() + Duration::from_secs(30);
-        // The bucket's creation is the readiness probe: 200 once moto answers.
+        // Ready once this child listens on the port (not another test's server that took the
+        // port while it was free: a restart reuses its port); then the bucket is created.
         loop {
-            if let Some(status) = moto.create_bucket() {
-                assert_eq!(status, 200, "create bucket {BUCKET}");
+            let pid = moto.child.as_ref().unwrap().id();
+            if listens(pid, port) {
+                assert_eq!(moto.create_bucket(), Some(200), "create bucket {BUCKET}");
                 return moto;
             }
             if let Some(status) = moto.child.as_mut().unwrap().try_wait().unwrap() {
-                panic!("moto.server exited ({status}): is moto[server] installed for {python}?");
+                panic!(
+                    "moto.server on port {port} exited ({status}): port taken, or moto[server] \
+                     not installed for {python}"
+                );
             }
             assert!(Instant::now() < deadline, "moto.server did not answer on port {port}");
             std::thread::sleep(Duration::from_millis(50));
@@ -204,4 +209,27 @@ impl Drop for Moto {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// Whether process `pid` has a socket listening on loopback TCP `port` (Linux: the LISTEN
+/// entries of /proc/net/tcp and the socket inodes among the process's file descriptors).
+fn listens(pid: u32, port: u16) -> bool {
+    let Ok(table) = std::fs::read_to_string("/proc/net/tcp") else { return false };
+    let inodes: Vec<String> = table
+        .lines()
+        .skip(1)
+        .filter_map(|line| {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            let local_port = f.get(1)?.rsplit(':').next()?;
+            let listening = f.get(3) == Some(&"0A");
+            (listening && u16::from_str_radix(local_port, 16).ok()? == port)
+                .then(|| f.get(9).map(|i| format!("socket:[{i}]")))
+                .flatten()
+        })
+        .collect();
+    let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else { return false };
+    fds.flatten().any(|fd| {
+        std::fs::read_link(fd.path())
+            .is_ok_and(|target| inodes.iter().any(|i| target.to_string_lossy() == *i))
+    })
 }
