@@ -90,6 +90,26 @@ fn key(user: &str) -> StoreKey {
     }
 }
 
+/// The test server itself: of 16 concurrent creates (`If-None-Match: *`) of one object exactly
+/// one succeeds, as on S3 (moto's threaded server let several through; moto_serial.py).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn test_server_conditional_writes_are_atomic() {
+    let moto = Arc::new(Moto::start());
+    for round in 0..5 {
+        let name = format!("race/{round}");
+        let puts = (0..16u8).map(|i| {
+            let (moto, name) = (moto.clone(), name.clone());
+            tokio::spawn(async move { moto.put_if_absent(&name, &[i]).await })
+        });
+        let mut statuses = Vec::new();
+        for p in puts {
+            statuses.push(p.await.unwrap());
+        }
+        assert_eq!(statuses.iter().filter(|s| **s == 200).count(), 1, "{statuses:?}");
+        assert!(statuses.iter().all(|s| *s == 200 || *s == 412), "{statuses:?}");
+    }
+}
+
 /// Eight replicas take the same consent link and the same pending record at once: exactly one
 /// gets each (the conditional tombstone write), and the objects are gone afterwards.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

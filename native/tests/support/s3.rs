@@ -1,14 +1,16 @@
-//! Test support for the S3 store: moto's S3-compatible server (PyPI `moto[server]`, started as
-//! `python3 -m moto.server`; `.ci/run` installs it) on a free loopback port, stopped with
-//! SIGTERM when dropped, and unsigned raw access to its objects (moto does not check
-//! signatures unless told to).
+//! Test support for the S3 store: moto's S3-compatible server (PyPI `moto[server]`; `.ci/run`
+//! installs it) on a free loopback port, started by tests/support/moto_serial.py (moto's
+//! server app, one request at a time: moto's own conditional writes are check-then-write, not
+//! atomic under concurrent requests), stopped with SIGTERM when dropped, and raw access to its
+//! objects (moto does not check signatures unless told to).
 //!
 //! moto implements the conditional writes the store relies on (checked against 5.2.1 and
 //! 5.2.6): PutObject `If-None-Match: *` answers 412 when the object exists, `If-Match` answers
 //! 412 on another ETag and 404 when absent, DeleteObject `If-Match` answers 412 on another ETag.
-//! Two quirks seen: a ListObjectsV2 that runs while another request adds an object may answer
-//! 500 (its listing is not thread-safe; the store retries 5xx as S3 asks of every client), and
-//! its optional signature check (`INITIAL_NO_AUTH_ACTION_COUNT`) refuses a correctly signed
+//! Quirks seen with `python3 -m moto.server` (threaded): two concurrent conditional PUTs of one
+//! object could both succeed (seen as a double refresh in the 200-user test), and a
+//! ListObjectsV2 running while an object is added answered 500; both are gone with requests
+//! handled one at a time. Its optional signature check (`INITIAL_NO_AUTH_ACTION_COUNT`) refuses a correctly signed
 //! query value containing `/` (botocore's signature is refused too).
 #![allow(dead_code)]
 #![allow(clippy::panic, clippy::unwrap_used)]
@@ -90,7 +92,8 @@ impl Moto {
     fn start_with(port: u16, env: &[(&str, &str)]) -> Moto {
         let python = std::env::var("MCP_OAUTH_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
         let child = Command::new(&python)
-            .args(["-m", "moto.server", "-H", "127.0.0.1", "-p", &port.to_string()])
+            .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/moto_serial.py"))
+            .arg(port.to_string())
             .envs(env.iter().copied())
             .stdout(Stdio::null())
             // MCP_OAUTH_TEST_MOTO_LOG=DIR: each server's request log in DIR/moto-PORT-N.log.
@@ -107,7 +110,7 @@ impl Moto {
             })
             .spawn()
             .unwrap_or_else(|e| {
-                panic!("{python} -m moto.server: {e} (bash .ci/run installs moto[server])")
+                panic!("{python} moto_serial.py: {e} (bash .ci/run installs moto[server])")
             });
         let mut moto = Moto { child: Some(child), port };
         let deadline = Instant::now() + Duration::from_secs(30);
@@ -187,6 +190,18 @@ impl Moto {
         let resp =
             self.raw_request(reqwest::Method::PUT, key).body(value.to_vec()).send().await.unwrap();
         assert!(resp.status().is_success(), "PUT {key}: {}", resp.status());
+    }
+
+    /// `PUT key` with `If-None-Match: *`: the status (200 created, 412 already there).
+    pub async fn put_if_absent(&self, key: &str, value: &[u8]) -> u16 {
+        let resp = self
+            .raw_request(reqwest::Method::PUT, key)
+            .header("if-none-match", "*")
+            .body(value.to_vec())
+            .send()
+            .await
+            .unwrap();
+        resp.status().as_u16()
     }
 
     /// Stops the server: SIGTERM, then SIGKILL if it has not exited within 5 s.
