@@ -8,10 +8,10 @@
 //! 5.2.6): PutObject `If-None-Match: *` answers 412 when the object exists, `If-Match` answers
 //! 412 on another ETag and 404 when absent, DeleteObject `If-Match` answers 412 on another ETag.
 //! Quirks seen with `python3 -m moto.server` (threaded): two concurrent conditional PUTs of one
-//! object could both succeed (seen as a double refresh in the 200-user test), and a
-//! ListObjectsV2 running while an object is added answered 500; both are gone with requests
-//! handled one at a time. Its optional signature check (`INITIAL_NO_AUTH_ACTION_COUNT`) refuses a correctly signed
-//! query value containing `/` (botocore's signature is refused too).
+//! object can both succeed (the likely cause of one double refresh seen in the 200-user test),
+//! and a ListObjectsV2 running while an object is added answered 500; handling one request at a
+//! time removes both. Its optional signature check (`INITIAL_NO_AUTH_ACTION_COUNT`) refuses a
+//! correctly signed query value containing `/` (botocore's signature is refused too).
 #![allow(dead_code)]
 #![allow(clippy::panic, clippy::unwrap_used)]
 
