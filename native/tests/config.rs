@@ -853,3 +853,54 @@ fn mysql_token_storage() {
         "config_unknown_key",
     );
 }
+
+/// `token_storage: {type: s3, …}`: the settings, their defaults, and each bad value refused with
+/// its YAML path.
+#[test]
+fn s3_token_storage() {
+    let c = parse(&oauth2(
+        "    token_storage: {type: s3, bucket: mcp-tokens, prefix: team-a/, region: eu-west-1, endpoint: 'http://127.0.0.1:9000'}\n",
+    ))
+    .expect("valid");
+    let AuthProvider::OAuth2(o) = &c.authentication[0].1 else { panic!() };
+    assert_eq!(
+        o.token_storage,
+        TokenStorage::S3 {
+            bucket: "mcp-tokens".into(),
+            prefix: "team-a/".into(),
+            region: Some("eu-west-1".into()),
+            endpoint: Some("http://127.0.0.1:9000".into()),
+        }
+    );
+    let c = parse(&oauth2("    token_storage: {type: s3, bucket: mcp-tokens}\n")).expect("valid");
+    let AuthProvider::OAuth2(o) = &c.authentication[0].1 else { panic!() };
+    assert_eq!(
+        o.token_storage,
+        TokenStorage::S3 {
+            bucket: "mcp-tokens".into(),
+            prefix: "mcp-oauth/".into(),
+            region: None,
+            endpoint: None,
+        }
+    );
+    let p = "authentication.p.token_storage";
+    fails(&oauth2("    token_storage: s3\n"), p, "config_invalid_value");
+    fails(&oauth2("    token_storage: {type: s3}\n"), &format!("{p}.bucket"), "config_missing");
+    for (settings, field) in [
+        ("bucket: Bad_Bucket", "bucket"),
+        ("bucket: ab", "bucket"),
+        ("bucket: ok-bucket, prefix: 'a b/'", "prefix"),
+        ("bucket: ok-bucket, region: 'eu west'", "region"),
+        ("bucket: ok-bucket, endpoint: 'ftp://x'", "endpoint"),
+        ("bucket: ok-bucket, endpoint: 'http://key:secret@x'", "endpoint"),
+    ] {
+        let text = oauth2(&format!("    token_storage: {{type: s3, {settings}}}\n"));
+        let message = fails(&text, &format!("{p}.{field}"), "config_invalid_value");
+        assert!(!message.contains("secret@"), "{message}");
+    }
+    fails(
+        &oauth2("    token_storage: {type: s3, bucket: ok-bucket, url: x}\n"),
+        &format!("{p}.url"),
+        "config_unknown_key",
+    );
+}

@@ -519,7 +519,7 @@ impl Walker<'_> {
     }
 
     fn storage(&self, v: &Value, path: &str) -> Result<TokenStorage, ConfigError> {
-        let kinds = "memory, file, redis, mysql";
+        let kinds = "memory, file, redis, mysql, s3";
         let (kind, mut o) = match v {
             Value::String(_) => (self.string(v, path)?, None),
             Value::Mapping(_) => {
@@ -600,6 +600,7 @@ impl Walker<'_> {
                 }
                 TokenStorage::Mysql { url, table }
             }
+            "s3" => self.s3_storage(o.as_mut(), path)?,
             other => {
                 let p = if o.is_some() { join(path, "type") } else { path.to_owned() };
                 return Err(invalid(
@@ -614,10 +615,29 @@ impl Walker<'_> {
                 TokenStorage::File { .. } => &["type", "dir"],
                 TokenStorage::Redis { .. } => &["type", "url", "key_prefix"],
                 TokenStorage::Mysql { .. } => &["type", "url", "table"],
+                TokenStorage::S3 { .. } => &["type", "bucket", "prefix", "region", "endpoint"],
             };
             o.finish(allowed)?;
         }
         Ok(storage)
+    }
+
+    /// `{type: s3, bucket, prefix, region, endpoint}`.
+    fn s3_storage(&self, o: Option<&mut Obj<'_>>, path: &str) -> Result<TokenStorage, ConfigError> {
+        let Some(o) = o else {
+            return Err(invalid(path, "s3 needs settings: {type: s3, bucket: NAME}"));
+        };
+        let bucket_path = o.path("bucket");
+        let bucket = self.string(o.require("bucket")?, &bucket_path)?;
+        let prefix = self.opt_string(o, "prefix")?.unwrap_or_else(|| "mcp-oauth/".to_owned());
+        let region = self.opt_string(o, "region")?;
+        let endpoint = self.opt_string(o, "endpoint")?;
+        if let Some((field, why)) =
+            super::s3::problem(&bucket, &prefix, region.as_deref(), endpoint.as_deref())
+        {
+            return Err(invalid(&o.path(field), why));
+        }
+        Ok(TokenStorage::S3 { bucket, prefix, region, endpoint })
     }
 
     fn policies(

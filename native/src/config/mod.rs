@@ -234,6 +234,18 @@ pub enum TokenStorage {
         /// The table (created if missing).
         table: String,
     },
+    /// An S3 bucket (the multi-user server's store, feature `s3`); credentials come from the
+    /// AWS environment, never from the file.
+    S3 {
+        /// The bucket.
+        bucket: String,
+        /// Object name prefix (`mcp-oauth/` by default).
+        prefix: String,
+        /// The signing region (`AWS_REGION`, then `us-east-1`, when unset).
+        region: Option<String>,
+        /// An S3-compatible endpoint (`AWS_ENDPOINT_URL`, then AWS, when unset).
+        endpoint: Option<String>,
+    },
 }
 
 /// Per-issuer settings for real servers' quirks.
@@ -379,6 +391,13 @@ impl fmt::Debug for TokenStorage {
                 .field("url", &redact_url_password(url))
                 .field("table", table)
                 .finish(),
+            TokenStorage::S3 { bucket, prefix, region, endpoint } => f
+                .debug_struct("S3")
+                .field("bucket", bucket)
+                .field("prefix", prefix)
+                .field("region", region)
+                .field("endpoint", endpoint)
+                .finish(),
         }
     }
 }
@@ -395,6 +414,7 @@ fn redact_url_password(url: &str) -> String {
 }
 mod load;
 mod options;
+pub(crate) mod s3;
 mod schema;
 mod workload;
 

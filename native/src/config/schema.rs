@@ -40,7 +40,7 @@ pub const MCP_OAUTH2_OPTIONS: &[OptionDoc] = &[
     opt("dpop", "auto | always | never", "auto", "DPoP-bound tokens (RFC 9449): auto = when the authorization server offers DPoP and the MCP server needs it"),
     opt("use_pkce", "bool", "true", "must stay true: PKCE S256 is required by the MCP specification; `false` is rejected"),
     opt("default_user_id", "string", "default", "the user whose tokens are used when none is named (--user wins)"),
-    opt("token_storage", "memory | file | redis, or {type: file, dir: PATH} | {type: redis, url: redis://…, key_prefix: STRING} | {type: mysql, url: mysql://…/DB, table: NAME}", "file", "where tokens are kept; redis and mysql need the multi-user server"),
+    opt("token_storage", "memory | file | redis, or {type: file, dir: PATH} | {type: redis, url: redis://…, key_prefix: STRING} | {type: mysql, url: mysql://…/DB, table: NAME} | {type: s3, bucket: NAME, prefix: STRING, region: STRING, endpoint: URL}", "file", "where tokens are kept; redis, mysql and s3 need the multi-user server (s3: credentials from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY / AWS_SESSION_TOKEN)"),
     opt("client_metadata_url", "https URL", "none", "a Client ID Metadata Document URL, used when the server supports it"),
     opt("server_policies", "map issuer → {danger_assume_pkce_s256: bool, danger_omit_resource: bool, authorization_params: map}", "none", "per-authorization-server risk acceptance and extra authorization-request parameters"),
 ];

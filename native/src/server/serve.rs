@@ -323,11 +323,30 @@ pub async fn open_stores(
         TokenStorage::Mysql { .. } => Err(Error::Usage(format!(
             "{where_}: this build has no MySQL store (build mcp-oauth with feature `mysql`)"
         ))),
+        #[cfg(feature = "s3")]
+        TokenStorage::S3 { bucket, prefix, region, endpoint } => {
+            let key = sealing_key(store_key, "s3")?;
+            let mut config = crate::store::S3Config::new(bucket.clone());
+            config.prefix = prefix.clone();
+            config.region = region.clone();
+            config.endpoint = endpoint.clone();
+            let config = config.with_env();
+            let credentials = crate::store::S3Credentials::from_env()
+                .map_err(|e| Error::Usage(format!("{where_}: {e}")))?;
+            let store = crate::store::S3Store::connect(&config, credentials, &key).await?;
+            let described = format!("{store:?}");
+            let store = Arc::new(store);
+            Ok((store.clone(), store, described))
+        }
+        #[cfg(not(feature = "s3"))]
+        TokenStorage::S3 { .. } => Err(Error::Usage(format!(
+            "{where_}: this build has no S3 store (build mcp-oauth with feature `s3`)"
+        ))),
     }
 }
 
 /// The store key from `--store-key` / `MCP_OAUTH_STORE_KEY`, required by shared stores.
-#[cfg_attr(not(any(feature = "redis", feature = "mysql")), allow(dead_code))]
+#[cfg_attr(not(any(feature = "redis", feature = "mysql", feature = "s3")), allow(dead_code))]
 fn sealing_key(store_key: Option<&str>, backend: &str) -> Result<[u8; 32], Error> {
     let text = store_key.ok_or_else(|| {
         Error::Usage(format!(

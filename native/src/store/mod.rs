@@ -5,6 +5,7 @@
 //! Implementations: [`MemoryStore`] (process lifetime), [`FileStore`] (one encrypted file per
 //! key) and, with feature `redis`, [`RedisStore`] (shared by server replicas; encrypted values);
 //! with feature `mysql`, [`MysqlStore`] (a MySQL / MariaDB table, the same contract as Redis).
+//! with feature `s3`, [`S3Store`] (an S3 bucket, the same contract as Redis).
 //!
 //! Servers also keep pending authorizations here, keyed by their `state` ([`PendingStore`]), so
 //! that any replica can complete a callback; and a store shared between processes offers a
@@ -18,6 +19,8 @@ mod mysql;
 mod pending;
 #[cfg(feature = "redis")]
 mod redis;
+#[cfg(feature = "s3")]
+mod s3;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -32,6 +35,8 @@ pub use mysql::MysqlStore;
 pub use pending::{ConsentLink, ConsentOutcome, PendingRecord, PendingStore};
 #[cfg(feature = "redis")]
 pub use redis::RedisStore;
+#[cfg(feature = "s3")]
+pub use s3::{S3Config, S3Credentials, S3Store};
 
 /// A boxed future, so that stores can be used as `dyn TokenStore`.
 pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'a>>;

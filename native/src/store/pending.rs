@@ -13,7 +13,7 @@ use std::time::Duration;
 use mcp_oauth_core::authorize::PendingAuthorization;
 use sha2::{Digest, Sha256};
 
-#[cfg(feature = "redis")]
+#[cfg(any(feature = "redis", feature = "s3"))]
 use super::StoreError;
 use super::StoreFuture;
 
@@ -175,7 +175,7 @@ pub trait PendingStore: Send + Sync {
     fn take_link<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Option<ConsentLink>>;
 }
 
-#[cfg(feature = "redis")]
+#[cfg(any(feature = "redis", feature = "s3"))]
 pub(crate) fn corrupt(what: &str, reason: String) -> StoreError {
     StoreError::Corrupt { path: what.to_owned(), reason }
 }

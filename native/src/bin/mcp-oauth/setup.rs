@@ -152,6 +152,12 @@ impl Setup {
                      keeps tokens in `file` or `memory` storage: pass --token-store file|memory"
                 )));
             }
+            TokenStorage::S3 { .. } => {
+                return Err(usage(
+                    "token_storage s3 needs the multi-user server (its s3 store); the CLI \
+                     keeps tokens in `file` or `memory` storage: pass --token-store file|memory",
+                ))
+            }
         })
     }
 
