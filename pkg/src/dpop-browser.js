@@ -143,7 +143,7 @@ export class DpopKeys {
   /**
    * The key of the entry just loaded into the flow (`dpop_key`). DPoP-bound tokens whose key is
    * gone throw (a clear error, never a Bearer request nor a silent new login): the caller
-   * decides (logout() and a new authorization).
+   * decides (deleting the entry and a new authorization).
    */
   async adopt() {
     this.#key = null;

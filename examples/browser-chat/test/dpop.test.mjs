@@ -43,6 +43,23 @@ describe('browser DPoP build in Chromium', { timeout: 120_000 }, () => {
     await reset(mcp.info.url.replace(/\/mcp$/, '/__stats/reset'));
   };
 
+  const introspect = async (token) => {
+    const meta = await getJson(`${as.info.issuer}/.well-known/oauth-authorization-server`);
+    const res = await fetch(meta.introspection_endpoint, {
+      method: 'POST',
+      headers: {
+        authorization: `Basic ${Buffer.from('mcp-resource-server:mcp-resource-server-secret').toString('base64')}`,
+        'content-type': 'application/x-www-form-urlencoded',
+        accept: 'application/json',
+      },
+      body: new URLSearchParams({ token, token_type_hint: 'access_token' }),
+    });
+    assert.equal(res.status, 200);
+    const claims = await res.json();
+    assert.equal(claims.active, true);
+    return claims;
+  };
+
   before(async () => {
     as = await startAs({ PEER_DPOP_NONCE: '1' });
     mcp = await startMcp(as.info.issuer, { MCP_DPOP_NONCE: '1' });
@@ -122,8 +139,9 @@ describe('browser DPoP build in Chromium', { timeout: 120_000 }, () => {
       const stored = await idb('readonly', (s) => s.get(jkt));
       const exported = await crypto.subtle.exportKey('pkcs8', stored.privateKey).then(() => 'exported', (x) => x.name);
       const exportedJwk = await crypto.subtle.exportKey('jwk', stored.privateKey).then(() => 'exported', (x) => x.name);
+      const token = await window.auth.accessToken();
       return {
-        done, tokenType: e.tokens?.token_type, dpopKey: e.dpop_key, jkt, extractable: stored.privateKey.extractable,
+        token, done, tokenType: e.tokens?.token_type, dpopKey: e.dpop_key, jkt, extractable: stored.privateKey.extractable,
         type: stored.privateKey.type, exported, exportedJwk, status: await mcpCall(window.auth),
       };
     });
@@ -137,6 +155,9 @@ describe('browser DPoP build in Chromium', { timeout: 120_000 }, () => {
     assert.equal(r.exported, 'InvalidAccessError', 'exportKey rejects the private key');
     assert.equal(r.exportedJwk, 'InvalidAccessError');
     assert.equal(r.status, 200);
+    // The access token is bound to that key: cnf.jkt (RFC 9449 §6.1), by introspection (RFC 7662)
+    // with the resource server's credentials at the peer AS (tests/peers/as.mjs).
+    assert.equal((await introspect(r.token)).cnf?.jkt, r.jkt);
 
     // The AS: the code exchange's proof (after its use_dpop_nonce round) is signed by that key.
     const a = await asStats();
