@@ -229,6 +229,41 @@ describe('browser DPoP build in Chromium', { timeout: 120_000 }, () => {
     assert.equal(r.keysAfter, r.keysBefore, 'memory storage: the key stays in memory');
   });
 
+  test('the chat page with ?dpop=1: popup consent, the MCP SDK client over DPoP, a reload keeps key and tokens', async () => {
+    await resetStats();
+    const errors = [];
+    page.on('pageerror', (e) => errors.push(String(e)));
+    await page.goto(`${site.url}?server=${encodeURIComponent(mcp.info.url)}&mode=popup&dpop=1`);
+    await page.waitForSelector('body[data-ready="true"]');
+    assert.equal(await page.textContent('#auth-state'), 'unauthorized');
+    const [popup] = await Promise.all([page.waitForEvent('popup'), page.click('#connect')]);
+    await popup.waitForEvent('close', { timeout: 30000 });
+    await page.waitForSelector('#tools li[data-tool="echo"]', { timeout: 30000 });
+    assert.match(await page.textContent('#auth-detail'), /DPoP-bound/);
+    await page.fill('#input', 'echo hello over dpop');
+    await page.click('#send');
+    await page.waitForSelector('.msg.tool');
+    assert.match(await page.textContent('.msg.tool'), /hello over dpop/);
+    const m = await mcpStats();
+    const accepted = m.dpop_requests.filter((x) => x.decision === 'accepted');
+    assert.ok(accepted.length >= 3, 'initialize, tools/list, tools/call');
+    assert.ok(m.dpop_requests.every((x) => x.authorization_scheme === 'DPoP'), 'never Bearer');
+    const jkts = new Set(m.dpop_requests.map((x) => thumbprint(x.header.jwk)));
+    assert.equal(jkts.size, 1, 'one key');
+    // The reload finds tokens and key: no new consent, the same key.
+    await resetStats();
+    await page.reload();
+    await page.waitForSelector('body[data-ready="true"]');
+    assert.equal(await page.textContent('#auth-state'), 'authorized');
+    await page.click('#connect');
+    await page.waitForSelector('#tools li[data-tool="echo"]', { timeout: 30000 });
+    assert.equal((await asStats()).authorization, 0, 'no new consent');
+    const m2 = await mcpStats();
+    assert.ok(m2.dpop_requests.some((x) => x.decision === 'accepted'));
+    assert.deepEqual(new Set(m2.dpop_requests.map((x) => thumbprint(x.header.jwk))), jkts, 'the same key');
+    assert.deepEqual(errors, []);
+  });
+
   test('the default browser entry stays without DPoP', async () => {
     const r = await page.evaluate(async () => {
       const plain = await import('/pkg/index.js');
