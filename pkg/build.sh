@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Builds the npm package `mcp-oauth` into pkg/dist (browser entry) and pkg/dist/node (Node entry,
-# with the headless grants of feature `headless`), each:
+# Builds the npm package `mcp-oauth` into pkg/dist (browser entry), pkg/dist/dpop (browser DPoP
+# entry `mcp-oauth/dpop`, feature `dpop`) and pkg/dist/node (Node entry, with the headless grants
+# of feature `headless` and DPoP), each:
 #   cargo build -p mcp-oauth-wasm (profile release-wasm, wasm32-unknown-unknown)
 #   → wasm-bindgen --target web (the version in Cargo.lock)
 #   → wasm-opt -Os --low-memory-unused -Os from the npm package `binaryen` in tools/ (not
@@ -72,6 +73,11 @@ build_variant() {
 # McpOAuthHeadless (pkg/src/headless.js), and DPoP (feature `dpop`, default; pkg/src/dpop.js).
 HOST_JS_EXTRA=headless.js DPOP_JS=dpop.js build_variant "$dist/node"
 
+# dist/dpop: the browser DPoP build (package export `mcp-oauth/dpop`, pkg/dpop.js): the browser
+# build plus DPoP (feature `dpop`) with non-extractable WebCrypto keys kept in IndexedDB
+# (pkg/src/dpop-browser.js). Opt-in, so the default browser payload stays without it.
+HOST_JS_EXTRA=browser.js DPOP_JS=dpop-browser.js build_variant "$dist/dpop" --no-default-features --features dpop
+
 # dist: the browser entry's build, without them (browsers load only what they can use; DPoP is
 # left out for the payload's size, BENCHMARKS.md). Built last so that the pre-wasm-opt copy
 # scripts/size.sh reports is the browser one.
@@ -83,6 +89,9 @@ echo "pkg: esbuild $("$TOOLS_BIN/esbuild" --version) --minify (glue and pkg/src;
 "$TOOLS_BIN/esbuild" --bundle --minify --format=esm --log-level=warning "$dist/browser.js" \
     --outfile="$dist/browser.js" --allow-overwrite
 rm "$dist/client.js" "$dist/io.js" "$dist/dpop.js" "$dist/$crate_file.js"
+"$TOOLS_BIN/esbuild" --bundle --minify --format=esm --log-level=warning "$dist/dpop/browser.js" \
+    --outfile="$dist/dpop/browser.js" --allow-overwrite
+rm "$dist/dpop/client.js" "$dist/dpop/io.js" "$dist/dpop/dpop.js" "$dist/dpop/$crate_file.js"
 while IFS= read -r f; do
     "$TOOLS_BIN/esbuild" --minify --format=esm --log-level=warning "$f" --outfile="$f" --allow-overwrite
 done < <(find "$dist/node" -name '*.js')
@@ -94,14 +103,17 @@ import { readFileSync } from 'node:fs';
 const realFetch = globalThis.fetch;
 globalThis.fetch = async (u) => new Response(readFileSync(new URL(u)), { headers: { 'content-type': 'application/wasm' } });
 const b = await import('$REPO_ROOT/pkg/index.js');
+const d = await import('$REPO_ROOT/pkg/dpop.js');
 globalThis.fetch = realFetch;
 for (const name of ['McpOAuth', 'McpOAuthError', 'Flow', 'parseBearerChallenge']) {
   if (typeof b[name] !== 'function') { console.error('pkg: FAIL: browser export ' + name + ' missing'); process.exit(1); }
+  if (typeof d[name] !== 'function') { console.error('pkg: FAIL: browser DPoP export ' + name + ' missing'); process.exit(1); }
 }
+if (typeof d.assembleDpopProof !== 'function' || 'assembleDpopProof' in b) { console.error('pkg: FAIL: DPoP belongs in the browser DPoP build only'); process.exit(1); }
 const m = await import('$REPO_ROOT/pkg/node.js');
 for (const name of ['McpOAuth', 'McpOAuthError', 'McpOAuthHeadless', 'Flow', 'parseBearerChallenge', 'HeadlessFlow', 'clientAssertionClaims']) {
   if (typeof m[name] !== 'function') { console.error('pkg: FAIL: export ' + name + ' missing'); process.exit(1); }
 }
-console.log('pkg: load check ok (browser entry: ' + Object.keys(b).length + ' exports, Node entry: ' + Object.keys(m).length + ')');
+console.log('pkg: load check ok (browser entry: ' + Object.keys(b).length + ' exports, browser DPoP entry: ' + Object.keys(d).length + ', Node entry: ' + Object.keys(m).length + ')');
 "
 echo "pkg: built pkg/dist ($(du -sb "$dist" | cut -f1) bytes)"

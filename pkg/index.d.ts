@@ -33,8 +33,9 @@ export interface McpOAuthOptions {
   scopes?: string | string[];
   /**
    * DPoP (RFC 9449) sender-constrained tokens: "auto" (default: when the authorization server
-   * advertises DPoP and the MCP server requires it), "always", "never". Node entry only: the
-   * browser build uses Bearer tokens and refuses "always" (README).
+   * advertises DPoP and the MCP server requires it), "always", "never". The Node entry and the
+   * browser DPoP entry `mcp-oauth/dpop`; the default browser entry uses Bearer tokens and
+   * refuses "always" (README).
    */
   dpop?: 'auto' | 'always' | 'never';
   /** Default "memory". */

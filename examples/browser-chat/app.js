@@ -1,12 +1,16 @@
 // The browser chat: connects to an MCP server with the MCP TypeScript SDK, whose requests go
 // through `auth.fetch` of the mcp-oauth package (token, 401 → refresh or authorization, 403 →
 // step-up). Authorization runs in a popup (opened inside the click) or by a full-page redirect.
-import { McpOAuth } from 'mcp-oauth';
+// `?dpop=1` loads the package's browser DPoP entry (`mcp-oauth/dpop`: DPoP-bound tokens, RFC 9449,
+// signed with a non-extractable key kept in IndexedDB) instead of the default entry.
 import { Client, StreamableHTTPClientTransport } from 'mcp-sdk';
 
 const $ = (id) => document.getElementById(id);
 const settings = window.sessionStorage;
 const params = new URLSearchParams(location.search);
+const dpop = (params.get('dpop') ?? settings.getItem('chat.dpop')) === '1';
+settings.setItem('chat.dpop', dpop ? '1' : '0');
+const { McpOAuth } = await import(dpop ? 'mcp-oauth/dpop' : 'mcp-oauth');
 
 let auth = null;
 let client = null;
@@ -34,6 +38,7 @@ function showStatus(s) {
   if (s.scope) parts.push(`scope: ${s.scope}`);
   if (s.expiresAt) parts.push(`expires ${new Date(s.expiresAt * 1000).toLocaleTimeString()}`);
   if (s.issuer) parts.push(`issuer: ${s.issuer}`);
+  if (s.dpop) parts.push('DPoP-bound');
   $('auth-detail').textContent = parts.length ? `(${parts.join(', ')})` : '';
 }
 

@@ -46,6 +46,14 @@ impl RingDpopSigner {
     /// The key stored in an entry ([`RingDpopSigner::material`]).
     pub fn from_material(material: &DpopPrivateKey) -> Result<RingDpopSigner, Error> {
         let hex = material.secret();
+        // The npm package's browser DPoP build stores a reference to a non-extractable key
+        // that stays in that browser (pkg/src/dpop-browser.js), not the key.
+        if let Some(rest) = hex.strip_prefix("webcrypto:") {
+            let version = rest.split(':').next().unwrap_or_default();
+            return Err(key_error(format!(
+                "a browser's non-extractable WebCrypto key (webcrypto:{version}:…), which only that browser holds"
+            )));
+        }
         if !hex.len().is_multiple_of(2) || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err(key_error("not hexadecimal PKCS#8"));
         }
@@ -140,6 +148,12 @@ mod tests {
         assert!(e.to_string().contains("not hexadecimal"), "{e}");
         let e = RingDpopSigner::from_material(&DpopPrivateKey::new("00")).unwrap_err();
         assert!(e.to_string().contains("not a P-256 PKCS#8 key"), "{e}");
+        // The browser DPoP build's reference (pkg/src/dpop-browser.js) is refused by name.
+        let jkt = "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I";
+        let e = RingDpopSigner::from_material(&DpopPrivateKey::new(format!("webcrypto:v1:{jkt}")))
+            .unwrap_err();
+        assert!(e.to_string().contains("non-extractable WebCrypto key (webcrypto:v1:…)"), "{e}");
+        assert!(!e.to_string().contains(jkt), "{e}");
     }
 
     fn base64url_decode(s: &str) -> Vec<u8> {

@@ -29,8 +29,9 @@ import {
   storageGet, storageSet, storageDelete, openPopup, navigatePopup, closePopup, waitForPopup,
   completePopup, navigate, follow, callListener, requestUrl, prepareRequest, drain,
 } from './io.js';
-// DPoP keys (RFC 9449): pkg/src/dpop.js in the Node build, a stand-in without DPoP in the
-// browser build (pkg/src/dpop-none.js).
+// DPoP keys (RFC 9449): pkg/src/dpop.js in the Node build, pkg/src/dpop-browser.js in the
+// browser DPoP build (`mcp-oauth/dpop`), a stand-in without DPoP in the default browser build
+// (pkg/src/dpop-none.js).
 import * as dpopKeys from './dpop.js';
 
 export { McpOAuthError };
@@ -64,7 +65,7 @@ function checkOptions(options) {
   if (u != null && typeof u !== 'string') throw bad('userId', `expected a string, got ${typeof u}`);
   if (u === '') throw bad('userId', 'must not be empty');
   if (options.dpop === 'always' && !dpopKeys.available) {
-    throw bad('dpop', '"always": the browser build has no DPoP yet (README)');
+    throw bad('dpop', '"always": this browser build has no DPoP; import the DPoP build, mcp-oauth/dpop (README)');
   }
   return flow;
 }
@@ -117,8 +118,8 @@ export class McpOAuth {
   #listeners = new Set();
   #lastStatus = '';
   #boundFetch = null;
-  /** The DPoP key (RFC 9449) of the flow; null without DPoP (the browser build). */
-  #dpop = dpopKeys.available ? new dpopKeys.DpopKeys(() => this.#flow) : null;
+  /** The DPoP key (RFC 9449) of the flow; null without DPoP (the default browser build). */
+  #dpop = dpopKeys.available ? new dpopKeys.DpopKeys(() => this.#flow, () => this.#storage) : null;
 
   /** Use `await McpOAuth.create(options)`. */
   constructor(secret, options, flow, storage) {
@@ -518,6 +519,8 @@ export class McpOAuth {
       } catch (e) {
         revocationError = e.message ?? String(e);
       }
+      // The DPoP key goes with the tokens bound to it.
+      await this.#dpop?.discard();
       const index = key('index', [this.#user, this.#resource]);
       const issuer = await storageGet(this.#storage, index);
       if (issuer !== null) await storageDelete(this.#storage, key('entry', [this.#user, this.#resource, issuer]));

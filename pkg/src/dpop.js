@@ -38,6 +38,10 @@ async function makeKey() {
 
 /** The key stored in an entry (`material`: PKCS#8 in hex). Throws naming what is wrong. */
 async function loadKey(material) {
+  // The browser DPoP build's reference to a non-extractable key in that browser (pkg/src/dpop-browser.js).
+  if (material.startsWith('webcrypto:')) {
+    throw new Error(`the stored DPoP key is a browser's non-extractable WebCrypto key (${material.split(':', 2).join(':')}:…), which only that browser holds`);
+  }
   if (!/^(?:[0-9a-f]{2})+$/i.test(material)) {
     throw new Error('the stored DPoP key is not PKCS#8 in hexadecimal');
   }
@@ -120,6 +124,11 @@ export class DpopKeys {
     else if (this.#flow().status(nowSeconds()).dpop) {
       throw new Error('its tokens are DPoP-bound (RFC 9449) and it holds no DPoP key for them');
     }
+  }
+
+  /** logout(): the key was in the entry, deleted with it. */
+  async discard() {
+    this.#key = null;
   }
 
   /**

@@ -203,6 +203,13 @@ describe('DPoP (npm package, Node, real peers with nonces)', () => {
     // A damaged key: named as such.
     storage.map.set(key, value.replace(/"dpop_key":"[0-9a-f]+"/, '"dpop_key":"3041"'));
     await assert.rejects(McpOAuth.create(options), (e) => e.code === 'stored_state_invalid' && /PKCS#8/.test(e.message));
+    // The browser DPoP entry's reference to a key that stays in that browser (pkg/src/dpop-browser.js): named, not misread.
+    storage.map.set(key, value.replace(/"dpop_key":"[0-9a-f]+"/, `"dpop_key":"webcrypto:v1:${'A'.repeat(43)}"`));
+    await assert.rejects(McpOAuth.create(options), (e) => {
+      assert.equal(e.code, 'stored_state_invalid');
+      assert.match(e.message, /a browser's non-extractable WebCrypto key \(webcrypto:v1:…\)/);
+      return true;
+    });
   });
 });
 
@@ -292,5 +299,24 @@ describe('DPoP-bound entries, native ⇄ npm package (Node)', () => {
     const proofs = (await stats(mcp)).dpop_requests;
     assert.ok(proofs.some((r) => r.decision === 'accepted'), JSON.stringify(proofs));
     for (const r of proofs) assert.deepEqual(r.header.jwk, jsJwk, 'the package\'s key');
+  });
+
+  test("an entry of the browser DPoP entry (dpop_key webcrypto:v1:<jkt>) is refused by native, naming it", async () => {
+    const storage = memoryStorage();
+    const auth = await McpOAuth.create({
+      serverUrl: mcp.info.url, redirectUri: REDIRECT, storage, userId: 'dave', onAuthorizationRequired: 'follow',
+    });
+    await whoami(auth, mcp.info.url);
+    const [, text] = [...storage.map].find(([k]) => k.startsWith(`${PREFIX}entry/`));
+    const browserEntry = text.replace(/"dpop_key":"[0-9a-f]+"/, `"dpop_key":"webcrypto:v1:${'A'.repeat(43)}"`);
+    assert.notEqual(browserEntry, text);
+    const file = join(dir, 'browser.entry.json');
+    await writeFile(file, browserEntry, { mode: 0o600 });
+    await reset(mcp);
+    await assert.rejects(native(exe, ['call', mcp.info.url, file]), (e) => {
+      assert.match(e.message, /non-extractable WebCrypto key \(webcrypto:v1:…\), which only that browser holds/);
+      return true;
+    });
+    assert.equal((await stats(mcp)).dpop_requests.length, 0, 'nothing sent with the tokens');
   });
 });
