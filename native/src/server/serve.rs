@@ -162,7 +162,7 @@ pub fn listen_plan(
     if implied.is_empty() {
         // Not loopback: a public URL, reached through a reverse proxy or directly.
         let ip = host.unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST));
-        let addr = SocketAddr::new(ip, port.unwrap_or(8000));
+        let addr = SocketAddr::new(ip, port.unwrap_or(mcp_oauth_core::url::DEFAULT_LOOPBACK_PORT));
         let warning = (ip.is_loopback() && !behind_proxy).then(|| {
             format!(
                 "the redirect URI {redirect_uri} is not on this machine's loopback, yet the server \
