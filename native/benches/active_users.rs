@@ -24,6 +24,15 @@ use multi::*;
 const SECRET: &str = "a-bench-session-secret-of-32-bytes-or-more!!";
 const JWT: &str = "the-shared-hs256-secret-of-the-app-0123";
 
+/// The server process, stopped (SIGTERM) also when the bench panics.
+struct Server(std::process::Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        common::stop(&mut self.0);
+    }
+}
+
 fn env_usize(name: &str, default: usize) -> usize {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }
@@ -92,6 +101,7 @@ fn main() {
     let base = Arc::new(info["url"].as_str().unwrap().to_owned());
     let redirect = Arc::new(redirect);
     let pid = child.id();
+    let mut server = Server(child);
 
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     mcp_oauth::http::install_crypto_provider();
@@ -123,7 +133,7 @@ fn main() {
         let counts = (common::count(&stats, "/register"), common::count(&stats, "/metadata"));
         (before, rss_kib(pid), took, counts, failed)
     });
-    common::stop(&mut child);
+    common::stop(&mut server.0);
     let per_user = (after.saturating_sub(before)) as f64 / users as f64;
     println!("active_users: {users} users, {calls} calls each, {concurrency} at a time");
     println!("  serve RSS after warm-up: {before} KiB; after: {after} KiB");
