@@ -22,7 +22,7 @@ use std::time::Duration;
 use mcp_oauth_core::authorize::PendingAuthorization;
 use mcp_oauth_core::http::HttpResponse;
 use mcp_oauth_core::policy::ServerPolicy;
-use mcp_oauth_core::registration::{ClientConfig, ClientRegistration, IdentitySource};
+use mcp_oauth_core::registration::ClientConfig;
 use mcp_oauth_core::secret::AccessToken;
 use mcp_oauth_core::url::ResourceUrl;
 use mcp_oauth_core::{AuthFlow, Discovery, FlowConfig, FlowEvent, FlowStatus};
@@ -36,6 +36,7 @@ use crate::store::{StoreKey, StoreLock, StoredEntry, TokenStore};
 use crate::{entropy, now, Error};
 
 mod report;
+mod sharing;
 pub use report::{LogoutReport, Progress, ResourceAnswer, Status};
 
 /// The default redirect URI of native hosts (defined in the core).
@@ -320,60 +321,6 @@ impl OAuthClient {
             inner.flow = Some(flow);
         }
         inner.flow.as_mut().ok_or_else(|| Error::Usage("flow not loaded".into()))
-    }
-
-    /// Adds the dynamic registrations shared by every user ([`ClientOptions::shared_registrations`])
-    /// for the issuers this user has none of (a user's own registration stays: their tokens
-    /// were issued to it).
-    async fn adopt_shared_registrations(&self, flow: &mut AuthFlow) -> Result<(), Error> {
-        let Some(owner) = &self.opts.shared_registrations else {
-            return Ok(());
-        };
-        for key in self.opts.store.list(owner).await? {
-            let Some(entry) = self.opts.store.load(&key).await? else { continue };
-            let Some(reg) = entry.registration.filter(|r| r.source == IdentitySource::Dynamic)
-            else {
-                continue;
-            };
-            self.sharing.known.store(true, std::sync::atomic::Ordering::Relaxed);
-            if flow.registration_for(&reg.issuer).is_none() {
-                flow.add_registration(reg);
-            }
-        }
-        Ok(())
-    }
-
-    /// With shared registrations, while none is known in this process: the gate that makes
-    /// steps that may register run one user at a time, and the flow re-reads the store after
-    /// waiting (another user may have registered meanwhile).
-    async fn registration_gate(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
-        let sharing = self.opts.shared_registrations.is_some()
-            && !self.sharing.known.load(std::sync::atomic::Ordering::Relaxed);
-        if sharing {
-            Some(self.sharing.gate.lock().await)
-        } else {
-            None
-        }
-    }
-
-    /// Keeps a new dynamic registration for every user ([`ClientOptions::shared_registrations`]):
-    /// an entry holding only the registration, under (owner, issuer, issuer).
-    async fn share_registration(&self, registration: &ClientRegistration) -> Result<(), Error> {
-        let Some(owner) = &self.opts.shared_registrations else {
-            return Ok(());
-        };
-        if registration.source != IdentitySource::Dynamic {
-            return Ok(());
-        }
-        let key = StoreKey {
-            user: owner.clone(),
-            resource: registration.issuer.clone(),
-            issuer: registration.issuer.clone(),
-        };
-        let entry = StoredEntry { registration: Some(registration.clone()), ..Default::default() };
-        self.opts.store.save(&key, &entry).await?;
-        self.sharing.known.store(true, std::sync::atomic::Ordering::Relaxed);
-        Ok(())
     }
 
     /// The DPoP key of this (user, server): the one stored in the entry, else a new one (kept in
