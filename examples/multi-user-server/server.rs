@@ -31,7 +31,7 @@ use mcp_oauth::server::serve::{self, ServeOptions};
 #[command(name = "multi-user-server")]
 struct Args {
     /// An MCP server users may call: NAME=URL (repeat for more).
-    #[arg(long = "mcp", required_unless_present = "config", value_parser = parse_mcp)]
+    #[arg(long = "mcp", required_unless_present = "config", value_parser = serve::parse_server_arg)]
     mcp: Vec<(String, String)>,
     /// A YAML configuration file (the CLI's format, `mcp-oauth config schema mcp_oauth2`): its
     /// streamable-HTTP function groups become the MCP servers, their `mcp_oauth2` provider gives
@@ -91,14 +91,6 @@ fn parse_dpop(s: &str) -> Result<(Option<String>, DpopMode), String> {
     let mode = DpopMode::from_name(mode)
         .ok_or_else(|| format!("`{mode}` is not auto, always or never"))?;
     Ok((name, mode))
-}
-
-fn parse_mcp(s: &str) -> Result<(String, String), String> {
-    let (name, url) = s.split_once('=').ok_or("expected NAME=URL")?;
-    if name.is_empty() || url.is_empty() {
-        return Err("expected NAME=URL".into());
-    }
-    Ok((name.to_owned(), url.to_owned()))
 }
 
 #[tokio::main]

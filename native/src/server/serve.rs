@@ -134,6 +134,15 @@ impl ServeOptions {
     }
 }
 
+/// Reads `NAME=URL`, an MCP server of `--mcp`.
+pub fn parse_server_arg(s: &str) -> Result<(String, String), String> {
+    let (name, url) = s.split_once('=').ok_or("expected NAME=URL")?;
+    if name.is_empty() || url.is_empty() {
+        return Err("expected NAME=URL".into());
+    }
+    Ok((name.to_owned(), url.to_owned()))
+}
+
 /// Where to listen, and what may be wrong with it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ListenPlan {

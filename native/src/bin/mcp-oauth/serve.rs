@@ -14,7 +14,7 @@ use crate::args::Opts;
 pub(crate) struct ServeArgs {
     /// An MCP server users may call: NAME=URL (repeatable, or comma-separated in the variable);
     /// with --config, its streamable-http function groups are the servers instead.
-    #[arg(long = "mcp", env = "MCP_OAUTH_MCP", value_delimiter = ',', value_parser = parse_mcp, value_name = "NAME=URL")]
+    #[arg(long = "mcp", env = "MCP_OAUTH_MCP", value_delimiter = ',', value_parser = serve::parse_server_arg, value_name = "NAME=URL")]
     mcp: Vec<(String, String)>,
     /// The address to listen on [default: the redirect URI's loopback addresses, else
     /// 127.0.0.1].
@@ -73,14 +73,6 @@ pub(crate) struct ServeArgs {
     /// Seconds running requests get to finish after SIGTERM.
     #[arg(long, env = "MCP_OAUTH_SHUTDOWN_GRACE", default_value_t = 10)]
     shutdown_grace: u64,
-}
-
-fn parse_mcp(s: &str) -> Result<(String, String), String> {
-    let (name, url) = s.split_once('=').ok_or("expected NAME=URL")?;
-    if name.is_empty() || url.is_empty() {
-        return Err("expected NAME=URL".into());
-    }
-    Ok((name.to_owned(), url.to_owned()))
 }
 
 /// The global options `serve` does not use: set, they are an error rather than ignored (the
