@@ -8,11 +8,12 @@
 //!    [`Machine::poll_signature`] and answer with [`Machine::provide_assertion`] or
 //!    [`Machine::handle_signing_error`]; sign each DPoP proof of [`Machine::poll_proof`] and
 //!    answer with [`Machine::provide_proof_signature`] or
-//!    [`Machine::handle_proof_signing_error`]; until all are empty;
+//!    [`Machine::handle_proof_signing_error`], after making the key when
+//!    [`Machine::dpop_key_wanted`] says a proof waits for it; until all are empty;
 //! 2. drain [`Machine::poll_event`] (persist, open the browser, log);
 //! 3. read the machine's `poll_timeout` and call its `handle_timeout` once it has passed.
 
-use crate::dpop::ProofRequest;
+use crate::dpop::{DpopKey, ProofRequest};
 use crate::error::{Error, FlowError};
 use crate::headless::SigningRequest;
 use crate::http::{HttpRequest, HttpResponse, RequestId};
@@ -64,6 +65,14 @@ pub trait Machine {
     fn handle_proof_signing_error(&mut self, id: u64, _message: &str) -> Result<(), Error> {
         Err(FlowError::UnknownRequest(id).into())
     }
+    /// True when a DPoP proof waits for a key the host makes when first needed (RFC 9449 §4:
+    /// one key per client instance, here per user and server); give its public half to
+    /// [`Machine::provide_dpop_key`].
+    fn dpop_key_wanted(&self) -> bool {
+        false
+    }
+    /// The public half of the key the host made on demand (after [`Machine::dpop_key_wanted`]).
+    fn provide_dpop_key(&mut self, _key: DpopKey) {}
     /// The next event.
     fn poll_event(&mut self) -> Option<FlowEvent>;
 }
@@ -99,6 +108,14 @@ impl Machine for crate::AuthFlow {
     #[cfg(feature = "dpop")]
     fn handle_proof_signing_error(&mut self, id: u64, message: &str) -> Result<(), Error> {
         crate::AuthFlow::handle_proof_signing_error(self, id, message)
+    }
+    #[cfg(feature = "dpop")]
+    fn dpop_key_wanted(&self) -> bool {
+        crate::AuthFlow::dpop_key_wanted(self)
+    }
+    #[cfg(feature = "dpop")]
+    fn provide_dpop_key(&mut self, key: DpopKey) {
+        crate::AuthFlow::set_dpop_key(self, key);
     }
     fn poll_event(&mut self) -> Option<FlowEvent> {
         crate::AuthFlow::poll_event(self)

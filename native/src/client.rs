@@ -323,19 +323,31 @@ impl OAuthClient {
         inner.flow.as_mut().ok_or_else(|| Error::Usage("flow not loaded".into()))
     }
 
-    /// The DPoP key of this (user, server): the one stored in the entry, else a new one (kept in
-    /// the entry with the next tokens). None with `DpopMode::Never`.
+    /// The DPoP key of this (user, server): the one stored in the entry; else one is made when
+    /// a proof first needs it ([`crate::drive::OnDemandKey`], kept in the entry with the tokens
+    /// bound to it), so that a session of a server without DPoP holds no key. Nothing with
+    /// `DpopMode::Never`.
     fn set_dpop_key(&self, flow: &mut AuthFlow) -> Result<(), Error> {
         if self.opts.dpop == mcp_oauth_core::dpop::DpopMode::Never {
             return Ok(());
         }
-        let signer = match flow.dpop_key_material() {
-            Some(material) => crate::dpop::RingDpopSigner::from_material(material)?,
-            None => crate::dpop::RingDpopSigner::generate()?,
-        };
-        flow.set_dpop_key_material(Some(signer.material().clone()));
-        flow.set_dpop_signer(Arc::new(signer));
+        match flow.dpop_key_material() {
+            Some(material) => {
+                let signer = crate::dpop::RingDpopSigner::from_material(material)?;
+                flow.set_dpop_signer(Arc::new(signer));
+            }
+            None => flow.use_host_dpop_signing(crate::dpop::ALG),
+        }
         Ok(())
+    }
+
+    /// Takes the key [`crate::drive::OnDemandKey`] made as the flow's own: stored with the
+    /// tokens, and signing every later proof synchronously.
+    fn keep_made_key(flow: &mut AuthFlow, made: crate::drive::OnDemandKey) {
+        if let Some(signer) = made.made {
+            flow.set_dpop_key_material(Some(signer.material().clone()));
+            flow.set_dpop_signer(signer);
+        }
     }
 
     /// The headers of a request to the MCP server (`method`, `url`): `Authorization` with the
@@ -354,7 +366,18 @@ impl OAuthClient {
     /// Sends every request the flow asks for, persists what its events say, and returns the
     /// authorization URL when the flow wants the browser.
     async fn drive(&self, flow: &mut AuthFlow) -> Result<Option<String>, Error> {
-        let drained = crate::drive::drain(flow, &self.opts.http, &crate::drive::no_signer).await;
+        let mut key = crate::drive::OnDemandKey::default();
+        let wants_key = self.opts.dpop != mcp_oauth_core::dpop::DpopMode::Never
+            && flow.dpop_key_material().is_none();
+        let drained = crate::drive::drain(
+            flow,
+            &self.opts.http,
+            &crate::drive::no_signer,
+            wants_key.then_some(&mut key),
+        )
+        .await;
+        // Before the events are persisted: the entry stores the key the tokens are bound to.
+        Self::keep_made_key(flow, key);
         let mut browser = None;
         for event in drained.events {
             match event {
@@ -447,13 +470,21 @@ impl OAuthClient {
         flow: &mut AuthFlow,
         key: &StoreKey,
     ) -> Result<bool, Error> {
-        let stored = self.opts.store.load(key).await?.and_then(|e| e.tokens);
+        let Some(entry) = self.opts.store.load(key).await? else { return Ok(false) };
         let held = flow.tokens().map(|(_, t)| t.clone());
-        let Some(stored) = stored else { return Ok(false) };
+        let Some(stored) = entry.tokens else { return Ok(false) };
         if held.as_ref() == Some(&stored) {
             return Ok(false);
         }
         flow.cancel();
+        // Tokens another process bound to its key (RFC 9449 §6) are used with that key.
+        if let Some(material) = entry.dpop_key {
+            if flow.dpop_key_material() != Some(&material) {
+                let signer = crate::dpop::RingDpopSigner::from_material(&material)?;
+                flow.set_dpop_key_material(Some(material));
+                flow.set_dpop_signer(Arc::new(signer));
+            }
+        }
         flow.set_tokens(&key.issuer, stored);
         Ok(true)
     }

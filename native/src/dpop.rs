@@ -2,7 +2,8 @@
 //! for rustls), the [`DpopSigner`] the core asks for proofs.
 //!
 //! One key per (user, MCP server): [`OAuthClient`](crate::OAuthClient) makes one with the
-//! system's CSPRNG when the stored entry has none, and the core persists it in the entry with
+//! system's CSPRNG when a proof first needs it and the stored entry has none
+//! (native/src/drive.rs `OnDemandKey`), and the core persists it in the entry with
 //! the tokens bound to it (`dpop_key`, PKCS#8 in hex). The file and Redis stores encrypt the
 //! whole entry, so the key is as protected as the refresh token it guards; whoever can read
 //! the store's key can use both (the binding protects tokens that leak on the way, in logs or
@@ -15,6 +16,9 @@ use ring::rand::{SecureRandom, SystemRandom};
 use ring::signature::{EcdsaKeyPair, KeyPair, ECDSA_P256_SHA256_FIXED_SIGNING};
 
 use crate::Error;
+
+/// The algorithm of the keys made here (RFC 7518 §3.4).
+pub const ALG: &str = "ES256";
 
 /// An ES256 DPoP key held in memory.
 pub struct RingDpopSigner {
@@ -81,7 +85,7 @@ impl RingDpopSigner {
         let material: String = pkcs8.iter().map(|b| format!("{b:02x}")).collect();
         Ok(RingDpopSigner {
             pair,
-            key: DpopKey { alg: "ES256".into(), jwk },
+            key: DpopKey { alg: ALG.into(), jwk },
             material: DpopPrivateKey::new(material),
             rng,
         })

@@ -3,12 +3,47 @@
 //! OAuth client ([`crate::OAuthClient`]) and the headless client ([`crate::HeadlessClient`])
 //! both drive their flows with it and only act on the events.
 
+use std::sync::Arc;
+
+use mcp_oauth_core::dpop::DpopSigner;
 use mcp_oauth_core::error::FlowError;
 use mcp_oauth_core::headless::SigningRequest;
 use mcp_oauth_core::{FlowEvent, Machine};
 
+use crate::dpop::RingDpopSigner;
 use crate::http::HttpClient;
 use crate::{now, Error};
+
+/// The DPoP key of a flow that has none yet, made when a proof first needs it
+/// ([`Machine::dpop_key_wanted`]): a session that never meets a DPoP server holds no key.
+#[derive(Default)]
+pub(crate) struct OnDemandKey {
+    /// The key, once made.
+    pub made: Option<Arc<RingDpopSigner>>,
+}
+
+impl OnDemandKey {
+    /// One step of the proof channel: makes the key when the machine waits for it, or signs
+    /// the next proof. `None` when there is nothing to do.
+    fn step<M: Machine>(&mut self, machine: &mut M) -> Option<Result<(), Error>> {
+        if machine.dpop_key_wanted() {
+            let signer = match RingDpopSigner::generate() {
+                Ok(s) => Arc::new(s),
+                Err(e) => return Some(Err(e)),
+            };
+            machine.provide_dpop_key(signer.key().clone());
+            self.made = Some(signer);
+            return Some(Ok(()));
+        }
+        let signer = self.made.as_ref()?;
+        let proof = machine.poll_proof(&signer.jti_random())?;
+        let answer = match signer.sign(proof.signing_input.as_bytes()) {
+            Ok(signature) => machine.provide_proof_signature(proof.id, &signature),
+            Err(e) => machine.handle_proof_signing_error(proof.id, &e),
+        };
+        Some(answer.map_err(Error::Protocol))
+    }
+}
 
 /// What one drain produced.
 pub(crate) struct Drained {
@@ -18,12 +53,15 @@ pub(crate) struct Drained {
     pub error: Option<Error>,
 }
 
-/// Drains `machine` (requests and signatures until both are empty, then events). `sign` makes
-/// the JWS of a [`SigningRequest`] (machines with a synchronous signer ask for none).
+/// Drains `machine` (requests, signatures and proofs until all are empty, then events). `sign`
+/// makes the JWS of a [`SigningRequest`] (machines with a synchronous signer ask for none);
+/// `key` makes and uses the DPoP key of a flow that has none yet (`None`: the flow has a
+/// synchronous [`DpopSigner`] or uses no DPoP).
 pub(crate) async fn drain<M: Machine>(
     machine: &mut M,
     http: &HttpClient,
     sign: &(dyn Fn(&SigningRequest) -> Result<String, String> + Sync),
+    mut key: Option<&mut OnDemandKey>,
 ) -> Drained {
     let mut error: Option<Error> = None;
     let mut denied = None;
@@ -40,6 +78,15 @@ pub(crate) async fn drain<M: Machine>(
             match sign(&sig) {
                 Ok(jwt) => machine.provide_assertion(now(), sig.id, &jwt),
                 Err(e) => machine.handle_signing_error(sig.id, &e),
+            }
+        } else if let Some(step) = key.as_deref_mut().and_then(|k| k.step(machine)) {
+            match step {
+                Ok(()) => Ok(()),
+                // No key could be made: the proof waiting for it is never signed.
+                Err(e) => {
+                    error.get_or_insert(e);
+                    break;
+                }
             }
         } else {
             break;
