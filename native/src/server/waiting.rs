@@ -84,10 +84,10 @@ impl MultiUserServer {
         match outcome {
             Some(ConsentOutcome::Authorized) => Ok(()),
             Some(ConsentOutcome::Failed { code, message }) => {
-                let code = if code == "access_denied" {
-                    ChatCode::OauthDenied
-                } else {
-                    ChatCode::OauthFailed
+                let code = match code.as_str() {
+                    "access_denied" => ChatCode::OauthDenied,
+                    super::results::CANCELLED => ChatCode::OauthCancelled,
+                    _ => ChatCode::OauthFailed,
                 };
                 Err(RunError::Consent { code, message })
             }
