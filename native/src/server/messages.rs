@@ -69,7 +69,7 @@ pub enum Action {
 pub enum Control {
     /// Sends the reply of request `request_id` when it is ready.
     Resume {
-        /// Echoed in error replies about this message.
+        /// Echoed in the answer (absent: the answer carries the request's own `id`).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         id: Option<String>,
         /// The request, from its `oauth_required`.
@@ -77,7 +77,7 @@ pub enum Control {
     },
     /// Ends the consent request `request_id` waits for as `oauth_cancelled`.
     Cancel {
-        /// Echoed in error replies about this message.
+        /// Echoed in the answer (absent: the answer carries the request's own `id`).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         id: Option<String>,
         /// The request, from its `oauth_required`.

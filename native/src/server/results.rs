@@ -165,8 +165,8 @@ impl MultiUserServer {
     }
 
     /// Answers a WebSocket [`Control`] message of `user`: `resume` waits for the request's
-    /// reply (as long as it waits for consent), `cancel` cancels it. Errors about the message
-    /// carry its `id`.
+    /// reply (as long as it waits for consent), `cancel` cancels it. The answer carries the
+    /// message's `id` when it has one, else the request's.
     pub async fn control(&self, user: &str, control: Control) -> ChatReply {
         let (id, reply) = match control {
             Control::Resume { id, request_id } => {
@@ -181,9 +181,9 @@ impl MultiUserServer {
             }
             Control::Cancel { id, request_id } => (id, self.cancel(user, &request_id).await),
         };
-        match reply {
-            e @ ChatReply::Error { id: None, .. } => e.with_id(id),
-            other => other,
+        match id {
+            Some(id) => reply.with_id(Some(id)),
+            None => reply,
         }
     }
 }
