@@ -602,7 +602,8 @@ impl MultiUserServer {
     }
 
     /// The axum routes: `/auth/redirect` (at the redirect URI's path), `/ws`, `/v1/chat`,
-    /// `/v1/chat/{request_id}`. Merge them into the host's router.
+    /// `/v1/chat/{request_id}`, `/v1/chat/{request_id}/cancel`. Merge them into the host's
+    /// router.
     pub fn router(&self) -> axum::Router {
         routes::router(self.clone())
     }

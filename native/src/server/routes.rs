@@ -183,8 +183,17 @@ async fn serve_socket(server: MultiUserServer, user: String, mut socket: WebSock
                 let request = match Incoming::parse(&text) {
                     Ok(Incoming::Request(r)) => r,
                     Ok(Incoming::Control(control)) => {
+                        // Counted like a request: a resume may wait as long as the consent.
+                        let slot = match server.slot(&user) {
+                            Ok(slot) => slot,
+                            Err(refused) => {
+                                let _ = tx.try_send(refused);
+                                continue;
+                            }
+                        };
                         let (server, user, tx) = (server.clone(), user.clone(), tx.clone());
                         tokio::spawn(async move {
+                            let _slot = slot;
                             let _ = tx.send(server.control(&user, control).await).await;
                         });
                         continue;
