@@ -530,7 +530,7 @@ impl MultiUserServer {
     pub async fn chat(&self, user: &str, request: ChatRequest) -> ChatReply {
         let slot = match self.slot(user) {
             Ok(slot) => slot,
-            Err(refused) => return refused.with_id(request.id),
+            Err(refused) => return (*refused).with_id(request.id),
         };
         let request_id = match random_id() {
             Ok(id) => id,

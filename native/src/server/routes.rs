@@ -187,7 +187,7 @@ async fn serve_socket(server: MultiUserServer, user: String, mut socket: WebSock
                         let slot = match server.slot(&user) {
                             Ok(slot) => slot,
                             Err(refused) => {
-                                let _ = tx.try_send(refused);
+                                let _ = tx.try_send(*refused);
                                 continue;
                             }
                         };
@@ -206,7 +206,7 @@ async fn serve_socket(server: MultiUserServer, user: String, mut socket: WebSock
                 let slot = match server.slot(&user) {
                     Ok(slot) => slot,
                     Err(refused) => {
-                        let _ = tx.try_send(refused.with_id(request.id));
+                        let _ = tx.try_send((*refused).with_id(request.id));
                         continue;
                     }
                 };
