@@ -195,6 +195,7 @@ pub const HOST_CODES: &[&str] = &[
     "oauth_denied",
     "oauth_failed",
     "oauth_timeout",
+    "oauth_cancelled",
     "forbidden_origin",
     "too_many_requests",
     "payload_too_large",

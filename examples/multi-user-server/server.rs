@@ -18,7 +18,8 @@
 //!
 //! Routes: `/` (the page), `POST /login` (demo login: `{"user":"Alice"}` → session cookie; a
 //! real host has its own login), `/healthz`, `/readyz`, and the library's `/auth/start/{id}`
-//! (the consent link), `/auth/redirect`, `/ws`, `/v1/chat`, `/v1/chat/{request_id}`.
+//! (the consent link), `/auth/redirect`, `/ws`, `/v1/chat`, `/v1/chat/{request_id}`,
+//! `/v1/chat/{request_id}/cancel`.
 
 use std::time::Duration;
 

@@ -706,6 +706,13 @@ impl OAuthClient {
         // Start from what the store holds now (another replica may have written since).
         inner.flow = None;
         let flow = self.flow(&mut inner).await?;
+        // The process that started it may have had the discovery in its cache and stored none
+        // for this user, while this one's cache is cold: discover first (the callback is
+        // checked against the discovery, core/src/flow/authorization.rs).
+        if flow.discovery().is_none() {
+            flow.begin_discovery(now())?;
+            self.drive(flow).await?;
+        }
         flow.resume_pending(pending)?;
         let result = match flow.handle_callback(now(), callback_url) {
             Ok(()) => self.drive(flow).await.map(|_| ()),

@@ -10,6 +10,8 @@ mod multi;
 #[macro_use]
 #[path = "support/battery.rs"]
 mod battery;
+#[path = "server/replicas.rs"]
+mod replicas;
 
 use std::sync::Arc;
 use std::time::Duration;

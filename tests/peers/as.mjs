@@ -73,7 +73,7 @@ const AUTH_METHODS = env.PEER_AUTH_METHODS
 
 // Mutable settings (POST /__config changes them without a restart).
 const settings = startupSetting(() => ({
-  consent: oneOf('PEER_CONSENT', env.PEER_CONSENT, ['approve', 'deny'], 'approve'),
+  consent: oneOf('PEER_CONSENT', env.PEER_CONSENT, ['approve', 'deny', 'hold'], 'approve'),
   accessTtl: positiveInt('PEER_ACCESS_TTL', env.PEER_ACCESS_TTL, 3600),
   refreshTtl: positiveInt('PEER_REFRESH_TTL', env.PEER_REFRESH_TTL, 14 * 24 * 3600),
   tokenFormat: oneOf('PEER_TOKEN_FORMAT', env.PEER_TOKEN_FORMAT, ['opaque', 'jwt'], 'opaque'),
@@ -421,6 +421,12 @@ async function readJson(req) {
 }
 
 async function autoInteraction(ctx) {
+  if (settings.consent === 'hold') {
+    // PEER_CONSENT=hold: a user who looks at the consent page and decides nothing.
+    ctx.type = 'html';
+    ctx.body = '<!doctype html><title>Consent</title><p>Waiting for the user to decide.</p>';
+    return;
+  }
   ctx.respond = false; // interactionFinished writes the 303 itself
   const { req, res } = ctx;
   const details = await provider.interactionDetails(req, res);

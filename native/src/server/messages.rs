@@ -8,14 +8,23 @@
 //! Replies (server → client), `type` first:
 //! ```json
 //! {"type": "result", "id": "1", "result": {"tools": [...]}}
-//! {"type": "oauth_required", "id": "2", "server": "demo", "url": "https://as/authorize?...",
-//!  "request_id": "…", "expires_in": 300}
+//! {"type": "oauth_required", "id": "2", "server": "demo", "user": "Alice",
+//!  "url": "https://…/auth/start/…", "request_id": "…", "expires_in": 300}
 //! {"type": "pending", "id": "2", "request_id": "…"}                       (HTTP polling only)
 //! {"type": "error", "id": "2", "code": "oauth_denied", "message": "…"}
 //! ```
+//! A request that waited for consent is answered by any replica, for a while after it finished
+//! (native/src/server/results.rs): `GET /v1/chat/{request_id}?wait=<s>` over HTTP, and over the
+//! WebSocket (also after a reconnect, to any replica):
+//! ```json
+//! {"type": "resume", "id": "7", "request_id": "…"}   → the request's reply when it is ready
+//! {"type": "cancel", "id": "8", "request_id": "…"}   → the consent ends as `oauth_cancelled`
+//! ```
+//! (`POST /v1/chat/{request_id}/cancel` over HTTP). Both answer with the request's final reply.
 //! Error codes: `unauthenticated` (401), `bad_request`, `unknown_server`, `unknown_request`,
 //! `oauth_denied` (the user refused), `oauth_failed` (the callback or code exchange failed),
-//! `oauth_timeout` (no consent in time), `store_unavailable` (Redis down: retry later),
+//! `oauth_timeout` (no consent in time), `oauth_cancelled` (409: the user closed the consent
+//! window, or the client cancelled), `store_unavailable` (Redis down: retry later),
 //! `mcp_failed`, `forbidden_origin` (403: a WebSocket from another origin),
 //! `too_many_requests` (429: too many requests of this user running or waiting for consent),
 //! `payload_too_large` (413: a body or WebSocket message over the limit), `internal`.
@@ -54,6 +63,54 @@ pub enum Action {
     },
 }
 
+/// A WebSocket message about an earlier request (module docs).
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Control {
+    /// Sends the reply of request `request_id` when it is ready.
+    Resume {
+        /// Echoed in the answer (absent: the answer carries the request's own `id`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<String>,
+        /// The request, from its `oauth_required`.
+        request_id: String,
+    },
+    /// Ends the consent request `request_id` waits for as `oauth_cancelled`.
+    Cancel {
+        /// Echoed in the answer (absent: the answer carries the request's own `id`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<String>,
+        /// The request, from its `oauth_required`.
+        request_id: String,
+    },
+}
+
+/// A WebSocket message: a request, or (with a `type`) a [`Control`] message.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Incoming {
+    /// A new request.
+    Request(ChatRequest),
+    /// About an earlier request.
+    Control(Control),
+}
+
+impl Incoming {
+    /// Reads a WebSocket text message; the error says what is wrong.
+    pub fn parse(text: &str) -> Result<Incoming, String> {
+        let value: serde_json::Value =
+            serde_json::from_str(text).map_err(|e| format!("the request JSON is invalid: {e}"))?;
+        if value.get("type").is_some() {
+            serde_json::from_value(value)
+                .map(Incoming::Control)
+                .map_err(|e| format!("the message is invalid: {e} (types: resume, cancel)"))
+        } else {
+            serde_json::from_value(value)
+                .map(Incoming::Request)
+                .map_err(|e| format!("the request JSON is invalid: {e}"))
+        }
+    }
+}
+
 /// What the server answers.
 #[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -73,10 +130,13 @@ pub enum ChatReply {
         id: Option<String>,
         /// The MCP server's name.
         server: String,
+        /// The user the consent is for (the requesting user).
+        #[serde(default)]
+        user: String,
         /// The one-time consent link to open (in a popup); it leads to the authorization server.
         url: String,
-        /// Poll `GET /v1/chat/{request_id}` for the outcome (HTTP only; over the WebSocket the
-        /// outcome arrives on the socket).
+        /// Poll `GET /v1/chat/{request_id}` for the outcome, on any replica (over the
+        /// WebSocket the outcome arrives on the socket; `resume` asks for it again).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         request_id: Option<String>,
         /// Seconds the consent may take.
@@ -146,6 +206,8 @@ pub enum ChatCode {
     OauthFailed,
     /// 408: no consent in time.
     OauthTimeout,
+    /// 409: the consent was cancelled (its window closed, or the client cancelled).
+    OauthCancelled,
     /// 503: the shared store is unreachable; retry later.
     StoreUnavailable,
     /// 502: the MCP server failed or refused.
@@ -161,7 +223,7 @@ pub enum ChatCode {
 }
 
 impl ChatCode {
-    const ALL: [ChatCode; 13] = [
+    const ALL: [ChatCode; 14] = [
         ChatCode::Unauthenticated,
         ChatCode::BadRequest,
         ChatCode::UnknownServer,
@@ -169,6 +231,7 @@ impl ChatCode {
         ChatCode::OauthDenied,
         ChatCode::OauthFailed,
         ChatCode::OauthTimeout,
+        ChatCode::OauthCancelled,
         ChatCode::StoreUnavailable,
         ChatCode::McpFailed,
         ChatCode::ForbiddenOrigin,
@@ -187,6 +250,7 @@ impl ChatCode {
             ChatCode::OauthDenied => "oauth_denied",
             ChatCode::OauthFailed => "oauth_failed",
             ChatCode::OauthTimeout => "oauth_timeout",
+            ChatCode::OauthCancelled => "oauth_cancelled",
             ChatCode::StoreUnavailable => "store_unavailable",
             ChatCode::McpFailed => "mcp_failed",
             ChatCode::ForbiddenOrigin => "forbidden_origin",
@@ -204,6 +268,7 @@ impl ChatCode {
             ChatCode::UnknownServer | ChatCode::UnknownRequest => 404,
             ChatCode::OauthDenied | ChatCode::ForbiddenOrigin => 403,
             ChatCode::OauthTimeout => 408,
+            ChatCode::OauthCancelled => 409,
             ChatCode::PayloadTooLarge => 413,
             ChatCode::TooManyRequests => 429,
             ChatCode::StoreUnavailable => 503,
@@ -219,8 +284,26 @@ impl ChatCode {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
-    use super::{ChatCode, ChatReply};
+    use super::{Action, ChatCode, ChatReply, Control, Incoming};
+
+    #[test]
+    fn websocket_messages_are_requests_or_controls() {
+        let r = Incoming::parse(r#"{"id":"1","server":"demo","action":"list_tools"}"#).unwrap();
+        assert!(matches!(r, Incoming::Request(req) if req.action == Action::ListTools));
+        let c = Incoming::parse(r#"{"type":"resume","request_id":"ab"}"#).unwrap();
+        assert_eq!(c, Incoming::Control(Control::Resume { id: None, request_id: "ab".into() }));
+        let c = Incoming::parse(r#"{"type":"cancel","id":"9","request_id":"ab"}"#).unwrap();
+        let want = Control::Cancel { id: Some("9".into()), request_id: "ab".into() };
+        assert_eq!(c, Incoming::Control(want));
+        let e = Incoming::parse(r#"{"type":"explode","request_id":"ab"}"#).unwrap_err();
+        assert!(e.contains("explode") && e.contains("resume, cancel"), "{e}");
+        let e = Incoming::parse(r#"{"type":"cancel"}"#).unwrap_err();
+        assert!(e.contains("request_id"), "{e}");
+        let e = Incoming::parse("{").unwrap_err();
+        assert!(e.contains("JSON is invalid"), "{e}");
+    }
 
     #[test]
     fn every_code_round_trips_with_its_status() {

@@ -11,7 +11,8 @@
 //!   in the browser bound to the `state`: the pending authorization is found by `state` in the
 //!   [`PendingStore`]),
 //!   `GET /ws` (WebSocket), `POST /v1/chat` and `GET /v1/chat/{request_id}?wait=<s>`
-//!   (HTTP with long-poll). Messages: [`messages`].
+//!   (HTTP with long-poll), `POST /v1/chat/{request_id}/cancel`. Messages: [`messages`].
+//!   A request that waited for consent is answered by any replica ([`results`]).
 //! - [`identity`]: session cookie, `?session=` on the WebSocket URL, or a verified bearer JWT.
 //! - [`serve`]: the server as a service (`mcp-oauth serve`): options, stores, where to listen,
 //!   `/healthz` and `/readyz`, a graceful stop.
@@ -22,6 +23,7 @@ pub mod consent;
 pub mod identity;
 mod manager;
 pub mod messages;
+pub mod results;
 mod routes;
 pub mod serve;
 mod waiting;
@@ -74,6 +76,9 @@ pub struct ServerConfig {
     pub pending: Arc<dyn PendingStore>,
     /// How long a user has to consent (default 5 minutes).
     pub consent_timeout: Duration,
+    /// How long the reply of a request that waited for consent stays in the shared store for
+    /// any replica to answer (default 5 minutes; [`results`]).
+    pub result_ttl: Duration,
     /// Sessions unused this long are evicted from memory (default 15 minutes).
     pub idle_timeout: Duration,
     /// At most this many (user, server) sessions in memory (default 10 000).
@@ -126,6 +131,7 @@ impl std::fmt::Debug for ServerConfig {
             .field("dpop", &self.dpop)
             .field("server_dpop", &self.server_dpop)
             .field("consent_timeout", &self.consent_timeout)
+            .field("result_ttl", &self.result_ttl)
             .field("idle_timeout", &self.idle_timeout)
             .field("max_sessions", &self.max_sessions)
             .field("max_requests_per_user", &self.max_requests_per_user)
@@ -153,6 +159,7 @@ impl ServerConfig {
             tokens,
             pending,
             consent_timeout: Duration::from_secs(300),
+            result_ttl: Duration::from_secs(300),
             idle_timeout: Duration::from_secs(900),
             max_sessions: 10_000,
             cache: Arc::new(MetadataCache::new()),
@@ -294,6 +301,8 @@ impl RunError {
 pub struct ConsentRequired {
     /// The MCP server's name.
     pub server: String,
+    /// The user who must consent.
+    pub user: String,
     /// The one-time consent link (`/auth/start/{id}` on the redirect URI's origin) to hand to
     /// this user only.
     pub url: String,
@@ -382,16 +391,19 @@ impl MultiUserServer {
         on_consent: impl FnOnce(ConsentRequired),
     ) -> ChatReply {
         let id = request.id.clone();
-        match self.run_inner(user, request, on_consent).await {
+        match self.run_inner(user, request, None, on_consent).await {
             Ok(result) => ChatReply::Result { id, result },
             Err(e) => e.into_reply(id),
         }
     }
 
+    /// Runs `request`; with `tracked` (a request id), a consent is recorded in the shared store
+    /// under that id before `on_consent` ([`results`]).
     async fn run_inner(
         &self,
         user: &str,
         request: &ChatRequest,
+        tracked: Option<&str>,
         on_consent: impl FnOnce(ConsentRequired),
     ) -> Result<serde_json::Value, RunError> {
         let session = self.inner.manager.get(user, &request.server).map_err(RunError::Client)?;
@@ -401,6 +413,9 @@ impl MultiUserServer {
             other => return other.map_err(RunError::Client),
         }
         let (state, consent) = self.consent(&session).await.map_err(RunError::Client)?;
+        if let Some(request_id) = tracked {
+            self.put_waiting(user, request_id, &state).await.map_err(RunError::Client)?;
+        }
         on_consent(consent);
         let outcome = self.wait_outcome(&state).await;
         // This consent is over, however it ended: the next request starts a new one (the
@@ -430,6 +445,7 @@ impl MultiUserServer {
                 let link = self.consent_link(&state, &session.user, &url, left).await?;
                 let c = ConsentRequired {
                     server: session.server.to_string(),
+                    user: session.user.clone(),
                     url: link,
                     expires_in: left.as_secs(),
                 };
@@ -449,6 +465,7 @@ impl MultiUserServer {
         *current = Some(Box::new((state.clone(), url, Instant::now() + timeout)));
         let c = ConsentRequired {
             server: session.server.to_string(),
+            user: session.user.clone(),
             url: link,
             expires_in: timeout.as_secs(),
         };
@@ -502,15 +519,9 @@ impl MultiUserServer {
         Ok(outcome)
     }
 
-    fn register_request(
-        &self,
-        user: &str,
-        reply: watch::Receiver<Option<ChatReply>>,
-    ) -> Result<String, Error> {
-        let id = random_id()?;
+    fn register_request(&self, id: &str, user: &str, reply: watch::Receiver<Option<ChatReply>>) {
         let req = PendingRequest { user: user.to_owned(), reply, created: Instant::now() };
-        self.inner.requests.lock().unwrap_or_else(|p| p.into_inner()).insert(id.clone(), req);
-        Ok(id)
+        self.inner.requests.lock().unwrap_or_else(|p| p.into_inner()).insert(id.to_owned(), req);
     }
 
     /// The HTTP interface: runs `request`; if consent is needed, answers `oauth_required` at
@@ -519,17 +530,22 @@ impl MultiUserServer {
     pub async fn chat(&self, user: &str, request: ChatRequest) -> ChatReply {
         let slot = match self.slot(user) {
             Ok(slot) => slot,
-            Err(refused) => return refused.with_id(request.id),
+            Err(refused) => return (*refused).with_id(request.id),
+        };
+        let request_id = match random_id() {
+            Ok(id) => id,
+            Err(e) => return ChatReply::error(request.id, ChatCode::Internal, e.to_string()),
         };
         let (consent_tx, consent_rx) = tokio::sync::oneshot::channel();
         let (reply_tx, reply_rx) = watch::channel(None);
         let this = self.clone();
         let owner = user.to_owned();
         let req = request.clone();
+        let tracked = request_id.clone();
         let task = tokio::spawn(async move {
             let _slot = slot;
             let reply = this
-                .run(&owner, &req, move |c| {
+                .run_tracked(&owner, &req, &tracked, move |c| {
                     let _ = consent_tx.send(c);
                 })
                 .await;
@@ -540,23 +556,25 @@ impl MultiUserServer {
         tokio::select! {
             done = &mut task => done.unwrap_or_else(|e| ChatReply::error(request.id.clone(), ChatCode::Internal, e.to_string())),
             consent = consent_rx => match consent {
-                Ok(c) => match self.register_request(user, reply_rx) {
-                    Ok(request_id) => ChatReply::OauthRequired {
+                Ok(c) => {
+                    self.register_request(&request_id, user, reply_rx);
+                    ChatReply::OauthRequired {
                         id: request.id,
                         server: c.server,
+                        user: c.user,
                         url: c.url,
                         request_id: Some(request_id),
                         expires_in: c.expires_in,
-                    },
-                    Err(e) => ChatReply::error(request.id, ChatCode::Internal, e.to_string()),
-                },
+                    }
+                }
                 // The sender went away without consent: the task finished.
                 Err(_) => task.await.unwrap_or_else(|e| ChatReply::error(request.id.clone(), ChatCode::Internal, e.to_string())),
             },
         }
     }
 
-    /// The state of request `request_id` of `user`, waiting up to `wait` for it to finish.
+    /// The state of request `request_id` of `user`, waiting up to `wait` for it to finish: from
+    /// this replica when it runs here, otherwise from the shared store ([`results`]).
     pub async fn poll(&self, user: &str, request_id: &str, wait: Duration) -> ChatReply {
         let rx = {
             let map = self.inner.requests.lock().unwrap_or_else(|p| p.into_inner());
@@ -567,11 +585,7 @@ impl MultiUserServer {
             }
         };
         let Some(mut rx) = rx else {
-            return ChatReply::error(
-                None,
-                ChatCode::UnknownRequest,
-                format!("no pending request {request_id} for this user on this replica"),
-            );
+            return self.poll_shared(user, request_id, wait).await;
         };
         let finished = tokio::time::timeout(wait, rx.wait_for(Option::is_some)).await;
         match finished {
@@ -588,7 +602,8 @@ impl MultiUserServer {
     }
 
     /// The axum routes: `/auth/redirect` (at the redirect URI's path), `/ws`, `/v1/chat`,
-    /// `/v1/chat/{request_id}`. Merge them into the host's router.
+    /// `/v1/chat/{request_id}`, `/v1/chat/{request_id}/cancel`. Merge them into the host's
+    /// router.
     pub fn router(&self) -> axum::Router {
         routes::router(self.clone())
     }

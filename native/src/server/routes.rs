@@ -12,7 +12,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 
 use super::consent::{StartError, START_PATH};
-use super::messages::{ChatCode, ChatReply, ChatRequest};
+use super::messages::{ChatCode, ChatReply, ChatRequest, Incoming};
 use super::{CallbackPageError, MultiUserServer};
 use crate::store::ConsentOutcome;
 
@@ -27,6 +27,7 @@ pub(super) fn router(server: MultiUserServer) -> Router {
         .route("/ws", get(websocket))
         .route("/v1/chat", post(chat).layer(DefaultBodyLimit::max(limit)))
         .route("/v1/chat/{request_id}", get(poll))
+        .route("/v1/chat/{request_id}/cancel", post(cancel))
         .with_state(server)
 }
 
@@ -108,6 +109,20 @@ async fn poll(
     reply(server.poll(&user, &request_id, Duration::from_secs(wait)).await)
 }
 
+/// `POST /v1/chat/{request_id}/cancel`: the consent ends as `oauth_cancelled`
+/// ([`MultiUserServer::cancel`]).
+async fn cancel(
+    State(server): State<MultiUserServer>,
+    headers: HeaderMap,
+    Path(request_id): Path<String>,
+) -> Response {
+    let user = match server.identity().identify(&headers, None).await {
+        Ok(u) => u,
+        Err(e) => return unauthenticated(&e),
+    };
+    reply(server.cancel(&user, &request_id).await)
+}
+
 async fn websocket(
     State(server): State<MultiUserServer>,
     headers: HeaderMap,
@@ -165,17 +180,40 @@ async fn serve_socket(server: MultiUserServer, user: String, mut socket: WebSock
                     Some(Ok(_)) => continue,
                     Some(Err(_)) | None => return,
                 };
-                let request: ChatRequest = match serde_json::from_str(&text) {
-                    Ok(r) => r,
+                let request = match Incoming::parse(&text) {
+                    Ok(Incoming::Request(r)) => r,
+                    Ok(Incoming::Control(control)) => {
+                        // Counted like a request: a resume may wait as long as the consent.
+                        let slot = match server.slot(&user) {
+                            Ok(slot) => slot,
+                            Err(refused) => {
+                                let _ = tx.try_send(*refused);
+                                continue;
+                            }
+                        };
+                        let (server, user, tx) = (server.clone(), user.clone(), tx.clone());
+                        tokio::spawn(async move {
+                            let _slot = slot;
+                            let _ = tx.send(server.control(&user, control).await).await;
+                        });
+                        continue;
+                    }
                     Err(e) => {
-                        let _ = tx.try_send(ChatReply::error(None, ChatCode::BadRequest, format!("the request JSON is invalid: {e}")));
+                        let _ = tx.try_send(ChatReply::error(None, ChatCode::BadRequest, e));
                         continue;
                     }
                 };
                 let slot = match server.slot(&user) {
                     Ok(slot) => slot,
                     Err(refused) => {
-                        let _ = tx.try_send(refused.with_id(request.id));
+                        let _ = tx.try_send((*refused).with_id(request.id));
+                        continue;
+                    }
+                };
+                let request_id = match super::random_id() {
+                    Ok(id) => id,
+                    Err(e) => {
+                        let _ = tx.try_send(ChatReply::error(request.id, ChatCode::Internal, e.to_string()));
                         continue;
                     }
                 };
@@ -184,12 +222,14 @@ async fn serve_socket(server: MultiUserServer, user: String, mut socket: WebSock
                     let _slot = slot;
                     let consent_tx = tx.clone();
                     let id = request.id.clone();
-                    let reply = server.run(&user, &request, move |c| {
+                    let tracked = request_id.clone();
+                    let reply = server.run_tracked(&user, &request, &tracked, move |c| {
                         let _ = consent_tx.try_send(ChatReply::OauthRequired {
                             id,
                             server: c.server,
+                            user: c.user,
                             url: c.url,
-                            request_id: None,
+                            request_id: Some(request_id),
                             expires_in: c.expires_in,
                         });
                     }).await;

@@ -84,10 +84,10 @@ impl MultiUserServer {
         match outcome {
             Some(ConsentOutcome::Authorized) => Ok(()),
             Some(ConsentOutcome::Failed { code, message }) => {
-                let code = if code == "access_denied" {
-                    ChatCode::OauthDenied
-                } else {
-                    ChatCode::OauthFailed
+                let code = match code.as_str() {
+                    "access_denied" => ChatCode::OauthDenied,
+                    super::results::CANCELLED => ChatCode::OauthCancelled,
+                    _ => ChatCode::OauthFailed,
                 };
                 Err(RunError::Consent { code, message })
             }
@@ -119,19 +119,19 @@ impl MultiUserServer {
     }
 
     /// Counts a running request of `user`; `too_many_requests` past the caps.
-    pub(crate) fn slot(&self, user: &str) -> Result<Slot, ChatReply> {
+    pub(crate) fn slot(&self, user: &str) -> Result<Slot, Box<ChatReply>> {
         let cfg = &self.inner.config;
         let mut running = self.inner.running.lock().unwrap_or_else(|p| p.into_inner());
         if running.1 >= cfg.max_requests_total {
-            return Err(ChatReply::error(
+            return Err(Box::new(ChatReply::error(
                 None,
                 ChatCode::TooManyRequests,
                 format!("the server runs {} requests already; retry later", running.1),
-            ));
+            )));
         }
         let mine = running.0.get(user).copied().unwrap_or(0);
         if mine >= cfg.max_requests_per_user {
-            return Err(ChatReply::error(
+            return Err(Box::new(ChatReply::error(
                 None,
                 ChatCode::TooManyRequests,
                 format!(
@@ -139,7 +139,7 @@ impl MultiUserServer {
                      consent or wait for them first",
                     cfg.max_requests_per_user
                 ),
-            ));
+            )));
         }
         running.1 += 1;
         *running.0.entry(user.to_owned()).or_insert(0) += 1;

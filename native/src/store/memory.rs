@@ -6,8 +6,8 @@ use std::time::{Duration, Instant};
 use tokio::sync::RwLock;
 
 use super::{
-    ConsentLink, ConsentOutcome, PendingRecord, PendingStore, StoreError, StoreFuture, StoreKey,
-    StoredEntry, TokenStore,
+    ConsentLink, ConsentOutcome, PendingRecord, PendingStore, RequestRecord, StoreError,
+    StoreFuture, StoreKey, StoredEntry, TokenStore,
 };
 
 /// A [`TokenStore`] in memory: nothing survives the process. For tests, one-shot tools and hosts
@@ -18,6 +18,7 @@ pub struct MemoryStore {
     pending: std::sync::Mutex<Expiring<PendingRecord>>,
     outcomes: std::sync::Mutex<Expiring<ConsentOutcome>>,
     links: std::sync::Mutex<Expiring<ConsentLink>>,
+    results: std::sync::Mutex<Expiring<RequestRecord>>,
 }
 
 /// Values with a deadline, by state key; expired ones are dropped on each write.
@@ -90,6 +91,26 @@ impl PendingStore for MemoryStore {
     fn take_link<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Option<ConsentLink>> {
         let link = locked(&self.links).take(&PendingRecord::state_key(id));
         Box::pin(async move { Ok(link) })
+    }
+
+    fn put_result<'a>(
+        &'a self,
+        request_id: &'a str,
+        record: &'a RequestRecord,
+        ttl: Duration,
+    ) -> StoreFuture<'a, ()> {
+        let key = RequestRecord::key(&record.user, request_id);
+        locked(&self.results).put(key, record.clone(), ttl);
+        Box::pin(async { Ok(()) })
+    }
+
+    fn result<'a>(
+        &'a self,
+        user: &'a str,
+        request_id: &'a str,
+    ) -> StoreFuture<'a, Option<RequestRecord>> {
+        let record = locked(&self.results).get(&RequestRecord::key(user, request_id));
+        Box::pin(async move { Ok(record) })
     }
 }
 

@@ -19,6 +19,7 @@ mod mysql;
 mod pending;
 #[cfg(feature = "redis")]
 mod redis;
+mod results;
 #[cfg(feature = "s3")]
 mod s3;
 
@@ -35,6 +36,7 @@ pub use mysql::MysqlStore;
 pub use pending::{ConsentLink, ConsentOutcome, PendingRecord, PendingStore};
 #[cfg(feature = "redis")]
 pub use redis::RedisStore;
+pub use results::{RequestRecord, RequestStatus};
 #[cfg(feature = "s3")]
 pub use s3::{S3Config, S3Credentials, S3Store};
 

@@ -19,8 +19,8 @@
 //! - `tok:<hex(sha256(user))>:<hex(sha256(user \n resource \n issuer))>`: a sealed
 //!   [`StoredEntry`], no expiry; [`TokenStore::list`] reads the rows under `tok:<user hash>:`
 //!   (the primary key's prefix is the user index);
-//! - `pending:`, `outcome:`, `link:` + `hex(sha256(state or id))`: sealed records with an
-//!   expiry;
+//! - `pending:`, `outcome:`, `link:` + `hex(sha256(state or id))`, `result:` +
+//!   `hex(sha256(user \n request id))`: sealed records with an expiry;
 //! - `lock:<the tok row's hashes>`: the refresh lock, a random token with an expiry.
 //!
 //! Expiry is a column compared with the server's clock (`UNIX_TIMESTAMP(NOW(3))`, so replicas'
@@ -59,8 +59,8 @@ use mysql_async::{IsolationLevel, Opts, OptsBuilder, Pool, PoolConstraints, TxOp
 
 use super::file::{cipher, open_sealed, seal, sha256_hex};
 use super::{
-    ConsentLink, ConsentOutcome, PendingRecord, PendingStore, StoreError, StoreFuture, StoreKey,
-    StoreLock, StoredEntry, TokenStore,
+    ConsentLink, ConsentOutcome, PendingRecord, PendingStore, RequestRecord, StoreError,
+    StoreFuture, StoreKey, StoreLock, StoredEntry, TokenStore,
 };
 
 /// A lock is renewed at most this many times (a holder stuck for longer loses it).
@@ -578,6 +578,31 @@ impl PendingStore for MysqlStore {
             let name = format!("link:{}", PendingRecord::state_key(id));
             let Some(text) = self.take_sealed(&name).await? else { return Ok(None) };
             ConsentLink::from_json(&text).map(Some).map_err(|reason| corrupt(&name, reason))
+        })
+    }
+
+    fn put_result<'a>(
+        &'a self,
+        request_id: &'a str,
+        record: &'a RequestRecord,
+        ttl: Duration,
+    ) -> StoreFuture<'a, ()> {
+        Box::pin(async move {
+            let name = format!("result:{}", RequestRecord::key(&record.user, request_id));
+            self.put_sealed(&name, &record.to_json(), ttl).await
+        })
+    }
+
+    fn result<'a>(
+        &'a self,
+        user: &'a str,
+        request_id: &'a str,
+    ) -> StoreFuture<'a, Option<RequestRecord>> {
+        Box::pin(async move {
+            let name = format!("result:{}", RequestRecord::key(user, request_id));
+            let Some(bytes) = self.get(&name).await? else { return Ok(None) };
+            let text = self.opened(&name, &bytes)?;
+            RequestRecord::from_json(&text).map(Some).map_err(|r| corrupt(&name, r))
         })
     }
 }

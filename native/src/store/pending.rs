@@ -15,7 +15,7 @@ use sha2::{Digest, Sha256};
 
 #[cfg(any(feature = "redis", feature = "s3"))]
 use super::StoreError;
-use super::StoreFuture;
+use super::{RequestRecord, StoreFuture};
 
 /// An authorization waiting for its callback: whose it is and what finishes it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -173,6 +173,20 @@ pub trait PendingStore: Send + Sync {
     /// Removes and returns link `id` (atomically: a link opens once); `None` when unknown,
     /// used or expired.
     fn take_link<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Option<ConsentLink>>;
+    /// Keeps `record` (request `request_id` of `record.user`) for `ttl`, replacing what was
+    /// there, under [`RequestRecord::key`].
+    fn put_result<'a>(
+        &'a self,
+        request_id: &'a str,
+        record: &'a RequestRecord,
+        ttl: Duration,
+    ) -> StoreFuture<'a, ()>;
+    /// The record of request `request_id` of `user`, if any (unknown and expired alike).
+    fn result<'a>(
+        &'a self,
+        user: &'a str,
+        request_id: &'a str,
+    ) -> StoreFuture<'a, Option<RequestRecord>>;
 }
 
 #[cfg(any(feature = "redis", feature = "s3"))]

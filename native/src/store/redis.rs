@@ -9,6 +9,7 @@
 //! - `pending:<hex(sha256(state))>`: a sealed [`PendingRecord`], with a TTL;
 //! - `outcome:<hex(sha256(state))>`: a sealed [`ConsentOutcome`], with a TTL;
 //! - `link:<hex(sha256(id))>`: a sealed [`ConsentLink`] (it holds the `state`), with a TTL;
+//! - `result:<hex(sha256(user \n request id))>`: a sealed [`RequestRecord`], with a TTL;
 //! - `lock:<hex(...)>`: the refresh lock of a `tok:` key: `SET NX PX` with a random token.
 //!
 //! Refresh across replicas: the client takes the lock, re-reads the entry (another replica may
@@ -30,8 +31,8 @@ use redis::AsyncCommands;
 use super::file::{cipher, open_sealed, seal, sha256_hex};
 use super::pending::corrupt;
 use super::{
-    ConsentLink, ConsentOutcome, PendingRecord, PendingStore, StoreError, StoreFuture, StoreKey,
-    StoreLock, StoredEntry, TokenStore,
+    ConsentLink, ConsentOutcome, PendingRecord, PendingStore, RequestRecord, StoreError,
+    StoreFuture, StoreKey, StoreLock, StoredEntry, TokenStore,
 };
 
 const SAVE_LOCKED: &str = r"
@@ -415,6 +416,34 @@ impl PendingStore for RedisStore {
             let name = format!("{}link:{}", self.prefix, PendingRecord::state_key(id));
             let Some(text) = self.take_sealed(&name).await? else { return Ok(None) };
             ConsentLink::from_json(&text).map(Some).map_err(|reason| corrupt(&name, reason))
+        })
+    }
+
+    fn put_result<'a>(
+        &'a self,
+        request_id: &'a str,
+        record: &'a RequestRecord,
+        ttl: Duration,
+    ) -> StoreFuture<'a, ()> {
+        Box::pin(async move {
+            let key = RequestRecord::key(&record.user, request_id);
+            let name = format!("{}result:{key}", self.prefix);
+            self.put_sealed(&name, &record.to_json(), ttl).await
+        })
+    }
+
+    fn result<'a>(
+        &'a self,
+        user: &'a str,
+        request_id: &'a str,
+    ) -> StoreFuture<'a, Option<RequestRecord>> {
+        Box::pin(async move {
+            let name = format!("{}result:{}", self.prefix, RequestRecord::key(user, request_id));
+            let mut conn = self.conn.clone();
+            let bytes: Option<Vec<u8>> = conn.get(&name).await.map_err(|e| self.unavailable(e))?;
+            let Some(bytes) = bytes else { return Ok(None) };
+            let text = self.opened(&name, &bytes)?;
+            RequestRecord::from_json(&text).map(Some).map_err(|r| corrupt(&name, r))
         })
     }
 }

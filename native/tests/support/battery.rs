@@ -101,6 +101,12 @@ macro_rules! store_battery {
         async fn lock_compare_and_set_and_pending_ttl() {
             $crate::battery::lock_compare_and_set_and_pending_ttl::<$backend>().await;
         }
+
+        /// See `battery::request_results`.
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn request_results_are_shared_per_user_sealed_and_expire() {
+            $crate::battery::request_results::<$backend>().await;
+        }
     };
 }
 
@@ -575,4 +581,38 @@ pub async fn lock_compare_and_set_and_pending_ttl<B: Backend>() {
         &["Alice", "Hatter", "state-three", "link-three"],
         &["dBjftJeZ4CVP".to_owned()],
     );
+}
+
+/// A request's record (native/src/server/results.rs) written by one replica is read by another,
+/// under its user only; replaced when the request finishes; sealed under a hashed name (no user,
+/// request id, state or reply in clear); gone after its TTL.
+pub async fn request_results<B: Backend>() {
+    use mcp_oauth::store::{RequestRecord, RequestStatus};
+    let backend = B::start(false).await;
+    let (a, b) = (backend.connect().await, backend.connect().await);
+    let request_id = "5f1d0c3a9be74e21a0c4d2e8f6b71234";
+    let waiting = RequestRecord {
+        user: "Alice".into(),
+        status: RequestStatus::Waiting { state: "state-secret-4711".into() },
+    };
+    a.put_result(request_id, &waiting, Duration::from_secs(60)).await.unwrap();
+    assert_eq!(b.result("Alice", request_id).await.unwrap(), Some(waiting));
+    assert_eq!(b.result("Hatter", request_id).await.unwrap(), None, "another user's request");
+    assert_eq!(b.result("Alice", "0000").await.unwrap(), None, "an unknown request");
+
+    let reply = r#"{"type":"result","result":{"content":[{"type":"text","text":"reply-secret"}]}}"#;
+    let finished = RequestRecord {
+        user: "Alice".into(),
+        status: RequestStatus::Finished { reply: reply.into() },
+    };
+    a.put_result(request_id, &finished, Duration::from_millis(1500)).await.unwrap();
+    assert_eq!(b.result("Alice", request_id).await.unwrap(), Some(finished));
+    let raw = backend.raw().await;
+    assert_sealed_and_hashed(
+        &raw,
+        &["Alice", request_id],
+        &["state-secret-4711".to_owned(), "reply-secret".to_owned()],
+    );
+    tokio::time::sleep(Duration::from_millis(2000)).await;
+    assert_eq!(b.result("Alice", request_id).await.unwrap(), None, "expired after its TTL");
 }

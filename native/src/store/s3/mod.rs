@@ -10,7 +10,8 @@
 //! - `pending/<hex(sha256(state))>`, `outcome/…`, `link/<hex(sha256(id))>`: a sealed
 //!   [`PendingRecord`], [`ConsentOutcome`] or [`ConsentLink`] with its expiry time inside the
 //!   sealed value (S3 has no per-object TTL): an expired object reads as absent and is deleted
-//!   when seen (a bucket lifecycle rule on `pending/`, `outcome/`, `link/` can sweep the rest);
+//!   when seen (a bucket lifecycle rule on `pending/`, `outcome/`, `link/`, `result/` can sweep
+//!   the rest); `result/<hex(sha256(user \n request id))>`: a [`RequestRecord`] likewise;
 //! - `lock/<hex(sha256(user \n resource \n issuer))>`: the refresh lock of an entry: the holder's
 //!   random token and expiry, sealed.
 //!
@@ -60,8 +61,8 @@ use client::{Client, Condition, Outcome};
 use super::file::{cipher, open_sealed, seal, sha256_hex};
 use super::pending::corrupt;
 use super::{
-    ConsentLink, ConsentOutcome, PendingRecord, PendingStore, StoreError, StoreFuture, StoreKey,
-    StoreLock, StoredEntry, TokenStore,
+    ConsentLink, ConsentOutcome, PendingRecord, PendingStore, RequestRecord, StoreError,
+    StoreFuture, StoreKey, StoreLock, StoredEntry, TokenStore,
 };
 
 /// A lock is renewed at most this many times (a holder stuck for longer loses it).
@@ -578,6 +579,31 @@ impl PendingStore for S3Store {
             let name = self.pending_name("link", id);
             let Some(text) = self.take_expiring(&name).await? else { return Ok(None) };
             ConsentLink::from_json(&text).map(Some).map_err(|reason| corrupt(&name, reason))
+        })
+    }
+
+    fn put_result<'a>(
+        &'a self,
+        request_id: &'a str,
+        record: &'a RequestRecord,
+        ttl: Duration,
+    ) -> StoreFuture<'a, ()> {
+        Box::pin(async move {
+            let key = RequestRecord::key(&record.user, request_id);
+            let name = format!("{}result/{key}", self.prefix);
+            self.put_expiring(&name, &record.to_json(), ttl).await
+        })
+    }
+
+    fn result<'a>(
+        &'a self,
+        user: &'a str,
+        request_id: &'a str,
+    ) -> StoreFuture<'a, Option<RequestRecord>> {
+        Box::pin(async move {
+            let name = format!("{}result/{}", self.prefix, RequestRecord::key(user, request_id));
+            let Some((text, _)) = self.read_expiring(&name).await? else { return Ok(None) };
+            RequestRecord::from_json(&text).map(Some).map_err(|r| corrupt(&name, r))
         })
     }
 }
