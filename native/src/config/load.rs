@@ -315,6 +315,22 @@ impl Walker<'_> {
             .map(|a| self.string_list(a, &args_path))
             .transpose()?
             .unwrap_or_default();
+        let env_path = o.path("env");
+        let mut env = Vec::new();
+        if let Some(vars) = o.take("env") {
+            for (k, val) in self.obj(vars, &env_path)?.members {
+                let value = self.string(val, &join(&env_path, &k))?;
+                if k.is_empty() || k.contains(['=', '\0']) || value.contains('\0') {
+                    return Err(invalid(
+                        &join(&env_path, &k),
+                        "not an environment variable (a name without `=` or NUL)",
+                    ));
+                }
+                env.push((k, value));
+            }
+        }
+        let cwd_path = o.path("cwd");
+        let cwd = o.take("cwd").map(|c| self.string(c, &cwd_path)).transpose()?.map(PathBuf::from);
         let ap_path = o.path("auth_provider");
         let auth_provider =
             o.take("auth_provider").map(|a| self.string(a, &ap_path)).transpose()?;
@@ -323,16 +339,35 @@ impl Walker<'_> {
                 if command.is_none() {
                     return Err(err(&command_path, ConfigProblem::Missing));
                 }
+                if url.is_some() {
+                    return Err(invalid(&url_path, "a stdio server has a command, not a url"));
+                }
             }
-            _ => match &url {
-                None => return Err(err(&url_path, ConfigProblem::Missing)),
-                Some(u) => check_url(u, &url_path)?,
-            },
+            _ => {
+                match &url {
+                    None => return Err(err(&url_path, ConfigProblem::Missing)),
+                    Some(u) => check_url(u, &url_path)?,
+                }
+                let stdio_only = [
+                    (command.is_some(), &command_path),
+                    (!args.is_empty(), &args_path),
+                    (!env.is_empty(), &env_path),
+                    (cwd.is_some(), &cwd_path),
+                ];
+                if let Some((_, path)) = stdio_only.iter().find(|(set, _)| *set) {
+                    return Err(invalid(path, "only for `transport: stdio`"));
+                }
+            }
         }
         if let Some(name) = &auth_provider {
             // MCP transports: SSE has no authorization.
             if transport == Transport::Sse {
                 return Err(err(&ap_path, ConfigProblem::SseWithAuth));
+            }
+            // MCP authorization applies to HTTP transports; a stdio server takes credentials
+            // from its environment.
+            if transport == Transport::Stdio {
+                return Err(err(&ap_path, ConfigProblem::StdioWithAuth));
             }
             if !config.authentication.iter().any(|(n, _)| n == name) {
                 let defined: Vec<&str> =
@@ -350,8 +385,8 @@ impl Walker<'_> {
                 ));
             }
         }
-        o.finish(&["transport", "url", "command", "args", "auth_provider"])?;
-        Ok(ServerConfig { transport, url, command, args, auth_provider })
+        o.finish(&["transport", "url", "command", "args", "env", "cwd", "auth_provider"])?;
+        Ok(ServerConfig { transport, url, command, args, env, cwd, auth_provider })
     }
 
     fn provider(&self, v: &Value, path: &str) -> Result<AuthProvider, ConfigError> {

@@ -38,20 +38,25 @@
 //! to read the nonce, and the core then decides on the retry with it. A transport that hands us
 //! the response headers would save that request.
 
+pub mod sse;
+pub mod stdio;
 mod streamable_http;
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use rmcp::model::{
     CallToolRequestParams, CallToolResult, ClientCapabilities, ClientConfig, Implementation,
     JsonObject, ProtocolVersion, Tool,
 };
 use rmcp::service::RunningService;
+use rmcp::transport::async_rw::AsyncRwTransport;
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
-use rmcp::transport::StreamableHttpClientTransport;
+use rmcp::transport::{IntoTransport, StreamableHttpClientTransport};
 use rmcp::{RoleClient, ServiceExt};
 
+pub use stdio::StdioCommand;
 pub use streamable_http::{
     mcp_http_client, with_protocol_version, AuthorizedHttpClient, Authorizer, McpHttpError,
     RequestAuth, MCP_POOL_IDLE,
@@ -66,18 +71,76 @@ pub enum TransportKind {
     StreamableHttp,
     /// The deprecated HTTP+SSE transport: no authorization.
     Sse,
-    /// A local process: needs no authorization.
+    /// A local process: takes no network authorization.
     Stdio,
 }
 
-/// Refuses authorization on a transport that cannot carry it (MCP: SSE has no authorization;
-/// stdio needs none).
+/// Refuses authorization on a transport that cannot carry it (MCP authorization: it applies to
+/// HTTP-based transports; the 2024-11-05 SSE transport has none, and a stdio server takes its
+/// credentials from its environment).
 pub fn check_transport(kind: TransportKind, wants_auth: bool) -> Result<(), Error> {
     match (kind, wants_auth) {
         (TransportKind::Sse, true) => Err(Error::SseNotSupported),
+        (TransportKind::Stdio, true) => Err(Error::Usage(
+            "a stdio MCP server runs locally and takes no network authorization (give it \
+             credentials through its `env`); leave out --auth and the auth_provider"
+                .into(),
+        )),
         _ => Ok(()),
     }
 }
+
+/// Where an MCP server is and how it is reached (`server` of a configuration file's group).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum McpTarget {
+    /// Streamable HTTP at this URL.
+    StreamableHttp {
+        /// The MCP endpoint.
+        url: String,
+    },
+    /// The HTTP+SSE transport of MCP 2024-11-05 at this URL (the SSE stream), without
+    /// authorization ([`sse`]).
+    Sse {
+        /// The SSE endpoint.
+        url: String,
+    },
+    /// A local process speaking MCP on stdin/stdout ([`stdio`]).
+    Stdio(StdioCommand),
+}
+
+impl McpTarget {
+    /// The target of a configuration file's `server`.
+    pub fn of(server: &crate::config::ServerConfig) -> Result<McpTarget, Error> {
+        use crate::config::Transport;
+        let url =
+            || server.url.clone().ok_or_else(|| Error::Usage("the server has no `url`".into()));
+        Ok(match server.transport {
+            Transport::StreamableHttp => McpTarget::StreamableHttp { url: url()? },
+            Transport::Sse => McpTarget::Sse { url: url()? },
+            Transport::Stdio => McpTarget::Stdio(StdioCommand {
+                command: server
+                    .command
+                    .clone()
+                    .ok_or_else(|| Error::Usage("the server has no `command`".into()))?,
+                args: server.args.clone(),
+                env: server.env.clone(),
+                cwd: server.cwd.clone(),
+            }),
+        })
+    }
+
+    /// Its transport.
+    pub fn kind(&self) -> TransportKind {
+        match self {
+            McpTarget::StreamableHttp { .. } => TransportKind::StreamableHttp,
+            McpTarget::Sse { .. } => TransportKind::Sse,
+            McpTarget::Stdio(_) => TransportKind::Stdio,
+        }
+    }
+}
+
+/// How long a stdio or SSE server has to answer `initialize`.
+pub const INITIALIZE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The protocol version this client proposes in `initialize`: the newest that has the
 /// `initialize` handshake (2026-07-28 has none; see the module docs).
@@ -106,10 +169,22 @@ pub fn check_negotiated(version: &ProtocolVersion) -> Result<(), Error> {
     )))
 }
 
-/// An MCP session over streamable HTTP.
+/// Accepts the version a stdio or SSE server answered `initialize` with: those of
+/// [`check_negotiated`] and 2024-11-05, whose transports these are (MCP 2024-11-05, Transports).
+fn check_negotiated_local(version: &ProtocolVersion) -> Result<(), Error> {
+    if *version == ProtocolVersion::V_2024_11_05 {
+        return Ok(());
+    }
+    check_negotiated(version)
+}
+
+/// An MCP session over streamable HTTP, SSE or stdio.
 pub struct McpSession {
     service: RunningService<RoleClient, ClientConfig>,
-    client: AuthorizedHttpClient,
+    /// Streamable HTTP: the layer that keeps the typed authorization errors.
+    client: Option<AuthorizedHttpClient>,
+    /// stdio: the server's process (after `service`: dropped once the transport is).
+    child: Option<stdio::Child>,
 }
 
 impl std::fmt::Debug for McpSession {
@@ -163,7 +238,7 @@ impl McpSession {
         match client_info().serve(transport).await {
             Ok(service) => {
                 let version = service.peer_info().map(|info| info.protocol_version.clone());
-                let session = McpSession { service, client };
+                let session = McpSession { service, client: Some(client), child: None };
                 match version {
                     Some(v) => match check_negotiated(&v) {
                         Ok(()) => Ok(session),
@@ -181,6 +256,87 @@ impl McpSession {
         }
     }
 
+    /// Connects (MCP `initialize`) to `target`: [`McpSession::connect_over`] for streamable
+    /// HTTP; an SSE or stdio server takes no `auth` (refused with [`check_transport`]). A stdio
+    /// server is started here and stopped by [`McpSession::close`] (or when the session is
+    /// dropped).
+    pub async fn connect_target(
+        target: &McpTarget,
+        auth: Option<Authorizer>,
+        interactive: bool,
+        http: reqwest::Client,
+    ) -> Result<McpSession, Error> {
+        check_transport(target.kind(), auth.is_some())?;
+        match target {
+            McpTarget::StreamableHttp { url } => {
+                Self::connect_over(url, auth, interactive, http).await
+            }
+            McpTarget::Sse { url } => {
+                let transport = sse::connect(url, http).await?;
+                let fail = |m: String| Error::Transport { url: url.clone(), message: m };
+                Self::start(transport, None, fail).await
+            }
+            McpTarget::Stdio(cmd) => {
+                let (child, stdout, stdin) = cmd.spawn()?;
+                let transport = AsyncRwTransport::new_client(stdout, stdin);
+                let fail =
+                    |m: String| Error::McpCommand { command: cmd.command.clone(), message: m };
+                Self::start(transport, Some(child), fail).await
+            }
+        }
+    }
+
+    /// `initialize` over a stdio or SSE transport, within [`INITIALIZE_TIMEOUT`].
+    async fn start<T, E, A>(
+        transport: T,
+        child: Option<stdio::Child>,
+        fail: impl Fn(String) -> Error,
+    ) -> Result<McpSession, Error>
+    where
+        T: IntoTransport<RoleClient, E, A>,
+        E: std::error::Error + Send + Sync + 'static,
+    {
+        let started =
+            tokio::time::timeout(INITIALIZE_TIMEOUT, client_info().serve(transport)).await;
+        let service = match started {
+            Ok(Ok(service)) => service,
+            Ok(Err(e)) => {
+                let error = match &child {
+                    Some(c) => c.exit_error(Duration::from_secs(1)).await,
+                    None => None,
+                };
+                let error = error.unwrap_or_else(|| {
+                    fail(format!("`initialize` failed: {}", crate::error::error_chain(&e)))
+                });
+                if let Some(c) = child {
+                    c.stop().await;
+                }
+                return Err(error);
+            }
+            Err(_) => {
+                if let Some(c) = child {
+                    c.stop().await;
+                }
+                return Err(fail(format!(
+                    "no answer to `initialize` within {} s",
+                    INITIALIZE_TIMEOUT.as_secs()
+                )));
+            }
+        };
+        let version = service.peer_info().map(|info| info.protocol_version.clone());
+        let session = McpSession { service, client: None, child };
+        if let Some(Err(e)) = version.as_ref().map(check_negotiated_local) {
+            session.close().await;
+            return Err(e);
+        }
+        Ok(session)
+    }
+
+    /// The process id of a stdio server, while it runs.
+    pub fn process_id(&self) -> Option<u32> {
+        self.child.as_ref().and_then(stdio::Child::id)
+    }
+
     /// The protocol version the server answered `initialize` with.
     pub fn protocol_version(&self) -> Option<ProtocolVersion> {
         self.service.peer_info().map(|info| info.protocol_version.clone())
@@ -188,7 +344,10 @@ impl McpSession {
 
     /// Every tool the server offers (all pages).
     pub async fn list_tools(&self) -> Result<Vec<Tool>, Error> {
-        self.service.list_all_tools().await.map_err(|e| self.fail(&e))
+        match self.service.list_all_tools().await {
+            Ok(tools) => Ok(tools),
+            Err(e) => Err(self.fail(&e).await),
+        }
     }
 
     /// Calls a tool.
@@ -201,16 +360,33 @@ impl McpSession {
         if let Some(args) = arguments {
             params = params.with_arguments(args);
         }
-        self.service.call_tool(params).await.map_err(|e| self.fail(&e))
+        match self.service.call_tool(params).await {
+            Ok(result) => Ok(result),
+            Err(e) => Err(self.fail(&e).await),
+        }
     }
 
-    fn fail(&self, e: &dyn std::error::Error) -> Error {
-        self.client.take_auth_error().unwrap_or_else(|| Error::Mcp(crate::error::error_chain(e)))
+    /// The error of a failed request: the authorization's, a stdio server's exit, or rmcp's.
+    async fn fail(&self, e: &(dyn std::error::Error + Send + Sync)) -> Error {
+        if let Some(auth) = self.client.as_ref().and_then(AuthorizedHttpClient::take_auth_error) {
+            return auth;
+        }
+        let message = crate::error::error_chain(e);
+        if let Some(child) = &self.child {
+            if let Some(exit) = child.exit_error(Duration::from_millis(500)).await {
+                return exit;
+            }
+        }
+        Error::Mcp(message)
     }
 
-    /// Ends the session.
+    /// Ends the session; a stdio server is stopped and waited for ([`stdio::Child::stop`]).
     pub async fn close(self) {
-        let _ = self.service.cancel().await;
+        let McpSession { service, child, .. } = self;
+        let _ = service.cancel().await;
+        if let Some(child) = child {
+            child.stop().await;
+        }
     }
 }
 

@@ -249,7 +249,8 @@ pub(crate) enum ToolsCommand {
 
 #[derive(Args, Debug)]
 pub(crate) struct UrlArg {
-    /// The MCP server's URL (streamable HTTP) [default: the --group's server url].
+    /// The MCP server's URL (streamable HTTP) [default: the --group's server: streamable-http,
+    /// sse or stdio].
     #[arg(long, env = "MCP_OAUTH_URL")]
     pub(crate) url: Option<String>,
 }
