@@ -246,6 +246,38 @@ fn authorization_on_stdio_and_sse_groups_is_refused() {
     assert!(stderr.contains("a stdio MCP server runs locally"), "{stderr}");
 }
 
+/// A server whose SSE stream names an endpoint on another origin: refused before any message
+/// is sent there (the stream's origin is where this client's messages may go).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_sse_endpoint_on_another_origin_is_refused() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    mcp_oauth::http::install_crypto_provider();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/sse", listener.local_addr().unwrap());
+    let fake = tokio::spawn(async move {
+        let (mut socket, _) = listener.accept().await.unwrap();
+        let mut request = [0u8; 4096];
+        let _ = socket.read(&mut request).await.unwrap();
+        let body = "event: endpoint\ndata: http://attacker.example/messages?sessionId=1\n\n";
+        let head =
+            "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncache-control: no-cache\r\n\r\n";
+        socket.write_all(format!("{head}{body}").as_bytes()).await.unwrap();
+        // Keep the stream open until the client gives up.
+        let _ = socket.read(&mut request).await;
+    });
+    let http = mcp_oauth::mcp::mcp_http_client().unwrap();
+    let e = McpSession::connect_target(&McpTarget::Sse { url: url.clone() }, None, false, http)
+        .await
+        .unwrap_err();
+    let message = e.to_string();
+    assert!(
+        message.contains("points to another origin (http://attacker.example/messages"),
+        "{message}"
+    );
+    assert!(message.contains(&url), "{message}");
+    fake.abort();
+}
+
 fn stdio_target(env: &[(&str, &str)]) -> McpTarget {
     McpTarget::Stdio(StdioCommand {
         command: "node".into(),

@@ -407,13 +407,25 @@ mod tests {
     use rmcp::model::{ClientJsonRpcMessage, ClientRequest};
 
     #[test]
-    fn sse_with_auth_is_refused() {
+    fn sse_and_stdio_with_auth_are_refused() {
         let e = check_transport(TransportKind::Sse, true).unwrap_err();
         assert_eq!(e.code(), "sse_not_supported");
         assert!(e.to_string().contains("use streamable-http"));
         assert!(check_transport(TransportKind::Sse, false).is_ok());
-        assert!(check_transport(TransportKind::Stdio, true).is_ok(), "stdio needs none");
+        let e = check_transport(TransportKind::Stdio, true).unwrap_err();
+        assert!(e.to_string().contains("takes no network authorization"), "{e}");
+        assert!(check_transport(TransportKind::Stdio, false).is_ok());
         assert!(check_transport(TransportKind::StreamableHttp, true).is_ok());
+    }
+
+    #[test]
+    fn stdio_and_sse_servers_may_answer_2024_11_05() {
+        assert!(check_negotiated_local(&ProtocolVersion::V_2024_11_05).is_ok());
+        assert!(check_negotiated_local(&ProtocolVersion::V_2025_11_25).is_ok());
+        assert!(check_negotiated(&ProtocolVersion::V_2024_11_05).is_err(), "not over HTTP");
+        let future: ProtocolVersion =
+            serde_json::from_value(serde_json::json!("2099-01-01")).unwrap();
+        assert!(check_negotiated_local(&future).is_err());
     }
 
     fn initialize() -> ClientJsonRpcMessage {
