@@ -278,6 +278,26 @@ async fn an_sse_endpoint_on_another_origin_is_refused() {
     fake.abort();
 }
 
+/// `config schema server` documents exactly the keys a `server` accepts.
+#[test]
+fn the_server_schema_lists_every_key_the_loader_accepts() {
+    let yaml = "function_groups:\n  g:\n    _type: mcp_client\n    server: {transport: stdio, command: x, bogus: 1}\n";
+    let e = mcp_oauth::config::Config::parse(yaml).unwrap_err();
+    let mcp_oauth::config::ConfigProblem::UnknownKey { allowed } = &e.problem else {
+        panic!("{e}")
+    };
+    let mut accepted: Vec<&str> = allowed.split(", ").collect();
+    let mut documented: Vec<&str> =
+        mcp_oauth::config::SERVER_OPTIONS.iter().map(|o| o.name).collect();
+    accepted.sort_unstable();
+    documented.sort_unstable();
+    assert_eq!(accepted, documented);
+    let out = cli(&["config", "schema", "server"], &[]);
+    let (code, stdout, _) = text(&out);
+    assert_eq!(code, Some(0));
+    assert!(stdout.contains("streamable-http | sse | stdio") && stdout.contains("cwd"), "{stdout}");
+}
+
 fn stdio_target(env: &[(&str, &str)]) -> McpTarget {
     McpTarget::Stdio(StdioCommand {
         command: "node".into(),

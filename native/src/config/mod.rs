@@ -446,7 +446,9 @@ mod schema;
 mod workload;
 
 pub use load::interpolate;
-pub use schema::{schema, schema_text, OptionDoc, MCP_OAUTH2_OPTIONS, MCP_SERVICE_ACCOUNT_OPTIONS};
+pub use schema::{
+    schema, schema_text, OptionDoc, MCP_OAUTH2_OPTIONS, MCP_SERVICE_ACCOUNT_OPTIONS, SERVER_OPTIONS,
+};
 pub use workload::{WorkloadIdentity, MCP_WORKLOAD_IDENTITY_OPTIONS};
 
 impl Config {

@@ -201,7 +201,7 @@ fn config_command(command: &ConfigCommand, opts: &Opts) -> Result<(), Error> {
             None => {
                 return Err(usage(format!(
                     "unknown _type `{kind}`; expected mcp_oauth2, mcp_service_account or \
-                     mcp_workload_identity"
+                     mcp_workload_identity (or server, for a function group's server)"
                 )))
             }
         },
