@@ -62,8 +62,8 @@ pub struct ServerConfig {
     pub servers: Vec<(String, String)>,
     /// The MCP servers users may reach without authorization (stdio and sse groups of the
     /// configuration file): each user gets a connection of their own, a stdio server a process
-    /// of their own ([`servers_without_auth`] says why), within the same `max_sessions` and
-    /// `idle_timeout` as the authorized sessions.
+    /// of their own ([`servers_without_auth`] says why): at most `max_sessions` of them, each
+    /// stopped after `idle_timeout` unused.
     pub servers_without_auth: Vec<(String, crate::mcp::McpTarget)>,
     /// How the server identifies itself to authorization servers.
     pub client: ClientConfig,
