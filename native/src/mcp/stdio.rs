@@ -23,7 +23,7 @@ use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
 use tokio::process::{ChildStdin, ChildStdout, Command};
 
 use crate::Error;
@@ -39,6 +39,8 @@ const INHERITED_ENV: &[&str] =
 /// How many stderr lines are kept for error messages, and how long each may be.
 const STDERR_TAIL_LINES: usize = 20;
 const STDERR_LINE_MAX: usize = 500;
+/// The most read of one stderr line before it is handled (the rest is the next "line").
+const STDERR_READ_MAX: u64 = 8192;
 
 /// A stdio MCP server: the command and how to start it (`server.command`, `args`, `env`,
 /// `cwd` of the configuration file).
@@ -125,7 +127,9 @@ async fn forward_stderr(
     let mut buf = Vec::new();
     loop {
         buf.clear();
-        match lines.read_until(b'\n', &mut buf).await {
+        // A line without an end is taken in pieces: memory stays bounded.
+        let mut piece = (&mut lines).take(STDERR_READ_MAX);
+        match piece.read_until(b'\n', &mut buf).await {
             Ok(0) | Err(_) => return,
             Ok(_) => {}
         }
