@@ -153,6 +153,7 @@ pub const HOST_CODES: &[&str] = &[
     "entropy_unavailable",
     "mcp_failed",
     "sse_not_supported",
+    "mcp_command_failed",
     "private_key_invalid",
     "config_invalid",
     "usage",
@@ -169,6 +170,7 @@ pub const HOST_CODES: &[&str] = &[
     "config_invalid_value",
     "config_pkce_required",
     "config_sse_with_auth",
+    "config_stdio_with_auth",
     "config_unknown_auth_provider",
     "config_unknown_group",
     // native server: identity, consent links and the callback page (native/src/server/)

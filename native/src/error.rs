@@ -54,6 +54,14 @@ pub enum Error {
          that need authorization"
     )]
     SseNotSupported,
+    /// A stdio MCP server's command could not start, or ended (MCP transports: stdio).
+    #[error("MCP server command `{command}`: {message}")]
+    McpCommand {
+        /// The command as configured.
+        command: String,
+        /// What happened (with the last lines the server wrote to stderr, when any).
+        message: String,
+    },
     /// A `private_key_jwt` key could not be read.
     #[error(transparent)]
     PrivateKey(#[from] crate::signer::KeyError),
@@ -86,6 +94,7 @@ impl Error {
             Error::Entropy(_) => "entropy_unavailable",
             Error::Mcp(_) => "mcp_failed",
             Error::SseNotSupported => "sse_not_supported",
+            Error::McpCommand { .. } => "mcp_command_failed",
             Error::PrivateKey(_) => "private_key_invalid",
             Error::Config(_) => "config_invalid",
             Error::Usage(_) => "usage",

@@ -10,6 +10,17 @@
 //!       transport: streamable-http      # or sse, stdio
 //!       url: ${CORPORATE_MCP_JIRA_URL}
 //!       auth_provider: mcp_oauth2_jira
+//!   files:
+//!     _type: mcp_client
+//!     server:
+//!       transport: stdio                # a local process; no auth_provider
+//!       command: npx
+//!       args: [-y, "@modelcontextprotocol/server-filesystem", /data]
+//!       env: {LOG_LEVEL: info}          # over PATH, HOME, USER, … (nothing else is inherited)
+//!       cwd: /srv/mcp
+//!   legacy:
+//!     _type: mcp_client
+//!     server: {transport: sse, url: "https://legacy.example/sse"}   # MCP 2024-11-05; no auth
 //! authentication:
 //!   mcp_oauth2_jira:
 //!     _type: mcp_oauth2
@@ -95,8 +106,18 @@ pub enum ConfigProblem {
     )]
     PkceRequired,
     /// An `sse` server with an `auth_provider`.
-    #[error("SSE does not support authentication; use streamable-http")]
+    #[error(
+        "SSE does not support authentication; use streamable-http for a server that needs \
+         authorization, or leave out the auth_provider (the sse transport of MCP 2024-11-05 \
+         runs without one)"
+    )]
     SseWithAuth,
+    /// A `stdio` server with an `auth_provider`.
+    #[error(
+        "a stdio server runs locally and takes no network authorization; leave out the \
+         auth_provider (pass credentials in `env`)"
+    )]
+    StdioWithAuth,
     /// An `auth_provider` that `authentication` does not define.
     #[error("no authentication provider `{name}` is defined (defined: {defined})")]
     UnknownAuthProvider {
@@ -129,6 +150,7 @@ impl ConfigProblem {
             Self::InvalidValue(_) => "config_invalid_value",
             Self::PkceRequired => "config_pkce_required",
             Self::SseWithAuth => "config_sse_with_auth",
+            Self::StdioWithAuth => "config_stdio_with_auth",
             Self::UnknownAuthProvider { .. } => "config_unknown_auth_provider",
             Self::UnknownGroup { .. } => "config_unknown_group",
         }
@@ -195,6 +217,11 @@ pub struct ServerConfig {
     pub command: Option<String>,
     /// `args` (stdio).
     pub args: Vec<String>,
+    /// `env` (stdio): variables set for the process, over the few it inherits
+    /// ([`crate::mcp::stdio`]).
+    pub env: Vec<(String, String)>,
+    /// `cwd` (stdio): its working directory.
+    pub cwd: Option<PathBuf>,
     /// `auth_provider`: a name under `authentication`.
     pub auth_provider: Option<String>,
 }
@@ -419,7 +446,9 @@ mod schema;
 mod workload;
 
 pub use load::interpolate;
-pub use schema::{schema, schema_text, OptionDoc, MCP_OAUTH2_OPTIONS, MCP_SERVICE_ACCOUNT_OPTIONS};
+pub use schema::{
+    schema, schema_text, OptionDoc, MCP_OAUTH2_OPTIONS, MCP_SERVICE_ACCOUNT_OPTIONS, SERVER_OPTIONS,
+};
 pub use workload::{WorkloadIdentity, MCP_WORKLOAD_IDENTITY_OPTIONS};
 
 impl Config {

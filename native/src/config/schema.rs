@@ -101,9 +101,21 @@ pub const MCP_SERVICE_ACCOUNT_OPTIONS: &[OptionDoc] = &[
 /// The `dpop` option of the headless providers.
 pub(super) const HEADLESS_DPOP_DOC: &str = "DPoP-bound tokens (RFC 9449): auto = when the MCP server needs them (with token_url: its DPoP challenge; else also the authorization server's metadata); the key lives in memory with the token";
 
-/// The options of each `_type`, by name (for `config schema`).
+/// The options of a function group's `server` (`config schema server`).
+pub const SERVER_OPTIONS: &[OptionDoc] = &[
+    opt("transport", "streamable-http | sse | stdio", "streamable-http", "how the MCP server is reached: streamable HTTP (with OAuth), the HTTP+SSE transport of MCP 2024-11-05 (no authorization), or a local process speaking MCP on stdin/stdout (no authorization)"),
+    opt("url", "URL", "required for streamable-http and sse", "the MCP endpoint (sse: the SSE stream's URL)"),
+    opt("auth_provider", "name under authentication", "none", "how requests are authorized (streamable-http only; refused on sse and stdio)"),
+    opt("command", "string", "required for stdio", "the program to start (looked up on PATH); stopped when the session ends: stdin closed, SIGTERM after 2 s, SIGKILL after 2 s more"),
+    opt("args", "list of strings (or one space-separated string)", "none", "its arguments (stdio)"),
+    opt("env", "map name → string", "none", "variables set for it (stdio); only PATH, HOME, USER, LOGNAME, SHELL, TERM, LANG and TMPDIR are inherited from mcp-oauth's environment"),
+    opt("cwd", "path", "mcp-oauth's working directory", "its working directory (stdio)"),
+];
+
+/// The options of each `_type`, by name (for `config schema`), and of `server`.
 pub fn schema(kind: &str) -> Option<&'static [OptionDoc]> {
     match kind {
+        "server" => Some(SERVER_OPTIONS),
         "mcp_oauth2" => Some(MCP_OAUTH2_OPTIONS),
         "mcp_service_account" => Some(MCP_SERVICE_ACCOUNT_OPTIONS),
         "mcp_workload_identity" => Some(super::workload::MCP_WORKLOAD_IDENTITY_OPTIONS),

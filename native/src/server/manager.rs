@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use crate::mcp::McpSession;
 use crate::{ClientOptions, Error, OAuthClient};
 
+use super::servers_without_auth::{SessionWithoutAuth, SessionsWithoutAuth};
 use super::ServerConfig;
 
 /// One user's state for one MCP server.
@@ -55,6 +56,8 @@ pub struct UserManager {
     templates: Mutex<Vec<ServerTemplate>>,
     epoch: Instant,
     config: Arc<ServerConfig>,
+    /// The sessions of [`ServerConfig::servers_without_auth`].
+    without_auth: SessionsWithoutAuth,
 }
 
 impl std::fmt::Debug for UserManager {
@@ -70,6 +73,7 @@ impl UserManager {
             sessions: Mutex::default(),
             templates: Mutex::default(),
             epoch: Instant::now(),
+            without_auth: SessionsWithoutAuth::new(Arc::clone(&config)),
             config,
         }
     }
@@ -170,15 +174,29 @@ impl UserManager {
         Ok(session)
     }
 
+    /// The session of `user` for `server` when it is one of
+    /// [`ServerConfig::servers_without_auth`] (created on first use); `None` for other names.
+    pub fn without_auth(&self, user: &str, server: &str) -> Option<Arc<SessionWithoutAuth>> {
+        self.without_auth.get(user, server)
+    }
+
+    /// Stops every session of [`ServerConfig::servers_without_auth`] (their stdio processes
+    /// included) and waits for them: the server is shutting down.
+    pub async fn stop_servers_without_auth(&self) {
+        self.without_auth.stop_all().await;
+    }
+
     /// Drops sessions unused for longer than `idle` (and not in use right now); returns how
-    /// many were dropped.
+    /// many were dropped (those of [`ServerConfig::servers_without_auth`] included: a stdio
+    /// server's process is stopped).
     pub fn evict_idle(&self, idle: Duration) -> usize {
+        let plain = self.without_auth.evict_idle(idle);
         let cutoff =
             self.tick().saturating_sub(u64::try_from(idle.as_millis()).unwrap_or(u64::MAX));
         let mut map = self.map();
         let before = map.len();
         map.retain(|_, s| s.last_used.load(Ordering::Relaxed) > cutoff || Arc::strong_count(s) > 1);
-        before - map.len()
+        before - map.len() + plain
     }
 }
 

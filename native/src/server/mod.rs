@@ -26,6 +26,7 @@ pub mod messages;
 pub mod results;
 mod routes;
 pub mod serve;
+pub mod servers_without_auth;
 mod waiting;
 
 use std::collections::HashMap;
@@ -61,6 +62,11 @@ pub struct ServerConfig {
     pub redirect_uri: String,
     /// The MCP servers users may reach: (name, URL).
     pub servers: Vec<(String, String)>,
+    /// The MCP servers users may reach without authorization (stdio and sse groups of the
+    /// configuration file): each user gets a connection of their own, a stdio server a process
+    /// of their own ([`servers_without_auth`] says why): at most `max_sessions` of them, each
+    /// stopped after `idle_timeout` unused.
+    pub servers_without_auth: Vec<(String, crate::mcp::McpTarget)>,
     /// How the server identifies itself to authorization servers.
     pub client: ClientConfig,
     /// Scopes to request instead of each server's (space-delimited).
@@ -128,6 +134,7 @@ impl std::fmt::Debug for ServerConfig {
         f.debug_struct("ServerConfig")
             .field("redirect_uri", &self.redirect_uri)
             .field("servers", &self.servers)
+            .field("servers_without_auth", &self.servers_without_auth)
             .field("dpop", &self.dpop)
             .field("server_dpop", &self.server_dpop)
             .field("consent_timeout", &self.consent_timeout)
@@ -152,6 +159,7 @@ impl ServerConfig {
         Ok(ServerConfig {
             redirect_uri: crate::client::DEFAULT_REDIRECT_URI.to_owned(),
             servers: Vec::new(),
+            servers_without_auth: Vec::new(),
             client: ClientConfig::dynamic("mcp-oauth-server"),
             scopes: None,
             policies: Vec::new(),
@@ -406,8 +414,11 @@ impl MultiUserServer {
         tracked: Option<&str>,
         on_consent: impl FnOnce(ConsentRequired),
     ) -> Result<serde_json::Value, RunError> {
-        let session = self.inner.manager.get(user, &request.server).map_err(RunError::Client)?;
         let http = &self.inner.config.mcp_http;
+        if let Some(session) = self.inner.manager.without_auth(user, &request.server) {
+            return session.perform(&request.action, http).await.map_err(RunError::Client);
+        }
+        let session = self.inner.manager.get(user, &request.server).map_err(RunError::Client)?;
         match perform(&session, &request.action, http).await {
             Err(Error::AuthorizationRequired { .. }) => {}
             other => return other.map_err(RunError::Client),

@@ -31,6 +31,7 @@ use axum::{Json, Router};
 
 use super::{Identity, JwtConfig, JwtKey, MultiUserServer, ServerConfig};
 use crate::config::{AuthProvider, Config, McpOAuth2, TokenStorage, Transport};
+use crate::mcp::McpTarget;
 use crate::store::{KeySource, MemoryStore, PendingStore, TokenStore};
 use crate::Error;
 
@@ -44,9 +45,10 @@ const READY_PROBE_USER: &str = "\u{0}readyz";
 #[derive(Clone)]
 #[non_exhaustive]
 pub struct ServeOptions {
-    /// A YAML configuration file (the CLI's format): its streamable-HTTP function groups are the
-    /// MCP servers; their one `mcp_oauth2` provider gives the redirect URI, client identity,
-    /// scopes, `server_policies`, the `private_key_file` signer and the token storage.
+    /// A YAML configuration file (the CLI's format): its function groups are the MCP servers
+    /// (stdio and sse ones without authorization, [`ServerConfig::servers_without_auth`]); the
+    /// one `mcp_oauth2` provider of the streamable-HTTP groups gives the redirect URI, client
+    /// identity, scopes, `server_policies`, the `private_key_file` signer and the token storage.
     pub config_file: Option<PathBuf>,
     /// MCP servers users may call, (name, URL), when there is no configuration file.
     pub servers: Vec<(String, String)>,
@@ -222,8 +224,11 @@ impl std::fmt::Debug for Service {
 /// What the configuration file sets.
 struct FromFile {
     servers: Vec<(String, String)>,
-    /// `authentication.<name>` of the one `mcp_oauth2` provider, and the provider.
-    provider: (String, McpOAuth2),
+    /// The stdio and sse groups (no authorization).
+    servers_without_auth: Vec<(String, McpTarget)>,
+    /// `authentication.<name>` of the one `mcp_oauth2` provider, and the provider (none when
+    /// every group is stdio or sse).
+    provider: Option<(String, McpOAuth2)>,
     egress_allow: Vec<crate::egress::EgressAllow>,
 }
 
@@ -231,13 +236,16 @@ fn from_file(path: &Path) -> Result<FromFile, Error> {
     let config = Config::load(path)?;
     let usage = |m: String| Error::Usage(format!("{}: {m}", path.display()));
     let mut servers = Vec::new();
+    let mut servers_without_auth = Vec::new();
     let mut provider: Option<(String, McpOAuth2)> = None;
     for (name, group) in &config.function_groups {
         let where_ = format!("function_groups.{name}");
         if group.server.transport != Transport::StreamableHttp {
-            return Err(usage(format!(
-                "{where_}.server.transport: the multi-user server connects over streamable-http only"
-            )));
+            // The loader refuses an auth_provider on these (config/load.rs).
+            let target =
+                McpTarget::of(&group.server).map_err(|e| usage(format!("{where_}.server: {e}")))?;
+            servers_without_auth.push((name.clone(), target));
+            continue;
         }
         let url = group
             .server
@@ -276,12 +284,15 @@ fn from_file(path: &Path) -> Result<FromFile, Error> {
             }
         }
     }
-    let (name, o) = provider.ok_or_else(|| {
-        usage("the configuration has no group with an mcp_oauth2 auth_provider".into())
-    })?;
+    if provider.is_none() && !servers.is_empty() {
+        return Err(usage(
+            "the configuration has no group with an mcp_oauth2 auth_provider".into(),
+        ));
+    }
     Ok(FromFile {
         servers,
-        provider: (format!("authentication.{name}"), o),
+        servers_without_auth,
+        provider: provider.map(|(name, o)| (format!("authentication.{name}"), o)),
         egress_allow: config.egress_allow.clone(),
     })
 }
@@ -380,14 +391,13 @@ pub async fn prepare(opts: ServeOptions) -> Result<Service, Error> {
             "no MCP server to serve: pass --mcp NAME=URL (repeatable) or --config FILE".into(),
         ));
     }
-    let (storage, where_) = match (&file, &opts.redis) {
-        (Some(f), _) => {
-            (f.provider.1.token_storage.clone(), format!("{}.token_storage", f.provider.0))
-        }
+    let (storage, where_) = match (&file.as_ref().map(|f| &f.provider), &opts.redis) {
+        (Some(Some(p)), _) => (p.1.token_storage.clone(), format!("{}.token_storage", p.0)),
         (None, Some(url)) => {
             (TokenStorage::Redis { url: url.clone(), key_prefix: String::new() }, "--redis".into())
         }
-        (None, None) => (TokenStorage::Memory, "token storage".into()),
+        // No file, or a file of stdio and sse groups only: nothing to store across restarts.
+        _ => (TokenStorage::Memory, "token storage".into()),
     };
     let (tokens, pending, described) =
         open_stores(&storage, opts.store_key.as_deref(), &where_).await?;
@@ -398,7 +408,10 @@ pub async fn prepare(opts: ServeOptions) -> Result<Service, Error> {
     match &file {
         Some(f) => {
             config.servers = f.servers.clone();
-            apply_provider(&f.provider, &mut config)?;
+            config.servers_without_auth = f.servers_without_auth.clone();
+            if let Some(p) = &f.provider {
+                apply_provider(p, &mut config)?;
+            }
             config.egress.allow.extend(f.egress_allow.iter().cloned());
         }
         None => config.servers = opts.servers.clone(),
@@ -566,6 +579,7 @@ impl Bound {
             // A listener failed on its own: stop the others too.
             Some(done) = tasks.join_next() => {
                 let _ = stop.send(true);
+                self.server.manager().stop_servers_without_auth().await;
                 return match done {
                     Ok(Ok(())) => Ok(0),
                     Ok(Err(e)) => Err(Error::Usage(format!("the server stopped: {e}"))),
@@ -583,6 +597,7 @@ impl Bound {
         }
         let left = tasks.len();
         tasks.abort_all();
+        self.server.manager().stop_servers_without_auth().await;
         Ok(left)
     }
 }

@@ -212,9 +212,10 @@ pub(crate) enum Command {
 #[derive(Subcommand, Debug)]
 pub(crate) enum ConfigCommand {
     /// Print every option of an authentication `_type` (mcp_oauth2, mcp_service_account,
-    /// mcp_workload_identity) with its type, default and meaning.
+    /// mcp_workload_identity), or of a function group's `server`, with its type, default and
+    /// meaning.
     Schema {
-        /// The `_type`.
+        /// The `_type` (mcp_oauth2, mcp_service_account, mcp_workload_identity), or `server`.
         kind: String,
     },
     /// Load --config (interpolating the environment) and list its groups, or say what is wrong.
@@ -249,7 +250,8 @@ pub(crate) enum ToolsCommand {
 
 #[derive(Args, Debug)]
 pub(crate) struct UrlArg {
-    /// The MCP server's URL (streamable HTTP) [default: the --group's server url].
+    /// The MCP server's URL (streamable HTTP) [default: the --group's server: streamable-http,
+    /// sse or stdio].
     #[arg(long, env = "MCP_OAUTH_URL")]
     pub(crate) url: Option<String>,
 }

@@ -12,7 +12,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use mcp_oauth::config::{self, Config};
-use mcp_oauth::mcp::{Authorizer, McpSession};
+use mcp_oauth::mcp::{check_transport, mcp_http_client, Authorizer, McpSession, McpTarget};
 use mcp_oauth::Error;
 
 use args::{Cli, Command, ConfigCommand, OptionalUrlArg, Opts, ToolsCommand};
@@ -27,7 +27,7 @@ fn exit_code(e: &Error) -> u8 {
         Error::Usage(_) | Error::SseNotSupported | Error::Config(_) | Error::PrivateKey(_) => 2,
         Error::AuthorizationRequired { .. } => 4,
         Error::Mcp(_) => 5,
-        Error::Transport { .. } => 6,
+        Error::Transport { .. } | Error::McpCommand { .. } => 6,
         Error::Store(_) => 7,
         Error::Cancelled => 130,
         Error::Protocol(_) | Error::Redirect(_) | Error::Timeout { .. } => 3,
@@ -95,14 +95,14 @@ async fn run(cli: Cli) -> Result<(), Error> {
         #[cfg(feature = "server")]
         Command::Serve(_) => {}
         Command::Tools { command: ToolsCommand::List { url, auth } } => {
-            let url = setup.url(&url)?;
-            let session = connect(&setup, &url, auth).await?;
+            let target = setup.target(&url)?;
+            let session = connect(&setup, &target, auth).await?;
             let tools = session.list_tools().await;
             session.close().await;
             print_tools(&tools?, opts.json);
         }
         Command::Tools { command: ToolsCommand::Call { name, args, auth, url } } => {
-            let url = setup.url(&url)?;
+            let target = setup.target(&url)?;
             let arguments = match args {
                 None => None,
                 Some(text) => match serde_json::from_str::<serde_json::Value>(&text) {
@@ -111,7 +111,7 @@ async fn run(cli: Cli) -> Result<(), Error> {
                     Err(e) => return Err(usage(format!("--args is not valid JSON: {e}"))),
                 },
             };
-            let session = connect(&setup, &url, auth).await?;
+            let session = connect(&setup, &target, auth).await?;
             let result = call(&session, &name, arguments).await;
             session.close().await;
             let result = result?;
@@ -201,7 +201,7 @@ fn config_command(command: &ConfigCommand, opts: &Opts) -> Result<(), Error> {
             None => {
                 return Err(usage(format!(
                     "unknown _type `{kind}`; expected mcp_oauth2, mcp_service_account or \
-                     mcp_workload_identity"
+                     mcp_workload_identity (or server, for a function group's server)"
                 )))
             }
         },
@@ -224,8 +224,13 @@ fn config_command(command: &ConfigCommand, opts: &Opts) -> Result<(), Error> {
     Ok(())
 }
 
-async fn connect(setup: &Setup, url: &str, auth: bool) -> Result<McpSession, Error> {
+async fn connect(setup: &Setup, target: &McpTarget, auth: bool) -> Result<McpSession, Error> {
     let auth = auth || setup.implies_auth();
+    let McpTarget::StreamableHttp { url } = target else {
+        // stdio and sse take no authorization: asking for it is refused.
+        check_transport(target.kind(), auth)?;
+        return McpSession::connect_target(target, None, true, mcp_http_client()?).await;
+    };
     let authorizer = if !auth {
         None
     } else if let Some(h) = setup.headless(url)? {

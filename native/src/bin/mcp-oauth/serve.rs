@@ -13,7 +13,8 @@ use crate::args::Opts;
 #[derive(Args, Debug)]
 pub(crate) struct ServeArgs {
     /// An MCP server users may call: NAME=URL (repeatable, or comma-separated in the variable);
-    /// with --config, its streamable-http function groups are the servers instead.
+    /// with --config, its function groups are the servers instead (stdio ones run one process
+    /// per user and server, stopped when idle).
     #[arg(long = "mcp", env = "MCP_OAUTH_MCP", value_delimiter = ',', value_parser = serve::parse_server_arg, value_name = "NAME=URL")]
     mcp: Vec<(String, String)>,
     /// The address to listen on [default: the redirect URI's loopback addresses, else

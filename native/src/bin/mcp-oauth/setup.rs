@@ -13,6 +13,7 @@ use mcp_oauth::core::secret::{ClientSecret, IdToken};
 use mcp_oauth::core::token::TokenEndpointAuth;
 use mcp_oauth::core::url::EndpointUrl;
 use mcp_oauth::headless::{AssertionSource, ClientCredentials};
+use mcp_oauth::mcp::McpTarget;
 use mcp_oauth::signer::{PrivateKeySigner, SigningAlg};
 use mcp_oauth::store::{FileStore, KeySource, MemoryStore, TokenStore};
 use mcp_oauth::{
@@ -95,7 +96,8 @@ impl Setup {
             Transport::StreamableHttp => {}
             Transport::Sse => {
                 return Err(usage(format!(
-                    "function group {name} uses the sse transport, which this CLI does not speak; use streamable-http"
+                    "function group {name} uses the sse transport, which runs without \
+                     authorization: there is nothing to log in to or out of"
                 )))
             }
             Transport::Stdio => {
@@ -109,6 +111,18 @@ impl Setup {
             .url
             .clone()
             .ok_or_else(|| usage(format!("function group {name} has no server url")))
+    }
+
+    /// The MCP server of `tools`: --url (streamable HTTP), else the group's server, whatever
+    /// its transport.
+    pub(crate) fn target(&self, arg: &UrlArg) -> Result<McpTarget, Error> {
+        if let Some(u) = &arg.url {
+            return Ok(McpTarget::StreamableHttp { url: u.clone() });
+        }
+        let Some((name, group, _)) = &self.group else {
+            return Err(usage("--url URL is required (or --config FILE --group NAME)"));
+        };
+        McpTarget::of(&group.server).map_err(|e| usage(format!("function group {name}: {e}")))
     }
 
     /// True when the group names an authentication provider or a headless grant is chosen.
