@@ -354,7 +354,9 @@ impl OAuthClient {
     /// Sends every request the flow asks for, persists what its events say, and returns the
     /// authorization URL when the flow wants the browser.
     async fn drive(&self, flow: &mut AuthFlow) -> Result<Option<String>, Error> {
-        let drained = crate::drive::drain(flow, &self.opts.http, &crate::drive::no_signer).await;
+        let drained =
+            crate::drive::drain(flow, &self.opts.http, &self.opts.cache, &crate::drive::no_signer)
+                .await;
         let mut browser = None;
         for event in drained.events {
             match event {

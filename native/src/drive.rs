@@ -7,6 +7,7 @@ use mcp_oauth_core::error::FlowError;
 use mcp_oauth_core::headless::SigningRequest;
 use mcp_oauth_core::{FlowEvent, Machine};
 
+use crate::cache::MetadataCache;
 use crate::http::HttpClient;
 use crate::{now, Error};
 
@@ -20,16 +21,23 @@ pub(crate) struct Drained {
 
 /// Drains `machine` (requests and signatures until both are empty, then events). `sign` makes
 /// the JWS of a [`SigningRequest`] (machines with a synchronous signer ask for none).
+/// Discovery requests go through `cache`'s single flight ([`MetadataCache::fetch_once`]).
 pub(crate) async fn drain<M: Machine>(
     machine: &mut M,
     http: &HttpClient,
+    cache: &MetadataCache,
     sign: &(dyn Fn(&SigningRequest) -> Result<String, String> + Sync),
 ) -> Drained {
     let mut error: Option<Error> = None;
     let mut denied = None;
     loop {
         let result = if let Some(req) = machine.poll_request() {
-            match http.send(&req).await {
+            let sent = if req.purpose.is_discovery() {
+                cache.fetch_once(&crate::cache::flight_key(&req), || http.send(&req)).await
+            } else {
+                http.send(&req).await
+            };
+            match sent {
                 Ok(resp) => machine.handle_response(now(), req.id, resp),
                 Err(t) => {
                     denied = denied.or(t.egress);
