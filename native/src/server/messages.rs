@@ -18,7 +18,8 @@
 //! `oauth_timeout` (no consent in time), `store_unavailable` (Redis down: retry later),
 //! `mcp_failed`, `forbidden_origin` (403: a WebSocket from another origin),
 //! `too_many_requests` (429: too many requests of this user running or waiting for consent),
-//! `payload_too_large` (413: a body or WebSocket message over the limit), `internal`.
+//! `payload_too_large` (413: a body or WebSocket message over the limit), `not_found` (404: no
+//! such path), `method_not_allowed` (405), `internal`.
 //!
 //! `url` of `oauth_required` is the server's own one-time consent link (`/auth/start/{id}`):
 //! hand it to the requesting user only.
@@ -156,12 +157,16 @@ pub enum ChatCode {
     TooManyRequests,
     /// 413: a body or WebSocket message over the limit.
     PayloadTooLarge,
+    /// 404: no such path.
+    NotFound,
+    /// 405: the path does not take this method.
+    MethodNotAllowed,
     /// 500: a bug or a dropped task.
     Internal,
 }
 
 impl ChatCode {
-    const ALL: [ChatCode; 13] = [
+    const ALL: [ChatCode; 15] = [
         ChatCode::Unauthenticated,
         ChatCode::BadRequest,
         ChatCode::UnknownServer,
@@ -174,6 +179,8 @@ impl ChatCode {
         ChatCode::ForbiddenOrigin,
         ChatCode::TooManyRequests,
         ChatCode::PayloadTooLarge,
+        ChatCode::NotFound,
+        ChatCode::MethodNotAllowed,
         ChatCode::Internal,
     ];
 
@@ -192,6 +199,8 @@ impl ChatCode {
             ChatCode::ForbiddenOrigin => "forbidden_origin",
             ChatCode::TooManyRequests => "too_many_requests",
             ChatCode::PayloadTooLarge => "payload_too_large",
+            ChatCode::NotFound => "not_found",
+            ChatCode::MethodNotAllowed => "method_not_allowed",
             ChatCode::Internal => "internal",
         }
     }
@@ -201,7 +210,8 @@ impl ChatCode {
         match self {
             ChatCode::Unauthenticated => 401,
             ChatCode::BadRequest => 400,
-            ChatCode::UnknownServer | ChatCode::UnknownRequest => 404,
+            ChatCode::UnknownServer | ChatCode::UnknownRequest | ChatCode::NotFound => 404,
+            ChatCode::MethodNotAllowed => 405,
             ChatCode::OauthDenied | ChatCode::ForbiddenOrigin => 403,
             ChatCode::OauthTimeout => 408,
             ChatCode::PayloadTooLarge => 413,
