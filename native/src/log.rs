@@ -12,12 +12,13 @@
 //! | `consent started` | info | user, server, issuer, consent, expires_in |
 //! | `consent completed` | info | user, server, consent |
 //! | `consent denied` | info | user, server, consent, code |
+//! | `consent cancelled` | info | user, server, consent, code (`oauth_cancelled`) |
 //! | `consent failed` | warn | user, server, consent, code |
 //! | `consent timed out` | info | user, server, consent, timeout_secs |
 //! | `callback refused` | info | reason |
 //! | `token refreshed` | info | user, resource, issuer |
 //! | `token refresh failed` | warn | user, resource, issuer, code |
-//! | `store error` | warn | user, server, operation, error |
+//! | `store error` | warn | user, server (when known), operation, error |
 //! | `mcp session opened` / `mcp session closed` | info | user, server |
 //! | `request failed` | info (warn for `internal`/`store_unavailable`) | user, server, code |
 //! | `listening`, `stopping`, `stopped` | info | (the server's addresses, storage) |
@@ -60,6 +61,9 @@ pub(crate) mod server {
             ConsentOutcome::Failed { code, .. } if code == "access_denied" => {
                 info!(target: TARGET, user, server, consent, code, "consent denied")
             }
+            ConsentOutcome::Failed { code, .. } if code == "oauth_cancelled" => {
+                info!(target: TARGET, user, server, consent, code, "consent cancelled")
+            }
             ConsentOutcome::Failed { code, .. } => {
                 warn!(target: TARGET, user, server, consent, code, "consent failed")
             }
@@ -84,6 +88,12 @@ pub(crate) mod server {
     ) {
         let error = error.to_string();
         warn!(target: TARGET, user, server, operation, error, "store error");
+    }
+
+    /// A store error before the user is known (a callback's `state` lookup).
+    pub(crate) fn store_error_unattributed(operation: &str, error: &dyn std::fmt::Display) {
+        let error = error.to_string();
+        warn!(target: TARGET, operation, error, "store error");
     }
 
     /// A request ended with the error reply `code`.

@@ -79,9 +79,15 @@ fn serve_cmd(args: &[&str], env: &[(&str, &str)]) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_mcp-oauth"));
     cmd.arg("serve").args(args);
     // Nothing from the developer's environment.
-    for var in
-        ["MCP_OAUTH_STORE_KEY", "MCP_OAUTH_CONFIG", "MCP_OAUTH_REDIRECT_URI", "MCP_OAUTH_PORT"]
-    {
+    for var in [
+        "MCP_OAUTH_STORE_KEY",
+        "MCP_OAUTH_CONFIG",
+        "MCP_OAUTH_REDIRECT_URI",
+        "MCP_OAUTH_PORT",
+        "MCP_OAUTH_PUBLIC_URL",
+        "MCP_OAUTH_LOG_FORMAT",
+        "RUST_LOG",
+    ] {
         cmd.env_remove(var);
     }
     for (k, v) in env {
@@ -303,7 +309,7 @@ async fn users_share_one_registration_unless_configured_per_user() {
                 assert_eq!(status, 202, "{reply}");
                 let (status, page) =
                     consent(reply["url"].as_str().unwrap(), &name, &redirect).await;
-                assert_eq!(status, 200, "{page}");
+                assert_eq!(status, 200, "per_user={per_user}: {page}");
                 let id = reply["request_id"].as_str().unwrap();
                 let (status, reply) = poll_chat(&base, &auth, id, 30).await;
                 assert_eq!((status, tool_text(&reply)), (200, name), "{reply}");

@@ -502,8 +502,10 @@ impl MultiUserServer {
         headers: &axum::http::HeaderMap,
     ) -> Result<ConsentOutcome, CallbackPageError> {
         let result = self.callback_outcome(state, raw_query, headers).await;
-        if let Err(e) = &result {
-            log::callback_refused(e.code());
+        match &result {
+            Err(CallbackPageError::Store(e)) => log::store_error_unattributed("callback", e),
+            Err(e) => log::callback_refused(e.code()),
+            Ok(_) => {}
         }
         result
     }

@@ -1,9 +1,13 @@
 //! Where the library's `tracing` events go (native/src/log.rs lists them): stderr, as text or
-//! one JSON object per line, filtered by `RUST_LOG`. `serve` logs at `info` unless `RUST_LOG`
-//! says otherwise; the other commands log nothing unless it does (their stderr carries progress
+//! one JSON object per line, filtered by `RUST_LOG`. `serve` logs this crate's events at `info`
+//! unless `RUST_LOG` says otherwise ([`SERVE_DEFAULT`]); the other commands log nothing unless it does (their stderr carries progress
 //! and errors for a person, their stdout the command's result).
 
 use tracing_subscriber::EnvFilter;
+
+/// `serve`'s filter without `RUST_LOG`: this crate's events (native/src/log.rs) from `info`,
+/// the libraries' (rmcp, hyper, …) from `warn` (rmcp says `info` for every MCP session).
+pub(crate) const SERVE_DEFAULT: &str = "warn,mcp_oauth=info";
 
 /// `--log-format`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]

@@ -259,7 +259,7 @@ fn main() -> ExitCode {
     // `serve` logs at info; the other commands only when RUST_LOG asks (logging.rs).
     let (format, default_filter) = match &cli.command {
         #[cfg(feature = "server")]
-        Command::Serve(args) => (args.log_format, "info"),
+        Command::Serve(args) => (args.log_format, logging::SERVE_DEFAULT),
         _ => (logging::LogFormat::Text, "off"),
     };
     if let Err(e) = logging::init(format, default_filter) {

@@ -37,7 +37,7 @@ pub(crate) struct ServeArgs {
     #[arg(long, env = "MCP_OAUTH_PUBLIC_URL", value_name = "URL")]
     public_url: Option<String>,
     /// How log lines on stderr look: text, or one JSON object per line (RUST_LOG sets the
-    /// filter; default info).
+    /// filter; default `warn,mcp_oauth=info`).
     #[arg(long, env = "MCP_OAUTH_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub(crate) log_format: LogFormat,
     /// The secret that signs session cookies (32 bytes or more; the same on every replica).
