@@ -7,6 +7,7 @@ use tracing_subscriber::EnvFilter;
 
 /// `serve`'s filter without `RUST_LOG`: this crate's events (native/src/log.rs) from `info`,
 /// the libraries' (rmcp, hyper, …) from `warn` (rmcp says `info` for every MCP session).
+#[cfg(feature = "server")]
 pub(crate) const SERVE_DEFAULT: &str = "warn,mcp_oauth=info";
 
 /// `--log-format`.
