@@ -7,17 +7,13 @@
 //! Cold misses are single-flight ([`MetadataCache::fetch_once`]): while one metadata request
 //! for a URL is in flight, every other flow asking for the same URL waits for its response
 //! instead of sending its own (50 users starting at once make one request per document, not
-//! one each). A failure is shared only with the callers that joined its flight. A successful
-//! response also serves callers arriving within [`FLIGHT_LINGER`] after it (bounded by its
-//! `Cache-Control` as above: `no-store` or `max-age=0` responses are not reused): users whose
-//! discovery started just before the first user's result reached this cache. A caller whose
-//! fetch is cancelled (its task dropped) leaves the flight to the next waiter, which fetches
-//! itself.
+//! one each). A response, success or failure, is shared only with the callers that joined its
+//! flight; nothing is kept beyond the rules above. A caller whose fetch is cancelled (its task
+//! dropped) leaves the flight to the next waiter, which fetches itself.
 
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::{Duration, Instant};
 
 use mcp_oauth_core::http::{HttpRequest, HttpResponse};
 use mcp_oauth_core::time::UnixTime;
@@ -27,10 +23,6 @@ use crate::http::TransportError;
 
 /// How long discovery without `Cache-Control` is reused (5 minutes).
 pub const DEFAULT_TTL_SECS: u64 = 300;
-
-/// How long a successful metadata response serves later callers of the same request (module
-/// docs).
-pub const FLIGHT_LINGER: Duration = Duration::from_secs(5);
 
 /// Discovery results by MCP server URL (canonical).
 #[derive(Debug, Default)]
@@ -42,29 +34,7 @@ pub struct MetadataCache {
 
 /// One metadata request in flight: its callers queue on the slot's lock; the first to hold it
 /// fetches and leaves the result for the others.
-#[derive(Debug, Default)]
-struct Flight {
-    slot: tokio::sync::Mutex<Option<FetchResult>>,
-    /// Set when the flight ended with a reusable response: callers until then get it too.
-    reusable_until: Mutex<Option<Instant>>,
-}
-
-impl Flight {
-    fn ended(&self, now: Instant) -> bool {
-        let until = self.reusable_until.lock().unwrap_or_else(|e| e.into_inner());
-        until.is_some_and(|t| now >= t)
-    }
-}
-
-/// How long `result` may serve later callers: successes only, within their `Cache-Control`.
-fn linger(result: &FetchResult) -> Option<Duration> {
-    let resp = result.as_ref().ok().filter(|r| (200..300).contains(&r.status))?;
-    let limit = match mcp_oauth_core::__private::json::cache_max_age(resp) {
-        Some(secs) => FLIGHT_LINGER.min(Duration::from_secs(secs)),
-        None => FLIGHT_LINGER,
-    };
-    (!limit.is_zero()).then_some(limit)
-}
+type Flight = tokio::sync::Mutex<Option<FetchResult>>;
 
 /// What a metadata fetch gave.
 type FetchResult = Result<HttpResponse, TransportError>;
@@ -132,9 +102,8 @@ impl MetadataCache {
 
     /// Runs `fetch` for the request named `key` ([`flight_key`]) single-flight: callers that
     /// arrive while a fetch for `key` is in flight get its result (a failure too) instead of
-    /// fetching, and a success serves later callers for [`FLIGHT_LINGER`] at most (module
-    /// docs). Then the flight ends; the next caller fetches anew. If the fetching caller is
-    /// dropped before its fetch ends, the next waiter fetches.
+    /// fetching. Once a flight has its result it ends; the next caller fetches anew. If the
+    /// fetching caller is dropped before its fetch ends, the next waiter fetches.
     pub async fn fetch_once<F, Fut>(&self, key: &str, fetch: F) -> FetchResult
     where
         F: FnOnce() -> Fut,
@@ -142,40 +111,25 @@ impl MetadataCache {
     {
         let flight = {
             let mut flights = self.flights.lock().unwrap_or_else(|e| e.into_inner());
-            let now = Instant::now();
-            if flights.get(key).is_none_or(|f| f.ended(now)) {
-                flights.retain(|_, f| !f.ended(now));
-                flights.insert(key.to_owned(), Arc::default());
-            }
-            Arc::clone(&flights[key])
+            Arc::clone(flights.entry(key.to_owned()).or_default())
         };
-        let mut slot = flight.slot.lock().await;
+        let mut slot = flight.lock().await;
         if let Some(result) = slot.as_ref() {
             return result.clone();
         }
         let result = fetch().await;
         *slot = Some(result.clone());
-        match linger(&result) {
-            Some(d) => {
-                *flight.reusable_until.lock().unwrap_or_else(|e| e.into_inner()) =
-                    Some(Instant::now() + d);
-            }
-            None => {
-                // The flight ends: later callers fetch again (a newer flight for `key` stays).
-                let mut flights = self.flights.lock().unwrap_or_else(|e| e.into_inner());
-                if flights.get(key).is_some_and(|f| Arc::ptr_eq(f, &flight)) {
-                    flights.remove(key);
-                }
-            }
+        // The flight ends: later callers fetch again (a newer flight for `key` stays).
+        let mut flights = self.flights.lock().unwrap_or_else(|e| e.into_inner());
+        if flights.get(key).is_some_and(|f| Arc::ptr_eq(f, &flight)) {
+            flights.remove(key);
         }
         result
     }
 
-    /// Metadata requests in flight or whose success still serves callers (tests).
+    /// Metadata requests in flight (tests).
     pub fn flights_in_progress(&self) -> usize {
-        let now = Instant::now();
-        let flights = self.flights.lock().unwrap_or_else(|e| e.into_inner());
-        flights.values().filter(|f| !f.ended(now)).count()
+        self.flights.lock().unwrap_or_else(|e| e.into_inner()).len()
     }
 }
 

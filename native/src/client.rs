@@ -319,11 +319,6 @@ impl OAuthClient {
             self.adopt_shared_registrations(&mut flow).await?;
             self.set_dpop_key(&mut flow)?;
             inner.flow = Some(flow);
-        } else if let Some(flow) = inner.flow.as_mut().filter(|f| f.discovery().is_none()) {
-            // Another user's flow may have discovered the server since this one was loaded.
-            if let Some(d) = self.opts.cache.get_shared(self.config.server_url.as_str(), now()) {
-                flow.use_discovery(d);
-            }
         }
         inner.flow.as_mut().ok_or_else(|| Error::Usage("flow not loaded".into()))
     }
@@ -359,29 +354,9 @@ impl OAuthClient {
     /// Sends every request the flow asks for, persists what its events say, and returns the
     /// authorization URL when the flow wants the browser.
     async fn drive(&self, flow: &mut AuthFlow) -> Result<Option<String>, Error> {
-        // A discovery result is shared as soon as the flow has it, not after the registration
-        // or token requests that follow in this drain: users arriving meanwhile skip discovery.
-        let (cache, server) = (&self.opts.cache, self.config.server_url.as_str());
-        let mut shared = flow.discovery().is_some();
-        let mut share_discovery = |flow: &AuthFlow| {
-            if shared {
-                return;
-            }
-            if let Some(d) = flow.discovery() {
-                shared = true;
-                if cache.get_shared(server, now()).is_none() {
-                    cache.put(server, d.clone(), now());
-                }
-            }
-        };
-        let drained = crate::drive::drain(
-            flow,
-            &self.opts.http,
-            &self.opts.cache,
-            &crate::drive::no_signer,
-            &mut share_discovery,
-        )
-        .await;
+        let drained =
+            crate::drive::drain(flow, &self.opts.http, &self.opts.cache, &crate::drive::no_signer)
+                .await;
         let mut browser = None;
         for outcome in &drained.refreshes {
             let issuer = flow.discovery().map(|d| d.server.issuer.to_string()).unwrap_or_default();

@@ -26,14 +26,11 @@ pub(crate) struct Drained {
 /// Drains `machine` (requests and signatures until both are empty, then events). `sign` makes
 /// the JWS of a [`SigningRequest`] (machines with a synchronous signer ask for none).
 /// Discovery requests go through `cache`'s single flight ([`MetadataCache::fetch_once`]).
-/// `after_response` sees the machine after each response it handled (the OAuth client shares a
-/// fresh discovery result from there, before the drain goes on to register or exchange).
 pub(crate) async fn drain<M: Machine>(
     machine: &mut M,
     http: &HttpClient,
     cache: &MetadataCache,
     sign: &(dyn Fn(&SigningRequest) -> Result<String, String> + Sync),
-    after_response: &mut (dyn FnMut(&M) + Send),
 ) -> Drained {
     let mut error: Option<Error> = None;
     let mut denied = None;
@@ -70,7 +67,6 @@ pub(crate) async fn drain<M: Machine>(
         } else {
             break;
         };
-        after_response(machine);
         if let Some(status) = refresh_status {
             refreshes.push(match &result {
                 Ok(()) if (200..300).contains(&status) => Ok(()),

@@ -20,6 +20,7 @@
 //! | `token refresh failed` | warn | user, resource, issuer, code |
 //! | `store error` | warn | user, server (when known), operation, error |
 //! | `mcp session opened` / `mcp session closed` | info | user, server |
+//! | `request done` | debug | user, server |
 //! | `request failed` | info (warn for `internal`/`store_unavailable`) | user, server, code |
 //! | `listening`, `stopping`, `stopped` | info | (the server's addresses, storage) |
 
@@ -41,7 +42,7 @@ pub fn consent_ref(state: &str) -> String {
 /// The multi-user server's events (native/src/server/), one function per event of the table.
 #[cfg(feature = "server")]
 pub(crate) mod server {
-    use tracing::{info, warn};
+    use tracing::{debug, info, warn};
 
     use super::{consent_ref, TARGET};
     use crate::store::ConsentOutcome;
@@ -94,6 +95,11 @@ pub(crate) mod server {
     pub(crate) fn store_error_unattributed(operation: &str, error: &dyn std::fmt::Display) {
         let error = error.to_string();
         warn!(target: TARGET, operation, error, "store error");
+    }
+
+    /// A request ended with a result.
+    pub(crate) fn request_done(user: &str, server: &str) {
+        debug!(target: TARGET, user, server, "request done");
     }
 
     /// A request ended with the error reply `code`.

@@ -404,7 +404,10 @@ impl MultiUserServer {
     ) -> ChatReply {
         let id = request.id.clone();
         match self.run_inner(user, request, on_consent).await {
-            Ok(result) => ChatReply::Result { id, result },
+            Ok(result) => {
+                log::request_done(user, &request.server);
+                ChatReply::Result { id, result }
+            }
             Err(e) => {
                 if let RunError::Client(Error::Store(e)) = &e {
                     log::store_error(user, &request.server, "request", e);

@@ -136,7 +136,8 @@ async fn websocket(
 /// browsers send no `Origin`. Behind a proxy that rewrites `Host`, the public URL's origin
 /// (`public`) is this server's.
 fn cross_origin(headers: &HeaderMap, public: Option<&str>) -> Option<Response> {
-    let origin = headers.get(axum::http::header::ORIGIN)?.to_str().ok()?;
+    // An `Origin` that is not text (RFC 6454 §7.1: ASCII) matches no origin of this server.
+    let origin = headers.get(axum::http::header::ORIGIN)?.to_str().unwrap_or("(not ASCII)");
     if public.is_some_and(|p| p.eq_ignore_ascii_case(origin.trim_end_matches('/'))) {
         return None;
     }
