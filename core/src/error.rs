@@ -201,6 +201,8 @@ pub const HOST_CODES: &[&str] = &[
     "forbidden_origin",
     "too_many_requests",
     "payload_too_large",
+    "not_found",
+    "method_not_allowed",
     "internal",
     // JavaScript: the wasm binding (wasm/src/error.rs) and the npm package (pkg/src/*.js)
     "invalid_option",

@@ -372,6 +372,7 @@ impl OAuthClient {
         let drained = crate::drive::drain(
             flow,
             &self.opts.http,
+            &self.opts.cache,
             &crate::drive::no_signer,
             wants_key.then_some(&mut key),
         )
@@ -379,6 +380,18 @@ impl OAuthClient {
         // Before the events are persisted: the entry stores the key the tokens are bound to.
         Self::keep_made_key(flow, key);
         let mut browser = None;
+        for outcome in &drained.refreshes {
+            let issuer = flow.discovery().map(|d| d.server.issuer.to_string()).unwrap_or_default();
+            let (user, resource) = (self.user.as_str(), self.config.server_url.as_str());
+            match outcome {
+                Ok(()) => {
+                    tracing::info!(target: crate::log::TARGET, user, resource, issuer, "token refreshed")
+                }
+                Err(code) => {
+                    tracing::warn!(target: crate::log::TARGET, user, resource, issuer, code, "token refresh failed")
+                }
+            }
+        }
         for event in drained.events {
             match event {
                 FlowEvent::MetadataDiscovered(d) => {

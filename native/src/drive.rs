@@ -8,8 +8,10 @@ use std::sync::Arc;
 use mcp_oauth_core::dpop::DpopSigner;
 use mcp_oauth_core::error::FlowError;
 use mcp_oauth_core::headless::SigningRequest;
+use mcp_oauth_core::http::Purpose;
 use mcp_oauth_core::{FlowEvent, Machine};
 
+use crate::cache::MetadataCache;
 use crate::dpop::RingDpopSigner;
 use crate::http::HttpClient;
 use crate::{now, Error};
@@ -51,25 +53,46 @@ pub(crate) struct Drained {
     pub events: Vec<FlowEvent>,
     /// The first failure (a refusal by the egress policy first: it explains the others).
     pub error: Option<Error>,
+    /// Each refresh request sent (RFC 6749 §6): `Ok` when a 2xx answer was accepted, else the
+    /// failure's code (for the logs, [`crate::log`]).
+    pub refreshes: Vec<Result<(), &'static str>>,
 }
 
 /// Drains `machine` (requests, signatures and proofs until all are empty, then events). `sign`
 /// makes the JWS of a [`SigningRequest`] (machines with a synchronous signer ask for none);
 /// `key` makes and uses the DPoP key of a flow that has none yet (`None`: the flow has a
-/// synchronous [`DpopSigner`] or uses no DPoP).
+/// synchronous [`DpopSigner`] or uses no DPoP). Discovery requests go through `cache`'s
+/// single flight ([`MetadataCache::fetch_once`]).
 pub(crate) async fn drain<M: Machine>(
     machine: &mut M,
     http: &HttpClient,
+    cache: &MetadataCache,
     sign: &(dyn Fn(&SigningRequest) -> Result<String, String> + Sync),
     mut key: Option<&mut OnDemandKey>,
 ) -> Drained {
     let mut error: Option<Error> = None;
     let mut denied = None;
+    let mut refreshes = Vec::new();
     loop {
+        let mut refresh_status = None;
         let result = if let Some(req) = machine.poll_request() {
-            match http.send(&req).await {
-                Ok(resp) => machine.handle_response(now(), req.id, resp),
+            let sent = if req.purpose.is_discovery() {
+                cache.fetch_once(&crate::cache::flight_key(&req), || http.send(&req)).await
+            } else {
+                http.send(&req).await
+            };
+            let refresh = req.purpose == Purpose::TokenRefresh;
+            match sent {
+                Ok(resp) => {
+                    if refresh {
+                        refresh_status = Some(resp.status);
+                    }
+                    machine.handle_response(now(), req.id, resp)
+                }
                 Err(t) => {
+                    if refresh {
+                        refresh_status = Some(0);
+                    }
                     denied = denied.or(t.egress);
                     machine.handle_transport_error(now(), req.id, &t.message)
                 }
@@ -91,6 +114,14 @@ pub(crate) async fn drain<M: Machine>(
         } else {
             break;
         };
+        if let Some(status) = refresh_status {
+            refreshes.push(match &result {
+                Ok(()) if (200..300).contains(&status) => Ok(()),
+                Ok(()) if status == 0 => Err("transport_failed"),
+                Ok(()) => Err("token_rejected"),
+                Err(e) => Err(e.code()),
+            });
+        }
         if let Err(e) = result {
             error.get_or_insert(match e {
                 mcp_oauth_core::Error::Flow(FlowError::Transport { url, message, .. }) => {
@@ -104,7 +135,7 @@ pub(crate) async fn drain<M: Machine>(
     while let Some(event) = machine.poll_event() {
         events.push(event);
     }
-    Drained { events, error: denied.map(Error::Egress).or(error) }
+    Drained { events, error: denied.map(Error::Egress).or(error), refreshes }
 }
 
 /// For machines that ask for no signature.

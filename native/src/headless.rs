@@ -455,7 +455,8 @@ impl HeadlessClient {
                 None => Err("no signing key is configured".to_owned()),
             },
         };
-        let drained = crate::drive::drain(flow, &self.opts.http, &sign, None).await;
+        let drained =
+            crate::drive::drain(flow, &self.opts.http, &self.opts.cache, &sign, None).await;
         for event in drained.events {
             if let FlowEvent::MetadataDiscovered(d) = event {
                 self.opts.cache.put(flow.config().server_url.as_str(), d, now());

@@ -31,6 +31,7 @@ pub mod egress;
 pub mod error;
 pub mod headless;
 pub mod http;
+pub mod log;
 #[cfg(feature = "rmcp")]
 pub mod mcp;
 pub mod redirect;

@@ -79,9 +79,15 @@ fn serve_cmd(args: &[&str], env: &[(&str, &str)]) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_mcp-oauth"));
     cmd.arg("serve").args(args);
     // Nothing from the developer's environment.
-    for var in
-        ["MCP_OAUTH_STORE_KEY", "MCP_OAUTH_CONFIG", "MCP_OAUTH_REDIRECT_URI", "MCP_OAUTH_PORT"]
-    {
+    for var in [
+        "MCP_OAUTH_STORE_KEY",
+        "MCP_OAUTH_CONFIG",
+        "MCP_OAUTH_REDIRECT_URI",
+        "MCP_OAUTH_PORT",
+        "MCP_OAUTH_PUBLIC_URL",
+        "MCP_OAUTH_LOG_FORMAT",
+        "RUST_LOG",
+    ] {
         cmd.env_remove(var);
     }
     for (k, v) in env {
@@ -292,7 +298,7 @@ async fn users_share_one_registration_unless_configured_per_user() {
                 assert_eq!(status, 202, "{reply}");
                 let (status, page) =
                     consent(reply["url"].as_str().unwrap(), &name, &redirect).await;
-                assert_eq!(status, 200, "{page}");
+                assert_eq!(status, 200, "per_user={per_user}: {page}");
                 let id = reply["request_id"].as_str().unwrap();
                 let (status, reply) = poll_chat(&base, &auth, id, 30).await;
                 assert_eq!((status, tool_text(&reply)), (200, name), "{reply}");
@@ -340,4 +346,285 @@ async fn user_ids_with_control_characters_are_refused() {
     let auth = Auth::Bearer(jwt("Alice", 600, JWT.as_bytes()));
     let (status, reply) = post_chat(&serve.url, &auth, &whoami()).await;
     assert_ne!(status, 401, "{reply}");
+}
+
+/// The query parameter `name` of `url`.
+fn query_param(url: &str, name: &str) -> String {
+    let parsed = reqwest::Url::parse(url).unwrap();
+    let found = parsed.query_pairs().find(|(k, _)| k == name).map(|(_, v)| v.into_owned());
+    found.unwrap_or_else(|| panic!("no {name} in {url}"))
+}
+
+/// With `--log-format json`, stderr is JSON lines only: the consent's start and end and the
+/// service's own lines, each naming user and server, and no secret of the run anywhere — the
+/// tokens (read back from the store), the authorization code, `state`, the consent link's id,
+/// the store key and the session and JWT secrets.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_logs_name_the_user_and_server_and_no_secret() {
+    let peers = Peers::start();
+    let redis = Redis::start();
+    let port = free_port();
+    let redirect = format!("http://127.0.0.1:{port}/auth/redirect");
+    let key = "9a".repeat(32);
+    let demo = format!("demo={}", peers.mcp_url);
+    let args = [
+        "--mcp",
+        &demo,
+        "--redirect-uri",
+        &redirect,
+        "--redis",
+        &redis.url(),
+        "--egress-allow",
+        "127.0.0.0/8",
+        "--jwt-hs256-secret",
+        JWT,
+        "--jwt-issuer",
+        JWT_ISSUER,
+        "--jwt-audience",
+        JWT_AUDIENCE,
+        "--log-format",
+        "json",
+    ];
+    let env = [
+        ("MCP_OAUTH_SESSION_SECRET", SECRET),
+        ("MCP_OAUTH_STORE_KEY", key.as_str()),
+        ("RUST_LOG", "info"),
+    ];
+    let serve = Serve::start(&args, &env);
+    mcp_oauth::http::install_crypto_provider();
+    let hatter = Auth::Bearer(jwt("Hatter", 600, JWT.as_bytes()));
+    let (status, reply) = post_chat(&serve.url, &hatter, &whoami()).await;
+    assert_eq!(status, 202, "{reply}");
+    let link = reply["url"].as_str().unwrap().to_owned();
+    let link_id = link.rsplit('/').next().unwrap().to_owned();
+
+    // The browser, step by step, to see the state and the code.
+    let browser = reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let resp = browser.get(&link).send().await.unwrap();
+    assert_eq!(resp.status().as_u16(), 303);
+    let authorization_url = resp.headers()["location"].to_str().unwrap().to_owned();
+    let state = query_param(&authorization_url, "state");
+    let url = format!("{authorization_url}&login_hint=Hatter");
+    let callback =
+        mcp_oauth::redirect::follow(&url, &redirect, Duration::from_secs(30)).await.unwrap();
+    let code = query_param(&callback, "code");
+    assert_eq!(browser.get(&callback).send().await.unwrap().status().as_u16(), 200);
+    let id = reply["request_id"].as_str().unwrap();
+    let (status, reply) = poll_chat(&serve.url, &hatter, id, 30).await;
+    assert_eq!((status, tool_text(&reply)), (200, "Hatter".to_owned()), "{reply}");
+    // A second call, with the stored token.
+    let (status, reply) = post_chat(&serve.url, &hatter, &whoami()).await;
+    assert_eq!(status, 200, "{reply}");
+
+    // The tokens and registrations, read back from the store with the key.
+    let mut key_bytes = [0u8; 32];
+    for (i, b) in key_bytes.iter_mut().enumerate() {
+        *b = u8::from_str_radix(&key[2 * i..2 * i + 2], 16).unwrap();
+    }
+    let store = mcp_oauth::store::RedisStore::connect(&redis.url(), &key_bytes).await.unwrap();
+    let mut secrets = vec![
+        ("code", code),
+        ("state", state),
+        ("consent link id", link_id),
+        ("store key", key.clone()),
+        ("session secret", SECRET.to_owned()),
+        ("JWT secret", JWT.to_owned()),
+    ];
+    use mcp_oauth::store::TokenStore;
+    for user in ["Hatter", mcp_oauth::server::SHARED_REGISTRATIONS_USER] {
+        for k in store.list(user).await.unwrap() {
+            let Some(entry) = store.load(&k).await.unwrap() else { continue };
+            if let Some(t) = &entry.tokens {
+                secrets.push(("access token", t.access_token.secret().to_owned()));
+                if let Some(r) = &t.refresh_token {
+                    secrets.push(("refresh token", r.secret().to_owned()));
+                }
+            }
+            if let Some(s) = entry.registration.as_ref().and_then(|r| r.client_secret.as_ref()) {
+                secrets.push(("client secret", s.secret().to_owned()));
+            }
+        }
+    }
+    let names: Vec<&str> = secrets.iter().map(|(n, _)| *n).collect();
+    assert!(names.contains(&"access token") && names.contains(&"refresh token"), "{names:?}");
+
+    let (code, _, stderr) = serve.terminate();
+    assert_eq!(code, Some(0), "{stderr}");
+    let mut events = Vec::new();
+    for line in stderr.lines().filter(|l| !l.trim().is_empty()) {
+        let v: Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+        assert!(v["level"].is_string(), "{line}");
+        assert!(v["fields"]["message"].is_string(), "{line}");
+        events.push(v);
+    }
+    let find = |message: &str| {
+        events.iter().find(|e| e["fields"]["message"] == message).cloned().unwrap_or_else(|| {
+            panic!("no {message:?} event in:\n{stderr}");
+        })
+    };
+    let started = find("consent started");
+    assert_eq!(started["fields"]["user"], "Hatter", "{started}");
+    assert_eq!(started["fields"]["server"], "demo", "{started}");
+    assert_eq!(started["fields"]["issuer"], peers.issuer.as_str(), "{started}");
+    let completed = find("consent completed");
+    assert_eq!(completed["level"], "INFO", "{completed}");
+    assert_eq!(completed["fields"]["user"], "Hatter", "{completed}");
+    assert_eq!(completed["fields"]["server"], "demo", "{completed}");
+    // The start and the end name the same consent.
+    assert_eq!(started["fields"]["consent"], completed["fields"]["consent"]);
+    let opened = find("mcp session opened");
+    assert_eq!(opened["fields"]["user"], "Hatter", "{opened}");
+    assert!(find("listening")["fields"]["url"].is_string());
+    find("stopped");
+    for (name, secret) in &secrets {
+        assert!(secret.len() >= 8, "{name} too short to search for");
+        assert!(!stderr.contains(secret.as_str()), "the {name} is in the log:\n{stderr}");
+    }
+}
+
+/// Sends a WebSocket handshake to `base` with `origin` and `host` as given; the status.
+async fn ws_handshake(base: &str, origin: &str, host: &str, bearer: &str) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = base.trim_start_matches("http://");
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let req = format!(
+        "GET /ws HTTP/1.1\r\nHost: {host}\r\nOrigin: {origin}\r\nAuthorization: Bearer {bearer}\r\n\
+         Connection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+    );
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut buf = vec![0u8; 64];
+    let n = s.read(&mut buf).await.unwrap();
+    let head = String::from_utf8_lossy(&buf[..n]).into_owned();
+    head.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or_else(|| panic!("{head}"))
+}
+
+/// Behind a proxy that rewrites `Host`, `--public-url` makes the browser's real origin
+/// acceptable for the WebSocket (a foreign one stays refused) and starts consent links;
+/// without it, today's rule holds. A public URL that is not one is a clear usage error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn public_url_for_the_websocket_origin_and_the_consent_links() {
+    let peers = Peers::start();
+    let demo = format!("demo={}", peers.mcp_url);
+    let public = "https://chat.example.test";
+    let port = free_port();
+    let redirect = format!("http://127.0.0.1:{port}/auth/redirect");
+    let mut args = vec![
+        "--mcp",
+        &demo,
+        "--redirect-uri",
+        &redirect,
+        "--egress-allow",
+        "127.0.0.0/8",
+        "--jwt-hs256-secret",
+        JWT,
+        "--jwt-issuer",
+        JWT_ISSUER,
+        "--jwt-audience",
+        JWT_AUDIENCE,
+    ];
+    let plain = Serve::start(&args, &[("MCP_OAUTH_SESSION_SECRET", SECRET)]);
+    let token = jwt("Alice", 600, JWT.as_bytes());
+    let rewritten = "10.0.0.7:8080";
+    assert_eq!(ws_handshake(&plain.url, public, rewritten, &token).await, 403);
+    drop(plain);
+
+    args.extend(["--public-url", "https://chat.example.test/"]);
+    let serve = Serve::start(&args, &[("MCP_OAUTH_SESSION_SECRET", SECRET)]);
+    assert_eq!(ws_handshake(&serve.url, public, rewritten, &token).await, 101);
+    assert_eq!(ws_handshake(&serve.url, "https://evil.example", rewritten, &token).await, 403);
+    assert_eq!(ws_handshake(&serve.url, "http://chat.example.test", rewritten, &token).await, 403);
+    // An Origin that is not ASCII is no origin of this server, even with a matching Host.
+    let host = serve.url.trim_start_matches("http://").to_owned();
+    assert_eq!(ws_handshake(&serve.url, "http://\u{e9}x", &host, &token).await, 403);
+    mcp_oauth::http::install_crypto_provider();
+    let (status, reply) = post_chat(&serve.url, &Auth::Bearer(token), &whoami()).await;
+    assert_eq!(status, 202, "{reply}");
+    let link = reply["url"].as_str().unwrap();
+    assert!(link.starts_with("https://chat.example.test/auth/start/"), "{link}");
+    drop(serve);
+
+    for (bad, why) in [
+        ("chat.example.test", "not an absolute URL"),
+        ("https://chat.example.test/?x=1", "a query is not allowed"),
+        ("https://chat.example.test/#x", "a fragment is not allowed"),
+        ("ftp://chat.example.test", "http or https"),
+    ] {
+        let out = serve_cmd(&["--mcp", "demo=http://127.0.0.1:9/mcp", "--public-url", bad], &[])
+            .env("MCP_OAUTH_SESSION_SECRET", SECRET)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{bad}: {stderr}");
+        assert!(stderr.contains("--public-url") && stderr.contains(why), "{bad}: {stderr}");
+    }
+}
+
+/// Every error answer is in the JSON error format with a code: an unknown path (404), a method
+/// a path does not take (405), a body over the limit (413), a body that is not JSON (400), a
+/// WebSocket request without the upgrade (400).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_error_response_is_json_with_a_code() {
+    let serve = Serve::start(
+        &[
+            "--mcp",
+            "demo=http://127.0.0.1:9/mcp",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--jwt-hs256-secret",
+            JWT,
+            "--jwt-issuer",
+            JWT_ISSUER,
+            "--jwt-audience",
+            JWT_AUDIENCE,
+        ],
+        &[("MCP_OAUTH_SESSION_SECRET", SECRET)],
+    );
+    mcp_oauth::http::install_crypto_provider();
+    let client = reqwest::Client::new();
+    let token = jwt("Alice", 600, JWT.as_bytes());
+    let base = serve.url.clone();
+    let big = format!("{{\"server\": \"demo\", \"pad\": \"{}\"}}", "x".repeat(300 * 1024));
+    let cases = [
+        (client.get(format!("{base}/no/such/path")), 404, "not_found"),
+        (client.get(format!("{base}/v1/chat")), 405, "method_not_allowed"),
+        (client.delete(format!("{base}/healthz")), 405, "method_not_allowed"),
+        (
+            client.post(format!("{base}/v1/chat")).bearer_auth(&token).json(&()).body(big),
+            413,
+            "payload_too_large",
+        ),
+        (
+            client
+                .post(format!("{base}/v1/chat"))
+                .bearer_auth(&token)
+                .header("content-type", "application/json")
+                .body("{\"server\": "),
+            400,
+            "bad_request",
+        ),
+        (client.get(format!("{base}/ws")).bearer_auth(&token), 400, "bad_request"),
+    ];
+    for (request, status, code) in cases {
+        let resp = request.send().await.unwrap();
+        let what = format!("{} {}", resp.status(), resp.url());
+        assert_eq!(resp.status().as_u16(), status, "{what}");
+        let content_type = resp.headers()["content-type"].to_str().unwrap().to_owned();
+        assert!(content_type.starts_with("application/json"), "{what}: {content_type}");
+        if status == 405 {
+            assert!(resp.headers().contains_key("allow"), "{what}");
+        }
+        let body: Value = resp.json().await.unwrap();
+        assert_eq!(body["type"], "error", "{what}: {body}");
+        assert_eq!(body["code"], code, "{what}: {body}");
+        assert!(body["message"].as_str().is_some_and(|m| !m.is_empty()), "{what}: {body}");
+        assert!(mcp_oauth::core::error::is_known_code(code));
+    }
 }

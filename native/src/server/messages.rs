@@ -27,7 +27,8 @@
 //! window, or the client cancelled), `store_unavailable` (Redis down: retry later),
 //! `mcp_failed`, `forbidden_origin` (403: a WebSocket from another origin),
 //! `too_many_requests` (429: too many requests of this user running or waiting for consent),
-//! `payload_too_large` (413: a body or WebSocket message over the limit), `internal`.
+//! `payload_too_large` (413: a body or WebSocket message over the limit), `not_found` (404: no
+//! such path), `method_not_allowed` (405), `internal`.
 //!
 //! `url` of `oauth_required` is the server's own one-time consent link (`/auth/start/{id}`):
 //! hand it to the requesting user only.
@@ -218,12 +219,16 @@ pub enum ChatCode {
     TooManyRequests,
     /// 413: a body or WebSocket message over the limit.
     PayloadTooLarge,
+    /// 404: no such path.
+    NotFound,
+    /// 405: the path does not take this method.
+    MethodNotAllowed,
     /// 500: a bug or a dropped task.
     Internal,
 }
 
 impl ChatCode {
-    const ALL: [ChatCode; 14] = [
+    const ALL: [ChatCode; 16] = [
         ChatCode::Unauthenticated,
         ChatCode::BadRequest,
         ChatCode::UnknownServer,
@@ -237,6 +242,8 @@ impl ChatCode {
         ChatCode::ForbiddenOrigin,
         ChatCode::TooManyRequests,
         ChatCode::PayloadTooLarge,
+        ChatCode::NotFound,
+        ChatCode::MethodNotAllowed,
         ChatCode::Internal,
     ];
 
@@ -256,6 +263,8 @@ impl ChatCode {
             ChatCode::ForbiddenOrigin => "forbidden_origin",
             ChatCode::TooManyRequests => "too_many_requests",
             ChatCode::PayloadTooLarge => "payload_too_large",
+            ChatCode::NotFound => "not_found",
+            ChatCode::MethodNotAllowed => "method_not_allowed",
             ChatCode::Internal => "internal",
         }
     }
@@ -265,7 +274,8 @@ impl ChatCode {
         match self {
             ChatCode::Unauthenticated => 401,
             ChatCode::BadRequest => 400,
-            ChatCode::UnknownServer | ChatCode::UnknownRequest => 404,
+            ChatCode::UnknownServer | ChatCode::UnknownRequest | ChatCode::NotFound => 404,
+            ChatCode::MethodNotAllowed => 405,
             ChatCode::OauthDenied | ChatCode::ForbiddenOrigin => 403,
             ChatCode::OauthTimeout => 408,
             ChatCode::OauthCancelled => 409,

@@ -21,8 +21,10 @@
 
 pub mod consent;
 pub mod identity;
+mod json_errors;
 mod manager;
 pub mod messages;
+pub mod public_url;
 pub mod results;
 mod routes;
 pub mod serve;
@@ -42,6 +44,7 @@ use tokio::sync::watch;
 use crate::cache::MetadataCache;
 use crate::egress::EgressPolicy;
 use crate::http::HttpClient;
+use crate::log::server as log;
 use crate::mcp::McpSession;
 use crate::store::{ConsentOutcome, PendingRecord, PendingStore, StoreError, TokenStore};
 use crate::Error;
@@ -127,6 +130,11 @@ pub struct ServerConfig {
     pub dpop: DpopMode,
     /// Per MCP server (by name): its DPoP mode instead of [`ServerConfig::dpop`].
     pub server_dpop: Vec<(String, DpopMode)>,
+    /// The URL users' browsers reach this server at behind a reverse proxy
+    /// ([`public_url::PublicUrl`]): consent links start with it and WebSockets from its origin
+    /// are accepted. Default `None`: links start at the redirect URI's origin and a WebSocket's
+    /// `Origin` must match its `Host`.
+    pub public_url: Option<String>,
 }
 
 impl std::fmt::Debug for ServerConfig {
@@ -181,6 +189,7 @@ impl ServerConfig {
             egress: EgressPolicy::deny_internal(),
             dpop: DpopMode::Auto,
             server_dpop: Vec::new(),
+            public_url: None,
         })
     }
 
@@ -248,8 +257,10 @@ struct Shared {
     requests: Mutex<HashMap<String, PendingRequest>>,
     /// Requests running, by user, and in total.
     running: Mutex<(HashMap<String, usize>, usize)>,
-    /// The redirect URI's origin: consent links start there.
+    /// The redirect URI's origin, or the public URL: consent links start there.
     origin: String,
+    /// The public URL's origin, accepted as a WebSocket's `Origin`.
+    public_origin: Option<String>,
 }
 
 impl std::fmt::Debug for MultiUserServer {
@@ -336,10 +347,14 @@ impl MultiUserServer {
             .map_err(|e| Error::Usage(format!("redirect URI {}: {e}", config.redirect_uri)))?;
         // Browsers may drop `Secure` cookies of http://localhost: plain names there.
         identity.loopback = redirect.scheme() == "http" && redirect.is_loopback();
-        let origin = match redirect.port() {
+        let mut origin = match redirect.port() {
             Some(port) => format!("{}://{}:{port}", redirect.scheme(), redirect.host()),
             None => format!("{}://{}", redirect.scheme(), redirect.host()),
         };
+        let public = config.public_url.as_deref().map(public_url::PublicUrl::parse).transpose()?;
+        if let Some(p) = &public {
+            origin = p.base.clone();
+        }
         config.http = config.http.with_egress(config.egress.clone())?;
         let config = Arc::new(config);
         Ok(MultiUserServer {
@@ -351,6 +366,7 @@ impl MultiUserServer {
                 requests: Mutex::default(),
                 running: Mutex::default(),
                 origin,
+                public_origin: public.map(|p| p.origin),
             }),
         })
     }
@@ -358,6 +374,11 @@ impl MultiUserServer {
     /// The configuration in use (redirect URI resolved).
     pub fn config(&self) -> &ServerConfig {
         &self.inner.config
+    }
+
+    /// The origin of [`ServerConfig::public_url`], if set.
+    pub fn public_origin(&self) -> Option<&str> {
+        self.inner.public_origin.as_deref()
     }
 
     /// The per-user manager.
@@ -400,8 +421,20 @@ impl MultiUserServer {
     ) -> ChatReply {
         let id = request.id.clone();
         match self.run_inner(user, request, None, on_consent).await {
-            Ok(result) => ChatReply::Result { id, result },
-            Err(e) => e.into_reply(id),
+            Ok(result) => {
+                log::request_done(user, &request.server);
+                ChatReply::Result { id, result }
+            }
+            Err(e) => {
+                if let RunError::Client(Error::Store(e)) = &e {
+                    log::store_error(user, &request.server, "request", e);
+                }
+                let reply = e.into_reply(id);
+                if let ChatReply::Error { code, .. } = &reply {
+                    log::request_failed(user, &request.server, code);
+                }
+                reply
+            }
         }
     }
 
@@ -429,6 +462,9 @@ impl MultiUserServer {
         }
         on_consent(consent);
         let outcome = self.wait_outcome(&state).await;
+        if let Err(RunError::Timeout(d)) = &outcome {
+            log::consent_timed_out(user, &request.server, &state, d.as_secs());
+        }
         // This consent is over, however it ended: the next request starts a new one (the
         // callback may have been served by another replica, which cleared only its own copy).
         {
@@ -472,6 +508,8 @@ impl MultiUserServer {
             pending,
         };
         self.inner.config.pending.put_pending(&record, timeout).await?;
+        let (user, server) = (&session.user, &*session.server);
+        log::consent_started(user, server, &record.pending.issuer, &state, timeout.as_secs());
         let link = self.consent_link(&state, &session.user, &url, timeout).await?;
         *current = Some(Box::new((state.clone(), url, Instant::now() + timeout)));
         let c = ConsentRequired {
@@ -489,6 +527,21 @@ impl MultiUserServer {
     /// request. `Err` when the state is missing, unknown or expired, or the browser is not the
     /// one bound to it (nothing was changed).
     pub async fn complete_callback(
+        &self,
+        state: Option<&str>,
+        raw_query: &str,
+        headers: &axum::http::HeaderMap,
+    ) -> Result<ConsentOutcome, CallbackPageError> {
+        let result = self.callback_outcome(state, raw_query, headers).await;
+        match &result {
+            Err(CallbackPageError::Store(e)) => log::store_error_unattributed("callback", e),
+            Err(e) => log::callback_refused(e.code()),
+            Ok(_) => {}
+        }
+        result
+    }
+
+    async fn callback_outcome(
         &self,
         state: Option<&str>,
         raw_query: &str,
@@ -523,6 +576,7 @@ impl MultiUserServer {
             }
             Err(e) => ConsentOutcome::Failed { code: e.code().to_owned(), message: e.to_string() },
         };
+        log::consent_ended(&record.user, &record.server, state, &outcome);
         let ttl = self.inner.config.consent_timeout;
         let stored = self.inner.config.pending.put_outcome(state, &outcome, ttl).await;
         publish(&self.inner, state, outcome.clone());
@@ -684,7 +738,9 @@ async fn perform(
             Some(conn) => *conn,
             None => {
                 let auth = Some(crate::mcp::Authorizer::User(Arc::clone(&session.client)));
-                McpSession::connect_over(&url, auth, false, http.clone()).await?
+                let conn = McpSession::connect_over(&url, auth, false, http.clone()).await?;
+                log::mcp_session(&session.user, &session.server, true);
+                conn
             }
         };
         let result = match action {
@@ -703,9 +759,11 @@ async fn perform(
             }
             Err(Error::Mcp(_)) if attempt == 0 && reused && matches!(action, Action::ListTools) => {
                 conn.close().await;
+                log::mcp_session(&session.user, &session.server, false);
             }
             Err(e) => {
                 conn.close().await;
+                log::mcp_session(&session.user, &session.server, false);
                 return Err(e);
             }
         }

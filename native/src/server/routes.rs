@@ -28,6 +28,8 @@ pub(super) fn router(server: MultiUserServer) -> Router {
         .route("/v1/chat", post(chat).layer(DefaultBodyLimit::max(limit)))
         .route("/v1/chat/{request_id}", get(poll))
         .route("/v1/chat/{request_id}/cancel", post(cancel))
+        .fallback(super::json_errors::not_found)
+        .layer(axum::middleware::map_response(super::json_errors::to_json))
         .with_state(server)
 }
 
@@ -129,7 +131,7 @@ async fn websocket(
     Query(q): Query<HashMap<String, String>>,
     ws: WebSocketUpgrade,
 ) -> Response {
-    if let Some(refused) = cross_origin(&headers) {
+    if let Some(refused) = cross_origin(&headers, server.public_origin()) {
         return refused;
     }
     let user =
@@ -146,9 +148,14 @@ async fn websocket(
 
 /// Browsers send `Origin` on WebSocket handshakes and the cookie along with it: a page of another
 /// origin must not act as the user (cross-site WebSocket hijacking). Clients that are not
-/// browsers send no `Origin`.
-fn cross_origin(headers: &HeaderMap) -> Option<Response> {
-    let origin = headers.get(axum::http::header::ORIGIN)?.to_str().ok()?;
+/// browsers send no `Origin`. Behind a proxy that rewrites `Host`, the public URL's origin
+/// (`public`) is this server's.
+fn cross_origin(headers: &HeaderMap, public: Option<&str>) -> Option<Response> {
+    // An `Origin` that is not text (RFC 6454 §7.1: ASCII) matches no origin of this server.
+    let origin = headers.get(axum::http::header::ORIGIN)?.to_str().unwrap_or("(not ASCII)");
+    if public.is_some_and(|p| p.eq_ignore_ascii_case(origin.trim_end_matches('/'))) {
+        return None;
+    }
     let host = headers.get(axum::http::header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("");
     let origin_host = origin.split_once("://").map_or("", |(_, rest)| rest.trim_end_matches('/'));
     if origin_host.eq_ignore_ascii_case(host) {

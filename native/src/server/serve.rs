@@ -61,6 +61,9 @@ pub struct ServeOptions {
     /// A reverse proxy on this host forwards the redirect URI's origin here (silences the
     /// listen warning).
     pub behind_proxy: bool,
+    /// The URL browsers reach the server at behind a reverse proxy
+    /// ([`ServerConfig::public_url`]).
+    pub public_url: Option<String>,
     /// Signs session cookies (32 bytes or more; the same on every replica).
     pub session_secret: String,
     /// Accept `Authorization: Bearer` JWTs signed with this HS256 secret.
@@ -118,6 +121,7 @@ impl ServeOptions {
             host: None,
             port: None,
             behind_proxy: false,
+            public_url: None,
             session_secret: session_secret.into(),
             jwt_hs256_secret: None,
             jwks_url: None,
@@ -405,6 +409,7 @@ pub async fn prepare(opts: ServeOptions) -> Result<Service, Error> {
     config.consent_timeout = opts.consent_timeout;
     config.require_identified_consent = opts.require_identified_consent;
     config.registration_per_user = opts.registration_per_user;
+    config.public_url = opts.public_url.clone();
     match &file {
         Some(f) => {
             config.servers = f.servers.clone();
@@ -520,7 +525,9 @@ impl Service {
                 .route("/", get(|| async { Html(DEMO_PAGE) }))
                 .route("/login", post(demo_login).with_state(self.server.clone()));
         }
+        // The JSON error format for every route (server/json_errors.rs).
         app.merge(self.server.router())
+            .layer(axum::middleware::map_response(super::json_errors::to_json))
     }
 
     /// Binds every address of the plan on one port: the first decides the port (0: a free

@@ -3,6 +3,7 @@
 //! Progress goes to stderr, results to stdout (a table, or JSON with `--json`).
 
 mod args;
+mod logging;
 mod output;
 #[cfg(feature = "server")]
 mod serve;
@@ -260,6 +261,16 @@ async fn call(
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // `serve` logs at info; the other commands only when RUST_LOG asks (logging.rs).
+    let (format, default_filter) = match &cli.command {
+        #[cfg(feature = "server")]
+        Command::Serve(args) => (args.log_format, logging::SERVE_DEFAULT),
+        _ => (logging::LogFormat::Text, "off"),
+    };
+    if let Err(e) = logging::init(format, default_filter) {
+        eprintln!("mcp-oauth: error: {e}");
+        return ExitCode::from(2);
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(r) => r,
         Err(e) => {
@@ -273,7 +284,7 @@ fn main() -> ExitCode {
         return match runtime.block_on(run(cli)) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
-                eprintln!("mcp-oauth: error: {e}");
+                serve::say(format, serve::Level::Error, &format!("error: {e}"));
                 ExitCode::from(exit_code(&e))
             }
         };

@@ -9,6 +9,10 @@ use mcp_oauth::server::serve::{self, ServeOptions};
 use mcp_oauth::Error;
 
 use crate::args::Opts;
+use crate::logging::LogFormat;
+
+/// The target of the service's own events (the library's: `mcp_oauth`).
+const TARGET: &str = "mcp_oauth::serve";
 
 #[derive(Args, Debug)]
 pub(crate) struct ServeArgs {
@@ -28,6 +32,15 @@ pub(crate) struct ServeArgs {
     /// (silences the startup warning about it).
     #[arg(long, env = "MCP_OAUTH_BEHIND_PROXY")]
     behind_proxy: bool,
+    /// The URL browsers reach this server at behind a reverse proxy (https://chat.example.com):
+    /// consent links start with it and WebSockets from its origin are accepted [default: the
+    /// redirect URI's origin for links; a WebSocket's Origin must match its Host].
+    #[arg(long, env = "MCP_OAUTH_PUBLIC_URL", value_name = "URL")]
+    public_url: Option<String>,
+    /// How log lines on stderr look: text, or one JSON object per line (RUST_LOG sets the
+    /// filter; default `warn,mcp_oauth=info`).
+    #[arg(long, env = "MCP_OAUTH_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub(crate) log_format: LogFormat,
     /// The secret that signs session cookies (32 bytes or more; the same on every replica).
     #[arg(long, env = "MCP_OAUTH_SESSION_SECRET", hide_env_values = true)]
     session_secret: String,
@@ -124,6 +137,7 @@ pub(crate) async fn run(args: ServeArgs, opts: &Opts) -> Result<(), Error> {
     o.host = args.host;
     o.port = args.port;
     o.behind_proxy = args.behind_proxy;
+    o.public_url = args.public_url;
     o.jwt_hs256_secret = args.jwt_hs256_secret;
     o.jwks_url = args.jwks_url;
     o.jwt_issuer = args.jwt_issuer;
@@ -140,14 +154,16 @@ pub(crate) async fn run(args: ServeArgs, opts: &Opts) -> Result<(), Error> {
     if let Some(mode) = opts.dpop {
         o.dpop.push((None, crate::setup::dpop_mode(mode)));
     }
+    let format = args.log_format;
     let service = serve::prepare(o).await?;
     if let Some(w) = &service.plan().warning {
-        eprintln!("mcp-oauth serve: warning: {w}");
+        say(format, Level::Warn, &format!("warning: {w}"));
     }
     if args.demo_login {
-        eprintln!(
-            "mcp-oauth serve: warning: --demo-login trusts any name at POST /login; never \
-             use it for real users"
+        say(
+            format,
+            Level::Warn,
+            "warning: --demo-login trusts any name at POST /login; never use it for real users",
         );
     }
     let servers: Vec<String> = service
@@ -167,25 +183,50 @@ pub(crate) async fn run(args: ServeArgs, opts: &Opts) -> Result<(), Error> {
     let bound = service.bind().await?;
     let signal = serve::shutdown_signal();
     let url = format!("http://{}", bound.local_addr());
-    eprintln!(
-        "mcp-oauth serve: listening on {url}; redirect URI {redirect_uri}; MCP servers: {}; \
-         tokens: {storage}",
-        servers.join(", ")
-    );
+    let servers = servers.join(", ");
+    match format {
+        LogFormat::Text => eprintln!(
+            "mcp-oauth serve: listening on {url}; redirect URI {redirect_uri}; MCP servers: \
+             {servers}; tokens: {storage}"
+        ),
+        LogFormat::Json => {
+            tracing::info!(target: TARGET, url, redirect_uri, servers, storage, "listening")
+        }
+    }
     // One line on stdout, for scripts and tests.
     println!("{}", serde_json::json!({ "url": url, "redirect_uri": redirect_uri }));
     let left = bound
         .serve(async {
             let signal = signal.await;
-            eprintln!("mcp-oauth serve: {signal}: stopping; {kept}");
+            match format {
+                LogFormat::Text => eprintln!("mcp-oauth serve: {signal}: stopping; {kept}"),
+                LogFormat::Json => tracing::info!(target: TARGET, signal, kept, "stopping"),
+            }
         })
         .await?;
-    if left > 0 {
-        eprintln!(
+    match format {
+        LogFormat::Text if left > 0 => eprintln!(
             "mcp-oauth serve: stopped with {left} connection(s) still open after the grace period"
-        );
-    } else {
-        eprintln!("mcp-oauth serve: stopped");
+        ),
+        LogFormat::Text => eprintln!("mcp-oauth serve: stopped"),
+        LogFormat::Json => tracing::info!(target: TARGET, open_connections = left, "stopped"),
     }
     Ok(())
+}
+
+/// The level of a line [`say`] writes.
+pub(crate) enum Level {
+    Warn,
+    Error,
+}
+
+/// A line of the service's own: with `--log-format text` as `mcp-oauth serve: …` (as before
+/// logs existed), with `json` as a log event, so that stderr holds JSON lines only.
+pub(crate) fn say(format: LogFormat, level: Level, message: &str) {
+    match (format, level) {
+        (LogFormat::Text, Level::Warn) => eprintln!("mcp-oauth serve: {message}"),
+        (LogFormat::Text, Level::Error) => eprintln!("mcp-oauth: {message}"),
+        (LogFormat::Json, Level::Warn) => tracing::warn!(target: TARGET, "{message}"),
+        (LogFormat::Json, Level::Error) => tracing::error!(target: TARGET, "{message}"),
+    }
 }
