@@ -341,15 +341,6 @@ impl OAuthClient {
         Ok(())
     }
 
-    /// Takes the key [`crate::drive::OnDemandKey`] made as the flow's own: stored with the
-    /// tokens, and signing every later proof synchronously.
-    fn keep_made_key(flow: &mut AuthFlow, made: crate::drive::OnDemandKey) {
-        if let Some(signer) = made.made {
-            flow.set_dpop_key_material(Some(signer.material().clone()));
-            flow.set_dpop_signer(signer);
-        }
-    }
-
     /// The headers of a request to the MCP server (`method`, `url`): `Authorization` with the
     /// token held, and for a DPoP-bound token a fresh `DPoP` proof (RFC 9449 §7.1). Empty when
     /// no fresh token is held.
@@ -378,20 +369,11 @@ impl OAuthClient {
         )
         .await;
         // Before the events are persisted: the entry stores the key the tokens are bound to.
-        Self::keep_made_key(flow, key);
+        key.keep_in(flow);
         let mut browser = None;
-        for outcome in &drained.refreshes {
-            let issuer = flow.discovery().map(|d| d.server.issuer.to_string()).unwrap_or_default();
-            let (user, resource) = (self.user.as_str(), self.config.server_url.as_str());
-            match outcome {
-                Ok(()) => {
-                    tracing::info!(target: crate::log::TARGET, user, resource, issuer, "token refreshed")
-                }
-                Err(code) => {
-                    tracing::warn!(target: crate::log::TARGET, user, resource, issuer, code, "token refresh failed")
-                }
-            }
-        }
+        let issuer = flow.discovery().map(|d| d.server.issuer.as_str());
+        let resource = self.config.server_url.as_str();
+        crate::log::refreshes(&self.user, resource, issuer.unwrap_or_default(), &drained.refreshes);
         for event in drained.events {
             match event {
                 FlowEvent::MetadataDiscovered(d) => {

@@ -25,6 +25,15 @@ pub(crate) struct OnDemandKey {
 }
 
 impl OnDemandKey {
+    /// Makes the key made here the flow's own: stored with the tokens, and signing every later
+    /// proof synchronously.
+    pub fn keep_in(self, flow: &mut mcp_oauth_core::AuthFlow) {
+        if let Some(signer) = self.made {
+            flow.set_dpop_key_material(Some(signer.material().clone()));
+            flow.set_dpop_signer(signer);
+        }
+    }
+
     /// One step of the proof channel: makes the key when the machine waits for it, or signs
     /// the next proof. `None` when there is nothing to do.
     fn step<M: Machine>(&mut self, machine: &mut M) -> Option<Result<(), Error>> {

@@ -39,6 +39,19 @@ pub fn consent_ref(state: &str) -> String {
     h.finalize().iter().take(6).map(|b| format!("{b:02x}")).collect()
 }
 
+/// The outcome of each refresh request a drain sent (native/src/drive.rs): `Ok`, or the
+/// failure's code.
+pub(crate) fn refreshes(user: &str, resource: &str, issuer: &str, outcomes: &[Result<(), &str>]) {
+    for outcome in outcomes {
+        match outcome {
+            Ok(()) => tracing::info!(target: TARGET, user, resource, issuer, "token refreshed"),
+            Err(code) => {
+                tracing::warn!(target: TARGET, user, resource, issuer, code, "token refresh failed")
+            }
+        }
+    }
+}
+
 /// The multi-user server's events (native/src/server/), one function per event of the table.
 #[cfg(feature = "server")]
 pub(crate) mod server {

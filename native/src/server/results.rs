@@ -143,7 +143,7 @@ impl MultiUserServer {
             Err(e) => return ChatReply::error(None, ChatCode::StoreUnavailable, e.to_string()),
         };
         match pending.take_pending(&state).await {
-            Ok(Some(_)) => {
+            Ok(Some(record)) => {
                 let outcome = ConsentOutcome::Failed {
                     code: CANCELLED.to_owned(),
                     message: "the consent was cancelled (its window was closed); send the \
@@ -152,6 +152,7 @@ impl MultiUserServer {
                 };
                 let ttl = self.config().consent_timeout;
                 let stored = pending.put_outcome(&state, &outcome, ttl).await;
+                crate::log::server::consent_ended(user, &record.server, &state, &outcome);
                 publish(&self.inner, &state, outcome);
                 if let Err(e) = stored {
                     return ChatReply::error(None, ChatCode::StoreUnavailable, e.to_string());
