@@ -308,7 +308,6 @@ pub async fn open_stores(
     }
     match storage {
         TokenStorage::Memory => {
-            let _ = previous_keys;
             let store = Arc::new(MemoryStore::new());
             Ok((store.clone(), store, "memory (this process only)".into()))
         }

@@ -9,8 +9,14 @@
 //!
 //! Servers also keep pending authorizations here, keyed by their `state` ([`PendingStore`]), so
 //! that any replica can complete a callback; and a store shared between processes offers a
-//! refresh lock ([`TokenStore::lock`]) so that a rotated refresh token is used once. A store never "repairs" what it cannot read: a tampered or undecryptable entry is an
-//! error that names the file, so tokens are never silently lost or replaced.
+//! refresh lock ([`TokenStore::lock`]) so that a rotated refresh token is used once.
+//!
+//! Every store that seals (file, Redis, MySQL, S3) takes [`SealingKeys`]: a current key that
+//! seals and previous keys that only open (key rotation); [`ResealStore`] and [`reseal_all`]
+//! rewrite a whole store with the current key.
+//!
+//! A store never "repairs" what it cannot read: a tampered or undecryptable entry is an error
+//! that names the file, so tokens are never silently lost or replaced.
 
 mod file;
 mod file_io;
