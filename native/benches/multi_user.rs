@@ -331,7 +331,7 @@ fn bench_file(
 
 #[cfg(feature = "s3")]
 #[path = "../tests/support/s3.rs"]
-#[allow(missing_docs, dead_code)]
+#[allow(missing_docs)]
 mod s3;
 
 /// What tests/support/s3.rs needs of the test support.
