@@ -197,7 +197,13 @@ fn print(report: &ResealReport, described: &str, json: bool) {
 
 pub(crate) async fn run(command: StoreCommand, opts: &Opts) -> Result<(), Error> {
     let StoreCommand::Reseal(args) = command;
-    let storage = storage(opts)?;
+    let storage = match (storage(opts)?, opts.token_store) {
+        // --token-store file wins over a shared store of the configuration, as in the other
+        // commands.
+        (TokenStorage::File { dir }, _) => TokenStorage::File { dir },
+        (_, Some(StoreKind::File)) => TokenStorage::File { dir: None },
+        (storage, _) => storage,
+    };
     let (store, described) = open(&storage, &args, opts).await?;
     let report = reseal_all(store.as_ref()).await?;
     print(&report, &described, opts.json);
