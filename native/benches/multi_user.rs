@@ -4,7 +4,10 @@
 //! Run: `cargo bench -p mcp-oauth --features server,redis --bench multi_user`
 //! (the Redis lookup runs when `redis-server` is on PATH; it starts one on a free port); with
 //! `--features server,redis,mysql` also the MySQL store, against a `mariadbd` it starts
-//! (tests/support/mariadb.rs).
+//! (tests/support/mariadb.rs); the file store in a temporary directory; with feature `s3` the S3
+//! store against moto's server (tests/support/s3.rs; `python3 -m moto.server` must work).
+//! `MULTI_USER_STORES=file,s3` sets up only the stores named (memory always; also `redis`,
+//! `mysql`); `MULTI_USER_S3_ENTRIES` is how many entries the S3 bucket gets (default 100 000).
 //!
 //! Per store: `load` of a cold session's entry, and the store's part of one refresh (take the
 //! refresh lock, re-read the entry, save it under the lock, release), without the HTTP call.
@@ -129,7 +132,9 @@ fn bench(c: &mut Criterion) {
         })
     });
 
-    if let Some(redis) = rt.block_on(start_redis()) {
+    if !wanted("redis") {
+        eprintln!("MULTI_USER_STORES leaves out redis");
+    } else if let Some(redis) = rt.block_on(start_redis()) {
         let (child, store) = redis;
         rt.block_on(async {
             for i in 0..SESSIONS {
@@ -159,7 +164,16 @@ fn bench(c: &mut Criterion) {
         eprintln!("redis-server not found: RedisStore lookup skipped");
     }
     #[cfg(feature = "mysql")]
-    bench_mysql(&rt, &mut g);
+    if wanted("mysql") {
+        bench_mysql(&rt, &mut g);
+    }
+    if wanted("file") {
+        bench_file(&rt, &mut g);
+    }
+    #[cfg(feature = "s3")]
+    if wanted("s3") {
+        bench_s3(&rt, &mut g);
+    }
     g.finish();
 }
 
@@ -232,20 +246,7 @@ fn bench_mysql(
     let db = rt.block_on(mariadb::Mariadb::start());
     let store =
         rt.block_on(MysqlStore::connect(&db.url(), "bench_tokens", &[9; 32])).expect("connect");
-    rt.block_on(async {
-        // 16 writers at a time: the fill is not what is measured.
-        let next = std::sync::atomic::AtomicUsize::new(0);
-        let fill = || async {
-            loop {
-                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                if i >= SESSIONS {
-                    break;
-                }
-                store.save(&key(i), &entry(i)).await.expect("save");
-            }
-        };
-        futures_util::future::join_all((0..16).map(|_| fill())).await;
-    });
+    rt.block_on(fill(&store, SESSIONS, 16));
     let mut k = 0usize;
     g.bench_function("MysqlStore::load (cold session, decrypt)", |b| {
         b.to_async(rt).iter(|| {
@@ -265,6 +266,132 @@ fn bench_mysql(
         })
     });
     drop(db);
+}
+
+/// Whether `MULTI_USER_STORES` (comma-separated; unset: all) names `store`.
+fn wanted(store: &str) -> bool {
+    match std::env::var("MULTI_USER_STORES") {
+        Ok(list) => list.split(',').any(|s| s.trim() == store),
+        Err(_) => true,
+    }
+}
+
+/// Saves entries `0..n` into `store`, `writers` at a time (the fill is not what is measured).
+async fn fill(store: &dyn TokenStore, n: usize, writers: usize) {
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let one = || async {
+        loop {
+            let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            if i >= n {
+                break;
+            }
+            store.save(&key(i), &entry(i)).await.expect("save");
+        }
+    };
+    futures_util::future::join_all((0..writers).map(|_| one())).await;
+}
+
+/// Load and refresh against the file store: 100 000 entry files in a temporary directory
+/// (each write synced to disk; the refresh lock is `flock` on the entry's lock file).
+fn bench_file(
+    rt: &tokio::runtime::Runtime,
+    g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+) {
+    use mcp_oauth::store::{FileStore, KeySource};
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::Builder::new()
+        .prefix("mcp-oauth-bench-file-")
+        .permissions(std::fs::Permissions::from_mode(0o700))
+        .tempdir()
+        .expect("temporary directory");
+    let store = FileStore::open(dir.path(), KeySource::Bytes([9; 32])).expect("file store");
+    let started = std::time::Instant::now();
+    rt.block_on(fill(&store, SESSIONS, 16));
+    eprintln!("file store: {SESSIONS} entries written in {:?}", started.elapsed());
+    let mut k = 0usize;
+    g.bench_function("FileStore::load (cold session, decrypt)", |b| {
+        b.to_async(rt).iter(|| {
+            k = (k * 7919 + 13) % SESSIONS;
+            let key = key(k);
+            let store = store.clone();
+            async move { store.load(&key).await.expect("load").expect("entry") }
+        })
+    });
+    let mut r = 0usize;
+    g.bench_function("FileStore refresh round (lock, load, save_locked, unlock)", |b| {
+        b.to_async(rt).iter(|| {
+            r = (r * 7919 + 17) % SESSIONS;
+            let key = key(r);
+            let store = store.clone();
+            async move { refresh_round(&store, &key).await }
+        })
+    });
+    drop(dir);
+}
+
+#[cfg(feature = "s3")]
+#[path = "../tests/support/s3.rs"]
+#[allow(missing_docs)]
+mod s3;
+
+/// What tests/support/s3.rs needs of the test support.
+#[cfg(feature = "s3")]
+mod multi {
+    pub fn free_port() -> u16 {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("free port");
+        l.local_addr().expect("address").port()
+    }
+}
+
+/// Load and refresh against the S3 store on moto's server (a Python process handling one
+/// request at a time, tests/support/s3.rs), `MULTI_USER_S3_ENTRIES` entries in its bucket.
+#[cfg(feature = "s3")]
+fn bench_s3(
+    rt: &tokio::runtime::Runtime,
+    g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+) {
+    use mcp_oauth::store::{S3Config, S3Credentials, S3Store};
+    let moto_ok = std::process::Command::new("python3")
+        .args(["-c", "import moto.server"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !moto_ok {
+        eprintln!("moto not installed (pip install 'moto[server]'): S3Store skipped");
+        return;
+    }
+    let entries: usize = std::env::var("MULTI_USER_S3_ENTRIES")
+        .ok()
+        .map(|v| v.parse().expect("MULTI_USER_S3_ENTRIES: a number"))
+        .unwrap_or(SESSIONS);
+    let moto = s3::Moto::start();
+    let mut config = S3Config::new(s3::BUCKET);
+    config.endpoint = Some(moto.endpoint());
+    config.region = Some("eu-west-1".into());
+    let credentials = S3Credentials::new("AKIDTEST", "bench-secret", None);
+    let store =
+        rt.block_on(S3Store::connect(&config, credentials, &[9; 32])).expect("connect to moto");
+    let started = std::time::Instant::now();
+    rt.block_on(fill(&store, entries, 8));
+    eprintln!("s3 store (moto): {entries} entries written in {:?}", started.elapsed());
+    let mut k = 0usize;
+    g.bench_function("S3Store::load (cold session, decrypt; moto)", |b| {
+        b.to_async(rt).iter(|| {
+            k = (k * 7919 + 13) % entries;
+            let key = key(k);
+            let store = store.clone();
+            async move { store.load(&key).await.expect("load").expect("entry") }
+        })
+    });
+    let mut r = 0usize;
+    g.bench_function("S3Store refresh round (lock, load, save_locked, unlock; moto)", |b| {
+        b.to_async(rt).iter(|| {
+            r = (r * 7919 + 17) % entries;
+            let key = key(r);
+            let store = store.clone();
+            async move { refresh_round(&store, &key).await }
+        })
+    });
+    drop(moto);
 }
 
 criterion_group! {

@@ -48,6 +48,7 @@ struct S3Backend(Moto);
 
 impl battery::Backend for S3Backend {
     type Store = S3Store;
+    const RESEALS_ON_READ: bool = false;
 
     async fn start(_stoppable: bool) -> Self {
         S3Backend(Moto::start())
@@ -55,6 +56,10 @@ impl battery::Backend for S3Backend {
 
     async fn connect(&self) -> S3Store {
         connect(&self.0).await
+    }
+
+    async fn connect_with(&self, keys: mcp_oauth::store::SealingKeys) -> S3Store {
+        S3Store::connect(&s3_config(&self.0.endpoint()), credentials(), keys).await.unwrap()
     }
 
     fn stop(&mut self) {

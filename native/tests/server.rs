@@ -36,6 +36,10 @@ impl battery::Backend for RedisBackend {
         RedisStore::connect(&self.0.url(), &STORE_KEY).await.unwrap()
     }
 
+    async fn connect_with(&self, keys: mcp_oauth::store::SealingKeys) -> RedisStore {
+        RedisStore::connect(&self.0.url(), keys).await.unwrap()
+    }
+
     fn stop(&mut self) {
         self.0.stop();
     }

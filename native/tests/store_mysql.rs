@@ -60,6 +60,10 @@ impl battery::Backend for MariadbBackend {
         MysqlStore::connect(&self.db().url(), &self.table, &STORE_KEY).await.unwrap()
     }
 
+    async fn connect_with(&self, keys: mcp_oauth::store::SealingKeys) -> MysqlStore {
+        MysqlStore::connect(&self.db().url(), &self.table, keys).await.unwrap()
+    }
+
     fn stop(&mut self) {
         match &self.server {
             Server::Own(db) => db.stop(),

@@ -32,7 +32,7 @@ use axum::{Json, Router};
 use super::{Identity, JwtConfig, JwtKey, MultiUserServer, ServerConfig};
 use crate::config::{AuthProvider, Config, McpOAuth2, TokenStorage, Transport};
 use crate::mcp::McpTarget;
-use crate::store::{KeySource, MemoryStore, PendingStore, TokenStore};
+use crate::store::{KeySource, MemoryStore, PendingStore, SealingKeys, TokenStore};
 use crate::Error;
 
 /// The page of [`ServeOptions::demo_login`]: log in as a name, send `tools` or `call …`.
@@ -78,6 +78,9 @@ pub struct ServeOptions {
     pub redis: Option<String>,
     /// The 32-byte key sealing a shared store's values (64 hex or 44 base64 characters).
     pub store_key: Option<String>,
+    /// Keys being rotated out (same forms): they open values, never seal them; an entry read
+    /// with one is re-sealed with [`ServeOptions::store_key`] ([`crate::store::SealingKeys`]).
+    pub store_previous_keys: Vec<String>,
     /// Internal origins or networks the server may fetch from (egress allow-list).
     pub egress_allow: Vec<String>,
     /// How long a user has to consent.
@@ -129,6 +132,7 @@ impl ServeOptions {
             jwt_audience: None,
             redis: None,
             store_key: None,
+            store_previous_keys: Vec::new(),
             egress_allow: Vec::new(),
             consent_timeout: Duration::from_secs(300),
             require_identified_consent: false,
@@ -303,11 +307,20 @@ fn from_file(path: &Path) -> Result<FromFile, Error> {
 
 /// The token and pending-authorization stores of `storage`, and a description of them for the
 /// startup line (no credentials). `where_` names the setting for errors.
+/// `previous_keys`: keys being rotated out ([`ServeOptions::store_previous_keys`]).
 pub async fn open_stores(
     storage: &TokenStorage,
     store_key: Option<&str>,
+    previous_keys: &[String],
     where_: &str,
 ) -> Result<(Arc<dyn TokenStore>, Arc<dyn PendingStore>, String), Error> {
+    if !previous_keys.is_empty() && store_key.is_none() {
+        return Err(Error::Usage(
+            "--store-previous-keys (MCP_OAUTH_STORE_PREVIOUS_KEYS) needs --store-key (the key \
+             that seals from now on)"
+                .into(),
+        ));
+    }
     match storage {
         TokenStorage::Memory => {
             let store = Arc::new(MemoryStore::new());
@@ -319,12 +332,12 @@ pub async fn open_stores(
         ))),
         #[cfg(feature = "redis")]
         TokenStorage::Redis { url, key_prefix } => {
-            let key = sealing_key(store_key, "redis")?;
+            let key = sealing_keys(store_key, previous_keys, "redis")?;
             let mut store = crate::store::RedisStore::connect(url, &key).await?;
             if !key_prefix.is_empty() {
                 store = store.with_prefix(key_prefix.clone());
             }
-            let described = format!("{store:?}");
+            let described = format!("{store:?}, sealing keys {}", key.describe());
             let store = Arc::new(store);
             Ok((store.clone(), store, described))
         }
@@ -337,9 +350,9 @@ pub async fn open_stores(
         }
         #[cfg(feature = "mysql")]
         TokenStorage::Mysql { url, table } => {
-            let key = sealing_key(store_key, "mysql")?;
+            let key = sealing_keys(store_key, previous_keys, "mysql")?;
             let store = crate::store::MysqlStore::connect(url, table, &key).await?;
-            let described = format!("{store:?}");
+            let described = format!("{store:?}, sealing keys {}", key.describe());
             let store = Arc::new(store);
             Ok((store.clone(), store, described))
         }
@@ -349,7 +362,7 @@ pub async fn open_stores(
         ))),
         #[cfg(feature = "s3")]
         TokenStorage::S3 { bucket, prefix, region, endpoint } => {
-            let key = sealing_key(store_key, "s3")?;
+            let key = sealing_keys(store_key, previous_keys, "s3")?;
             let mut config = crate::store::S3Config::new(bucket.clone());
             config.prefix = prefix.clone();
             config.region = region.clone();
@@ -358,7 +371,7 @@ pub async fn open_stores(
             let credentials = crate::store::S3Credentials::from_env()
                 .map_err(|e| Error::Usage(format!("{where_}: {e}")))?;
             let store = crate::store::S3Store::connect(&config, credentials, &key).await?;
-            let described = format!("{store:?}");
+            let described = format!("{store:?}, sealing keys {}", key.describe());
             let store = Arc::new(store);
             Ok((store.clone(), store, described))
         }
@@ -369,16 +382,27 @@ pub async fn open_stores(
     }
 }
 
-/// The store key from `--store-key` / `MCP_OAUTH_STORE_KEY`, required by shared stores.
+/// The store key from `--store-key` / `MCP_OAUTH_STORE_KEY`, required by shared stores, and
+/// the keys being rotated out (`--store-previous-keys` / `MCP_OAUTH_STORE_PREVIOUS_KEYS`).
 #[cfg_attr(not(any(feature = "redis", feature = "mysql", feature = "s3")), allow(dead_code))]
-fn sealing_key(store_key: Option<&str>, backend: &str) -> Result<[u8; 32], Error> {
+fn sealing_keys(
+    store_key: Option<&str>,
+    previous: &[String],
+    backend: &str,
+) -> Result<SealingKeys, Error> {
     let text = store_key.ok_or_else(|| {
         Error::Usage(format!(
             "a {backend} token store needs --store-key (or MCP_OAUTH_STORE_KEY): 32 bytes as 64 \
              hex or 44 base64 characters, the same on every replica"
         ))
     })?;
-    Ok(KeySource::parse_key_text(text)?)
+    let current = KeySource::parse_key_text(text)?;
+    let mut keys = SealingKeys::new(current);
+    for item in previous {
+        let parsed = SealingKeys::parse_list(item, "--store-previous-keys")?;
+        keys = keys.with_previous(parsed);
+    }
+    Ok(keys)
 }
 
 /// Reads the configuration, connects the stores and decides where to listen.
@@ -404,7 +428,8 @@ pub async fn prepare(opts: ServeOptions) -> Result<Service, Error> {
         _ => (TokenStorage::Memory, "token storage".into()),
     };
     let (tokens, pending, described) =
-        open_stores(&storage, opts.store_key.as_deref(), &where_).await?;
+        open_stores(&storage, opts.store_key.as_deref(), &opts.store_previous_keys, &where_)
+            .await?;
     let mut config = ServerConfig::new(tokens, pending)?;
     config.consent_timeout = opts.consent_timeout;
     config.require_identified_consent = opts.require_identified_consent;

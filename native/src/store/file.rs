@@ -22,22 +22,21 @@
 //! they can read (not 0600), are refused with an error naming the path and its mode.
 
 use std::fmt;
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
+use std::fs::{self, File};
+use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use aes_gcm::aead::{Aead, KeyInit, Payload};
-use aes_gcm::{Aes256Gcm, Key, Nonce};
 use sha2::{Digest, Sha256};
 
+use super::file_io::{
+    check_private_dir, ensure_dir, sync_dir, take_flock, write_atomic, write_temp,
+};
+use super::reseal::{ResealStore, Resealed};
+use super::seal::{OpenedWith, Sealer, SealingKeys};
 use super::{StoreError, StoreFuture, StoreKey, StoreLock, StoredEntry, TokenStore};
 
-/// The first bytes of every entry file (format version 1).
-const MAGIC: &[u8] = b"MCPOAUTH1";
-const NONCE_LEN: usize = 12;
-const TAG_LEN: usize = 16;
 const ENTRY_SUFFIX: &str = ".entry";
 const KEY_FILE_NAME: &str = "store.key";
 const KEY_FORMAT: &str =
@@ -212,7 +211,7 @@ fn decode_base64_std(text: &str) -> Option<Vec<u8>> {
     (mcp_oauth_core::__private::encoding::base64_std(&out) == text).then_some(out)
 }
 
-fn hex(bytes: &[u8]) -> String {
+pub(super) fn hex(bytes: &[u8]) -> String {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut s = String::with_capacity(bytes.len() * 2);
     for b in bytes {
@@ -222,13 +221,13 @@ fn hex(bytes: &[u8]) -> String {
     s
 }
 
-fn random_bytes<const N: usize>(path: &Path) -> Result<[u8; N], StoreError> {
+pub(super) fn random_bytes<const N: usize>(path: &Path) -> Result<[u8; N], StoreError> {
     let mut buf = [0u8; N];
     getrandom::fill(&mut buf).map_err(|e| io_error(path, io::Error::other(e.to_string())))?;
     Ok(buf)
 }
 
-fn io_error(path: &Path, source: io::Error) -> StoreError {
+pub(super) fn io_error(path: &Path, source: io::Error) -> StoreError {
     StoreError::Io { path: path.display().to_string(), source }
 }
 
@@ -305,107 +304,6 @@ fn split_path(path: &Path) -> Result<(PathBuf, String), StoreError> {
     Ok((dir, name.to_owned()))
 }
 
-/// Creates `dir` (and missing parents) with mode 0700 if it does not exist; an existing directory
-/// is left as it is.
-fn ensure_dir(dir: &Path) -> Result<(), StoreError> {
-    match fs::metadata(dir) {
-        Ok(meta) if meta.is_dir() => return Ok(()),
-        Ok(_) => {
-            let e = io::Error::new(io::ErrorKind::AlreadyExists, "exists and is not a directory");
-            return Err(io_error(dir, e));
-        }
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-        Err(e) => return Err(io_error(dir, e)),
-    }
-    let mut builder = fs::DirBuilder::new();
-    builder.recursive(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
-        builder.mode(0o700);
-        builder.create(dir).map_err(|e| io_error(dir, e))?;
-        // The mode given to mkdir is filtered by the umask.
-        fs::set_permissions(dir, fs::Permissions::from_mode(0o700)).map_err(|e| io_error(dir, e))
-    }
-    #[cfg(not(unix))]
-    {
-        builder.create(dir).map_err(|e| io_error(dir, e))
-    }
-}
-
-/// Refuses a directory that its group or others may enter or list (tokens are per user).
-fn check_private_dir(dir: &Path) -> Result<(), StoreError> {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let meta = fs::metadata(dir).map_err(|e| io_error(dir, e))?;
-        let mode = meta.permissions().mode() & 0o777;
-        if mode & 0o077 != 0 {
-            return Err(StoreError::InsecurePermissions { path: dir.display().to_string(), mode });
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = dir;
-    Ok(())
-}
-
-/// Writes `bytes` to a new `.<name>.tmp-<random>` file in `dir` (mode 0600), synced to disk, and
-/// returns its path. On failure the temporary file is removed.
-fn write_temp(dir: &Path, name: &str, bytes: &[u8]) -> Result<PathBuf, StoreError> {
-    let suffix: [u8; 8] = random_bytes(dir)?;
-    let tmp = dir.join(format!(".{name}.tmp-{}", hex(&suffix)));
-    let mut options = OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    let mut file = options.open(&tmp).map_err(|e| io_error(&tmp, e))?;
-    let written = (|| {
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            // The mode given to open is filtered by the umask.
-            file.set_permissions(fs::Permissions::from_mode(0o600))?;
-        }
-        file.write_all(bytes)?;
-        file.sync_all()
-    })();
-    drop(file);
-    match written {
-        Ok(()) => Ok(tmp),
-        Err(e) => {
-            let _ = fs::remove_file(&tmp);
-            Err(io_error(&tmp, e))
-        }
-    }
-}
-
-/// Replaces `dir/name` with `bytes` atomically: readers see the old or the new file, never part.
-fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> Result<(), StoreError> {
-    let tmp = write_temp(dir, name, bytes)?;
-    let target = dir.join(name);
-    if let Err(e) = fs::rename(&tmp, &target) {
-        let _ = fs::remove_file(&tmp);
-        return Err(io_error(&target, e));
-    }
-    sync_dir(dir)
-}
-
-/// Makes a rename or removal in `dir` durable.
-fn sync_dir(dir: &Path) -> Result<(), StoreError> {
-    #[cfg(unix)]
-    {
-        File::open(dir).and_then(|d| d.sync_all()).map_err(|e| io_error(dir, e))
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = dir;
-        Ok(())
-    }
-}
-
 /// A [`TokenStore`] keeping one encrypted file per key in a directory. Cloning is cheap and the
 /// clones share the directory and key. Safe for concurrent use by many tasks; writes are atomic.
 /// Unreadable entries are reported (naming the file) and never replaced or removed by reads.
@@ -416,7 +314,7 @@ pub struct FileStore {
 
 struct Inner {
     dir: PathBuf,
-    cipher: Aes256Gcm,
+    sealer: Sealer,
     /// The refresh locks this handle holds: lock token → the locked file (unlocked on drop).
     locks: std::sync::Mutex<std::collections::HashMap<String, File>>,
 }
@@ -433,12 +331,23 @@ impl FileStore {
     /// others can access is refused ([`StoreError::InsecurePermissions`]). Blocks on the file
     /// system.
     pub fn open(dir: impl Into<PathBuf>, key: KeySource) -> Result<FileStore, StoreError> {
+        FileStore::open_with_previous_keys(dir, key, &[])
+    }
+
+    /// [`FileStore::open`], also opening entries sealed with one of the `previous` keys (key
+    /// rotation: entries are always sealed with `key`, and an entry read with a previous key is
+    /// re-sealed with `key` when it is next written or read).
+    pub fn open_with_previous_keys(
+        dir: impl Into<PathBuf>,
+        key: KeySource,
+        previous: &[[u8; 32]],
+    ) -> Result<FileStore, StoreError> {
         let dir = dir.into();
         ensure_dir(&dir)?;
         check_private_dir(&dir)?;
-        let key = key.resolve()?;
-        let cipher = cipher(&key);
-        Ok(FileStore { inner: Arc::new(Inner { dir, cipher, locks: Default::default() }) })
+        let keys = SealingKeys::new(key.resolve()?).with_previous(previous.iter().copied());
+        let sealer = Sealer::new(&keys);
+        Ok(FileStore { inner: Arc::new(Inner { dir, sealer, locks: Default::default() }) })
     }
 
     /// The store directory.
@@ -469,37 +378,6 @@ impl FileStore {
     }
 }
 
-/// The AES-256-GCM cipher of a 32-byte key.
-pub(crate) fn cipher(key: &[u8; 32]) -> Aes256Gcm {
-    Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(key))
-}
-
-/// `MAGIC`, a random 12-byte nonce, then the AES-256-GCM ciphertext and tag of `plaintext` with
-/// `aad` (the entry's name) authenticated: the format of every sealed value of every store.
-pub(crate) fn seal(cipher: &Aes256Gcm, aad: &[u8], plaintext: &[u8]) -> Result<Vec<u8>, String> {
-    let mut nonce = [0u8; NONCE_LEN];
-    getrandom::fill(&mut nonce).map_err(|e| e.to_string())?;
-    let sealed = cipher
-        .encrypt(Nonce::from_slice(&nonce), Payload { msg: plaintext, aad })
-        .map_err(|_| "encryption failed".to_owned())?;
-    let mut out = Vec::with_capacity(MAGIC.len() + NONCE_LEN + sealed.len());
-    out.extend_from_slice(MAGIC);
-    out.extend_from_slice(&nonce);
-    out.extend_from_slice(&sealed);
-    Ok(out)
-}
-
-/// Opens [`seal`]'s output; `None` when it does not authenticate (wrong key, other name,
-/// tampered with, truncated).
-pub(crate) fn open_sealed(cipher: &Aes256Gcm, aad: &[u8], bytes: &[u8]) -> Option<Vec<u8>> {
-    let rest = bytes.strip_prefix(MAGIC)?;
-    if rest.len() < NONCE_LEN + TAG_LEN {
-        return None;
-    }
-    let (nonce, sealed) = rest.split_at(NONCE_LEN);
-    cipher.decrypt(Nonce::from_slice(nonce), Payload { msg: sealed, aad }).ok()
-}
-
 pub(crate) fn sha256_hex(data: &[u8]) -> String {
     hex(&Sha256::digest(data))
 }
@@ -523,24 +401,38 @@ fn entry_file_name(key: &StoreKey) -> String {
 impl Inner {
     fn encrypt(&self, name: &str, plaintext: &[u8]) -> Result<Vec<u8>, StoreError> {
         let path = self.dir.join(name);
-        seal(&self.cipher, name.as_bytes(), plaintext)
+        self.sealer
+            .seal(name.as_bytes(), plaintext)
             .map_err(|e| io_error(&path, io::Error::other(e)))
     }
 
-    fn decrypt(&self, path: &Path, name: &str, bytes: &[u8]) -> Result<Vec<u8>, StoreError> {
-        open_sealed(&self.cipher, name.as_bytes(), bytes)
-            .ok_or_else(|| StoreError::Undecryptable { path: path.display().to_string() })
+    /// The bytes of file `name`, `None` when there is no such file.
+    fn read_raw(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let path = self.dir.join(name);
+        match fs::read(&path) {
+            Ok(b) => Ok(Some(b)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(io_error(&path, e)),
+        }
     }
 
     /// The entry in file `name` with the key it names, `None` when there is no such file.
     fn read_entry(&self, name: &str) -> Result<Option<(StoreKey, StoredEntry)>, StoreError> {
+        Ok(self.read_opened(name)?.map(|(key, entry, _)| (key, entry)))
+    }
+
+    /// [`Inner::read_entry`], and which key opened it.
+    #[allow(clippy::type_complexity)]
+    fn read_opened(
+        &self,
+        name: &str,
+    ) -> Result<Option<(StoreKey, StoredEntry, OpenedWith)>, StoreError> {
         let path = self.dir.join(name);
-        let bytes = match fs::read(&path) {
-            Ok(b) => b,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(io_error(&path, e)),
-        };
-        let plain = self.decrypt(&path, name, &bytes)?;
+        let Some(bytes) = self.read_raw(name)? else { return Ok(None) };
+        let (plain, with) = self
+            .sealer
+            .open(name.as_bytes(), &bytes)
+            .ok_or_else(|| StoreError::Undecryptable { path: path.display().to_string() })?;
         let corrupt =
             |reason: String| StoreError::Corrupt { path: path.display().to_string(), reason };
         let text = String::from_utf8(plain).map_err(|_| corrupt("not UTF-8 text".to_owned()))?;
@@ -548,14 +440,22 @@ impl Inner {
         if entry_file_name(&key) != name {
             return Err(corrupt("the entry names a key that does not match its file name".into()));
         }
-        Ok(Some((key, entry)))
+        Ok(Some((key, entry, with)))
     }
 
     fn load(&self, key: &StoreKey) -> Result<Option<StoredEntry>, StoreError> {
         let name = entry_file_name(key);
-        match self.read_entry(&name)? {
+        match self.read_opened(&name)? {
             None => Ok(None),
-            Some((found, entry)) if found == *key => Ok(Some(entry)),
+            Some((found, entry, with)) if found == *key => {
+                if with == OpenedWith::Previous {
+                    // Re-sealed with the current key now, unless a refresh holds the entry's
+                    // lock (it writes the entry itself, sealed with the current key). Best
+                    // effort: the entry read fine.
+                    let _ = self.reseal(&name, Duration::ZERO);
+                }
+                Ok(Some(entry))
+            }
             Some(_) => Err(StoreError::Corrupt {
                 path: self.dir.join(&name).display().to_string(),
                 reason: "the entry belongs to another key with the same file name".to_owned(),
@@ -581,32 +481,63 @@ impl Inner {
     /// Takes the advisory lock of `key`'s lock file, waiting at most `wait` for another holder.
     fn lock(&self, key: &StoreKey, wait: Duration) -> Result<StoreLock, StoreError> {
         let path = self.dir.join(format!("{}.lock", entry_file_name(key)));
-        let mut options = OpenOptions::new();
-        options.read(true).write(true).create(true).truncate(false);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            options.mode(0o600);
-        }
-        let file = options.open(&path).map_err(|e| io_error(&path, e))?;
-        let deadline = std::time::Instant::now() + wait;
-        loop {
-            match file.try_lock() {
-                Ok(()) => break,
-                Err(std::fs::TryLockError::WouldBlock) => {}
-                Err(std::fs::TryLockError::Error(e)) => return Err(io_error(&path, e)),
-            }
-            if std::time::Instant::now() >= deadline {
-                return Err(StoreError::LockTimeout {
-                    key: format!("({}, {}, {})", key.user, key.resource, key.issuer),
-                    secs: wait.as_secs(),
-                });
-            }
-            std::thread::sleep(Duration::from_millis(25));
-        }
+        let Some(file) = take_flock(&path, wait)? else {
+            return Err(StoreError::LockTimeout {
+                key: format!("({}, {}, {})", key.user, key.resource, key.issuer),
+                secs: wait.as_secs(),
+            });
+        };
         let token = hex(&random_bytes::<16>(&path)?);
         self.locks.lock().unwrap_or_else(|p| p.into_inner()).insert(token.clone(), file);
         Ok(StoreLock { key: key.clone(), token })
+    }
+
+    /// Re-seals entry file `name` with the current key when it opens with a previous one only,
+    /// holding the entry's lock (waiting at most `wait` for a refresh that holds it: `None`
+    /// when it stays taken), so that it never replaces tokens a refresh writes meanwhile; a
+    /// write without the lock between the read and the rename is seen by comparing the bytes
+    /// again just before the rename (then the entry is examined again).
+    fn reseal(&self, name: &str, wait: Duration) -> Result<Option<Resealed>, StoreError> {
+        let lock_path = self.dir.join(format!("{name}.lock"));
+        let Some(_held) = take_flock(&lock_path, wait)? else { return Ok(None) };
+        for _ in 0..3 {
+            let Some(bytes) = self.read_raw(name)? else { return Ok(Some(Resealed::Gone)) };
+            let Some((plain, with)) = self.sealer.open(name.as_bytes(), &bytes) else {
+                return Ok(Some(Resealed::Unreadable));
+            };
+            if with == OpenedWith::Current {
+                return Ok(Some(Resealed::AlreadyCurrent));
+            }
+            let sealed = self.encrypt(name, &plain)?;
+            let tmp = write_temp(&self.dir, name, &sealed)?;
+            let target = self.dir.join(name);
+            if self.read_raw(name)?.as_deref() != Some(&bytes[..]) {
+                let _ = fs::remove_file(&tmp);
+                continue;
+            }
+            if let Err(e) = fs::rename(&tmp, &target) {
+                let _ = fs::remove_file(&tmp);
+                return Err(io_error(&target, e));
+            }
+            sync_dir(&self.dir)?;
+            return Ok(Some(Resealed::Resealed));
+        }
+        Err(StoreError::LockLost { key: format!("entry file {name} (changed while re-sealing)") })
+    }
+
+    /// The names of every entry file.
+    fn entry_names(&self) -> Result<Vec<String>, StoreError> {
+        let mut names = Vec::new();
+        for dirent in fs::read_dir(&self.dir).map_err(|e| io_error(&self.dir, e))? {
+            let dirent = dirent.map_err(|e| io_error(&self.dir, e))?;
+            if let Some(name) = dirent.file_name().to_str() {
+                if name.ends_with(ENTRY_SUFFIX) && !name.starts_with('.') {
+                    names.push(name.to_owned());
+                }
+            }
+        }
+        names.sort();
+        Ok(names)
     }
 
     fn holds(&self, lock: &StoreLock) -> bool {
@@ -686,6 +617,24 @@ impl TokenStore for FileStore {
         // Closing the file releases the lock.
         drop(self.inner.locks.lock().unwrap_or_else(|p| p.into_inner()).remove(&lock.token));
         Box::pin(async { Ok(()) })
+    }
+}
+
+impl ResealStore for FileStore {
+    fn entry_names(&self) -> StoreFuture<'_, Vec<String>> {
+        self.blocking(|inner| inner.entry_names())
+    }
+
+    /// Waits for a refresh holding the entry's lock as long as [`TokenStore::lock`] would.
+    fn reseal_entry<'a>(&'a self, name: &'a str) -> StoreFuture<'a, Resealed> {
+        let name = name.to_owned();
+        self.blocking(move |inner| {
+            let wait = Duration::from_secs(32);
+            inner.reseal(&name, wait)?.ok_or_else(|| StoreError::LockTimeout {
+                key: format!("entry file {name}"),
+                secs: wait.as_secs(),
+            })
+        })
     }
 }
 

@@ -9,10 +9,17 @@
 //!
 //! Servers also keep pending authorizations here, keyed by their `state` ([`PendingStore`]), so
 //! that any replica can complete a callback; and a store shared between processes offers a
-//! refresh lock ([`TokenStore::lock`]) so that a rotated refresh token is used once. A store never "repairs" what it cannot read: a tampered or undecryptable entry is an
-//! error that names the file, so tokens are never silently lost or replaced.
+//! refresh lock ([`TokenStore::lock`]) so that a rotated refresh token is used once.
+//!
+//! Every store that seals (file, Redis, MySQL, S3) takes [`SealingKeys`]: a current key that
+//! seals and previous keys that only open (key rotation); [`ResealStore`] and [`reseal_all`]
+//! rewrite a whole store with the current key.
+//!
+//! A store never "repairs" what it cannot read: a tampered or undecryptable entry is an error
+//! that names the file, so tokens are never silently lost or replaced.
 
 mod file;
+mod file_io;
 mod memory;
 #[cfg(feature = "mysql")]
 mod mysql;
@@ -20,8 +27,10 @@ mod pending;
 #[cfg(feature = "redis")]
 mod redis;
 mod results;
+mod reseal;
 #[cfg(feature = "s3")]
 mod s3;
+mod seal;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -37,8 +46,10 @@ pub use pending::{ConsentLink, ConsentOutcome, PendingRecord, PendingStore};
 #[cfg(feature = "redis")]
 pub use redis::RedisStore;
 pub use results::{RequestRecord, RequestStatus};
+pub use reseal::{reseal_all, ResealReport, ResealStore, Resealed};
 #[cfg(feature = "s3")]
 pub use s3::{S3Config, S3Credentials, S3Store};
+pub use seal::{fingerprint, SealingKeys};
 
 /// A boxed future, so that stores can be used as `dyn TokenStore`.
 pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'a>>;
@@ -65,8 +76,8 @@ pub enum StoreError {
     /// The entry does not decrypt or authenticate: wrong key, or tampered with.
     #[error(
         "token store entry {path} cannot be decrypted (wrong key or tampered with); it was left \
-         untouched — restore the right key (MCP_OAUTH_STORE_KEY or the key file) or delete the \
-         file to log in again"
+         untouched — restore the right key (MCP_OAUTH_STORE_KEY or the key file; a key being \
+         rotated out goes in MCP_OAUTH_STORE_PREVIOUS_KEYS) or delete the entry to log in again"
     )]
     Undecryptable {
         /// The file.
@@ -90,6 +101,17 @@ pub enum StoreError {
         path: String,
         /// Its permission bits.
         mode: u32,
+    },
+    /// A re-seal ([`reseal_all`]) left entries that no key opens or that failed.
+    #[error(
+        "{count} token store entr{plural} not re-sealed (listed above) and left untouched: add \
+         the key that opens them to the previous keys and run again, or delete them (their users \
+         consent again)",
+        plural = if *count == 1 { "y was" } else { "ies were" }
+    )]
+    NotResealed {
+        /// How many.
+        count: usize,
     },
     /// The encryption key is unusable.
     #[error("token store key is invalid: {0}")]

@@ -53,11 +53,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use aes_gcm::Aes256Gcm;
 use mysql_async::prelude::Queryable;
 use mysql_async::{IsolationLevel, Opts, OptsBuilder, Pool, PoolConstraints, TxOpts};
 
-use super::file::{cipher, open_sealed, seal, sha256_hex};
+use super::file::sha256_hex;
+use super::reseal::{ResealStore, Resealed};
+use super::seal::{OpenedWith, Sealer, SealingKeys};
 use super::{
     ConsentLink, ConsentOutcome, PendingRecord, PendingStore, RequestRecord, StoreError,
     StoreFuture, StoreKey, StoreLock, StoredEntry, TokenStore,
@@ -86,6 +87,8 @@ struct Sql {
     held_for_update: String,
     take: String,
     cleanup: String,
+    entry_names: String,
+    replace_if_same: String,
 }
 
 impl Sql {
@@ -131,6 +134,10 @@ impl Sql {
             ),
             take: format!("SELECT value FROM `{t}` WHERE name = ? AND {live} FOR UPDATE"),
             cleanup: format!("DELETE FROM `{t}` WHERE {expired} LIMIT 100"),
+            entry_names: format!("SELECT name FROM `{t}` WHERE name LIKE 'tok:%' ORDER BY name"),
+            replace_if_same: format!(
+                "UPDATE `{t}` SET value = ?, version = version + 1 WHERE name = ? AND value = ?"
+            ),
         }
     }
 }
@@ -142,7 +149,7 @@ pub struct MysqlStore {
     pool: Pool,
     sql: Arc<Sql>,
     table: String,
-    cipher: Aes256Gcm,
+    sealer: Arc<Sealer>,
     /// The renewal tasks of the locks this process holds, by lock token.
     renewals: Arc<Mutex<HashMap<String, tokio::task::AbortHandle>>>,
     /// Writes with an expiry so far (every 64th cleans up expired rows).
@@ -222,10 +229,16 @@ macro_rules! with_conn {
 
 impl MysqlStore {
     /// Connects to `url` (`mysql://user:password@host:3306/database`), creates `table` if it
-    /// is missing, and seals values with the 32-byte `key` (see
-    /// [`super::KeySource::parse_key_text`]). Fails when the server cannot be reached now, the
-    /// URL names no database, or `table` is not a plain identifier.
-    pub async fn connect(url: &str, table: &str, key: &[u8; 32]) -> Result<MysqlStore, StoreError> {
+    /// is missing, and seals values with the 32-byte key (see
+    /// [`super::KeySource::parse_key_text`]), or with [`SealingKeys`] (a current key and
+    /// previous ones, which only open). Fails when the server cannot be reached now, the URL
+    /// names no database, or `table` is not a plain identifier.
+    pub async fn connect(
+        url: &str,
+        table: &str,
+        keys: impl Into<SealingKeys>,
+    ) -> Result<MysqlStore, StoreError> {
+        let sealer = Arc::new(Sealer::new(&keys.into()));
         let backend = backend_name(url);
         let fail = |message: String| StoreError::Unavailable { backend: backend.clone(), message };
         if !valid_table_name(table) {
@@ -261,7 +274,7 @@ impl MysqlStore {
             pool: Pool::new(builder),
             sql: Arc::new(Sql::new(table)),
             table: table.to_owned(),
-            cipher: cipher(key),
+            sealer,
             renewals: Default::default(),
             expiring_writes: Default::default(),
             backend,
@@ -303,20 +316,51 @@ impl MysqlStore {
     }
 
     fn sealed(&self, name: &str, plaintext: &str) -> Result<Vec<u8>, StoreError> {
-        seal(&self.cipher, &self.aad(name), plaintext.as_bytes())
+        self.sealer
+            .seal(&self.aad(name), plaintext.as_bytes())
             .map_err(|reason| corrupt(name, reason))
     }
 
     fn opened(&self, name: &str, bytes: &[u8]) -> Result<String, StoreError> {
-        let plain = open_sealed(&self.cipher, &self.aad(name), bytes).ok_or_else(|| {
-            StoreError::Undecryptable { path: format!("mysql row {name} of {}", self.table) }
-        })?;
-        String::from_utf8(plain).map_err(|e| corrupt(name, e.to_string()))
+        Ok(self.opened_with(name, bytes)?.0)
     }
 
-    fn decode(&self, name: &str, bytes: &[u8]) -> Result<(StoreKey, StoredEntry), StoreError> {
-        let text = self.opened(name, bytes)?;
-        StoredEntry::decode(&text, None).map_err(|e| corrupt(name, e.to_string()))
+    fn opened_with(&self, name: &str, bytes: &[u8]) -> Result<(String, OpenedWith), StoreError> {
+        let (plain, with) = self.sealer.open(&self.aad(name), bytes).ok_or_else(|| {
+            StoreError::Undecryptable { path: format!("mysql row {name} of {}", self.table) }
+        })?;
+        Ok((String::from_utf8(plain).map_err(|e| corrupt(name, e.to_string()))?, with))
+    }
+
+    /// The entry in row `name` (value `bytes`); one opened with a previous key is re-sealed
+    /// with the current key at once (best effort: the entry read fine).
+    async fn decode(
+        &self,
+        name: &str,
+        bytes: &[u8],
+    ) -> Result<(StoreKey, StoredEntry), StoreError> {
+        let (text, with) = self.opened_with(name, bytes)?;
+        let found = StoredEntry::decode(&text, None).map_err(|e| corrupt(name, e.to_string()))?;
+        if with == OpenedWith::Previous {
+            let _ = self.replace_if_same(name, bytes, &text).await;
+        }
+        Ok(found)
+    }
+
+    /// Writes `plain` sealed with the current key in row `name` if its value is still `old`:
+    /// whether it was written.
+    async fn replace_if_same(
+        &self,
+        name: &str,
+        old: &[u8],
+        plain: &str,
+    ) -> Result<bool, StoreError> {
+        let value = self.sealed(name, plain)?;
+        let sql = &self.sql;
+        with_conn!(self, |c| {
+            c.exec_drop(&sql.replace_if_same, (&value, name, old)).await?;
+            Ok(c.affected_rows() == 1)
+        })
     }
 
     /// Writes `plaintext` sealed under `name`, expiring after `ttl`; now and then deletes
@@ -391,7 +435,7 @@ impl TokenStore for MysqlStore {
         Box::pin(async move {
             let name = Self::entry_name(key);
             let Some(bytes) = self.get(&name).await? else { return Ok(None) };
-            let (stored, entry) = self.decode(&name, &bytes)?;
+            let (stored, entry) = self.decode(&name, &bytes).await?;
             // The sealed entry names its key: a value moved onto another key is refused.
             if &stored != key {
                 return Err(corrupt(
@@ -430,7 +474,7 @@ impl TokenStore for MysqlStore {
             let mut keys = Vec::new();
             for (name, value) in rows {
                 let name = String::from_utf8_lossy(&name).into_owned();
-                let (key, _) = self.decode(&name, &value)?;
+                let (key, _) = self.decode(&name, &value).await?;
                 if key.user == user {
                     keys.push(key);
                 }
@@ -518,6 +562,39 @@ impl TokenStore for MysqlStore {
             let name = Self::lock_name(&lock.key);
             let sql = &self.sql;
             with_conn!(self, |c| c.exec_drop(&sql.unlock, (&name, lock.token.as_bytes())).await)
+        })
+    }
+}
+
+impl ResealStore for MysqlStore {
+    fn entry_names(&self) -> StoreFuture<'_, Vec<String>> {
+        Box::pin(async move {
+            let sql = &self.sql;
+            let names: Vec<Vec<u8>> = with_conn!(self, |c| c.query(&sql.entry_names).await)?;
+            Ok(names.into_iter().map(|n| String::from_utf8_lossy(&n).into_owned()).collect())
+        })
+    }
+
+    fn reseal_entry<'a>(&'a self, name: &'a str) -> StoreFuture<'a, Resealed> {
+        Box::pin(async move {
+            for _ in 0..3 {
+                let Some(bytes) = self.get(name).await? else { return Ok(Resealed::Gone) };
+                let (text, with) = match self.opened_with(name, &bytes) {
+                    Ok(opened) => opened,
+                    Err(StoreError::Undecryptable { .. }) => return Ok(Resealed::Unreadable),
+                    Err(e) => return Err(e),
+                };
+                if with == OpenedWith::Current {
+                    return Ok(Resealed::AlreadyCurrent);
+                }
+                if self.replace_if_same(name, &bytes, &text).await? {
+                    return Ok(Resealed::Resealed);
+                }
+                // Written meanwhile: look again.
+            }
+            Err(StoreError::LockLost {
+                key: format!("mysql row {name} (changed while re-sealing)"),
+            })
         })
     }
 }

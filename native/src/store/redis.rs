@@ -24,12 +24,15 @@
 
 use std::time::Duration;
 
-use aes_gcm::Aes256Gcm;
+use std::sync::Arc;
+
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::AsyncCommands;
 
-use super::file::{cipher, open_sealed, seal, sha256_hex};
+use super::file::sha256_hex;
 use super::pending::corrupt;
+use super::reseal::{ResealStore, Resealed};
+use super::seal::{OpenedWith, Sealer, SealingKeys};
 use super::{
     ConsentLink, ConsentOutcome, PendingRecord, PendingStore, RequestRecord, StoreError,
     StoreFuture, StoreKey, StoreLock, StoredEntry, TokenStore,
@@ -50,6 +53,14 @@ return 0
 /// A lock is renewed at most this many times (a holder stuck for longer loses it).
 const MAX_RENEWALS: u32 = 60;
 
+/// Replaces a value only while it is still the one read (a re-seal never overwrites a newer
+/// write).
+const REPLACE_IF_SAME: &str = r"
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[2])
+return 1
+";
+
 const UNLOCK: &str = r"
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
@@ -64,7 +75,7 @@ pub struct RedisStore {
     renewals: std::sync::Arc<
         std::sync::Mutex<std::collections::HashMap<String, tokio::task::AbortHandle>>,
     >,
-    cipher: Aes256Gcm,
+    sealer: Arc<Sealer>,
     prefix: String,
     /// The URL without credentials, for error messages.
     backend: String,
@@ -90,9 +101,14 @@ fn redacted(url: &str) -> String {
 }
 
 impl RedisStore {
-    /// Connects to `url` (`redis://host:port/db`), sealing values with the 32-byte `key`
-    /// (see [`super::KeySource::parse_key_text`]). Fails when Redis cannot be reached now.
-    pub async fn connect(url: &str, key: &[u8; 32]) -> Result<RedisStore, StoreError> {
+    /// Connects to `url` (`redis://host:port/db`), sealing values with the 32-byte key (see
+    /// [`super::KeySource::parse_key_text`]), or with [`SealingKeys`] (a current key and
+    /// previous ones, which only open). Fails when Redis cannot be reached now.
+    pub async fn connect(
+        url: &str,
+        keys: impl Into<SealingKeys>,
+    ) -> Result<RedisStore, StoreError> {
+        let sealer = Arc::new(Sealer::new(&keys.into()));
         let backend = redacted(url);
         let unavailable = |e: redis::RedisError| StoreError::Unavailable {
             backend: backend.clone(),
@@ -108,7 +124,7 @@ impl RedisStore {
         Ok(RedisStore {
             conn,
             renewals: Default::default(),
-            cipher: cipher(key),
+            sealer,
             prefix: "mcp-oauth:".to_owned(),
             backend,
         })
@@ -164,14 +180,41 @@ impl RedisStore {
     }
 
     fn sealed(&self, name: &str, plaintext: &str) -> Result<Vec<u8>, StoreError> {
-        seal(&self.cipher, name.as_bytes(), plaintext.as_bytes())
+        self.sealer
+            .seal(name.as_bytes(), plaintext.as_bytes())
             .map_err(|reason| corrupt(name, reason))
     }
 
     fn opened(&self, name: &str, bytes: &[u8]) -> Result<String, StoreError> {
-        let plain = open_sealed(&self.cipher, name.as_bytes(), bytes)
+        Ok(self.opened_with(name, bytes)?.0)
+    }
+
+    fn opened_with(&self, name: &str, bytes: &[u8]) -> Result<(String, OpenedWith), StoreError> {
+        let (plain, with) = self
+            .sealer
+            .open(name.as_bytes(), bytes)
             .ok_or_else(|| StoreError::Undecryptable { path: format!("redis key {name}") })?;
-        String::from_utf8(plain).map_err(|e| corrupt(name, e.to_string()))
+        Ok((String::from_utf8(plain).map_err(|e| corrupt(name, e.to_string()))?, with))
+    }
+
+    /// Writes `plain` sealed with the current key under `name` if its value is still `old`:
+    /// whether it was written.
+    async fn replace_if_same(
+        &self,
+        name: &str,
+        old: &[u8],
+        plain: &str,
+    ) -> Result<bool, StoreError> {
+        let value = self.sealed(name, plain)?;
+        let mut conn = self.conn.clone();
+        let written: i64 = redis::Script::new(REPLACE_IF_SAME)
+            .key(name)
+            .arg(old)
+            .arg(value)
+            .invoke_async(&mut conn)
+            .await
+            .map_err(|e| self.unavailable(e))?;
+        Ok(written == 1)
     }
 
     /// Writes `plaintext` sealed under `name`, expiring after `ttl`.
@@ -202,8 +245,13 @@ impl RedisStore {
         let mut conn = self.conn.clone();
         let bytes: Option<Vec<u8>> = conn.get(name).await.map_err(|e| self.unavailable(e))?;
         let Some(bytes) = bytes else { return Ok(None) };
-        let text = self.opened(name, &bytes)?;
-        StoredEntry::decode(&text, None).map(Some).map_err(|e| corrupt(name, e.to_string()))
+        let (text, with) = self.opened_with(name, &bytes)?;
+        let found = StoredEntry::decode(&text, None).map_err(|e| corrupt(name, e.to_string()))?;
+        if with == OpenedWith::Previous {
+            // Re-sealed with the current key at once (best effort: the entry read fine).
+            let _ = self.replace_if_same(name, &bytes, &text).await;
+        }
+        Ok(Some(found))
     }
 }
 
@@ -351,6 +399,71 @@ impl TokenStore for RedisStore {
                 .await
                 .map_err(|e| self.unavailable(e))?;
             Ok(())
+        })
+    }
+}
+
+impl ResealStore for RedisStore {
+    /// `SCAN` over `<prefix>tok:*`.
+    fn entry_names(&self) -> StoreFuture<'_, Vec<String>> {
+        Box::pin(async move {
+            let mut pattern = String::new();
+            for c in self.prefix.chars() {
+                if matches!(c, '*' | '?' | '[' | ']' | '\\') {
+                    pattern.push('\\');
+                }
+                pattern.push(c);
+            }
+            pattern.push_str("tok:*");
+            let mut conn = self.conn.clone();
+            let mut names = Vec::new();
+            let mut cursor = 0u64;
+            loop {
+                let (next, page): (u64, Vec<String>) = redis::cmd("SCAN")
+                    .arg(cursor)
+                    .arg("MATCH")
+                    .arg(&pattern)
+                    .arg("COUNT")
+                    .arg(1000)
+                    .query_async(&mut conn)
+                    .await
+                    .map_err(|e| self.unavailable(e))?;
+                names.extend(page);
+                if next == 0 {
+                    break;
+                }
+                cursor = next;
+            }
+            // SCAN may return a key more than once.
+            names.sort();
+            names.dedup();
+            Ok(names)
+        })
+    }
+
+    fn reseal_entry<'a>(&'a self, name: &'a str) -> StoreFuture<'a, Resealed> {
+        Box::pin(async move {
+            for _ in 0..3 {
+                let mut conn = self.conn.clone();
+                let bytes: Option<Vec<u8>> =
+                    conn.get(name).await.map_err(|e| self.unavailable(e))?;
+                let Some(bytes) = bytes else { return Ok(Resealed::Gone) };
+                let (text, with) = match self.opened_with(name, &bytes) {
+                    Ok(opened) => opened,
+                    Err(StoreError::Undecryptable { .. }) => return Ok(Resealed::Unreadable),
+                    Err(e) => return Err(e),
+                };
+                if with == OpenedWith::Current {
+                    return Ok(Resealed::AlreadyCurrent);
+                }
+                if self.replace_if_same(name, &bytes, &text).await? {
+                    return Ok(Resealed::Resealed);
+                }
+                // Written meanwhile: look again.
+            }
+            Err(StoreError::LockLost {
+                key: format!("redis key {name} (changed while re-sealing)"),
+            })
         })
     }
 }

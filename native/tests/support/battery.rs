@@ -27,7 +27,8 @@ use std::time::Duration;
 
 use mcp_oauth::core::authorize::PendingAuthorization;
 use mcp_oauth::store::{
-    PendingRecord, PendingStore, StoreError, StoreKey, StoredEntry, TokenStore,
+    reseal_all, PendingRecord, PendingStore, ResealStore, SealingKeys, StoreError, StoreKey,
+    StoredEntry, TokenStore,
 };
 
 use crate::common::{count, Peers};
@@ -36,7 +37,10 @@ use crate::multi::*;
 /// A shared store's server, as the battery drives it.
 pub trait Backend: Sized + Send + Sync + 'static {
     /// The store (one value = one replica's connection or pool).
-    type Store: TokenStore + PendingStore + 'static;
+    type Store: TokenStore + PendingStore + ResealStore + 'static;
+
+    /// Whether reading an entry sealed with a previous key re-seals it at once.
+    const RESEALS_ON_READ: bool = true;
 
     /// Starts a backend for one test, empty. `stoppable`: the test will [`Backend::stop`] and
     /// [`Backend::restart`] it, so it needs a server process of its own; otherwise the
@@ -46,6 +50,9 @@ pub trait Backend: Sized + Send + Sync + 'static {
 
     /// A new store replica on this backend (its own connections), sealing with [`STORE_KEY`].
     async fn connect(&self) -> Self::Store;
+
+    /// A new store replica on this backend sealing with `keys` (key rotation).
+    async fn connect_with(&self, keys: SealingKeys) -> Self::Store;
 
     /// Stops the server (SIGTERM or SIGKILL): the store must answer `Unavailable` now.
     fn stop(&mut self);
@@ -94,6 +101,12 @@ macro_rules! store_battery {
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
         async fn outage_gives_503_store_unavailable_and_recovers() {
             $crate::battery::outage::<$backend>().await;
+        }
+
+        /// See `battery::key_rotation`.
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn key_rotation_reads_old_entries_and_reseals_them() {
+            $crate::battery::key_rotation::<$backend>().await;
         }
 
         /// See `battery::lock_compare_and_set_and_pending_ttl`.
@@ -615,4 +628,94 @@ pub async fn request_results<B: Backend>() {
     );
     tokio::time::sleep(Duration::from_millis(2000)).await;
     assert_eq!(b.result("Alice", request_id).await.unwrap(), None, "expired after its TTL");
+}
+
+fn rotation_entry(user: &str) -> StoredEntry {
+    use mcp_oauth::core::secret::{AccessToken, RefreshToken};
+    use mcp_oauth::core::time::UnixTime;
+    use mcp_oauth::core::token::TokenSet;
+    StoredEntry {
+        tokens: Some(TokenSet {
+            access_token: AccessToken::new(format!("access-of-{user}")),
+            token_type: "Bearer".into(),
+            refresh_token: Some(RefreshToken::new(format!("refresh-of-{user}"))),
+            expires_at: Some(UnixTime(2_000_000_000)),
+            scope: None,
+            id_token: None,
+            received_at: UnixTime(1_700_000_000),
+        }),
+        ..Default::default()
+    }
+}
+
+async fn sorted_raw<B: Backend>(backend: &B) -> Vec<(String, Vec<u8>)> {
+    let mut raw = backend.raw().await;
+    raw.sort();
+    raw
+}
+
+/// Key rotation against the real server: entries written with key A do not open with B alone
+/// (an `Undecryptable` error naming the hashed entry, nothing changed or deleted); a replica with
+/// B current and A previous reads them and the pending records; a save re-seals with B (and a
+/// read too, where the store re-seals on read); `reseal_all` rewrites the rest so that B alone
+/// reads everything, and a second run finds everything current; a key set that opens nothing
+/// lists every entry by its hashed name and leaves the store as it was.
+pub async fn key_rotation<B: Backend>() {
+    let (a, b, c) = ([0xa1; 32], [0xb2; 32], [0xc3; 32]);
+    let backend = B::start(false).await;
+    let old = backend.connect_with(SealingKeys::new(a)).await;
+    let users = ["Alice", "Hatter", "Rabbit"];
+    for user in users {
+        old.save(&test_key(user), &rotation_entry(user)).await.unwrap();
+    }
+    old.put_pending(&test_pending("state-rotation"), Duration::from_secs(60)).await.unwrap();
+    let mut names = old.entry_names().await.unwrap();
+    names.sort();
+    assert_eq!(names.len(), 3, "one name per token entry, nothing else: {names:?}");
+    for name in &names {
+        assert!(!name.contains("Alice") && !name.contains("Hatter"), "{name}");
+    }
+
+    // The new key alone: a clear error naming the hashed entry; nothing changed or deleted.
+    let before = sorted_raw(&backend).await;
+    let only_b = backend.connect_with(SealingKeys::new(b)).await;
+    let err = only_b.load(&test_key("Alice")).await.unwrap_err();
+    let text = err.to_string();
+    assert!(matches!(err, StoreError::Undecryptable { .. }), "{text}");
+    assert!(names.iter().any(|n| text.contains(n.as_str())), "names the entry: {text}");
+    assert!(!text.contains("Alice") && text.contains("PREVIOUS_KEYS"), "{text}");
+    assert_eq!(sorted_raw(&backend).await, before, "a failed read changes nothing");
+
+    // B current, A previous: everything opens, pending records too.
+    let rotated = backend.connect_with(SealingKeys::new(b).with_previous([a])).await;
+    let taken = rotated.take_pending("state-rotation").await.unwrap();
+    assert_eq!(taken, Some(test_pending("state-rotation")));
+    assert_eq!(rotated.load(&test_key("Alice")).await.unwrap(), Some(rotation_entry("Alice")));
+    // A save seals with B.
+    rotated.save(&test_key("Hatter"), &rotation_entry("Hatter")).await.unwrap();
+    assert_eq!(only_b.load(&test_key("Hatter")).await.unwrap(), Some(rotation_entry("Hatter")));
+    // The read re-sealed Alice's entry where the store does that.
+    let alice = only_b.load(&test_key("Alice")).await;
+    assert_eq!(alice.is_ok(), B::RESEALS_ON_READ, "{alice:?}");
+
+    // Re-seal everything: B alone reads every entry afterwards.
+    let report = reseal_all(&rotated).await.unwrap();
+    let expected = if B::RESEALS_ON_READ { 1 } else { 2 };
+    assert_eq!((report.resealed, report.already_current), (expected, 3 - expected), "{report:?}");
+    assert!(report.complete(), "{report:?}");
+    for user in users {
+        assert_eq!(only_b.load(&test_key(user)).await.unwrap(), Some(rotation_entry(user)));
+    }
+    let again = reseal_all(&only_b).await.unwrap();
+    assert_eq!((again.resealed, again.already_current), (0, 3), "{again:?}");
+
+    // A key set that opens nothing: every entry listed by name, the store left as it was.
+    let before = sorted_raw(&backend).await;
+    let wrong = backend.connect_with(SealingKeys::new(c).with_previous([a])).await;
+    let report = reseal_all(&wrong).await.unwrap();
+    let mut unreadable = report.unreadable.clone();
+    unreadable.sort();
+    assert_eq!(unreadable, names, "{report:?}");
+    assert!(!report.complete());
+    assert_eq!(sorted_raw(&backend).await, before, "nothing rewritten or deleted");
 }

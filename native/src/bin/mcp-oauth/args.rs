@@ -207,6 +207,11 @@ pub(crate) enum Command {
     /// a tool call needs it (HTTP and WebSocket API, /healthz, /readyz; stops on SIGTERM).
     #[cfg(feature = "server")]
     Serve(Box<crate::serve::ServeArgs>),
+    /// Maintain a token store (key rotation).
+    Store {
+        #[command(subcommand)]
+        command: crate::reseal::StoreCommand,
+    },
 }
 
 #[derive(Subcommand, Debug)]

@@ -5,6 +5,7 @@
 mod args;
 mod logging;
 mod output;
+mod reseal;
 #[cfg(feature = "server")]
 mod serve;
 mod setup;
@@ -89,10 +90,13 @@ async fn run(cli: Cli) -> Result<(), Error> {
     if let Command::Serve(args) = cli.command {
         return serve::run(*args, &cli.opts).await;
     }
+    if let Command::Store { command } = cli.command {
+        return reseal::run(command, &cli.opts).await;
+    }
     let setup = Setup::new(cli.opts)?;
     let opts = &setup.opts;
     match cli.command {
-        Command::Config { .. } => {}
+        Command::Config { .. } | Command::Store { .. } => {}
         #[cfg(feature = "server")]
         Command::Serve(_) => {}
         Command::Tools { command: ToolsCommand::List { url, auth } } => {

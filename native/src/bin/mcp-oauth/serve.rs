@@ -64,6 +64,16 @@ pub(crate) struct ServeArgs {
     /// same on every replica).
     #[arg(long, env = "MCP_OAUTH_STORE_KEY", hide_env_values = true)]
     store_key: Option<String>,
+    /// Keys being rotated out, comma-separated (same forms as --store-key): they open stored
+    /// values, never seal them; an entry read with one is re-sealed with --store-key (see
+    /// `mcp-oauth store reseal`).
+    #[arg(
+        long,
+        env = "MCP_OAUTH_STORE_PREVIOUS_KEYS",
+        hide_env_values = true,
+        value_name = "KEYS"
+    )]
+    store_previous_keys: Option<String>,
     /// An internal origin (`https://as.corp.example:8443`) or network (`10.1.0.0/16`) the server
     /// may fetch from although its egress policy refuses internal addresses (repeat, or separate
     /// with commas; adds to the configuration file's `egress.allow`).
@@ -144,6 +154,7 @@ pub(crate) async fn run(args: ServeArgs, opts: &Opts) -> Result<(), Error> {
     o.jwt_audience = args.jwt_audience;
     o.redis = args.redis;
     o.store_key = args.store_key;
+    o.store_previous_keys = args.store_previous_keys.into_iter().collect();
     o.egress_allow = args.egress_allow;
     o.consent_timeout = Duration::from_secs(args.consent_timeout);
     o.require_identified_consent = args.require_identified_consent;

@@ -15,14 +15,14 @@ use mcp_oauth::core::url::EndpointUrl;
 use mcp_oauth::headless::{AssertionSource, ClientCredentials};
 use mcp_oauth::mcp::McpTarget;
 use mcp_oauth::signer::{PrivateKeySigner, SigningAlg};
-use mcp_oauth::store::{FileStore, KeySource, MemoryStore, TokenStore};
+use mcp_oauth::store::{FileStore, KeySource, MemoryStore, SealingKeys, TokenStore};
 use mcp_oauth::{
     BrowserMode, ClientOptions, Error, HeadlessClient, HeadlessGrant, HeadlessOptions, OAuthClient,
 };
 
 use crate::args::{Alg, Browser, Grant, Opts, StoreKind, UrlArg};
 
-fn default_store_dir() -> PathBuf {
+pub(crate) fn default_store_dir() -> PathBuf {
     if let Some(d) = std::env::var_os("XDG_DATA_HOME").filter(|d| !d.is_empty()) {
         return PathBuf::from(d).join("mcp-oauth");
     }
@@ -156,7 +156,19 @@ impl Setup {
             TokenStorage::Memory => Arc::new(MemoryStore::new()),
             TokenStorage::File { dir } => {
                 let dir = self.opts.store_dir.clone().or(dir).unwrap_or_else(default_store_dir);
-                Arc::new(FileStore::open(dir.clone(), KeySource::Default(dir))?)
+                // Keys being rotated out open entries (re-sealed with the current key).
+                let previous = match std::env::var(SealingKeys::PREVIOUS_ENV_VAR) {
+                    Ok(text) => SealingKeys::parse_list(&text, SealingKeys::PREVIOUS_ENV_VAR)?,
+                    Err(std::env::VarError::NotPresent) => Vec::new(),
+                    Err(std::env::VarError::NotUnicode(_)) => {
+                        return Err(usage(format!("{} is not text", SealingKeys::PREVIOUS_ENV_VAR)))
+                    }
+                };
+                Arc::new(FileStore::open_with_previous_keys(
+                    dir.clone(),
+                    KeySource::Default(dir),
+                    &previous,
+                )?)
             }
             shared @ (TokenStorage::Redis { .. } | TokenStorage::Mysql { .. }) => {
                 let name =

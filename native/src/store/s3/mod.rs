@@ -51,15 +51,16 @@ mod client;
 #[cfg(test)]
 mod tests;
 
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
-
-use aes_gcm::Aes256Gcm;
 
 pub use client::S3Credentials;
 use client::{Client, Condition, Outcome};
 
-use super::file::{cipher, open_sealed, seal, sha256_hex};
+use super::file::sha256_hex;
 use super::pending::corrupt;
+use super::reseal::{ResealStore, Resealed};
+use super::seal::{OpenedWith, Sealer, SealingKeys};
 use super::{
     ConsentLink, ConsentOutcome, PendingRecord, PendingStore, RequestRecord, StoreError,
     StoreFuture, StoreKey, StoreLock, StoredEntry, TokenStore,
@@ -130,7 +131,7 @@ impl S3Config {
 #[derive(Clone)]
 pub struct S3Store {
     client: Client,
-    cipher: Aes256Gcm,
+    sealer: Arc<Sealer>,
     prefix: String,
     /// `s3://bucket/prefix (endpoint)`, for error messages.
     backend: String,
@@ -167,14 +168,16 @@ struct LockValue {
 }
 
 impl S3Store {
-    /// Opens the store, sealing objects with the 32-byte `key` (see
-    /// [`super::KeySource::parse_key_text`]); asks for the bucket once (HeadBucket), so that
-    /// a wrong bucket, endpoint or credentials fail now.
+    /// Opens the store, sealing objects with the 32-byte key (see
+    /// [`super::KeySource::parse_key_text`]), or with [`SealingKeys`] (a current key and
+    /// previous ones, which only open); asks for the bucket once (HeadBucket), so that a wrong
+    /// bucket, endpoint or credentials fail now.
     pub async fn connect(
         config: &S3Config,
         credentials: S3Credentials,
-        key: &[u8; 32],
+        keys: impl Into<SealingKeys>,
     ) -> Result<S3Store, StoreError> {
+        let sealer = Arc::new(Sealer::new(&keys.into()));
         let region = config.region.clone().unwrap_or_else(|| "us-east-1".into());
         let backend =
             |endpoint: &str| format!("s3://{}/{} ({endpoint})", config.bucket, config.prefix);
@@ -199,7 +202,7 @@ impl S3Store {
         let store = S3Store {
             backend: format!("s3://{}/{prefix} ({})", config.bucket, client.origin()),
             client,
-            cipher: cipher(key),
+            sealer,
             prefix,
             renewals: Default::default(),
         };
@@ -237,15 +240,20 @@ impl S3Store {
     }
 
     fn sealed(&self, name: &str, plaintext: &str) -> Result<Vec<u8>, StoreError> {
-        seal(&self.cipher, name.as_bytes(), plaintext.as_bytes())
+        self.sealer
+            .seal(name.as_bytes(), plaintext.as_bytes())
             .map_err(|reason| corrupt(name, reason))
     }
 
     fn opened(&self, name: &str, bytes: &[u8]) -> Result<String, StoreError> {
-        let plain = open_sealed(&self.cipher, name.as_bytes(), bytes).ok_or_else(|| {
+        Ok(self.opened_with(name, bytes)?.0)
+    }
+
+    fn opened_with(&self, name: &str, bytes: &[u8]) -> Result<(String, OpenedWith), StoreError> {
+        let (plain, with) = self.sealer.open(name.as_bytes(), bytes).ok_or_else(|| {
             StoreError::Undecryptable { path: format!("{} object {name}", self.backend) }
         })?;
-        String::from_utf8(plain).map_err(|e| corrupt(name, e.to_string()))
+        Ok((String::from_utf8(plain).map_err(|e| corrupt(name, e.to_string()))?, with))
     }
 
     async fn get(&self, name: &str) -> Result<Option<(Vec<u8>, String)>, StoreError> {
@@ -521,6 +529,72 @@ impl TokenStore for S3Store {
                 }
             }
             Ok(())
+        })
+    }
+}
+
+/// How long [`ResealStore::reseal_entry`] holds an entry's refresh lock at most.
+const RESEAL_LOCK_TTL: Duration = Duration::from_secs(30);
+
+impl ResealStore for S3Store {
+    /// ListObjectsV2 under `<prefix>tok/`.
+    fn entry_names(&self) -> StoreFuture<'_, Vec<String>> {
+        Box::pin(async move {
+            let folder = format!("{}tok/", self.prefix);
+            let mut names = self.client.list(&folder).await.map_err(|e| self.unavailable(e))?;
+            names.sort();
+            Ok(names)
+        })
+    }
+
+    /// Under the entry's refresh lock (a locked save checks the entry's ETag, so a re-seal
+    /// between its read and its write would make it fail), then `If-Match` on the ETag read.
+    /// Reads do not re-seal on S3 for the same reason: a read may run inside a locked refresh.
+    fn reseal_entry<'a>(&'a self, name: &'a str) -> StoreFuture<'a, Resealed> {
+        Box::pin(async move {
+            let Some((bytes, _)) = self.get(name).await? else { return Ok(Resealed::Gone) };
+            let (text, with) = match self.opened_with(name, &bytes) {
+                Ok(opened) => opened,
+                Err(StoreError::Undecryptable { .. }) => return Ok(Resealed::Unreadable),
+                Err(e) => return Err(e),
+            };
+            if with == OpenedWith::Current {
+                return Ok(Resealed::AlreadyCurrent);
+            }
+            let (key, _) =
+                StoredEntry::decode(&text, None).map_err(|e| corrupt(name, e.to_string()))?;
+            if self.entry_name(&key) != name {
+                return Err(corrupt(name, "the entry names a key of another object".into()));
+            }
+            let Some(lock) = self.lock(&key, RESEAL_LOCK_TTL).await? else {
+                return Err(corrupt(name, "no refresh lock".into()));
+            };
+            let result = async {
+                for _ in 0..3 {
+                    let Some((bytes, tag)) = self.get(name).await? else {
+                        return Ok(Resealed::Gone);
+                    };
+                    let (text, with) = match self.opened_with(name, &bytes) {
+                        Ok(opened) => opened,
+                        Err(StoreError::Undecryptable { .. }) => return Ok(Resealed::Unreadable),
+                        Err(e) => return Err(e),
+                    };
+                    if with == OpenedWith::Current {
+                        return Ok(Resealed::AlreadyCurrent);
+                    }
+                    let value = self.sealed(name, &text)?;
+                    if self.put(name, value, Condition::Matches(&tag)).await?.is_some() {
+                        return Ok(Resealed::Resealed);
+                    }
+                    // Written meanwhile (a save without the lock): look again.
+                }
+                Err(StoreError::LockLost { key: format!("{name} (changed while re-sealing)") })
+            }
+            .await;
+            let unlocked = self.unlock(&lock).await;
+            let resealed = result?;
+            unlocked?;
+            Ok(resealed)
         })
     }
 }
