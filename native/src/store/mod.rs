@@ -26,8 +26,8 @@ mod mysql;
 mod pending;
 #[cfg(feature = "redis")]
 mod redis;
-mod results;
 mod reseal;
+mod results;
 #[cfg(feature = "s3")]
 mod s3;
 mod seal;
@@ -45,8 +45,8 @@ pub use mysql::MysqlStore;
 pub use pending::{ConsentLink, ConsentOutcome, PendingRecord, PendingStore};
 #[cfg(feature = "redis")]
 pub use redis::RedisStore;
-pub use results::{RequestRecord, RequestStatus};
 pub use reseal::{reseal_all, ResealReport, ResealStore, Resealed};
+pub use results::{RequestRecord, RequestStatus};
 #[cfg(feature = "s3")]
 pub use s3::{S3Config, S3Credentials, S3Store};
 pub use seal::{fingerprint, SealingKeys};
