@@ -85,6 +85,8 @@ pub struct ServeOptions {
     pub egress_allow: Vec<String>,
     /// How long a user has to consent.
     pub consent_timeout: Duration,
+    /// How long a finished reply stays readable by any replica ([`ServerConfig::result_ttl`]).
+    pub result_ttl: Duration,
     /// Consent links open only in a browser identified as the requesting user
     /// ([`ServerConfig::require_identified_consent`]).
     pub require_identified_consent: bool,
@@ -135,6 +137,7 @@ impl ServeOptions {
             store_previous_keys: Vec::new(),
             egress_allow: Vec::new(),
             consent_timeout: Duration::from_secs(300),
+            result_ttl: Duration::from_secs(300),
             require_identified_consent: false,
             registration_per_user: false,
             demo_login: false,
@@ -432,6 +435,7 @@ pub async fn prepare(opts: ServeOptions) -> Result<Service, Error> {
             .await?;
     let mut config = ServerConfig::new(tokens, pending)?;
     config.consent_timeout = opts.consent_timeout;
+    config.result_ttl = opts.result_ttl;
     config.require_identified_consent = opts.require_identified_consent;
     config.registration_per_user = opts.registration_per_user;
     config.public_url = opts.public_url.clone();

@@ -82,6 +82,10 @@ pub(crate) struct ServeArgs {
     /// Seconds a user has to consent.
     #[arg(long, env = "MCP_OAUTH_CONSENT_TIMEOUT", default_value_t = 300)]
     consent_timeout: u64,
+    /// Seconds a finished request's reply stays in the shared store after it waited for
+    /// consent, for any replica to answer `GET /v1/chat/{id}` or a WebSocket `resume`.
+    #[arg(long, env = "MCP_OAUTH_RESULT_TTL", default_value_t = 300)]
+    result_ttl: u64,
     /// Open consent links only in a browser identified as the requesting user (session cookie or
     /// bearer JWT).
     #[arg(long, env = "MCP_OAUTH_REQUIRE_IDENTIFIED_CONSENT")]
@@ -157,6 +161,7 @@ pub(crate) async fn run(args: ServeArgs, opts: &Opts) -> Result<(), Error> {
     o.store_previous_keys = args.store_previous_keys.into_iter().collect();
     o.egress_allow = args.egress_allow;
     o.consent_timeout = Duration::from_secs(args.consent_timeout);
+    o.result_ttl = Duration::from_secs(args.result_ttl);
     o.require_identified_consent = args.require_identified_consent;
     o.registration_per_user = args.registration_per_user;
     o.demo_login = args.demo_login;
