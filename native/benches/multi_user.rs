@@ -7,7 +7,8 @@
 //! (tests/support/mariadb.rs); the file store in a temporary directory; with feature `s3` the S3
 //! store against moto's server (tests/support/s3.rs; `python3 -m moto.server` must work).
 //! `MULTI_USER_STORES=file,s3` sets up only the stores named (memory always; also `redis`,
-//! `mysql`); `MULTI_USER_S3_ENTRIES` is how many entries the S3 bucket gets (default 100 000).
+//! `mysql`); `MULTI_USER_S3_ENTRIES` is how many entries the S3 bucket gets (default 100 000);
+//! `MULTI_USER_SESSIONS` how many users each store holds (default 100 000).
 //!
 //! Per store: `load` of a cold session's entry, and the store's part of one refresh (take the
 //! refresh lock, re-read the entry, save it under the lock, release), without the HTTP call.
@@ -33,7 +34,13 @@ use stats_alloc::{Region, StatsAlloc, INSTRUMENTED_SYSTEM};
 #[global_allocator]
 static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
 
-const SESSIONS: usize = 100_000;
+/// Users (and idle sessions) per store: 100 000, or `MULTI_USER_SESSIONS` for a quick run.
+fn sessions() -> usize {
+    static N: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *N.get_or_init(|| {
+        std::env::var("MULTI_USER_SESSIONS").ok().and_then(|v| v.parse().ok()).unwrap_or(100_000)
+    })
+}
 const MCP_URL: &str = "http://127.0.0.1:9/mcp";
 const ISSUER: &str = "http://127.0.0.1:9";
 
@@ -78,7 +85,7 @@ fn bench(c: &mut Criterion) {
 
     let region = Region::new(GLOBAL);
     rt.block_on(async {
-        for i in 0..SESSIONS {
+        for i in 0..sessions() {
             store.save(&key(i), &entry(i)).await.expect("save");
         }
     });
@@ -86,11 +93,11 @@ fn bench(c: &mut Criterion) {
 
     let mut config = ServerConfig::new(store.clone(), store.clone()).expect("config");
     config.servers.push(("demo".into(), MCP_URL.into()));
-    config.max_sessions = SESSIONS * 2;
+    config.max_sessions = sessions() * 2;
     let manager = UserManager::new(Arc::new(config));
     let region = Region::new(GLOBAL);
     rt.block_on(async {
-        for i in 0..SESSIONS {
+        for i in 0..sessions() {
             let s = manager.get(&user(i), "demo").expect("session");
             // Loads the flow from the store: the session now holds the user's tokens.
             s.client.access_token().await.expect("token");
@@ -98,17 +105,18 @@ fn bench(c: &mut Criterion) {
     });
     let session_bytes = net_bytes(&region);
     eprintln!(
-        "memory: {SESSIONS} idle sessions: {:.1} MiB, {} B per session; store entries: {} B per user",
+        "memory: {} idle sessions: {:.1} MiB, {} B per session; store entries: {} B per user",
+        sessions(),
         session_bytes as f64 / 1048576.0,
-        session_bytes / SESSIONS as i64,
-        store_bytes / SESSIONS as i64,
+        session_bytes / sessions() as i64,
+        store_bytes / sessions() as i64,
     );
 
     let mut g = c.benchmark_group("multi_user_100k");
     let mut i = 0usize;
     g.bench_function("session lookup + access_token (warm, in memory)", |b| {
         b.to_async(&rt).iter(|| {
-            i = (i * 7919 + 13) % SESSIONS;
+            i = (i * 7919 + 13) % sessions();
             let s = manager.get(&user(i), "demo").expect("session");
             async move { s.client.access_token().await.expect("token") }
         })
@@ -116,7 +124,7 @@ fn bench(c: &mut Criterion) {
     let mut j = 0usize;
     g.bench_function("MemoryStore::load (cold session)", |b| {
         b.to_async(&rt).iter(|| {
-            j = (j * 7919 + 13) % SESSIONS;
+            j = (j * 7919 + 13) % sessions();
             let k = key(j);
             let store = store.clone();
             async move { store.load(&k).await.expect("load").expect("entry") }
@@ -125,7 +133,7 @@ fn bench(c: &mut Criterion) {
     let mut m = 0usize;
     g.bench_function("MemoryStore refresh round (load, save)", |b| {
         b.to_async(&rt).iter(|| {
-            m = (m * 7919 + 17) % SESSIONS;
+            m = (m * 7919 + 17) % sessions();
             let k = key(m);
             let store = store.clone();
             async move { refresh_round(store.as_ref(), &k).await }
@@ -137,14 +145,14 @@ fn bench(c: &mut Criterion) {
     } else if let Some(redis) = rt.block_on(start_redis()) {
         let (child, store) = redis;
         rt.block_on(async {
-            for i in 0..SESSIONS {
+            for i in 0..sessions() {
                 store.save(&key(i), &entry(i)).await.expect("save");
             }
         });
         let mut k = 0usize;
         g.bench_function("RedisStore::load (cold session, decrypt)", |b| {
             b.to_async(&rt).iter(|| {
-                k = (k * 7919 + 13) % SESSIONS;
+                k = (k * 7919 + 13) % sessions();
                 let key = key(k);
                 let store = store.clone();
                 async move { store.load(&key).await.expect("load").expect("entry") }
@@ -153,7 +161,7 @@ fn bench(c: &mut Criterion) {
         let mut r = 0usize;
         g.bench_function("RedisStore refresh round (lock, load, save_locked, unlock)", |b| {
             b.to_async(&rt).iter(|| {
-                r = (r * 7919 + 17) % SESSIONS;
+                r = (r * 7919 + 17) % sessions();
                 let key = key(r);
                 let store = store.clone();
                 async move { refresh_round(&store, &key).await }
@@ -246,11 +254,11 @@ fn bench_mysql(
     let db = rt.block_on(mariadb::Mariadb::start());
     let store =
         rt.block_on(MysqlStore::connect(&db.url(), "bench_tokens", &[9; 32])).expect("connect");
-    rt.block_on(fill(&store, SESSIONS, 16));
+    rt.block_on(fill(&store, sessions(), 16));
     let mut k = 0usize;
     g.bench_function("MysqlStore::load (cold session, decrypt)", |b| {
         b.to_async(rt).iter(|| {
-            k = (k * 7919 + 13) % SESSIONS;
+            k = (k * 7919 + 13) % sessions();
             let key = key(k);
             let store = store.clone();
             async move { store.load(&key).await.expect("load").expect("entry") }
@@ -259,7 +267,7 @@ fn bench_mysql(
     let mut r = 0usize;
     g.bench_function("MysqlStore refresh round (lock, load, save_locked, unlock)", |b| {
         b.to_async(rt).iter(|| {
-            r = (r * 7919 + 17) % SESSIONS;
+            r = (r * 7919 + 17) % sessions();
             let key = key(r);
             let store = store.clone();
             async move { refresh_round(&store, &key).await }
@@ -306,12 +314,12 @@ fn bench_file(
         .expect("temporary directory");
     let store = FileStore::open(dir.path(), KeySource::Bytes([9; 32])).expect("file store");
     let started = std::time::Instant::now();
-    rt.block_on(fill(&store, SESSIONS, 16));
-    eprintln!("file store: {SESSIONS} entries written in {:?}", started.elapsed());
+    rt.block_on(fill(&store, sessions(), 16));
+    eprintln!("file store: {} entries written in {:?}", sessions(), started.elapsed());
     let mut k = 0usize;
     g.bench_function("FileStore::load (cold session, decrypt)", |b| {
         b.to_async(rt).iter(|| {
-            k = (k * 7919 + 13) % SESSIONS;
+            k = (k * 7919 + 13) % sessions();
             let key = key(k);
             let store = store.clone();
             async move { store.load(&key).await.expect("load").expect("entry") }
@@ -320,7 +328,7 @@ fn bench_file(
     let mut r = 0usize;
     g.bench_function("FileStore refresh round (lock, load, save_locked, unlock)", |b| {
         b.to_async(rt).iter(|| {
-            r = (r * 7919 + 17) % SESSIONS;
+            r = (r * 7919 + 17) % sessions();
             let key = key(r);
             let store = store.clone();
             async move { refresh_round(&store, &key).await }
@@ -362,7 +370,7 @@ fn bench_s3(
     let entries: usize = std::env::var("MULTI_USER_S3_ENTRIES")
         .ok()
         .map(|v| v.parse().expect("MULTI_USER_S3_ENTRIES: a number"))
-        .unwrap_or(SESSIONS);
+        .unwrap_or(sessions());
     let moto = s3::Moto::start();
     let mut config = S3Config::new(s3::BUCKET);
     config.endpoint = Some(moto.endpoint());

@@ -1,6 +1,6 @@
 //! [`MemoryStore`]: entries kept for the lifetime of the process.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
 use tokio::sync::RwLock;
@@ -14,7 +14,8 @@ use super::{
 /// that persist tokens elsewhere.
 #[derive(Debug, Default)]
 pub struct MemoryStore {
-    entries: RwLock<HashMap<StoreKey, StoredEntry>>,
+    /// Ordered by user first (the key's derived order), so that a user's keys are one range.
+    entries: RwLock<BTreeMap<StoreKey, StoredEntry>>,
     pending: std::sync::Mutex<Expiring<PendingRecord>>,
     outcomes: std::sync::Mutex<Expiring<ConsentOutcome>>,
     links: std::sync::Mutex<Expiring<ConsentLink>>,
@@ -142,10 +143,12 @@ impl TokenStore for MemoryStore {
 
     fn list<'a>(&'a self, user: &'a str) -> StoreFuture<'a, Vec<StoreKey>> {
         Box::pin(async move {
-            let mut keys: Vec<StoreKey> =
-                self.entries.read().await.keys().filter(|k| k.user == user).cloned().collect();
-            keys.sort();
-            Ok(keys)
+            // The smallest key of `user`: its resource and issuer empty.
+            let first =
+                StoreKey { user: user.to_owned(), resource: String::new(), issuer: String::new() };
+            let entries = self.entries.read().await;
+            let of_user = entries.range(first..).map(|(k, _)| k).take_while(|k| k.user == user);
+            Ok(of_user.cloned().collect())
         })
     }
 }
