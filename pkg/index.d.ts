@@ -133,6 +133,7 @@ export type McpOAuthErrorCode =
   | 'no_registration'
   | 'empty_client_name'
   | 'pending_server_mismatch'
+  | 'pending_client_changed'
   | 'no_client_identity'
   | 'no_supported_auth_method'
   | 'registration_rejected'

@@ -49,6 +49,7 @@ pub const CORE_CODES: &[&str] = &[
     "no_registration",
     "empty_client_name",
     "pending_server_mismatch",
+    "pending_client_changed",
     // client registration (RFC 7591) and client identity
     "no_client_identity",
     "no_supported_auth_method",
@@ -349,6 +350,20 @@ pub enum FlowError {
         /// The token endpoint of the current discovery.
         current_token_endpoint: String,
     },
+    /// The pending authorization was started as another client than the one now held for its
+    /// issuer (the registration changed meanwhile): the code was issued to that client
+    /// (RFC 6749 §4.1.3) and is not sent with another one's credentials.
+    #[error(
+        "the authorization was started as client {pending_client_id}, but the client now held \
+         for its authorization server is {current_client_id}; the code was not sent (start the \
+         authorization again)"
+    )]
+    PendingClientChanged {
+        /// The client the authorization request named.
+        pending_client_id: String,
+        /// The client now registered for the issuer.
+        current_client_id: String,
+    },
     /// `client_name` is empty and no pre-registered client is configured.
     #[error("the client name must not be empty (it is sent at dynamic client registration)")]
     EmptyClientName,
@@ -383,6 +398,7 @@ impl FlowError {
             FlowError::NoRegistration { .. } => "no_registration",
             FlowError::EmptyClientName => "empty_client_name",
             FlowError::PendingServerMismatch { .. } => "pending_server_mismatch",
+            FlowError::PendingClientChanged { .. } => "pending_client_changed",
         }
     }
 }
@@ -631,6 +647,7 @@ mod tests {
                     current_issuer: s(),
                     current_token_endpoint: s(),
                 },
+                FlowError::PendingClientChanged { pending_client_id: s(), current_client_id: s() },
             ]
             .map(Error::from),
         );

@@ -289,6 +289,13 @@ impl AuthFlow {
             Ok(parts) => parts,
             Err(e) => return self.fail(e),
         };
+        // RFC 6749 §4.1.3: the code is bound to the client the authorization request named.
+        if reg.client_id != pending.client_id {
+            return self.fail(FlowError::PendingClientChanged {
+                pending_client_id: pending.client_id.clone(),
+                current_client_id: reg.client_id.clone(),
+            });
+        }
         let request = self.next_request_id();
         let client = reg.client_auth(assertion.as_deref());
         let req = token::code_exchange_request(

@@ -340,3 +340,29 @@ fn item24_code_goes_only_to_the_pending_authorizations_server() {
     );
     assert!(flow.poll_request().is_none(), "the code is sent nowhere");
 }
+
+#[test]
+fn the_code_goes_only_with_the_client_it_was_issued_to() {
+    let mut world = World::new();
+    let mut flow = flow();
+    flow.begin_authorization(world.now, entropy(1)).unwrap();
+    let (events, _) = drain(&mut flow, &mut world);
+    let callback = world.approve(&browser_url(&events).unwrap());
+    let started_as = flow.pending().unwrap().client_id.clone();
+    // The registration for the issuer is replaced while the user is at the authorization
+    // server (another process registered, or a shared registration was adopted).
+    let mut other = flow.registration_for(ISSUER).unwrap().clone();
+    other.client_id = "another-client".into();
+    flow.add_registration(other);
+    let e = flow.handle_callback(world.now, &callback).unwrap_err();
+    assert_eq!(
+        e,
+        Error::from(crate::error::FlowError::PendingClientChanged {
+            pending_client_id: started_as,
+            current_client_id: "another-client".into(),
+        })
+    );
+    assert_eq!(e.code(), "pending_client_changed");
+    assert!(flow.poll_request().is_none(), "the code is sent with no other client");
+    assert_eq!(world.count(Purpose::CodeExchange), 0);
+}
