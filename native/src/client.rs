@@ -319,6 +319,11 @@ impl OAuthClient {
             self.adopt_shared_registrations(&mut flow).await?;
             self.set_dpop_key(&mut flow)?;
             inner.flow = Some(flow);
+        } else if let Some(flow) = inner.flow.as_mut().filter(|f| f.discovery().is_none()) {
+            // Loaded before another user of this server discovered: that result, not a fetch.
+            if let Some(d) = self.opts.cache.get_shared(self.config.server_url.as_str(), now()) {
+                flow.use_discovery(d);
+            }
         }
         inner.flow.as_mut().ok_or_else(|| Error::Usage("flow not loaded".into()))
     }
@@ -363,7 +368,7 @@ impl OAuthClient {
         let drained = crate::drive::drain(
             flow,
             &self.opts.http,
-            &self.opts.cache,
+            (&*self.opts.cache, self.config.server_url.as_str()),
             &crate::drive::no_signer,
             wants_key.then_some(&mut key),
         )
@@ -376,9 +381,7 @@ impl OAuthClient {
         crate::log::refreshes(&self.user, resource, issuer.unwrap_or_default(), &drained.refreshes);
         for event in drained.events {
             match event {
-                FlowEvent::MetadataDiscovered(d) => {
-                    self.opts.cache.put(self.config.server_url.as_str(), d, now());
-                }
+                // In the cache already (crate::drive::drain).
                 FlowEvent::ClientRegistered(reg) => {
                     self.progress(Progress::Registered { client_id: reg.client_id.clone() });
                     self.persist(flow, &reg.issuer).await?;

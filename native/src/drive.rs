@@ -71,17 +71,28 @@ pub(crate) struct Drained {
 /// makes the JWS of a [`SigningRequest`] (machines with a synchronous signer ask for none);
 /// `key` makes and uses the DPoP key of a flow that has none yet (`None`: the flow has a
 /// synchronous [`DpopSigner`] or uses no DPoP). Discovery requests go through `cache`'s
-/// single flight ([`MetadataCache::fetch_once`]).
+/// single flight ([`MetadataCache::fetch_once`]), and a discovery result goes into `cache` under
+/// `server_url` as soon as the machine reports it (`FlowEvent::MetadataDiscovered`), before the
+/// registration and authorization that follow, so that users arriving meanwhile take it.
 pub(crate) async fn drain<M: Machine>(
     machine: &mut M,
     http: &HttpClient,
-    cache: &MetadataCache,
+    (cache, server_url): (&MetadataCache, &str),
     sign: &(dyn Fn(&SigningRequest) -> Result<String, String> + Sync),
     mut key: Option<&mut OnDemandKey>,
 ) -> Drained {
     let mut error: Option<Error> = None;
     let mut denied = None;
     let mut refreshes = Vec::new();
+    let mut events = Vec::new();
+    let mut take_events = |machine: &mut M| {
+        while let Some(event) = machine.poll_event() {
+            if let FlowEvent::MetadataDiscovered(d) = &event {
+                cache.put(server_url, d.clone(), now());
+            }
+            events.push(event);
+        }
+    };
     loop {
         let mut refresh_status = None;
         let result = if let Some(req) = machine.poll_request() {
@@ -139,11 +150,9 @@ pub(crate) async fn drain<M: Machine>(
                 other => Error::Protocol(other),
             });
         }
+        take_events(machine);
     }
-    let mut events = Vec::new();
-    while let Some(event) = machine.poll_event() {
-        events.push(event);
-    }
+    take_events(machine);
     Drained { events, error: denied.map(Error::Egress).or(error), refreshes }
 }
 

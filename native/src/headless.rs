@@ -44,7 +44,7 @@ use mcp_oauth_core::policy::ServerPolicy;
 use mcp_oauth_core::secret::{AccessToken, ClientSecret, GrantAssertion, IdToken};
 use mcp_oauth_core::token::{ClientAssertionSigner, TokenEndpointAuth, TokenSet};
 use mcp_oauth_core::url::EndpointUrl;
-use mcp_oauth_core::{FlowEvent, ResourceDecision, ResourceResponse};
+use mcp_oauth_core::{ResourceDecision, ResourceResponse};
 use tokio::sync::Mutex;
 
 use crate::cache::MetadataCache;
@@ -455,13 +455,10 @@ impl HeadlessClient {
                 None => Err("no signing key is configured".to_owned()),
             },
         };
-        let drained =
-            crate::drive::drain(flow, &self.opts.http, &self.opts.cache, &sign, None).await;
-        for event in drained.events {
-            if let FlowEvent::MetadataDiscovered(d) = event {
-                self.opts.cache.put(flow.config().server_url.as_str(), d, now());
-            }
-        }
+        // Discovery results go into the cache as they come (crate::drive::drain).
+        let server_url = flow.config().server_url.as_str().to_owned();
+        let cache = (&*self.opts.cache, server_url.as_str());
+        let drained = crate::drive::drain(flow, &self.opts.http, cache, &sign, None).await;
         drained.error.map_or(Ok(()), Err)
     }
 

@@ -263,7 +263,12 @@ fn usage_errors_name_what_is_wrong_and_exit_2() {
 /// `--registration-per-user`, each registers their own.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn users_share_one_registration_unless_configured_per_user() {
+    mcp_oauth::http::install_crypto_provider();
     let peers = Peers::start();
+    // The MCP peer fetches the AS metadata once, on its first token check (tests/peers/mcp.mjs):
+    // a bogus token makes it do that now, so that the counts below are this server's alone.
+    let warm = reqwest::Client::new().post(&peers.mcp_url).bearer_auth("warm-up").send().await;
+    assert_eq!(warm.unwrap().status(), 401);
     for (per_user, users, expected) in [(false, 8, 1), (true, 3, 3)] {
         peers.reset_as_stats().await;
         let port = free_port();
@@ -309,6 +314,14 @@ async fn users_share_one_registration_unless_configured_per_user() {
         }
         let stats = peers.as_stats().await;
         assert_eq!(common::count(&stats, "/register"), expected, "per_user={per_user}: {stats}");
+        // Users arriving together on a cold cache: with the shared registration, which lets
+        // them through one at a time, one metadata fetch (flows loaded before the first
+        // discovery take its result, put in the cache before the registration); each on their
+        // own, the requests that overlap make one fetch (native/src/cache.rs single flight).
+        let as_metadata = "/metadata_by_path/~1.well-known~1oauth-authorization-server";
+        let fetches = common::count(&stats, as_metadata);
+        let most = if per_user { users } else { 1 };
+        assert!((1..=most).contains(&fetches), "per_user={per_user}: {fetches}: {stats}");
         let ids = stats["client_ids"].as_object().unwrap();
         assert_eq!(ids.len() as u64, expected, "client ids shown to the AS: {stats}");
     }
