@@ -81,6 +81,11 @@ impl battery::Backend for S3Backend {
     async fn put_raw(&self, name: &str, value: &[u8]) {
         self.0.put(name, value).await;
     }
+
+    /// `<prefix><kind>/<hash>` (native/src/store/s3/mod.rs).
+    fn record_name(kind: &str, hash: &str) -> String {
+        format!("{PREFIX}{kind}/{hash}")
+    }
 }
 
 mod s3_battery {

@@ -76,6 +76,11 @@ impl battery::Backend for RedisBackend {
         let mut conn = self.conn().await;
         let _: () = redis::cmd("SET").arg(name).arg(value).query_async(&mut conn).await.unwrap();
     }
+
+    /// `<prefix><kind>:<hash>`, the default prefix `mcp-oauth:` (native/src/store/redis.rs).
+    fn record_name(kind: &str, hash: &str) -> String {
+        format!("mcp-oauth:{kind}:{hash}")
+    }
 }
 
 impl RedisBackend {

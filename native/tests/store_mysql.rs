@@ -95,6 +95,11 @@ impl battery::Backend for MariadbBackend {
         conn.exec_drop(sql, (value, name)).await.unwrap();
         assert_eq!(conn.affected_rows(), 1, "row {name}");
     }
+
+    /// `<kind>:<hash>` (native/src/store/mysql.rs).
+    fn record_name(kind: &str, hash: &str) -> String {
+        format!("{kind}:{hash}")
+    }
 }
 
 mod mysql_store {

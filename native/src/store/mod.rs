@@ -18,6 +18,8 @@
 //! A store never "repairs" what it cannot read: a tampered or undecryptable entry is an error
 //! that names the file, so tokens are never silently lost or replaced.
 
+#[cfg(any(feature = "redis", feature = "mysql", feature = "s3"))]
+mod expiring;
 mod file;
 mod file_io;
 mod memory;

@@ -56,13 +56,12 @@ use std::time::Duration;
 use mysql_async::prelude::Queryable;
 use mysql_async::{IsolationLevel, Opts, OptsBuilder, Pool, PoolConstraints, TxOpts};
 
+use super::expiring::ExpiringRecords;
 use super::file::sha256_hex;
-use super::reseal::{ResealStore, Resealed};
+use super::pending::corrupt;
+use super::reseal::{reseal_if_same, ResealStore, Resealed};
 use super::seal::{OpenedWith, Sealer, SealingKeys};
-use super::{
-    ConsentLink, ConsentOutcome, PendingRecord, PendingStore, RequestRecord, StoreError,
-    StoreFuture, StoreKey, StoreLock, StoredEntry, TokenStore,
-};
+use super::{StoreError, StoreFuture, StoreKey, StoreLock, StoredEntry, TokenStore};
 
 /// A lock is renewed at most this many times (a holder stuck for longer loses it).
 const MAX_RENEWALS: u32 = 60;
@@ -142,7 +141,7 @@ impl Sql {
     }
 }
 
-/// A [`TokenStore`] and [`PendingStore`] in a MySQL / MariaDB table. Cloning is cheap (one
+/// A [`TokenStore`] and [`super::PendingStore`] in a MySQL / MariaDB table. Cloning is cheap (one
 /// connection pool, reconnecting by itself).
 #[derive(Clone)]
 pub struct MysqlStore {
@@ -191,10 +190,6 @@ pub fn valid_table_name(table: &str) -> bool {
 
 fn ttl_ms(ttl: Duration) -> u64 {
     u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX / 2).clamp(1, u64::MAX / 2)
-}
-
-fn corrupt(what: &str, reason: String) -> StoreError {
-    StoreError::Corrupt { path: what.to_owned(), reason }
 }
 
 fn key_text(key: &StoreKey) -> String {
@@ -361,43 +356,6 @@ impl MysqlStore {
             c.exec_drop(&sql.replace_if_same, (&value, name, old)).await?;
             Ok(c.affected_rows() == 1)
         })
-    }
-
-    /// Writes `plaintext` sealed under `name`, expiring after `ttl`; now and then deletes
-    /// expired rows.
-    async fn put_sealed(
-        &self,
-        name: &str,
-        plaintext: &str,
-        ttl: Duration,
-    ) -> Result<(), StoreError> {
-        let value = self.sealed(name, plaintext)?;
-        let sql = &self.sql;
-        let cleanup = self.expiring_writes.fetch_add(1, Ordering::Relaxed) % 64 == 63;
-        with_conn!(self, |c| {
-            c.exec_drop(&sql.put_ttl, (name, &value, ttl_ms(ttl))).await?;
-            if cleanup {
-                c.query_drop(&sql.cleanup).await?;
-            }
-            Ok(())
-        })
-    }
-
-    /// Reads and deletes `name` in one transaction (single use across replicas), opened.
-    async fn take_sealed(&self, name: &str) -> Result<Option<String>, StoreError> {
-        let sql = &self.sql;
-        let bytes: Option<Vec<u8>> = with_conn!(self, |c| {
-            let mut opts = TxOpts::new();
-            opts.with_isolation_level(IsolationLevel::ReadCommitted);
-            let mut tx = c.start_transaction(opts).await?;
-            let bytes: Option<Vec<u8>> = tx.exec_first(&sql.take, (name,)).await?;
-            if bytes.is_some() {
-                tx.exec_drop(&sql.delete, (name,)).await?;
-            }
-            tx.commit().await?;
-            Ok(bytes)
-        })?;
-        bytes.map(|b| self.opened(name, &b)).transpose()
     }
 
     async fn get(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
@@ -576,111 +534,64 @@ impl ResealStore for MysqlStore {
     }
 
     fn reseal_entry<'a>(&'a self, name: &'a str) -> StoreFuture<'a, Resealed> {
-        Box::pin(async move {
-            for _ in 0..3 {
-                let Some(bytes) = self.get(name).await? else { return Ok(Resealed::Gone) };
-                let (text, with) = match self.opened_with(name, &bytes) {
-                    Ok(opened) => opened,
-                    Err(StoreError::Undecryptable { .. }) => return Ok(Resealed::Unreadable),
-                    Err(e) => return Err(e),
-                };
-                if with == OpenedWith::Current {
-                    return Ok(Resealed::AlreadyCurrent);
-                }
-                if self.replace_if_same(name, &bytes, &text).await? {
-                    return Ok(Resealed::Resealed);
-                }
-                // Written meanwhile: look again.
-            }
-            Err(StoreError::LockLost {
-                key: format!("mysql row {name} (changed while re-sealing)"),
-            })
-        })
+        Box::pin(reseal_if_same(
+            format!("mysql row {name}"),
+            move || async move { Ok(self.get(name).await?.map(|bytes| (bytes, ()))) },
+            |bytes| self.opened_with(name, bytes),
+            move |old, (), text| async move { self.replace_if_same(name, &old, &text).await },
+        ))
     }
 }
 
-impl PendingStore for MysqlStore {
-    fn put_pending<'a>(&'a self, record: &'a PendingRecord, ttl: Duration) -> StoreFuture<'a, ()> {
-        Box::pin(async move {
-            let name =
-                format!("pending:{}", PendingRecord::state_key(record.pending.state.secret()));
-            self.put_sealed(&name, &record.to_json(), ttl).await
-        })
+impl ExpiringRecords for MysqlStore {
+    /// `<kind>:<hash>` (the table is the deployment's own).
+    fn record_name(&self, kind: &str, hashed: &str) -> String {
+        format!("{kind}:{hashed}")
     }
 
-    fn take_pending<'a>(&'a self, state: &'a str) -> StoreFuture<'a, Option<PendingRecord>> {
-        Box::pin(async move {
-            let name = format!("pending:{}", PendingRecord::state_key(state));
-            let Some(text) = self.take_sealed(&name).await? else { return Ok(None) };
-            PendingRecord::from_json(&text).map(Some).map_err(|reason| corrupt(&name, reason))
-        })
-    }
-
-    fn put_outcome<'a>(
+    /// Now and then also deletes expired rows.
+    fn put_sealed<'a>(
         &'a self,
-        state: &'a str,
-        outcome: &'a ConsentOutcome,
+        name: &'a str,
+        text: &'a str,
         ttl: Duration,
     ) -> StoreFuture<'a, ()> {
         Box::pin(async move {
-            let name = format!("outcome:{}", PendingRecord::state_key(state));
-            // Sealed: a failure's message may quote what the callback carried.
-            self.put_sealed(&name, &outcome.to_json(), ttl).await
+            let value = self.sealed(name, text)?;
+            let sql = &self.sql;
+            let cleanup = self.expiring_writes.fetch_add(1, Ordering::Relaxed) % 64 == 63;
+            with_conn!(self, |c| {
+                c.exec_drop(&sql.put_ttl, (name, &value, ttl_ms(ttl))).await?;
+                if cleanup {
+                    c.query_drop(&sql.cleanup).await?;
+                }
+                Ok(())
+            })
         })
     }
 
-    fn outcome<'a>(&'a self, state: &'a str) -> StoreFuture<'a, Option<ConsentOutcome>> {
+    /// Read and deleted in one transaction (`SELECT … FOR UPDATE`), so single use across
+    /// replicas.
+    fn take_sealed<'a>(&'a self, name: &'a str) -> StoreFuture<'a, Option<String>> {
         Box::pin(async move {
-            let name = format!("outcome:{}", PendingRecord::state_key(state));
-            let Some(bytes) = self.get(&name).await? else { return Ok(None) };
-            let text = self.opened(&name, &bytes)?;
-            ConsentOutcome::from_json(&text).map(Some).map_err(|r| corrupt(&name, r))
+            let sql = &self.sql;
+            let bytes: Option<Vec<u8>> = with_conn!(self, |c| {
+                let mut opts = TxOpts::new();
+                opts.with_isolation_level(IsolationLevel::ReadCommitted);
+                let mut tx = c.start_transaction(opts).await?;
+                let bytes: Option<Vec<u8>> = tx.exec_first(&sql.take, (name,)).await?;
+                if bytes.is_some() {
+                    tx.exec_drop(&sql.delete, (name,)).await?;
+                }
+                tx.commit().await?;
+                Ok(bytes)
+            })?;
+            bytes.map(|b| self.opened(name, &b)).transpose()
         })
     }
 
-    fn put_link<'a>(
-        &'a self,
-        id: &'a str,
-        link: &'a ConsentLink,
-        ttl: Duration,
-    ) -> StoreFuture<'a, ()> {
-        Box::pin(async move {
-            let name = format!("link:{}", PendingRecord::state_key(id));
-            self.put_sealed(&name, &link.to_json(), ttl).await
-        })
-    }
-
-    fn take_link<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Option<ConsentLink>> {
-        Box::pin(async move {
-            let name = format!("link:{}", PendingRecord::state_key(id));
-            let Some(text) = self.take_sealed(&name).await? else { return Ok(None) };
-            ConsentLink::from_json(&text).map(Some).map_err(|reason| corrupt(&name, reason))
-        })
-    }
-
-    fn put_result<'a>(
-        &'a self,
-        request_id: &'a str,
-        record: &'a RequestRecord,
-        ttl: Duration,
-    ) -> StoreFuture<'a, ()> {
-        Box::pin(async move {
-            let name = format!("result:{}", RequestRecord::key(&record.user, request_id));
-            self.put_sealed(&name, &record.to_json(), ttl).await
-        })
-    }
-
-    fn result<'a>(
-        &'a self,
-        user: &'a str,
-        request_id: &'a str,
-    ) -> StoreFuture<'a, Option<RequestRecord>> {
-        Box::pin(async move {
-            let name = format!("result:{}", RequestRecord::key(user, request_id));
-            let Some(bytes) = self.get(&name).await? else { return Ok(None) };
-            let text = self.opened(&name, &bytes)?;
-            RequestRecord::from_json(&text).map(Some).map_err(|r| corrupt(&name, r))
-        })
+    fn get_sealed<'a>(&'a self, name: &'a str) -> StoreFuture<'a, Option<String>> {
+        Box::pin(async move { self.get(name).await?.map(|b| self.opened(name, &b)).transpose() })
     }
 }
 

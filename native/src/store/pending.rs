@@ -13,7 +13,7 @@ use std::time::Duration;
 use mcp_oauth_core::authorize::PendingAuthorization;
 use sha2::{Digest, Sha256};
 
-#[cfg(any(feature = "redis", feature = "s3"))]
+#[cfg(any(feature = "redis", feature = "mysql", feature = "s3"))]
 use super::StoreError;
 use super::{RequestRecord, StoreFuture};
 
@@ -189,7 +189,7 @@ pub trait PendingStore: Send + Sync {
     ) -> StoreFuture<'a, Option<RequestRecord>>;
 }
 
-#[cfg(any(feature = "redis", feature = "s3"))]
+#[cfg(any(feature = "redis", feature = "mysql", feature = "s3"))]
 pub(crate) fn corrupt(what: &str, reason: String) -> StoreError {
     StoreError::Corrupt { path: what.to_owned(), reason }
 }

@@ -6,10 +6,14 @@
 //! Keys (under a prefix, `mcp-oauth:` by default):
 //! - `tok:<hex(sha256(user \n resource \n issuer))>`: a sealed [`StoredEntry`];
 //! - `user:<hex(sha256(user))>`: the set of a user's `tok:` keys ([`TokenStore::list`]);
-//! - `pending:<hex(sha256(state))>`: a sealed [`PendingRecord`], with a TTL;
-//! - `outcome:<hex(sha256(state))>`: a sealed [`ConsentOutcome`], with a TTL;
-//! - `link:<hex(sha256(id))>`: a sealed [`ConsentLink`] (it holds the `state`), with a TTL;
-//! - `result:<hex(sha256(user \n request id))>`: a sealed [`RequestRecord`], with a TTL;
+//! - `pending:<hex(sha256(state))>`: a sealed [`PendingRecord`](super::PendingRecord), with a
+//!   TTL;
+//! - `outcome:<hex(sha256(state))>`: a sealed [`ConsentOutcome`](super::ConsentOutcome), with a
+//!   TTL;
+//! - `link:<hex(sha256(id))>`: a sealed [`ConsentLink`](super::ConsentLink) (it holds the
+//!   `state`), with a TTL;
+//! - `result:<hex(sha256(user \n request id))>`: a sealed
+//!   [`RequestRecord`](super::RequestRecord), with a TTL;
 //! - `lock:<hex(...)>`: the refresh lock of a `tok:` key: `SET NX PX` with a random token.
 //!
 //! Refresh across replicas: the client takes the lock, re-reads the entry (another replica may
@@ -29,14 +33,12 @@ use std::sync::Arc;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::AsyncCommands;
 
+use super::expiring::ExpiringRecords;
 use super::file::sha256_hex;
 use super::pending::corrupt;
-use super::reseal::{ResealStore, Resealed};
+use super::reseal::{reseal_if_same, ResealStore, Resealed};
 use super::seal::{OpenedWith, Sealer, SealingKeys};
-use super::{
-    ConsentLink, ConsentOutcome, PendingRecord, PendingStore, RequestRecord, StoreError,
-    StoreFuture, StoreKey, StoreLock, StoredEntry, TokenStore,
-};
+use super::{StoreError, StoreFuture, StoreKey, StoreLock, StoredEntry, TokenStore};
 
 const SAVE_LOCKED: &str = r"
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
@@ -66,7 +68,7 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) 
 return 0
 ";
 
-/// A [`TokenStore`] and [`PendingStore`] in Redis. Cloning is cheap (one multiplexed
+/// A [`TokenStore`] and [`super::PendingStore`] in Redis. Cloning is cheap (one multiplexed
 /// connection, reconnecting by itself).
 #[derive(Clone)]
 pub struct RedisStore {
@@ -217,34 +219,14 @@ impl RedisStore {
         Ok(written == 1)
     }
 
-    /// Writes `plaintext` sealed under `name`, expiring after `ttl`.
-    async fn put_sealed(
-        &self,
-        name: &str,
-        plaintext: &str,
-        ttl: Duration,
-    ) -> Result<(), StoreError> {
-        let value = self.sealed(name, plaintext)?;
+    /// The value of `name`, as stored.
+    async fn get(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
         let mut conn = self.conn.clone();
-        let ttl_ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
-        conn.pset_ex::<_, _, ()>(name, value, ttl_ms).await.map_err(|e| self.unavailable(e))
-    }
-
-    /// Reads and deletes `name` in one step (`GETDEL`: single use across replicas), opened.
-    async fn take_sealed(&self, name: &str) -> Result<Option<String>, StoreError> {
-        let mut conn = self.conn.clone();
-        let bytes: Option<Vec<u8>> = redis::cmd("GETDEL")
-            .arg(name)
-            .query_async(&mut conn)
-            .await
-            .map_err(|e| self.unavailable(e))?;
-        bytes.map(|b| self.opened(name, &b)).transpose()
+        conn.get(name).await.map_err(|e| self.unavailable(e))
     }
 
     async fn read_entry(&self, name: &str) -> Result<Option<(StoreKey, StoredEntry)>, StoreError> {
-        let mut conn = self.conn.clone();
-        let bytes: Option<Vec<u8>> = conn.get(name).await.map_err(|e| self.unavailable(e))?;
-        let Some(bytes) = bytes else { return Ok(None) };
+        let Some(bytes) = self.get(name).await? else { return Ok(None) };
         let (text, with) = self.opened_with(name, &bytes)?;
         let found = StoredEntry::decode(&text, None).map_err(|e| corrupt(name, e.to_string()))?;
         if with == OpenedWith::Previous {
@@ -442,121 +424,49 @@ impl ResealStore for RedisStore {
     }
 
     fn reseal_entry<'a>(&'a self, name: &'a str) -> StoreFuture<'a, Resealed> {
-        Box::pin(async move {
-            for _ in 0..3 {
-                let mut conn = self.conn.clone();
-                let bytes: Option<Vec<u8>> =
-                    conn.get(name).await.map_err(|e| self.unavailable(e))?;
-                let Some(bytes) = bytes else { return Ok(Resealed::Gone) };
-                let (text, with) = match self.opened_with(name, &bytes) {
-                    Ok(opened) => opened,
-                    Err(StoreError::Undecryptable { .. }) => return Ok(Resealed::Unreadable),
-                    Err(e) => return Err(e),
-                };
-                if with == OpenedWith::Current {
-                    return Ok(Resealed::AlreadyCurrent);
-                }
-                if self.replace_if_same(name, &bytes, &text).await? {
-                    return Ok(Resealed::Resealed);
-                }
-                // Written meanwhile: look again.
-            }
-            Err(StoreError::LockLost {
-                key: format!("redis key {name} (changed while re-sealing)"),
-            })
-        })
+        Box::pin(reseal_if_same(
+            format!("redis key {name}"),
+            move || async move { Ok(self.get(name).await?.map(|bytes| (bytes, ()))) },
+            |bytes| self.opened_with(name, bytes),
+            move |old, (), text| async move { self.replace_if_same(name, &old, &text).await },
+        ))
     }
 }
 
-impl PendingStore for RedisStore {
-    fn put_pending<'a>(&'a self, record: &'a PendingRecord, ttl: Duration) -> StoreFuture<'a, ()> {
-        Box::pin(async move {
-            let name = format!(
-                "{}pending:{}",
-                self.prefix,
-                PendingRecord::state_key(record.pending.state.secret())
-            );
-            self.put_sealed(&name, &record.to_json(), ttl).await
-        })
+impl ExpiringRecords for RedisStore {
+    /// `<prefix><kind>:<hash>`.
+    fn record_name(&self, kind: &str, hashed: &str) -> String {
+        format!("{}{kind}:{hashed}", self.prefix)
     }
 
-    fn take_pending<'a>(&'a self, state: &'a str) -> StoreFuture<'a, Option<PendingRecord>> {
-        Box::pin(async move {
-            let name = format!("{}pending:{}", self.prefix, PendingRecord::state_key(state));
-            let Some(text) = self.take_sealed(&name).await? else { return Ok(None) };
-            PendingRecord::from_json(&text).map(Some).map_err(|reason| corrupt(&name, reason))
-        })
-    }
-
-    fn put_outcome<'a>(
+    fn put_sealed<'a>(
         &'a self,
-        state: &'a str,
-        outcome: &'a ConsentOutcome,
+        name: &'a str,
+        text: &'a str,
         ttl: Duration,
     ) -> StoreFuture<'a, ()> {
         Box::pin(async move {
-            let name = format!("{}outcome:{}", self.prefix, PendingRecord::state_key(state));
-            // Sealed: a failure's message may quote what the callback carried.
-            self.put_sealed(&name, &outcome.to_json(), ttl).await
-        })
-    }
-
-    fn outcome<'a>(&'a self, state: &'a str) -> StoreFuture<'a, Option<ConsentOutcome>> {
-        Box::pin(async move {
-            let name = format!("{}outcome:{}", self.prefix, PendingRecord::state_key(state));
+            let value = self.sealed(name, text)?;
             let mut conn = self.conn.clone();
-            let bytes: Option<Vec<u8>> = conn.get(&name).await.map_err(|e| self.unavailable(e))?;
-            let Some(bytes) = bytes else { return Ok(None) };
-            let text = self.opened(&name, &bytes)?;
-            ConsentOutcome::from_json(&text).map(Some).map_err(|r| corrupt(&name, r))
+            let ttl_ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
+            conn.pset_ex::<_, _, ()>(name, value, ttl_ms).await.map_err(|e| self.unavailable(e))
         })
     }
 
-    fn put_link<'a>(
-        &'a self,
-        id: &'a str,
-        link: &'a ConsentLink,
-        ttl: Duration,
-    ) -> StoreFuture<'a, ()> {
+    /// `GETDEL`: read and deleted in one step, so single use across replicas.
+    fn take_sealed<'a>(&'a self, name: &'a str) -> StoreFuture<'a, Option<String>> {
         Box::pin(async move {
-            let name = format!("{}link:{}", self.prefix, PendingRecord::state_key(id));
-            self.put_sealed(&name, &link.to_json(), ttl).await
-        })
-    }
-
-    fn take_link<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Option<ConsentLink>> {
-        Box::pin(async move {
-            let name = format!("{}link:{}", self.prefix, PendingRecord::state_key(id));
-            let Some(text) = self.take_sealed(&name).await? else { return Ok(None) };
-            ConsentLink::from_json(&text).map(Some).map_err(|reason| corrupt(&name, reason))
-        })
-    }
-
-    fn put_result<'a>(
-        &'a self,
-        request_id: &'a str,
-        record: &'a RequestRecord,
-        ttl: Duration,
-    ) -> StoreFuture<'a, ()> {
-        Box::pin(async move {
-            let key = RequestRecord::key(&record.user, request_id);
-            let name = format!("{}result:{key}", self.prefix);
-            self.put_sealed(&name, &record.to_json(), ttl).await
-        })
-    }
-
-    fn result<'a>(
-        &'a self,
-        user: &'a str,
-        request_id: &'a str,
-    ) -> StoreFuture<'a, Option<RequestRecord>> {
-        Box::pin(async move {
-            let name = format!("{}result:{}", self.prefix, RequestRecord::key(user, request_id));
             let mut conn = self.conn.clone();
-            let bytes: Option<Vec<u8>> = conn.get(&name).await.map_err(|e| self.unavailable(e))?;
-            let Some(bytes) = bytes else { return Ok(None) };
-            let text = self.opened(&name, &bytes)?;
-            RequestRecord::from_json(&text).map(Some).map_err(|r| corrupt(&name, r))
+            let bytes: Option<Vec<u8>> = redis::cmd("GETDEL")
+                .arg(name)
+                .query_async(&mut conn)
+                .await
+                .map_err(|e| self.unavailable(e))?;
+            bytes.map(|b| self.opened(name, &b)).transpose()
         })
+    }
+
+    fn get_sealed<'a>(&'a self, name: &'a str) -> StoreFuture<'a, Option<String>> {
+        Box::pin(async move { self.get(name).await?.map(|b| self.opened(name, &b)).transpose() })
     }
 }

@@ -17,6 +17,11 @@
 //! the same keys; (4) the old key is dropped. Entries written during (2) are sealed with the new
 //! key, which every process can open since (1).
 
+#[cfg(any(feature = "redis", feature = "mysql", feature = "s3"))]
+use std::future::Future;
+
+#[cfg(any(feature = "redis", feature = "mysql", feature = "s3"))]
+use super::seal::OpenedWith;
 use super::{StoreError, StoreFuture, TokenStore};
 
 /// What re-sealing one entry did.
@@ -82,4 +87,49 @@ pub async fn reseal_all(store: &dyn ResealStore) -> Result<ResealReport, StoreEr
         }
     }
     Ok(report)
+}
+
+/// What re-sealing an entry comes to, given how it opened: `Ok(text)` when it opened only with
+/// a previous key (its text, to seal again), `Err(Unreadable)` when no key opens it,
+/// `Err(AlreadyCurrent)` when the current key does; any other failure is returned.
+#[cfg(any(feature = "redis", feature = "mysql", feature = "s3"))]
+pub(crate) fn stale_text(
+    opened: Result<(String, OpenedWith), StoreError>,
+) -> Result<Result<String, Resealed>, StoreError> {
+    match opened {
+        Ok((text, OpenedWith::Previous)) => Ok(Ok(text)),
+        Ok((_, OpenedWith::Current)) => Ok(Err(Resealed::AlreadyCurrent)),
+        Err(StoreError::Undecryptable { .. }) => Ok(Err(Resealed::Unreadable)),
+        Err(e) => Err(e),
+    }
+}
+
+/// Re-seals entry `name` by compare-and-set, looking again when it was written meanwhile (three
+/// times at most): `read` gives its bytes and version (`None`: it is gone), `open` opens bytes,
+/// `replace` writes the text sealed with the current key if the entry still holds the version
+/// read (`false`: it did not). An entry that keeps changing is [`StoreError::LockLost`] naming
+/// `what` (`redis key <name>` ...).
+#[cfg(any(feature = "redis", feature = "mysql", feature = "s3"))]
+pub(crate) async fn reseal_if_same<V, R, W>(
+    what: String,
+    mut read: impl FnMut() -> R,
+    open: impl Fn(&[u8]) -> Result<(String, OpenedWith), StoreError>,
+    mut replace: impl FnMut(Vec<u8>, V, String) -> W,
+) -> Result<Resealed, StoreError>
+where
+    R: Future<Output = Result<Option<(Vec<u8>, V)>, StoreError>>,
+    W: Future<Output = Result<bool, StoreError>>,
+{
+    for _ in 0..3 {
+        let Some((bytes, version)) = read().await? else { return Ok(Resealed::Gone) };
+        let text = match stale_text(open(&bytes))? {
+            Ok(text) => text,
+            Err(done) => return Ok(done),
+        };
+        if replace(bytes, version, text).await? {
+            return Ok(Resealed::Resealed);
+        }
+        // Written meanwhile: look again.
+    }
+    Err(StoreError::LockLost { key: format!("{what} (changed while re-sealing)") })
 }

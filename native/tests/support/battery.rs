@@ -71,6 +71,10 @@ pub trait Backend: Sized + Send + Sync + 'static {
 
     /// Overwrites the raw value of record `name` (as [`Backend::raw`] names it) with `value`.
     async fn put_raw(&self, name: &str, value: &[u8]);
+
+    /// The documented name (as [`Backend::raw`] names it) of the record of `kind` (`pending`,
+    /// `outcome`, `link`, `result`) whose key hashes to `hash`.
+    fn record_name(kind: &str, hash: &str) -> String;
 }
 
 /// Defines the battery's tests for one backend type, in the module where it is invoked.
@@ -119,6 +123,12 @@ macro_rules! store_battery {
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
         async fn request_results_are_shared_per_user_sealed_and_expire() {
             $crate::battery::request_results::<$backend>().await;
+        }
+
+        /// See `battery::record_names`.
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn records_are_named_by_kind_and_hashed_key() {
+            $crate::battery::record_names::<$backend>().await;
         }
     };
 }
@@ -628,6 +638,57 @@ pub async fn request_results<B: Backend>() {
     );
     tokio::time::sleep(Duration::from_millis(2000)).await;
     assert_eq!(b.result("Alice", request_id).await.unwrap(), None, "expired after its TTL");
+}
+
+/// A pending record, an outcome, a consent link and a request record are stored under the
+/// names the store documents ([`Backend::record_name`]: the kind and the SHA-256 of the key),
+/// which other replicas, of this version or another, read; a taken record's name is gone.
+pub async fn record_names<B: Backend>() {
+    use mcp_oauth::store::{ConsentLink, ConsentOutcome, RequestRecord, RequestStatus};
+    let backend = B::start(false).await;
+    let store = backend.connect().await;
+    let ttl = Duration::from_secs(60);
+    let (state, link_id, request_id) = ("state-of-names", "link-of-names", "request-of-names");
+    let pending = test_pending(state);
+    store.put_pending(&pending, ttl).await.unwrap();
+    store.put_outcome(state, &ConsentOutcome::Authorized, ttl).await.unwrap();
+    let link = ConsentLink {
+        state: state.into(),
+        user: "Alice".into(),
+        authorization_url: "http://127.0.0.1:8/auth?x".into(),
+    };
+    store.put_link(link_id, &link, ttl).await.unwrap();
+    let result = RequestRecord {
+        user: "Alice".into(),
+        status: RequestStatus::Waiting { state: state.into() },
+    };
+    store.put_result(request_id, &result, ttl).await.unwrap();
+
+    let names = |raw: Vec<(String, Vec<u8>)>| {
+        let mut names: Vec<String> = raw.into_iter().map(|(name, _)| name).collect();
+        names.sort();
+        names
+    };
+    let (pending_name, link_name) = (
+        B::record_name("pending", &PendingRecord::state_key(state)),
+        B::record_name("link", &PendingRecord::state_key(link_id)),
+    );
+    let mut expected = vec![
+        pending_name.clone(),
+        B::record_name("outcome", &PendingRecord::state_key(state)),
+        link_name.clone(),
+        B::record_name("result", &RequestRecord::key("Alice", request_id)),
+    ];
+    expected.sort();
+    assert_eq!(names(backend.raw().await), expected);
+
+    let other = backend.connect().await;
+    assert_eq!(other.take_pending(state).await.unwrap(), Some(pending));
+    assert_eq!(other.take_link(link_id).await.unwrap(), Some(link));
+    assert_eq!(other.outcome(state).await.unwrap(), Some(ConsentOutcome::Authorized));
+    assert_eq!(other.result("Alice", request_id).await.unwrap(), Some(result));
+    expected.retain(|name| *name != pending_name && *name != link_name);
+    assert_eq!(names(backend.raw().await), expected, "taken records are gone");
 }
 
 fn rotation_entry(user: &str) -> StoredEntry {

@@ -8,10 +8,12 @@
 //! - `tok/<hex(sha256(user))>/<hex(sha256(user \n resource \n issuer))>`: a sealed
 //!   [`StoredEntry`]; [`TokenStore::list`] lists the user's folder;
 //! - `pending/<hex(sha256(state))>`, `outcome/…`, `link/<hex(sha256(id))>`: a sealed
-//!   [`PendingRecord`], [`ConsentOutcome`] or [`ConsentLink`] with its expiry time inside the
-//!   sealed value (S3 has no per-object TTL): an expired object reads as absent and is deleted
-//!   when seen (a bucket lifecycle rule on `pending/`, `outcome/`, `link/`, `result/` can sweep
-//!   the rest); `result/<hex(sha256(user \n request id))>`: a [`RequestRecord`] likewise;
+//!   [`PendingRecord`](super::PendingRecord), [`ConsentOutcome`](super::ConsentOutcome) or
+//!   [`ConsentLink`](super::ConsentLink) with its expiry time inside the sealed value (S3 has no
+//!   per-object TTL): an expired object reads as absent and is deleted when seen (a bucket
+//!   lifecycle rule on `pending/`, `outcome/`, `link/`, `result/` can sweep the rest);
+//!   `result/<hex(sha256(user \n request id))>`: a [`RequestRecord`](super::RequestRecord)
+//!   likewise;
 //! - `lock/<hex(sha256(user \n resource \n issuer))>`: the refresh lock of an entry: the holder's
 //!   random token and expiry, sealed.
 //!
@@ -57,14 +59,12 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 pub use client::S3Credentials;
 use client::{Client, Condition, Outcome};
 
+use super::expiring::ExpiringRecords;
 use super::file::sha256_hex;
 use super::pending::corrupt;
-use super::reseal::{ResealStore, Resealed};
+use super::reseal::{reseal_if_same, stale_text, ResealStore, Resealed};
 use super::seal::{OpenedWith, Sealer, SealingKeys};
-use super::{
-    ConsentLink, ConsentOutcome, PendingRecord, PendingStore, RequestRecord, StoreError,
-    StoreFuture, StoreKey, StoreLock, StoredEntry, TokenStore,
-};
+use super::{StoreError, StoreFuture, StoreKey, StoreLock, StoredEntry, TokenStore};
 
 /// A lock is renewed at most this many times (a holder stuck for longer loses it).
 const MAX_RENEWALS: u32 = 60;
@@ -126,7 +126,7 @@ impl S3Config {
     }
 }
 
-/// A [`TokenStore`] and [`PendingStore`] in an S3 bucket. Cloning is cheap (one connection
+/// A [`TokenStore`] and [`super::PendingStore`] in an S3 bucket. Cloning is cheap (one connection
 /// pool).
 #[derive(Clone)]
 pub struct S3Store {
@@ -235,10 +235,6 @@ impl S3Store {
         format!("{}lock/{}", self.prefix, Self::entry_id(key))
     }
 
-    fn pending_name(&self, kind: &str, secret: &str) -> String {
-        format!("{}{kind}/{}", self.prefix, PendingRecord::state_key(secret))
-    }
-
     fn sealed(&self, name: &str, plaintext: &str) -> Result<Vec<u8>, StoreError> {
         self.sealer
             .seal(name.as_bytes(), plaintext.as_bytes())
@@ -278,19 +274,6 @@ impl S3Store {
         }
     }
 
-    /// Writes `plaintext` sealed under `name`, expiring after `ttl`.
-    async fn put_expiring(
-        &self,
-        name: &str,
-        plaintext: &str,
-        ttl: Duration,
-    ) -> Result<(), StoreError> {
-        let value =
-            self.sealed(name, &format!("{}\n{plaintext}", now_ms().saturating_add(ms(ttl))))?;
-        self.put(name, value, Condition::None).await?;
-        Ok(())
-    }
-
     /// Opens an expiring value: its text, or `None` when expired.
     fn open_expiring(&self, name: &str, bytes: &[u8]) -> Result<Option<String>, StoreError> {
         let text = self.opened(name, bytes)?;
@@ -312,19 +295,6 @@ impl S3Store {
                 Ok(None)
             }
         }
-    }
-
-    /// Takes `name` once across replicas: the replica whose tombstone write (`If-Match` on
-    /// the ETag it read) succeeds has it; then the object is deleted.
-    async fn take_expiring(&self, name: &str) -> Result<Option<String>, StoreError> {
-        let Some((text, tag)) = self.read_expiring(name).await? else { return Ok(None) };
-        let tombstone = self.sealed(name, "0\n")?;
-        let Some(dead) = self.put(name, tombstone, Condition::Matches(&tag)).await? else {
-            return Ok(None);
-        };
-        // Best effort: a tombstone left behind reads as expired.
-        let _ = self.client.delete(name, Some(&dead)).await;
-        Ok(Some(text))
     }
 
     async fn read_entry(&self, name: &str) -> Result<Option<(StoreKey, StoredEntry)>, StoreError> {
@@ -553,14 +523,10 @@ impl ResealStore for S3Store {
     fn reseal_entry<'a>(&'a self, name: &'a str) -> StoreFuture<'a, Resealed> {
         Box::pin(async move {
             let Some((bytes, _)) = self.get(name).await? else { return Ok(Resealed::Gone) };
-            let (text, with) = match self.opened_with(name, &bytes) {
-                Ok(opened) => opened,
-                Err(StoreError::Undecryptable { .. }) => return Ok(Resealed::Unreadable),
-                Err(e) => return Err(e),
+            let text = match stale_text(self.opened_with(name, &bytes))? {
+                Ok(text) => text,
+                Err(done) => return Ok(done),
             };
-            if with == OpenedWith::Current {
-                return Ok(Resealed::AlreadyCurrent);
-            }
             let (key, _) =
                 StoredEntry::decode(&text, None).map_err(|e| corrupt(name, e.to_string()))?;
             if self.entry_name(&key) != name {
@@ -569,27 +535,16 @@ impl ResealStore for S3Store {
             let Some(lock) = self.lock(&key, RESEAL_LOCK_TTL).await? else {
                 return Err(corrupt(name, "no refresh lock".into()));
             };
-            let result = async {
-                for _ in 0..3 {
-                    let Some((bytes, tag)) = self.get(name).await? else {
-                        return Ok(Resealed::Gone);
-                    };
-                    let (text, with) = match self.opened_with(name, &bytes) {
-                        Ok(opened) => opened,
-                        Err(StoreError::Undecryptable { .. }) => return Ok(Resealed::Unreadable),
-                        Err(e) => return Err(e),
-                    };
-                    if with == OpenedWith::Current {
-                        return Ok(Resealed::AlreadyCurrent);
-                    }
+            // Written meanwhile (a save without the lock): looked at again.
+            let result = reseal_if_same(
+                name.to_owned(),
+                || self.get(name),
+                |bytes| self.opened_with(name, bytes),
+                |_, tag, text| async move {
                     let value = self.sealed(name, &text)?;
-                    if self.put(name, value, Condition::Matches(&tag)).await?.is_some() {
-                        return Ok(Resealed::Resealed);
-                    }
-                    // Written meanwhile (a save without the lock): look again.
-                }
-                Err(StoreError::LockLost { key: format!("{name} (changed while re-sealing)") })
-            }
+                    Ok(self.put(name, value, Condition::Matches(&tag)).await?.is_some())
+                },
+            )
             .await;
             let unlocked = self.unlock(&lock).await;
             let resealed = result?;
@@ -599,85 +554,43 @@ impl ResealStore for S3Store {
     }
 }
 
-impl PendingStore for S3Store {
-    fn put_pending<'a>(&'a self, record: &'a PendingRecord, ttl: Duration) -> StoreFuture<'a, ()> {
-        Box::pin(async move {
-            let name = self.pending_name("pending", record.pending.state.secret());
-            self.put_expiring(&name, &record.to_json(), ttl).await
-        })
+impl ExpiringRecords for S3Store {
+    /// `<prefix><kind>/<hash>`.
+    fn record_name(&self, kind: &str, hashed: &str) -> String {
+        format!("{}{kind}/{hashed}", self.prefix)
     }
 
-    fn take_pending<'a>(&'a self, state: &'a str) -> StoreFuture<'a, Option<PendingRecord>> {
-        Box::pin(async move {
-            let name = self.pending_name("pending", state);
-            let Some(text) = self.take_expiring(&name).await? else { return Ok(None) };
-            PendingRecord::from_json(&text).map(Some).map_err(|reason| corrupt(&name, reason))
-        })
-    }
-
-    fn put_outcome<'a>(
+    /// The expiry time goes inside the sealed value: `<expires ms>\n<text>`.
+    fn put_sealed<'a>(
         &'a self,
-        state: &'a str,
-        outcome: &'a ConsentOutcome,
+        name: &'a str,
+        text: &'a str,
         ttl: Duration,
     ) -> StoreFuture<'a, ()> {
         Box::pin(async move {
-            let name = self.pending_name("outcome", state);
-            // Sealed: a failure's message may quote what the callback carried.
-            self.put_expiring(&name, &outcome.to_json(), ttl).await
+            let expires = now_ms().saturating_add(ms(ttl));
+            let value = self.sealed(name, &format!("{expires}\n{text}"))?;
+            self.put(name, value, Condition::None).await?;
+            Ok(())
         })
     }
 
-    fn outcome<'a>(&'a self, state: &'a str) -> StoreFuture<'a, Option<ConsentOutcome>> {
+    /// The replica whose tombstone write (`If-Match` on the ETag it read) succeeds has it; then
+    /// the object is deleted.
+    fn take_sealed<'a>(&'a self, name: &'a str) -> StoreFuture<'a, Option<String>> {
         Box::pin(async move {
-            let name = self.pending_name("outcome", state);
-            let Some((text, _)) = self.read_expiring(&name).await? else { return Ok(None) };
-            ConsentOutcome::from_json(&text).map(Some).map_err(|r| corrupt(&name, r))
+            let Some((text, tag)) = self.read_expiring(name).await? else { return Ok(None) };
+            let tombstone = self.sealed(name, "0\n")?;
+            let Some(dead) = self.put(name, tombstone, Condition::Matches(&tag)).await? else {
+                return Ok(None);
+            };
+            // Best effort: a tombstone left behind reads as expired.
+            let _ = self.client.delete(name, Some(&dead)).await;
+            Ok(Some(text))
         })
     }
 
-    fn put_link<'a>(
-        &'a self,
-        id: &'a str,
-        link: &'a ConsentLink,
-        ttl: Duration,
-    ) -> StoreFuture<'a, ()> {
-        Box::pin(async move {
-            let name = self.pending_name("link", id);
-            self.put_expiring(&name, &link.to_json(), ttl).await
-        })
-    }
-
-    fn take_link<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Option<ConsentLink>> {
-        Box::pin(async move {
-            let name = self.pending_name("link", id);
-            let Some(text) = self.take_expiring(&name).await? else { return Ok(None) };
-            ConsentLink::from_json(&text).map(Some).map_err(|reason| corrupt(&name, reason))
-        })
-    }
-
-    fn put_result<'a>(
-        &'a self,
-        request_id: &'a str,
-        record: &'a RequestRecord,
-        ttl: Duration,
-    ) -> StoreFuture<'a, ()> {
-        Box::pin(async move {
-            let key = RequestRecord::key(&record.user, request_id);
-            let name = format!("{}result/{key}", self.prefix);
-            self.put_expiring(&name, &record.to_json(), ttl).await
-        })
-    }
-
-    fn result<'a>(
-        &'a self,
-        user: &'a str,
-        request_id: &'a str,
-    ) -> StoreFuture<'a, Option<RequestRecord>> {
-        Box::pin(async move {
-            let name = format!("{}result/{}", self.prefix, RequestRecord::key(user, request_id));
-            let Some((text, _)) = self.read_expiring(&name).await? else { return Ok(None) };
-            RequestRecord::from_json(&text).map(Some).map_err(|r| corrupt(&name, r))
-        })
+    fn get_sealed<'a>(&'a self, name: &'a str) -> StoreFuture<'a, Option<String>> {
+        Box::pin(async move { Ok(self.read_expiring(name).await?.map(|(text, _)| text)) })
     }
 }
