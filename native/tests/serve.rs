@@ -177,22 +177,8 @@ async fn a_consent_pending_at_sigterm_is_completed_by_the_restarted_server() {
     let redirect = format!("http://127.0.0.1:{port}/auth/redirect");
     let key = "ef".repeat(32);
     let demo = format!("demo={}", peers.mcp_url);
-    let args = [
-        "--mcp",
-        &demo,
-        "--redirect-uri",
-        &redirect,
-        "--redis",
-        &redis.url(),
-        "--egress-allow",
-        "127.0.0.0/8",
-        "--jwt-hs256-secret",
-        JWT,
-        "--jwt-issuer",
-        JWT_ISSUER,
-        "--jwt-audience",
-        JWT_AUDIENCE,
-    ];
+    let redis_url = redis.url();
+    let args = [&jwt_server(&demo, &redirect)[..], &["--redis", &redis_url]].concat();
     let env = [("MCP_OAUTH_SESSION_SECRET", SECRET), ("MCP_OAUTH_STORE_KEY", key.as_str())];
     let first = Serve::start(&args, &env);
     mcp_oauth::http::install_crypto_provider();
@@ -274,20 +260,7 @@ async fn users_share_one_registration_unless_configured_per_user() {
         let port = free_port();
         let redirect = format!("http://127.0.0.1:{port}/auth/redirect");
         let demo = format!("demo={}", peers.mcp_url);
-        let mut args = vec![
-            "--mcp",
-            &demo,
-            "--redirect-uri",
-            &redirect,
-            "--egress-allow",
-            "127.0.0.0/8",
-            "--jwt-hs256-secret",
-            JWT,
-            "--jwt-issuer",
-            JWT_ISSUER,
-            "--jwt-audience",
-            JWT_AUDIENCE,
-        ];
+        let mut args = jwt_server(&demo, &redirect);
         if per_user {
             args.push("--registration-per-user");
         }
@@ -331,23 +304,7 @@ async fn users_share_one_registration_unless_configured_per_user() {
 /// users have one) or is too long is refused before anything is stored.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn user_ids_with_control_characters_are_refused() {
-    let serve = Serve::start(
-        &[
-            "--mcp",
-            "demo=http://127.0.0.1:9/mcp",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            "0",
-            "--jwt-hs256-secret",
-            JWT,
-            "--jwt-issuer",
-            JWT_ISSUER,
-            "--jwt-audience",
-            JWT_AUDIENCE,
-        ],
-        &[("MCP_OAUTH_SESSION_SECRET", SECRET)],
-    );
+    let serve = Serve::start(&unreachable_jwt_server(), &[("MCP_OAUTH_SESSION_SECRET", SECRET)]);
     mcp_oauth::http::install_crypto_provider();
     for user in ["\u{0}registrations", "line\nbreak", &"x".repeat(257)] {
         let auth = Auth::Bearer(jwt(user, 600, JWT.as_bytes()));
@@ -362,6 +319,27 @@ async fn user_ids_with_control_characters_are_refused() {
 }
 
 /// The query parameter `name` of `url`.
+/// Users identified by HS256 bearer JWTs.
+const JWT_ARGS: [&str; 6] =
+    ["--jwt-hs256-secret", JWT, "--jwt-issuer", JWT_ISSUER, "--jwt-audience", JWT_AUDIENCE];
+
+/// The options of a server in front of the peers (`demo` = `demo=<MCP URL>`) that identifies
+/// users by bearer JWTs and may fetch from loopback addresses.
+fn jwt_server<'a>(demo: &'a str, redirect: &'a str) -> Vec<&'a str> {
+    let mut args = vec!["--mcp", demo, "--redirect-uri", redirect, "--egress-allow", "127.0.0.0/8"];
+    args.extend(JWT_ARGS);
+    args
+}
+
+/// The options of a server on a free port whose MCP server is unreachable, identifying users
+/// by bearer JWTs.
+fn unreachable_jwt_server() -> Vec<&'static str> {
+    let mut args =
+        vec!["--mcp", "demo=http://127.0.0.1:9/mcp", "--host", "127.0.0.1", "--port", "0"];
+    args.extend(JWT_ARGS);
+    args
+}
+
 fn query_param(url: &str, name: &str) -> String {
     let parsed = reqwest::Url::parse(url).unwrap();
     let found = parsed.query_pairs().find(|(k, _)| k == name).map(|(_, v)| v.into_owned());
@@ -380,24 +358,9 @@ async fn json_logs_name_the_user_and_server_and_no_secret() {
     let redirect = format!("http://127.0.0.1:{port}/auth/redirect");
     let key = "9a".repeat(32);
     let demo = format!("demo={}", peers.mcp_url);
-    let args = [
-        "--mcp",
-        &demo,
-        "--redirect-uri",
-        &redirect,
-        "--redis",
-        &redis.url(),
-        "--egress-allow",
-        "127.0.0.0/8",
-        "--jwt-hs256-secret",
-        JWT,
-        "--jwt-issuer",
-        JWT_ISSUER,
-        "--jwt-audience",
-        JWT_AUDIENCE,
-        "--log-format",
-        "json",
-    ];
+    let redis_url = redis.url();
+    let with = ["--redis", redis_url.as_str(), "--log-format", "json"];
+    let args = [&jwt_server(&demo, &redirect)[..], &with].concat();
     let env = [
         ("MCP_OAUTH_SESSION_SECRET", SECRET),
         ("MCP_OAUTH_STORE_KEY", key.as_str()),
@@ -527,20 +490,7 @@ async fn public_url_for_the_websocket_origin_and_the_consent_links() {
     let public = "https://chat.example.test";
     let port = free_port();
     let redirect = format!("http://127.0.0.1:{port}/auth/redirect");
-    let mut args = vec![
-        "--mcp",
-        &demo,
-        "--redirect-uri",
-        &redirect,
-        "--egress-allow",
-        "127.0.0.0/8",
-        "--jwt-hs256-secret",
-        JWT,
-        "--jwt-issuer",
-        JWT_ISSUER,
-        "--jwt-audience",
-        JWT_AUDIENCE,
-    ];
+    let mut args = jwt_server(&demo, &redirect);
     let plain = Serve::start(&args, &[("MCP_OAUTH_SESSION_SECRET", SECRET)]);
     let token = jwt("Alice", 600, JWT.as_bytes());
     let rewritten = "10.0.0.7:8080";
@@ -583,23 +533,7 @@ async fn public_url_for_the_websocket_origin_and_the_consent_links() {
 /// WebSocket request without the upgrade (400).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_error_response_is_json_with_a_code() {
-    let serve = Serve::start(
-        &[
-            "--mcp",
-            "demo=http://127.0.0.1:9/mcp",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            "0",
-            "--jwt-hs256-secret",
-            JWT,
-            "--jwt-issuer",
-            JWT_ISSUER,
-            "--jwt-audience",
-            JWT_AUDIENCE,
-        ],
-        &[("MCP_OAUTH_SESSION_SECRET", SECRET)],
-    );
+    let serve = Serve::start(&unreachable_jwt_server(), &[("MCP_OAUTH_SESSION_SECRET", SECRET)]);
     mcp_oauth::http::install_crypto_provider();
     let client = reqwest::Client::new();
     let token = jwt("Alice", 600, JWT.as_bytes());

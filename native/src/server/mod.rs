@@ -743,15 +743,7 @@ async fn perform(
                 conn
             }
         };
-        let result = match action {
-            Action::ListTools => conn.list_tools().await.map(|tools| {
-                serde_json::json!({ "tools": serde_json::to_value(tools).unwrap_or_default() })
-            }),
-            Action::CallTool { tool, arguments } => conn
-                .call_tool(tool, arguments.clone())
-                .await
-                .map(|r| serde_json::to_value(r).unwrap_or_default()),
-        };
+        let result = run_action(&conn, action).await;
         match result {
             Ok(value) => {
                 *mcp = Some(Box::new(conn));
@@ -769,4 +761,17 @@ async fn perform(
         }
     }
     Err(Error::Mcp("the MCP connection failed twice".into()))
+}
+
+/// Runs `action` over an open MCP connection; the answer as JSON.
+async fn run_action(conn: &McpSession, action: &Action) -> Result<serde_json::Value, Error> {
+    match action {
+        Action::ListTools => conn.list_tools().await.map(
+            |tools| serde_json::json!({ "tools": serde_json::to_value(tools).unwrap_or_default() }),
+        ),
+        Action::CallTool { tool, arguments } => conn
+            .call_tool(tool, arguments.clone())
+            .await
+            .map(|r| serde_json::to_value(r).unwrap_or_default()),
+    }
 }

@@ -56,15 +56,7 @@ impl SessionWithoutAuth {
                 Some(conn) => *conn,
                 None => McpSession::connect_target(&self.target, None, false, http.clone()).await?,
             };
-            let result = match action {
-                Action::ListTools => conn.list_tools().await.map(|tools| {
-                    serde_json::json!({ "tools": serde_json::to_value(tools).unwrap_or_default() })
-                }),
-                Action::CallTool { tool, arguments } => conn
-                    .call_tool(tool, arguments.clone())
-                    .await
-                    .map(|r| serde_json::to_value(r).unwrap_or_default()),
-            };
+            let result = super::run_action(&conn, action).await;
             match result {
                 Ok(value) => {
                     *mcp = Some(Box::new(conn));
