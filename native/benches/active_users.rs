@@ -37,6 +37,27 @@ fn env_usize(name: &str, default: usize) -> usize {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }
 
+/// CPU seconds (user + system) a process has used so far, from /proc/PID/stat (`self` for this
+/// one): fields 14 and 15, in clock ticks of 1/100 s (Linux's USER_HZ).
+fn cpu_secs(pid: &str) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // The command name (field 2) is in parentheses and may hold spaces: count after it.
+    let rest = &stat[stat.rfind(')').unwrap() + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+    ticks as f64 / 100.0
+}
+
+/// CPU seconds of: serve, the authorization server, the MCP server, this bench (the users).
+fn cpu_split(serve: u32, peers: &common::Peers) -> [f64; 4] {
+    [
+        cpu_secs(&serve.to_string()),
+        cpu_secs(&peers.auth.pid().to_string()),
+        cpu_secs(&peers.mcp.pid().to_string()),
+        cpu_secs("self"),
+    ]
+}
+
 fn rss_kib(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
     let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
@@ -105,9 +126,10 @@ fn main() {
 
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     mcp_oauth::http::install_crypto_provider();
-    let (before, after, took, registrations, failed) = rt.block_on(async {
+    let (before, after, took, registrations, failed, cpu) = rt.block_on(async {
         user(base.clone(), redirect.clone(), "warmup".into(), 2).await;
         let before = rss_kib(pid);
+        let cpu_before = cpu_split(pid, &peers);
         let started = Instant::now();
         let sem = Arc::new(tokio::sync::Semaphore::new(concurrency));
         let mut tasks = Vec::new();
@@ -127,11 +149,13 @@ fn main() {
             failed.1 = failed.1.or(first);
         }
         let took = started.elapsed();
+        let cpu_after = cpu_split(pid, &peers);
+        let cpu: Vec<f64> = cpu_after.iter().zip(cpu_before).map(|(a, b)| a - b).collect();
         // Let the allocator settle.
         tokio::time::sleep(std::time::Duration::from_millis(500)).await;
         let stats = peers.as_stats().await;
         let counts = (common::count(&stats, "/register"), common::count(&stats, "/metadata"));
-        (before, rss_kib(pid), took, counts, failed)
+        (before, rss_kib(pid), took, counts, failed, cpu)
     });
     common::stop(&mut server.0);
     let per_user = (after.saturating_sub(before)) as f64 / users as f64;
@@ -151,4 +175,13 @@ fn main() {
         took.as_secs_f64(),
         took.as_secs_f64() * 1000.0 / users as f64
     );
+    let calls_total = (users * calls) as f64;
+    println!("  CPU seconds in that time (user + system; per tool call in ms):");
+    for (name, secs) in
+        ["serve", "authorization server (peer)", "MCP server (peer)", "bench (the users)"]
+            .iter()
+            .zip(&cpu)
+    {
+        println!("    {name}: {secs:.1} s ({:.2} ms)", secs * 1000.0 / calls_total);
+    }
 }

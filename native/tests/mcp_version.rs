@@ -135,7 +135,7 @@ async fn default_peer_stateless_and_stateful() {
     eprintln!("default peer stats: {stats}");
     drop(peers);
 
-    // With sessions: the session id and the header on every later request, GET stream included.
+    // With sessions: the session id and the header on every later request, the DELETE included.
     let peers = Peers::start_with(&[], &[("MCP_STATEFUL", "1".into())]);
     let out = cli_tools_list(&peers);
     assert!(out.status.success(), "stderr: {}", text(&out.stderr));

@@ -11,7 +11,7 @@ import {
 } from 'jose';
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
-import { isInitializeRequest } from '@modelcontextprotocol/sdk/types.js';
+import { EmptyResultSchema, isInitializeRequest } from '@modelcontextprotocol/sdk/types.js';
 import * as z from 'zod';
 
 console.log = console.error;
@@ -278,7 +278,8 @@ app.get('/__stats', (_req, res) => res.json(stats));
 // Test knobs: `authorization_server` moves the resource to another authorization server (its
 // metadata names it, tokens are checked with it); `prm_failures` answers that many next
 // metadata requests 503 (a transient failure); `reject_next` refuses that many next requests
-// that carry a token with 401 invalid_token (as if it were revoked).
+// that carry a token with 401 invalid_token (as if it were revoked); `forget_sessions: true`
+// ends every session (MCP_STATEFUL=1: their next request gets 404, as after a server restart).
 let prmFailures = 0;
 let rejectNext = 0;
 app.post('/__config', express.json(), (req, res) => {
@@ -290,6 +291,10 @@ app.post('/__config', express.json(), (req, res) => {
     asIssuer = body.authorization_server;
     asMetadata = undefined;
     jwks = undefined;
+  }
+  if (body.forget_sessions === true) {
+    for (const t of [...sessions.values()]) t.close().catch(() => {});
+    sessions.clear();
   }
   for (const [name, apply] of [['prm_failures', (n) => { prmFailures = n; }], ['reject_next', (n) => { rejectNext = n; }]]) {
     if (body[name] === undefined) continue;
@@ -458,6 +463,16 @@ function buildServer() {
       return { ...text(`missing scope ${ADMIN_SCOPE}`), isError: true };
     }
     return text(`admin operation done for ${extra.authInfo?.extra?.sub ?? 'anonymous'}`);
+  });
+  // A server request in the middle of a call: the ping travels on the call's response stream
+  // and the client's answer comes back as a POST of its own (needs MCP_STATEFUL=1, where that
+  // POST reaches the same server).
+  server.registerTool('ping_client', {
+    description: 'Pings the client during the call, then answers',
+  }, async (extra) => {
+    bump(stats.tool_calls, 'ping_client');
+    await extra.sendRequest({ method: 'ping' }, EmptyResultSchema, { timeout: 10000 });
+    return text('the client answered the ping');
   });
   return server;
 }

@@ -1,24 +1,23 @@
-//! The MCP transport: rmcp (the official Rust MCP SDK) over streamable HTTP, with this crate's
-//! authorization plugged into rmcp's HTTP layer. [`AuthorizedHttpClient`] implements rmcp's
-//! `StreamableHttpClient` by delegating to rmcp's reqwest client and adding the bearer token.
-//! Every answer goes to the core's decision (core/src/flow/resource.rs, through
-//! [`OAuthClient::handle_resource_response`]): pass it through, or retry after what the core
-//! ran (a refresh, an authorization, a step-up), or fail with the core's error.
+//! The MCP transport. Streamable HTTP goes through [`AuthorizedHttpClient`], which implements
+//! rmcp's `StreamableHttpClient` by delegating to rmcp's reqwest client and adding the bearer
+//! token; a session over it is a [`HttpSession`]: one POST per MCP request, no running service
+//! (module `requests` says why: memory per open session in the multi-user server). stdio and the old SSE transport run rmcp's service. Every HTTP answer goes to the
+//! core's decision (core/src/flow/resource.rs, through [`OAuthClient::handle_resource_response`]):
+//! pass it through, or retry after what the core ran (a refresh, an authorization, a step-up), or
+//! fail with the core's error.
 //!
 //! Protocol versions (MCP lifecycle: version negotiation; streamable HTTP: protocol version
 //! header). The client starts with `initialize`, proposing [`PROPOSED_VERSION`], and sends
 //! `MCP-Protocol-Version` on every HTTP request: on `initialize` the proposed version (added here,
-//! [`with_protocol_version`]: rmcp adds none on its first request), afterwards the version the
-//! server answered (rmcp adds it to every later request, the `initialized` notification, the GET
-//! stream and the DELETE included). An answer outside [`SUPPORTED_VERSIONS`] ends the connection
-//! ([`check_negotiated`]). Sessions and the GET stream are optional: rmcp opens the GET stream and
-//! sends DELETE only when the server gave an `Mcp-Session-Id`, and accepts a server that gives
-//! none (stateless), as 2026-07-28 servers are.
+//! [`with_protocol_version`]), afterwards the version the server answered (the `initialized`
+//! notification and the DELETE included). An answer outside [`SUPPORTED_VERSIONS`] ends the
+//! connection ([`check_negotiated`]). Sessions are optional: the session id goes on every request
+//! when the server gave one, and a server that gives none (stateless, as 2026-07-28 servers are)
+//! is accepted.
 //!
-//! Why this stays in our HTTP layer under rmcp rather than in our own streamable-HTTP client: the
-//! only thing rmcp 3.11 got wrong for these servers is the missing header on the first request,
-//! which is one header on one message; everything else (SSE responses, JSON-RPC correlation,
-//! pagination, cancellation, the negotiated header on later requests) rmcp does and tests.
+//! What rmcp still does for streamable HTTP: the HTTP requests themselves, SSE response bodies,
+//! size limits and the JSON-RPC types; the session's sequence (handshake, correlation, pagination,
+//! an expired session) is in `requests`, about 300 lines.
 //!
 //! Why `initialize` and not 2026-07-28's `server/discover` (rmcp's `ClientLifecycleMode::Auto`):
 //! 2026-07-28 replaced the handshake with `server/discover` and per-request `_meta`, and rmcp
@@ -28,7 +27,8 @@
 //! without a session. A 2026-07-28 server that serves older clients too answers `initialize` once
 //! it carries the header (tests/peers/mcp.mjs with `MCP_STRICT_2026=1` imitates one). So `initialize` proposes the newest version that has
 //! the handshake (2025-11-25) and reaches servers from 2025-03-26 to 2026-07-28; should a server
-//! answer `initialize` with 2026-07-28 itself, rmcp continues with per-request `_meta`.
+//! answer `initialize` with 2026-07-28 itself, every later request carries the lifecycle in its
+//! `_meta`.
 //!
 //! DPoP (RFC 9449 §7): for a DPoP-bound token the request carries `Authorization: DPoP <token>`
 //! and a fresh proof from the core ([`OAuthClient::resource_request_headers`]) as our own headers,
@@ -38,6 +38,7 @@
 //! to read the nonce, and the core then decides on the retry with it. A transport that hands us
 //! the response headers would save that request.
 
+mod requests;
 pub mod sse;
 pub mod stdio;
 mod streamable_http;
@@ -52,10 +53,10 @@ use rmcp::model::{
 };
 use rmcp::service::RunningService;
 use rmcp::transport::async_rw::AsyncRwTransport;
-use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
-use rmcp::transport::{IntoTransport, StreamableHttpClientTransport};
+use rmcp::transport::IntoTransport;
 use rmcp::{RoleClient, ServiceExt};
 
+pub use requests::{HttpSession, MAX_TOOL_PAGES};
 pub use stdio::StdioCommand;
 pub use streamable_http::{
     mcp_http_client, with_protocol_version, AuthorizedHttpClient, Authorizer, McpHttpError,
@@ -180,11 +181,17 @@ fn check_negotiated_local(version: &ProtocolVersion) -> Result<(), Error> {
 
 /// An MCP session over streamable HTTP, SSE or stdio.
 pub struct McpSession {
-    service: RunningService<RoleClient, ClientConfig>,
-    /// Streamable HTTP: the layer that keeps the typed authorization errors.
-    client: Option<AuthorizedHttpClient>,
-    /// stdio: the server's process (after `service`: dropped once the transport is).
+    inner: Inner,
+    /// stdio: the server's process (after `inner`: dropped once the transport is).
     child: Option<stdio::Child>,
+}
+
+/// How a session's messages travel.
+enum Inner {
+    /// Streamable HTTP: one POST per request ([`requests`]).
+    Http(HttpSession),
+    /// stdio and SSE: rmcp's running service over the stream.
+    Service(RunningService<RoleClient, ClientConfig>),
 }
 
 impl std::fmt::Debug for McpSession {
@@ -221,9 +228,8 @@ impl McpSession {
         interactive: bool,
         http: reqwest::Client,
     ) -> Result<McpSession, Error> {
-        let mut config = StreamableHttpClientTransportConfig::with_uri(url.to_owned());
+        let mut headers = HashMap::new();
         if let Some(Authorizer::Headless(h)) = &auth {
-            let mut headers = HashMap::new();
             for (name, value) in h.extra_headers() {
                 let name = http::HeaderName::from_bytes(name.as_bytes())
                     .map_err(|e| Error::Usage(format!("header `{name}`: {e}")))?;
@@ -231,29 +237,10 @@ impl McpSession {
                     .map_err(|e| Error::Usage(format!("header `{name}`: {e}")))?;
                 headers.insert(name, value);
             }
-            config = config.custom_headers(headers);
         }
         let client = AuthorizedHttpClient::with_http(auth, interactive, http);
-        let transport = StreamableHttpClientTransport::with_client(client.clone(), config);
-        match client_info().serve(transport).await {
-            Ok(service) => {
-                let version = service.peer_info().map(|info| info.protocol_version.clone());
-                let session = McpSession { service, client: Some(client), child: None };
-                match version {
-                    Some(v) => match check_negotiated(&v) {
-                        Ok(()) => Ok(session),
-                        Err(e) => {
-                            session.close().await;
-                            Err(e)
-                        }
-                    },
-                    None => Ok(session),
-                }
-            }
-            Err(e) => Err(client
-                .take_auth_error()
-                .unwrap_or_else(|| Error::Mcp(crate::error::error_chain(&e)))),
-        }
+        let session = HttpSession::connect(client, url, headers).await?;
+        Ok(McpSession { inner: Inner::Http(session), child: None })
     }
 
     /// Connects (MCP `initialize`) to `target`: [`McpSession::connect_over`] for streamable
@@ -324,7 +311,7 @@ impl McpSession {
             }
         };
         let version = service.peer_info().map(|info| info.protocol_version.clone());
-        let session = McpSession { service, client: None, child };
+        let session = McpSession { inner: Inner::Service(service), child };
         if let Some(Err(e)) = version.as_ref().map(check_negotiated_local) {
             session.close().await;
             return Err(e);
@@ -339,14 +326,22 @@ impl McpSession {
 
     /// The protocol version the server answered `initialize` with.
     pub fn protocol_version(&self) -> Option<ProtocolVersion> {
-        self.service.peer_info().map(|info| info.protocol_version.clone())
+        match &self.inner {
+            Inner::Http(http) => Some(http.protocol_version()),
+            Inner::Service(service) => {
+                service.peer_info().map(|info| info.protocol_version.clone())
+            }
+        }
     }
 
     /// Every tool the server offers (all pages).
     pub async fn list_tools(&self) -> Result<Vec<Tool>, Error> {
-        match self.service.list_all_tools().await {
-            Ok(tools) => Ok(tools),
-            Err(e) => Err(self.fail(&e).await),
+        match &self.inner {
+            Inner::Http(http) => http.list_tools().await,
+            Inner::Service(service) => match service.list_all_tools().await {
+                Ok(tools) => Ok(tools),
+                Err(e) => Err(self.fail(&e).await),
+            },
         }
     }
 
@@ -356,21 +351,22 @@ impl McpSession {
         name: &str,
         arguments: Option<JsonObject>,
     ) -> Result<CallToolResult, Error> {
+        let service = match &self.inner {
+            Inner::Http(http) => return http.call_tool(name, arguments).await,
+            Inner::Service(service) => service,
+        };
         let mut params = CallToolRequestParams::new(name.to_owned());
         if let Some(args) = arguments {
             params = params.with_arguments(args);
         }
-        match self.service.call_tool(params).await {
+        match service.call_tool(params).await {
             Ok(result) => Ok(result),
             Err(e) => Err(self.fail(&e).await),
         }
     }
 
-    /// The error of a failed request: the authorization's, a stdio server's exit, or rmcp's.
+    /// The error of a failed request over rmcp's service: a stdio server's exit, or rmcp's.
     async fn fail(&self, e: &(dyn std::error::Error + Send + Sync)) -> Error {
-        if let Some(auth) = self.client.as_ref().and_then(AuthorizedHttpClient::take_auth_error) {
-            return auth;
-        }
         let message = crate::error::error_chain(e);
         if let Some(child) = &self.child {
             if let Some(exit) = child.exit_error(Duration::from_millis(500)).await {
@@ -382,8 +378,13 @@ impl McpSession {
 
     /// Ends the session; a stdio server is stopped and waited for ([`stdio::Child::stop`]).
     pub async fn close(self) {
-        let McpSession { service, child, .. } = self;
-        let _ = service.cancel().await;
+        let McpSession { inner, child } = self;
+        match inner {
+            Inner::Http(http) => http.close().await,
+            Inner::Service(service) => {
+                let _ = service.cancel().await;
+            }
+        }
         if let Some(child) = child {
             child.stop().await;
         }

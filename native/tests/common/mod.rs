@@ -27,6 +27,13 @@ pub struct Peer {
     pub info: serde_json::Value,
 }
 
+impl Peer {
+    /// The process id (for benches that read its CPU time from /proc).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
 impl Drop for Peer {
     fn drop(&mut self) {
         stop(&mut self.child);
