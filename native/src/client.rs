@@ -147,7 +147,8 @@ pub struct OAuthClient {
     user: String,
     inner: Mutex<Inner>,
     /// The store lock held during a refresh (only touched while `inner` is locked).
-    held_lock: std::sync::Mutex<Option<StoreLock>>,
+    /// Boxed: absent in an idle client (memory per idle session).
+    held_lock: std::sync::Mutex<Option<Box<StoreLock>>>,
     /// The loopback sockets bound for a port-0 redirect URI, until the first browser step.
     reserved: Arc<std::sync::Mutex<Option<Reservation>>>,
     /// The last logout met a token the server does not revoke (RFC 7009 §2.2.1).
@@ -449,7 +450,7 @@ impl OAuthClient {
         let Some(lock) = self.opts.store.lock(&key, REFRESH_LOCK_TTL).await? else {
             return refresh(self, flow, false).await;
         };
-        *self.held_lock.lock().unwrap_or_else(|p| p.into_inner()) = Some(lock.clone());
+        *self.held_lock.lock().unwrap_or_else(|p| p.into_inner()) = Some(Box::new(lock.clone()));
         let result = async {
             let adopted = self.adopt_stored_tokens(flow, &key).await?;
             refresh(self, flow, adopted).await

@@ -49,7 +49,7 @@ pub(super) struct DpopState {
     pub(super) proof_sent: bool,
     /// The token request in flight, kept for one `use_dpop_nonce` retry (§8).
     #[cfg(feature = "dpop")]
-    pub(super) retry: Option<HttpRequest>,
+    pub(super) retry: Option<Box<HttpRequest>>,
     /// The MCP server answered with a `DPoP` challenge (§7.1).
     #[cfg(feature = "dpop")]
     pub(super) resource_challenged: bool,
@@ -61,13 +61,13 @@ pub(super) struct DpopState {
     pub(super) key_material: Option<crate::secret::DpopPrivateKey>,
     /// The host signs proofs asynchronously with a key of this algorithm (host.rs).
     #[cfg(feature = "dpop")]
-    pub(super) host_alg: Option<String>,
+    pub(super) host_alg: Option<std::borrow::Cow<'static, str>>,
     /// That key's public half, once the host made or loaded it.
     #[cfg(feature = "dpop")]
-    pub(super) host_key: Option<dpop::DpopKey>,
+    pub(super) host_key: Option<Box<dpop::DpopKey>>,
     /// The token request waiting for the host's signature of its proof.
     #[cfg(feature = "dpop")]
-    pub(super) held: Option<host::Held>,
+    pub(super) held: Option<Box<host::Held>>,
     /// The id of the next proof the host is asked to sign.
     #[cfg(feature = "dpop")]
     pub(super) next_proof: u64,
@@ -150,7 +150,7 @@ impl AuthFlow {
         }
         let (prover, alg) = match (&self.dpop.signer, &self.dpop.host_alg) {
             (Some(signer), _) => (Prover::Signer(signer.clone()), signer.key().alg.as_str()),
-            (None, Some(alg)) => (Prover::Host, alg.as_str()),
+            (None, Some(alg)) => (Prover::Host, alg.as_ref()),
             (None, None) => {
                 // Auto without a key: Bearer, and the resource says whether that suffices.
                 if bound || self.config.dpop == DpopMode::Always {
@@ -187,7 +187,7 @@ impl AuthFlow {
                 let proof = dpop::sign_proof(&*signer, "POST", &req.url, now, None, nonce)?;
                 req.headers.push((dpop::DPOP_HEADER.to_owned(), proof));
                 self.dpop.proof_sent = true;
-                self.dpop.retry = Some(req.clone());
+                self.dpop.retry = Some(Box::new(req.clone()));
             }
         }
         self.requests.push_back(req);
@@ -203,7 +203,7 @@ impl AuthFlow {
         now: UnixTime,
         response: &HttpResponse,
     ) -> Result<Option<RequestId>, Error> {
-        let Some(mut req) = self.dpop.retry.take() else {
+        let Some(mut req) = self.dpop.retry.take().map(|r| *r) else {
             return Ok(None);
         };
         self.dpop.nonces.remember(&req.url, response);

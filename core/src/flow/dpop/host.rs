@@ -39,7 +39,7 @@ impl AuthFlow {
     /// ([`AuthFlow::set_dpop_signer`]) or this, [`crate::dpop::DpopMode::Auto`] uses Bearer
     /// tokens.
     pub fn use_host_dpop_signing(&mut self, alg: &str) {
-        self.dpop.host_alg = Some(alg.to_owned());
+        self.dpop.host_alg = Some(alg_name(alg));
     }
 
     /// The public half of the host's asynchronous key (also enables
@@ -47,8 +47,8 @@ impl AuthFlow {
     /// (`jkt`): the host stores the private key under it.
     pub fn set_dpop_key(&mut self, key: DpopKey) -> String {
         let thumbprint = key.jwk.thumbprint();
-        self.dpop.host_alg = Some(key.alg.clone());
-        self.dpop.host_key = Some(key);
+        self.dpop.host_alg = Some(alg_name(&key.alg));
+        self.dpop.host_key = Some(Box::new(key));
         thumbprint
     }
 
@@ -64,7 +64,7 @@ impl AuthFlow {
         let nonce = self.dpop.nonces.nonce_for(&req.url).map(str::to_owned);
         self.dpop.next_proof += 1;
         let id = self.dpop.next_proof;
-        self.dpop.held = Some(Held { id, req, now, nonce, input: None, first });
+        self.dpop.held = Some(Box::new(Held { id, req, now, nonce, input: None, first }));
     }
 
     /// The next proof the host must sign, with 16 random bytes from the host for its `jti`
@@ -109,7 +109,7 @@ impl AuthFlow {
         let mut req = held.req;
         req.headers.push((dpop::DPOP_HEADER.to_owned(), dpop::assemble(&input, signature)));
         self.dpop.proof_sent = true;
-        self.dpop.retry = held.first.then(|| req.clone());
+        self.dpop.retry = held.first.then(|| Box::new(req.clone()));
         self.requests.push_back(req);
         Ok(())
     }
@@ -163,3 +163,14 @@ impl AuthFlow {
 
 #[cfg(test)]
 mod tests;
+
+/// The name of a JWS algorithm (RFC 7518 §3.1, RFC 8037 §3.1), without an allocation for the
+/// usual ones: every flow of a multi-user server holds it (memory per idle session).
+fn alg_name(alg: &str) -> std::borrow::Cow<'static, str> {
+    const NAMES: [&str; 10] =
+        ["ES256", "ES384", "ES512", "EdDSA", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512"];
+    match NAMES.iter().find(|n| **n == alg) {
+        Some(name) => std::borrow::Cow::Borrowed(name),
+        None => std::borrow::Cow::Owned(alg.to_owned()),
+    }
+}
