@@ -92,18 +92,30 @@ rm "$dist/client.js" "$dist/io.js" "$dist/dpop.js" "$dist/$crate_file.js"
 "$TOOLS_BIN/esbuild" --bundle --minify --format=esm --log-level=warning "$dist/dpop/browser.js" \
     --outfile="$dist/dpop/browser.js" --allow-overwrite
 rm "$dist/dpop/client.js" "$dist/dpop/io.js" "$dist/dpop/dpop.js" "$dist/dpop/$crate_file.js"
+# mcp-oauth/callback: the popup's callback page, without the wasm or the client.
+"$TOOLS_BIN/esbuild" --bundle --minify --format=esm --log-level=warning "$REPO_ROOT/pkg/src/callback.js" \
+    --outfile="$dist/callback.js"
 while IFS= read -r f; do
     "$TOOLS_BIN/esbuild" --minify --format=esm --log-level=warning "$f" --outfile="$f" --allow-overwrite
 done < <(find "$dist/node" -name '*.js')
+
+# The licences, into the tarball (package.json `files`).
+cp "$REPO_ROOT/LICENSE-MIT" "$REPO_ROOT/LICENSE-APACHE" "$REPO_ROOT/pkg/"
 
 echo "pkg: load check in node $(node --version)"
 node --input-type=module -e "
 import { readFileSync } from 'node:fs';
 // The browser entry fetches its .wasm: serve file URLs to it.
 const realFetch = globalThis.fetch;
-globalThis.fetch = async (u) => new Response(readFileSync(new URL(u)), { headers: { 'content-type': 'application/wasm' } });
+let fetched = 0;
+globalThis.fetch = async (u) => { fetched += 1; return new Response(readFileSync(new URL(u)), { headers: { 'content-type': 'application/wasm' } }); };
 const b = await import('$REPO_ROOT/pkg/index.js');
 const d = await import('$REPO_ROOT/pkg/dpop.js');
+// No top-level await: importing fetches nothing; the wasm loads on McpOAuth.ready() (or create).
+if (fetched !== 0) { console.error('pkg: FAIL: importing a browser entry fetched ' + fetched + ' file(s)'); process.exit(1); }
+await b.McpOAuth.ready();
+await d.McpOAuth.ready();
+if (fetched !== 2) { console.error('pkg: FAIL: McpOAuth.ready() fetched ' + fetched + ' file(s), expected one per entry'); process.exit(1); }
 globalThis.fetch = realFetch;
 for (const name of ['McpOAuth', 'McpOAuthError', 'Flow', 'parseBearerChallenge']) {
   if (typeof b[name] !== 'function') { console.error('pkg: FAIL: browser export ' + name + ' missing'); process.exit(1); }

@@ -84,6 +84,8 @@ export type McpOAuthEvent =
 
 export declare class McpOAuth {
   private constructor();
+  /** Loads the WebAssembly module (on first create() otherwise); a failure is `wasm_load_failed`, and the next call tries again. `wasmUrl`: where the app serves `mcp_oauth_wasm_bg.wasm`, for bundlers that do not emit it. The low-level exports (`Flow`, `parseBearerChallenge`, …) need it first in browsers. */
+  static ready(options?: { wasmUrl?: string | URL }): Promise<void>;
   static create(options: McpOAuthOptions): Promise<McpOAuth>;
   /** On the popup's callback page: hands the callback URL to the opener and closes the popup. */
   static completePopup(): void;
@@ -226,7 +228,8 @@ export type McpOAuthErrorCode =
   | 'popup_closed'
   | 'authorization_required'
   | 'follow_failed'
-  | 'unknown_state';
+  | 'unknown_state'
+  | 'wasm_load_failed';
 
 export declare class McpOAuthError extends Error {
   name: 'McpOAuthError';

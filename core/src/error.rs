@@ -215,6 +215,7 @@ pub const HOST_CODES: &[&str] = &[
     "popup_closed",
     "follow_failed",
     "unknown_state",
+    "wasm_load_failed",
 ];
 
 /// Whether `code` is in [`CORE_CODES`] or [`HOST_CODES`].

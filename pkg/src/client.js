@@ -21,8 +21,10 @@
 //                                              once used, abandoned, or at logout().
 
 // The WebAssembly module's bindings (wasm-bindgen output): pkg/build.sh puts them next to the
-// minified copy of this file in each build (dist/, dist/node/); the package entry initialises
-// the module before anything here runs.
+// minified copy of this file in each build (dist/, dist/node/). The Node entry instantiates the
+// module as it loads (synchronously); the browser entries hand `setWasmLoader` a loader that
+// fetches it on first need (`ready()`: `McpOAuth.create` or an explicit `McpOAuth.ready()`), so
+// that importing the package costs an app no network request and no top-level await.
 import { Flow } from './mcp_oauth_wasm.js';
 import {
   McpOAuthError, makeError, nowSeconds, randomBytes, isBrowser, defaultFetch, makeStorage,
@@ -35,6 +37,39 @@ import {
 import * as dpopKeys from './dpop.js';
 
 export { McpOAuthError };
+
+/** Instantiates the WebAssembly module: `(wasmUrl?) => Promise`, from the entry. */
+let wasmLoader = null;
+/** The load in progress or done; null before the first and after a failed one. */
+let wasmLoading = null;
+
+/** The entry's loader (browser entries); the Node entry instantiates before exporting. */
+export function setWasmLoader(loader) {
+  wasmLoader = loader;
+}
+
+/**
+ * Loads the WebAssembly module once (concurrent callers share the load). A failed load is an
+ * McpOAuthError `wasm_load_failed` naming the URL, and the next call tries again.
+ */
+export function ready(options = {}) {
+  if (options === null || typeof options !== 'object') {
+    return Promise.reject(makeError('invalid_argument', 'McpOAuth.ready(options): options must be an object'));
+  }
+  const { wasmUrl } = options;
+  if (wasmUrl != null && typeof wasmUrl !== 'string' && !(wasmUrl instanceof URL)) {
+    return Promise.reject(bad('wasmUrl', 'expected a string or a URL'));
+  }
+  if (!wasmLoader) return Promise.resolve();
+  wasmLoading ??= Promise.resolve()
+    .then(() => wasmLoader(wasmUrl))
+    .catch((e) => {
+      wasmLoading = null;
+      const url = e?.wasmUrl ?? String(wasmUrl ?? '(the package\'s mcp_oauth_wasm_bg.wasm)');
+      throw makeError('wasm_load_failed', `the WebAssembly module of mcp-oauth did not load from ${url}: ${e?.message ?? e}. A bundler that does not copy the .wasm next to the bundle needs McpOAuth.ready({ wasmUrl }) (README: bundlers)`, { url, cause: e });
+    });
+  return wasmLoading;
+}
 
 const KNOWN = ['serverUrl', 'redirectUri', 'clientName', 'clientId', 'clientSecret', 'clientMetadataUrl', 'scopes',
   'dpop', 'storage', 'fetch', 'onAuthorizationRequired', 'userId', 'timeoutMs'];
@@ -141,12 +176,21 @@ export class McpOAuth {
    * clientMetadataUrl, scopes, storage, fetch, onAuthorizationRequired, userId, timeoutMs.
    */
   static async create(options) {
+    await ready();
     const flow = checkOptions(options);
     const storage = makeStorage(options.storage);
     const client = new McpOAuth(CONSTRUCT, options, flow, storage);
     await client.#load();
     client.#lastStatus = JSON.stringify(client.status());
     return client;
+  }
+
+  /**
+   * Loads the WebAssembly module now (create() does it too, on first use): `wasmUrl` where the
+   * bundle serves `mcp_oauth_wasm_bg.wasm`, when the bundler does not emit it by itself.
+   */
+  static ready(options) {
+    return ready(options);
   }
 
   /** On the popup's callback page: hands the callback URL to the opener and closes the popup. */

@@ -35,6 +35,7 @@ pub const BINDING_CODES: &[&str] = &[
     "authorization_required",
     "follow_failed",
     "unknown_state",
+    "wasm_load_failed",
 ];
 
 /// A binding error with extra fields.

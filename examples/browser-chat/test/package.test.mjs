@@ -51,6 +51,45 @@ describe('npm package in Chromium', () => {
     await as?.stop();
   });
 
+  test('importing the package fetches no wasm; the first create() does, and a failed load is an error on that call', async () => {
+    const p = await context.newPage();
+    const wasm = [];
+    let fail = true;
+    await p.route('**/*.wasm', (route) => {
+      wasm.push(route.request().url());
+      if (fail) {
+        fail = false;
+        return route.fulfill({ status: 404, contentType: 'text/plain', body: 'not here' });
+      }
+      return route.continue();
+    });
+    try {
+      await p.goto(`${site.url}pkg/package.json`);
+      const imported = await p.evaluate(async () => {
+        const { McpOAuth } = await import('/pkg/index.js');
+        window.McpOAuthUnderTest = McpOAuth;
+        return typeof McpOAuth.create;
+      });
+      assert.equal(imported, 'function');
+      assert.deepEqual(wasm, [], 'the import fetched the wasm');
+      const r = await p.evaluate(async ({ serverUrl }) => {
+        const McpOAuth = window.McpOAuthUnderTest;
+        const options = { serverUrl, redirectUri: `${location.origin}/callback.html`, storage: 'memory' };
+        const failed = await McpOAuth.create(options).then(() => null, (e) => ({ code: e.code, url: e.url, message: e.message }));
+        document.body.textContent = 'still here';
+        const auth = await McpOAuth.create(options);
+        return { failed, page: document.body.textContent, state: auth.status().state };
+      }, { serverUrl: mcp.info.url });
+      assert.equal(r.failed?.code, 'wasm_load_failed', JSON.stringify(r));
+      assert.match(r.failed.url, /\/pkg\/dist\/mcp_oauth_wasm_bg\.wasm$/);
+      assert.equal(r.page, 'still here');
+      assert.equal(r.state, 'unauthorized');
+      assert.equal(wasm.length, 2, `one failed load, one retry: ${wasm}`);
+    } finally {
+      await p.close();
+    }
+  });
+
   test('localStorage, sessionStorage and IndexedDB storages round-trip', async () => {
     const results = await page.evaluate(async () => {
       const { makeStorage, storageGet, storageSet, storageDelete } = await import('/pkg/src/io.js');
