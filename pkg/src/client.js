@@ -66,7 +66,7 @@ export function ready(options = {}) {
     .catch((e) => {
       wasmLoading = null;
       const url = e?.wasmUrl ?? String(wasmUrl ?? '(the package\'s mcp_oauth_wasm_bg.wasm)');
-      throw makeError('wasm_load_failed', `the WebAssembly module of mcp-oauth did not load from ${url}: ${e?.message ?? e}. A bundler that does not copy the .wasm next to the bundle needs McpOAuth.ready({ wasmUrl }) (README: bundlers)`, { url, cause: e });
+      throw makeError('wasm_load_failed', `the WebAssembly module of mcp-oauth did not load from ${url}: ${e?.message ?? e}. Serve the package's dist/mcp_oauth_wasm_bg.wasm there, or name its URL with McpOAuth.ready({ wasmUrl }); Vite 6's dev server needs optimizeDeps.exclude: ['mcp-oauth'] (README: bundlers)`, { url, cause: e });
     });
   return wasmLoading;
 }

@@ -1,0 +1,124 @@
+// The npm package as web developers load it (issue 15): tests/bundlers/app, a small chat app on
+// the MCP TypeScript SDK, built by Vite 8 and Vite 6 (build and dev server), webpack 5, esbuild
+// and Rollup (build.mjs), each loaded in headless Chromium (playwright-core, /usr/bin/chromium)
+// against the peers of tests/peers: the page renders, the popup flow runs through the package's
+// callback entry, the tools are listed and `whoami` answers. A screenshot per bundler goes to
+// test-output/. Needs `bash pkg/build.sh`, `npm ci` here and in tests/peers.
+import assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { chromium } from 'playwright-core';
+
+import { BUNDLERS, installPackage, serveDir, viteDev } from '../build.mjs';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const root = join(here, '..', '..', '..');
+const { startAs, startMcp } = await import(pathToFileURL(join(root, 'tests', 'peers', 'harness.mjs')).href);
+const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
+const outDir = join(here, '..', 'test-output');
+mkdirSync(outDir, { recursive: true });
+
+describe('the chat app built by each bundler, in Chromium', () => {
+  let as;
+  let mcp;
+  let profile;
+  let context;
+
+  before(async () => {
+    installPackage();
+    as = await startAs();
+    mcp = await startMcp(as.info.issuer);
+    profile = mkdtempSync(join(tmpdir(), 'mcp-oauth-chromium-'));
+    context = await chromium.launchPersistentContext(profile, {
+      executablePath: CHROMIUM,
+      headless: true,
+      args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--disable-quic', '--no-first-run',
+        '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    });
+  });
+  after(async () => {
+    await context?.close();
+    if (profile) rmSync(profile, { recursive: true, force: true });
+    await mcp?.stop();
+    await as?.stop();
+  });
+
+  /** Loads the app at `base`, runs the popup flow, returns what the page showed. */
+  async function popupFlow(name, base) {
+    const page = await context.newPage();
+    const errors = [];
+    page.on('pageerror', (e) => errors.push(String(e)));
+    try {
+      await page.goto(`${base}index.html?server=${encodeURIComponent(mcp.info.url)}`);
+      await page.waitForSelector('body[data-rendered="true"]', { timeout: 30000 });
+      await page.waitForSelector('body[data-ready="true"], body[data-error]', { timeout: 30000 });
+      assert.equal(await page.textContent('#error'), '', `${name}: before the click`);
+      const [popup] = await Promise.all([page.waitForEvent('popup'), page.click('#connect')]);
+      await popup.waitForEvent('close', { timeout: 30000 });
+      await page.waitForSelector('body[data-done="true"], body[data-error]', { timeout: 30000 });
+      const shown = {
+        error: await page.textContent('#error'),
+        state: await page.textContent('#state'),
+        tools: await page.$$eval('#tools li', (lis) => lis.map((li) => li.dataset.tool)),
+      };
+      const path = join(outDir, `${name}.png`);
+      await page.screenshot({ path, fullPage: true });
+      console.log(`# ${name}: screenshot ${path}`);
+      assert.equal(shown.error, '', `${name}: ${JSON.stringify(shown)}`);
+      assert.ok(shown.tools.includes('whoami') && shown.tools.includes('echo'), `${name}: ${shown.tools}`);
+      assert.match(shown.state, /^authorized: /, name);
+      assert.deepEqual(errors, [], name);
+    } finally {
+      await page.close();
+    }
+  }
+
+  for (const name of Object.keys(BUNDLERS)) {
+    test(`${name}: build, load, popup flow`, async () => {
+      const dir = join(here, '..', 'out', name);
+      const started = Date.now();
+      await BUNDLERS[name](dir);
+      console.log(`# ${name}: built in ${Date.now() - started} ms`);
+      const site = await serveDir(dir);
+      try {
+        await popupFlow(name, site.url);
+      } finally {
+        await site.close();
+      }
+    });
+  }
+
+  test('vite dev server: load, popup flow, no configuration', async () => {
+    const dev = await viteDev('vite');
+    try {
+      await popupFlow('vite-dev', dev.url);
+    } finally {
+      await dev.close();
+    }
+  });
+
+  test('vite6 dev server: without configuration the wasm load fails with a clear error on a live page; with optimizeDeps.exclude the popup flow runs', async () => {
+    let dev = await viteDev('vite6');
+    const page = await context.newPage();
+    try {
+      await page.goto(`${dev.url}index.html?server=${encodeURIComponent(mcp.info.url)}`);
+      await page.waitForSelector('body[data-error]', { timeout: 30000 });
+      assert.equal(await page.textContent('#state'), 'rendered');
+      const error = await page.textContent('#error');
+      assert.match(error, /^wasm_load_failed: the WebAssembly module of mcp-oauth did not load from http:\/\/127\.0\.0\.1:\d+\/.*mcp_oauth_wasm_bg\.wasm/);
+      await page.screenshot({ path: join(outDir, 'vite6-dev-unconfigured.png'), fullPage: true });
+    } finally {
+      await page.close();
+      await dev.close();
+    }
+    dev = await viteDev('vite6', { exclude: true });
+    try {
+      await popupFlow('vite6-dev', dev.url);
+    } finally {
+      await dev.close();
+    }
+  });
+});
