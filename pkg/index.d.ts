@@ -1,14 +1,88 @@
-// Types of the npm package `mcp-oauth`. `Flow` and the step functions come from the
-// wasm-bindgen output (dist/mcp_oauth_wasm.d.ts); McpOAuth, McpOAuthHeadless and McpOAuthError
-// are JavaScript. McpOAuthHeadless and HeadlessFlow are in the Node entry only.
-export {
-  Flow,
-  parseBearerChallenge,
-  resourceMetadataUrls,
-  serverMetadataUrls,
-  callbackState,
-  bindingErrorCodes,
-} from './dist/mcp_oauth_wasm.js';
+// Types of the npm package `mcp-oauth`, browser entry (the default condition). The Node entry's
+// are node.d.ts (this plus the headless grants and DPoP), the browser DPoP entry's dpop.d.ts.
+// `Flow` and the step functions are the WebAssembly module's (wasm/src/steps.rs), typed here by
+// hand (wasm-bindgen's own declarations say `any` and need `esnext.disposable`); McpOAuth and
+// McpOAuthError are JavaScript (pkg/src). Checked by tests/bundlers/types under `strict` and
+// `skipLibCheck: false`.
+
+/** The core's state machine (wasm/src/steps.rs), driven by McpOAuth; in browsers it exists once `await McpOAuth.ready()` resolved. Times are Unix seconds. */
+export declare class Flow {
+  /** The core's part of McpOAuthOptions: serverUrl, redirectUri (required), clientName, clientId, clientSecret, clientMetadataUrl, scopes, dpop. Anything else is refused with `invalid_option`. */
+  constructor(options: FlowOptions);
+  readonly serverUrl: string;
+  readonly redirectUri: string;
+  /** The MCP server's answer to a request made with token `used`: `true` = drain, finish what waits for the user, then send again with accessToken(); `false` = the response is the caller's. Throws when no retry can help. */
+  handleResourceResponse(now: number, status: number, wwwAuthenticate: string | null | undefined, used: string | null | undefined, method: string, body: string | null | undefined, entropy: Uint8Array, dpopNonce?: string | null): boolean;
+  /** Starts an authorization; `entropy`: 64 bytes from crypto.getRandomValues. */
+  beginAuthorization(now: number, entropy: Uint8Array): void;
+  pollRequest(): OAuthHttpRequest | undefined;
+  handleResponse(now: number, id: number, response: OAuthHttpResponse): void;
+  /** Request `id` got no HTTP response (network, CORS, timeout). */
+  handleTransportError(now: number, id: number, message: string): void;
+  handleCallback(now: number, url: string): void;
+  handleTimeout(now: number): void;
+  /** When handleTimeout() is due (Unix seconds), if ever. */
+  pollTimeout(): number | undefined;
+  pollEvent(): FlowEvent | undefined;
+  /** `Bearer <token>` (`DPoP <token>` for a DPoP-bound token) for a request to `url` while a fresh token is held; throws `token_for_other_resource` outside the token's resource. */
+  authorizationHeader(now: number, url: string): string | undefined;
+  logout(now: number): void;
+  status(now: number): FlowStatus;
+  /** What a host keeps for `user` (the core's persisted entry, the format the native stores write). */
+  entry(user: string): { issuer: string; entry: string } | undefined;
+  /** What a page load needs to finish the pending authorization (an encoded entry, without tokens). */
+  pendingEntry(user: string): string | undefined;
+  /** Loads an encoded entry of `user`; refuses another user's or another server's, naming what is wrong. */
+  loadEntry(text: string, user: string): void;
+  pendingState(): string | undefined;
+  accessToken(now: number): string | undefined;
+  hasTokens(): boolean;
+  canRevoke(): boolean;
+  cancel(): void;
+  /** Frees the WebAssembly memory of this flow. */
+  free(): void;
+}
+
+export interface FlowOptions {
+  serverUrl: string;
+  redirectUri: string;
+  clientName?: string;
+  clientId?: string;
+  clientSecret?: string;
+  clientMetadataUrl?: string;
+  scopes?: string | string[];
+  dpop?: 'auto' | 'always' | 'never';
+}
+
+/** What Flow.pollEvent() gives. */
+export type FlowEvent =
+  | { type: 'metadata_discovered'; issuer: string }
+  | { type: 'legacy_discovery' }
+  | { type: 'client_registered'; clientId: string }
+  | { type: 'authorization_pending' }
+  | { type: 'open_browser'; url: string }
+  | { type: 'tokens_updated'; issuer: string }
+  | { type: 'tokens_cleared' }
+  | { type: 'authorization_server_changed'; from: string; to: string }
+  | { type: 'authorized' }
+  | { type: 'failed'; error: McpOAuthError }
+  | { type: 'other' };
+
+/** Flow.status(): McpOAuthStatus without the host's userId. */
+export type FlowStatus = Omit<McpOAuthStatus, 'userId'>;
+
+/** The `Bearer` challenge of a 401/403 `WWW-Authenticate` value (RFC 6750 §3, RFC 9728 §5.1), or null without one; throws on a malformed header. */
+export declare function parseBearerChallenge(wwwAuthenticate: string): {
+  resourceMetadata: string | null; scope: string | null; error: string | null; errorDescription: string | null;
+} | null;
+/** The protected-resource metadata URLs to try, in order (RFC 9728 §3.1). */
+export declare function resourceMetadataUrls(serverUrl: string, headerUrl?: string | null): string[];
+/** The authorization-server metadata URLs to try, in order (RFC 8414 §3.1, OIDC Discovery §4). */
+export declare function serverMetadataUrls(issuer: string): string[];
+/** The `state` parameter of a callback URL. */
+export declare function callbackState(url: string): string | undefined;
+/** The codes the binding adds to the core's (each in McpOAuthErrorCode). */
+export declare function bindingErrorCodes(): McpOAuthErrorCode[];
 
 /** A storage for tokens and pending authorizations: string values, possibly async methods. */
 export interface McpOAuthStorage {
@@ -235,75 +309,26 @@ export declare class McpOAuthError extends Error {
   name: 'McpOAuthError';
   /** The stable code shared with the Rust crates (e.g. `access_denied`, `issuer_mismatch`). */
   code: McpOAuthErrorCode;
-  /** Present on some codes: the authorization URL, the MCP server, the failed URL, … */
+  /** The failed or awaited URL (transport failures, `authorization_required`, `follow_failed`, `wasm_load_failed`). */
   url?: string;
+  /** The MCP server (`authorization_required`). */
   serverUrl?: string;
+  /** What the failed request was for (transport failures: `resource_metadata`, `token_refresh`, …). */
+  purpose?: string;
   /** The OAuth error the server sent (`invalid_client`, `invalid_grant`, …), when it sent one. */
   oauthError?: string;
   errorDescription?: string | null;
   /** The option an `invalid_option` error is about. */
   option?: string;
-  [field: string]: unknown;
-}
-
-// ------------------------------------------------------------------ headless grants (Node only)
-
-export type TokenEndpointAuthMethod = 'none' | 'client_secret_basic' | 'client_secret_post' | 'private_key_jwt';
-
-export interface McpOAuthHeadlessOptions {
-  /** The MCP server URL (the `resource`, and where discovery starts). */
-  serverUrl: string;
-  /** Default 'client_credentials'. 'jwt_bearer': workload identity (SEP-1933), with `assertion`. */
-  grant?: 'client_credentials' | 'cross_app' | 'service_account' | 'jwt_bearer';
-  /** grant 'jwt_bearer': the platform's JWT (a Kubernetes service-account token, a cloud identity token), or a function returning it, called for every token request (platforms rotate it). A refused one (`invalid_grant`, `invalid_scope`, `unauthorized_client`) rejects with the server's error; nothing is retried. */
-  assertion?: string | (() => string | Promise<string>);
-  /** The client at the MCP server's authorization server. */
-  clientId: string;
-  clientSecret?: string;
-  /** Default (chosen by the core): `private_key_jwt` with a key; with a secret, what the server's metadata lists (client_secret_basic first, also when it says nothing). */
-  authMethod?: TokenEndpointAuthMethod;
-  /** PKCS#8 PEM (`-----BEGIN PRIVATE KEY-----`) for private_key_jwt. */
-  privateKey?: string;
-  /** Default 'ES256'. */
-  signingAlg?: 'ES256' | 'RS256';
-  /** Scopes to request (default: the protected-resource metadata's `scopes_supported`). */
-  scopes?: string | string[];
-  /** grant 'service_account' (or 'jwt_bearer', optional): the token endpoint (no discovery). */
-  tokenUrl?: string;
-  /** grant 'service_account': the issuer (assertion audience; default: tokenUrl). */
-  issuer?: string;
-  /** A second service token sent on every MCP request, in `serviceTokenHeader`. */
-  serviceToken?: string;
-  /** Default 'X-Service-Token'. */
-  serviceTokenHeader?: string;
-  /** grant 'cross_app': the identity provider and the user's ID token. */
-  /** grant 'cross_app': the identity provider (its token endpoint, or its issuer: then its metadata gives the endpoint and the auth methods) and the user's ID token. */
-  idp?: { tokenEndpoint?: string; issuer?: string; clientId: string; clientSecret?: string; authMethod?: TokenEndpointAuthMethod; idToken: string };
-  /** Replace the token this long before it expires (default 60). */
-  refreshBufferSeconds?: number;
-  /** The fetch used for every request (default: globalThis.fetch). */
-  fetch?: typeof fetch;
-}
-
-export interface McpOAuthHeadlessStatus {
-  grant: 'client_credentials' | 'cross_app' | 'service_account' | 'jwt_bearer';
-  serverUrl: string;
-  issuer: string | null;
-  authorized: boolean;
-  /** Unix seconds. */
-  expiresAt: number | null;
-  scope: string | null;
-}
-
-/** Access tokens without a user (Node entry only). */
-export declare class McpOAuthHeadless {
-  private constructor();
-  static create(options: McpOAuthHeadlessOptions): Promise<McpOAuthHeadless>;
-  /** A drop-in fetch: adds the token (and the service token); on 401 drops it and retries once. */
-  readonly fetch: (input: RequestInfo | URL, init?: RequestInit) => Promise<Response>;
-  /** The cached token while fresh (with the refresh buffer), else a new one; single-flight. */
-  accessToken(): Promise<string>;
-  status(): McpOAuthHeadlessStatus;
+  /** The storage kind (`storage_unavailable`). */
+  storage?: string;
+  /** The storage key (`storage_failed`, `stored_state_invalid`). */
+  key?: string;
+  /** `get`, `set` or `delete` (`storage_failed`). */
+  operation?: string;
+  /** The HTTP status (`follow_failed`). */
+  status?: number;
+  cause?: unknown;
 }
 
 /** A request to send (never following redirects), as `Flow.pollRequest()` gives them. */
@@ -323,33 +348,3 @@ export interface OAuthHttpResponse {
   headers: [string, string][] | Record<string, string>;
   body: string | Uint8Array;
 }
-
-/** The core's headless flow (Node entry only), driven by McpOAuthHeadless: one drain loop over pollRequest / pollSignature / pollEvent. */
-export declare class HeadlessFlow {
-  constructor(options: {
-    serverUrl: string; clientId: string; clientSecret?: string; authMethod?: TokenEndpointAuthMethod; privateKeyJwt?: boolean;
-    scopes?: string | string[]; tokenUrl?: string; issuer?: string; refreshBufferSeconds?: number; workloadIdentity?: boolean;
-    idp?: { tokenEndpoint?: string; issuer?: string; clientId: string; clientSecret?: string; authMethod?: TokenEndpointAuthMethod; privateKeyJwt?: boolean; idToken: string };
-  });
-  begin(now: number): void;
-  /** The MCP server's answer to a request carrying `used`: true = drain and send again with accessToken(); false = the response is the caller's. Throws token_rejected_by_resource when no new token helps. */
-  handleResourceResponse(now: number, status: number, wwwAuthenticate?: string | null, used?: string | null): boolean;
-  pollRequest(): OAuthHttpRequest | undefined;
-  handleResponse(now: number, id: number, response: OAuthHttpResponse): void;
-  handleTransportError(now: number, id: number, message: string): void;
-  /** A JWS payload to sign with the key of `signer`'s client; `jtiRandom`: 16 bytes from crypto.getRandomValues. Signer 'workload' (workloadIdentity): answer with the platform's JWT as it is now. */
-  pollSignature(jtiRandom: Uint8Array): { id: number; signer: 'authorization_server' | 'identity_provider'; payload: string } | { id: number; signer: 'workload'; audience: string } | undefined;
-  provideAssertion(now: number, id: number, jwt: string): void;
-  handleSigningError(id: number, message: string): void;
-  pollEvent(): { type: string; error?: unknown } | undefined;
-  accessToken(now: number): string | undefined;
-  lastToken(): string | undefined;
-  readonly busy: boolean;
-  authorizationHeader(now: number, url: string): string | undefined;
-  readonly serverUrl: string;
-  status(now: number): { serverUrl: string; issuer: string | null; authorized: boolean; expiresAt: number | null; scope: string | null };
-  free(): void;
-}
-export declare function clientAssertionClaims(clientId: string, audience: string, now: number, jtiRandom?: Uint8Array): {
-  iss: string; sub: string; aud: string; iat: number; exp: number; jti: string;
-};

@@ -76,7 +76,7 @@ test('the tarball has the licences and every entry', async () => {
   const { stdout } = await run('npm', ['pack', '--dry-run', '--json'], { cwd: pkgDir, maxBuffer: 16 << 20 });
   const files = JSON.parse(stdout)[0].files.map((f) => f.path);
   for (const want of ['LICENSE-MIT', 'LICENSE-APACHE', 'index.js', 'dpop.js', 'node.js', 'callback.js', 'callback.d.ts',
-    'index.d.ts', 'dist/browser.js', 'dist/callback.js', 'dist/mcp_oauth_wasm_bg.wasm', 'dist/dpop/browser.js',
+    'index.d.ts', 'dpop.d.ts', 'node.d.ts', 'dist/browser.js', 'dist/callback.js', 'dist/mcp_oauth_wasm_bg.wasm', 'dist/dpop/browser.js',
     'dist/node/mcp_oauth_wasm_bg.wasm']) {
     assert.ok(files.includes(want), `${want} missing from the tarball: ${files.join(', ')}`);
   }
