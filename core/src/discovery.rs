@@ -9,10 +9,12 @@
 //!  cached and fresh (and matching the challenge's resource_metadata URL)? ─▶ done, no request
 //!    (revalidating after a 401: the cache is stale, but kept as the known result, below)
 //!  resource metadata: challenge URL, /.well-known/…/<path>, /.well-known/…   (RFC 9728 §3, §5)
-//!     │ 4xx / transport error: next candidate; none left: legacy (if enabled) or not_found
+//!     │ 4xx / transport error: next candidate; none left: legacy (if enabled) or not_found;
+//!     │ no candidate answered at all (unreachable, or CORS in a browser): transport_failed
 //!     ▼
 //!  server metadata per authorization server, in order (preferred issuer first):
-//!     RFC 8414 insert, OIDC insert, OIDC append; 4xx: next candidate, 5xx: next server
+//!     RFC 8414 insert, OIDC insert, OIDC append; 4xx: next candidate, 5xx: next server;
+//!     no candidate of a server answered: transport_failed for it (legacy: no default endpoints)
 //!     ▼
 //!  MetadataDiscovered(Discovery)  (cache_until from the smallest Cache-Control max-age)
 //! ```
@@ -151,6 +153,8 @@ struct ServerStage {
     first_error: Option<Error>,
     legacy: bool,
     cache_max_age: Option<u64>,
+    /// Every candidate of this server so far failed in transport: the first (URL, message).
+    unanswered: Option<(String, String)>,
 }
 
 impl ServerStage {
@@ -168,13 +172,19 @@ impl ServerStage {
             first_error: None,
             legacy: false,
             cache_max_age,
+            unanswered: None,
         })
     }
 }
 
 #[derive(Debug)]
 enum Stage {
-    ResourceMetadata { candidates: Vec<EndpointUrl>, index: usize },
+    ResourceMetadata {
+        candidates: Vec<EndpointUrl>,
+        index: usize,
+        /// Every candidate so far failed in transport: the first (URL, message).
+        unanswered: Option<Box<(String, String)>>,
+    },
     ServerMetadata(Box<ServerStage>),
     Done,
 }
@@ -242,7 +252,7 @@ impl<C: DiscoverySettings + ?Sized> Discoverer<C> {
         match rm::candidate_urls(m.config.server_url(), m.header_url.as_deref()) {
             Ok(candidates) if !candidates.is_empty() => {
                 m.send(out, rm::metadata_request, &candidates[0]);
-                m.stage = Stage::ResourceMetadata { candidates, index: 0 };
+                m.stage = Stage::ResourceMetadata { candidates, index: 0, unanswered: None };
             }
             Ok(_) => m.finish(Err(ResourceMetadataError::NotFound { tried: String::new() }.into())),
             Err(e) => m.finish(Err(e.into())),
@@ -291,8 +301,8 @@ impl<C: DiscoverySettings + ?Sized> Discoverer<C> {
     ) -> Progress {
         self.in_flight = None;
         match std::mem::replace(&mut self.stage, Stage::Done) {
-            Stage::ResourceMetadata { candidates, index } => {
-                self.on_resource_metadata(out, now, response, candidates, index)
+            Stage::ResourceMetadata { candidates, index, unanswered } => {
+                self.on_resource_metadata(out, now, response, candidates, index, unanswered)
             }
             Stage::ServerMetadata(stage) => self.on_server_metadata(out, now, response, stage),
             Stage::Done => {}
@@ -329,8 +339,17 @@ impl<C: DiscoverySettings + ?Sized> Discoverer<C> {
         response: Result<&HttpResponse, &str>,
         candidates: Vec<EndpointUrl>,
         index: usize,
+        unanswered: Option<Box<(String, String)>>,
     ) {
         let url = &candidates[index];
+        // No candidate answered yet and this one failed in transport too: in a browser that is
+        // how a refused CORS request looks, so it must not pass for "no metadata here".
+        let unanswered = match response {
+            Err(message) if index == 0 || unanswered.is_some() => {
+                unanswered.or_else(|| Some(Box::new((url.as_str().to_owned(), message.to_owned()))))
+            }
+            _ => None,
+        };
         let outcome = match response {
             Ok(resp) => rm::process_metadata_response(url, self.config.server_url(), resp)
                 .map(|m| (m, crate::cache_max_age(resp))),
@@ -378,10 +397,17 @@ impl<C: DiscoverySettings + ?Sized> Discoverer<C> {
             Err(e) if e.try_next_candidate() || response.is_err() => {
                 if index + 1 < candidates.len() {
                     self.send(out, rm::metadata_request, &candidates[index + 1]);
-                    self.stage = Stage::ResourceMetadata { candidates, index: index + 1 };
+                    self.stage =
+                        Stage::ResourceMetadata { candidates, index: index + 1, unanswered };
                 } else if let Some(known) = self.known.take() {
                     // No document at all: nothing names another server.
                     self.finish(Ok(known));
+                } else if let Some(first) = unanswered {
+                    // No candidate answered at all: no evidence of a server without metadata,
+                    // so no 2025-03-26 fallback; the first failure, as it was reported.
+                    let (url, message) = *first;
+                    let purpose = "protected resource metadata".to_owned();
+                    self.finish(Err(FlowError::Transport { purpose, url, message }.into()));
                 } else if self.config.legacy_discovery() {
                     let origin = self.config.server_url().url().origin();
                     out.events.push_back(FlowEvent::UsingLegacyDiscovery { origin });
@@ -411,6 +437,7 @@ impl<C: DiscoverySettings + ?Sized> Discoverer<C> {
     fn server_discovery(&mut self, out: &mut Sink<'_>, mut st: Box<ServerStage>) {
         st.candidates = st.servers.get(st.server_index).map(sm::candidate_urls).unwrap_or_default();
         st.index = 0;
+        st.unanswered = None;
         let Some((first, _)) = st.candidates.first() else {
             return self.finish(Err(ResourceMetadataError::NoAuthorizationServers.into()));
         };
@@ -435,6 +462,7 @@ impl<C: DiscoverySettings + ?Sized> Discoverer<C> {
             first_error: None,
             legacy: true,
             cache_max_age: None,
+            unanswered: None,
         }));
     }
 
@@ -466,6 +494,14 @@ impl<C: DiscoverySettings + ?Sized> Discoverer<C> {
                 Err(ServerMetadataError::UnexpectedStatus { url: url.as_str().into(), actual: 0 })
             }
         };
+        // As for the resource metadata: a server none of whose candidates answered is
+        // unreachable (or refuses CORS), not a server without metadata.
+        st.unanswered = match response {
+            Err(message) if st.index == 0 || st.unanswered.is_some() => {
+                st.unanswered.take().or_else(|| Some((url.as_str().to_owned(), message.to_owned())))
+            }
+            _ => None,
+        };
         let error = match outcome {
             Ok((server, max_age)) => {
                 let max_age = match (st.cache_max_age, max_age) {
@@ -492,7 +528,10 @@ impl<C: DiscoverySettings + ?Sized> Discoverer<C> {
             self.stage = Stage::ServerMetadata(st);
             return;
         }
-        let error: Error = if next_candidate {
+        let error: Error = if let Some((url, message)) = st.unanswered.take() {
+            let purpose = "authorization server metadata".to_owned();
+            FlowError::Transport { purpose, url, message }.into()
+        } else if next_candidate {
             let tried =
                 st.candidates.iter().map(|(c, _)| c.as_str()).collect::<Vec<_>>().join(", ");
             let issuer = st
@@ -506,8 +545,8 @@ impl<C: DiscoverySettings + ?Sized> Discoverer<C> {
         };
         if st.legacy {
             // 2025-03-26 "Fallbacks for Servers without Metadata Discovery": default endpoints,
-            // but only when no metadata exists; a broken document is an error.
-            if !next_candidate {
+            // but only when no metadata exists; a broken document or no answer is an error.
+            if !next_candidate || matches!(&error, Error::Flow(FlowError::Transport { .. })) {
                 return self.finish(Err(error));
             }
             return match sm::legacy_default_metadata(self.config.server_url()) {

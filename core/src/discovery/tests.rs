@@ -92,6 +92,58 @@ fn transport_errors_move_on_and_no_metadata_falls_back_to_legacy() {
     assert_eq!(m.outcome().unwrap().as_ref().unwrap_err(), &errors[0]);
 }
 
+/// In a browser a request refused by CORS has no response, like an unreachable server: when no
+/// candidate answered at all, that is the error (naming the first URL), not "no metadata" and
+/// not the 2025-03-26 fallback (issue 15: a blocked resource metadata led to default endpoints
+/// and a CORS failure at a `/register` that does not exist).
+#[test]
+fn no_answer_at_any_candidate_is_a_transport_error_not_missing_metadata() {
+    let transport_error = |errors: &[Error], purpose: &str, url: &str| {
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert_eq!(errors[0].code(), "transport_failed");
+        let Error::Flow(FlowError::Transport { purpose: p, url: u, message }) = &errors[0] else {
+            panic!("{:?}", errors[0]);
+        };
+        assert_eq!((p.as_str(), u.as_str()), (purpose, url));
+        assert!(!message.is_empty());
+    };
+    // Every resource-metadata candidate unreachable.
+    let mut world = World::new();
+    let prm = [
+        "https://mcp.example.com/.well-known/oauth-protected-resource/mcp",
+        "https://mcp.example.com/.well-known/oauth-protected-resource",
+    ];
+    world.unreachable.extend(prm.iter().map(|u| (*u).to_owned()));
+    let mut m = DiscoveryMachine::start(world.now, config(), DiscoveryStart::default());
+    let (urls, events, errors) = drive(&mut m, &mut world);
+    assert_eq!(urls, prm, "no fallback request");
+    assert!(events.is_empty(), "no legacy discovery: {events:?}");
+    transport_error(&errors, "protected resource metadata", prm[0]);
+
+    // The resource metadata answers; every metadata URL of its authorization server does not.
+    let mut world = World::new();
+    let as_urls = crate::server_metadata::candidate_urls(&IssuerUrl::parse(ISSUER).unwrap());
+    world.unreachable.extend(as_urls.iter().map(|(u, _)| u.as_str().to_owned()));
+    let mut m = DiscoveryMachine::start(world.now, config(), DiscoveryStart::default());
+    let (urls, _, errors) = drive(&mut m, &mut world);
+    assert_eq!(urls.len(), 1 + as_urls.len(), "{urls:?}");
+    transport_error(&errors, "authorization server metadata", as_urls[0].0.as_str());
+
+    // No resource metadata (404s), then no answer at the MCP server's origin: no default
+    // endpoints.
+    let mut world = World::new();
+    world.prm_at.clear();
+    let legacy = crate::server_metadata::legacy_candidate_urls(&ResourceUrl::parse(MCP).unwrap());
+    world.unreachable.extend(legacy.iter().map(|(u, _)| u.as_str().to_owned()));
+    let mut m = DiscoveryMachine::start(world.now, config(), DiscoveryStart::default());
+    let (_, events, errors) = drive(&mut m, &mut world);
+    assert!(matches!(events[..], [FlowEvent::UsingLegacyDiscovery { .. }]), "{events:?}");
+    transport_error(&errors, "authorization server metadata", legacy[0].0.as_str());
+
+    // One candidate unreachable and another answering 404 is still "no metadata": the
+    // fallback runs (transport_errors_move_on_and_no_metadata_falls_back_to_legacy).
+}
+
 #[test]
 fn a_known_issuer_and_foreign_answers() {
     let mut world = World::new();

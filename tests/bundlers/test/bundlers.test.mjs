@@ -2,8 +2,9 @@
 // the MCP TypeScript SDK, built by Vite 8 and Vite 6 (build and dev server), webpack 5, esbuild
 // and Rollup (build.mjs), each loaded in headless Chromium (playwright-core, /usr/bin/chromium)
 // against the peers of tests/peers: the page renders, the popup flow runs through the package's
-// callback entry, the tools are listed and `whoami` answers. A screenshot per bundler goes to
-// test-output/. Needs `bash pkg/build.sh`, `npm ci` here and in tests/peers.
+// callback entry, the tools are listed and `whoami` answers; then, with the resource metadata,
+// the authorization-server metadata or the token endpoint refusing cross-origin requests in turn,
+// the page shows an error naming that URL and CORS. Screenshots go to test-output/. Needs `bash pkg/build.sh`, `npm ci` here and in tests/peers.
 import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -76,8 +77,34 @@ describe('the chat app built by each bundler, in Chromium', () => {
     }
   }
 
+  /** The app at `base` with the requests to `pattern` refused as a browser refuses a response
+   * without CORS headers: a network error (Fetch standard, CORS check: a failed check is a
+   * network error, and the page sees `TypeError: Failed to fetch` either way; Playwright adds
+   * CORS headers to responses it fulfills, so taking them off a real response does not work).
+   * The page shows an error that names `blocked` (the first such URL) and CORS. */
+  async function corsFailure(name, base, what, blocked, pattern = blocked) {
+    const page = await context.newPage();
+    try {
+      await page.route(pattern, (route) => route.abort('failed'));
+      await page.goto(`${base}index.html?server=${encodeURIComponent(mcp.info.url)}`);
+      await page.waitForSelector('body[data-ready="true"], body[data-error]', { timeout: 30000 });
+      const popup = page.waitForEvent('popup', { timeout: 5000 }).catch(() => null);
+      await page.click('#connect');
+      await page.waitForSelector('body[data-error], body[data-done]', { timeout: 30000 }).catch(() => {});
+      await (await popup)?.close().catch(() => {});
+      const error = await page.textContent('#error');
+      await page.screenshot({ path: join(outDir, `${name}-no-cors-${what}.png`), fullPage: true });
+      const state = await page.textContent('#state');
+      assert.ok(error.startsWith('transport_failed: '), `${name}, ${what}: state ${state}, error: ${error}`);
+      assert.ok(error.includes(blocked), `${name}, ${what}: the message names ${blocked}: ${error}`);
+      assert.match(error, /CORS/, `${name}, ${what}`);
+    } finally {
+      await page.close();
+    }
+  }
+
   for (const name of Object.keys(BUNDLERS)) {
-    test(`${name}: build, load, popup flow`, async () => {
+    test(`${name}: build, load, popup flow; without CORS at each endpoint, a message naming it`, async () => {
       const dir = join(here, '..', 'out', name);
       const started = Date.now();
       await BUNDLERS[name](dir);
@@ -85,6 +112,14 @@ describe('the chat app built by each bundler, in Chromium', () => {
       const site = await serveDir(dir);
       try {
         await popupFlow(name, site.url);
+        const mcpOrigin = new URL(mcp.info.url).origin;
+        const metadataUrl = `${as.info.issuer}/.well-known/oauth-authorization-server`;
+        const metadata = await (await fetch(metadataUrl)).json();
+        // A server without CORS answers none of its metadata URLs with it.
+        await corsFailure(name, site.url, 'resource-metadata', `${mcpOrigin}/.well-known/oauth-protected-resource/mcp`,
+          `${mcpOrigin}/.well-known/**`);
+        await corsFailure(name, site.url, 'server-metadata', metadataUrl, `${as.info.issuer}/.well-known/**`);
+        await corsFailure(name, site.url, 'token', metadata.token_endpoint);
       } finally {
         await site.close();
       }
