@@ -43,14 +43,27 @@ export declare class Flow {
   free(): void;
 }
 
+/** The core's options (the Flow constructor's; McpOAuthOptions adds the host's). */
 export interface FlowOptions {
+  /** The MCP server URL (https, or http on a loopback host). */
   serverUrl: string;
+  /** Where the authorization server sends the browser back (registered with the client). */
   redirectUri: string;
+  /** `client_name` for dynamic registration (default "mcp-oauth"). */
   clientName?: string;
+  /** A pre-registered client. */
   clientId?: string;
   clientSecret?: string;
+  /** An https URL serving this client's metadata document (used when the server supports it). */
   clientMetadataUrl?: string;
+  /** Scopes to request instead of the server's (space-separated or an array). */
   scopes?: string | string[];
+  /**
+   * DPoP (RFC 9449) sender-constrained tokens: "auto" (default: when the authorization server
+   * advertises DPoP and the MCP server requires it), "always", "never". The Node entry and the
+   * browser DPoP entry `mcp-oauth/dpop`; the default browser entry uses Bearer tokens and
+   * refuses "always" (README).
+   */
   dpop?: 'auto' | 'always' | 'never';
 }
 
@@ -91,27 +104,7 @@ export interface McpOAuthStorage {
   delete(key: string): void | Promise<void>;
 }
 
-export interface McpOAuthOptions {
-  /** The MCP server URL (https, or http on a loopback host). */
-  serverUrl: string;
-  /** Where the authorization server sends the browser back (registered with the client). */
-  redirectUri: string;
-  /** `client_name` for dynamic registration (default "mcp-oauth"). */
-  clientName?: string;
-  /** A pre-registered client. */
-  clientId?: string;
-  clientSecret?: string;
-  /** An https URL serving this client's metadata document (used when the server supports it). */
-  clientMetadataUrl?: string;
-  /** Scopes to request instead of the server's (space-separated or an array). */
-  scopes?: string | string[];
-  /**
-   * DPoP (RFC 9449) sender-constrained tokens: "auto" (default: when the authorization server
-   * advertises DPoP and the MCP server requires it), "always", "never". The Node entry and the
-   * browser DPoP entry `mcp-oauth/dpop`; the default browser entry uses Bearer tokens and
-   * refuses "always" (README).
-   */
-  dpop?: 'auto' | 'always' | 'never';
+export interface McpOAuthOptions extends FlowOptions {
   /** Default "memory". */
   storage?: 'memory' | 'sessionStorage' | 'localStorage' | 'indexedDB' | McpOAuthStorage;
   /** The fetch used for every request (default: globalThis.fetch). */

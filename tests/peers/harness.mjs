@@ -267,3 +267,14 @@ export async function mcpCallTool(url, token, name, args = {}, sessionId) {
   const r = await mcpRequest(url, { method: 'tools/call', params: { name, arguments: args }, token, sessionId });
   return { ...r, toolText: r.message?.result?.content?.[0]?.text };
 }
+
+/** Options of playwright-core's `chromium.launchPersistentContext` for the browser tests: Debian's
+ * /usr/bin/chromium (or `CHROMIUM`), headless, nothing that reaches the network by itself. */
+export function chromiumOptions() {
+  return {
+    executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
+    headless: true,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  };
+}

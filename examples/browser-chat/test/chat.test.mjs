@@ -13,8 +13,7 @@ import { chromium } from 'playwright-core';
 import { serve } from '../serve.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const { startAs, startMcp } = await import(pathToFileURL(join(here, '..', '..', '..', 'tests', 'peers', 'harness.mjs')).href);
-const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
+const { startAs, startMcp, chromiumOptions } = await import(pathToFileURL(join(here, '..', '..', '..', 'tests', 'peers', 'harness.mjs')).href);
 const outDir = join(here, '..', 'test-output');
 mkdirSync(outDir, { recursive: true });
 
@@ -53,12 +52,7 @@ describe('browser chat in Chromium', () => {
 
   async function newPage() {
     profile = mkdtempSync(join(tmpdir(), 'mcp-oauth-chromium-'));
-    context = await chromium.launchPersistentContext(profile, {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--disable-quic', '--no-first-run',
-        '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    });
+    context = await chromium.launchPersistentContext(profile, chromiumOptions());
     const page = context.pages()[0] ?? (await context.newPage());
     const errors = [];
     page.on('pageerror', (e) => errors.push(String(e)));

@@ -18,9 +18,8 @@ import { serve } from '../serve.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..', '..', '..');
-const { startAs, startMcp } = await import(pathToFileURL(join(root, 'tests', 'peers', 'harness.mjs')).href);
+const { startAs, startMcp, chromiumOptions } = await import(pathToFileURL(join(root, 'tests', 'peers', 'harness.mjs')).href);
 const { follow } = await import(pathToFileURL(join(root, 'pkg', 'src', 'io.js')).href);
-const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
 
 /** RFC 7638 §3: the SHA-256 thumbprint of an EC public JWK. */
 const thumbprint = (jwk) => createHash('sha256')
@@ -65,12 +64,7 @@ describe('browser DPoP build in Chromium', { timeout: 120_000 }, () => {
     mcp = await startMcp(as.info.issuer, { MCP_DPOP_NONCE: '1' });
     site = await serve();
     profile = mkdtempSync(join(tmpdir(), 'mcp-oauth-chromium-'));
-    context = await chromium.launchPersistentContext(profile, {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--disable-quic', '--no-first-run',
-        '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    });
+    context = await chromium.launchPersistentContext(profile, chromiumOptions());
     page = context.pages()[0] ?? (await context.newPage());
     await page.exposeFunction('approveInNode', (url, redirectUri) => follow(fetch, url, redirectUri, 30000));
     await page.goto(`${site.url}pkg/package.json`);

@@ -14,10 +14,9 @@ import { serve } from '../serve.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..', '..', '..');
-const { startAs, startMcp } = await import(pathToFileURL(join(root, 'tests', 'peers', 'harness.mjs')).href);
+const { startAs, startMcp, chromiumOptions } = await import(pathToFileURL(join(root, 'tests', 'peers', 'harness.mjs')).href);
 // Follow mode of the package (Node side): approves at the peer AS, which needs no user.
 const { follow } = await import(pathToFileURL(join(root, 'pkg', 'src', 'io.js')).href);
-const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
 
 describe('npm package in Chromium', () => {
   let as;
@@ -32,12 +31,7 @@ describe('npm package in Chromium', () => {
     mcp = await startMcp(as.info.issuer);
     site = await serve();
     profile = mkdtempSync(join(tmpdir(), 'mcp-oauth-chromium-'));
-    context = await chromium.launchPersistentContext(profile, {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--disable-quic', '--no-first-run',
-        '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    });
+    context = await chromium.launchPersistentContext(profile, chromiumOptions());
     page = context.pages()[0] ?? (await context.newPage());
     await page.exposeFunction('approveInNode', (url, redirectUri) => follow(fetch, url, redirectUri, 30000));
     // Any page of the site's origin: the tests import the package themselves.

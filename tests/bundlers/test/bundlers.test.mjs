@@ -17,8 +17,7 @@ import { BUNDLERS, installPackage, serveDir, viteDev } from '../build.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..', '..', '..');
-const { startAs, startMcp } = await import(pathToFileURL(join(root, 'tests', 'peers', 'harness.mjs')).href);
-const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
+const { startAs, startMcp, chromiumOptions } = await import(pathToFileURL(join(root, 'tests', 'peers', 'harness.mjs')).href);
 const outDir = join(here, '..', 'test-output');
 mkdirSync(outDir, { recursive: true });
 
@@ -33,12 +32,7 @@ describe('the chat app built by each bundler, in Chromium', () => {
     as = await startAs();
     mcp = await startMcp(as.info.issuer);
     profile = mkdtempSync(join(tmpdir(), 'mcp-oauth-chromium-'));
-    context = await chromium.launchPersistentContext(profile, {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--disable-quic', '--no-first-run',
-        '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    });
+    context = await chromium.launchPersistentContext(profile, chromiumOptions());
   });
   after(async () => {
     await context?.close();
