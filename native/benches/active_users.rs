@@ -67,13 +67,14 @@ fn rss_kib(pid: u32) -> u64 {
 /// One user: a request that needs consent, the consent, then `calls` more calls. Returns the
 /// calls that failed (with the first error); a result naming another user is a panic.
 async fn user(
+    client: reqwest::Client,
     base: Arc<String>,
     redirect: Arc<String>,
     name: String,
     calls: usize,
 ) -> (usize, Option<String>) {
     let auth = Auth::Bearer(jwt(&name, 3600, JWT.as_bytes()));
-    let (status, reply) = post_chat(&base, &auth, &whoami()).await;
+    let (status, reply) = post_chat_with(&client, &base, &auth, &whoami()).await;
     assert_eq!(status, 202, "{name}: {reply}");
     let link = reply["url"].as_str().unwrap().to_owned();
     let id = reply["request_id"].as_str().unwrap().to_owned();
@@ -88,10 +89,10 @@ async fn user(
             failed.1.get_or_insert_with(|| format!("{name}: HTTP {status} {reply}"));
         }
     };
-    let (status, reply) = poll_chat(&base, &auth, &id, 30).await;
+    let (status, reply) = poll_chat_with(&client, &base, &auth, &id, 30).await;
     check(status, reply);
     for _ in 1..calls {
-        let (status, reply) = post_chat(&base, &auth, &whoami()).await;
+        let (status, reply) = post_chat_with(&client, &base, &auth, &whoami()).await;
         check(status, reply);
     }
     failed
@@ -132,7 +133,10 @@ fn main() {
         let warm = reqwest::Client::new().post(&peers.mcp_url).bearer_auth("warm-up").send();
         assert_eq!(warm.await.unwrap().status(), 401);
         peers.reset_as_stats().await;
-        user(base.clone(), redirect.clone(), "warmup".into(), 2).await;
+        // One client for all users' chat requests (the users' consents each have their own
+        // cookie jar): a client per request cost the bench more CPU than serve spent.
+        let client = reqwest::Client::new();
+        user(client.clone(), base.clone(), redirect.clone(), "warmup".into(), 2).await;
         let before = rss_kib(pid);
         let cpu_before = cpu_split(pid, &peers);
         let started = Instant::now();
@@ -140,9 +144,9 @@ fn main() {
         let mut tasks = Vec::new();
         for i in 0..users {
             let permit = sem.clone().acquire_owned().await.unwrap();
-            let (base, redirect) = (base.clone(), redirect.clone());
+            let (base, redirect, client) = (base.clone(), redirect.clone(), client.clone());
             tasks.push(tokio::spawn(async move {
-                let failed = user(base, redirect, format!("user{i}"), calls).await;
+                let failed = user(client, base, redirect, format!("user{i}"), calls).await;
                 drop(permit);
                 failed
             }));
@@ -154,6 +158,8 @@ fn main() {
             failed.1 = failed.1.or(first);
         }
         let took = started.elapsed();
+        // The users' idle keep-alive connections to serve end with their client.
+        drop(client);
         let cpu_after = cpu_split(pid, &peers);
         let cpu: Vec<f64> = cpu_after.iter().zip(cpu_before).map(|(a, b)| a - b).collect();
         // Let the allocator settle.

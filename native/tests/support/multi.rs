@@ -193,7 +193,18 @@ fn http_request(b: reqwest::RequestBuilder, auth: &Auth) -> reqwest::RequestBuil
 
 /// POST /v1/chat; returns status and JSON.
 pub async fn post_chat(base: &str, auth: &Auth, body: &Value) -> (u16, Value) {
-    let resp = http_request(reqwest::Client::new().post(format!("{base}/v1/chat")), auth)
+    post_chat_with(&reqwest::Client::new(), base, auth, body).await
+}
+
+/// [`post_chat`] over `client` (a load generator shares one: building a client per request
+/// costs more than the request).
+pub async fn post_chat_with(
+    client: &reqwest::Client,
+    base: &str,
+    auth: &Auth,
+    body: &Value,
+) -> (u16, Value) {
+    let resp = http_request(client.post(format!("{base}/v1/chat")), auth)
         .json(body)
         .send()
         .await
@@ -204,11 +215,21 @@ pub async fn post_chat(base: &str, auth: &Auth, body: &Value) -> (u16, Value) {
 
 /// GET /v1/chat/{id}?wait=.
 pub async fn poll_chat(base: &str, auth: &Auth, id: &str, wait: u64) -> (u16, Value) {
-    let resp =
-        http_request(reqwest::Client::new().get(format!("{base}/v1/chat/{id}?wait={wait}")), auth)
-            .send()
-            .await
-            .unwrap();
+    poll_chat_with(&reqwest::Client::new(), base, auth, id, wait).await
+}
+
+/// [`poll_chat`] over `client`.
+pub async fn poll_chat_with(
+    client: &reqwest::Client,
+    base: &str,
+    auth: &Auth,
+    id: &str,
+    wait: u64,
+) -> (u16, Value) {
+    let resp = http_request(client.get(format!("{base}/v1/chat/{id}?wait={wait}")), auth)
+        .send()
+        .await
+        .unwrap();
     let status = resp.status().as_u16();
     (status, resp.json().await.unwrap())
 }
