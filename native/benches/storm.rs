@@ -30,6 +30,7 @@ async fn discovery_requests(peers: &Peers) -> (u64, u64) {
 }
 
 async fn http_post_json(url: &str, body: &'static str) {
+    mcp_oauth::http::install_crypto_provider();
     let r = reqwest::Client::new()
         .post(url)
         .header("content-type", "application/json")
@@ -43,6 +44,7 @@ async fn http_post_json(url: &str, body: &'static str) {
 async fn reset(peers: &Peers) {
     peers.reset_as_stats().await;
     let base = peers.mcp_url.trim_end_matches("/mcp").to_owned();
+    mcp_oauth::http::install_crypto_provider();
     reqwest::Client::new().post(format!("{base}/__stats/reset")).send().await.expect("reset");
 }
 
@@ -77,6 +79,7 @@ async fn main() {
     reset(&peers).await;
     // The refreshed token outlives the storm (the AS applies the TTL to tokens issued later).
     http_post_json(&format!("{}/__config", peers.issuer), r#"{"accessTtl":3600}"#).await;
+    mcp_oauth::http::install_crypto_provider();
     let http = reqwest::Client::new();
     let url = peers.mcp_url.clone();
     let start = Instant::now();

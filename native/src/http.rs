@@ -14,10 +14,36 @@ use crate::egress::{EgressError, EgressPolicy, PolicyResolver, Verdict};
 /// Largest response body accepted (1 MiB).
 pub const MAX_BODY: usize = 1024 * 1024;
 
-/// Installs rustls' ring crypto provider once per process (reqwest is built without a default
-/// provider to avoid the aws-lc C build).
+/// Installs rustls' ring crypto provider as the process default, for an application's (or a
+/// test's) own reqwest clients built without one. This crate never calls it: its clients carry
+/// their provider in their own TLS configuration ([`client_builder`]), so the process default
+/// stays the application's choice.
 pub fn install_crypto_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+/// The TLS configuration of every client this crate builds: rustls with the ring provider
+/// passed in (not installed process-wide), the platform's certificate verification as reqwest
+/// itself sets it up (`rustls-platform-verifier`: the system's roots), TLS 1.2 and 1.3, HTTP/1.1.
+/// Made once per process.
+fn tls_config() -> Result<rustls::ClientConfig, String> {
+    static CONFIG: std::sync::OnceLock<Result<rustls::ClientConfig, String>> =
+        std::sync::OnceLock::new();
+    CONFIG
+        .get_or_init(|| {
+            let provider = Arc::new(rustls::crypto::ring::default_provider());
+            let verifier = rustls_platform_verifier::Verifier::new(Arc::clone(&provider))
+                .map_err(|e| format!("the platform's certificate verifier: {e}"))?;
+            let mut config = rustls::ClientConfig::builder_with_provider(provider)
+                .with_safe_default_protocol_versions()
+                .map_err(|e| format!("TLS versions: {e}"))?
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(verifier))
+                .with_no_client_auth();
+            config.alpn_protocols = vec![b"http/1.1".to_vec()];
+            Ok(config)
+        })
+        .clone()
 }
 
 /// The HTTP client for authorization requests.
@@ -59,14 +85,13 @@ impl HttpClient {
         total: Duration,
         policy: EgressPolicy,
     ) -> Result<HttpClient, crate::Error> {
-        install_crypto_provider();
         let policy = Arc::new(policy);
-        let open = builder(connect, total).build().map_err(build_error)?;
+        let open = builder(connect, total)?.build().map_err(build_error)?;
         let filtered = if policy.deny_internal {
             let resolver = Arc::new(PolicyResolver { policy: Arc::clone(&policy) });
             // A proxy would resolve the target's name where the resolver cannot check it.
             Some(
-                builder(connect, total)
+                builder(connect, total)?
                     .no_proxy()
                     .dns_resolver(resolver)
                     .build()
@@ -104,18 +129,21 @@ fn build_error(e: reqwest::Error) -> crate::Error {
     crate::Error::Transport { url: String::new(), message: e.to_string() }
 }
 
-/// The one place reqwest clients start from: the crypto provider installed, redirects never
-/// followed (a token or code must not travel to a URL nobody checked), and the crate's user
-/// agent. Callers add timeouts, cookies or the egress resolver.
-pub(crate) fn client_builder() -> reqwest::ClientBuilder {
-    install_crypto_provider();
-    reqwest::Client::builder()
+/// The one place reqwest clients start from: this crate's TLS configuration ([`tls_config`]: no
+/// process-wide crypto provider needed or installed), redirects never followed (a token or code
+/// must not travel to a URL nobody checked), and the crate's user agent. Callers add timeouts,
+/// cookies or the egress resolver. Fails only when the TLS configuration cannot be made.
+pub(crate) fn client_builder() -> Result<reqwest::ClientBuilder, String> {
+    Ok(reqwest::Client::builder()
+        .tls_backend_preconfigured(tls_config()?)
         .redirect(reqwest::redirect::Policy::none())
-        .user_agent(concat!("mcp-oauth/", env!("CARGO_PKG_VERSION")))
+        .user_agent(concat!("mcp-oauth/", env!("CARGO_PKG_VERSION"))))
 }
 
-fn builder(connect: Duration, total: Duration) -> reqwest::ClientBuilder {
-    client_builder()
+fn builder(connect: Duration, total: Duration) -> Result<reqwest::ClientBuilder, crate::Error> {
+    let builder = client_builder()
+        .map_err(|message| crate::Error::Transport { url: String::new(), message })?;
+    Ok(builder
         .connect_timeout(connect)
         .timeout(total)
         // A fresh connection per request. Authorization requests are rare (discovery,
@@ -124,7 +152,7 @@ fn builder(connect: Duration, total: Duration) -> reqwest::ClientBuilder {
         // "connection closed before message completed": for a rotating refresh token the
         // client cannot know whether the server used it, so it must not be retried. Seen
         // once in the 200-user test (native/tests/server.rs) before this setting.
-        .pool_max_idle_per_host(0)
+        .pool_max_idle_per_host(0))
 }
 
 impl HttpClient {

@@ -1,8 +1,10 @@
 //! # mcp-oauth (native)
 //!
 //! The native adapter of mcp-oauth: it drives the sans-IO core ([`mcp_oauth_core`], re-exported
-//! as [`core`]) with real IO — reqwest for HTTP (rustls with the ring provider, redirects never
-//! followed, timeouts, bodies capped at 1 MiB), the system clock, and OS randomness — and adds
+//! as [`core`]) with real IO — reqwest for HTTP (rustls with the ring provider in each client's
+//! own TLS configuration, never installed as the process default, which stays the
+//! application's; redirects never followed, timeouts, bodies capped at 1 MiB), the system clock,
+//! and OS randomness — and adds
 //! what a native host needs around it: token stores ([`store`]), the redirect handling of a
 //! single user ([`redirect`]: loopback listener, browser opener, follow mode), a process-wide
 //! metadata cache ([`cache`]), the per-user [`OAuthClient`] with single-flight refresh, the

@@ -83,6 +83,7 @@ async fn introspect(peers: &Peers, token: &str) -> Value {
     let meta =
         common::get_json(&format!("{}/.well-known/openid-configuration", peers.issuer)).await;
     let endpoint = meta["introspection_endpoint"].as_str().expect("introspection endpoint");
+    mcp_oauth::http::install_crypto_provider();
     reqwest::Client::new()
         .post(endpoint)
         .basic_auth("mcp-resource-server", Some("mcp-resource-server-secret"))

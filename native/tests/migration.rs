@@ -36,6 +36,7 @@ async fn configure_mcp(peers: &Peers, settings: Value) -> Value {
 
 async fn reset_mcp_stats(peers: &Peers) {
     let url = peers.mcp_url.replace("/mcp", "/__stats/reset");
+    mcp_oauth::http::install_crypto_provider();
     let status = reqwest::Client::new().post(url).send().await.expect("reset").status();
     assert_eq!(status.as_u16(), 204);
 }

@@ -179,6 +179,7 @@ async fn unidentified_callers_get_401() {
         }
         other => panic!("cross-origin WebSocket accepted: {:?}", other.map(|_| ())),
     }
+    mcp_oauth::http::install_crypto_provider();
     let resp = reqwest::Client::new()
         .post(format!("{base}/v1/chat"))
         .header("cookie", format!("mcp_session={}", srv.session("Alice")))
@@ -193,6 +194,7 @@ async fn unidentified_callers_get_401() {
     assert_eq!(status, 401);
     // A callback from a browser that opened no consent link for this state (here: one never
     // issued): refused before the store is read, nothing changed; absent state: 400.
+    mcp_oauth::http::install_crypto_provider();
     let resp =
         reqwest::get(format!("{base}/auth/redirect?code=x&state=never-issued")).await.unwrap();
     assert_eq!(resp.status().as_u16(), 403);

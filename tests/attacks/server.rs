@@ -35,6 +35,7 @@ impl Browser {
         if let Some(s) = session {
             jar.add_cookie_str(&format!("mcp_session={s}; Path=/"), &base.parse().unwrap());
         }
+        mcp_oauth::http::install_crypto_provider();
         let client = reqwest::Client::builder()
             .cookie_provider(jar)
             .redirect(reqwest::redirect::Policy::none())
@@ -374,6 +375,7 @@ async fn oversized_body_gets_the_json_error_format() {
     );
 
     // The exploit.
+    mcp_oauth::http::install_crypto_provider();
     let resp = reqwest::Client::new()
         .post(format!("{}/v1/chat", srv.base()))
         .header("cookie", format!("mcp_session={}", srv.session("Mallory")))
@@ -406,6 +408,7 @@ async fn unparsable_callback_is_not_echoed_to_the_page_or_the_store() {
     let alice = Auth::Cookie(srv.session("Alice"));
     let (_, reply) = post_chat(&srv.base(), &alice, &whoami()).await;
     let jar = Arc::new(reqwest::cookie::Jar::default());
+    mcp_oauth::http::install_crypto_provider();
     let browser = reqwest::Client::builder()
         .cookie_provider(jar.clone())
         .redirect(reqwest::redirect::Policy::none())

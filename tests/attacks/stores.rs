@@ -50,6 +50,7 @@ fn client(mcp_url: &str, store: FileStore) -> OAuthClient {
 }
 
 async fn stats(issuer: &str) -> serde_json::Value {
+    mcp_oauth::http::install_crypto_provider();
     reqwest::get(format!("{issuer}/__stats")).await.unwrap().json().await.unwrap()
 }
 

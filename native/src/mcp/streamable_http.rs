@@ -163,6 +163,7 @@ pub enum McpHttpError {
 /// to repeat for a tool call.
 pub fn mcp_http_client() -> Result<reqwest::Client, Error> {
     crate::http::client_builder()
+        .map_err(|message| Error::Transport { url: String::new(), message })?
         .connect_timeout(std::time::Duration::from_secs(10))
         .pool_idle_timeout(MCP_POOL_IDLE)
         .build()

@@ -38,6 +38,7 @@ pub async fn follow(
     let deadline = tokio::time::Instant::now() + timeout;
 
     let client = crate::http::client_builder()
+        .map_err(RedirectError::Client)?
         .cookie_store(true)
         .referer(false)
         .build()

@@ -222,6 +222,7 @@ impl Identity {
             _ => {}
         }
         let http = crate::http::client_builder()
+            .map_err(IdentityConfigError::HttpClient)?
             .timeout(Duration::from_secs(10))
             .build()
             .map_err(|e| IdentityConfigError::HttpClient(e.to_string()))?;

@@ -174,6 +174,7 @@ impl Peers {
 
     /// Zeroes the authorization server's counters.
     pub async fn reset_as_stats(&self) {
+        mcp_oauth::http::install_crypto_provider();
         reqwest::Client::new()
             .post(format!("{}/__stats/reset", self.issuer))
             .send()
@@ -186,6 +187,7 @@ impl Peers {
         let meta = get_json(&format!("{}/.well-known/openid-configuration", self.issuer)).await;
         let endpoint =
             meta["introspection_endpoint"].as_str().expect("introspection endpoint").to_owned();
+        mcp_oauth::http::install_crypto_provider();
         let resp: serde_json::Value = reqwest::Client::new()
             .post(endpoint)
             .basic_auth("mcp-resource-server", Some("mcp-resource-server-secret"))

@@ -145,6 +145,7 @@ async fn cancel_ends_the_consent(
     let id = reply["request_id"].as_str().unwrap().to_owned();
 
     let cancel = |base: String, auth: Auth, id: String| async move {
+        mcp_oauth::http::install_crypto_provider();
         let resp = reqwest::Client::new()
             .post(format!("{base}/v1/chat/{id}/cancel"))
             .bearer_auth(match &auth {

@@ -228,6 +228,7 @@ pub async fn introspected_subject(peers: &Peers, token: &str) -> String {
             .await;
     let mut form = String::from("token=");
     mcp_oauth::core::__private::encoding::form_encode_component(token, &mut form);
+    mcp_oauth::http::install_crypto_provider();
     let resp: serde_json::Value = reqwest::Client::new()
         .post(meta["introspection_endpoint"].as_str().unwrap())
         .basic_auth("mcp-resource-server", Some("mcp-resource-server-secret"))

@@ -156,6 +156,7 @@ pub async fn listener() -> tokio::net::TcpListener {
 /// with the cookies the link set. Returns the page's status and text (the link's own page when
 /// it refuses).
 pub async fn consent(url: &str, user: &str, redirect_uri: &str) -> (u16, String) {
+    mcp_oauth::http::install_crypto_provider();
     let browser = reqwest::Client::builder()
         .cookie_store(true)
         .redirect(reqwest::redirect::Policy::none())
@@ -193,6 +194,7 @@ fn http_request(b: reqwest::RequestBuilder, auth: &Auth) -> reqwest::RequestBuil
 
 /// POST /v1/chat; returns status and JSON.
 pub async fn post_chat(base: &str, auth: &Auth, body: &Value) -> (u16, Value) {
+    mcp_oauth::http::install_crypto_provider();
     post_chat_with(&reqwest::Client::new(), base, auth, body).await
 }
 
@@ -204,17 +206,15 @@ pub async fn post_chat_with(
     auth: &Auth,
     body: &Value,
 ) -> (u16, Value) {
-    let resp = http_request(client.post(format!("{base}/v1/chat")), auth)
-        .json(body)
-        .send()
-        .await
-        .unwrap();
+    let resp =
+        http_request(client.post(format!("{base}/v1/chat")), auth).json(body).send().await.unwrap();
     let status = resp.status().as_u16();
     (status, resp.json().await.unwrap())
 }
 
 /// GET /v1/chat/{id}?wait=.
 pub async fn poll_chat(base: &str, auth: &Auth, id: &str, wait: u64) -> (u16, Value) {
+    mcp_oauth::http::install_crypto_provider();
     poll_chat_with(&reqwest::Client::new(), base, auth, id, wait).await
 }
 

@@ -61,6 +61,7 @@ impl Moto {
                 ("PolicyDocument", policy),
             ]),
         ] {
+            mcp_oauth::http::install_crypto_provider();
             let text = reqwest::Client::new()
                 .post(moto.endpoint())
                 .header(
@@ -158,6 +159,7 @@ impl Moto {
         } else {
             format!("{}/{BUCKET}/{key}", self.endpoint())
         };
+        mcp_oauth::http::install_crypto_provider();
         reqwest::Client::new().request(method, url).header("authorization", UNCHECKED_AUTH)
     }
 
@@ -165,6 +167,7 @@ impl Moto {
     pub async fn objects(&self, prefix: &str) -> Vec<(String, Vec<u8>)> {
         // Object names here are hex digits, `/`, `-` and `_`: no query encoding needed.
         let url = format!("{}/{BUCKET}?list-type=2&max-keys=1000&prefix={prefix}", self.endpoint());
+        mcp_oauth::http::install_crypto_provider();
         let list = reqwest::Client::new().get(url).send().await.unwrap().text().await.unwrap();
         assert!(list.contains("<IsTruncated>false</IsTruncated>"), "one page: {list}");
         let mut out = Vec::new();

@@ -248,6 +248,7 @@ impl Client {
             }
         };
         let http = crate::http::client_builder()
+            .map_err(|e| format!("HTTP client: {e}"))?
             .connect_timeout(Duration::from_secs(3))
             .timeout(Duration::from_secs(15))
             // Below the idle timeouts of S3 and common proxies, so a pooled connection is not
