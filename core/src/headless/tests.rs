@@ -10,6 +10,8 @@ use crate::http::Purpose;
 use crate::policy::ServerPolicy;
 use crate::secret::IdToken;
 use crate::token::TokenEndpointAuth;
+use crate::token_exchange::token_types;
+use crate::url::IssuerUrl;
 
 const IDP: &str = "https://idp.example.com";
 
