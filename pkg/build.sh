@@ -2,7 +2,8 @@
 # Builds the npm package `mcp-oauth` into pkg/dist (browser entry), pkg/dist/dpop (browser DPoP
 # entry `mcp-oauth/dpop`, feature `dpop`) and pkg/dist/node (Node entry, with the headless grants
 # of feature `headless` and DPoP), each:
-#   cargo build -p mcp-oauth-wasm (profile release-wasm, wasm32-unknown-unknown)
+#   cargo +nightly build -p mcp-oauth-wasm (profile release-wasm, wasm32-unknown-unknown,
+#     -Zbuild-std with panic=immediate-abort: scripts/lib.sh wasm_cargo_build)
 #   → wasm-bindgen --target web (the version in Cargo.lock)
 #   → wasm-opt -Os --low-memory-unused -Os from the npm package `binaryen` in tools/ (not
 #     Debian's wasm-opt 108, which silently breaks wasm-bindgen output)
@@ -12,8 +13,9 @@
 #     Node of both entries.
 # Then `cd pkg && npm pack` makes the tarball.
 #
-#   pkg/build.sh            build (needs the wasm32 target, wasm-bindgen-cli, node + npm;
-#                           `.ci/run` installs them)
+#   pkg/build.sh            build (needs nightly with rust-src and the wasm32 target,
+#                           wasm-bindgen-cli, node + npm; `.ci/run` installs them;
+#                           MCP_OAUTH_WASM_TOOLCHAIN=stable builds a bigger payload on stable)
 set -euo pipefail
 
 # shellcheck source=scripts/lib.sh
@@ -27,6 +29,12 @@ if [ "$have_bg" != "$want_bg" ]; then
     die "wasm-bindgen CLI ${have_bg:-missing}, Cargo.lock has $want_bg: cargo install wasm-bindgen-cli --version $want_bg"
 fi
 ensure_npm_tools
+check_wasm_toolchain
+if [ "$(wasm_toolchain)" = stable ]; then
+    echo "pkg: MCP_OAUTH_WASM_TOOLCHAIN=stable: no -Zbuild-std size settings, the payload is about 7 KB gzip bigger"
+else
+    echo "pkg: wasm toolchain $(rustc +"$(wasm_toolchain)" --version), RUSTFLAGS $(wasm_nightly_rustflags), -Zbuild-std"
+fi
 
 target_dir="$(cargo_target_dir)"
 dist="$REPO_ROOT/pkg/dist"
@@ -44,8 +52,8 @@ opt=(-Os --low-memory-unused -Os)
 build_variant() {
     local out="$1"
     shift
-    echo "pkg: cargo build -p mcp-oauth-wasm --profile release-wasm --target wasm32-unknown-unknown $*"
-    cargo build -p mcp-oauth-wasm --profile release-wasm --target wasm32-unknown-unknown "$@"
+    echo "pkg: cargo +$(wasm_toolchain) build -p mcp-oauth-wasm --profile release-wasm --target wasm32-unknown-unknown $*"
+    wasm_cargo_build "$@"
     local raw_wasm="$target_dir/wasm32-unknown-unknown/release-wasm/$crate_file.wasm"
     [ -f "$raw_wasm" ] || die "build produced no $raw_wasm"
     mkdir -p "$out"

@@ -73,11 +73,49 @@ ensure_npm_ci() {
 # wasm-opt feature flags matching what rustc enables for wasm32-unknown-unknown. Derived from
 # `rustc --print cfg` so a rustc that turns on a new default feature keeps validating; wasm-opt
 # rejects input that uses a feature it was not told about.
+# The toolchain of the npm package's wasm builds (pkg/build.sh). Nightly by default: the standard
+# library rebuilt for the payload's size (-Zbuild-std) with `panic = immediate-abort` (a panic
+# traps at once, no message formatting; the core has no panicking paths by design), Debug impls
+# and panic locations compiled out, and std's `optimize_for_size` feature: 6,900 B gzip less
+# than stable (BENCHMARKS.md, "npm package size in detail"). MCP_OAUTH_WASM_TOOLCHAIN=stable
+# builds with the stable toolchain and none of that (a bigger payload, said so in the log).
+wasm_toolchain() { printf '%s\n' "${MCP_OAUTH_WASM_TOOLCHAIN:-nightly}"; }
+
+# Fails, naming the command that fixes it, when the wasm toolchain cannot build the package.
+check_wasm_toolchain() {
+    local tc
+    tc="$(wasm_toolchain)"
+    rustup run "$tc" rustc --version >/dev/null 2>&1 ||
+        die "the npm package's wasm builds use the $tc toolchain, which is not installed: rustup toolchain install $tc --profile minimal --component rust-src --target wasm32-unknown-unknown (or MCP_OAUTH_WASM_TOOLCHAIN=stable for a bigger payload)"
+    rustup +"$tc" target list --installed | grep -qx wasm32-unknown-unknown ||
+        die "the $tc toolchain has no wasm32-unknown-unknown target: rustup +$tc target add wasm32-unknown-unknown"
+    if [ "$tc" != stable ]; then
+        rustup +"$tc" component list --installed | grep -q '^rust-src' ||
+            die "the $tc toolchain has no rust-src (needed by -Zbuild-std): rustup +$tc component add rust-src"
+    fi
+}
+
+# `cargo build` of mcp-oauth-wasm for wasm32 with the wasm toolchain; extra args are passed on.
+wasm_cargo_build() {
+    local tc
+    tc="$(wasm_toolchain)"
+    if [ "$tc" = stable ]; then
+        cargo +stable build -p mcp-oauth-wasm --profile release-wasm --target wasm32-unknown-unknown "$@"
+    else
+        RUSTFLAGS="${RUSTFLAGS:-} $(wasm_nightly_rustflags)" cargo +"$tc" build -p mcp-oauth-wasm \
+            --profile release-wasm --target wasm32-unknown-unknown \
+            -Zbuild-std=std,panic_abort -Zbuild-std-features=optimize_for_size "$@"
+    fi
+}
+wasm_nightly_rustflags() {
+    printf '%s\n' "-Zunstable-options -Cpanic=immediate-abort -Zfmt-debug=none -Zlocation-detail=none"
+}
+
 wasm_opt_feature_flags() {
     local f flags=()
     # RUSTFLAGS is a space-separated flag list, split on purpose (as cargo does).
     # shellcheck disable=SC2086
-    for f in $(rustc --print cfg --target wasm32-unknown-unknown ${RUSTFLAGS:-} 2>/dev/null |
+    for f in $(rustc +"$(wasm_toolchain)" --print cfg --target wasm32-unknown-unknown ${RUSTFLAGS:-} 2>/dev/null |
         sed -n 's/^target_feature="\(.*\)"$/\1/p'); do
         case "$f" in # rustc name -> binaryen name where they differ
         nontrapping-fptoint) flags+=(--enable-nontrapping-float-to-int) ;;
