@@ -48,7 +48,7 @@ scripts/size.sh >"$out/size.log"
 } | tee -a "$report"
 
 echo "bench: 2. cold and warm flows ($runs runs each)"
-cargo build -q --profile "$profile" -p mcp-oauth --bin mcp-oauth
+cargo build -q --profile "$profile" -p mcp-oauth --features serve --bin mcp-oauth
 {
     echo "## Cold and warm flows (command: scripts/bench.sh; $runs alternating runs per variant)"
     echo

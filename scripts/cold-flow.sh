@@ -12,7 +12,7 @@ cargo_bin_on_path
 cd "$REPO_ROOT"
 n="${1:-5}"
 ensure_npm_ci "$REPO_ROOT/tests/peers"
-cargo build -q --release -p mcp-oauth --bin mcp-oauth
+cargo build -q --release -p mcp-oauth --features serve --bin mcp-oauth
 bin="$(cargo_target_dir)/release/mcp-oauth"
 info="$(mktemp)"
 store="$(mktemp -d)"

@@ -13,8 +13,8 @@ cd "$REPO_ROOT"
 
 command -v node >/dev/null 2>&1 || die "node not found (need node >= 20 and npm)"
 ensure_npm_ci "$REPO_ROOT/tests/peers"
-echo "demo: cargo build -p mcp-oauth --bin mcp-oauth" >&2
-cargo build -q -p mcp-oauth --bin mcp-oauth
+echo "demo: cargo build -p mcp-oauth --features serve --bin mcp-oauth" >&2
+cargo build -q -p mcp-oauth --features serve --bin mcp-oauth
 bin="$(cargo_target_dir)/debug/mcp-oauth"
 
 info="$(mktemp)"

@@ -55,6 +55,9 @@ pub struct HttpClient {
     filtered: Option<reqwest::Client>,
     policy: Arc<EgressPolicy>,
     timeouts: (Duration, Duration),
+    /// The application's own client ([`HttpClient::from_reqwest`]): its settings are its own, so
+    /// no filtered twin can be made from it.
+    custom: bool,
 }
 
 /// Why a request failed in transport.
@@ -100,11 +103,53 @@ impl HttpClient {
         } else {
             None
         };
-        Ok(HttpClient { open, filtered, policy, timeouts: (connect, total) })
+        Ok(HttpClient { open, filtered, policy, timeouts: (connect, total), custom: false })
     }
 
-    /// This client's timeouts with another egress policy.
+    /// Authorization requests over the application's own reqwest client: its TLS roots, client
+    /// certificate (mTLS), proxy, timeouts and crypto provider. Start it from
+    /// [`reqwest_builder`] to keep this crate's settings, or build it yourself with
+    /// `redirect(reqwest::redirect::Policy::none())`: a response that arrives from another URL
+    /// than the request's (the client followed a redirect) fails the request, since the core
+    /// alone decides what a 3xx means and a code or token must not follow one. The response
+    /// body cap ([`MAX_BODY`]) applies as usual. The egress policy stays off
+    /// ([`HttpClient::with_egress`] refuses one that denies internal addresses: it needs the
+    /// crate's own resolver).
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// // e.g. .add_root_certificate(..), .identity(..), .proxy(..)
+    /// let mine = mcp_oauth::http::reqwest_builder()?.build()?;
+    /// let http = mcp_oauth::http::HttpClient::from_reqwest(mine);
+    /// # let _ = http;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn from_reqwest(client: reqwest::Client) -> HttpClient {
+        HttpClient {
+            open: client,
+            filtered: None,
+            policy: Arc::new(EgressPolicy::allow_all()),
+            timeouts: (Duration::from_secs(10), Duration::from_secs(30)),
+            custom: true,
+        }
+    }
+
+    /// This client's timeouts with another egress policy. On a client from
+    /// [`HttpClient::from_reqwest`], a policy that denies internal addresses is refused (it
+    /// needs the crate's own DNS resolver); one that allows all keeps the application's client.
     pub fn with_egress(&self, policy: EgressPolicy) -> Result<HttpClient, crate::Error> {
+        if self.custom {
+            if policy.deny_internal {
+                return Err(crate::Error::Usage(
+                    "an egress policy that denies internal addresses needs this crate's own HTTP \
+                     clients (they resolve names through the policy); it cannot be applied to a \
+                     client passed to HttpClient::from_reqwest"
+                        .to_owned(),
+                ));
+            }
+            return Ok(self.clone());
+        }
         HttpClient::with_policy(self.timeouts.0, self.timeouts.1, policy)
     }
 
@@ -138,6 +183,16 @@ pub(crate) fn client_builder() -> Result<reqwest::ClientBuilder, String> {
         .tls_backend_preconfigured(tls_config()?)
         .redirect(reqwest::redirect::Policy::none())
         .user_agent(concat!("mcp-oauth/", env!("CARGO_PKG_VERSION"))))
+}
+
+/// A reqwest client builder with this crate's settings, for an application that needs its own
+/// (custom CA roots, a client certificate, a proxy) and passes the built client to
+/// [`HttpClient::from_reqwest`] (authorization requests) and `mcp::AuthorizedHttpClient::with_http`
+/// or `mcp::McpSession::connect_over` (MCP requests, feature `rmcp`): rustls with the ring provider and the platform's certificate verification,
+/// set on this builder only (no process-wide crypto provider is installed), redirects never
+/// followed, the crate's user agent.
+pub fn reqwest_builder() -> Result<reqwest::ClientBuilder, crate::Error> {
+    client_builder().map_err(|message| crate::Error::Transport { url: String::new(), message })
 }
 
 fn builder(connect: Duration, total: Duration) -> Result<reqwest::ClientBuilder, crate::Error> {
@@ -185,6 +240,16 @@ impl HttpClient {
             Some(denied) => refused(denied),
             None => fail(&describe(&e)),
         })?;
+        // A client that followed a redirect (an application's own, HttpClient::from_reqwest)
+        // sent the request on to a URL the core never checked: refuse what came back.
+        if reqwest::Url::parse(&req.url).ok().as_ref() != Some(resp.url()) {
+            return Err(fail(&format!(
+                "the HTTP client followed a redirect to {}: build it with \
+                 redirect::Policy::none() (mcp_oauth::http::reqwest_builder does); the core \
+                 decides what a redirect means",
+                resp.url()
+            )));
+        }
         let status = resp.status().as_u16();
         let headers = resp
             .headers()

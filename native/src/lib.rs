@@ -42,9 +42,17 @@ pub mod server;
 pub mod signer;
 pub mod store;
 
-pub use client::{BrowserMode, ClientOptions, OAuthClient, Status};
+pub use cache::MetadataCache;
+pub use client::{BrowserMode, ClientOptions, LogoutReport, OAuthClient, Progress, Status};
 pub use error::Error;
 pub use headless::{AssertionSource, HeadlessClient, HeadlessGrant, HeadlessOptions};
+pub use http::HttpClient;
+pub use mcp_oauth_core::registration::ClientConfig;
+/// The rmcp version this crate's MCP transport is built on (feature `rmcp`): use its types from
+/// here rather than pinning a matching `rmcp` yourself.
+#[cfg(feature = "rmcp")]
+pub use rmcp;
+pub use store::{FileStore, MemoryStore, StoreError, TokenStore};
 
 /// The current time from the system clock, as the core wants it.
 pub(crate) fn now() -> mcp_oauth_core::time::UnixTime {

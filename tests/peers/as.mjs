@@ -121,6 +121,8 @@ function freshStats() {
     // which client identities this server was shown (authorization-server migration tests).
     client_ids: {},
     registered_client_ids: [],
+    // User-Agent -> count, over metadata, registration, token and revocation requests.
+    client_user_agents: {},
     revocation: 0,
     introspection: 0,
     rs_introspection: 0,
@@ -559,6 +561,11 @@ provider.use(async (ctx, next) => {
   }
 
   const route = ctx.oidc?.route;
+  // The clients' own requests (not the browser's): which User-Agent each carried, to tell an
+  // application's own HTTP client (mcp_oauth::http::HttpClient::from_reqwest) from the crate's.
+  if (route === 'discovery' || route === 'registration' || route === 'token' || route === 'revocation') {
+    bump(stats.client_user_agents, ctx.get('user-agent') || '(none)');
+  }
   switch (route) {
     case 'discovery':
       // RFC 8414 scopes_supported: the resource scopes too, not only the OpenID ones.

@@ -95,6 +95,7 @@ function freshStats() {
     first_protocol_version: null, // that header on the first request to /mcp since the last reset
     missing_protocol_version: 0, // requests refused for lacking it (MCP_STRICT_2026)
     session_ids: 0, // requests that carried Mcp-Session-Id
+    user_agents: {}, // User-Agent of each request to /mcp -> count ("(none)" if absent)
     // MCP_DPOP: every request's proof as received (header, claims) and what was decided.
     dpop_requests: [],
   };
@@ -339,6 +340,7 @@ async function bearerAuth(req, res, next) {
   stats.requests += 1;
   const version = req.get('mcp-protocol-version') ?? '(none)';
   bump(stats.http, req.method);
+  bump(stats.user_agents, req.get('user-agent') ?? '(none)');
   bump(stats.protocol_version_header, version);
   if (stats.requests === 1) stats.first_protocol_version = version;
   if (req.get('mcp-session-id') !== undefined) stats.session_ids += 1;

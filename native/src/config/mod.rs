@@ -39,8 +39,11 @@
 //! exact path.
 
 use std::fmt;
-use std::path::{Path, PathBuf};
+#[cfg(feature = "config")]
+use std::path::Path;
+use std::path::PathBuf;
 
+#[cfg(feature = "config")]
 use serde_yaml_ng::Value;
 
 use mcp_oauth_core::token::TokenEndpointAuth;
@@ -439,12 +442,15 @@ fn redact_url_password(url: &str) -> String {
         None => url.to_owned(),
     }
 }
+#[cfg(feature = "config")]
 mod load;
 mod options;
+#[cfg(any(feature = "config", feature = "s3"))]
 pub(crate) mod s3;
 mod schema;
 mod workload;
 
+#[cfg(feature = "config")]
 pub use load::interpolate;
 pub use schema::{
     schema, schema_text, OptionDoc, MCP_OAUTH2_OPTIONS, MCP_SERVICE_ACCOUNT_OPTIONS, SERVER_OPTIONS,
@@ -452,7 +458,8 @@ pub use schema::{
 pub use workload::{WorkloadIdentity, MCP_WORKLOAD_IDENTITY_OPTIONS};
 
 impl Config {
-    /// Parses YAML text, interpolating with `env`.
+    /// Parses YAML text, interpolating with `env` (feature `config`).
+    #[cfg(feature = "config")]
     pub fn parse_with_env(
         text: &str,
         env: &dyn Fn(&str) -> Option<String>,
@@ -462,12 +469,14 @@ impl Config {
         load::Walker { env }.config(&root)
     }
 
-    /// Parses YAML text with the process environment.
+    /// Parses YAML text with the process environment (feature `config`).
+    #[cfg(feature = "config")]
     pub fn parse(text: &str) -> Result<Config, ConfigError> {
         Self::parse_with_env(text, &|name| std::env::var(name).ok())
     }
 
-    /// Reads and parses a file with the process environment.
+    /// Reads and parses a file with the process environment (feature `config`).
+    #[cfg(feature = "config")]
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| err(&path.display().to_string(), ConfigProblem::Io(e.to_string())))?;
