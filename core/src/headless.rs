@@ -23,7 +23,7 @@
 //! - **scope**: configured scopes, else the protected-resource metadata's `scopes_supported`
 //!   ([`crate::scope::select`], the rule of the authorization-code flow; no `offline_access`:
 //!   RFC 6749 §4.4.3 issues no refresh token to this grant);
-//! - **client secret method**: the configured one, else [`registration::secret_method_for`] on
+//! - **client secret method**: the configured one, else [`crate::registration::secret_method_for`] on
 //!   the server's `token_endpoint_auth_methods_supported` (`client_secret_basic` when listed or
 //!   when the server does not say, RFC 8414 §2; else `client_secret_post`), at the authorization
 //!   server and at the identity provider alike;

@@ -4,7 +4,7 @@
 //! accessor, so that printing a struct that holds one never leaks it. Values the protocol
 //! compares (`State`) compare in constant time. Single-use values (`AuthorizationCode`) are not
 //! `Clone`. Values that must persist (tokens, client secrets, the pending PKCE verifier and state)
-//! are written in clear by [`crate::codec`]: the adapters' stores encrypt them at rest.
+//! are written in clear by the codec (`codec.rs`): the adapters' stores encrypt them at rest.
 //!
 //! With the feature `zeroize`, each secret's bytes are overwritten when the value is dropped
 //! (the `zeroize` crate, so the compiler cannot elide the writes). This covers the values held

@@ -6,7 +6,7 @@
 //! on every `ClientRegistered`, `CredentialPinned`, `TokensUpdated` and `TokensCleared` event;
 //! discovery results go to the shared [`MetadataCache`].
 //!
-//! Across processes (server replicas sharing a [`crate::store::RedisStore`]) refresh is
+//! Across processes (server replicas sharing a store such as `store::RedisStore`) refresh is
 //! single-flight through the store's lock ([`TokenStore::lock`]): take it, re-read the entry and
 //! use another replica's newer tokens when there are some, otherwise refresh and save under the
 //! lock (compare-and-set), then release. A rotated refresh token is thus used once, and a

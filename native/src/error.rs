@@ -28,7 +28,10 @@ pub enum Error {
     #[error(transparent)]
     Redirect(#[from] RedirectError),
     /// No usable token and the user has not authorized yet.
-    #[error("not authorized for {server}: run `mcp-oauth login --url {server}` (or pass --auth)")]
+    #[error(
+        "not authorized for {server}: no usable tokens are stored, and this request may not start \
+         an authorization (it is not interactive)"
+    )]
     AuthorizationRequired {
         /// The MCP server URL.
         server: String,

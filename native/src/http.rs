@@ -16,7 +16,7 @@ pub const MAX_BODY: usize = 1024 * 1024;
 
 /// Installs rustls' ring crypto provider as the process default, for an application's (or a
 /// test's) own reqwest clients built without one. This crate never calls it: its clients carry
-/// their provider in their own TLS configuration ([`client_builder`]), so the process default
+/// their provider in their own TLS configuration ([`reqwest_builder`] starts from it), so the process default
 /// stays the application's choice.
 pub fn install_crypto_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
@@ -58,6 +58,49 @@ pub struct HttpClient {
     /// The application's own client ([`HttpClient::from_reqwest`]): its settings are its own, so
     /// no filtered twin can be made from it.
     custom: bool,
+    /// The application's own transport ([`HttpClient::from_transport`]), used instead of reqwest.
+    transport: Option<Arc<dyn HttpTransport>>,
+}
+
+/// What [`HttpTransport::send`] returns.
+pub type TransportFuture<'a> = std::pin::Pin<
+    Box<dyn std::future::Future<Output = Result<HttpResponse, TransportError>> + Send + 'a>,
+>;
+
+/// An HTTP transport of the application's own for authorization requests
+/// ([`HttpClient::from_transport`]): another HTTP stack, a recording proxy, or an in-memory
+/// server in tests and examples. It sends the core's request as it is (method, URL, headers,
+/// body) and returns the response without following redirects (the core decides what a 3xx
+/// means); the body cap ([`MAX_BODY`]) is checked on what it returns.
+///
+/// The core's in-memory demo servers (`mcp_oauth_core` feature `demo`) as a transport, as in
+/// the crate's quick-starts:
+///
+/// ```
+/// use std::sync::{Arc, Mutex};
+/// use mcp_oauth::core::demo::DemoServer;
+/// use mcp_oauth::core::http::{HttpRequest, HttpResponse};
+/// use mcp_oauth::http::{HttpTransport, TransportFuture};
+///
+/// struct Demo(Arc<Mutex<DemoServer>>);
+/// impl HttpTransport for Demo {
+///     fn send<'a>(&'a self, req: &'a HttpRequest) -> TransportFuture<'a> {
+///         let answer: HttpResponse = self.0.lock().unwrap().respond(req);
+///         Box::pin(async move { Ok(answer) })
+///     }
+/// }
+/// let http = mcp_oauth::HttpClient::from_transport(Arc::new(Demo(Arc::default())));
+/// # let _ = http;
+/// ```
+pub trait HttpTransport: Send + Sync {
+    /// Sends one request and returns the response (or why there is none).
+    fn send<'a>(&'a self, req: &'a HttpRequest) -> TransportFuture<'a>;
+}
+
+impl std::fmt::Debug for dyn HttpTransport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("HttpTransport")
+    }
 }
 
 /// Why a request failed in transport.
@@ -103,7 +146,14 @@ impl HttpClient {
         } else {
             None
         };
-        Ok(HttpClient { open, filtered, policy, timeouts: (connect, total), custom: false })
+        Ok(HttpClient {
+            open,
+            filtered,
+            policy,
+            timeouts: (connect, total),
+            custom: false,
+            transport: None,
+        })
     }
 
     /// Authorization requests over the application's own reqwest client: its TLS roots, client
@@ -132,7 +182,18 @@ impl HttpClient {
             policy: Arc::new(EgressPolicy::allow_all()),
             timeouts: (Duration::from_secs(10), Duration::from_secs(30)),
             custom: true,
+            transport: None,
         }
+    }
+
+    /// Authorization requests through the application's own [`HttpTransport`] instead of
+    /// reqwest (no egress policy: [`HttpClient::with_egress`] refuses one that denies internal
+    /// addresses, as for [`HttpClient::from_reqwest`]). Fails only when the crate's idle
+    /// reqwest client, kept for the type's other uses, cannot be made.
+    pub fn from_transport(transport: Arc<dyn HttpTransport>) -> Result<HttpClient, crate::Error> {
+        let mut client = HttpClient::from_reqwest(reqwest_builder()?.build().map_err(build_error)?);
+        client.transport = Some(transport);
+        Ok(client)
     }
 
     /// This client's timeouts with another egress policy. On a client from
@@ -214,6 +275,17 @@ impl HttpClient {
     /// Sends one request. With the egress policy on, a refused target fails with
     /// [`TransportError::egress`] set and nothing is sent.
     pub async fn send(&self, req: &HttpRequest) -> Result<HttpResponse, TransportError> {
+        if let Some(transport) = &self.transport {
+            let response = transport.send(req).await?;
+            if response.body.len() > MAX_BODY {
+                return Err(TransportError {
+                    url: req.url.clone(),
+                    message: format!("the response body exceeds {MAX_BODY} bytes"),
+                    egress: None,
+                });
+            }
+            return Ok(response);
+        }
         let fail = |e: &dyn std::fmt::Display| TransportError {
             url: req.url.clone(),
             message: e.to_string(),

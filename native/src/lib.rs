@@ -1,25 +1,174 @@
-//! # mcp-oauth (native)
+//! # mcp-oauth
 //!
-//! The native adapter of mcp-oauth: it drives the sans-IO core ([`mcp_oauth_core`], re-exported
-//! as [`core`]) with real IO — reqwest for HTTP (rustls with the ring provider in each client's
-//! own TLS configuration, never installed as the process default, which stays the
-//! application's; redirects never followed, timeouts, bodies capped at 1 MiB), the system clock,
-//! and OS randomness — and adds
-//! what a native host needs around it: token stores ([`store`]), the redirect handling of a
-//! single user ([`redirect`]: loopback listener, browser opener, follow mode), a process-wide
-//! metadata cache ([`cache`]), the per-user [`OAuthClient`] with single-flight refresh, the
-//! headless [`HeadlessClient`] ([`headless`]: client credentials, cross-app access, service
-//! accounts), `private_key_jwt` signing ([`signer`]), the DPoP key ([`dpop`], RFC 9449), the YAML configuration file ([`config`]),
-//! the MCP transport ([`mcp`], feature `rmcp`), the `mcp-oauth` CLI (feature `cli`), and the
-//! multi-user server mode ([`server`], feature `server`; shared Redis store with feature `redis`).
+//! OAuth 2 authorization for MCP clients (the MCP authorization specification 2026-07-28):
+//! discovery of the authorization server, client registration, PKCE, the browser step, tokens
+//! stored per (user, server, issuer) and refreshed single-flight, step-up on 403, DPoP, and the
+//! headless grants. The protocol rules live in the sans-IO core, re-exported as [`core`]; this
+//! crate drives it with tokio, reqwest (rustls in each client's own TLS configuration: the
+//! process-wide crypto provider stays the application's), the system clock and OS randomness.
 //!
-//! It adds no protocol logic: every rule lives in the core. Design-card choices: `oauth2` is not
-//! used (the core is the OAuth client); `getrandom` provides the entropy; `reqwest` the HTTP.
-//! Client assertions are signed with `ring` (already linked for rustls) and PEM keys read with
-//! `rustls-pki-types` (also already linked) rather than `jsonwebtoken`, whose current release
-//! brings a second crypto stack (aws-lc-rs or the RustCrypto RSA/P-256 crates) for one signature
-//! call. The configuration file is read with `serde_yaml_ng` (three small crates) and walked by
-//! hand so that errors carry YAML paths.
+//! ## Quick start: log in with the browser, keep the tokens, call tools
+//!
+//! A loopback redirect URI with port 0 takes a free port for the browser's way back; the tokens
+//! land in an encrypted [`FileStore`] and the next run needs no browser.
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use mcp_oauth::mcp::McpSession;
+//! use mcp_oauth::store::KeySource;
+//! use mcp_oauth::{ClientOptions, FileStore, OAuthClient};
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let url = "https://mcp.example.com/mcp";
+//! let dir = std::path::PathBuf::from("/home/me/.local/share/my-agent");
+//! // The key: MCP_OAUTH_STORE_KEY, else a key file made (mode 0600) beside the directory.
+//! let store = Arc::new(FileStore::open(&dir, KeySource::Default(dir.clone()))?);
+//! let mut options = ClientOptions::new(url, store)?;
+//! options.redirect_uri = "http://127.0.0.1:0/callback".into();
+//! let client = Arc::new(OAuthClient::new(options)?);
+//! // `true`: a request that needs the user may open the browser and wait for the callback.
+//! let session = McpSession::connect(url, Some(client), true).await?;
+//! for tool in session.list_tools().await? {
+//!     println!("{}", tool.name);
+//! }
+//! session.close().await;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! ## The same flow, step by step, against in-memory servers
+//!
+//! Everything below runs: the authorization requests go to the core's in-memory demo servers
+//! through an [`http::HttpTransport`] of the application's own (a real application passes
+//! nothing, or its own reqwest client with [`HttpClient::from_reqwest`]), and the user's
+//! browser is played by the demo. [`OAuthClient::start_authorization`] gives the URL to send the
+//! user to; [`OAuthClient::complete_authorization`] takes the URL the browser came back to.
+//!
+//! ```
+//! use std::sync::{Arc, Mutex};
+//! use mcp_oauth::core::demo::{DemoServer, MCP_URL};
+//! use mcp_oauth::core::http::{HttpRequest, HttpResponse};
+//! use mcp_oauth::http::{HttpTransport, TransportFuture};
+//! use mcp_oauth::{ClientOptions, HttpClient, MemoryStore, OAuthClient};
+//!
+//! struct Demo(Arc<Mutex<DemoServer>>);
+//! impl HttpTransport for Demo {
+//!     fn send<'a>(&'a self, req: &'a HttpRequest) -> TransportFuture<'a> {
+//!         let answer: HttpResponse = self.0.lock().unwrap().respond(req);
+//!         Box::pin(async move { Ok(answer) })
+//!     }
+//! }
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let demo = Arc::new(Mutex::new(DemoServer::new()));
+//! let mut options = ClientOptions::new(MCP_URL, Arc::new(MemoryStore::new()))?;
+//! options.http = HttpClient::from_transport(Arc::new(Demo(Arc::clone(&demo))))?;
+//! let client = OAuthClient::new(options)?;
+//!
+//! let pending = client.start_authorization().await?; // discovery, registration, PKCE
+//! let callback = demo.lock().unwrap().approve(&pending.authorization_url); // the user consents
+//! client.complete_authorization(pending, &callback).await?; // code → tokens, stored
+//!
+//! let token = client.access_token().await?;
+//! assert!(demo.lock().unwrap().accepts(&format!("Bearer {}", token.secret())));
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! ## Your own token store
+//!
+//! [`TokenStore`] has four required methods; the refresh lock across processes is optional.
+//! Entries are the core's encoded [`store::StoredEntry`] under a (user, server, issuer) key.
+//!
+//! ```
+//! use std::collections::HashMap;
+//! use std::sync::Mutex;
+//! use mcp_oauth::store::{StoreFuture, StoreKey, StoredEntry};
+//! use mcp_oauth::{StoreError, TokenStore};
+//!
+//! #[derive(Default)]
+//! struct MapStore(Mutex<HashMap<StoreKey, StoredEntry>>);
+//!
+//! impl MapStore {
+//!     fn map(&self) -> Result<std::sync::MutexGuard<'_, HashMap<StoreKey, StoredEntry>>, StoreError> {
+//!         // A failure of your own backend keeps its error as the source.
+//!         self.0.lock().map_err(|e| StoreError::Other(e.to_string().into()))
+//!     }
+//! }
+//!
+//! impl TokenStore for MapStore {
+//!     fn load<'a>(&'a self, key: &'a StoreKey) -> StoreFuture<'a, Option<StoredEntry>> {
+//!         Box::pin(async move { Ok(self.map()?.get(key).cloned()) })
+//!     }
+//!     fn save<'a>(&'a self, key: &'a StoreKey, entry: &'a StoredEntry) -> StoreFuture<'a, ()> {
+//!         Box::pin(async move { self.map()?.insert(key.clone(), entry.clone()).map_or(Ok(()), |_| Ok(())) })
+//!     }
+//!     fn delete<'a>(&'a self, key: &'a StoreKey) -> StoreFuture<'a, ()> {
+//!         Box::pin(async move { self.map()?.remove(key).map_or(Ok(()), |_| Ok(())) })
+//!     }
+//!     fn list<'a>(&'a self, user: &'a str) -> StoreFuture<'a, Vec<StoreKey>> {
+//!         Box::pin(async move { Ok(self.map()?.keys().filter(|k| k.user == user).cloned().collect()) })
+//!     }
+//! }
+//!
+//! let store: std::sync::Arc<dyn TokenStore> = std::sync::Arc::new(MapStore::default());
+//! let options = mcp_oauth::ClientOptions::new("https://mcp.example.com/mcp", store)?;
+//! # let _ = options;
+//! # Ok::<(), mcp_oauth::Error>(())
+//! ```
+//!
+//! ## Without a user: client credentials
+//!
+//! ```no_run
+//! use mcp_oauth::headless::ClientCredentials;
+//! use mcp_oauth::{HeadlessClient, HeadlessGrant, HeadlessOptions};
+//!
+//! # async fn run() -> Result<(), mcp_oauth::Error> {
+//! let secret = std::env::var("MY_CLIENT_SECRET").unwrap_or_default();
+//! let client = ClientCredentials::client_secret("my-agent", secret);
+//! let grant = HeadlessGrant::ClientCredentials { client };
+//! let client = HeadlessClient::new(HeadlessOptions::new("https://mcp.example.com/mcp", grant)?)?;
+//! let token = client.access_token().await?; // fetched once, refreshed before it expires
+//! # let _ = token;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! ## The sans-IO core by hand
+//!
+//! Hosts with their own HTTP stack and event loop drive [`core::AuthFlow`] themselves: requests
+//! out as values, responses in, time and entropy as arguments. The core's crate documentation
+//! starts with a complete example against the same demo servers.
+//!
+//! ## Features
+//!
+//! | feature | default | what |
+//! |---|---|---|
+//! | `rmcp` | yes | the MCP transport (`mcp`) over rmcp, re-exported as `mcp_oauth::rmcp` |
+//! | `config` | no | the YAML configuration loader (`config::Config::load`) |
+//! | `cli` | no | the `mcp-oauth` command-line tool (`cargo install mcp-oauth --features cli`) |
+//! | `server` | no | the multi-user server (`server`: axum, per-user clients, consent pages) |
+//! | `redis`, `mysql`, `s3` | no | shared stores for several server replicas |
+//! | `serve` | no | `cli` + `server` + the shared stores: `mcp-oauth serve` |
+//! | `zeroize` | no | the core's secrets overwritten when dropped |
+//!
+//! ## What is inside
+//!
+//! Token stores ([`store`]), the redirect handling of a single user ([`redirect`]: loopback
+//! listener, browser opener, follow mode), a process-wide metadata cache ([`cache`]), the
+//! per-user [`OAuthClient`] with single-flight refresh, the headless [`HeadlessClient`]
+//! ([`headless`]: client credentials, cross-app access, service accounts), `private_key_jwt`
+//! signing ([`signer`]), the DPoP key ([`dpop`], RFC 9449), the configuration's types
+//! ([`config`]) and the egress policy of a server that fetches URLs its users name ([`egress`]).
+//!
+//! Design choices: `oauth2` is not used (the core is the OAuth client); `getrandom` provides the
+//! entropy; `reqwest` the HTTP. Client assertions are signed with `ring` (already linked for
+//! rustls) and PEM keys read with `rustls-pki-types` (also already linked) rather than
+//! `jsonwebtoken`, whose current release brings a second crypto stack (aws-lc-rs or the
+//! RustCrypto RSA/P-256 crates) for one signature call. The configuration file is read with
+//! `serde_yaml_ng` (three small crates) and walked by hand so that errors carry YAML paths.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(missing_docs)]
 
 pub use mcp_oauth_core as core;

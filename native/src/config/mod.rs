@@ -221,7 +221,7 @@ pub struct ServerConfig {
     /// `args` (stdio).
     pub args: Vec<String>,
     /// `env` (stdio): variables set for the process, over the few it inherits
-    /// ([`crate::mcp::stdio`]).
+    /// (`mcp::stdio`, feature `rmcp`).
     pub env: Vec<(String, String)>,
     /// `cwd` (stdio): its working directory.
     pub cwd: Option<PathBuf>,

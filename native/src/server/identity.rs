@@ -159,7 +159,7 @@ impl JwtConfig {
     }
 }
 
-/// Identifies callers ([`Identity::from_parts`]) and issues session ids.
+/// Identifies callers (the JWT or cookie of each request) and issues session ids.
 pub struct Identity {
     session_key: EncodingKey,
     session_check: DecodingKey,

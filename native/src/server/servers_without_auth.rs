@@ -7,7 +7,7 @@
 //! Each user's stdio server is a process of its own ([`crate::mcp::stdio`]); the price is one
 //! process per active (user, stdio server), bounded like every session: at most `max_sessions`
 //! (the least recently used go first) and stopped after `idle_timeout` without a call, and all
-//! stopped when the server shuts down ([`SessionsWithoutAuth::stop_all`]).
+//! stopped when the server shuts down (`SessionsWithoutAuth::stop_all`).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -3,9 +3,9 @@
 //! (core/src/flow/entry.rs, encoded by core/src/codec/entry.rs) with absolute expiry times.
 //!
 //! Implementations: [`MemoryStore`] (process lifetime), [`FileStore`] (one encrypted file per
-//! key) and, with feature `redis`, [`RedisStore`] (shared by server replicas; encrypted values);
-//! with feature `mysql`, [`MysqlStore`] (a MySQL / MariaDB table, the same contract as Redis).
-//! with feature `s3`, [`S3Store`] (an S3 bucket, the same contract as Redis).
+//! key) and, with feature `redis`, `RedisStore` (shared by server replicas; encrypted values);
+//! with feature `mysql`, `MysqlStore` (a MySQL / MariaDB table, the same contract as Redis);
+//! with feature `s3`, `S3Store` (an S3 bucket, the same contract as Redis).
 //!
 //! Servers also keep pending authorizations here, keyed by their `state` ([`PendingStore`]), so
 //! that any replica can complete a callback; and a store shared between processes offers a
@@ -126,6 +126,10 @@ pub enum StoreError {
         /// What failed.
         message: String,
     },
+    /// A store of the application's own ([`TokenStore`] implemented outside this crate) failed;
+    /// its error is kept as the source.
+    #[error("token store failed: {0}")]
+    Other(#[source] Box<dyn std::error::Error + Send + Sync>),
     /// Another process held the refresh lock for too long.
     #[error("the refresh lock for {key} stayed taken for {secs} s (another replica refreshing)")]
     LockTimeout {
@@ -195,5 +199,22 @@ pub trait TokenStore: Send + Sync {
     fn unlock<'a>(&'a self, lock: &'a StoreLock) -> StoreFuture<'a, ()> {
         let _ = lock;
         Box::pin(async { Ok(()) })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::StoreError;
+
+    /// A custom store's failure keeps its error as the source, through the crate's `Error` too.
+    #[test]
+    fn other_keeps_its_source() {
+        let e = crate::Error::from(StoreError::Other(Box::new(std::io::Error::other("disk gone"))));
+        assert_eq!(e.code(), "storage_failed");
+        assert_eq!(e.to_string(), "token store failed: disk gone");
+        // `Error::Store` is transparent: the custom store's own error is the first source.
+        let source = std::error::Error::source(&e).expect("the custom store's own error");
+        let io = source.downcast_ref::<std::io::Error>().expect("an io::Error");
+        assert_eq!(io.to_string(), "disk gone");
     }
 }

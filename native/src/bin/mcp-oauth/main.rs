@@ -69,6 +69,9 @@ fn hint(e: &Error) -> Option<String> {
             "consent was denied at the authorization server; run the command again to retry".into(),
         ),
         Error::Transport { .. } => Some("check that the server is running and reachable".into()),
+        Error::AuthorizationRequired { server } => {
+            Some(format!("run `mcp-oauth login --url {server}` (or pass --auth)"))
+        }
         // core/src/headless/dpop.rs: a DPoP-only server and `never`.
         _ if token_rejected(e) && e.to_string().contains("(dpop: never)") => {
             Some("the MCP server needs DPoP-bound tokens: pass --dpop auto (or dpop: auto)".into())
