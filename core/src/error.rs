@@ -150,6 +150,7 @@ pub const HOST_CODES: &[&str] = &[
     "storage_failed",
     "redirect_failed",
     "authorization_required",
+    "authorization_pending",
     "cancelled",
     "entropy_unavailable",
     "mcp_failed",

@@ -54,6 +54,20 @@ pub enum BrowserMode {
     Follow,
 }
 
+/// The application's own way to show the authorization URL ([`ClientOptions::browser_opener`]):
+/// open it in an embedded view, send it to a chat, show a QR code... It gets the URL and answers
+/// when it has been shown (`Err` with a reason when it could not be: the URL then goes to
+/// [`ClientOptions::progress`] as [`Progress::VisitUrl`]). The login then waits for the browser
+/// to come back to the redirect URI as usual.
+pub type BrowserOpener = Arc<
+    dyn Fn(
+            String,
+        )
+            -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + Send>>
+        + Send
+        + Sync,
+>;
+
 /// Options of an [`OAuthClient`]. [`ClientOptions::new`] gives the defaults.
 #[derive(Clone)]
 #[non_exhaustive]
@@ -83,6 +97,9 @@ pub struct ClientOptions {
     pub http: HttpClient,
     /// Progress reports (the CLI prints them on stderr).
     pub progress: Option<Arc<dyn Fn(Progress) + Send + Sync>>,
+    /// With [`BrowserMode::Open`]: the application opens the authorization URL itself instead
+    /// of the system browser ([`crate::redirect::open_browser`]).
+    pub browser_opener: Option<BrowserOpener>,
     /// Signs `private_key_jwt` client assertions (a pre-registered client with that method).
     pub assertion_signer:
         Option<Arc<dyn mcp_oauth_core::token::ClientAssertionSigner + Send + Sync>>,
@@ -126,6 +143,7 @@ impl ClientOptions {
             cache: MetadataCache::global(),
             http: HttpClient::new()?,
             progress: None,
+            browser_opener: None,
             assertion_signer: None,
             dpop: mcp_oauth_core::dpop::DpopMode::Auto,
             shared_registrations: None,
@@ -153,6 +171,9 @@ pub struct OAuthClient {
     reserved: Arc<std::sync::Mutex<Option<Reservation>>>,
     /// The last logout met a token the server does not revoke (RFC 7009 §2.2.1).
     not_revocable: std::sync::atomic::AtomicBool,
+    /// While a browser login waits for the user (with `inner` locked): what `status()` answers
+    /// meanwhile. Boxed: absent in an idle client.
+    awaiting: std::sync::Mutex<Option<Box<Status>>>,
     /// Shared with the clients made by [`OAuthClient::for_user`]
     /// ([`ClientOptions::shared_registrations`]).
     sharing: Arc<SharingState>,
@@ -217,6 +238,7 @@ impl OAuthClient {
             held_lock: std::sync::Mutex::new(None),
             reserved: Arc::new(std::sync::Mutex::new(reservation)),
             not_revocable: Default::default(),
+            awaiting: std::sync::Mutex::new(None),
             sharing: Arc::default(),
         })
     }
@@ -233,6 +255,7 @@ impl OAuthClient {
             held_lock: std::sync::Mutex::new(None),
             reserved: Arc::clone(&self.reserved),
             not_revocable: Default::default(),
+            awaiting: std::sync::Mutex::new(None),
             sharing: Arc::clone(&self.sharing),
         }
     }
@@ -501,15 +524,33 @@ impl OAuthClient {
             Some(reservation) => reservation.listen()?,
             None => LoopbackListener::bind(&self.opts.redirect_uri).await?,
         };
-        if self.opts.browser == BrowserMode::Open && redirect::open_browser(&url).is_ok() {
+        let opened = match (self.opts.browser, &self.opts.browser_opener) {
+            (BrowserMode::Open, Some(open)) => open(url.clone()).await.is_ok(),
+            (BrowserMode::Open, None) => redirect::open_browser(&url).is_ok(),
+            _ => false,
+        };
+        if opened {
             self.progress(Progress::BrowserOpened { url: url.clone() });
-        } else {
+        } else if self.opts.progress.is_some() {
             self.progress(Progress::VisitUrl { url: url.clone() });
+        } else {
+            // Nobody would see the URL: fail now rather than wait for a user who cannot come.
+            flow.cancel();
+            return Err(Error::Usage(
+                "the authorization URL cannot be shown: the browser was not opened and \
+                 ClientOptions::progress is not set to pass it on (set it, or a browser_opener)"
+                    .into(),
+            ));
         }
         self.progress(Progress::Waiting {
             redirect_uri: listener.redirect_uri(),
             timeout_secs: self.opts.timeout.as_secs(),
         });
+        // `inner` stays locked until the user is back; meanwhile status() and access_token()
+        // answer from here instead of waiting for the lock.
+        let mut waiting = self.status_of(flow);
+        waiting.authorization_pending = Some(url.clone());
+        let _awaiting = Awaiting::set(&self.awaiting, waiting);
         let deadline = tokio::time::Instant::now() + self.opts.timeout;
         let outcome = loop {
             let callback = match tokio::time::timeout_at(deadline, listener.next_callback()).await {
@@ -554,8 +595,31 @@ impl OAuthClient {
     /// A usable access token: the one held, refreshed first when due. Never starts an
     /// interactive authorization: without tokens it answers [`Error::AuthorizationRequired`].
     pub async fn access_token(&self) -> Result<AccessToken, Error> {
+        let mut inner = match self.inner.try_lock() {
+            Ok(inner) => inner,
+            Err(_) => match self.awaiting_status() {
+                Some(Status { authorization_pending: Some(url), .. }) => {
+                    return Err(Error::AuthorizationPending {
+                        server: self.opts.server_url.clone(),
+                        url,
+                    });
+                }
+                _ => self.inner.lock().await,
+            },
+        };
+        self.access_token_in(&mut inner).await
+    }
+
+    /// Like [`OAuthClient::access_token`], but a browser login in progress is waited for (its
+    /// tokens are the answer): the MCP transport's requests queue behind the login one of them
+    /// started.
+    pub(crate) async fn access_token_after_login(&self) -> Result<AccessToken, Error> {
         let mut inner = self.inner.lock().await;
-        let flow = self.flow(&mut inner).await?;
+        self.access_token_in(&mut inner).await
+    }
+
+    async fn access_token_in(&self, inner: &mut Inner) -> Result<AccessToken, Error> {
+        let flow = self.flow(inner).await?;
         let mut refresh_error = None;
         if flow.poll_timeout().is_some_and(|t| t <= now()) {
             let result = self
@@ -751,26 +815,60 @@ impl OAuthClient {
     }
 
     /// What is held for this user and server.
+    /// While a browser login of this client waits for the user, it answers at once with
+    /// [`Status::authorization_pending`] set.
     pub async fn status(&self) -> Result<Status, Error> {
-        let mut inner = self.inner.lock().await;
+        let mut inner = match self.inner.try_lock() {
+            Ok(inner) => inner,
+            Err(_) => match self.awaiting_status() {
+                Some(status) => return Ok(status),
+                None => self.inner.lock().await,
+            },
+        };
         let flow = self.flow(&mut inner).await?;
-        let now = now();
+        Ok(self.status_of(flow))
+    }
+
+    fn status_of(&self, flow: &AuthFlow) -> Status {
         let tokens = flow.tokens();
-        Ok(Status {
+        Status {
             server: self.config.server_url.as_str().to_owned(),
             user: self.user.clone(),
             issuer: tokens.map(|(i, _)| i.to_owned()),
-            authorized: flow.access_token(now).is_some(),
+            authorized: flow.access_token(now()).is_some(),
             expires_at: tokens.and_then(|(_, t)| t.expires_at),
             refreshable: tokens.is_some_and(|(_, t)| t.refresh_token.is_some()),
             scope: tokens.and_then(|(_, t)| t.scope.clone()),
-        })
+            authorization_pending: None,
+        }
+    }
+
+    /// What status() answers while a browser login waits, if one does.
+    fn awaiting_status(&self) -> Option<Status> {
+        self.awaiting.lock().unwrap_or_else(|p| p.into_inner()).as_deref().cloned()
     }
 
     /// The discovery result in use, if any (shared through the cache).
     pub async fn discovery(&self) -> Option<Discovery> {
         let mut inner = self.inner.lock().await;
         self.flow(&mut inner).await.ok().and_then(|f| f.discovery().cloned())
+    }
+}
+
+/// Publishes what `status()` answers while a browser login waits, and withdraws it when the
+/// wait ends (by any path: done, failed, timed out, cancelled).
+struct Awaiting<'a>(&'a std::sync::Mutex<Option<Box<Status>>>);
+
+impl<'a> Awaiting<'a> {
+    fn set(slot: &'a std::sync::Mutex<Option<Box<Status>>>, status: Status) -> Awaiting<'a> {
+        *slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(Box::new(status));
+        Awaiting(slot)
+    }
+}
+
+impl Drop for Awaiting<'_> {
+    fn drop(&mut self) {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = None;
     }
 }
 

@@ -36,6 +36,15 @@ pub enum Error {
         /// The MCP server URL.
         server: String,
     },
+    /// A browser login of this client is waiting for the user; it answers when they are done
+    /// (or it times out).
+    #[error("an authorization for {server} is waiting for the user in the browser: {url}")]
+    AuthorizationPending {
+        /// The MCP server URL.
+        server: String,
+        /// Where the user was sent.
+        url: String,
+    },
     /// The user did not finish the authorization in time.
     #[error("timed out after {secs} s waiting for the authorization to complete in the browser")]
     Timeout {
@@ -92,6 +101,7 @@ impl Error {
             Error::Store(_) => "storage_failed",
             Error::Redirect(e) => e.code(),
             Error::AuthorizationRequired { .. } => "authorization_required",
+            Error::AuthorizationPending { .. } => "authorization_pending",
             Error::Timeout { .. } => "authorization_timed_out",
             Error::Cancelled => "cancelled",
             Error::Entropy(_) => "entropy_unavailable",

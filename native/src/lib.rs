@@ -192,7 +192,9 @@ pub mod signer;
 pub mod store;
 
 pub use cache::MetadataCache;
-pub use client::{BrowserMode, ClientOptions, LogoutReport, OAuthClient, Progress, Status};
+pub use client::{
+    BrowserMode, BrowserOpener, ClientOptions, LogoutReport, OAuthClient, Progress, Status,
+};
 pub use error::Error;
 pub use headless::{AssertionSource, HeadlessClient, HeadlessGrant, HeadlessOptions};
 pub use http::HttpClient;

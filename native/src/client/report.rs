@@ -55,6 +55,7 @@ pub struct ResourceAnswer<'a> {
 
 /// What [`super::OAuthClient::status`] reports.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Status {
     /// The MCP server (canonical).
     pub server: String,
@@ -70,6 +71,9 @@ pub struct Status {
     pub refreshable: bool,
     /// The granted scope.
     pub scope: Option<String>,
+    /// While a browser login of this client waits for the user: the URL they were sent to.
+    /// The other members then describe what was held when the login started.
+    pub authorization_pending: Option<String>,
 }
 
 /// What [`super::OAuthClient::logout`] did.

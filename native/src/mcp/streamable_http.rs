@@ -40,7 +40,8 @@ impl From<Arc<HeadlessClient>> for Authorizer {
 impl Authorizer {
     async fn access_token(&self) -> Result<AccessToken, Error> {
         match self {
-            Authorizer::User(c) => c.access_token().await,
+            // A login another request started is waited for, not reported as pending.
+            Authorizer::User(c) => c.access_token_after_login().await,
             Authorizer::Headless(c) => c.access_token().await,
         }
     }

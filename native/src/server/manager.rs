@@ -127,6 +127,7 @@ impl UserManager {
             cache: Arc::clone(&self.config.cache),
             http: self.config.http.clone(),
             progress: None,
+            browser_opener: None,
             assertion_signer: self.config.assertion_signer.clone(),
             dpop: self.config.dpop_of(server),
             shared_registrations: (!self.config.registration_per_user)
