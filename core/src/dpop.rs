@@ -153,6 +153,7 @@ impl DpopError {
 
 /// When the flow binds tokens to the host's key (`--dpop`, `dpop:` in YAML, `dpop` in JS).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum DpopMode {
     /// DPoP when the authorization server advertises it
     /// (`dpop_signing_alg_values_supported`, RFC 9449 §5.1) and the resource needs it

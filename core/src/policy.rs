@@ -3,7 +3,11 @@
 //! found with grep, and applies to one issuer only.
 
 /// Settings for one authorization server, keyed by its issuer in [`crate::FlowConfig`].
+///
+/// Non-exhaustive: start from `ServerPolicy::default()` and set the fields you need, so that a
+/// setting added later is not a breaking change.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ServerPolicy {
     /// Use this server although its metadata has no `code_challenge_methods_supported`
     /// (Entra ID, Cognito support S256 but do not say so). PKCE S256 is still sent. A metadata

@@ -51,7 +51,11 @@ impl PreRegistered {
 
 /// How the client gets an identity, in the priority order of MCP 2026-07-28 authorization
 /// (client registration): pre-registered, Client ID Metadata Document, RFC 7591 registration.
+///
+/// Non-exhaustive: build it with [`ClientConfig::dynamic`] (or the other constructors) and set
+/// the fields you need.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ClientConfig {
     /// The `client_name` sent at registration.
     pub client_name: String,

@@ -290,7 +290,7 @@ proptest! {
         )
         .unwrap();
         let policy =
-            ServerPolicy { danger_assume_pkce_s256: assume_pkce, ..ServerPolicy::default() };
+            { let mut p = ServerPolicy::default(); p.danger_assume_pkce_s256 = assume_pkce; p };
         if let Ok(m) = server_metadata::process_metadata_response(&issuer, &url, &resp, &policy) {
             prop_assert_eq!(resp.status, 200);
             prop_assert_eq!(m.issuer.as_str(), ISSUER);

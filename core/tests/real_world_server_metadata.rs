@@ -442,10 +442,8 @@ fn notion_cimd_supported_metadata_document_is_chosen() {
 
     let redirect_uri = redirect(LOOPBACK_REDIRECT);
     let cimd_url = "https://client.example.com/oauth/client-metadata.json";
-    let config = ClientConfig {
-        metadata_document_url: Some(endpoint(cimd_url)),
-        ..ClientConfig::dynamic("mcp-oauth test")
-    };
+    let mut config = ClientConfig::dynamic("mcp-oauth test");
+    config.metadata_document_url = Some(endpoint(cimd_url));
     assert_eq!(
         registration::choose_identity(&config, &m, &redirect_uri, None, NOW),
         Ok(IdentityChoice::Ready(ClientRegistration {

@@ -4,8 +4,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use mcp_oauth_core::authorize::process_callback;
 use mcp_oauth_core::__private::encoding::form_encode;
+use mcp_oauth_core::authorize::process_callback;
 use mcp_oauth_core::url::Url;
 use mcp_oauth_core_fuzz::{pending, Input};
 

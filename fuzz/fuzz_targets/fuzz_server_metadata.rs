@@ -24,8 +24,11 @@ const FIELDS: &[&str] = &[
 
 fuzz_target!(|data: &[u8]| {
     let mut input = Input::new(data);
-    let policy =
-        ServerPolicy { danger_assume_pkce_s256: input.byte() & 1 == 1, ..ServerPolicy::default() };
+    let policy = {
+        let mut p = ServerPolicy::default();
+        p.danger_assume_pkce_s256 = input.byte() & 1 == 1;
+        p
+    };
     let resp = response(&mut input, 200, FIELDS);
     let url = metadata_url();
     if let Ok(m) = server_metadata::process_metadata_response(&issuer(), &url, &resp, &policy) {

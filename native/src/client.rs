@@ -44,6 +44,7 @@ pub use mcp_oauth_core::url::DEFAULT_REDIRECT_URI;
 
 /// How the user's browser reaches the authorization server.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum BrowserMode {
     /// Open the system browser (`$BROWSER`, else the OS opener); print the URL if that fails.
     Open,
@@ -404,6 +405,7 @@ impl OAuthClient {
         let resource = self.config.server_url.as_str();
         crate::log::refreshes(&self.user, resource, issuer.unwrap_or_default(), &drained.refreshes);
         for event in drained.events {
+            crate::log::flow_event(&self.user, resource, issuer.unwrap_or_default(), &event);
             match event {
                 // In the cache already (crate::drive::drain).
                 FlowEvent::ClientRegistered(reg) => {

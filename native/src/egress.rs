@@ -163,6 +163,7 @@ pub struct EgressPolicy {
 
 /// What [`EgressPolicy::check_url`] decided for a URL that may be fetched.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Verdict {
     /// Send without address checks (policy off, or an allowed origin).
     Open,

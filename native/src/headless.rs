@@ -158,6 +158,7 @@ impl ClientCredentials {
 
 /// Where a workload's platform assertion comes from; read again for every token request.
 #[derive(Clone)]
+#[non_exhaustive]
 pub enum AssertionSource {
     /// A file the platform writes (and rotates), e.g.
     /// `/var/run/secrets/kubernetes.io/serviceaccount/token`.
@@ -193,6 +194,7 @@ impl AssertionSource {
 
 /// The grant a [`HeadlessClient`] uses.
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub enum HeadlessGrant {
     /// RFC 6749 §4.4 client credentials.
     ClientCredentials {

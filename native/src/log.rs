@@ -16,6 +16,14 @@
 //! | `consent failed` | warn | user, server, consent, code |
 //! | `consent timed out` | info | user, server, consent, timeout_secs |
 //! | `callback refused` | info | reason |
+//! | `client registered` | info | user, resource, issuer, client_id |
+//! | `authorization started` | info | user, resource, issuer (the URL is not logged: it carries `state`) |
+//! | `authorized` | info | user, resource, issuer |
+//! | `tokens stored` | debug | user, resource, issuer |
+//! | `tokens cleared` | info | user, resource, issuer |
+//! | `authorization server changed` | warn | user, resource, from, to |
+//! | `notice` | info | user, resource, message |
+//! | `token not revocable` | info | user, resource, issuer |
 //! | `token refreshed` | info | user, resource, issuer |
 //! | `token refresh failed` | warn | user, resource, issuer, code |
 //! | `store error` | warn | user, server (when known), operation, error |
@@ -49,6 +57,40 @@ pub(crate) fn refreshes(user: &str, resource: &str, issuer: &str, outcomes: &[Re
                 tracing::warn!(target: TARGET, user, resource, issuer, code, "token refresh failed")
             }
         }
+    }
+}
+
+/// What a client's flow reported (`OAuthClient`, native/src/client.rs), as events of the table.
+pub(crate) fn flow_event(
+    user: &str,
+    resource: &str,
+    issuer: &str,
+    event: &mcp_oauth_core::FlowEvent,
+) {
+    use mcp_oauth_core::FlowEvent as E;
+    match event {
+        E::ClientRegistered(reg) => {
+            let client_id = reg.client_id.as_str();
+            tracing::info!(target: TARGET, user, resource, issuer, client_id, "client registered")
+        }
+        E::OpenBrowser { .. } => {
+            tracing::info!(target: TARGET, user, resource, issuer, "authorization started")
+        }
+        E::Authorized => tracing::info!(target: TARGET, user, resource, issuer, "authorized"),
+        E::TokensUpdated { issuer, .. } => {
+            tracing::debug!(target: TARGET, user, resource, issuer, "tokens stored")
+        }
+        E::TokensCleared => {
+            tracing::info!(target: TARGET, user, resource, issuer, "tokens cleared")
+        }
+        E::AuthorizationServerChanged { from, to } => {
+            tracing::warn!(target: TARGET, user, resource, from, to, "authorization server changed")
+        }
+        E::Notice { message } => tracing::info!(target: TARGET, user, resource, message, "notice"),
+        E::TokenNotRevocable { .. } => {
+            tracing::info!(target: TARGET, user, resource, issuer, "token not revocable")
+        }
+        _ => {}
     }
 }
 

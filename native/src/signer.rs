@@ -22,6 +22,7 @@ use rustls_pki_types::PrivateKeyDer;
 
 /// The JWS algorithm of the client assertions (RFC 7518 §3.1).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum SigningAlg {
     /// ECDSA with P-256 and SHA-256.
     Es256,

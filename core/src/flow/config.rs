@@ -9,6 +9,7 @@ use crate::url::{RedirectUri, ResourceUrl};
 /// Configuration of an [`crate::AuthFlow`]. Build it with [`FlowConfig::new`] and adjust the
 /// public fields; every default is the spec's strict behaviour.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct FlowConfig {
     /// The MCP server's URL (its canonical form is the `resource`).
     pub server_url: ResourceUrl,

@@ -120,7 +120,9 @@ pub fn strict() -> ServerPolicy {
 }
 
 pub fn assume_pkce() -> ServerPolicy {
-    ServerPolicy { danger_assume_pkce_s256: true, ..ServerPolicy::default() }
+    let mut policy = ServerPolicy::default();
+    policy.danger_assume_pkce_s256 = true;
+    policy
 }
 
 pub fn ep(e: &Option<EndpointUrl>) -> Option<&str> {

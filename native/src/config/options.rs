@@ -18,11 +18,11 @@ use crate::{ClientOptions, Error, HeadlessGrant, HeadlessOptions};
 
 /// A policy with the two `danger_*` switches and the extra authorization parameters.
 fn policy(p: &ServerPolicyConfig) -> ServerPolicy {
-    ServerPolicy {
-        danger_assume_pkce_s256: p.danger_assume_pkce_s256,
-        danger_omit_resource: p.danger_omit_resource,
-        extra_authorization_params: p.authorization_params.clone(),
-    }
+    let mut policy = ServerPolicy::default();
+    policy.danger_assume_pkce_s256 = p.danger_assume_pkce_s256;
+    policy.danger_omit_resource = p.danger_omit_resource;
+    policy.extra_authorization_params = p.authorization_params.clone();
+    policy
 }
 
 impl McpOAuth2 {
@@ -160,10 +160,9 @@ impl ServiceAccount {
         if !self.send_resource {
             // RFC 8707 §2: the resource parameter is optional; this server rejects it.
             let issuer = self.issuer.clone().unwrap_or_else(|| self.token_url.clone());
-            o.policies.push((
-                issuer,
-                ServerPolicy { danger_omit_resource: true, ..ServerPolicy::default() },
-            ));
+            let mut omit = ServerPolicy::default();
+            omit.danger_omit_resource = true;
+            o.policies.push((issuer, omit));
         }
         Ok(o)
     }

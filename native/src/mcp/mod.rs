@@ -67,6 +67,7 @@ use crate::{Error, OAuthClient};
 
 /// How an MCP server is reached.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum TransportKind {
     /// Streamable HTTP (MCP 2025-03-26 and later): supports authorization.
     StreamableHttp,
@@ -93,6 +94,7 @@ pub fn check_transport(kind: TransportKind, wants_auth: bool) -> Result<(), Erro
 
 /// Where an MCP server is and how it is reached (`server` of a configuration file's group).
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum McpTarget {
     /// Streamable HTTP at this URL.
     StreamableHttp {

@@ -18,6 +18,7 @@ use crate::{Error, HeadlessClient, OAuthClient};
 
 /// What authorizes MCP requests.
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub enum Authorizer {
     /// A user's authorization (code flow, refresh, step-up).
     User(Arc<OAuthClient>),
@@ -145,6 +146,7 @@ impl<'a> Probe<'a> {
 
 /// rmcp's HTTP errors with ours.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum McpHttpError {
     /// reqwest failed.
     #[error(transparent)]

@@ -117,6 +117,7 @@ impl IdentityError {
 
 /// Where the keys that verify bearer JWTs come from.
 #[derive(Clone)]
+#[non_exhaustive]
 pub enum JwtKey {
     /// HS256 with a shared secret.
     Hs256(Vec<u8>),

@@ -51,6 +51,7 @@ pub struct ChatRequest {
 /// An MCP operation.
 #[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
 #[serde(tag = "action", rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum Action {
     /// `tools/list` (all pages).
     ListTools,
@@ -67,6 +68,7 @@ pub enum Action {
 /// A WebSocket message about an earlier request (module docs).
 #[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+#[non_exhaustive]
 pub enum Control {
     /// Sends the reply of request `request_id` when it is ready.
     Resume {
@@ -88,6 +90,7 @@ pub enum Control {
 
 /// A WebSocket message: a request, or (with a `type`) a [`Control`] message.
 #[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub enum Incoming {
     /// A new request.
     Request(ChatRequest),
@@ -115,6 +118,7 @@ impl Incoming {
 /// What the server answers.
 #[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum ChatReply {
     /// The operation's result (`{"tools": [...]}` or the MCP `CallToolResult`).
     Result {
@@ -192,6 +196,7 @@ impl ChatReply {
 
 /// The `code` of an error reply (module docs), with its HTTP status.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ChatCode {
     /// 401: no identity, or one that does not verify.
     Unauthenticated,

@@ -273,6 +273,7 @@ impl std::fmt::Debug for MultiUserServer {
 
 /// How a request ended, before it becomes a [`ChatReply`].
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum RunError {
     /// A library error (MCP, OAuth, store).
     Client(Error),

@@ -44,6 +44,7 @@ const KEY_FORMAT: &str =
 
 /// Where a [`FileStore`]'s 32-byte AES-256 key comes from.
 #[derive(Clone)]
+#[non_exhaustive]
 pub enum KeySource {
     /// The key itself.
     Bytes([u8; 32]),

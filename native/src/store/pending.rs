@@ -108,6 +108,7 @@ impl ConsentLink {
 
 /// How a consent ended, as the callback's replica records it for the waiting one.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ConsentOutcome {
     /// Tokens were obtained and stored.
     Authorized,

@@ -20,6 +20,7 @@ pub struct RequestRecord {
 
 /// Where a request stands.
 #[derive(Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum RequestStatus {
     /// Running on some replica, waiting for the consent of `state` (a secret: never logged).
     Waiting {
