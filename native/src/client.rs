@@ -33,7 +33,7 @@ use crate::cache::MetadataCache;
 use crate::http::HttpClient;
 use crate::redirect::{self, LoopbackListener, Reservation};
 use crate::store::{StoreKey, StoreLock, StoredEntry, TokenStore};
-use crate::{entropy, now, Error};
+use crate::{entropy, Clock, Error};
 
 mod report;
 mod sharing;
@@ -101,6 +101,9 @@ pub struct ClientOptions {
     /// With [`BrowserMode::Open`]: the application opens the authorization URL itself instead
     /// of the system browser ([`crate::redirect::open_browser`]).
     pub browser_opener: Option<BrowserOpener>,
+    /// The time source (the system clock by default): token expiry, proactive refresh, the
+    /// metadata cache's lifetimes.
+    pub clock: Clock,
     /// Signs `private_key_jwt` client assertions (a pre-registered client with that method).
     pub assertion_signer:
         Option<Arc<dyn mcp_oauth_core::token::ClientAssertionSigner + Send + Sync>>,
@@ -145,6 +148,7 @@ impl ClientOptions {
             http: HttpClient::new()?,
             progress: None,
             browser_opener: None,
+            clock: Clock::system(),
             assertion_signer: None,
             dpop: mcp_oauth_core::dpop::DpopMode::Auto,
             shared_registrations: None,
@@ -276,6 +280,10 @@ impl OAuthClient {
         &self.opts.redirect_uri
     }
 
+    fn now(&self) -> mcp_oauth_core::time::UnixTime {
+        self.opts.clock.now()
+    }
+
     fn progress(&self, p: Progress) {
         if let Some(f) = &self.opts.progress {
             f(p);
@@ -327,7 +335,7 @@ impl OAuthClient {
                 }
                 entries.push(with_tokens);
             }
-            let now = now();
+            let now = self.now();
             // The cache's entry is shared by every flow of this server, not copied.
             let cached = self.opts.cache.get_shared(self.config.server_url.as_str(), now);
             let mut flow = self.new_flow();
@@ -346,7 +354,8 @@ impl OAuthClient {
             inner.flow = Some(flow);
         } else if let Some(flow) = inner.flow.as_mut().filter(|f| f.discovery().is_none()) {
             // Loaded before another user of this server discovered: that result, not a fetch.
-            if let Some(d) = self.opts.cache.get_shared(self.config.server_url.as_str(), now()) {
+            if let Some(d) = self.opts.cache.get_shared(self.config.server_url.as_str(), self.now())
+            {
                 flow.use_discovery(d);
             }
         }
@@ -381,7 +390,7 @@ impl OAuthClient {
     ) -> Result<Vec<(String, String)>, Error> {
         let mut inner = self.inner.lock().await;
         let flow = self.flow(&mut inner).await?;
-        Ok(flow.resource_request_headers(now(), method, url)?)
+        Ok(flow.resource_request_headers(self.now(), method, url)?)
     }
 
     /// Sends every request the flow asks for, persists what its events say, and returns the
@@ -396,6 +405,7 @@ impl OAuthClient {
             (&*self.opts.cache, self.config.server_url.as_str()),
             &crate::drive::no_signer,
             wants_key.then_some(&mut key),
+            &self.opts.clock,
         )
         .await;
         // Before the events are persisted: the entry stores the key the tokens are bound to.
@@ -518,7 +528,7 @@ impl OAuthClient {
         if self.opts.browser == BrowserMode::Follow {
             self.progress(Progress::Following);
             let cb = redirect::follow(&url, &self.opts.redirect_uri, self.opts.timeout).await?;
-            flow.handle_callback(now(), &cb)?;
+            flow.handle_callback(self.now(), &cb)?;
             return self.drive(flow).await.map(|_| ());
         }
         let reserved = self.reserved.lock().unwrap_or_else(|p| p.into_inner()).take();
@@ -562,14 +572,14 @@ impl OAuthClient {
                     return Err(Error::Timeout { secs: self.opts.timeout.as_secs() });
                 }
             };
-            let outcome = match flow.handle_callback(now(), &callback.url) {
+            let outcome = match flow.handle_callback(self.now(), &callback.url) {
                 Ok(()) => self.drive(flow).await.map(|_| ()),
                 Err(e) => Err(Error::Protocol(e)),
             };
             callback.responder.finish(outcome.as_ref().map(|_| ()).map_err(ToString::to_string));
             // A stray or forged request that the core refused before checking `state` leaves the
             // authorization pending: keep waiting for the real callback.
-            let still_pending = matches!(flow.status(now()), FlowStatus::AwaitingUser { .. });
+            let still_pending = matches!(flow.status(self.now()), FlowStatus::AwaitingUser { .. });
             if outcome.is_ok() || !still_pending {
                 break outcome;
             }
@@ -587,7 +597,7 @@ impl OAuthClient {
             self.adopt_shared_registrations(flow).await?;
         }
         self.progress(Progress::Authorizing);
-        flow.begin_authorization(now(), entropy()?)?;
+        flow.begin_authorization(self.now(), entropy()?)?;
         match self.drive(flow).await? {
             Some(url) => self.interact(flow, url).await,
             None => Ok(()),
@@ -623,11 +633,11 @@ impl OAuthClient {
     async fn access_token_in(&self, inner: &mut Inner) -> Result<AccessToken, Error> {
         let flow = self.flow(inner).await?;
         let mut refresh_error = None;
-        if flow.poll_timeout().is_some_and(|t| t <= now()) {
+        if flow.poll_timeout().is_some_and(|t| t <= self.now()) {
             let result = self
                 .with_refresh_lock(flow, async |this, flow, _| {
                     // Another process may have refreshed while this one waited for the lock.
-                    let now = now();
+                    let now = self.now();
                     if flow.poll_timeout().is_none_or(|t| t > now) {
                         return Ok(());
                     }
@@ -698,11 +708,11 @@ impl OAuthClient {
         let response =
             ResourceResponse { status, www_authenticate, token_used: used, operation, dpop_nonce };
         let decide = async |this: &Self, flow: &mut AuthFlow, _| {
-            let decision = flow.handle_resource_response(now(), &response, entropy()?)?;
+            let decision = flow.handle_resource_response(self.now(), &response, entropy()?)?;
             // The same progress as `authorize` (the login command) when this starts one.
             if flow.tokens().is_none()
                 && matches!(
-                    flow.status(now()),
+                    flow.status(self.now()),
                     FlowStatus::Discovering
                         | FlowStatus::Registering
                         | FlowStatus::AwaitingUser { .. }
@@ -729,7 +739,7 @@ impl OAuthClient {
     /// When the flow now waits for the user: the browser step if `interactive`, else
     /// [`Error::AuthorizationRequired`] (and the authorization is dropped).
     async fn finish_pending(&self, flow: &mut AuthFlow, interactive: bool) -> Result<(), Error> {
-        match flow.status(now()) {
+        match flow.status(self.now()) {
             FlowStatus::AwaitingUser { url } if interactive => self.interact(flow, url).await,
             FlowStatus::AwaitingUser { .. } => {
                 flow.cancel();
@@ -752,7 +762,7 @@ impl OAuthClient {
         if gate.is_some() {
             self.adopt_shared_registrations(flow).await?;
         }
-        flow.begin_authorization(now(), entropy()?)?;
+        flow.begin_authorization(self.now(), entropy()?)?;
         self.drive(flow).await?;
         let pending = flow.pending().cloned();
         flow.cancel();
@@ -775,11 +785,11 @@ impl OAuthClient {
         // for this user, while this one's cache is cold: discover first (the callback is
         // checked against the discovery, core/src/flow/authorization.rs).
         if flow.discovery().is_none() {
-            flow.begin_discovery(now())?;
+            flow.begin_discovery(self.now())?;
             self.drive(flow).await?;
         }
         flow.resume_pending(pending)?;
-        let result = match flow.handle_callback(now(), callback_url) {
+        let result = match flow.handle_callback(self.now(), callback_url) {
             Ok(()) => self.drive(flow).await.map(|_| ()),
             Err(e) => Err(Error::Protocol(e)),
         };
@@ -801,7 +811,7 @@ impl OAuthClient {
         let had_tokens = flow.tokens().is_some();
         let revocation_endpoint =
             flow.discovery().and_then(|d| d.server.revocation_endpoint.clone());
-        flow.logout(now())?;
+        flow.logout(self.now())?;
         self.not_revocable.store(false, std::sync::atomic::Ordering::Relaxed);
         let revocation = self.drive(flow).await;
         for (key, _) in self.stored_entries().await? {
@@ -837,7 +847,7 @@ impl OAuthClient {
             server: self.config.server_url.as_str().to_owned(),
             user: self.user.clone(),
             issuer: tokens.map(|(i, _)| i.to_owned()),
-            authorized: flow.access_token(now()).is_some(),
+            authorized: flow.access_token(self.now()).is_some(),
             expires_at: tokens.and_then(|(_, t)| t.expires_at),
             refreshable: tokens.is_some_and(|(_, t)| t.refresh_token.is_some()),
             scope: tokens.and_then(|(_, t)| t.scope.clone()),

@@ -14,7 +14,7 @@ use mcp_oauth_core::{FlowEvent, Machine};
 use crate::cache::MetadataCache;
 use crate::dpop::RingDpopSigner;
 use crate::http::HttpClient;
-use crate::{now, Error};
+use crate::Error;
 
 /// The DPoP key of a flow that has none yet, made when a proof first needs it
 /// ([`Machine::dpop_key_wanted`]): a session that never meets a DPoP server holds no key.
@@ -80,6 +80,7 @@ pub(crate) async fn drain<M: Machine>(
     (cache, server_url): (&MetadataCache, &str),
     sign: &(dyn Fn(&SigningRequest) -> Result<String, String> + Sync),
     mut key: Option<&mut OnDemandKey>,
+    clock: &crate::Clock,
 ) -> Drained {
     let mut error: Option<Error> = None;
     let mut denied = None;
@@ -88,7 +89,7 @@ pub(crate) async fn drain<M: Machine>(
     let mut take_events = |machine: &mut M| {
         while let Some(event) = machine.poll_event() {
             if let FlowEvent::MetadataDiscovered(d) = &event {
-                cache.put(server_url, d.clone(), now());
+                cache.put(server_url, d.clone(), clock.now());
             }
             events.push(event);
         }
@@ -107,19 +108,19 @@ pub(crate) async fn drain<M: Machine>(
                     if refresh {
                         refresh_status = Some(resp.status);
                     }
-                    machine.handle_response(now(), req.id, resp)
+                    machine.handle_response(clock.now(), req.id, resp)
                 }
                 Err(t) => {
                     if refresh {
                         refresh_status = Some(0);
                     }
                     denied = denied.or(t.egress);
-                    machine.handle_transport_error(now(), req.id, &t.message)
+                    machine.handle_transport_error(clock.now(), req.id, &t.message)
                 }
             }
         } else if let Some(sig) = machine.poll_signature() {
             match sign(&sig) {
-                Ok(jwt) => machine.provide_assertion(now(), sig.id, &jwt),
+                Ok(jwt) => machine.provide_assertion(clock.now(), sig.id, &jwt),
                 Err(e) => machine.handle_signing_error(sig.id, &e),
             }
         } else if let Some(step) = key.as_deref_mut().and_then(|k| k.step(machine)) {

@@ -50,7 +50,7 @@ use tokio::sync::Mutex;
 use crate::cache::MetadataCache;
 use crate::client::ResourceAnswer;
 use crate::http::HttpClient;
-use crate::{now, Error};
+use crate::Error;
 
 /// Default for [`HeadlessOptions::refresh_buffer`]: a token is replaced a minute before expiry.
 pub const DEFAULT_REFRESH_BUFFER: Duration = Duration::from_secs(60);
@@ -254,6 +254,8 @@ pub struct HeadlessOptions {
     /// [`mcp_oauth_core::dpop::DpopMode`]). Unless `Never`, the client has an ES256 key in
     /// memory (module docs).
     pub dpop: DpopMode,
+    /// The time source (the system clock by default): token expiry and refresh.
+    pub clock: crate::Clock,
 }
 
 impl std::fmt::Debug for HeadlessOptions {
@@ -285,6 +287,7 @@ impl HeadlessOptions {
             http: HttpClient::new()?,
             cache: MetadataCache::global(),
             dpop: DpopMode::Auto,
+            clock: crate::Clock::system(),
         })
     }
 }
@@ -372,7 +375,7 @@ impl HeadlessClient {
         url: &str,
     ) -> Result<Vec<(String, String)>, Error> {
         let flow = self.flow.lock().await;
-        Ok(flow.resource_request_headers(now(), method, url)?)
+        Ok(flow.resource_request_headers(self.opts.clock.now(), method, url)?)
     }
 
     /// The headers to add to every MCP request.
@@ -389,14 +392,16 @@ impl HeadlessClient {
     /// spare), else a new one from the grant. Concurrent callers share one request.
     pub async fn access_token(&self) -> Result<AccessToken, Error> {
         let mut flow = self.flow.lock().await;
-        if let Some(t) = flow.access_token(now()) {
+        if let Some(t) = flow.access_token(self.opts.clock.now()) {
             return Ok(t.clone());
         }
         if !flow.is_busy() {
-            if let Some(d) = self.opts.cache.get_shared(flow.config().server_url.as_str(), now()) {
+            if let Some(d) =
+                self.opts.cache.get_shared(flow.config().server_url.as_str(), self.opts.clock.now())
+            {
                 flow.use_discovery(d);
             }
-            flow.begin(now())?;
+            flow.begin(self.opts.clock.now())?;
         }
         self.drive(&mut flow).await?;
         flow.tokens().map(|(_, t)| t.access_token.clone()).ok_or_else(|| {
@@ -409,7 +414,7 @@ impl HeadlessClient {
     pub async fn handle_unauthorized(&self, used: Option<&AccessToken>) {
         let mut flow = self.flow.lock().await;
         // An error here (credentials bound elsewhere, say) comes back from access_token.
-        let _ = flow.handle_unauthorized(now(), used);
+        let _ = flow.handle_unauthorized(self.opts.clock.now(), used);
     }
 
     /// Acts on the MCP server's answer to a request that carried `used`, as the core decides
@@ -442,7 +447,7 @@ impl HeadlessClient {
             operation: "",
             dpop_nonce,
         };
-        Ok(flow.handle_resource_response(now(), &response)?)
+        Ok(flow.handle_resource_response(self.opts.clock.now(), &response)?)
     }
 
     /// The drain loop of the core's drain contract: requests, signatures, then events.
@@ -460,7 +465,8 @@ impl HeadlessClient {
         // Discovery results go into the cache as they come (crate::drive::drain).
         let server_url = flow.config().server_url.as_str().to_owned();
         let cache = (&*self.opts.cache, server_url.as_str());
-        let drained = crate::drive::drain(flow, &self.opts.http, cache, &sign, None).await;
+        let drained =
+            crate::drive::drain(flow, &self.opts.http, cache, &sign, None, &self.opts.clock).await;
         drained.error.map_or(Ok(()), Err)
     }
 

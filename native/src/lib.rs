@@ -205,6 +205,53 @@ pub use mcp_oauth_core::registration::ClientConfig;
 pub use rmcp;
 pub use store::{FileStore, MemoryStore, StoreError, TokenStore};
 
+/// Where a client's time comes from ([`ClientOptions::clock`], [`HeadlessOptions::clock`]): the
+/// system clock by default, or a function of the application's (a test that moves past a
+/// token's expiry without waiting for it). Timeouts that wait (the browser step, HTTP) keep
+/// real time.
+///
+/// ```
+/// use std::sync::atomic::{AtomicU64, Ordering};
+/// use std::sync::Arc;
+/// use mcp_oauth::core::time::UnixTime;
+///
+/// let t = Arc::new(AtomicU64::new(1_800_000_000));
+/// let seen = Arc::clone(&t);
+/// let clock = mcp_oauth::Clock::from_fn(move || UnixTime(seen.load(Ordering::Relaxed)));
+/// t.fetch_add(3_600, Ordering::Relaxed); // an hour passes
+/// assert_eq!(clock.now(), UnixTime(1_800_003_600));
+/// ```
+#[derive(Clone, Default)]
+pub struct Clock(Option<std::sync::Arc<dyn Fn() -> mcp_oauth_core::time::UnixTime + Send + Sync>>);
+
+impl Clock {
+    /// The system clock.
+    pub fn system() -> Clock {
+        Clock(None)
+    }
+
+    /// The application's clock.
+    pub fn from_fn(
+        f: impl Fn() -> mcp_oauth_core::time::UnixTime + Send + Sync + 'static,
+    ) -> Clock {
+        Clock(Some(std::sync::Arc::new(f)))
+    }
+
+    /// The time now, by this clock.
+    pub fn now(&self) -> mcp_oauth_core::time::UnixTime {
+        match &self.0 {
+            Some(f) => f(),
+            None => now(),
+        }
+    }
+}
+
+impl std::fmt::Debug for Clock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() { "Clock(application)" } else { "Clock(system)" })
+    }
+}
+
 /// The current time from the system clock, as the core wants it.
 pub(crate) fn now() -> mcp_oauth_core::time::UnixTime {
     let secs = std::time::SystemTime::now()

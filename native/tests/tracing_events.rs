@@ -4,11 +4,11 @@
 //! access and refresh tokens, the code, the PKCE verifier, `state`, the authorization URL).
 #![allow(clippy::unwrap_used, clippy::panic)]
 
+mod common;
+
 use std::sync::{Arc, Mutex};
 
 use mcp_oauth::core::demo::{DemoServer, MCP_URL};
-use mcp_oauth::core::http::{HttpRequest, HttpResponse};
-use mcp_oauth::http::{HttpTransport, TransportFuture};
 use mcp_oauth::{ClientOptions, HttpClient, MemoryStore, OAuthClient};
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};
@@ -53,14 +53,6 @@ impl Subscriber for Recorder {
     fn exit(&self, _: &Id) {}
 }
 
-struct Demo(Arc<Mutex<DemoServer>>);
-impl HttpTransport for Demo {
-    fn send<'a>(&'a self, req: &'a HttpRequest) -> TransportFuture<'a> {
-        let answer: HttpResponse = self.0.lock().unwrap().respond(req);
-        Box::pin(async move { Ok(answer) })
-    }
-}
-
 #[test]
 fn a_whole_authorization_is_traced_without_secrets() {
     let events: Events = Arc::default();
@@ -70,7 +62,8 @@ fn a_whole_authorization_is_traced_without_secrets() {
         let demo = Arc::new(Mutex::new(DemoServer::new()));
         let mut o = ClientOptions::new(MCP_URL, Arc::new(MemoryStore::new())).unwrap();
         o.user = "alice".into();
-        o.http = HttpClient::from_transport(Arc::new(Demo(Arc::clone(&demo)))).unwrap();
+        o.http =
+            HttpClient::from_transport(Arc::new(common::DemoTransport(Arc::clone(&demo)))).unwrap();
         let client = OAuthClient::new(o).unwrap();
         let pending = client.start_authorization().await.unwrap();
         let callback = demo.lock().unwrap().approve(&pending.authorization_url);

@@ -128,6 +128,7 @@ impl UserManager {
             http: self.config.http.clone(),
             progress: None,
             browser_opener: None,
+            clock: crate::Clock::system(),
             assertion_signer: self.config.assertion_signer.clone(),
             dpop: self.config.dpop_of(server),
             shared_registrations: (!self.config.registration_per_user)

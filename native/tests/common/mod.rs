@@ -245,3 +245,17 @@ pub fn private_tempdir() -> tempfile::TempDir {
         .tempdir()
         .expect("tempdir")
 }
+
+/// The core's in-memory demo servers (`mcp_oauth::core::demo`) as the authorization requests'
+/// transport, for tests of the client's own behaviour that need no real peer.
+pub struct DemoTransport(pub std::sync::Arc<std::sync::Mutex<mcp_oauth::core::demo::DemoServer>>);
+
+impl mcp_oauth::http::HttpTransport for DemoTransport {
+    fn send<'a>(
+        &'a self,
+        req: &'a mcp_oauth::core::http::HttpRequest,
+    ) -> mcp_oauth::http::TransportFuture<'a> {
+        let answer = self.0.lock().unwrap_or_else(|p| p.into_inner()).respond(req);
+        Box::pin(async move { Ok(answer) })
+    }
+}
