@@ -168,7 +168,9 @@ export declare class McpOAuth {
 
 /**
  * Every value of `McpOAuthError.code`: the core's error codes and the package's own
- * (`bindingErrorCodes()`), from the one list in core/src/error.rs (a Rust test keeps them equal).
+ * (`bindingErrorCodes()`). Generated from the Rust lists (core/src/error.rs CORE_CODES,
+ * wasm/src/error.rs BINDING_CODES): `MCP_OAUTH_UPDATE_CODES=1 cargo test -p mcp-oauth-core --test
+ * error_codes` writes it, and the same test fails when it is stale.
  */
 export type McpOAuthErrorCode =
   | 'protected_parameter'

@@ -134,6 +134,43 @@ fn typescript_code_union_matches_the_list() {
     assert_eq!(dts_codes(), want);
 }
 
+/// The union as generated from the lists: the core's codes in their order, then the binding's
+/// that the core does not name.
+fn rendered_union() -> String {
+    let text = read(&repo().join("wasm/src/error.rs"));
+    let list = sections(&text, "pub const BINDING_CODES: &[&str] = &[", "];");
+    let mut codes: Vec<String> = CORE_CODES.iter().map(|c| (*c).to_owned()).collect();
+    for code in literals(list[0], '"') {
+        if !codes.contains(&code) {
+            codes.push(code);
+        }
+    }
+    let lines: Vec<String> = codes.iter().map(|c| format!("  | '{c}'")).collect();
+    format!("export type McpOAuthErrorCode =\n{};", lines.join("\n"))
+}
+
+/// `McpOAuthErrorCode` in pkg/index.d.ts is generated from the Rust lists (CORE_CODES here,
+/// BINDING_CODES in wasm/src/error.rs), not kept by hand: this test fails when it is stale, and
+/// `MCP_OAUTH_UPDATE_CODES=1 cargo test -p mcp-oauth-core --test error_codes` writes it.
+#[test]
+fn typescript_code_union_is_generated() {
+    let path = repo().join("pkg/index.d.ts");
+    let text = read(&path);
+    let start = text.find("export type McpOAuthErrorCode =").expect("the union");
+    let end = start + text[start..].find(';').expect("its end") + 1;
+    let want = rendered_union();
+    if std::env::var_os("MCP_OAUTH_UPDATE_CODES").is_some() {
+        let updated = format!("{}{}{}", &text[..start], want, &text[end..]);
+        std::fs::write(&path, updated).expect("write pkg/index.d.ts");
+        return;
+    }
+    assert!(
+        text[start..end] == want,
+        "pkg/index.d.ts McpOAuthErrorCode is stale: run MCP_OAUTH_UPDATE_CODES=1 cargo test -p \
+         mcp-oauth-core --test error_codes"
+    );
+}
+
 /// Every host code is used by some host: the list holds no stale names.
 #[test]
 fn every_host_code_is_used() {
