@@ -2,7 +2,8 @@
 // the MCP TypeScript SDK, built by Vite 8 and Vite 6 (build and dev server), webpack 5, esbuild
 // and Rollup (build.mjs), each loaded in headless Chromium (playwright-core, /usr/bin/chromium)
 // against the peers of tests/peers: the page renders, the popup flow runs through the package's
-// callback entry, the tools are listed and `whoami` answers; then, with the resource metadata,
+// callback entry, the tools are listed and `whoami` answers, and so does the redirect flow (the
+// page leaves for the authorization server and finishes on its return); then, with the resource metadata,
 // the authorization-server metadata or the token endpoint refusing cross-origin requests in turn,
 // the page shows an error naming that URL and CORS. Screenshots go to test-output/. Needs `bash pkg/build.sh`, `npm ci` here and in tests/peers.
 import assert from 'node:assert/strict';
@@ -71,6 +72,37 @@ describe('the chat app built by each bundler, in Chromium', () => {
     }
   }
 
+  /** Loads the app at `base` in redirect mode: the page leaves for the authorization server,
+   * comes back to itself with the code, finishes the authorization on load and lists the tools. */
+  async function redirectFlow(name, base) {
+    const page = await context.newPage();
+    const errors = [];
+    page.on('pageerror', (e) => errors.push(String(e)));
+    try {
+      await page.goto(`${base}index.html?mode=redirect&server=${encodeURIComponent(mcp.info.url)}`);
+      await page.waitForSelector('body[data-ready="true"], body[data-error]', { timeout: 30000 });
+      assert.equal(await page.textContent('#error'), '', `${name} (redirect): before the click`);
+      await page.click('#connect');
+      // Away to the authorization server and back to index.html with the callback's query.
+      await page.waitForSelector('body[data-returned="true"], body[data-error]', { timeout: 30000 });
+      await page.waitForSelector('body[data-done="true"], body[data-error]', { timeout: 30000 });
+      const shown = {
+        error: await page.textContent('#error'),
+        state: await page.textContent('#state'),
+        tools: await page.$$eval('#tools li', (lis) => lis.map((li) => li.dataset.tool)),
+        url: page.url(),
+      };
+      await page.screenshot({ path: join(outDir, `${name}-redirect.png`), fullPage: true });
+      assert.equal(shown.error, '', `${name} (redirect): ${JSON.stringify(shown)}`);
+      assert.ok(shown.tools.includes('whoami'), `${name} (redirect): ${shown.tools}`);
+      assert.match(shown.state, /^authorized: /, `${name} (redirect)`);
+      assert.ok(!shown.url.includes('code='), `${name} (redirect): the query was removed: ${shown.url}`);
+      assert.deepEqual(errors, [], `${name} (redirect)`);
+    } finally {
+      await page.close();
+    }
+  }
+
   /** The app at `base` with the requests to `pattern` refused as a browser refuses a response
    * without CORS headers: a network error (Fetch standard, CORS check: a failed check is a
    * network error, and the page sees `TypeError: Failed to fetch` either way; Playwright adds
@@ -98,7 +130,7 @@ describe('the chat app built by each bundler, in Chromium', () => {
   }
 
   for (const name of Object.keys(BUNDLERS)) {
-    test(`${name}: build, load, popup flow; without CORS at each endpoint, a message naming it`, async () => {
+    test(`${name}: build, load, popup flow, redirect flow; without CORS at each endpoint, a message naming it`, async () => {
       const dir = join(here, '..', 'out', name);
       const started = Date.now();
       await BUNDLERS[name](dir);
@@ -106,6 +138,7 @@ describe('the chat app built by each bundler, in Chromium', () => {
       const site = await serveDir(dir);
       try {
         await popupFlow(name, site.url);
+        await redirectFlow(name, site.url);
         const mcpOrigin = new URL(mcp.info.url).origin;
         const metadataUrl = `${as.info.issuer}/.well-known/oauth-authorization-server`;
         const metadata = await (await fetch(metadataUrl)).json();
