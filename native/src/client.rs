@@ -625,6 +625,7 @@ impl OAuthClient {
     /// Like [`OAuthClient::access_token`], but a browser login in progress is waited for (its
     /// tokens are the answer): the MCP transport's requests queue behind the login one of them
     /// started.
+    #[cfg(feature = "rmcp")]
     pub(crate) async fn access_token_after_login(&self) -> Result<AccessToken, Error> {
         let mut inner = self.inner.lock().await;
         self.access_token_in(&mut inner).await

@@ -10,7 +10,7 @@
 //! ## Quick start: log in with the browser, keep the tokens, call tools
 //!
 //! A loopback redirect URI with port 0 takes a free port for the browser's way back; the tokens
-//! land in an encrypted [`FileStore`] and the next run needs no browser.
+//! land in an encrypted `FileStore` (feature `file-store`, default) and the next run needs no browser.
 //!
 //! ```no_run
 //! use std::sync::Arc;
@@ -146,6 +146,7 @@
 //! | feature | default | what |
 //! |---|---|---|
 //! | `rmcp` | yes | the MCP transport (`mcp`) over rmcp, re-exported as `mcp_oauth::rmcp` |
+//! | `file-store` | yes | the encrypted `FileStore` and the stores' encryption at rest (AES-GCM) |
 //! | `config` | no | the YAML configuration loader (`config::Config::load`) |
 //! | `cli` | no | the `mcp-oauth` command-line tool (`cargo install mcp-oauth --features cli`) |
 //! | `server` | no | the multi-user server (`server`: axum, per-user clients, consent pages) |
@@ -203,7 +204,9 @@ pub use mcp_oauth_core::registration::ClientConfig;
 /// here rather than pinning a matching `rmcp` yourself.
 #[cfg(feature = "rmcp")]
 pub use rmcp;
-pub use store::{FileStore, MemoryStore, StoreError, TokenStore};
+#[cfg(feature = "file-store")]
+pub use store::FileStore;
+pub use store::{MemoryStore, StoreError, TokenStore};
 
 /// Where a client's time comes from ([`ClientOptions::clock`], [`HeadlessOptions::clock`]): the
 /// system clock by default, or a function of the application's (a test that moves past a

@@ -2,7 +2,7 @@
 //! runs. Keys are (user, resource, issuer); values are the core's persisted entry
 //! (core/src/flow/entry.rs, encoded by core/src/codec/entry.rs) with absolute expiry times.
 //!
-//! Implementations: [`MemoryStore`] (process lifetime), [`FileStore`] (one encrypted file per
+//! Implementations: [`MemoryStore`] (process lifetime), `FileStore` (feature `file-store`, default; one encrypted file per
 //! key) and, with feature `redis`, `RedisStore` (shared by server replicas; encrypted values);
 //! with feature `mysql`, `MysqlStore` (a MySQL / MariaDB table, the same contract as Redis);
 //! with feature `s3`, `S3Store` (an S3 bucket, the same contract as Redis).
@@ -11,16 +11,18 @@
 //! that any replica can complete a callback; and a store shared between processes offers a
 //! refresh lock ([`TokenStore::lock`]) so that a rotated refresh token is used once.
 //!
-//! Every store that seals (file, Redis, MySQL, S3) takes [`SealingKeys`]: a current key that
-//! seals and previous keys that only open (key rotation); [`ResealStore`] and [`reseal_all`]
-//! rewrite a whole store with the current key.
+//! Every store that seals (file, Redis, MySQL, S3; feature `file-store`, which each of them
+//! implies) takes `SealingKeys`: a current key that seals and previous keys that only open (key
+//! rotation); `ResealStore` and `reseal_all` rewrite a whole store with the current key.
 //!
 //! A store never "repairs" what it cannot read: a tampered or undecryptable entry is an error
 //! that names the file, so tokens are never silently lost or replaced.
 
 #[cfg(any(feature = "redis", feature = "mysql", feature = "s3"))]
 mod expiring;
+#[cfg(feature = "file-store")]
 mod file;
+#[cfg(feature = "file-store")]
 mod file_io;
 mod memory;
 #[cfg(feature = "mysql")]
@@ -28,10 +30,12 @@ mod mysql;
 mod pending;
 #[cfg(feature = "redis")]
 mod redis;
+#[cfg(feature = "file-store")]
 mod reseal;
 mod results;
 #[cfg(feature = "s3")]
 mod s3;
+#[cfg(feature = "file-store")]
 mod seal;
 
 use std::future::Future;
@@ -40,6 +44,7 @@ use std::time::Duration;
 
 pub use mcp_oauth_core::flow::{EntryKey, PersistedEntry};
 
+#[cfg(feature = "file-store")]
 pub use file::{FileStore, KeySource};
 pub use memory::MemoryStore;
 #[cfg(feature = "mysql")]
@@ -47,10 +52,12 @@ pub use mysql::MysqlStore;
 pub use pending::{ConsentLink, ConsentOutcome, PendingRecord, PendingStore};
 #[cfg(feature = "redis")]
 pub use redis::RedisStore;
+#[cfg(feature = "file-store")]
 pub use reseal::{reseal_all, ResealReport, ResealStore, Resealed};
 pub use results::{RequestRecord, RequestStatus};
 #[cfg(feature = "s3")]
 pub use s3::{S3Config, S3Credentials, S3Store};
+#[cfg(feature = "file-store")]
 pub use seal::{fingerprint, SealingKeys};
 
 /// A boxed future, so that stores can be used as `dyn TokenStore`.
@@ -104,7 +111,7 @@ pub enum StoreError {
         /// Its permission bits.
         mode: u32,
     },
-    /// A re-seal ([`reseal_all`]) left entries that no key opens or that failed.
+    /// A re-seal (`reseal_all`) left entries that no key opens or that failed.
     #[error(
         "{count} token store entr{plural} not re-sealed (listed above) and left untouched: add \
          the key that opens them to the previous keys and run again, or delete them (their users \
