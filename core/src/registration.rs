@@ -365,6 +365,29 @@ pub fn choose_identity(
     }
 }
 
+/// A loopback redirect URI configured with port 0 ("any free port", RFC 8252 §7.3: loopback
+/// ports may vary per authorization) and a dynamic registration made for the same URI on a
+/// concrete port: that registered URI, which the host may listen on again to reuse the
+/// registration instead of registering a new client on every run. `None` when the
+/// configuration names a port, the registration is not dynamic (pre-registered and metadata
+/// document clients are not tied to a port this way), or the URIs differ in more than the port.
+/// The host binds the port before using it; if it is taken, the configured port 0 stands and
+/// the flow registers anew ([`ClientRegistration::usable_for`] compares the whole URI).
+pub fn loopback_redirect_to_reuse(
+    configured: &RedirectUri,
+    registration: &ClientRegistration,
+) -> Option<RedirectUri> {
+    if registration.source != IdentitySource::Dynamic
+        || !configured.is_loopback_http()
+        || configured.explicit_port() != Some(0)
+    {
+        return None;
+    }
+    let registered = RedirectUri::parse(&registration.redirect_uri).ok()?;
+    let port = registered.explicit_port().filter(|p| *p != 0)?;
+    (configured.with_port(port).as_str() == registered.as_str()).then_some(registered)
+}
+
 /// `native` for loopback redirect URIs (CLI, desktop), `web` otherwise (MCP 2026-07-28 DCR).
 pub fn application_type(redirect_uri: &RedirectUri) -> &'static str {
     if redirect_uri.is_loopback() {

@@ -115,6 +115,10 @@ pub struct ClientOptions {
     /// an application normally has one client per authorization server. `None` (the default):
     /// each user registers their own client.
     pub shared_registrations: Option<String>,
+    /// The redirect URI as configured when it names port 0 (any free port), before
+    /// [`OAuthClient::new`] makes it concrete: a later run reuses the port its registration used
+    /// (RFC 8252 §7.3, [`mcp_oauth_core::registration::loopback_redirect_to_reuse`]).
+    pub(crate) any_port_redirect: Option<mcp_oauth_core::url::RedirectUri>,
 }
 
 impl std::fmt::Debug for ClientOptions {
@@ -152,6 +156,7 @@ impl ClientOptions {
             assertion_signer: None,
             dpop: mcp_oauth_core::dpop::DpopMode::Auto,
             shared_registrations: None,
+            any_port_redirect: None,
         })
     }
 }
@@ -228,6 +233,9 @@ fn resolve_redirect_port(uri: &str) -> Result<(String, Option<Reservation>), Err
 impl OAuthClient {
     /// Validates the options (server URL, redirect URI, client name).
     pub fn new(mut opts: ClientOptions) -> Result<OAuthClient, Error> {
+        opts.any_port_redirect = mcp_oauth_core::url::RedirectUri::parse(&opts.redirect_uri)
+            .ok()
+            .filter(|u| u.is_loopback_http() && u.explicit_port() == Some(0));
         let (redirect_uri, reservation) = resolve_redirect_port(&opts.redirect_uri)?;
         opts.redirect_uri = redirect_uri;
         let mut config =
@@ -275,7 +283,8 @@ impl OAuthClient {
         &self.config.server_url
     }
 
-    /// The redirect URI in use (port 0 resolved).
+    /// The redirect URI in use (port 0 resolved at construction). A flow that reuses a stored
+    /// registration's loopback port listens there instead (RFC 8252 §7.3).
     pub fn redirect_uri(&self) -> &str {
         &self.opts.redirect_uri
     }
@@ -314,11 +323,55 @@ impl OAuthClient {
     /// A new flow with the options' assertion signer (a flow without it could not
     /// authenticate a `private_key_jwt` client).
     fn new_flow(&self) -> AuthFlow {
-        let mut flow = AuthFlow::new(Arc::clone(&self.config));
+        self.new_flow_with(Arc::clone(&self.config))
+    }
+
+    fn new_flow_with(&self, config: Arc<FlowConfig>) -> AuthFlow {
+        let mut flow = AuthFlow::new(config);
         if let Some(signer) = &self.opts.assertion_signer {
             flow.set_assertion_signer(signer.clone());
         }
         flow
+    }
+
+    /// With a port-0 loopback redirect URI: the configuration of this client's flow on the port
+    /// a stored dynamic registration used, when that port can be taken again (RFC 8252 §7.3:
+    /// loopback ports may vary, and reusing the port reuses the registration instead of
+    /// registering a new client on every run). The port is reserved now for the browser step;
+    /// the port reserved at construction is released. `None`: keep the configured URI (a taken
+    /// port means a new registration).
+    fn registered_loopback_port(
+        &self,
+        entries: &[(StoreKey, StoredEntry)],
+    ) -> Option<Arc<FlowConfig>> {
+        let any_port = self.opts.any_port_redirect.as_ref()?;
+        for (_, entry) in entries {
+            let Some(reg) = &entry.registration else { continue };
+            let Some(uri) = mcp_oauth_core::registration::loopback_redirect_to_reuse(any_port, reg)
+            else {
+                continue;
+            };
+            if uri.as_str() == self.config.redirect_uri.as_str() {
+                return None;
+            }
+            match LoopbackListener::reserve(uri.as_str()) {
+                Ok(reservation) => {
+                    *self.reserved.lock().unwrap_or_else(|p| p.into_inner()) = Some(reservation);
+                    let mut config = (*self.config).clone();
+                    config.redirect_uri = uri;
+                    return Some(Arc::new(config));
+                }
+                Err(e) => {
+                    let message = format!(
+                        "the port of the stored client registration ({uri}) is taken ({e}): \
+                         registering a new client for {}",
+                        self.config.redirect_uri.as_str()
+                    );
+                    self.progress(Progress::Notice { message });
+                }
+            }
+        }
+        None
     }
 
     /// Loads the flow from the store on first use: every stored entry of this user and server
@@ -338,7 +391,10 @@ impl OAuthClient {
             let now = self.now();
             // The cache's entry is shared by every flow of this server, not copied.
             let cached = self.opts.cache.get_shared(self.config.server_url.as_str(), now);
-            let mut flow = self.new_flow();
+            let mut flow = match self.registered_loopback_port(&entries) {
+                Some(config) => self.new_flow_with(config),
+                None => self.new_flow(),
+            };
             for (key, mut entry) in entries {
                 // This client finishes authorizations in the process that started them, or
                 // through a PendingStore (start/complete_authorization): a pending
@@ -534,7 +590,8 @@ impl OAuthClient {
         let reserved = self.reserved.lock().unwrap_or_else(|p| p.into_inner()).take();
         let mut listener = match reserved {
             Some(reservation) => reservation.listen()?,
-            None => LoopbackListener::bind(&self.opts.redirect_uri).await?,
+            // The flow's URI: the configured one, or the port a stored registration used.
+            None => LoopbackListener::bind(flow.config().redirect_uri.as_str()).await?,
         };
         let opened = match (self.opts.browser, &self.opts.browser_opener) {
             (BrowserMode::Open, Some(open)) => open(url.clone()).await.is_ok(),

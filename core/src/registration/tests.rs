@@ -344,3 +344,47 @@ fn registration_asks_for_a_method_the_server_lists() {
     assert_eq!(with(Some(&["client_secret_post"])), TokenEndpointAuth::ClientSecretPost);
     assert_eq!(with(Some(&["private_key_jwt"])), TokenEndpointAuth::None);
 }
+
+#[test]
+fn a_port_zero_loopback_uri_reuses_the_registered_port_rfc8252_section7_3() {
+    let reg = |uri: &str, source| ClientRegistration {
+        issuer: "https://as.example".into(),
+        client_id: "c1".into(),
+        client_secret: None,
+        client_secret_expires_at: None,
+        auth_method: TokenEndpointAuth::None,
+        redirect_uri: uri.into(),
+        source,
+    };
+    let any = RedirectUri::parse("http://127.0.0.1:0/callback").unwrap();
+    let dynamic = reg("http://127.0.0.1:54321/callback", IdentitySource::Dynamic);
+    assert_eq!(
+        loopback_redirect_to_reuse(&any, &dynamic).map(|u| u.as_str().to_owned()),
+        Some("http://127.0.0.1:54321/callback".to_owned())
+    );
+    // Only the port may differ: host, path and query must be the same.
+    for other in [
+        "http://localhost:54321/callback",
+        "http://127.0.0.1:54321/other",
+        "http://127.0.0.1:54321/callback?x=1",
+        "https://127.0.0.1:54321/callback",
+        "http://127.0.0.1/callback",
+        "http://127.0.0.1:0/callback",
+    ] {
+        assert_eq!(
+            loopback_redirect_to_reuse(&any, &reg(other, IdentitySource::Dynamic)),
+            None,
+            "{other}"
+        );
+    }
+    // A configured port is kept; only dynamic registrations are tied to a port this way.
+    let fixed = RedirectUri::parse("http://127.0.0.1:8000/callback").unwrap();
+    assert_eq!(loopback_redirect_to_reuse(&fixed, &dynamic), None);
+    let pre = reg("http://127.0.0.1:54321/callback", IdentitySource::PreRegistered);
+    assert_eq!(loopback_redirect_to_reuse(&any, &pre), None);
+    // Not loopback: no listener of ours, nothing to reuse.
+    let web = RedirectUri::parse("https://app.example:0/callback");
+    if let Ok(web) = web {
+        assert_eq!(loopback_redirect_to_reuse(&web, &dynamic), None);
+    }
+}

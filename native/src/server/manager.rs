@@ -133,6 +133,7 @@ impl UserManager {
             dpop: self.config.dpop_of(server),
             shared_registrations: (!self.config.registration_per_user)
                 .then(|| super::SHARED_REGISTRATIONS_USER.to_owned()),
+            any_port_redirect: None,
         };
         let template = ServerTemplate {
             name: server.into(),

@@ -69,9 +69,6 @@ fn hint(e: &Error) -> Option<String> {
             "consent was denied at the authorization server; run the command again to retry".into(),
         ),
         Error::Transport { .. } => Some("check that the server is running and reachable".into()),
-        Error::AuthorizationRequired { server } => {
-            Some(format!("run `mcp-oauth login --url {server}` (or pass --auth)"))
-        }
         // core/src/headless/dpop.rs: a DPoP-only server and `never`.
         _ if token_rejected(e) && e.to_string().contains("(dpop: never)") => {
             Some("the MCP server needs DPoP-bound tokens: pass --dpop auto (or dpop: auto)".into())
@@ -304,6 +301,14 @@ fn main() -> ExitCode {
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        // The library's message names no command; the CLI's says which one to run, on one line.
+        Err(Error::AuthorizationRequired { server }) => {
+            eprintln!(
+                "mcp-oauth: error: not authorized for {server}: run `mcp-oauth login --url \
+                 {server}` (or pass --auth)"
+            );
+            ExitCode::from(4)
+        }
         Err(e) => {
             eprintln!("mcp-oauth: error: {e}");
             if let Some(h) = hint(&e) {
