@@ -14,24 +14,57 @@ use crate::egress::{EgressError, EgressPolicy, PolicyResolver, Verdict};
 /// Largest response body accepted (1 MiB).
 pub const MAX_BODY: usize = 1024 * 1024;
 
-/// Installs rustls' ring crypto provider as the process default, for an application's (or a
-/// test's) own reqwest clients built without one. This crate never calls it: its clients carry
-/// their provider in their own TLS configuration ([`reqwest_builder`] starts from it), so the process default
-/// stays the application's choice.
+/// Installs the crate's rustls crypto provider (ring, or aws-lc-rs with only feature
+/// `rustls-aws-lc`) as the process default, for an application's (or a test's) own reqwest
+/// clients built without one. This crate never calls it: its clients carry their provider in
+/// their own TLS configuration ([`reqwest_builder`] starts from it), so the process default
+/// stays the application's choice. Does nothing when one is installed already, or with
+/// `native-tls` alone.
 pub fn install_crypto_provider() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
+    if let Some(provider) = crypto_provider() {
+        let _ = provider.install_default();
+    }
 }
 
-/// The TLS configuration of every client this crate builds: rustls with the ring provider
-/// passed in (not installed process-wide), the platform's certificate verification as reqwest
+/// The rustls provider of this crate's clients, by feature (`rustls-ring` first).
+fn crypto_provider() -> Option<rustls::crypto::CryptoProvider> {
+    #[cfg(feature = "rustls-ring")]
+    return Some(rustls::crypto::ring::default_provider());
+    #[cfg(all(not(feature = "rustls-ring"), feature = "rustls-aws-lc"))]
+    return Some(rustls::crypto::aws_lc_rs::default_provider());
+    #[cfg(not(any(feature = "rustls-ring", feature = "rustls-aws-lc")))]
+    None
+}
+
+/// Which TLS the clients this crate builds use: `"rustls/ring"`, `"rustls/aws-lc-rs"` or
+/// `"native-tls"` (features `rustls-ring`, `rustls-aws-lc`, `native-tls`, in that order).
+pub fn tls_backend() -> &'static str {
+    if cfg!(feature = "rustls-ring") {
+        "rustls/ring"
+    } else if cfg!(feature = "rustls-aws-lc") {
+        "rustls/aws-lc-rs"
+    } else if cfg!(feature = "native-tls") {
+        "native-tls"
+    } else {
+        "none"
+    }
+}
+
+/// The TLS configuration of every client this crate builds with rustls: the provider of the
+/// features (ring by default, or aws-lc-rs) passed in (not installed process-wide), the platform's certificate verification as reqwest
 /// itself sets it up (`rustls-platform-verifier`: the system's roots), TLS 1.2 and 1.3, HTTP/1.1.
 /// Made once per process.
+#[cfg(any(feature = "rustls-ring", feature = "rustls-aws-lc"))]
 fn tls_config() -> Result<rustls::ClientConfig, String> {
     static CONFIG: std::sync::OnceLock<Result<rustls::ClientConfig, String>> =
         std::sync::OnceLock::new();
     CONFIG
         .get_or_init(|| {
-            let provider = Arc::new(rustls::crypto::ring::default_provider());
+            let provider = Arc::new(crypto_provider().ok_or_else(|| {
+                "no TLS backend: build mcp-oauth with feature rustls-ring, rustls-aws-lc or \
+                 native-tls"
+                    .to_owned()
+            })?);
             let verifier = rustls_platform_verifier::Verifier::new(Arc::clone(&provider))
                 .map_err(|e| format!("the platform's certificate verifier: {e}"))?;
             let mut config = rustls::ClientConfig::builder_with_provider(provider)
@@ -240,10 +273,26 @@ fn build_error(e: reqwest::Error) -> crate::Error {
 /// must not travel to a URL nobody checked), and the crate's user agent. Callers add timeouts,
 /// cookies or the egress resolver. Fails only when the TLS configuration cannot be made.
 pub(crate) fn client_builder() -> Result<reqwest::ClientBuilder, String> {
-    Ok(reqwest::Client::builder()
-        .tls_backend_preconfigured(tls_config()?)
+    Ok(tls_builder()?
         .redirect(reqwest::redirect::Policy::none())
         .user_agent(concat!("mcp-oauth/", env!("CARGO_PKG_VERSION"))))
+}
+
+/// A builder with the TLS of the features (`tls_backend`).
+#[cfg(any(feature = "rustls-ring", feature = "rustls-aws-lc"))]
+fn tls_builder() -> Result<reqwest::ClientBuilder, String> {
+    Ok(reqwest::Client::builder().tls_backend_preconfigured(tls_config()?))
+}
+
+#[cfg(all(not(any(feature = "rustls-ring", feature = "rustls-aws-lc")), feature = "native-tls"))]
+fn tls_builder() -> Result<reqwest::ClientBuilder, String> {
+    Ok(reqwest::Client::builder().tls_backend_native())
+}
+
+#[cfg(not(any(feature = "rustls-ring", feature = "rustls-aws-lc", feature = "native-tls")))]
+fn tls_builder() -> Result<reqwest::ClientBuilder, String> {
+    Err("no TLS backend: build mcp-oauth with feature rustls-ring, rustls-aws-lc or native-tls"
+        .to_owned())
 }
 
 /// A reqwest client builder with this crate's settings, for an application that needs its own

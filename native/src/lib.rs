@@ -147,6 +147,9 @@
 //! |---|---|---|
 //! | `rmcp` | yes | the MCP transport (`mcp`) over rmcp, re-exported as `mcp_oauth::rmcp` |
 //! | `file-store` | yes | the encrypted `FileStore` and the stores' encryption at rest (AES-GCM) |
+//! | `rustls-ring` | yes | TLS of the crate's clients: rustls with ring, in each client's own configuration |
+//! | `rustls-aws-lc` | no | the same with aws-lc-rs (without `rustls-ring`) |
+//! | `native-tls` | no | the platform's TLS (OpenSSL on Linux; without the two above) |
 //! | `config` | no | the YAML configuration loader (`config::Config::load`) |
 //! | `cli` | no | the `mcp-oauth` command-line tool (`cargo install mcp-oauth --features cli`) |
 //! | `server` | no | the multi-user server (`server`: axum, per-user clients, consent pages) |
