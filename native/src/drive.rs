@@ -146,7 +146,7 @@ pub(crate) async fn drain<M: Machine>(
         if let Err(e) = result {
             error.get_or_insert(match e {
                 mcp_oauth_core::Error::Flow(FlowError::Transport { url, message, .. }) => {
-                    Error::Transport { url, message }
+                    Error::transport(url, message)
                 }
                 other => Error::Protocol(other),
             });

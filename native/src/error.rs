@@ -15,8 +15,12 @@ pub enum Error {
     Transport {
         /// The URL.
         url: String,
-        /// What went wrong.
+        /// What went wrong (with its causes).
         message: String,
+        /// The HTTP client's error, where this crate had it (an MCP request's reqwest error);
+        /// an authorization request's failure reaches the core as text and has none.
+        #[source]
+        source: Option<BoxError>,
     },
     /// The egress policy refused a request (nothing was sent).
     #[error(transparent)]
@@ -58,8 +62,14 @@ pub enum Error {
     #[error("the operating system's random generator failed: {0}")]
     Entropy(String),
     /// The MCP session failed.
-    #[error("MCP error: {0}")]
-    Mcp(String),
+    #[error("MCP error: {message}")]
+    Mcp {
+        /// What went wrong (with its causes).
+        message: String,
+        /// rmcp's (or the transport's, or the JSON decoder's) error, when there was one.
+        #[source]
+        source: Option<BoxError>,
+    },
     /// A transport kind that cannot carry authorization.
     #[error(
         "the sse transport does not support authentication; use streamable-http for servers \
@@ -85,6 +95,38 @@ pub enum Error {
     Usage(String),
 }
 
+/// The error a [`Error::Transport`] or [`Error::Mcp`] keeps as its source.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+impl Error {
+    /// A transport failure described by `message`, without a source.
+    pub fn transport(url: impl Into<String>, message: impl Into<String>) -> Error {
+        Error::Transport { url: url.into(), message: message.into(), source: None }
+    }
+
+    /// A transport failure caused by `source` (its chain becomes the message).
+    pub fn transport_from(
+        url: impl Into<String>,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Error {
+        Error::Transport {
+            url: url.into(),
+            message: error_chain(&source),
+            source: Some(Box::new(source)),
+        }
+    }
+
+    /// An MCP failure described by `message`, without a source.
+    pub fn mcp(message: String) -> Error {
+        Error::Mcp { message, source: None }
+    }
+
+    /// An MCP failure caused by `source` (its chain becomes the message).
+    pub fn mcp_from(source: impl std::error::Error + Send + Sync + 'static) -> Error {
+        Error::Mcp { message: error_chain(&source), source: Some(Box::new(source)) }
+    }
+}
+
 impl From<mcp_oauth_core::url::UrlError> for Error {
     fn from(e: mcp_oauth_core::url::UrlError) -> Self {
         Error::Protocol(e.into())
@@ -105,7 +147,7 @@ impl Error {
             Error::Timeout { .. } => "authorization_timed_out",
             Error::Cancelled => "cancelled",
             Error::Entropy(_) => "entropy_unavailable",
-            Error::Mcp(_) => "mcp_failed",
+            Error::Mcp { .. } => "mcp_failed",
             Error::SseNotSupported => "sse_not_supported",
             Error::McpCommand { .. } => "mcp_command_failed",
             Error::PrivateKey(_) => "private_key_invalid",
@@ -139,6 +181,16 @@ mod tests {
     #[derive(Debug, thiserror::Error)]
     #[error("inner: refused")]
     struct Inner(#[source] std::io::Error);
+
+    #[test]
+    fn mcp_errors_keep_their_source() {
+        let json = serde_json::from_str::<serde_json::Value>("{").unwrap_err();
+        let e = super::Error::mcp_from(json);
+        assert_eq!(e.code(), "mcp_failed");
+        let source = std::error::Error::source(&e).expect("a source");
+        assert!(source.downcast_ref::<serde_json::Error>().is_some());
+        assert!(std::error::Error::source(&super::Error::mcp("plain".into())).is_none());
+    }
 
     #[test]
     fn error_chain_joins_sources_once() {

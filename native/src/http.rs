@@ -265,7 +265,7 @@ impl HttpClient {
 }
 
 fn build_error(e: reqwest::Error) -> crate::Error {
-    crate::Error::Transport { url: String::new(), message: e.to_string() }
+    crate::Error::transport_from(String::new(), e)
 }
 
 /// The one place reqwest clients start from: this crate's TLS configuration ([`tls_config`]: no
@@ -302,12 +302,12 @@ fn tls_builder() -> Result<reqwest::ClientBuilder, String> {
 /// set on this builder only (no process-wide crypto provider is installed), redirects never
 /// followed, the crate's user agent.
 pub fn reqwest_builder() -> Result<reqwest::ClientBuilder, crate::Error> {
-    client_builder().map_err(|message| crate::Error::Transport { url: String::new(), message })
+    client_builder().map_err(|message| crate::Error::transport(String::new(), message))
 }
 
 fn builder(connect: Duration, total: Duration) -> Result<reqwest::ClientBuilder, crate::Error> {
-    let builder = client_builder()
-        .map_err(|message| crate::Error::Transport { url: String::new(), message })?;
+    let builder =
+        client_builder().map_err(|message| crate::Error::transport(String::new(), message))?;
     Ok(builder
         .connect_timeout(connect)
         .timeout(total)

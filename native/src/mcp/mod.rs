@@ -165,7 +165,7 @@ pub fn check_negotiated(version: &ProtocolVersion) -> Result<(), Error> {
         return Ok(());
     }
     let supported: Vec<&str> = SUPPORTED_VERSIONS.iter().map(ProtocolVersion::as_str).collect();
-    Err(Error::Mcp(format!(
+    Err(Error::mcp(format!(
         "the MCP server speaks protocol version {version}, which this client does not support \
          (it supports {})",
         supported.join(", ")
@@ -262,7 +262,7 @@ impl McpSession {
             }
             McpTarget::Sse { url } => {
                 let transport = sse::connect(url, http).await?;
-                let fail = |m: String| Error::Transport { url: url.clone(), message: m };
+                let fail = |m: String| Error::transport(url.clone(), m);
                 Self::start(transport, None, fail).await
             }
             McpTarget::Stdio(cmd) => {
@@ -342,7 +342,7 @@ impl McpSession {
             Inner::Http(http) => http.list_tools().await,
             Inner::Service(service) => match service.list_all_tools().await {
                 Ok(tools) => Ok(tools),
-                Err(e) => Err(self.fail(&e).await),
+                Err(e) => Err(self.fail(e).await),
             },
         }
     }
@@ -363,19 +363,18 @@ impl McpSession {
         }
         match service.call_tool(params).await {
             Ok(result) => Ok(result),
-            Err(e) => Err(self.fail(&e).await),
+            Err(e) => Err(self.fail(e).await),
         }
     }
 
     /// The error of a failed request over rmcp's service: a stdio server's exit, or rmcp's.
-    async fn fail(&self, e: &(dyn std::error::Error + Send + Sync)) -> Error {
-        let message = crate::error::error_chain(e);
+    async fn fail(&self, e: rmcp::ServiceError) -> Error {
         if let Some(child) = &self.child {
             if let Some(exit) = child.exit_error(Duration::from_millis(500)).await {
                 return exit;
             }
         }
-        Error::Mcp(message)
+        Error::mcp_from(e)
     }
 
     /// Ends the session; a stdio server is stopped and waited for ([`stdio::Child::stop`]).

@@ -143,7 +143,7 @@ impl HttpSession {
                 None => return Ok(tools),
             }
         }
-        Err(Error::Mcp(format!(
+        Err(Error::mcp(format!(
             "the MCP server's `tools/list` went on for more than {MAX_TOOL_PAGES} pages"
         )))
     }
@@ -196,7 +196,7 @@ impl HttpSession {
             StreamableHttpPostResponse::Json(message, session_id) => {
                 match self.answer_of(message, &id, negotiated).await {
                     Some(answer) => Ok((answer, session_id)),
-                    None => Err(Failed::Other(Error::Mcp(
+                    None => Err(Failed::Other(Error::mcp(
                         "the MCP server answered with a message that is not the response to the \
                          request"
                             .into(),
@@ -208,13 +208,13 @@ impl HttpSession {
                 let event = match event {
                     Some(Ok(event)) => event,
                     Some(Err(e)) => {
-                        return Err(Failed::Other(Error::Mcp(format!(
+                        return Err(Failed::Other(Error::mcp(format!(
                             "the MCP server's response stream broke: {}",
                             crate::error::error_chain(&e)
                         ))))
                     }
                     None => {
-                        return Err(Failed::Other(Error::Mcp(
+                        return Err(Failed::Other(Error::mcp(
                             "the MCP server ended the response stream without answering \
                                  the request"
                                 .into(),
@@ -225,7 +225,7 @@ impl HttpSession {
                     continue;
                 };
                 let message: ServerJsonRpcMessage = serde_json::from_str(&data).map_err(|e| {
-                    Failed::Other(Error::Mcp(format!(
+                    Failed::Other(Error::mcp(format!(
                         "the MCP server sent an event that is not a JSON-RPC message: {e}"
                     )))
                 })?;
@@ -233,10 +233,10 @@ impl HttpSession {
                     return Ok((answer, session_id));
                 }
             },
-            StreamableHttpPostResponse::Accepted => Err(Failed::Other(Error::Mcp(
+            StreamableHttpPostResponse::Accepted => Err(Failed::Other(Error::mcp(
                 "the MCP server accepted the request (202) without answering it".into(),
             ))),
-            other => Err(Failed::Other(Error::Mcp(format!(
+            other => Err(Failed::Other(Error::mcp(format!(
                 "the MCP server answered the request in a way this client does not read: \
                  {other:?}"
             )))),
@@ -317,7 +317,7 @@ impl HttpSession {
 
     /// The error of a failed POST: the authorization's (kept by the client), or the transport's.
     fn fail(&self, e: StreamableHttpError<McpHttpError>) -> Error {
-        self.client.take_auth_error().unwrap_or_else(|| Error::Mcp(crate::error::error_chain(&e)))
+        self.client.take_auth_error().unwrap_or_else(|| Error::mcp_from(e))
     }
 
     /// Ends the session at the server (DELETE with the session id, when there is one; a server
@@ -349,7 +349,7 @@ enum Failed {
 impl From<Failed> for Error {
     fn from(f: Failed) -> Error {
         match f {
-            Failed::Expired => Error::Mcp(
+            Failed::Expired => Error::mcp(
                 "the MCP server ended the session (404 to a request with its session id)".into(),
             ),
             Failed::Other(e) => e,
@@ -359,12 +359,15 @@ impl From<Failed> for Error {
 
 /// A JSON-RPC error of the server, worded as rmcp words it.
 fn mcp_error(e: ErrorData) -> Error {
-    Error::Mcp(crate::error::error_chain(&rmcp::ServiceError::McpError(e)))
+    Error::mcp_from(rmcp::ServiceError::McpError(e))
 }
 
 /// The error of a result that is not of its method's type.
 fn invalid(method: &str, e: serde_json::Error) -> Error {
-    Error::Mcp(format!("the MCP server's answer to `{method}` is not a valid result: {e}"))
+    Error::Mcp {
+        message: format!("the MCP server's answer to `{method}` is not a valid result: {e}"),
+        source: Some(Box::new(e)),
+    }
 }
 
 #[cfg(test)]

@@ -51,7 +51,7 @@ impl std::fmt::Debug for SseTransport {
 pub struct SseSendError(String);
 
 fn failed(url: &str, message: impl Into<String>) -> Error {
-    Error::Transport { url: url.to_owned(), message: message.into() }
+    Error::transport(url, message)
 }
 
 /// Opens the stream at `url` and waits for the `endpoint` event.

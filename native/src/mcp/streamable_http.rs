@@ -166,11 +166,11 @@ pub enum McpHttpError {
 /// to repeat for a tool call.
 pub fn mcp_http_client() -> Result<reqwest::Client, Error> {
     crate::http::client_builder()
-        .map_err(|message| Error::Transport { url: String::new(), message })?
+        .map_err(|message| Error::transport(String::new(), message))?
         .connect_timeout(std::time::Duration::from_secs(10))
         .pool_idle_timeout(MCP_POOL_IDLE)
         .build()
-        .map_err(|e| Error::Transport { url: String::new(), message: e.to_string() })
+        .map_err(|e| Error::transport_from(String::new(), e))
 }
 
 /// How long an idle connection to an MCP server is kept for reuse ([`mcp_http_client`]): well
@@ -220,12 +220,20 @@ impl AuthorizedHttpClient {
         server: &str,
         e: StreamableHttpError<reqwest::Error>,
     ) -> StreamableHttpError<McpHttpError> {
-        if let StreamableHttpError::Client(r) = &e {
-            let error =
-                Error::Transport { url: server.to_owned(), message: crate::error::error_chain(r) };
-            *self.last_auth_error.lock().unwrap_or_else(|p| p.into_inner()) = Some(error);
+        match e {
+            // The reqwest error goes with ours as its source; rmcp passes on its text.
+            StreamableHttpError::Client(r) => {
+                let message = crate::error::error_chain(&r);
+                let error = Error::Transport {
+                    url: server.to_owned(),
+                    message: message.clone(),
+                    source: Some(Box::new(r)),
+                };
+                *self.last_auth_error.lock().unwrap_or_else(|p| p.into_inner()) = Some(error);
+                StreamableHttpError::Client(McpHttpError::Auth(message))
+            }
+            other => map_err(other),
         }
-        map_err(e)
     }
 
     fn auth_failed(&self, e: Error) -> StreamableHttpError<McpHttpError> {

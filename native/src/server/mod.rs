@@ -297,7 +297,7 @@ impl RunError {
             RunError::Client(Error::Usage(m)) if m.starts_with("unknown MCP server") => {
                 ChatReply::error(id, ChatCode::UnknownServer, m)
             }
-            RunError::Client(e @ Error::Mcp(_)) => {
+            RunError::Client(e @ Error::Mcp { .. }) => {
                 ChatReply::error(id, ChatCode::McpFailed, e.to_string())
             }
             RunError::Client(e) => {
@@ -750,7 +750,9 @@ async fn perform(
                 *mcp = Some(Box::new(conn));
                 return Ok(value);
             }
-            Err(Error::Mcp(_)) if attempt == 0 && reused && matches!(action, Action::ListTools) => {
+            Err(Error::Mcp { .. })
+                if attempt == 0 && reused && matches!(action, Action::ListTools) =>
+            {
                 conn.close().await;
                 log::mcp_session(&session.user, &session.server, false);
             }
@@ -761,7 +763,7 @@ async fn perform(
             }
         }
     }
-    Err(Error::Mcp("the MCP connection failed twice".into()))
+    Err(Error::mcp("the MCP connection failed twice".into()))
 }
 
 /// Runs `action` over an open MCP connection; the answer as JSON.

@@ -62,7 +62,7 @@ impl SessionWithoutAuth {
                     *mcp = Some(Box::new(conn));
                     return Ok(value);
                 }
-                Err(Error::Mcp(_) | Error::McpCommand { .. })
+                Err(Error::Mcp { .. } | Error::McpCommand { .. })
                     if attempt == 0 && reused && matches!(action, Action::ListTools) =>
                 {
                     conn.close().await;
@@ -73,7 +73,7 @@ impl SessionWithoutAuth {
                 }
             }
         }
-        Err(Error::Mcp("the MCP connection failed twice".into()))
+        Err(Error::mcp("the MCP connection failed twice".into()))
     }
 
     /// The process id of this user's stdio server, while it runs.

@@ -28,7 +28,7 @@ fn exit_code(e: &Error) -> u8 {
     match e {
         Error::Usage(_) | Error::SseNotSupported | Error::Config(_) | Error::PrivateKey(_) => 2,
         Error::AuthorizationRequired { .. } => 4,
-        Error::Mcp(_) => 5,
+        Error::Mcp { .. } => 5,
         Error::Transport { .. } | Error::McpCommand { .. } => 6,
         Error::Store(_) => 7,
         Error::Cancelled => 130,
@@ -131,7 +131,7 @@ async fn run(cli: Cli) -> Result<(), Error> {
                 }
             }
             if result.is_error == Some(true) {
-                return Err(Error::Mcp(format!("the tool `{name}` reported an error")));
+                return Err(Error::mcp(format!("the tool `{name}` reported an error")));
             }
         }
         Command::Login(url) => {
