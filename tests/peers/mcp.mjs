@@ -466,6 +466,22 @@ function buildServer() {
     }
     return text(`admin operation done for ${extra.authInfo?.extra?.sub ?? 'anonymous'}`);
   });
+  // Progress notifications on the call's response stream (MCP: progress, when the request's
+  // _meta carries a progressToken), then the answer.
+  server.registerTool('progress', {
+    description: 'Reports progress `steps` times, then answers',
+    inputSchema: { steps: z.number().int().min(1).max(100) },
+  }, async ({ steps }, extra) => {
+    bump(stats.tool_calls, 'progress');
+    const progressToken = extra._meta?.progressToken;
+    for (let i = 1; i <= steps && progressToken !== undefined; i += 1) {
+      await extra.sendNotification({
+        method: 'notifications/progress',
+        params: { progressToken, progress: i, total: steps, message: `step ${i} of ${steps}` },
+      });
+    }
+    return text(`done after ${steps} steps`);
+  });
   // A server request in the middle of a call: the ping travels on the call's response stream
   // and the client's answer comes back as a POST of its own (needs MCP_STATEFUL=1, where that
   // POST reaches the same server).

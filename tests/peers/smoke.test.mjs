@@ -262,7 +262,7 @@ describe('mcp-oauth test peers', { timeout: 60_000 }, () => {
     assert.equal(init.headers.get('content-type'), 'text/event-stream');
     const list = await mcpRequest(mcpUrl, { method: 'tools/list', token: alice.access_token });
     assert.equal(list.status, 200);
-    assert.deepEqual(list.message.result.tools.map((t) => t.name).sort(), ['add', 'admin_op', 'echo', 'ping_client', 'whoami']);
+    assert.deepEqual(list.message.result.tools.map((t) => t.name).sort(), ['add', 'admin_op', 'echo', 'ping_client', 'progress', 'whoami']);
     assert.equal((await mcpCallTool(mcpUrl, alice.access_token, 'whoami')).toolText, 'alice');
     assert.equal((await mcpCallTool(mcpUrl, alice.access_token, 'echo', { text: 'héllo' })).toolText, 'héllo');
     assert.equal((await mcpCallTool(mcpUrl, alice.access_token, 'add', { a: 2, b: 40 })).toolText, '42');

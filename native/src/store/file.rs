@@ -37,6 +37,9 @@ use super::reseal::{ResealStore, Resealed};
 use super::seal::{OpenedWith, Sealer, SealingKeys};
 use super::{StoreError, StoreFuture, StoreKey, StoreLock, StoredEntry, TokenStore};
 
+mod flow;
+pub use flow::FlowLock;
+
 const ENTRY_SUFFIX: &str = ".entry";
 const KEY_FILE_NAME: &str = "store.key";
 const KEY_FORMAT: &str =
