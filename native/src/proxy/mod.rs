@@ -1,6 +1,10 @@
 //! `mcp-oauth proxy`: an MCP server over stdio for hosts that speak only stdio, forwarding to a
 //! remote MCP server over streamable HTTP with OAuth authorization.
 //!
+//! Requests are sent side by side as they arrive (a long tool call holds up nothing);
+//! notifications and responses are sent before any later message (`notifications/initialized`
+//! reaches the server before the first request).
+//!
 //! Every message passes through unchanged in both directions (requests, notifications,
 //! responses, the server's requests, progress and cancellation): each line the host writes is
 //! POSTed as it is; each message of the answer (a JSON body, or the events of an SSE response
@@ -176,7 +180,14 @@ where
         let Some((message, body)) = ctx.admit(message, line) else { continue };
         while tasks.try_join_next().is_some() {}
         let ctx = Arc::clone(&ctx);
-        tasks.spawn(async move { ctx.forward(message, body).await });
+        if messages(&message).iter().any(|m| request_id(m).is_some()) {
+            // Requests run side by side: a long tool call does not hold up the others.
+            tasks.spawn(async move { ctx.forward(message, body).await });
+        } else {
+            // Notifications and responses (answered 202 at once) are sent before anything
+            // that follows them: `notifications/initialized` before the first request.
+            ctx.forward(message, body).await;
+        }
     }
     // The host closed stdin: it is done with this server (MCP stdio: shutdown). Answers
     // already on their way get a moment to arrive.
