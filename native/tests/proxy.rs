@@ -334,6 +334,23 @@ async fn a_host_lists_calls_and_gets_progress_and_server_requests_through_the_pr
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_strict_2026_server_gets_the_protocol_version_on_every_request() {
+    // MCP_STRICT_2026: every request without MCP-Protocol-Version, or an initialize whose header
+    // differs from its params, is refused with HTTP 400.
+    let peers = Peers::start_with(&[], &[("MCP_STRICT_2026", "1".to_owned())]);
+    let work = Work::new();
+    let mut p = work.start(&peers.mcp_url, "strict", &["--browser", "follow"]);
+    let wait = Duration::from_secs(60);
+    p.initialize(wait).unwrap_or_else(|e| panic!("{e}\n{}", p.stderr()));
+    let list = p.request(1, "tools/list", json!({}), wait).expect("tools/list");
+    assert!(list["result"]["tools"].as_array().is_some_and(|t| !t.is_empty()), "{list}");
+    let mcp = peers.mcp_stats().await;
+    assert_eq!(count(&mcp, "/missing_protocol_version"), 0, "{mcp}");
+    assert!(count(&mcp, "/methods/tools~1list") >= 1, "{mcp}");
+    assert!(p.close().success());
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn five_instances_at_once_share_one_authorization_then_one_refresh() {
     // Access tokens for 20 s: the client refreshes them halfway (core/src/flow/refresh.rs: the
     // 60 s margin, at most half the lifetime), after 10 s.

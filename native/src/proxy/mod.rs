@@ -52,6 +52,9 @@ pub const MAX_MESSAGE_BYTES: usize = 16 * 1024 * 1024;
 /// How long answers on their way may take once the host closed stdin.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 
+/// Where a 2026-07-28 request carries its protocol version (SEP-2575).
+const META_PROTOCOL_VERSION: &str = "/params/_meta/io.modelcontextprotocol~1protocolVersion";
+
 /// JSON-RPC "Internal error": what the proxy answers for a request it could not deliver.
 const INTERNAL_ERROR: i64 = -32603;
 /// JSON-RPC "Invalid params": a call to a tool `--ignore-tool` filters.
@@ -319,8 +322,11 @@ impl Ctx {
         let all = messages(&message);
         let ids: Vec<Value> = all.iter().filter_map(|m| request_id(m)).cloned().collect();
         let initialize = all.iter().find(|m| method(m) == Some("initialize"));
+        // The version this message proposes: `initialize`'s, or (2026-07-28, no handshake) the
+        // one in a request's `_meta` (SEP-2575); else the negotiated one.
         let proposed = initialize
             .and_then(|m| m.pointer("/params/protocolVersion"))
+            .or_else(|| all.iter().find_map(|m| m.pointer(META_PROTOCOL_VERSION)))
             .and_then(Value::as_str)
             .map(str::to_owned);
         let initialized = all.iter().any(|m| method(m) == Some("notifications/initialized"));
