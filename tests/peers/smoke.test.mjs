@@ -559,6 +559,18 @@ describe('mcp-oauth test peers', { timeout: 60_000 }, () => {
     assert.equal(jwtPayload(r.body.access_token).aud, OTHER_RESOURCE);
   });
 
+  it('PEER_REGISTRATION_SCOPE=ignore drops the scope of a registration the default refuses', async () => {
+    const scoped = { scope: 'mcp:tools offline_access' };
+    const refused = await register(meta.registration_endpoint, scoped);
+    assert.equal(refused.status, 400, JSON.stringify(refused.body));
+    assert.equal(refused.body.error, 'invalid_client_metadata');
+    const lenient = await start(startAs({ PEER_REGISTRATION_SCOPE: 'ignore' }));
+    const lenientMeta = (await getJson(`${lenient.info.issuer}/.well-known/oauth-authorization-server`)).body;
+    const r = await register(lenientMeta.registration_endpoint, scoped);
+    assert.equal(r.status, 201, JSON.stringify(r.body));
+    assert.equal(r.body.scope, undefined);
+  });
+
   it('honours the MCP options MCP_RESOURCE=origin, MCP_CHALLENGE_SCOPE=0, MCP_PRM_IN_HEADER=0', async () => {
     const m = await start(startMcp(issuer, {
       MCP_RESOURCE: 'origin', MCP_CHALLENGE_SCOPE: '0', MCP_PRM_IN_HEADER: '0',
