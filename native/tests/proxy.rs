@@ -334,6 +334,53 @@ async fn a_host_lists_calls_and_gets_progress_and_server_requests_through_the_pr
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_step_up_runs_through_the_shared_flow_with_the_challenged_scope() {
+    let peers = Peers::start();
+    let work = Work::new();
+    let mut p = work.start(&peers.mcp_url, "step-up", &[]);
+    let wait = Duration::from_secs(60);
+    let tabs_file = work.dir.path().join("tabs");
+    let redirect = work.redirect_uri.clone();
+    // The user completes each tab, the first (login) and the second (the step-up).
+    let browser = tokio::spawn(async move {
+        let mut done = 0;
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let mut urls = Vec::new();
+        while done < 2 && Instant::now() < deadline {
+            let text = std::fs::read_to_string(&tabs_file).unwrap_or_default();
+            let tabs: Vec<String> =
+                text.lines().filter_map(|l| l.split_once(' ')).map(|(_, u)| u.to_owned()).collect();
+            for tab in tabs.iter().skip(done) {
+                complete_tab(tab, &redirect).await;
+                urls.push(tab.clone());
+                done += 1;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        urls
+    });
+    p.initialize(wait).unwrap_or_else(|e| panic!("{e}\n{}", p.stderr()));
+    let admin = p
+        .request(1, "tools/call", json!({ "name": "admin_op", "arguments": {} }), wait)
+        .unwrap_or_else(|e| panic!("{e}\n{}", p.stderr()));
+    assert_eq!(admin["result"]["content"][0]["text"], "admin operation done for alice", "{admin}");
+    let urls = browser.await.expect("browser");
+    assert_eq!(urls.len(), 2, "the login, then the step-up");
+    // The second authorization asks for the scope of the server's insufficient_scope challenge.
+    let scope = reqwest::Url::parse(&urls[1])
+        .expect("url")
+        .query_pairs()
+        .find(|(k, _)| k == "scope")
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_default();
+    assert!(scope.split(' ').any(|s| s == "mcp:admin"), "{scope}");
+    let stats = peers.as_stats().await;
+    assert_eq!(count(&stats, "/register"), 1, "one registration for both: {stats}");
+    assert_eq!(token_grants(&stats, "authorization_code"), 2, "{stats}");
+    assert!(p.close().success());
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_strict_2026_server_gets_the_protocol_version_on_every_request() {
     // MCP_STRICT_2026: every request without MCP-Protocol-Version, or an initialize whose header
     // differs from its params, is refused with HTTP 400.
