@@ -381,6 +381,31 @@ async fn a_step_up_runs_through_the_shared_flow_with_the_challenged_scope() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_session_the_server_ended_is_replaced_without_the_host_noticing() {
+    let peers = Peers::start_with(&[], &[("MCP_STATEFUL", "1".to_owned())]);
+    let work = Work::new();
+    let mut p = work.start(&peers.mcp_url, "session", &["--browser", "follow"]);
+    let wait = Duration::from_secs(60);
+    p.initialize(wait).unwrap_or_else(|e| panic!("{e}\n{}", p.stderr()));
+    let echo = |text: &str| json!({ "name": "echo", "arguments": { "text": text } });
+    let first = p.request(1, "tools/call", echo("before"), wait).expect("echo");
+    assert_eq!(first["result"]["content"][0]["text"], "before", "{first}");
+    // The server restarts and forgets its sessions.
+    let dropped =
+        common::post_json(&peers.mcp_url.replace("/mcp", "/__sessions/drop"), json!({})).await;
+    assert_eq!(dropped["dropped"], 1, "{dropped}");
+    let after = p.request(2, "tools/call", echo("after"), wait).expect("echo");
+    assert_eq!(after["result"]["content"][0]["text"], "after", "{after}: {}", p.stderr());
+    assert!(p.seen.is_empty(), "the host saw nothing of the new session: {:?}", p.seen);
+    let mcp = peers.mcp_stats().await;
+    assert_eq!(count(&mcp, "/methods/initialize"), 2, "{mcp}");
+    assert_eq!(count(&mcp, "/methods/notifications~1initialized"), 2, "{mcp}");
+    assert_eq!(count(&mcp, "/tool_calls/echo"), 2, "{mcp}");
+    assert!(p.stderr().contains("a new one started"));
+    assert!(p.close().success());
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_strict_2026_server_gets_the_protocol_version_on_every_request() {
     // MCP_STRICT_2026: every request without MCP-Protocol-Version, or an initialize whose header
     // differs from its params, is refused with HTTP 400.

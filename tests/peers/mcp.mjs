@@ -309,6 +309,13 @@ app.post('/__config', express.json(), (req, res) => {
 // MCP_DPOP_NONCE: a new nonce (the server rotates it; the next proof with the old one is refused).
 app.post('/__dpop/rotate', (_req, res) => { dpopNonce = randomBytes(16).toString('base64url'); res.status(204).end(); });
 app.post('/__stats/reset', (_req, res) => { stats = freshStats(); res.status(204).end(); });
+// Forgets every session (a restarted server): the next request with a session id gets 404.
+app.post('/__sessions/drop', (_req, res) => {
+  const dropped = sessions.size;
+  for (const t of sessions.values()) t.close().catch(() => {});
+  sessions.clear();
+  res.json({ dropped });
+});
 
 function protectedResourceMetadata(_req, res) {
   stats.prm += 1;

@@ -21,9 +21,13 @@
 //! the proxy cannot deliver is answered with a JSON-RPC error naming why (`-32603`, with the
 //! error's stable code in `data.code`), so the host never waits for an answer that cannot come.
 //!
-//! Not done: the deprecated HTTP+SSE transport (it carries no authorization), resuming a
-//! broken response stream (`Last-Event-ID`), and starting a new session by itself when the
-//! server ends one (HTTP 404): the host is told, with the request's error.
+//! When the server ends the session (HTTP 404 to a request with its session id), the proxy
+//! starts a new one with the host's `initialize` and sends the refused message again (the
+//! host keeps its session; what it set up in the old one, such as subscriptions, is gone with
+//! the server's state).
+//!
+//! Not done: the deprecated HTTP+SSE transport (it carries no authorization), and resuming a
+//! broken response stream (`Last-Event-ID`).
 
 pub mod auth;
 mod filter;
@@ -97,6 +101,10 @@ struct Ctx {
     get_stream: AtomicBool,
     /// The standing GET stream's task, stopped at the end.
     get_task: Mutex<Option<tokio::task::AbortHandle>>,
+    /// The host's `initialize`, as sent: repeated when the server ends the session.
+    initialize: Mutex<Option<Bytes>>,
+    /// One new session at a time.
+    reinitializing: tokio::sync::Mutex<()>,
 }
 
 /// Runs the proxy until the host closes `input`: reads MCP messages (one per line) from
@@ -147,6 +155,8 @@ where
         inflight: Mutex::default(),
         get_stream: AtomicBool::new(false),
         get_task: Mutex::default(),
+        initialize: Mutex::default(),
+        reinitializing: tokio::sync::Mutex::new(()),
     });
     let mut tasks = tokio::task::JoinSet::new();
     let mut reader = BufReader::new(input);
@@ -330,12 +340,30 @@ impl Ctx {
             .and_then(Value::as_str)
             .map(str::to_owned);
         let initialized = all.iter().any(|m| method(m) == Some("notifications/initialized"));
-        let result =
-            self.upstream.send(reqwest::Method::POST, Some(body), proposed.as_deref()).await;
-        let response = match result {
+        if initialize.is_some() {
+            *self.initialize.lock().unwrap_or_else(|p| p.into_inner()) = Some(body.clone());
+        }
+        let sent_session = self.upstream.session_id();
+        let post =
+            || self.upstream.send(reqwest::Method::POST, Some(body.clone()), proposed.as_deref());
+        let mut response = match post().await {
             Ok(r) => r,
             Err(e) => return self.fail(&ids, &e),
         };
+        // Streamable HTTP, "Session Management": a 404 to a request with a session id means the
+        // session ended; the client starts a new one with a new `initialize`. The message was
+        // not processed, so it is sent once more in the new session.
+        if let (404, Some(expired), None) = (response.status().as_u16(), &sent_session, initialize)
+        {
+            match self.new_session(expired).await {
+                Ok(()) => match post().await {
+                    Ok(r) => response = r,
+                    Err(e) => return self.fail(&ids, &e),
+                },
+                Err(e) => eprintln!("mcp-oauth: proxy: a new session failed: {e}"),
+            }
+        }
+
         if initialize.is_some() {
             let session = response.headers().get("mcp-session-id").and_then(|v| v.to_str().ok());
             self.upstream.set_session_id(session.map(str::to_owned));
@@ -409,42 +437,7 @@ impl Ctx {
 
     /// The messages of a successful answer (JSON, or an SSE stream), to the host.
     async fn relay(&self, response: reqwest::Response) -> Result<(), Error> {
-        if response.status().as_u16() == 202 {
-            return Ok(());
-        }
-        let content_type = response
-            .headers()
-            .get(http::header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-            .to_ascii_lowercase();
-        if content_type.starts_with("text/event-stream") {
-            return self.relay_events(response).await;
-        }
-        let body = read_capped(response, MAX_MESSAGE_BYTES).await?;
-        if trim(&body).is_empty() {
-            return Ok(());
-        }
-        self.deliver(&body)
-    }
-
-    async fn relay_events(&self, mut response: reqwest::Response) -> Result<(), Error> {
-        let mut parser = sse::Parser::default();
-        loop {
-            let chunk = response.chunk().await.map_err(|e| {
-                Error::Mcp(format!(
-                    "the MCP server's event stream broke: {}",
-                    crate::error::error_chain(&e)
-                ))
-            })?;
-            let Some(chunk) = chunk else { return Ok(()) };
-            let events = parser.feed(&chunk).map_err(|e| Error::Mcp(e.to_string()))?;
-            for event in events {
-                if !event.data.trim().is_empty() {
-                    self.deliver(event.data.as_bytes())?;
-                }
-            }
-        }
+        for_each_message(response, |raw| self.deliver(raw)).await
     }
 
     /// One payload of the server to the host: as it came, unless it answers `tools/list`
@@ -487,6 +480,55 @@ impl Ctx {
         Ok(())
     }
 
+    /// Replaces the session the server ended (`expired`) with a new one: the host's
+    /// `initialize` again (its answer stays here: the host has one), then
+    /// `notifications/initialized`. Nothing when another task already did.
+    async fn new_session(self: &Arc<Self>, expired: &str) -> Result<(), Error> {
+        let _one = self.reinitializing.lock().await;
+        if self.upstream.session_id().as_deref() != Some(expired) {
+            return Ok(());
+        }
+        let init = self.initialize.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let init = init.ok_or_else(|| Error::Mcp("no initialize to repeat".into()))?;
+        let proposed = serde_json::from_slice::<Value>(&init)
+            .ok()
+            .and_then(|v| v.pointer("/params/protocolVersion")?.as_str().map(str::to_owned));
+        self.upstream.set_session_id(None);
+        let response =
+            self.upstream.send(reqwest::Method::POST, Some(init), proposed.as_deref()).await?;
+        if !response.status().is_success() {
+            return Err(Error::Mcp(format!(
+                "the MCP server answered the new initialize with HTTP {}",
+                response.status()
+            )));
+        }
+        let session = response.headers().get("mcp-session-id").and_then(|v| v.to_str().ok());
+        self.upstream.set_session_id(session.map(str::to_owned));
+        let mut version = None;
+        for_each_message(response, |raw| {
+            let v: Value = serde_json::from_slice(raw).unwrap_or_default();
+            if let Some(p) = v.pointer("/result/protocolVersion").and_then(Value::as_str) {
+                version = Some(p.to_owned());
+            }
+            Ok(())
+        })
+        .await?;
+        let version = version
+            .ok_or_else(|| Error::Mcp("the MCP server did not answer the new initialize".into()))?;
+        self.upstream.set_version(Some(version));
+        let initialized =
+            Bytes::from_static(br#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#);
+        self.upstream.send(reqwest::Method::POST, Some(initialized), None).await?;
+        eprintln!("mcp-oauth: proxy: the MCP server ended the session; a new one started");
+        // The standing stream belonged to the old session.
+        if let Some(get) = self.get_task.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            get.abort();
+        }
+        self.get_stream.store(false, Ordering::SeqCst);
+        self.open_get_stream();
+        Ok(())
+    }
+
     /// Opens the standing GET stream once, when the server offers one (a 405 says it does not).
     fn open_get_stream(self: &Arc<Self>) {
         if self.get_stream.swap(true, Ordering::SeqCst) {
@@ -510,11 +552,50 @@ impl Ctx {
                 // 405: the server sends nothing outside requests (streamable HTTP allows that).
                 return;
             }
-            if let Err(e) = ctx.relay_events(response).await {
+            if let Err(e) = ctx.relay(response).await {
                 eprintln!("mcp-oauth: proxy: the server's event stream: {e}");
             }
         });
         *self.get_task.lock().unwrap_or_else(|p| p.into_inner()) = Some(task.abort_handle());
+    }
+}
+
+/// Hands each message of a successful answer to `f`: the JSON body, or the data of each event
+/// of an SSE stream (until the server ends it); nothing for 202.
+async fn for_each_message(
+    mut response: reqwest::Response,
+    mut f: impl FnMut(&[u8]) -> Result<(), Error>,
+) -> Result<(), Error> {
+    if response.status().as_u16() == 202 {
+        return Ok(());
+    }
+    let content_type = response
+        .headers()
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    if !content_type.starts_with("text/event-stream") {
+        let body = read_capped(response, MAX_MESSAGE_BYTES).await?;
+        if trim(&body).is_empty() {
+            return Ok(());
+        }
+        return f(&body);
+    }
+    let mut parser = sse::Parser::default();
+    loop {
+        let chunk = response.chunk().await.map_err(|e| {
+            Error::Mcp(format!(
+                "the MCP server's event stream broke: {}",
+                crate::error::error_chain(&e)
+            ))
+        })?;
+        let Some(chunk) = chunk else { return Ok(()) };
+        for event in parser.feed(&chunk).map_err(|e| Error::Mcp(e.to_string()))? {
+            if !event.data.trim().is_empty() {
+                f(event.data.as_bytes())?;
+            }
+        }
     }
 }
 
