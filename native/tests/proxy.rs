@@ -334,6 +334,53 @@ async fn a_host_lists_calls_and_gets_progress_and_server_requests_through_the_pr
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn the_mcp_typescript_sdk_client_works_over_stdio_through_the_proxy() {
+    // A host built the usual way: the SDK's Client and StdioClientTransport, running the proxy.
+    let peers = Peers::start_with(&[], &[("MCP_STATEFUL", "1".to_owned())]);
+    let work = Work::new();
+    let bench = common::peers_dir().join("..").join("bench");
+    assert!(
+        bench.join("node_modules").is_dir(),
+        "tests/bench/node_modules is missing: run `npm ci` in tests/bench (bash .ci/run does)"
+    );
+    let out = Command::new("node")
+        .arg(bench.join("sdk-stdio-client.mjs"))
+        .arg(env!("CARGO_BIN_EXE_mcp-oauth"))
+        .arg(&peers.mcp_url)
+        .args(["--browser", "follow", "--redirect-uri", &work.redirect_uri, "--store-dir"])
+        .arg(work.store.path())
+        .env_remove("MCP_OAUTH_STORE_KEY")
+        .output()
+        .expect("node");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    let seen: Value = serde_json::from_str(stdout.trim()).expect("one JSON line");
+    assert_eq!(seen["server"], "mcp-oauth-test-peer", "{seen}");
+    assert_eq!(
+        seen["tools"],
+        json!(["add", "admin_op", "echo", "ping_client", "progress", "whoami"])
+    );
+    assert_eq!(seen["echo"], "through the proxy");
+    assert_eq!(seen["progress"].as_array().map(Vec::len), Some(2), "{seen}");
+    assert_eq!(seen["progress"][1]["progress"], 2);
+    assert_eq!(seen["done"], "done after 2 steps");
+    assert_eq!(seen["pinged"], "the client answered the ping");
+    let transcript: Vec<&str> = seen["transcript"]
+        .as_array()
+        .expect("transcript")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    println!(
+        "--- MCP TypeScript SDK client <-> mcp-oauth proxy (stdio) ---\n{}",
+        transcript.join("\n")
+    );
+    println!("--- stderr ---\n{stderr}");
+    assert_eq!(count(&peers.as_stats().await, "/authorization"), 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_step_up_runs_through_the_shared_flow_with_the_challenged_scope() {
     let peers = Peers::start();
     let work = Work::new();
