@@ -486,6 +486,8 @@ function buildServer() {
         method: 'notifications/progress',
         params: { progressToken, progress: i, total: steps, message: `step ${i} of ${steps}` },
       });
+      // Work between the reports, as a tool that reports progress does.
+      await new Promise((resolve) => { setTimeout(resolve, 20); });
     }
     return text(`done after ${steps} steps`);
   });

@@ -26,8 +26,10 @@
 //! host keeps its session; what it set up in the old one, such as subscriptions, is gone with
 //! the server's state).
 //!
-//! Not done: the deprecated HTTP+SSE transport (it carries no authorization), and resuming a
-//! broken response stream (`Last-Event-ID`).
+//! The deprecated HTTP+SSE transport (MCP 2024-11-05) is served too, without authorization (it
+//! carries none): [`ProxyTransport::Sse`].
+//!
+//! Not done: resuming a broken response stream (`Last-Event-ID`).
 
 pub mod auth;
 mod filter;
@@ -52,6 +54,9 @@ use crate::Error;
 
 /// The longest line accepted from the host, and the largest JSON body from the server.
 pub const MAX_MESSAGE_BYTES: usize = 16 * 1024 * 1024;
+
+/// How long the HTTP+SSE server has to send its `endpoint` event.
+pub const SSE_ENDPOINT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How long answers on their way may take once the host closed stdin.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
@@ -78,6 +83,19 @@ pub struct ProxyOptions {
     pub filter: ToolFilter,
     /// How requests are authorized; `None`: without authorization.
     pub auth: Option<ProxyAuth>,
+    /// How the server is reached.
+    pub transport: ProxyTransport,
+}
+
+/// How the proxy reaches the MCP server.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ProxyTransport {
+    /// Streamable HTTP (MCP 2025-03-26 and later), with authorization.
+    #[default]
+    StreamableHttp,
+    /// The HTTP+SSE transport of MCP 2024-11-05 (deprecated), which carries no authorization:
+    /// the stream at the URL, messages POSTed to the endpoint its `endpoint` event names.
+    Sse,
 }
 
 impl ProxyOptions {
@@ -88,6 +106,7 @@ impl ProxyOptions {
             headers: Vec::new(),
             filter: ToolFilter::default(),
             auth: None,
+            transport: ProxyTransport::StreamableHttp,
         }
     }
 }
@@ -105,6 +124,10 @@ struct Ctx {
     initialize: Mutex<Option<Bytes>>,
     /// One new session at a time.
     reinitializing: tokio::sync::Mutex<()>,
+    /// HTTP+SSE transport: where messages are POSTed (the `endpoint` event's URI).
+    sse_endpoint: Mutex<Option<String>>,
+    /// HTTP+SSE transport: the stream ended, so no answer can come any more.
+    sse_closed: AtomicBool,
 }
 
 /// Runs the proxy until the host closes `input`: reads MCP messages (one per line) from
@@ -157,7 +180,12 @@ where
         get_task: Mutex::default(),
         initialize: Mutex::default(),
         reinitializing: tokio::sync::Mutex::new(()),
+        sse_endpoint: Mutex::default(),
+        sse_closed: AtomicBool::new(false),
     });
+    if opts.transport == ProxyTransport::Sse {
+        ctx.open_sse().await?;
+    }
     let mut tasks = tokio::task::JoinSet::new();
     let mut reader = BufReader::new(input);
     let mut buf = Vec::new();
@@ -331,6 +359,10 @@ impl Ctx {
     async fn forward(self: Arc<Self>, message: Value, body: Bytes) {
         let all = messages(&message);
         let ids: Vec<Value> = all.iter().filter_map(|m| request_id(m)).cloned().collect();
+        let sse_endpoint = self.sse_endpoint.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        if let Some(endpoint) = sse_endpoint {
+            return self.forward_sse(&endpoint, &ids, body).await;
+        }
         let initialize = all.iter().find(|m| method(m) == Some("initialize"));
         // The version this message proposes: `initialize`'s, or (2026-07-28, no handshake) the
         // one in a request's `_meta` (SEP-2575); else the negotiated one.
@@ -480,6 +512,107 @@ impl Ctx {
         Ok(())
     }
 
+    /// HTTP+SSE transport: opens the stream, waits for its `endpoint` event (at most
+    /// [`SSE_ENDPOINT_TIMEOUT`]), and hands every later `message` event to the host.
+    async fn open_sse(self: &Arc<Self>) -> Result<(), Error> {
+        let url = self.upstream.url.clone();
+        let failed = |message: String| Error::Transport { url: url.clone(), message };
+        let response = self.upstream.send(reqwest::Method::GET, None, None).await?;
+        let status = response.status();
+        if status.as_u16() == 401 || status.as_u16() == 403 {
+            return Err(failed(format!(
+                "HTTP {status}: the server asks for authorization, which the HTTP+SSE transport                  cannot carry; use its streamable-HTTP endpoint"
+            )));
+        }
+        if !status.is_success() {
+            return Err(failed(format!("HTTP {status} to the GET of the event stream")));
+        }
+        let mut reader = SseReader { response, parser: sse::Parser::default(), ready: Vec::new() };
+        let endpoint = tokio::time::timeout(SSE_ENDPOINT_TIMEOUT, async {
+            loop {
+                match reader.next().await? {
+                    None => break Err(failed("the stream ended before its `endpoint` event".into())),
+                    Some(e) if e.event.as_deref() == Some("endpoint") => break Ok(e.data),
+                    Some(_) => {}
+                }
+            }
+        })
+        .await
+        .map_err(|_| {
+            failed(format!(
+                "no `endpoint` event within {} s: is this an MCP HTTP+SSE endpoint (MCP                  2024-11-05)? A streamable-HTTP server needs no --transport",
+                SSE_ENDPOINT_TIMEOUT.as_secs()
+            ))
+        })??;
+        let base = url::Url::parse(&url).map_err(|e| failed(format!("not a URL: {e}")))?;
+        let endpoint = base
+            .join(endpoint.trim())
+            .map_err(|e| failed(format!("the `endpoint` event `{endpoint}` is no URI: {e}")))?;
+        // RFC 6454 §4: the server must not send this client's messages to another origin.
+        if endpoint.origin() != base.origin() {
+            return Err(failed(format!(
+                "the `endpoint` event points to another origin ({endpoint}); refused"
+            )));
+        }
+        *self.sse_endpoint.lock().unwrap_or_else(|p| p.into_inner()) = Some(endpoint.into());
+        let ctx = Arc::clone(self);
+        let task = tokio::spawn(async move {
+            loop {
+                match reader.next().await {
+                    Ok(Some(e)) if matches!(e.event.as_deref(), None | Some("message")) => {
+                        if let Err(err) = ctx.deliver(e.data.as_bytes()) {
+                            eprintln!("mcp-oauth: proxy: skipped a message of the server: {err}");
+                        }
+                    }
+                    Ok(Some(_)) => {}
+                    Ok(None) => break eprintln!("mcp-oauth: proxy: the server closed its stream"),
+                    Err(e) => break eprintln!("mcp-oauth: proxy: the server's stream: {e}"),
+                }
+            }
+            // No answer can come any more.
+            ctx.sse_closed.store(true, Ordering::SeqCst);
+            let waiting: Vec<String> =
+                ctx.inflight.lock().unwrap_or_else(|p| p.into_inner()).keys().cloned().collect();
+            for id in waiting {
+                let id: Value = serde_json::from_str(&id).unwrap_or(Value::Null);
+                ctx.forget(&id);
+                ctx.reply_error(
+                    &id,
+                    INTERNAL_ERROR,
+                    "the MCP server closed its event stream",
+                    None,
+                );
+            }
+        });
+        *self.get_task.lock().unwrap_or_else(|p| p.into_inner()) = Some(task.abort_handle());
+        Ok(())
+    }
+
+    /// HTTP+SSE transport: POSTs a payload of the host; the answers come on the stream.
+    async fn forward_sse(&self, endpoint: &str, ids: &[Value], body: Bytes) {
+        if self.sse_closed.load(Ordering::SeqCst) {
+            let e = Error::Mcp("the MCP server closed its event stream".into());
+            return self.fail(ids, &e);
+        }
+        let mut req = self.upstream.http.post(endpoint);
+        for (name, value) in &self.upstream.headers {
+            req = req.header(name, value);
+        }
+        let req = req.header(http::header::CONTENT_TYPE, "application/json").body(body);
+        match req.send().await {
+            Ok(r) if r.status().is_success() => {}
+            Ok(r) => {
+                let e =
+                    Error::Mcp(format!("the MCP server refused the message: HTTP {}", r.status()));
+                self.fail(ids, &e);
+            }
+            Err(e) => {
+                let message = crate::error::error_chain(&e);
+                self.fail(ids, &Error::Transport { url: endpoint.to_owned(), message });
+            }
+        }
+    }
+
     /// Replaces the session the server ended (`expired`) with a new one: the host's
     /// `initialize` again (its answer stays here: the host has one), then
     /// `notifications/initialized`. Nothing when another task already did.
@@ -592,10 +725,37 @@ async fn for_each_message(
         })?;
         let Some(chunk) = chunk else { return Ok(()) };
         for event in parser.feed(&chunk).map_err(|e| Error::Mcp(e.to_string()))? {
-            if !event.data.trim().is_empty() {
+            let message = matches!(event.event.as_deref(), None | Some("message"));
+            if message && !event.data.trim().is_empty() {
                 f(event.data.as_bytes())?;
             }
         }
+    }
+}
+
+/// An SSE response read event by event.
+struct SseReader {
+    response: reqwest::Response,
+    parser: sse::Parser,
+    /// Events parsed and not yet taken (newest last).
+    ready: Vec<sse::Event>,
+}
+
+impl SseReader {
+    async fn next(&mut self) -> Result<Option<sse::Event>, Error> {
+        while self.ready.is_empty() {
+            let chunk = self.response.chunk().await.map_err(|e| {
+                Error::Mcp(format!(
+                    "the MCP server's event stream broke: {}",
+                    crate::error::error_chain(&e)
+                ))
+            })?;
+            let Some(chunk) = chunk else { return Ok(None) };
+            let mut events = self.parser.feed(&chunk).map_err(|e| Error::Mcp(e.to_string()))?;
+            events.reverse();
+            self.ready = events;
+        }
+        Ok(self.ready.pop())
     }
 }
 

@@ -1,7 +1,7 @@
 //! The `text/event-stream` bodies of an MCP server's answers, read incrementally (HTML Living
-//! Standard, "Server-sent events", §9.2.6 "Interpreting an event stream"): only the `data`
-//! field matters to MCP (one JSON-RPC message per event); `id`, `event` and `retry` are kept or
-//! ignored as the standard says. Lines end with CRLF, LF or CR. An event larger than
+//! Standard, "Server-sent events", §9.2.6 "Interpreting an event stream"): `data` carries one
+//! JSON-RPC message per event, `event` tells the HTTP+SSE transport's `endpoint` event from its
+//! messages, `id` is kept and `retry` ignored. Lines end with CRLF, LF or CR. An event larger than
 //! [`MAX_EVENT_BYTES`] is an error, not an unbounded buffer.
 
 /// The largest event accepted (the data of one JSON-RPC message).
@@ -10,6 +10,8 @@ pub const MAX_EVENT_BYTES: usize = 16 * 1024 * 1024;
 /// One dispatched event.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Event {
+    /// The `event` field (`None`: the default type, `message`).
+    pub event: Option<String>,
     /// The `data` lines joined with `\n`.
     pub data: String,
     /// The last `id` seen (for `Last-Event-ID`).
@@ -20,6 +22,7 @@ pub struct Event {
 #[derive(Debug, Default)]
 pub struct Parser {
     line: Vec<u8>,
+    event: Option<String>,
     data: String,
     has_data: bool,
     last_id: Option<String>,
@@ -73,12 +76,13 @@ impl Parser {
         if line.is_empty() {
             // Dispatch (§9.2.6: an event without data is not dispatched).
             self.pending = 0;
+            let event = self.event.take();
             if !self.has_data {
                 return Ok(None);
             }
             self.has_data = false;
             let data = std::mem::take(&mut self.data);
-            return Ok(Some(Event { data, id: self.last_id.clone() }));
+            return Ok(Some(Event { event, data, id: self.last_id.clone() }));
         }
         let line = std::str::from_utf8(line).map_err(|_| SseError::NotUtf8)?;
         if line.starts_with(':') {
@@ -97,6 +101,7 @@ impl Parser {
                 self.has_data = true;
                 self.pending = self.data.len();
             }
+            "event" => self.event = Some(value.to_owned()),
             "id" if !value.contains('\0') => self.last_id = Some(value.to_owned()),
             _ => {}
         }
@@ -111,16 +116,20 @@ mod tests {
     #[test]
     fn events_across_chunks_and_line_endings() {
         let mut p = Parser::default();
-        let mut events = p.feed(b"event: message\r\nid: 7\r\ndata: {\"a\"").unwrap();
+        let mut events = p.feed(b"event: endpoint\r\nid: 7\r\ndata: {\"a\"").unwrap();
         assert!(events.is_empty());
         events.extend(p.feed(b":1}\r").unwrap());
         events.extend(p.feed(b"\n\r\n: comment\ndata:x\ndata: y\n\ndata\n\n").unwrap());
         assert_eq!(
             events,
             vec![
-                Event { data: "{\"a\":1}".into(), id: Some("7".into()) },
-                Event { data: "x\ny".into(), id: Some("7".into()) },
-                Event { data: String::new(), id: Some("7".into()) },
+                Event {
+                    event: Some("endpoint".into()),
+                    data: "{\"a\":1}".into(),
+                    id: Some("7".into())
+                },
+                Event { event: None, data: "x\ny".into(), id: Some("7".into()) },
+                Event { event: None, data: String::new(), id: Some("7".into()) },
             ]
         );
     }

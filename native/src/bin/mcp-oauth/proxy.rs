@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use clap::Args;
 use mcp_oauth::mcp::McpTarget;
-use mcp_oauth::proxy::{ProxyAuth, ProxyOptions, ToolFilter, UserAuth};
+use mcp_oauth::proxy::{ProxyAuth, ProxyOptions, ProxyTransport, ToolFilter, UserAuth};
 use mcp_oauth::{BrowserMode, Error};
 
 use crate::args::{Browser, UrlArg};
@@ -23,6 +23,18 @@ pub(crate) struct ProxyArgs {
     /// left out of `tools/list`, calls refused (repeatable).
     #[arg(long = "ignore-tool", value_name = "PATTERN")]
     pub(crate) ignore_tools: Vec<String>,
+    /// How to reach --url: streamable HTTP, or the deprecated HTTP+SSE transport of MCP
+    /// 2024-11-05 (no authorization) [default: streamable-http, or the --group's transport].
+    #[arg(long, value_enum, value_name = "TRANSPORT")]
+    pub(crate) transport: Option<TransportArg>,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum TransportArg {
+    /// Streamable HTTP (MCP 2025-03-26 and later), with OAuth authorization.
+    StreamableHttp,
+    /// HTTP+SSE (MCP 2024-11-05), without authorization.
+    Sse,
 }
 
 /// `NAME: VALUE` with `${VAR}` expanded.
@@ -70,14 +82,16 @@ fn expand(
 }
 
 pub(crate) async fn run(args: ProxyArgs, setup: &Setup) -> Result<(), Error> {
-    let url = match setup.target(&args.url)? {
-        McpTarget::StreamableHttp { url } => url,
-        other => {
-            return Err(usage(format!(
-                "the proxy forwards to a streamable-HTTP server; this one uses the {:?} \
-                 transport, which the host can run directly",
-                other.kind()
-            )))
+    let (url, sse) = match (setup.target(&args.url)?, args.transport) {
+        (McpTarget::StreamableHttp { url }, Some(TransportArg::Sse)) => (url, true),
+        (McpTarget::StreamableHttp { url }, _) => (url, false),
+        (McpTarget::Sse { url }, None | Some(TransportArg::Sse)) => (url, true),
+        (McpTarget::Sse { url }, Some(TransportArg::StreamableHttp)) => (url, false),
+        (McpTarget::Stdio(_), _) => {
+            return Err(usage(
+                "the group's server is a stdio command: the host can run it directly, without \
+                 the proxy",
+            ))
         }
     };
     let mut opts = ProxyOptions::new(url.clone());
@@ -85,6 +99,16 @@ pub(crate) async fn run(args: ProxyArgs, setup: &Setup) -> Result<(), Error> {
         opts.headers.push(parse_header(h)?);
     }
     opts.filter = ToolFilter::new(args.ignore_tools);
+    if sse {
+        // MCP authorization applies to HTTP-based transports from 2025-03-26 on; the HTTP+SSE
+        // transport has none.
+        if setup.implies_auth() {
+            return Err(Error::SseNotSupported);
+        }
+        opts.transport = ProxyTransport::Sse;
+        eprintln!("mcp-oauth: proxy: forwarding stdio to {url} (HTTP+SSE, no authorization)");
+        return mcp_oauth::proxy::run(opts, tokio::io::stdin(), tokio::io::stdout()).await;
+    }
     if let Some(h) = setup.headless(&url)? {
         opts.headers.extend(h.extra_headers().iter().cloned());
         opts.auth = Some(ProxyAuth::Headless(h));
