@@ -43,6 +43,8 @@ impl Proxy {
             .args(["--timeout", "60"])
             .args(extra)
             .env("BROWSER", format!("sh {}", work.join("browser.sh").display()))
+            // For `--header 'X: ${PROXY_TEST_KEY}'`.
+            .env("PROXY_TEST_KEY", "k-123")
             .env_remove("MCP_OAUTH_STORE_KEY")
             .env_remove("MCP_OAUTH_BROWSER")
             .stdin(Stdio::piped())
@@ -514,6 +516,51 @@ fn an_sse_endpoint_on_another_origin_is_refused() {
     let stderr = std::fs::read_to_string(stderr_path).unwrap_or_default();
     assert_eq!(status.code(), Some(6), "a network error: {stderr}");
     assert!(stderr.contains("another origin (http://attacker.example/messages)"), "{stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_headless_grant_and_extra_headers_through_the_proxy() {
+    let client = json!([{
+        "client_id": "svc-post", "client_secret": "post-secret",
+        "token_endpoint_auth_method": "client_secret_post",
+        "grant_types": ["client_credentials"], "response_types": [], "redirect_uris": [],
+    }]);
+    let peers = Peers::start_with(
+        &[("PEER_CLIENTS", client.to_string())],
+        &[("MCP_REQUIRED_HEADER", "X-Service-Key: k-123".to_owned())],
+    );
+    let work = Work::new();
+    let args = [
+        "--grant",
+        "client-credentials",
+        "--client-id",
+        "svc-post",
+        "--client-secret",
+        "post-secret",
+        "--header",
+        "X-Service-Key: ${PROXY_TEST_KEY}",
+    ];
+    let mut p = work.start(&peers.mcp_url, "headless", &args);
+    let wait = Duration::from_secs(30);
+    p.initialize(wait).unwrap_or_else(|e| panic!("{e}\n{}", p.stderr()));
+    assert_eq!(p.whoami(1, wait).as_deref(), Ok("svc-post"), "{}", p.stderr());
+    let (stats, mcp) = (peers.as_stats().await, peers.mcp_stats().await);
+    assert_eq!(token_grants(&stats, "client_credentials"), 1, "{stats}");
+    assert_eq!(count(&stats, "/authorization"), 0, "no browser: {stats}");
+    assert_eq!(count(&mcp, "/missing_header"), 0, "{mcp}");
+    assert!(p.close().success());
+
+    // Without the variable the header names, the proxy refuses to start.
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_mcp-oauth"));
+    let out = cmd
+        .args(["proxy", "--url", &peers.mcp_url, "--header", "X-Service-Key: ${PROXY_TEST_UNSET}"])
+        .env_remove("PROXY_TEST_UNSET")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2), "a usage error");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("PROXY_TEST_UNSET is not set"));
+    assert!(out.stdout.is_empty(), "nothing but MCP messages on stdout");
 }
 
 #[tokio::test(flavor = "multi_thread")]
