@@ -147,8 +147,9 @@ impl UserAuth {
                 {
                     eprintln!(
                         "mcp-oauth: continuing the authorization another instance started; \
-                         waiting for the browser at {}",
-                        pending.redirect_uri.as_str()
+                         waiting for the browser at {} (if its tab is gone, open:\n  {})",
+                        pending.redirect_uri.as_str(),
+                        pending.authorization_url
                     );
                     self.browser_step(pending, false).await?;
                     return Ok(ResourceDecision::Retry);
