@@ -314,9 +314,11 @@ impl OAuthClient {
         self.opts.clock.now()
     }
 
-    /// How long a pending authorization stays valid (the core's `pending_ttl_secs`).
-    pub fn pending_ttl(&self) -> Duration {
-        Duration::from_secs(self.config.pending_ttl_secs)
+    /// How long `pending` stays valid by this client's clock (the core's `pending_ttl_secs`
+    /// from its `created_at`); zero once it has expired.
+    pub fn pending_time_left(&self, pending: &PendingAuthorization) -> Duration {
+        let expires = pending.created_at.plus(self.config.pending_ttl_secs);
+        Duration::from_secs(expires.secs().saturating_sub(self.now().secs()))
     }
 
     fn progress(&self, p: Progress) {

@@ -61,8 +61,6 @@ pub struct UserAuth {
     pub browser: BrowserMode,
     /// How long to wait for the user in the browser.
     pub timeout: Duration,
-    /// How long a pending authorization stays valid (the core's `pending_ttl_secs`).
-    pub pending_ttl: Duration,
 }
 
 impl ProxyAuth {
@@ -141,10 +139,8 @@ impl UserAuth {
                 Err(e) => return Err(e),
             }
             if let Some(pending) = store.load_flow_pending(self.user(), self.resource()).await? {
-                let expires = pending.created_at.plus(self.pending_ttl.as_secs());
-                if crate::now() < expires
-                    && pending.redirect_uri.as_str() == self.client.redirect_uri()
-                {
+                let live = !self.client.pending_time_left(&pending).is_zero();
+                if live && pending.redirect_uri.as_str() == self.client.redirect_uri() {
                     eprintln!(
                         "mcp-oauth: continuing the authorization another instance started; \
                          waiting for the browser at {} (if its tab is gone, open:\n  {})",
@@ -201,9 +197,7 @@ impl UserAuth {
             }
         }
         // Until the pending authorization expires, at most the configured timeout.
-        let now = crate::now().secs();
-        let left = pending.created_at.plus(self.pending_ttl.as_secs()).secs().saturating_sub(now);
-        let wait = self.timeout.min(Duration::from_secs(left));
+        let wait = self.timeout.min(self.client.pending_time_left(pending));
         eprintln!(
             "mcp-oauth: waiting for the authorization at {redirect_uri} (up to {} s)…",
             wait.as_secs()

@@ -87,11 +87,12 @@ pub(crate) async fn run(args: ProxyArgs, setup: &Setup) -> Result<(), Error> {
         (McpTarget::StreamableHttp { url }, _) => (url, false),
         (McpTarget::Sse { url }, None | Some(TransportArg::Sse)) => (url, true),
         (McpTarget::Sse { url }, Some(TransportArg::StreamableHttp)) => (url, false),
-        (McpTarget::Stdio(_), _) => {
-            return Err(usage(
-                "the group's server is a stdio command: the host can run it directly, without \
-                 the proxy",
-            ))
+        (other, _) => {
+            return Err(usage(format!(
+                "the group's server uses the {:?} transport: the host can run it directly, \
+                 without the proxy",
+                other.kind()
+            )))
         }
     };
     let mut opts = ProxyOptions::new(url.clone());
@@ -130,13 +131,11 @@ pub(crate) async fn run(args: ProxyArgs, setup: &Setup) -> Result<(), Error> {
             Browser::Print => BrowserMode::Print,
             Browser::Follow => BrowserMode::Follow,
         };
-        let pending_ttl = client.pending_ttl();
         opts.auth = Some(ProxyAuth::User(std::sync::Arc::new(UserAuth {
             client,
             store: file,
             browser,
             timeout: Duration::from_secs(setup.opts.timeout),
-            pending_ttl,
         })));
     }
     eprintln!("mcp-oauth: proxy: forwarding stdio to {url}");
