@@ -9,6 +9,7 @@
 //! with the process id of the proxy that opened it (one line = one browser tab), and the test
 //! completes each tab as a browser would (the authorization server's redirects, then the
 //! callback request to the redirect URI, served by whichever instance listens).
+#![cfg(unix)]
 #![allow(clippy::panic)]
 
 mod common;
