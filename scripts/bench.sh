@@ -7,6 +7,8 @@
 #   3. storm     cargo bench --bench storm: shared metadata cache (2nd user: 0 discovery
 #                requests) and N concurrent requests with an expired token (1 refresh)
 #   4. hot path  cargo bench --bench hot_path (Criterion): warm request vs plain reqwest
+#   5. bridges   tests/bench/bridges.mjs: `mcp-oauth proxy` vs the npm bridge mcp-remote, 5
+#                instances at once (cold store, opener killed, refresh storm); counted at the AS
 # Output: the tables on stdout and in target/bench/report.md (JSON next to it).
 #
 #   scripts/bench.sh [--quick]    --quick (CI): 2 flow runs, a 200-request storm, no Criterion;
@@ -61,6 +63,15 @@ echo "bench: 3. shared metadata cache and refresh storm ($storm requests)"
     echo "## Shared metadata cache and refresh storm"
     echo
     MCP_OAUTH_STORM="$storm" cargo bench -q -p mcp-oauth --bench storm --profile "$profile" 2>/dev/null | sed 's/^/- /'
+    echo
+} | tee -a "$report"
+
+bridge_runs=$([ "$quick" = 1 ] && echo 1 || echo "${BENCH_BRIDGE_RUNS:-5}")
+echo "bench: 5. stdio bridges, 5 instances at once ($bridge_runs runs)"
+{
+    echo "## stdio bridges: 5 instances at once, opener killed, refresh storm (tests/bench/bridges.mjs; $bridge_runs runs)"
+    echo
+    MCP_OAUTH_BENCH_ASSERT=1 node tests/bench/bridges.mjs "$(cargo_target_dir)/$bin_dir/mcp-oauth" "$bridge_runs" "$out/bridges.json" | grep '^|'
     echo
 } | tee -a "$report"
 

@@ -198,6 +198,27 @@ struct SharingState {
     known: std::sync::atomic::AtomicBool,
 }
 
+/// What [`OAuthClient::handle_resource_answer_handoff`] decided.
+#[derive(Debug)]
+pub enum Handoff {
+    /// The core's decision ([`OAuthClient::handle_resource_answer`]); nothing waits for the user.
+    Decision(ResourceDecision),
+    /// An authorization waits for the user: open its `authorization_url` and finish it with the
+    /// callback ([`OAuthClient::complete_authorization`]); then send the request again.
+    Authorize(Box<PendingAuthorization>),
+}
+
+/// What happens when the core's decision waits for the user.
+#[derive(Clone, Copy)]
+enum Pending {
+    /// The browser step here.
+    Browser,
+    /// [`Error::AuthorizationRequired`].
+    Refuse,
+    /// [`Handoff::Authorize`].
+    Handoff,
+}
+
 /// How long a cross-process refresh lock lives at most (a crashed holder frees it by then).
 pub const REFRESH_LOCK_TTL: Duration = Duration::from_secs(15);
 
@@ -291,6 +312,13 @@ impl OAuthClient {
 
     fn now(&self) -> mcp_oauth_core::time::UnixTime {
         self.opts.clock.now()
+    }
+
+    /// How long `pending` stays valid by this client's clock (the core's `pending_ttl_secs`
+    /// from its `created_at`); zero once it has expired.
+    pub fn pending_time_left(&self, pending: &PendingAuthorization) -> Duration {
+        let expires = pending.created_at.plus(self.config.pending_ttl_secs);
+        Duration::from_secs(expires.secs().saturating_sub(self.now().secs()))
     }
 
     fn progress(&self, p: Progress) {
@@ -756,6 +784,38 @@ impl OAuthClient {
         operation: &str,
         interactive: bool,
     ) -> Result<ResourceDecision, Error> {
+        let mode = if interactive { Pending::Browser } else { Pending::Refuse };
+        match self.resource_answer(answer, used, operation, mode).await? {
+            Handoff::Decision(d) => Ok(d),
+            // Not with these modes (finish_pending ran).
+            Handoff::Authorize(_) => {
+                Err(Error::AuthorizationRequired { server: self.opts.server_url.clone() })
+            }
+        }
+    }
+
+    /// [`OAuthClient::handle_resource_answer`] for a host that runs the browser step itself
+    /// (the `proxy` command, which coordinates it with other processes): when the core's
+    /// decision starts an authorization, its pending authorization comes back
+    /// ([`Handoff::Authorize`]) instead of a browser being opened, and this client no longer
+    /// holds it; finish it with [`OAuthClient::complete_authorization`], here or in another
+    /// process. Discovery and registration have run by then (the registration is stored).
+    pub async fn handle_resource_answer_handoff(
+        &self,
+        answer: ResourceAnswer<'_>,
+        used: Option<&AccessToken>,
+        operation: &str,
+    ) -> Result<Handoff, Error> {
+        self.resource_answer(answer, used, operation, Pending::Handoff).await
+    }
+
+    async fn resource_answer(
+        &self,
+        answer: ResourceAnswer<'_>,
+        used: Option<&AccessToken>,
+        operation: &str,
+        mode: Pending,
+    ) -> Result<Handoff, Error> {
         let ResourceAnswer { status, www_authenticate, dpop_nonce } = answer;
         let gate = self.registration_gate().await;
         let mut inner = self.inner.lock().await;
@@ -789,9 +849,21 @@ impl OAuthClient {
             decide(self, flow, false).await?
         };
         if decision == ResourceDecision::Retry {
-            self.finish_pending(flow, interactive).await?;
+            match mode {
+                Pending::Handoff => {
+                    if let FlowStatus::AwaitingUser { .. } = flow.status(self.now()) {
+                        let pending = flow.pending().cloned();
+                        flow.cancel();
+                        if let Some(pending) = pending {
+                            return Ok(Handoff::Authorize(Box::new(pending)));
+                        }
+                    }
+                }
+                Pending::Browser => self.finish_pending(flow, true).await?,
+                Pending::Refuse => self.finish_pending(flow, false).await?,
+            }
         }
-        Ok(decision)
+        Ok(Handoff::Decision(decision))
     }
 
     /// When the flow now waits for the user: the browser step if `interactive`, else

@@ -189,6 +189,8 @@ pub mod http;
 pub mod log;
 #[cfg(feature = "rmcp")]
 pub mod mcp;
+#[cfg(all(feature = "rmcp", feature = "file-store"))]
+pub mod proxy;
 pub mod redirect;
 #[cfg(feature = "server")]
 pub mod server;

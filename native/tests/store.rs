@@ -586,3 +586,75 @@ async fn version_0_files_are_read_and_rewritten_in_the_current_format() {
         other => panic!("expected Corrupt, got {other:?}"),
     }
 }
+
+/// A pending authorization as the core writes it (holds the PKCE verifier and `state`).
+fn pending_authorization() -> mcp_oauth::core::authorize::PendingAuthorization {
+    let text = serde_json::json!({
+        "state": "state-SECRET-j1k2",
+        "verifier": "verifier-SECRET-l3m4-0123456789012345678901234567890123",
+        "issuer": "https://as.example",
+        "token_endpoint": "https://as.example/token",
+        "iss_parameter_supported": true,
+        "redirect_uri": "http://127.0.0.1:33418/callback",
+        "resource": "https://mcp.example/mcp",
+        "scope": "mcp:tools",
+        "client_id": "client-1",
+        "authorization_url": "https://as.example/authorize?x=1",
+        "created_at": 1_700_000_000u64,
+    })
+    .to_string();
+    mcp_oauth::core::authorize::PendingAuthorization::from_json(&text).unwrap()
+}
+
+#[tokio::test]
+async fn the_flow_files_seal_the_pending_authorization_and_lock_across_handles() {
+    let dir = private_tempdir();
+    let store = open(dir.path());
+    let (user, resource) = ("alice", "https://mcp.example/mcp");
+    assert!(store.load_flow_pending(user, resource).await.unwrap().is_none());
+    let pending = pending_authorization();
+    store.save_flow_pending(user, resource, &pending).await.unwrap();
+    let loaded = store.load_flow_pending(user, resource).await.unwrap().expect("stored");
+    assert_eq!(loaded.to_json().to_text(), pending.to_json().to_text());
+    // Another user, another server: nothing.
+    assert!(store.load_flow_pending("bob", resource).await.unwrap().is_none());
+    assert!(store.load_flow_pending(user, "https://other.example/").await.unwrap().is_none());
+
+    let names = file_names(dir.path());
+    assert_eq!(names.len(), 1, "{names:?}");
+    let path = dir.path().join(&names[0]);
+    assert!(names[0].ends_with(".flow"), "{names:?}");
+    assert_eq!(mode(&path), 0o600);
+    let bytes = fs::read(&path).unwrap();
+    let text = String::from_utf8_lossy(&bytes);
+    assert!(!text.contains("SECRET"), "the verifier and state are sealed");
+
+    // Copied onto another user's name: the name is the additional data, it does not open.
+    let bob = {
+        store.save_flow_pending("bob", resource, &pending).await.unwrap();
+        let bob_name = file_names(dir.path()).into_iter().find(|n| n != &names[0]).unwrap();
+        dir.path().join(bob_name)
+    };
+    fs::copy(&path, &bob).unwrap();
+    assert_undecryptable(store.load_flow_pending("bob", resource).await, &bob);
+    // A flipped byte: refused, and the file is left as it is.
+    let mut flipped = bytes.clone();
+    let last = flipped.len() - 1;
+    flipped[last] ^= 1;
+    fs::write(&path, &flipped).unwrap();
+    assert_undecryptable(store.load_flow_pending(user, resource).await, &path);
+    assert_eq!(fs::read(&path).unwrap(), flipped);
+
+    store.delete_flow_pending(user, resource).await.unwrap();
+    store.delete_flow_pending(user, resource).await.unwrap();
+    assert!(store.load_flow_pending(user, resource).await.unwrap().is_none());
+
+    // The flow lock: one holder at a time across handles (processes use the same file).
+    let other = open(dir.path());
+    let wait = std::time::Duration::from_millis(100);
+    let held = store.lock_flow(user, resource, wait).await.unwrap().expect("free");
+    assert!(other.lock_flow(user, resource, wait).await.unwrap().is_none(), "taken");
+    assert!(other.lock_flow("bob", resource, wait).await.unwrap().is_some(), "per user");
+    drop(held);
+    assert!(other.lock_flow(user, resource, wait).await.unwrap().is_some(), "released on drop");
+}

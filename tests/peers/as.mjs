@@ -67,6 +67,7 @@ function startupSetting(fn) {
 // authentication methods (comma-separated; default: oidc-provider's), e.g. only
 // `client_secret_basic,client_secret_post` for a server that registers no public clients.
 const REGISTRATION_STATUS = Number(startupSetting(() => oneOf('PEER_REGISTRATION_STATUS', env.PEER_REGISTRATION_STATUS, ['201', '200'], '201')));
+const REGISTRATION_SCOPE = startupSetting(() => oneOf('PEER_REGISTRATION_SCOPE', env.PEER_REGISTRATION_SCOPE, ['check', 'ignore'], 'check'));
 const AUTH_METHODS = env.PEER_AUTH_METHODS
   ? env.PEER_AUTH_METHODS.split(',').map((m) => m.trim()).filter(Boolean)
   : undefined;
@@ -511,6 +512,15 @@ provider.use(async (ctx, next) => {
       ctx.body = { error: 'invalid_request', error_description: err.message };
     }
     return;
+  }
+
+  // PEER_REGISTRATION_SCOPE=ignore: the `scope` member of a registration request is ignored
+  // (RFC 7591 §2 lets a server replace what it does not accept), as servers that grant scopes per
+  // resource do; oidc-provider would refuse the resource scopes it advertises itself.
+  if (path === '/reg' && method === 'POST' && REGISTRATION_SCOPE === 'ignore') {
+    const body = await readJson(ctx.req);
+    delete body.scope;
+    ctx.req.body = body;
   }
 
   // CORS for the registration endpoint, which oidc-provider leaves without (browser clients).

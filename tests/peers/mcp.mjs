@@ -309,6 +309,13 @@ app.post('/__config', express.json(), (req, res) => {
 // MCP_DPOP_NONCE: a new nonce (the server rotates it; the next proof with the old one is refused).
 app.post('/__dpop/rotate', (_req, res) => { dpopNonce = randomBytes(16).toString('base64url'); res.status(204).end(); });
 app.post('/__stats/reset', (_req, res) => { stats = freshStats(); res.status(204).end(); });
+// Forgets every session (a restarted server): the next request with a session id gets 404.
+app.post('/__sessions/drop', (_req, res) => {
+  const dropped = sessions.size;
+  for (const t of sessions.values()) t.close().catch(() => {});
+  sessions.clear();
+  res.json({ dropped });
+});
 
 function protectedResourceMetadata(_req, res) {
   stats.prm += 1;
@@ -465,6 +472,24 @@ function buildServer() {
       return { ...text(`missing scope ${ADMIN_SCOPE}`), isError: true };
     }
     return text(`admin operation done for ${extra.authInfo?.extra?.sub ?? 'anonymous'}`);
+  });
+  // Progress notifications on the call's response stream (MCP: progress, when the request's
+  // _meta carries a progressToken), then the answer.
+  server.registerTool('progress', {
+    description: 'Reports progress `steps` times, then answers',
+    inputSchema: { steps: z.number().int().min(1).max(100) },
+  }, async ({ steps }, extra) => {
+    bump(stats.tool_calls, 'progress');
+    const progressToken = extra._meta?.progressToken;
+    for (let i = 1; i <= steps && progressToken !== undefined; i += 1) {
+      await extra.sendNotification({
+        method: 'notifications/progress',
+        params: { progressToken, progress: i, total: steps, message: `step ${i} of ${steps}` },
+      });
+      // Work between the reports, as a tool that reports progress does.
+      await new Promise((resolve) => { setTimeout(resolve, 20); });
+    }
+    return text(`done after ${steps} steps`);
   });
   // A server request in the middle of a call: the ping travels on the call's response stream
   // and the client's answer comes back as a POST of its own (needs MCP_STATEFUL=1, where that

@@ -262,7 +262,7 @@ describe('mcp-oauth test peers', { timeout: 60_000 }, () => {
     assert.equal(init.headers.get('content-type'), 'text/event-stream');
     const list = await mcpRequest(mcpUrl, { method: 'tools/list', token: alice.access_token });
     assert.equal(list.status, 200);
-    assert.deepEqual(list.message.result.tools.map((t) => t.name).sort(), ['add', 'admin_op', 'echo', 'ping_client', 'whoami']);
+    assert.deepEqual(list.message.result.tools.map((t) => t.name).sort(), ['add', 'admin_op', 'echo', 'ping_client', 'progress', 'whoami']);
     assert.equal((await mcpCallTool(mcpUrl, alice.access_token, 'whoami')).toolText, 'alice');
     assert.equal((await mcpCallTool(mcpUrl, alice.access_token, 'echo', { text: 'héllo' })).toolText, 'héllo');
     assert.equal((await mcpCallTool(mcpUrl, alice.access_token, 'add', { a: 2, b: 40 })).toolText, '42');
@@ -557,6 +557,18 @@ describe('mcp-oauth test peers', { timeout: 60_000 }, () => {
     assert.equal(r.status, 200, JSON.stringify(r.body));
     assert.equal(r.body.refresh_token, t.refresh_token, 'not rotated');
     assert.equal(jwtPayload(r.body.access_token).aud, OTHER_RESOURCE);
+  });
+
+  it('PEER_REGISTRATION_SCOPE=ignore drops the scope of a registration the default refuses', async () => {
+    const scoped = { scope: 'mcp:tools offline_access' };
+    const refused = await register(meta.registration_endpoint, scoped);
+    assert.equal(refused.status, 400, JSON.stringify(refused.body));
+    assert.equal(refused.body.error, 'invalid_client_metadata');
+    const lenient = await start(startAs({ PEER_REGISTRATION_SCOPE: 'ignore' }));
+    const lenientMeta = (await getJson(`${lenient.info.issuer}/.well-known/oauth-authorization-server`)).body;
+    const r = await register(lenientMeta.registration_endpoint, scoped);
+    assert.equal(r.status, 201, JSON.stringify(r.body));
+    assert.equal(r.body.scope, undefined);
   });
 
   it('honours the MCP options MCP_RESOURCE=origin, MCP_CHALLENGE_SCOPE=0, MCP_PRM_IN_HEADER=0', async () => {

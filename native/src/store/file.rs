@@ -15,6 +15,10 @@
 //!   files are never removed: removing one while another process waits on it would let two
 //!   holders lock different files.
 //!
+//! - `<hex(sha256(user))[..16]>-<hex(sha256(resource))[..32]>.flow` and `.flow.lock`: one
+//!   authorization at a time per (user, MCP server) across processes, and the one waiting for
+//!   the browser (the `proxy` command; module `flow`).
+//!
 //! The key of [`KeySource::Default`] is not in the store directory (a copy or backup of the
 //! entries then carries no key): it is `<dir>-key/store.key` beside it (directory 0700, file
 //! 0600). A `store.key` left inside the directory by an earlier version is moved there once.
@@ -36,6 +40,9 @@ use super::file_io::{
 use super::reseal::{ResealStore, Resealed};
 use super::seal::{OpenedWith, Sealer, SealingKeys};
 use super::{StoreError, StoreFuture, StoreKey, StoreLock, StoredEntry, TokenStore};
+
+mod flow;
+pub use flow::FlowLock;
 
 const ENTRY_SUFFIX: &str = ".entry";
 const KEY_FILE_NAME: &str = "store.key";

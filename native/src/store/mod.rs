@@ -45,7 +45,7 @@ use std::time::Duration;
 pub use mcp_oauth_core::flow::{EntryKey, PersistedEntry};
 
 #[cfg(feature = "file-store")]
-pub use file::{FileStore, KeySource};
+pub use file::{FileStore, FlowLock, KeySource};
 pub use memory::MemoryStore;
 #[cfg(feature = "mysql")]
 pub use mysql::MysqlStore;

@@ -207,6 +207,10 @@ pub(crate) enum Command {
     /// a tool call needs it (HTTP and WebSocket API, /healthz, /readyz; stops on SIGTERM).
     #[cfg(feature = "server")]
     Serve(Box<crate::serve::ServeArgs>),
+    /// Serve MCP over stdio to a host that speaks only stdio, forwarding to --url (streamable
+    /// HTTP) with OAuth authorization; the instances of one user and server share one
+    /// authorization through the token store (one browser tab, one registration).
+    Proxy(crate::proxy::ProxyArgs),
     /// Maintain a token store (key rotation).
     Store {
         #[command(subcommand)]

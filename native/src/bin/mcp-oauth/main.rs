@@ -5,6 +5,7 @@
 mod args;
 mod logging;
 mod output;
+mod proxy;
 mod reseal;
 #[cfg(feature = "server")]
 mod serve;
@@ -97,6 +98,7 @@ async fn run(cli: Cli) -> Result<(), Error> {
     let opts = &setup.opts;
     match cli.command {
         Command::Config { .. } | Command::Store { .. } => {}
+        Command::Proxy(args) => proxy::run(args, &setup).await?,
         #[cfg(feature = "server")]
         Command::Serve(_) => {}
         Command::Tools { command: ToolsCommand::List { url, auth } } => {

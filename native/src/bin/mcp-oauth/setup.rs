@@ -144,6 +144,12 @@ impl Setup {
     }
 
     pub(crate) fn store(&self) -> Result<Arc<dyn TokenStore>, Error> {
+        self.store_and_file().map(|(store, _)| store)
+    }
+
+    /// The token store, and the same store as a [`FileStore`] when it is one (the proxy
+    /// coordinates its instances through the store directory).
+    pub(crate) fn store_and_file(&self) -> Result<(Arc<dyn TokenStore>, Option<FileStore>), Error> {
         let configured = self.oauth2().map(|o| o.token_storage.clone());
         let kind = match (self.opts.token_store, configured) {
             (Some(StoreKind::Memory), _) => TokenStorage::Memory,
@@ -153,7 +159,7 @@ impl Setup {
             (None, None) => TokenStorage::File { dir: None },
         };
         Ok(match kind {
-            TokenStorage::Memory => Arc::new(MemoryStore::new()),
+            TokenStorage::Memory => (Arc::new(MemoryStore::new()), None),
             TokenStorage::File { dir } => {
                 let dir = self.opts.store_dir.clone().or(dir).unwrap_or_else(default_store_dir);
                 // Keys being rotated out open entries (re-sealed with the current key).
@@ -164,11 +170,12 @@ impl Setup {
                         return Err(usage(format!("{} is not text", SealingKeys::PREVIOUS_ENV_VAR)))
                     }
                 };
-                Arc::new(FileStore::open_with_previous_keys(
+                let store = FileStore::open_with_previous_keys(
                     dir.clone(),
                     KeySource::Default(dir),
                     &previous,
-                )?)
+                )?;
+                (Arc::new(store.clone()), Some(store))
             }
             shared @ (TokenStorage::Redis { .. } | TokenStorage::Mysql { .. }) => {
                 let name =
