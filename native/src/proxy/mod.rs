@@ -195,7 +195,7 @@ where
             .take(MAX_MESSAGE_BYTES as u64 + 1)
             .read_until(b'\n', &mut buf)
             .await
-            .map_err(|e| Error::Mcp(format!("reading the host's messages (stdin): {e}")))?;
+            .map_err(|e| Error::mcp(format!("reading the host's messages (stdin): {e}")))?;
         if n == 0 {
             break;
         }
@@ -476,7 +476,7 @@ impl Ctx {
     /// (filtered) or spans several lines.
     fn deliver(&self, raw: &[u8]) -> Result<(), Error> {
         let mut value: Value = serde_json::from_slice(raw).map_err(|e| {
-            Error::Mcp(format!("the MCP server sent a message that is not JSON: {e}"))
+            Error::mcp(format!("the MCP server sent a message that is not JSON: {e}"))
         })?;
         let mut changed = false;
         let items: Vec<&mut Value> = match &mut value {
@@ -516,7 +516,7 @@ impl Ctx {
     /// [`SSE_ENDPOINT_TIMEOUT`]), and hands every later `message` event to the host.
     async fn open_sse(self: &Arc<Self>) -> Result<(), Error> {
         let url = self.upstream.url.clone();
-        let failed = |message: String| Error::Transport { url: url.clone(), message };
+        let failed = |message: String| Error::transport(url.clone(), message);
         let response = self.upstream.send(reqwest::Method::GET, None, None).await?;
         let status = response.status();
         if status.as_u16() == 401 || status.as_u16() == 403 {
@@ -591,7 +591,7 @@ impl Ctx {
     /// HTTP+SSE transport: POSTs a payload of the host; the answers come on the stream.
     async fn forward_sse(&self, endpoint: &str, ids: &[Value], body: Bytes) {
         if self.sse_closed.load(Ordering::SeqCst) {
-            let e = Error::Mcp("the MCP server closed its event stream".into());
+            let e = Error::mcp("the MCP server closed its event stream".into());
             return self.fail(ids, &e);
         }
         let mut req = self.upstream.http.post(endpoint);
@@ -603,12 +603,12 @@ impl Ctx {
             Ok(r) if r.status().is_success() => {}
             Ok(r) => {
                 let e =
-                    Error::Mcp(format!("the MCP server refused the message: HTTP {}", r.status()));
+                    Error::mcp(format!("the MCP server refused the message: HTTP {}", r.status()));
                 self.fail(ids, &e);
             }
             Err(e) => {
                 let message = crate::error::error_chain(&e);
-                self.fail(ids, &Error::Transport { url: endpoint.to_owned(), message });
+                self.fail(ids, &Error::transport(endpoint, message));
             }
         }
     }
@@ -622,7 +622,7 @@ impl Ctx {
             return Ok(());
         }
         let init = self.initialize.lock().unwrap_or_else(|p| p.into_inner()).clone();
-        let init = init.ok_or_else(|| Error::Mcp("no initialize to repeat".into()))?;
+        let init = init.ok_or_else(|| Error::mcp("no initialize to repeat".into()))?;
         let proposed = serde_json::from_slice::<Value>(&init)
             .ok()
             .and_then(|v| v.pointer("/params/protocolVersion")?.as_str().map(str::to_owned));
@@ -630,7 +630,7 @@ impl Ctx {
         let response =
             self.upstream.send(reqwest::Method::POST, Some(init), proposed.as_deref()).await?;
         if !response.status().is_success() {
-            return Err(Error::Mcp(format!(
+            return Err(Error::mcp(format!(
                 "the MCP server answered the new initialize with HTTP {}",
                 response.status()
             )));
@@ -647,7 +647,7 @@ impl Ctx {
         })
         .await?;
         let version = version
-            .ok_or_else(|| Error::Mcp("the MCP server did not answer the new initialize".into()))?;
+            .ok_or_else(|| Error::mcp("the MCP server did not answer the new initialize".into()))?;
         self.upstream.set_version(Some(version));
         let initialized =
             Bytes::from_static(br#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#);
@@ -718,13 +718,13 @@ async fn for_each_message(
     let mut parser = sse::Parser::default();
     loop {
         let chunk = response.chunk().await.map_err(|e| {
-            Error::Mcp(format!(
+            Error::mcp(format!(
                 "the MCP server's event stream broke: {}",
                 crate::error::error_chain(&e)
             ))
         })?;
         let Some(chunk) = chunk else { return Ok(()) };
-        for event in parser.feed(&chunk).map_err(|e| Error::Mcp(e.to_string()))? {
+        for event in parser.feed(&chunk).map_err(|e| Error::mcp(e.to_string()))? {
             let message = matches!(event.event.as_deref(), None | Some("message"));
             if message && !event.data.trim().is_empty() {
                 f(event.data.as_bytes())?;
@@ -745,13 +745,13 @@ impl SseReader {
     async fn next(&mut self) -> Result<Option<sse::Event>, Error> {
         while self.ready.is_empty() {
             let chunk = self.response.chunk().await.map_err(|e| {
-                Error::Mcp(format!(
+                Error::mcp(format!(
                     "the MCP server's event stream broke: {}",
                     crate::error::error_chain(&e)
                 ))
             })?;
             let Some(chunk) = chunk else { return Ok(None) };
-            let mut events = self.parser.feed(&chunk).map_err(|e| Error::Mcp(e.to_string()))?;
+            let mut events = self.parser.feed(&chunk).map_err(|e| Error::mcp(e.to_string()))?;
             events.reverse();
             self.ready = events;
         }
@@ -763,10 +763,10 @@ impl SseReader {
 async fn read_capped(mut response: reqwest::Response, limit: usize) -> Result<Vec<u8>, Error> {
     let mut body = Vec::new();
     while let Some(chunk) = response.chunk().await.map_err(|e| {
-        Error::Mcp(format!("reading the MCP server's answer: {}", crate::error::error_chain(&e)))
+        Error::mcp(format!("reading the MCP server's answer: {}", crate::error::error_chain(&e)))
     })? {
         if body.len() + chunk.len() > limit {
-            return Err(Error::Mcp(format!(
+            return Err(Error::mcp(format!(
                 "the MCP server's answer is larger than {limit} bytes"
             )));
         }

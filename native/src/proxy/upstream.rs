@@ -86,10 +86,8 @@ impl Upstream {
             if let Some(body) = &body {
                 req = req.header(http::header::CONTENT_TYPE, "application/json").body(body.clone());
             }
-            let response = req.send().await.map_err(|e| Error::Transport {
-                url: self.url.clone(),
-                message: crate::error::error_chain(&e),
-            })?;
+            let response =
+                req.send().await.map_err(|e| Error::transport_from(self.url.clone(), e))?;
             let status = response.status().as_u16();
             let Some(auth) = &self.auth else { return Ok(response) };
             if status != 401 && status != 403 {
@@ -110,7 +108,7 @@ impl Upstream {
                 _ => return Ok(response),
             }
         }
-        Err(Error::Mcp(format!(
+        Err(Error::mcp(format!(
             "the MCP server refused the request {MAX_SENDS} times after new authorization"
         )))
     }
