@@ -28,6 +28,7 @@ use mcp_oauth_core::url::ResourceUrl;
 use mcp_oauth_core::{AuthFlow, Discovery, FlowConfig, FlowEvent, FlowStatus};
 use mcp_oauth_core::{ResourceDecision, ResourceResponse};
 use tokio::sync::Mutex;
+use tracing::Instrument;
 
 use crate::cache::MetadataCache;
 use crate::http::HttpClient;
@@ -312,6 +313,17 @@ impl OAuthClient {
 
     fn now(&self) -> mcp_oauth_core::time::UnixTime {
         self.opts.clock.now()
+    }
+
+    /// The span of one operation of this client (crate::log): user and MCP server, no secret.
+    fn span(&self, operation: &'static str) -> tracing::Span {
+        tracing::info_span!(
+            target: crate::log::TARGET,
+            "oauth",
+            operation,
+            user = self.user.as_str(),
+            resource = self.config.server_url.as_str()
+        )
     }
 
     /// How long `pending` stays valid by this client's clock (the core's `pending_ttl_secs`
@@ -621,6 +633,11 @@ impl OAuthClient {
             // The flow's URI: the configured one, or the port a stored registration used.
             None => LoopbackListener::bind(flow.config().redirect_uri.as_str()).await?,
         };
+        // `inner` stays locked until the user is back; meanwhile status() and access_token()
+        // answer from here instead of waiting for the lock. Set before anyone sees the URL.
+        let mut waiting = self.status_of(flow);
+        waiting.authorization_pending = Some(url.clone());
+        let _awaiting = Awaiting::set(&self.awaiting, waiting);
         let opened = match (self.opts.browser, &self.opts.browser_opener) {
             (BrowserMode::Open, Some(open)) => open(url.clone()).await.is_ok(),
             (BrowserMode::Open, None) => redirect::open_browser(&url).is_ok(),
@@ -643,11 +660,6 @@ impl OAuthClient {
             redirect_uri: listener.redirect_uri(),
             timeout_secs: self.opts.timeout.as_secs(),
         });
-        // `inner` stays locked until the user is back; meanwhile status() and access_token()
-        // answer from here instead of waiting for the lock.
-        let mut waiting = self.status_of(flow);
-        waiting.authorization_pending = Some(url.clone());
-        let _awaiting = Awaiting::set(&self.awaiting, waiting);
         let deadline = tokio::time::Instant::now() + self.opts.timeout;
         let outcome = loop {
             let callback = match tokio::time::timeout_at(deadline, listener.next_callback()).await {
@@ -675,18 +687,22 @@ impl OAuthClient {
 
     /// Runs a whole authorization now (the `login` command), whatever tokens are held.
     pub async fn authorize(&self) -> Result<(), Error> {
-        let gate = self.registration_gate().await;
-        let mut inner = self.inner.lock().await;
-        let flow = self.flow(&mut inner).await?;
-        if gate.is_some() {
-            self.adopt_shared_registrations(flow).await?;
+        async {
+            let gate = self.registration_gate().await;
+            let mut inner = self.inner.lock().await;
+            let flow = self.flow(&mut inner).await?;
+            if gate.is_some() {
+                self.adopt_shared_registrations(flow).await?;
+            }
+            self.progress(Progress::Authorizing);
+            flow.begin_authorization(self.now(), entropy()?)?;
+            match self.drive(flow).await? {
+                Some(url) => self.interact(flow, url).await,
+                None => Ok(()),
+            }
         }
-        self.progress(Progress::Authorizing);
-        flow.begin_authorization(self.now(), entropy()?)?;
-        match self.drive(flow).await? {
-            Some(url) => self.interact(flow, url).await,
-            None => Ok(()),
-        }
+        .instrument(self.span("authorize"))
+        .await
     }
 
     /// A usable access token: the one held, refreshed first when due. Never starts an
@@ -886,18 +902,23 @@ impl OAuthClient {
     /// process with the same configuration finishes it with
     /// [`OAuthClient::complete_authorization`].
     pub async fn start_authorization(&self) -> Result<PendingAuthorization, Error> {
-        let gate = self.registration_gate().await;
-        let mut inner = self.inner.lock().await;
-        let flow = self.flow(&mut inner).await?;
-        if gate.is_some() {
-            self.adopt_shared_registrations(flow).await?;
+        async {
+            let gate = self.registration_gate().await;
+            let mut inner = self.inner.lock().await;
+            let flow = self.flow(&mut inner).await?;
+            if gate.is_some() {
+                self.adopt_shared_registrations(flow).await?;
+            }
+            flow.begin_authorization(self.now(), entropy()?)?;
+            self.drive(flow).await?;
+            let pending = flow.pending().cloned();
+            flow.cancel();
+            pending.ok_or_else(|| {
+                Error::Usage("the authorization did not reach the browser step".into())
+            })
         }
-        flow.begin_authorization(self.now(), entropy()?)?;
-        self.drive(flow).await?;
-        let pending = flow.pending().cloned();
-        flow.cancel();
-        pending
-            .ok_or_else(|| Error::Usage("the authorization did not reach the browser step".into()))
+        .instrument(self.span("start_authorization"))
+        .await
     }
 
     /// Finishes an authorization started by [`OAuthClient::start_authorization`] (here or in
@@ -907,24 +928,28 @@ impl OAuthClient {
         pending: PendingAuthorization,
         callback_url: &str,
     ) -> Result<(), Error> {
-        let mut inner = self.inner.lock().await;
-        // Start from what the store holds now (another replica may have written since).
-        inner.flow = None;
-        let flow = self.flow(&mut inner).await?;
-        // The process that started it may have had the discovery in its cache and stored none
-        // for this user, while this one's cache is cold: discover first (the callback is
-        // checked against the discovery, core/src/flow/authorization.rs).
-        if flow.discovery().is_none() {
-            flow.begin_discovery(self.now())?;
-            self.drive(flow).await?;
+        async {
+            let mut inner = self.inner.lock().await;
+            // Start from what the store holds now (another replica may have written since).
+            inner.flow = None;
+            let flow = self.flow(&mut inner).await?;
+            // The process that started it may have had the discovery in its cache and stored none
+            // for this user, while this one's cache is cold: discover first (the callback is
+            // checked against the discovery, core/src/flow/authorization.rs).
+            if flow.discovery().is_none() {
+                flow.begin_discovery(self.now())?;
+                self.drive(flow).await?;
+            }
+            flow.resume_pending(pending)?;
+            let result = match flow.handle_callback(self.now(), callback_url) {
+                Ok(()) => self.drive(flow).await.map(|_| ()),
+                Err(e) => Err(Error::Protocol(e)),
+            };
+            flow.cancel();
+            result
         }
-        flow.resume_pending(pending)?;
-        let result = match flow.handle_callback(self.now(), callback_url) {
-            Ok(()) => self.drive(flow).await.map(|_| ()),
-            Err(e) => Err(Error::Protocol(e)),
-        };
-        flow.cancel();
-        result
+        .instrument(self.span("complete_authorization"))
+        .await
     }
 
     /// Forgets the in-memory state; the next use reads the store again (after another process
@@ -936,24 +961,28 @@ impl OAuthClient {
     /// Revokes the tokens when the server supports it (RFC 7009) and deletes this user's local
     /// state for this server.
     pub async fn logout(&self) -> Result<LogoutReport, Error> {
-        let mut inner = self.inner.lock().await;
-        let flow = self.flow(&mut inner).await?;
-        let had_tokens = flow.tokens().is_some();
-        let revocation_endpoint =
-            flow.discovery().and_then(|d| d.server.revocation_endpoint.clone());
-        flow.logout(self.now())?;
-        self.not_revocable.store(false, std::sync::atomic::Ordering::Relaxed);
-        let revocation = self.drive(flow).await;
-        for (key, _) in self.stored_entries().await? {
-            self.opts.store.delete(&key).await?;
+        async {
+            let mut inner = self.inner.lock().await;
+            let flow = self.flow(&mut inner).await?;
+            let had_tokens = flow.tokens().is_some();
+            let revocation_endpoint =
+                flow.discovery().and_then(|d| d.server.revocation_endpoint.clone());
+            flow.logout(self.now())?;
+            self.not_revocable.store(false, std::sync::atomic::Ordering::Relaxed);
+            let revocation = self.drive(flow).await;
+            for (key, _) in self.stored_entries().await? {
+                self.opts.store.delete(&key).await?;
+            }
+            inner.flow = None;
+            Ok(LogoutReport {
+                had_tokens,
+                revoked: had_tokens && revocation_endpoint.is_some() && revocation.is_ok(),
+                revocation_error: revocation.err().map(|e| e.to_string()),
+                not_revocable: self.not_revocable.load(std::sync::atomic::Ordering::Relaxed),
+            })
         }
-        inner.flow = None;
-        Ok(LogoutReport {
-            had_tokens,
-            revoked: had_tokens && revocation_endpoint.is_some() && revocation.is_ok(),
-            revocation_error: revocation.err().map(|e| e.to_string()),
-            not_revocable: self.not_revocable.load(std::sync::atomic::Ordering::Relaxed),
-        })
+        .instrument(self.span("logout"))
+        .await
     }
 
     /// What is held for this user and server.

@@ -7,6 +7,9 @@
 //! key, cookie, consent-link id or `state` value. A consent is named by [`consent_ref`], a
 //! one-way digest of its `state`, so that its start and its end can be matched.
 //!
+//! An `OAuthClient`'s operations (`authorize`, `start_authorization`, `complete_authorization`,
+//! `logout`) each run in an info span `oauth` with fields `operation`, `user` and `resource`.
+//!
 //! | message | level | fields |
 //! |---|---|---|
 //! | `consent started` | info | user, server, issuer, consent, expires_in |

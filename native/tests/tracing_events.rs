@@ -1,6 +1,7 @@
 //! The client's `tracing` events (native/src/log.rs): a whole authorization against the core's
 //! in-memory demo servers reports `client registered`, `authorization started`, `tokens stored`
-//! and `authorized` with user, resource and issuer, and no event field carries a secret (the
+//! and `authorized` with user, resource and issuer, inside `oauth` spans naming the operation,
+//! and no event or span field carries a secret (the
 //! access and refresh tokens, the code, the PKCE verifier, `state`, the authorization URL).
 #![allow(clippy::unwrap_used, clippy::panic)]
 
@@ -33,7 +34,10 @@ impl Subscriber for Recorder {
     fn enabled(&self, metadata: &Metadata<'_>) -> bool {
         metadata.target().starts_with("mcp_oauth")
     }
-    fn new_span(&self, _: &Attributes<'_>) -> Id {
+    fn new_span(&self, attrs: &Attributes<'_>) -> Id {
+        let mut fields = Fields(Vec::new());
+        attrs.record(&mut fields);
+        self.0.lock().unwrap().push((format!("span {}", attrs.metadata().name()), fields.0));
         Id::from_u64(1)
     }
     fn record(&self, _: &Id, _: &Record<'_>) {}
@@ -82,6 +86,16 @@ fn a_whole_authorization_is_traced_without_secrets() {
         assert_eq!(get("user"), Some("alice"), "{wanted}: {fields:?}");
         assert_eq!(get("resource"), Some(MCP_URL), "{wanted}: {fields:?}");
         assert_eq!(get("issuer"), Some(mcp_oauth::core::demo::ISSUER), "{wanted}: {fields:?}");
+    }
+    // Each operation runs in an `oauth` span naming it, the user and the server.
+    for operation in ["start_authorization", "complete_authorization"] {
+        let found = events.iter().any(|(m, f)| {
+            m == "span oauth"
+                && f.contains(&("operation".to_owned(), operation.to_owned()))
+                && f.contains(&("user".to_owned(), "alice".to_owned()))
+                && f.contains(&("resource".to_owned(), MCP_URL.to_owned()))
+        });
+        assert!(found, "no `oauth` span for {operation}: {messages:?}");
     }
     let secrets = [
         token.secret().to_owned(),

@@ -1,4 +1,4 @@
-//! Any replica answers (issue 14, item 3): a request that waits for consent is recorded in the
+//! Any replica answers: a request that waits for consent is recorded in the
 //! shared store ([`crate::store::PendingStore::put_result`]) under (user, request id) — waiting, with its
 //! consent's `state`, then finished, with its reply, for [`ServerConfig::result_ttl`] — so that
 //! `GET /v1/chat/{request_id}`, a WebSocket `resume` after a reconnect and a `cancel` work on
