@@ -2,46 +2,22 @@
 //! (`OAuthClient::access_token` + the `Authorization` header) against the same request through
 //! plain reqwest without a token. Run: `cargo bench -p mcp-oauth --bench hot_path`.
 
-use std::convert::Infallible;
+#[path = "support/server.rs"]
+mod server;
+
 use std::sync::Arc;
 
-use bytes::Bytes;
 use criterion::{criterion_group, criterion_main, Criterion};
-use http_body_util::Full;
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
-use hyper::{Request, Response};
-use hyper_util::rt::TokioIo;
 use mcp_oauth::cache::MetadataCache;
 use mcp_oauth::core::secret::{AccessToken, RefreshToken};
 use mcp_oauth::core::time::UnixTime;
 use mcp_oauth::core::token::TokenSet;
 use mcp_oauth::store::{MemoryStore, StoreKey, StoredEntry, TokenStore};
 use mcp_oauth::{ClientOptions, OAuthClient};
-use tokio::net::TcpListener;
-
-async fn server() -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move {
-        loop {
-            let Ok((stream, _)) = listener.accept().await else { continue };
-            tokio::spawn(async move {
-                let svc = service_fn(|_req: Request<hyper::body::Incoming>| async {
-                    Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(
-                        b"{\"ok\":true}",
-                    ))))
-                });
-                let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), svc).await;
-            });
-        }
-    });
-    format!("http://{addr}/mcp")
-}
 
 fn bench(c: &mut Criterion) {
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
-    let url = rt.block_on(server());
+    let url = rt.block_on(server::server());
     mcp_oauth::http::install_crypto_provider();
     let http = reqwest::Client::new();
     let store = Arc::new(MemoryStore::new());

@@ -8,41 +8,17 @@
 //! Run: `cargo bench -p mcp-oauth --bench warm_ratio` (`WARM_ROUNDS`, `WARM_BATCH` change the
 //! 41 rounds of 500 requests).
 
-use std::convert::Infallible;
+#[path = "support/server.rs"]
+mod server;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-use http_body_util::Full;
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
-use hyper::{Request, Response};
-use hyper_util::rt::TokioIo;
 use mcp_oauth::core::secret::AccessToken;
 use mcp_oauth::core::time::UnixTime;
 use mcp_oauth::core::token::TokenSet;
 use mcp_oauth::store::{MemoryStore, StoreKey, StoredEntry, TokenStore};
 use mcp_oauth::{ClientOptions, MetadataCache, OAuthClient};
-use tokio::net::TcpListener;
-
-async fn server() -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move {
-        loop {
-            let Ok((stream, _)) = listener.accept().await else { continue };
-            tokio::spawn(async move {
-                let svc = service_fn(|_req: Request<hyper::body::Incoming>| async {
-                    Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(
-                        b"{\"ok\":true}",
-                    ))))
-                });
-                let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), svc).await;
-            });
-        }
-    });
-    format!("http://{addr}/mcp")
-}
 
 fn env(name: &str, default: usize) -> usize {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
@@ -57,7 +33,7 @@ fn main() {
     let rounds = env("WARM_ROUNDS", 41);
     let batch = env("WARM_BATCH", 500);
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
-    let url = rt.block_on(server());
+    let url = rt.block_on(server::server());
     mcp_oauth::http::install_crypto_provider();
     let plain = reqwest::Client::new();
     let ours = mcp_oauth::mcp::mcp_http_client().expect("the crate's MCP client");

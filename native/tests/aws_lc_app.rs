@@ -5,28 +5,11 @@
 //! still the application's aws-lc-rs afterwards. Its own binary: the process default is global.
 #![allow(clippy::unwrap_used, clippy::panic)]
 
-use std::io::{Read, Write};
-use std::net::TcpListener;
+mod common;
 
 use mcp_oauth_core::http::{HttpRequest, Method, Purpose, RequestId};
 use rustls::crypto::CryptoProvider;
 use rustls::NamedGroup;
-
-/// A loopback HTTP server answering `count` requests with `{}`.
-fn answer(count: usize) -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}/x", listener.local_addr().unwrap());
-    std::thread::spawn(move || {
-        for stream in listener.incoming().take(count) {
-            let mut stream = stream.unwrap();
-            let mut buf = [0u8; 4096];
-            let _ = stream.read(&mut buf);
-            let reply = "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 2\r\nconnection: close\r\n\r\n{}";
-            stream.write_all(reply.as_bytes()).unwrap();
-        }
-    });
-    url
-}
 
 /// aws-lc-rs offers the post-quantum hybrid key exchange first; ring does not have it.
 fn is_aws_lc(p: &CryptoProvider) -> bool {
@@ -38,7 +21,7 @@ async fn an_aws_lc_application_and_the_crate_share_a_process() {
     assert!(CryptoProvider::get_default().is_none(), "set before the test");
     // The application's choice, made first, as reqwest's own documentation has it.
     rustls::crypto::aws_lc_rs::default_provider().install_default().unwrap();
-    let url = answer(4);
+    let url = common::answer_json(4);
     let mine = reqwest::Client::builder().build().unwrap();
     assert_eq!(mine.get(&url).send().await.unwrap().status(), 200);
 

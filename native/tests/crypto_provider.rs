@@ -4,37 +4,16 @@
 //! the process default is global state, which another test could set first.
 #![allow(clippy::unwrap_used, clippy::panic)]
 
-use std::io::{Read, Write};
-use std::net::TcpListener;
+mod common;
 
 use mcp_oauth_core::http::{HttpRequest, Method, Purpose, RequestId};
-
-/// A loopback HTTP server answering `count` requests with a small JSON body.
-fn answer(count: usize) -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}/x", listener.local_addr().unwrap());
-    std::thread::spawn(move || {
-        for stream in listener.incoming().take(count) {
-            let mut stream = stream.unwrap();
-            let mut buf = [0u8; 4096];
-            let _ = stream.read(&mut buf);
-            let body = "{}";
-            let reply = format!(
-                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-                body.len()
-            );
-            stream.write_all(reply.as_bytes()).unwrap();
-        }
-    });
-    url
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_library_installs_no_process_wide_crypto_provider() {
     use rustls::crypto::CryptoProvider;
     assert!(CryptoProvider::get_default().is_none(), "set before the test");
 
-    let url = answer(3);
+    let url = common::answer_json(3);
     let http = mcp_oauth::http::HttpClient::new().unwrap();
     let request = HttpRequest {
         id: RequestId(1),

@@ -10,17 +10,8 @@ mod common;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::{count, Peers};
+use common::{count, redirect_uri_of, Peers};
 use mcp_oauth::{BrowserMode, ClientOptions, MemoryStore, MetadataCache, OAuthClient, Progress};
-
-fn redirect_uri_of(url: &str) -> String {
-    url::Url::parse(url)
-        .unwrap()
-        .query_pairs()
-        .find(|(k, _)| k == "redirect_uri")
-        .map(|(_, v)| v.into_owned())
-        .unwrap()
-}
 
 /// Options whose browser opener plays the user and records every authorization URL and notice.
 fn options(
@@ -33,20 +24,7 @@ fn options(
     o.browser = BrowserMode::Open;
     o.redirect_uri = "http://127.0.0.1:0/callback".into();
     o.cache = Arc::new(MetadataCache::new());
-    o.browser_opener = Some(Arc::new(move |url: String| {
-        urls.lock().unwrap().push(url.clone());
-        Box::pin(async move {
-            tokio::spawn(async move {
-                let redirect_uri = redirect_uri_of(&url);
-                let callback =
-                    mcp_oauth::redirect::follow(&url, &redirect_uri, Duration::from_secs(30))
-                        .await
-                        .unwrap();
-                reqwest::get(&callback).await.unwrap();
-            });
-            Ok(())
-        })
-    }));
+    o.browser_opener = Some(common::user_playing_opener(urls));
     o.progress = Some(Arc::new(move |p| {
         if let Progress::Notice { message } = p {
             notices.lock().unwrap().push(message);

@@ -79,27 +79,7 @@ async fn the_applications_browser_opener_gets_the_url() {
     o.browser = BrowserMode::Open;
     o.redirect_uri = "http://127.0.0.1:0/callback".into();
     o.cache = Arc::new(MetadataCache::new());
-    let seen = Arc::clone(&opened);
-    let opener: mcp_oauth::BrowserOpener = Arc::new(move |url: String| {
-        seen.lock().unwrap().push(url.clone());
-        Box::pin(async move {
-            tokio::spawn(async move {
-                let redirect_uri = url::Url::parse(&url)
-                    .unwrap()
-                    .query_pairs()
-                    .find(|(k, _)| k == "redirect_uri")
-                    .map(|(_, v)| v.into_owned())
-                    .unwrap();
-                let callback =
-                    mcp_oauth::redirect::follow(&url, &redirect_uri, Duration::from_secs(30))
-                        .await
-                        .unwrap();
-                reqwest::get(&callback).await.unwrap();
-            });
-            Ok(())
-        })
-    });
-    o.browser_opener = Some(opener);
+    o.browser_opener = Some(common::user_playing_opener(Arc::clone(&opened)));
     let progress = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
     let log = Arc::clone(&progress);
     o.progress = Some(Arc::new(move |p| log.lock().unwrap().push(format!("{p:?}"))));

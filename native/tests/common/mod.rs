@@ -259,3 +259,52 @@ impl mcp_oauth::http::HttpTransport for DemoTransport {
         Box::pin(async move { Ok(answer) })
     }
 }
+
+/// The `redirect_uri` parameter of an authorization URL.
+pub fn redirect_uri_of(authorization_url: &str) -> String {
+    url::Url::parse(authorization_url)
+        .ok()
+        .and_then(|u| {
+            u.query_pairs().find(|(k, _)| k == "redirect_uri").map(|(_, v)| v.into_owned())
+        })
+        .unwrap_or_else(|| panic!("no redirect_uri in {authorization_url}"))
+}
+
+/// A browser opener that plays the user (`ClientOptions::browser_opener`): records the URL,
+/// then, in a task of its own, follows the authorization server's redirects (servers that
+/// approve without a user, as the peers do) and brings the callback to the loopback listener.
+pub fn user_playing_opener(
+    seen: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+) -> mcp_oauth::BrowserOpener {
+    std::sync::Arc::new(move |url: String| {
+        seen.lock().unwrap_or_else(|p| p.into_inner()).push(url.clone());
+        Box::pin(async move {
+            tokio::spawn(async move {
+                let redirect_uri = redirect_uri_of(&url);
+                let callback =
+                    mcp_oauth::redirect::follow(&url, &redirect_uri, Duration::from_secs(30))
+                        .await
+                        .unwrap_or_else(|e| panic!("follow {url}: {e}"));
+                reqwest::get(&callback).await.unwrap_or_else(|e| panic!("callback: {e}"));
+            });
+            Ok(())
+        })
+    })
+}
+
+/// A loopback HTTP server (a thread) answering `count` requests with `{}`; its URL.
+pub fn answer_json(count: usize) -> String {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let url = format!("http://{}/x", listener.local_addr().expect("addr"));
+    std::thread::spawn(move || {
+        for stream in listener.incoming().take(count) {
+            let Ok(mut stream) = stream else { continue };
+            let mut buf = [0u8; 4096];
+            let _ = stream.read(&mut buf);
+            let reply = "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 2\r\nconnection: close\r\n\r\n{}";
+            let _ = stream.write_all(reply.as_bytes());
+        }
+    });
+    url
+}
