@@ -262,7 +262,7 @@ impl mcp_oauth::http::HttpTransport for DemoTransport {
 
 /// The `redirect_uri` parameter of an authorization URL.
 pub fn redirect_uri_of(authorization_url: &str) -> String {
-    url::Url::parse(authorization_url)
+    reqwest::Url::parse(authorization_url)
         .ok()
         .and_then(|u| {
             u.query_pairs().find(|(k, _)| k == "redirect_uri").map(|(_, v)| v.into_owned())
