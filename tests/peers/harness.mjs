@@ -23,7 +23,7 @@ process.on('exit', () => {
   for (const child of running) child.kill('SIGKILL');
 });
 
-export async function startPeer(script, env = {}, { timeoutMs = 15000, forwardStderr = !!process.env.PEERS_VERBOSE } = {}) {
+export async function startPeer(script, env = {}, { timeoutMs = 60000, forwardStderr = !!process.env.PEERS_VERBOSE } = {}) {
   const child = spawn(process.execPath, [join(here, script)], {
     env: { ...process.env, PORT: '0', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
