@@ -120,8 +120,13 @@ impl Proxy {
 
     /// initialize, then notifications/initialized.
     fn initialize(&mut self, wait: Duration) -> Result<Value, String> {
+        self.initialize_as("2025-06-18", wait)
+    }
+
+    /// [`Proxy::initialize`] proposing `version`.
+    fn initialize_as(&mut self, version: &str, wait: Duration) -> Result<Value, String> {
         let params = json!({
-            "protocolVersion": "2025-06-18",
+            "protocolVersion": version,
             "capabilities": {},
             "clientInfo": { "name": "proxy-test-host", "version": "1.0.0" },
         });
@@ -461,6 +466,81 @@ async fn a_session_the_server_ended_is_replaced_without_the_host_noticing() {
     assert_eq!(count(&mcp, "/methods/notifications~1initialized"), 2, "{mcp}");
     assert_eq!(count(&mcp, "/tool_calls/echo"), 2, "{mcp}");
     assert!(p.stderr().contains("a new one started"));
+    assert!(p.close().success());
+}
+
+/// Resumable streams (streamable HTTP, "Resumability and Redelivery"; SEP-1699, MCP 2025-11-25):
+/// the server closes a call's response stream after one progress report and before its answer,
+/// and closes the standing GET stream between two notifications. The proxy resumes both with
+/// `Last-Event-ID`, so the host gets every message and the answer.
+#[tokio::test(flavor = "multi_thread")]
+async fn streams_the_server_closes_early_are_resumed_from_their_last_event_id() {
+    let peers = Peers::start_with(
+        &[],
+        &[("MCP_STATEFUL", "1".to_owned()), ("MCP_RESUMABLE", "1".to_owned())],
+    );
+    let work = Work::new();
+    let mut p = work.start(&peers.mcp_url, "resume", &["--browser", "follow"]);
+    let wait = Duration::from_secs(60);
+    // Priming events (an id before anything else) go to clients of 2025-11-25 or later.
+    let init =
+        p.initialize_as("2025-11-25", wait).unwrap_or_else(|e| panic!("{e}\n{}", p.stderr()));
+    assert_eq!(init["result"]["protocolVersion"], "2025-11-25", "{init}");
+
+    let params = json!({ "name": "poll", "arguments": {}, "_meta": { "progressToken": "r-1" } });
+    let done = p.request(1, "tools/call", params, wait).expect("poll");
+    assert_eq!(
+        done["result"]["content"][0]["text"],
+        "answered after the stream was closed",
+        "{done}\n{}",
+        p.stderr()
+    );
+    let progress: Vec<&Value> = p
+        .seen
+        .iter()
+        .filter(|m| m["method"] == "notifications/progress")
+        .map(|m| &m["params"]["progress"])
+        .collect();
+    assert_eq!(progress, [&json!(1), &json!(2)], "both reports, in order: {:?}", p.seen);
+    let mcp = peers.mcp_stats().await;
+    let resumed = mcp["last_event_ids"].as_array().map_or(0, Vec::len);
+    assert!(resumed >= 1, "the call's stream was resumed with Last-Event-ID: {mcp}");
+
+    // The standing stream: once the proxy has opened it, the server sends a notification on it,
+    // closes it, and sends another while it is closed.
+    let opened_by = Instant::now() + Duration::from_secs(10);
+    while count(&peers.mcp_stats().await, "/http/GET") == 0 {
+        assert!(Instant::now() < opened_by, "the proxy opened no standing stream");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    p.seen.clear();
+    let sent = p
+        .request(2, "tools/call", json!({ "name": "notify_standing", "arguments": {} }), wait)
+        .expect("notify_standing");
+    assert!(sent.get("result").is_some(), "{sent}");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let changed = |seen: &[Value]| {
+        seen.iter().filter(|m| m["method"] == "notifications/tools/list_changed").count()
+    };
+    while changed(&p.seen) < 2 {
+        match p.next(deadline) {
+            Ok(m) => p.seen.push(m),
+            Err(e) => panic!(
+                "{e}: {} of 2 notifications reached the host: {:?}\n{}\nMCP server: {}",
+                changed(&p.seen),
+                p.seen,
+                p.stderr(),
+                peers.mcp_stats().await
+            ),
+        }
+    }
+    let mcp = peers.mcp_stats().await;
+    let resumed_too = mcp["last_event_ids"].as_array().map_or(0, Vec::len);
+    assert!(
+        resumed_too > resumed,
+        "the standing stream was reopened from its last event id: {mcp}"
+    );
     assert!(p.close().success());
 }
 

@@ -29,6 +29,11 @@ const CHALLENGE_SCOPE = env.MCP_CHALLENGE_SCOPE !== '0';
 const PRM_IN_HEADER = env.MCP_PRM_IN_HEADER !== '0';
 const STATEFUL = env.MCP_STATEFUL === '1';
 const JSON_RESPONSE = env.MCP_JSON_RESPONSE === '1';
+// Resumable streams (streamable HTTP, "Resumability and Redelivery"; SEP-1699, MCP 2025-11-25):
+// event ids from an event store, `retry` in the priming event, and the tools `poll` and
+// `notify_standing`, which close their streams before the rest of what they send.
+const RESUMABLE = env.MCP_RESUMABLE === '1';
+const RETRY_MS = Number(env.MCP_RETRY_MS || 100);
 const INTROSPECTION_CLIENT_ID = env.MCP_INTROSPECTION_CLIENT_ID || 'mcp-resource-server';
 const INTROSPECTION_CLIENT_SECRET = env.MCP_INTROSPECTION_CLIENT_SECRET || 'mcp-resource-server-secret';
 const DEBUG = env.MCP_DEBUG === '1';
@@ -64,6 +69,38 @@ if (STRICT_2026 && STATEFUL) {
   console.error('MCP_STRICT_2026=1 has no sessions: it cannot be combined with MCP_STATEFUL=1');
   process.exit(2);
 }
+// The event store of MCP_RESUMABLE: every event in order, ids from one counter. (The SDK's
+// example store reads the stream out of an id by splitting it at `_`, which loses the standing
+// stream, whose id is `_GET_stream`: nothing sent on it could be replayed.)
+class EventStore {
+  constructor() { this.events = []; this.next = 1; }
+
+  async storeEvent(streamId, message) {
+    const eventId = String(this.next);
+    this.next += 1;
+    this.events.push({ eventId, streamId, message });
+    return eventId;
+  }
+
+  async getStreamIdForEventId(eventId) {
+    return this.events.find((e) => e.eventId === eventId)?.streamId;
+  }
+
+  async replayEventsAfter(lastEventId, { send }) {
+    const i = this.events.findIndex((e) => e.eventId === lastEventId);
+    if (i < 0) return '';
+    const { streamId } = this.events[i];
+    for (const e of this.events.slice(i + 1)) {
+      if (e.streamId === streamId) await send(e.eventId, e.message);
+    }
+    return streamId;
+  }
+}
+
+if (RESUMABLE && (!STATEFUL || JSON_RESPONSE)) {
+  console.error('MCP_RESUMABLE=1 needs MCP_STATEFUL=1 and SSE answers (no MCP_JSON_RESPONSE)');
+  process.exit(2);
+}
 if (MAX_VERSION !== null && !/^\d{4}-\d{2}-\d{2}$/.test(MAX_VERSION)) {
   console.error('MCP_MAX_VERSION must be a protocol version YYYY-MM-DD');
   process.exit(2);
@@ -95,6 +132,7 @@ function freshStats() {
     first_protocol_version: null, // that header on the first request to /mcp since the last reset
     missing_protocol_version: 0, // requests refused for lacking it (MCP_STRICT_2026)
     session_ids: 0, // requests that carried Mcp-Session-Id
+    last_event_ids: [], // Last-Event-ID of each GET that carried one (a resumed stream)
     user_agents: {}, // User-Agent of each request to /mcp -> count ("(none)" if absent)
     // MCP_DPOP: every request's proof as received (header, claims) and what was decided.
     dpop_requests: [],
@@ -349,6 +387,7 @@ async function bearerAuth(req, res, next) {
   bump(stats.http, req.method);
   bump(stats.user_agents, req.get('user-agent') ?? '(none)');
   bump(stats.protocol_version_header, version);
+  if (req.method === 'GET' && req.get('last-event-id')) stats.last_event_ids.push(req.get('last-event-id'));
   if (stats.requests === 1) stats.first_protocol_version = version;
   if (req.get('mcp-session-id') !== undefined) stats.session_ids += 1;
   if (REQUIRED_HEADER && req.get(REQUIRED_HEADER.name) !== REQUIRED_HEADER.value) {
@@ -501,6 +540,39 @@ function buildServer() {
     await extra.sendRequest({ method: 'ping' }, EmptyResultSchema, { timeout: 10000 });
     return text('the client answered the ping');
   });
+  if (RESUMABLE) {
+    // SEP-1699 polling: a progress report, then the call's stream is closed before the answer;
+    // the second report and the answer are stored and reach a client that resumes the stream.
+    server.registerTool('poll', {
+      description: 'Closes its response stream, then reports progress again and answers',
+    }, async (extra) => {
+      bump(stats.tool_calls, 'poll');
+      const progressToken = extra._meta?.progressToken;
+      const report = (progress) => progressToken === undefined ? undefined : extra.sendNotification({
+        method: 'notifications/progress',
+        params: { progressToken, progress, total: 2 },
+      });
+      await report(1);
+      if (!extra.closeSSEStream) throw new Error('no closeSSEStream: is the event store on?');
+      extra.closeSSEStream();
+      await new Promise((resolve) => { setTimeout(resolve, 300); });
+      await report(2);
+      return text('answered after the stream was closed');
+    });
+    // The standing GET stream: one notification on it, the stream closed, a second one sent
+    // while it is closed (stored; replayed to a client that reopens it with Last-Event-ID).
+    server.registerTool('notify_standing', {
+      description: 'Sends tools/list_changed on the standing stream, closes it, sends another',
+    }, async (extra) => {
+      bump(stats.tool_calls, 'notify_standing');
+      await server.server.sendToolListChanged();
+      await new Promise((resolve) => { setTimeout(resolve, 200); });
+      if (!extra.closeStandaloneSSEStream) throw new Error('no closeStandaloneSSEStream');
+      extra.closeStandaloneSSEStream();
+      await server.server.sendToolListChanged();
+      return text('two notifications sent, the standing stream closed between them');
+    });
+  }
   return server;
 }
 
@@ -583,6 +655,7 @@ async function handleMcp(req, res) {
         sessionIdGenerator: () => randomUUID(),
         enableJsonResponse: JSON_RESPONSE,
         onsessioninitialized: (id) => { sessions.set(id, transport); },
+        ...(RESUMABLE ? { eventStore: new EventStore(), retryInterval: RETRY_MS } : {}),
       });
       transport.onclose = () => {
         if (transport.sessionId) sessions.delete(transport.sessionId);

@@ -29,11 +29,14 @@
 //! The deprecated HTTP+SSE transport (MCP 2024-11-05) is served too, without authorization (it
 //! carries none): [`ProxyTransport::Sse`].
 //!
-//! Not done: resuming a broken response stream (`Last-Event-ID`).
+//! An answer's event stream that ends or breaks before every request it carries is answered is
+//! resumed when the server gave event ids (a GET with `Last-Event-ID`, after the server's
+//! `retry` time: [`stream`]); so is the standing GET stream, which is also reopened when it ends.
 
 pub mod auth;
 mod filter;
 pub mod sse;
+mod stream;
 mod upstream;
 
 use std::collections::HashMap;
@@ -48,12 +51,17 @@ use tokio::sync::mpsc;
 
 pub use auth::{ProxyAuth, UserAuth};
 pub use filter::ToolFilter;
+use stream::{for_each_message, is_event_stream, read_capped, Cursor, SseReader};
 use upstream::Upstream;
 
 use crate::Error;
 
 /// The longest line accepted from the host, and the largest JSON body from the server.
 pub const MAX_MESSAGE_BYTES: usize = 16 * 1024 * 1024;
+
+/// A standing stream that ends sooner than this after opening, without a message, counts
+/// towards giving up on it ([`stream::MAX_IDLE_RESUMES`]).
+const STANDING_STREAM_QUICK_END: Duration = Duration::from_secs(10);
 
 /// How long the HTTP+SSE server has to send its `endpoint` event.
 pub const SSE_ENDPOINT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -402,7 +410,7 @@ impl Ctx {
         }
         let status = response.status();
         if status.is_success() {
-            if let Err(e) = self.relay(response).await {
+            if let Err(e) = self.relay(response, &ids).await {
                 self.fail(&ids, &e);
             }
             self.unanswered(&ids);
@@ -467,9 +475,41 @@ impl Ctx {
         }
     }
 
-    /// The messages of a successful answer (JSON, or an SSE stream), to the host.
-    async fn relay(&self, response: reqwest::Response) -> Result<(), Error> {
-        for_each_message(response, |raw| self.deliver(raw)).await
+    fn in_flight(&self, id: &Value) -> bool {
+        self.inflight.lock().unwrap_or_else(|p| p.into_inner()).contains_key(&id_key(id))
+    }
+
+    /// The messages of a successful answer (JSON, or an SSE stream), to the host. A stream that
+    /// ends or breaks while a request among `ids` is unanswered is resumed from its last event
+    /// id ([`stream`]), until every one is answered, the server refuses the resumption, or
+    /// [`stream::MAX_IDLE_RESUMES`] resumptions in a row bring nothing.
+    async fn relay(&self, response: reqwest::Response, ids: &[Value]) -> Result<(), Error> {
+        let mut cursor = Cursor::default();
+        let mut result = for_each_message(response, &mut cursor, |raw| self.deliver(raw)).await;
+        let mut idle = 0;
+        while ids.iter().any(|id| self.in_flight(id)) && idle < stream::MAX_IDLE_RESUMES {
+            let Some(last) = cursor.last_event_id.clone() else { break };
+            tokio::time::sleep(cursor.delay()).await;
+            let response = match self.upstream.get_stream(Some(&last)).await {
+                Ok(r) => r,
+                Err(e) => {
+                    // The network, not the server's word: try again, as far as the bound goes.
+                    result = Err(e);
+                    idle += 1;
+                    continue;
+                }
+            };
+            if !response.status().is_success() || !is_event_stream(&response) {
+                return Err(Error::mcp(format!(
+                    "the MCP server refused to resume its event stream after event `{last}`: \
+                     HTTP {}",
+                    response.status()
+                )));
+            }
+            result = for_each_message(response, &mut cursor, |raw| self.deliver(raw)).await;
+            idle = if cursor.messages == 0 { idle + 1 } else { 0 };
+        }
+        result
     }
 
     /// One payload of the server to the host: as it came, unless it answers `tools/list`
@@ -517,7 +557,7 @@ impl Ctx {
     async fn open_sse(self: &Arc<Self>) -> Result<(), Error> {
         let url = self.upstream.url.clone();
         let failed = |message: String| Error::transport(url.clone(), message);
-        let response = self.upstream.send(reqwest::Method::GET, None, None).await?;
+        let response = self.upstream.get_stream(None).await?;
         let status = response.status();
         if status.as_u16() == 401 || status.as_u16() == 403 {
             return Err(failed(format!(
@@ -638,7 +678,7 @@ impl Ctx {
         let session = response.headers().get("mcp-session-id").and_then(|v| v.to_str().ok());
         self.upstream.set_session_id(session.map(str::to_owned));
         let mut version = None;
-        for_each_message(response, |raw| {
+        for_each_message(response, &mut Cursor::default(), |raw| {
             let v: Value = serde_json::from_slice(raw).unwrap_or_default();
             if let Some(p) = v.pointer("/result/protocolVersion").and_then(Value::as_str) {
                 version = Some(p.to_owned());
@@ -669,110 +709,44 @@ impl Ctx {
         }
         let ctx = Arc::clone(self);
         let task = tokio::spawn(async move {
-            let response = match ctx.upstream.send(reqwest::Method::GET, None, None).await {
-                Ok(r) => r,
-                Err(e) => {
-                    eprintln!("mcp-oauth: proxy: the server's event stream: {e}");
+            // Reopened when it ends (from its last event id when the server gave one), until
+            // the server refuses it or it ends [`stream::MAX_IDLE_RESUMES`] times in a row soon
+            // after opening without a message.
+            let mut cursor = Cursor::default();
+            let mut idle = 0;
+            loop {
+                let opened = std::time::Instant::now();
+                let response = match ctx.upstream.get_stream(cursor.last_event_id.as_deref()).await
+                {
+                    Ok(r) => r,
+                    Err(e) => {
+                        eprintln!("mcp-oauth: proxy: the server's event stream: {e}");
+                        return;
+                    }
+                };
+                if !response.status().is_success() || !is_event_stream(&response) {
+                    // 405: the server sends nothing outside requests (streamable HTTP allows
+                    // that); 404: the session is gone (a new one opens its own stream).
                     return;
                 }
-            };
-            let is_events = response
-                .headers()
-                .get(http::header::CONTENT_TYPE)
-                .and_then(|v| v.to_str().ok())
-                .is_some_and(|c| c.to_ascii_lowercase().starts_with("text/event-stream"));
-            if !response.status().is_success() || !is_events {
-                // 405: the server sends nothing outside requests (streamable HTTP allows that).
-                return;
-            }
-            if let Err(e) = ctx.relay(response).await {
-                eprintln!("mcp-oauth: proxy: the server's event stream: {e}");
+                let read = for_each_message(response, &mut cursor, |raw| ctx.deliver(raw)).await;
+                if let Err(e) = read {
+                    eprintln!("mcp-oauth: proxy: the server's event stream: {e}");
+                }
+                let quick = opened.elapsed() < STANDING_STREAM_QUICK_END;
+                idle = if cursor.messages == 0 && quick { idle + 1 } else { 0 };
+                if idle == stream::MAX_IDLE_RESUMES {
+                    eprintln!(
+                        "mcp-oauth: proxy: the server's event stream ended {idle} times in a row \
+                         without a message; not reopened"
+                    );
+                    return;
+                }
+                tokio::time::sleep(cursor.delay()).await;
             }
         });
         *self.get_task.lock().unwrap_or_else(|p| p.into_inner()) = Some(task.abort_handle());
     }
-}
-
-/// Hands each message of a successful answer to `f`: the JSON body, or the data of each event
-/// of an SSE stream (until the server ends it); nothing for 202.
-async fn for_each_message(
-    mut response: reqwest::Response,
-    mut f: impl FnMut(&[u8]) -> Result<(), Error>,
-) -> Result<(), Error> {
-    if response.status().as_u16() == 202 {
-        return Ok(());
-    }
-    let content_type = response
-        .headers()
-        .get(http::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_ascii_lowercase();
-    if !content_type.starts_with("text/event-stream") {
-        let body = read_capped(response, MAX_MESSAGE_BYTES).await?;
-        if trim(&body).is_empty() {
-            return Ok(());
-        }
-        return f(&body);
-    }
-    let mut parser = sse::Parser::default();
-    loop {
-        let chunk = response.chunk().await.map_err(|e| {
-            Error::mcp(format!(
-                "the MCP server's event stream broke: {}",
-                crate::error::error_chain(&e)
-            ))
-        })?;
-        let Some(chunk) = chunk else { return Ok(()) };
-        for event in parser.feed(&chunk).map_err(|e| Error::mcp(e.to_string()))? {
-            let message = matches!(event.event.as_deref(), None | Some("message"));
-            if message && !event.data.trim().is_empty() {
-                f(event.data.as_bytes())?;
-            }
-        }
-    }
-}
-
-/// An SSE response read event by event.
-struct SseReader {
-    response: reqwest::Response,
-    parser: sse::Parser,
-    /// Events parsed and not yet taken (newest last).
-    ready: Vec<sse::Event>,
-}
-
-impl SseReader {
-    async fn next(&mut self) -> Result<Option<sse::Event>, Error> {
-        while self.ready.is_empty() {
-            let chunk = self.response.chunk().await.map_err(|e| {
-                Error::mcp(format!(
-                    "the MCP server's event stream broke: {}",
-                    crate::error::error_chain(&e)
-                ))
-            })?;
-            let Some(chunk) = chunk else { return Ok(None) };
-            let mut events = self.parser.feed(&chunk).map_err(|e| Error::mcp(e.to_string()))?;
-            events.reverse();
-            self.ready = events;
-        }
-        Ok(self.ready.pop())
-    }
-}
-
-/// The body of `response`, refused past `limit` bytes.
-async fn read_capped(mut response: reqwest::Response, limit: usize) -> Result<Vec<u8>, Error> {
-    let mut body = Vec::new();
-    while let Some(chunk) = response.chunk().await.map_err(|e| {
-        Error::mcp(format!("reading the MCP server's answer: {}", crate::error::error_chain(&e)))
-    })? {
-        if body.len() + chunk.len() > limit {
-            return Err(Error::mcp(format!(
-                "the MCP server's answer is larger than {limit} bytes"
-            )));
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body)
 }
 
 #[cfg(test)]

@@ -1,8 +1,11 @@
 //! The `text/event-stream` bodies of an MCP server's answers, read incrementally (HTML Living
 //! Standard, "Server-sent events", §9.2.6 "Interpreting an event stream"): `data` carries one
 //! JSON-RPC message per event, `event` tells the HTTP+SSE transport's `endpoint` event from its
-//! messages, `id` is kept and `retry` ignored. Lines end with CRLF, LF or CR. An event larger than
-//! [`MAX_EVENT_BYTES`] is an error, not an unbounded buffer.
+//! messages, `id` and `retry` are kept for resuming the stream (the last event ID buffer and the
+//! reconnection time). Lines end with CRLF, LF or CR. An event larger than [`MAX_EVENT_BYTES`] is
+//! an error, not an unbounded buffer.
+
+use std::time::Duration;
 
 /// The largest event accepted (the data of one JSON-RPC message).
 pub const MAX_EVENT_BYTES: usize = 16 * 1024 * 1024;
@@ -26,6 +29,7 @@ pub struct Parser {
     data: String,
     has_data: bool,
     last_id: Option<String>,
+    retry: Option<Duration>,
     /// The previous chunk ended with CR: an LF starting the next one belongs to it.
     after_cr: bool,
     pending: usize,
@@ -43,6 +47,17 @@ pub enum SseError {
 }
 
 impl Parser {
+    /// The last event ID buffer: `None` before any `id` field; `Some("")` after an empty one,
+    /// which resets it (no `Last-Event-ID` is sent then).
+    pub fn last_event_id(&self) -> Option<&str> {
+        self.last_id.as_deref()
+    }
+
+    /// The reconnection time the server set with a `retry` field, if it did.
+    pub fn retry(&self) -> Option<Duration> {
+        self.retry
+    }
+
     /// Feeds `bytes`; returns the events they complete.
     pub fn feed(&mut self, bytes: &[u8]) -> Result<Vec<Event>, SseError> {
         let mut out = Vec::new();
@@ -103,6 +118,12 @@ impl Parser {
             }
             "event" => self.event = Some(value.to_owned()),
             "id" if !value.contains('\0') => self.last_id = Some(value.to_owned()),
+            // §9.2.6: only ASCII digits set the reconnection time (milliseconds); else ignored.
+            "retry" if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) => {
+                if let Ok(ms) = value.parse::<u64>() {
+                    self.retry = Some(Duration::from_millis(ms));
+                }
+            }
             _ => {}
         }
         Ok(None)
@@ -138,6 +159,24 @@ mod tests {
     fn an_event_without_data_is_not_dispatched() {
         let mut p = Parser::default();
         assert!(p.feed(b"id: 1\n\nretry: 5\n\n").unwrap().is_empty());
+        // ... but its id and retry are kept, for resuming the stream.
+        assert_eq!(p.last_event_id(), Some("1"));
+        assert_eq!(p.retry(), Some(Duration::from_millis(5)));
+    }
+
+    #[test]
+    fn retry_takes_digits_only_and_an_empty_id_resets() {
+        let mut p = Parser::default();
+        assert_eq!(p.retry(), None);
+        p.feed(b"retry: 250\nretry: 1e3\nretry: -5\nretry:\nretry: 99999999999999999999999\n\n")
+            .unwrap();
+        assert_eq!(p.retry(), Some(Duration::from_millis(250)), "only `250` was digits in range");
+        p.feed(b"id: abc\ndata: {}\n\n").unwrap();
+        assert_eq!(p.last_event_id(), Some("abc"));
+        p.feed(b"id: x\0y\n\n").unwrap();
+        assert_eq!(p.last_event_id(), Some("abc"), "an id with NUL is ignored");
+        p.feed(b"id\n\n").unwrap();
+        assert_eq!(p.last_event_id(), Some(""), "an empty id resets the buffer");
     }
 
     #[test]

@@ -54,6 +54,25 @@ impl Upstream {
         body: Option<Bytes>,
         version: Option<&str>,
     ) -> Result<reqwest::Response, Error> {
+        self.send_with(method, body, version, None).await
+    }
+
+    /// A GET of an event stream: the standing one, or (`last_event_id`) the rest of a stream
+    /// after that event (streamable HTTP, "Resumability and Redelivery").
+    pub(super) async fn get_stream(
+        &self,
+        last_event_id: Option<&str>,
+    ) -> Result<reqwest::Response, Error> {
+        self.send_with(reqwest::Method::GET, None, None, last_event_id).await
+    }
+
+    async fn send_with(
+        &self,
+        method: reqwest::Method,
+        body: Option<Bytes>,
+        version: Option<&str>,
+        last_event_id: Option<&str>,
+    ) -> Result<reqwest::Response, Error> {
         let operation = operation_key(method.as_str(), body.as_deref().unwrap_or_default());
         let mut token = match &self.auth {
             Some(auth) => auth.access_token().await?,
@@ -74,6 +93,9 @@ impl Upstream {
             }
             if let Some(id) = self.session_id() {
                 req = req.header("mcp-session-id", id);
+            }
+            if let Some(id) = last_event_id {
+                req = req.header("last-event-id", id);
             }
             if let Some(v) = version.map(str::to_owned).or_else(|| self.version()) {
                 req = req.header("mcp-protocol-version", v);
