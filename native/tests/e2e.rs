@@ -569,3 +569,38 @@ async fn error_messages_name_no_library_types() {
         }
     }
 }
+
+/// A server of MCP 2025-11-25 closes a call's response stream after one progress report and
+/// before its answer (SEP-1699; the peer's `poll` tool with `MCP_RESUMABLE=1`): the library's
+/// session resumes the stream with `Last-Event-ID` and the CLI prints the answer.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_call_whose_stream_the_server_closes_early_is_resumed() {
+    let peers =
+        Peers::start_with(&[], &[("MCP_STATEFUL", "1".into()), ("MCP_RESUMABLE", "1".into())]);
+    let out = cli(
+        &[
+            "tools",
+            "call",
+            "--name",
+            "poll",
+            "--auth",
+            "--browser",
+            "follow",
+            "--token-store",
+            "memory",
+            "--url",
+            &peers.mcp_url,
+        ],
+        &[],
+    );
+    let mcp = peers.mcp_stats().await;
+    assert!(out.status.success(), "stderr: {}\nMCP server: {mcp}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("answered after the stream was closed"),
+        "{}",
+        text(&out.stdout)
+    );
+    let resumed = mcp["last_event_ids"].as_array().map_or(0, Vec::len);
+    assert_eq!(resumed, 1, "one GET with Last-Event-ID: {mcp}");
+    assert_eq!(count(&mcp, "/tool_calls/poll"), 1, "the call was not sent again: {mcp}");
+}

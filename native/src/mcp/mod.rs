@@ -39,6 +39,7 @@
 //! the response headers would save that request.
 
 mod requests;
+pub(crate) mod resume;
 pub mod sse;
 pub mod stdio;
 mod streamable_http;

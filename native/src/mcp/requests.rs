@@ -17,8 +17,9 @@
 //! retry when the server says the session expired (HTTP 404 on a request with a session id:
 //! streamable HTTP, "Session Management"), a DELETE of the session at the end, and answers to
 //! the server's requests on a response stream (`ping` gets its empty result; anything else
-//! "method not found", as this client declares no capability). What is not done: resuming a
-//! response stream the server broke off (the request fails, saying so), and the standing GET
+//! "method not found", as this client declares no capability), and resuming a response stream
+//! that ends or breaks before the answer from its last event id ([`super::resume`]: servers of
+//! MCP 2025-11-25 may close it early on purpose, SEP-1699). What is not done: the standing GET
 //! stream for messages the server sends outside any request (nothing here would read them).
 
 use std::collections::HashMap;
@@ -36,7 +37,12 @@ use rmcp::transport::streamable_http_client::{
     StreamableHttpResponseLimits,
 };
 
+use super::resume::Resumption;
 use super::streamable_http::{McpHttpError, PROTOCOL_VERSION_HEADER};
+
+/// An SSE response as rmcp's HTTP layer hands it over.
+type BoxedEvents =
+    futures_core::stream::BoxStream<'static, Result<sse_stream::Sse, sse_stream::Error>>;
 use super::{check_negotiated, client_info, AuthorizedHttpClient};
 use crate::Error;
 
@@ -203,36 +209,41 @@ impl HttpSession {
                     ))),
                 }
             }
-            StreamableHttpPostResponse::Sse(mut stream, session_id) => loop {
-                let event = std::future::poll_fn(|cx| stream.as_mut().poll_next(cx)).await;
-                let event = match event {
-                    Some(Ok(event)) => event,
-                    Some(Err(e)) => {
-                        return Err(Failed::Other(Error::mcp(format!(
+            StreamableHttpPostResponse::Sse(mut stream, session_id) => {
+                let mut resume = Resumption::default();
+                loop {
+                    let event = std::future::poll_fn(|cx| stream.as_mut().poll_next(cx)).await;
+                    let ended = match event {
+                        Some(Ok(event)) => {
+                            let retry = event.retry.map(std::time::Duration::from_millis);
+                            resume.saw(event.id.as_deref(), retry);
+                            let Some(data) = event.data.filter(|d| !d.trim().is_empty()) else {
+                                continue;
+                            };
+                            resume.message();
+                            let message: ServerJsonRpcMessage = serde_json::from_str(&data)
+                                .map_err(|e| {
+                                    Failed::Other(Error::mcp(format!(
+                                        "the MCP server sent an event that is not a JSON-RPC \
+                                         message: {e}"
+                                    )))
+                                })?;
+                            if let Some(answer) = self.answer_of(message, &id, negotiated).await {
+                                return Ok((answer, session_id));
+                            }
+                            continue;
+                        }
+                        Some(Err(e)) => format!(
                             "the MCP server's response stream broke: {}",
                             crate::error::error_chain(&e)
-                        ))))
-                    }
-                    None => {
-                        return Err(Failed::Other(Error::mcp(
-                            "the MCP server ended the response stream without answering \
-                                 the request"
-                                .into(),
-                        )))
-                    }
-                };
-                let Some(data) = event.data.filter(|d| !d.trim().is_empty()) else {
-                    continue;
-                };
-                let message: ServerJsonRpcMessage = serde_json::from_str(&data).map_err(|e| {
-                    Failed::Other(Error::mcp(format!(
-                        "the MCP server sent an event that is not a JSON-RPC message: {e}"
-                    )))
-                })?;
-                if let Some(answer) = self.answer_of(message, &id, negotiated).await {
-                    return Ok((answer, session_id));
+                        ),
+                        None => "the MCP server ended the response stream without answering the \
+                                 request"
+                            .to_owned(),
+                    };
+                    stream = self.resume(&mut resume, negotiated, ended).await?;
                 }
-            },
+            }
             StreamableHttpPostResponse::Accepted => Err(Failed::Other(Error::mcp(
                 "the MCP server accepted the request (202) without answering it".into(),
             ))),
@@ -313,6 +324,39 @@ impl HttpSession {
             Err(StreamableHttpError::SessionExpired) => Err(Failed::Expired),
             Err(e) => Err(Failed::Other(self.fail(e))),
         }
+    }
+
+    /// The response stream of a request ended (`ended` says how) before its answer: the rest of
+    /// it, asked for with its last event id after the server's `retry` time; `ended` as the
+    /// error when there is nothing to resume from or streams keep ending without a message.
+    async fn resume(
+        &self,
+        resume: &mut Resumption,
+        negotiated: &Negotiated,
+        ended: String,
+    ) -> Result<BoxedEvents, Failed> {
+        let go_on = resume.stream_ended();
+        let last = match resume.last_event_id() {
+            Some(last) if go_on => last.to_owned(),
+            _ => return Err(Failed::Other(Error::mcp(ended))),
+        };
+        tokio::time::sleep(resume.delay()).await;
+        resume.stream_opened();
+        self.client
+            .get_stream(
+                self.url.clone(),
+                negotiated.session_id.clone(),
+                Some(last.clone()),
+                None,
+                self.headers.clone(),
+            )
+            .await
+            .map_err(|e| {
+                let e = self.fail(e);
+                Failed::Other(Error::mcp(format!(
+                    "{ended}; resuming it after event `{last}` failed: {e}"
+                )))
+            })
     }
 
     /// The error of a failed POST: the authorization's (kept by the client), or the transport's.

@@ -31,7 +31,8 @@
 //!
 //! An answer's event stream that ends or breaks before every request it carries is answered is
 //! resumed when the server gave event ids (a GET with `Last-Event-ID`, after the server's
-//! `retry` time: [`stream`]); so is the standing GET stream, which is also reopened when it ends.
+//! `retry` time, within bounds: see `mcp/resume.rs`); so is the standing GET stream, which is
+//! also reopened when it ends.
 
 pub mod auth;
 mod filter;
@@ -49,19 +50,16 @@ use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::sync::mpsc;
 
+use crate::mcp::resume::Resumption;
 pub use auth::{ProxyAuth, UserAuth};
 pub use filter::ToolFilter;
-use stream::{for_each_message, is_event_stream, read_capped, Cursor, SseReader};
+use stream::{for_each_message, is_event_stream, read_capped, SseReader};
 use upstream::Upstream;
 
 use crate::Error;
 
 /// The longest line accepted from the host, and the largest JSON body from the server.
 pub const MAX_MESSAGE_BYTES: usize = 16 * 1024 * 1024;
-
-/// A standing stream that ends sooner than this after opening, without a message, counts
-/// towards giving up on it ([`stream::MAX_IDLE_RESUMES`]).
-const STANDING_STREAM_QUICK_END: Duration = Duration::from_secs(10);
 
 /// How long the HTTP+SSE server has to send its `endpoint` event.
 pub const SSE_ENDPOINT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -481,21 +479,20 @@ impl Ctx {
 
     /// The messages of a successful answer (JSON, or an SSE stream), to the host. A stream that
     /// ends or breaks while a request among `ids` is unanswered is resumed from its last event
-    /// id ([`stream`]), until every one is answered, the server refuses the resumption, or
-    /// [`stream::MAX_IDLE_RESUMES`] resumptions in a row bring nothing.
+    /// id ([`crate::mcp::resume`]), until every one is answered, the server refuses the
+    /// resumption, or streams in a row bring nothing.
     async fn relay(&self, response: reqwest::Response, ids: &[Value]) -> Result<(), Error> {
-        let mut cursor = Cursor::default();
-        let mut result = for_each_message(response, &mut cursor, |raw| self.deliver(raw)).await;
-        let mut idle = 0;
-        while ids.iter().any(|id| self.in_flight(id)) && idle < stream::MAX_IDLE_RESUMES {
-            let Some(last) = cursor.last_event_id.clone() else { break };
-            tokio::time::sleep(cursor.delay()).await;
+        let mut resume = Resumption::default();
+        let mut result = for_each_message(response, &mut resume, |raw| self.deliver(raw)).await;
+        while ids.iter().any(|id| self.in_flight(id)) && resume.stream_ended() {
+            let Some(last) = resume.last_event_id().map(str::to_owned) else { break };
+            tokio::time::sleep(resume.delay()).await;
+            resume.stream_opened();
             let response = match self.upstream.get_stream(Some(&last)).await {
                 Ok(r) => r,
                 Err(e) => {
-                    // The network, not the server's word: try again, as far as the bound goes.
+                    // The network, not the server's word: again, as far as the bound goes.
                     result = Err(e);
-                    idle += 1;
                     continue;
                 }
             };
@@ -506,8 +503,7 @@ impl Ctx {
                     response.status()
                 )));
             }
-            result = for_each_message(response, &mut cursor, |raw| self.deliver(raw)).await;
-            idle = if cursor.messages == 0 { idle + 1 } else { 0 };
+            result = for_each_message(response, &mut resume, |raw| self.deliver(raw)).await;
         }
         result
     }
@@ -678,7 +674,7 @@ impl Ctx {
         let session = response.headers().get("mcp-session-id").and_then(|v| v.to_str().ok());
         self.upstream.set_session_id(session.map(str::to_owned));
         let mut version = None;
-        for_each_message(response, &mut Cursor::default(), |raw| {
+        for_each_message(response, &mut Resumption::default(), |raw| {
             let v: Value = serde_json::from_slice(raw).unwrap_or_default();
             if let Some(p) = v.pointer("/result/protocolVersion").and_then(Value::as_str) {
                 version = Some(p.to_owned());
@@ -710,14 +706,11 @@ impl Ctx {
         let ctx = Arc::clone(self);
         let task = tokio::spawn(async move {
             // Reopened when it ends (from its last event id when the server gave one), until
-            // the server refuses it or it ends [`stream::MAX_IDLE_RESUMES`] times in a row soon
-            // after opening without a message.
-            let mut cursor = Cursor::default();
-            let mut idle = 0;
+            // the server refuses it or it keeps ending without a message
+            // ([`crate::mcp::resume`]).
+            let mut resume = Resumption::default();
             loop {
-                let opened = std::time::Instant::now();
-                let response = match ctx.upstream.get_stream(cursor.last_event_id.as_deref()).await
-                {
+                let response = match ctx.upstream.get_stream(resume.last_event_id()).await {
                     Ok(r) => r,
                     Err(e) => {
                         eprintln!("mcp-oauth: proxy: the server's event stream: {e}");
@@ -729,20 +722,19 @@ impl Ctx {
                     // that); 404: the session is gone (a new one opens its own stream).
                     return;
                 }
-                let read = for_each_message(response, &mut cursor, |raw| ctx.deliver(raw)).await;
+                resume.stream_opened();
+                let read = for_each_message(response, &mut resume, |raw| ctx.deliver(raw)).await;
                 if let Err(e) = read {
                     eprintln!("mcp-oauth: proxy: the server's event stream: {e}");
                 }
-                let quick = opened.elapsed() < STANDING_STREAM_QUICK_END;
-                idle = if cursor.messages == 0 && quick { idle + 1 } else { 0 };
-                if idle == stream::MAX_IDLE_RESUMES {
+                if !resume.stream_ended() {
                     eprintln!(
-                        "mcp-oauth: proxy: the server's event stream ended {idle} times in a row \
-                         without a message; not reopened"
+                        "mcp-oauth: proxy: the server's event stream kept ending without a \
+                         message; not reopened"
                     );
                     return;
                 }
-                tokio::time::sleep(cursor.delay()).await;
+                tokio::time::sleep(resume.delay()).await;
             }
         });
         *self.get_task.lock().unwrap_or_else(|p| p.into_inner()) = Some(task.abort_handle());
