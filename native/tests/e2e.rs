@@ -22,6 +22,13 @@ fn cli(args: &[&str], env: &[(&str, &str)]) -> Output {
     cmd.output().expect("run mcp-oauth")
 }
 
+/// `mcp-oauth <command…> --auth --browser follow --token-store memory --url <url>`.
+fn cli_in_memory(command: &[&str], url: &str) -> Output {
+    let mut args = command.to_vec();
+    args.extend(["--auth", "--browser", "follow", "--token-store", "memory", "--url", url]);
+    cli(&args, &[])
+}
+
 fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
@@ -261,20 +268,7 @@ async fn registration_answered_200_by_a_server_without_public_clients() {
 #[tokio::test(flavor = "multi_thread")]
 async fn denied_consent_is_a_clear_authorization_failure() {
     let peers = Peers::start_with(&[("PEER_CONSENT", "deny".into())], &[]);
-    let out = cli(
-        &[
-            "tools",
-            "list",
-            "--auth",
-            "--browser",
-            "follow",
-            "--token-store",
-            "memory",
-            "--url",
-            &peers.mcp_url,
-        ],
-        &[],
-    );
+    let out = cli_in_memory(&["tools", "list"], &peers.mcp_url);
     assert_eq!(out.status.code(), Some(3), "stderr: {}", text(&out.stderr));
     let err = text(&out.stderr);
     assert!(err.contains("denied"), "{err}");
@@ -423,20 +417,7 @@ async fn loopback_listener_with_a_stand_in_browser() {
 #[tokio::test(flavor = "multi_thread")]
 async fn auth_against_an_unprotected_server_just_works() {
     let peers = Peers::start_with(&[], &[("MCP_NO_AUTH", "1".into())]);
-    let out = cli(
-        &[
-            "tools",
-            "list",
-            "--auth",
-            "--browser",
-            "follow",
-            "--token-store",
-            "memory",
-            "--url",
-            &peers.mcp_url,
-        ],
-        &[],
-    );
+    let out = cli_in_memory(&["tools", "list"], &peers.mcp_url);
     assert!(out.status.success(), "stderr: {}", text(&out.stderr));
     assert!(text(&out.stdout).contains("echo"));
     assert_eq!(count(&peers.as_stats().await, "/register"), 0, "no authorization needed");
@@ -577,22 +558,7 @@ async fn error_messages_name_no_library_types() {
 async fn a_call_whose_stream_the_server_closes_early_is_resumed() {
     let peers =
         Peers::start_with(&[], &[("MCP_STATEFUL", "1".into()), ("MCP_RESUMABLE", "1".into())]);
-    let out = cli(
-        &[
-            "tools",
-            "call",
-            "--name",
-            "poll",
-            "--auth",
-            "--browser",
-            "follow",
-            "--token-store",
-            "memory",
-            "--url",
-            &peers.mcp_url,
-        ],
-        &[],
-    );
+    let out = cli_in_memory(&["tools", "call", "--name", "poll"], &peers.mcp_url);
     let mcp = peers.mcp_stats().await;
     assert!(out.status.success(), "stderr: {}\nMCP server: {mcp}", text(&out.stderr));
     assert!(
