@@ -20,11 +20,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use mcp_oauth_core::authorize::PendingAuthorization;
-use mcp_oauth_core::http::HttpResponse;
 use mcp_oauth_core::secret::AccessToken;
 use mcp_oauth_core::url::ResourceUrl;
+use mcp_oauth_core::ResourceDecision;
 use mcp_oauth_core::{AuthFlow, Discovery, FlowConfig, FlowEvent, FlowStatus};
-use mcp_oauth_core::{ResourceDecision, ResourceResponse};
 use tokio::sync::Mutex;
 use tracing::Instrument;
 
@@ -34,6 +33,7 @@ use crate::{entropy, Error};
 
 mod options;
 mod report;
+mod resource;
 mod sharing;
 pub use options::{BrowserMode, BrowserOpener, ClientOptions};
 pub use report::{LogoutReport, Progress, ResourceAnswer, Status};
@@ -341,6 +341,20 @@ impl OAuthClient {
     /// a proof first needs it ([`crate::drive::OnDemandKey`], kept in the entry with the tokens
     /// bound to it), so that a session of a server without DPoP holds no key. Nothing with
     /// `DpopMode::Never`.
+    /// The flow, with the registrations other processes shared taken in when this process holds
+    /// the registration gate (`gate`, from [`OAuthClient::registration_gate`]).
+    async fn flow_sharing<'a>(
+        &self,
+        inner: &'a mut Inner,
+        gate: bool,
+    ) -> Result<&'a mut AuthFlow, Error> {
+        let flow = self.flow(inner).await?;
+        if gate {
+            self.adopt_shared_registrations(flow).await?;
+        }
+        Ok(flow)
+    }
+
     fn set_dpop_key(&self, flow: &mut AuthFlow) -> Result<(), Error> {
         if self.opts.dpop == mcp_oauth_core::dpop::DpopMode::Never {
             return Ok(());
@@ -516,7 +530,7 @@ impl OAuthClient {
         // answer from here instead of waiting for the lock. Set before anyone sees the URL.
         let mut waiting = self.status_of(flow);
         waiting.authorization_pending = Some(url.clone());
-        let _awaiting = Awaiting::set(&self.awaiting, waiting);
+        let _awaiting = report::Awaiting::set(&self.awaiting, waiting);
         let opened = match (self.opts.browser, &self.opts.browser_opener) {
             (BrowserMode::Open, Some(open)) => open(url.clone()).await.is_ok(),
             (BrowserMode::Open, None) => redirect::open_browser(&url).is_ok(),
@@ -569,10 +583,7 @@ impl OAuthClient {
         async {
             let gate = self.registration_gate().await;
             let mut inner = self.inner.lock().await;
-            let flow = self.flow(&mut inner).await?;
-            if gate.is_some() {
-                self.adopt_shared_registrations(flow).await?;
-            }
+            let flow = self.flow_sharing(&mut inner, gate.is_some()).await?;
             self.progress(Progress::Authorizing);
             flow.begin_authorization(self.now(), entropy()?)?;
             match self.drive(flow).await? {
@@ -640,140 +651,6 @@ impl OAuthClient {
         }
     }
 
-    /// Handles the MCP server's 401 to a request that carried `used` (or no token): refresh, or
-    /// authorize when `interactive`, else [`Error::AuthorizationRequired`].
-    pub async fn handle_unauthorized(
-        &self,
-        response: &HttpResponse,
-        used: Option<&AccessToken>,
-        interactive: bool,
-    ) -> Result<(), Error> {
-        let header = response.header("www-authenticate");
-        self.handle_resource_response(401, header, used, "", interactive).await.map(|_| ())
-    }
-
-    /// Acts on the MCP server's answer to a request for `operation` (see
-    /// [`mcp_oauth_core::flow::resource::operation_key`]) that carried `used`: the core decides
-    /// (core/src/flow/resource.rs), this runs what it asks for: a refresh (single-flight across
-    /// processes, see [`OAuthClient`]), or an authorization, with the browser step when
-    /// `interactive` (else [`Error::AuthorizationRequired`]). On
-    /// [`ResourceDecision::Retry`] send the request again with [`OAuthClient::access_token`].
-    pub async fn handle_resource_response(
-        &self,
-        status: u16,
-        www_authenticate: Option<&str>,
-        used: Option<&AccessToken>,
-        operation: &str,
-        interactive: bool,
-    ) -> Result<ResourceDecision, Error> {
-        let answer = ResourceAnswer { status, www_authenticate, dpop_nonce: None };
-        self.handle_resource_answer(answer, used, operation, interactive).await
-    }
-
-    /// [`OAuthClient::handle_resource_response`] with the answer's `DPoP-Nonce` (RFC 9449 §9):
-    /// a `use_dpop_nonce` refusal is then retried with the server's nonce.
-    pub async fn handle_resource_answer(
-        &self,
-        answer: ResourceAnswer<'_>,
-        used: Option<&AccessToken>,
-        operation: &str,
-        interactive: bool,
-    ) -> Result<ResourceDecision, Error> {
-        let mode = if interactive { Pending::Browser } else { Pending::Refuse };
-        match self.resource_answer(answer, used, operation, mode).await? {
-            Handoff::Decision(d) => Ok(d),
-            // Not with these modes (finish_pending ran).
-            Handoff::Authorize(_) => {
-                Err(Error::AuthorizationRequired { server: self.opts.server_url.clone() })
-            }
-        }
-    }
-
-    /// [`OAuthClient::handle_resource_answer`] for a host that runs the browser step itself
-    /// (the `proxy` command, which coordinates it with other processes): when the core's
-    /// decision starts an authorization, its pending authorization comes back
-    /// ([`Handoff::Authorize`]) instead of a browser being opened, and this client no longer
-    /// holds it; finish it with [`OAuthClient::complete_authorization`], here or in another
-    /// process. Discovery and registration have run by then (the registration is stored).
-    pub async fn handle_resource_answer_handoff(
-        &self,
-        answer: ResourceAnswer<'_>,
-        used: Option<&AccessToken>,
-        operation: &str,
-    ) -> Result<Handoff, Error> {
-        self.resource_answer(answer, used, operation, Pending::Handoff).await
-    }
-
-    async fn resource_answer(
-        &self,
-        answer: ResourceAnswer<'_>,
-        used: Option<&AccessToken>,
-        operation: &str,
-        mode: Pending,
-    ) -> Result<Handoff, Error> {
-        let ResourceAnswer { status, www_authenticate, dpop_nonce } = answer;
-        let gate = self.registration_gate().await;
-        let mut inner = self.inner.lock().await;
-        let flow = self.flow(&mut inner).await?;
-        if gate.is_some() {
-            self.adopt_shared_registrations(flow).await?;
-        }
-        let response =
-            ResourceResponse { status, www_authenticate, token_used: used, operation, dpop_nonce };
-        let decide = async |this: &Self, flow: &mut AuthFlow, _| {
-            let decision = flow.handle_resource_response(self.now(), &response, entropy()?)?;
-            // The same progress as `authorize` (the login command) when this starts one.
-            if flow.tokens().is_none()
-                && matches!(
-                    flow.status(self.now()),
-                    FlowStatus::Discovering
-                        | FlowStatus::Registering
-                        | FlowStatus::AwaitingUser { .. }
-                )
-            {
-                this.progress(Progress::Authorizing);
-            }
-            this.drive(flow).await?;
-            Ok(decision)
-        };
-        let decision = if status == 401 && used.is_some() {
-            // A refresh may follow: under the store's lock, after adopting newer tokens another
-            // process stored (the core then retries with them).
-            self.with_refresh_lock(flow, decide).await?
-        } else {
-            decide(self, flow, false).await?
-        };
-        if decision == ResourceDecision::Retry {
-            match mode {
-                Pending::Handoff => {
-                    if let FlowStatus::AwaitingUser { .. } = flow.status(self.now()) {
-                        let pending = flow.pending().cloned();
-                        flow.cancel();
-                        if let Some(pending) = pending {
-                            return Ok(Handoff::Authorize(Box::new(pending)));
-                        }
-                    }
-                }
-                Pending::Browser => self.finish_pending(flow, true).await?,
-                Pending::Refuse => self.finish_pending(flow, false).await?,
-            }
-        }
-        Ok(Handoff::Decision(decision))
-    }
-
-    /// When the flow now waits for the user: the browser step if `interactive`, else
-    /// [`Error::AuthorizationRequired`] (and the authorization is dropped).
-    async fn finish_pending(&self, flow: &mut AuthFlow, interactive: bool) -> Result<(), Error> {
-        match flow.status(self.now()) {
-            FlowStatus::AwaitingUser { url } if interactive => self.interact(flow, url).await,
-            FlowStatus::AwaitingUser { .. } => {
-                flow.cancel();
-                Err(Error::AuthorizationRequired { server: self.opts.server_url.clone() })
-            }
-            _ => Ok(()),
-        }
-    }
-
     /// Starts an authorization for a user who is not here (a server's user, in their own
     /// browser): discovery and registration run now, and the pending authorization comes back
     /// for the host to keep by `state` ([`crate::store::PendingStore`]) and to send its
@@ -784,10 +661,7 @@ impl OAuthClient {
         async {
             let gate = self.registration_gate().await;
             let mut inner = self.inner.lock().await;
-            let flow = self.flow(&mut inner).await?;
-            if gate.is_some() {
-                self.adopt_shared_registrations(flow).await?;
-            }
+            let flow = self.flow_sharing(&mut inner, gate.is_some()).await?;
             flow.begin_authorization(self.now(), entropy()?)?;
             self.drive(flow).await?;
             let pending = flow.pending().cloned();
@@ -864,61 +738,10 @@ impl OAuthClient {
         .await
     }
 
-    /// What is held for this user and server.
-    /// While a browser login of this client waits for the user, it answers at once with
-    /// [`Status::authorization_pending`] set.
-    pub async fn status(&self) -> Result<Status, Error> {
-        let mut inner = match self.inner.try_lock() {
-            Ok(inner) => inner,
-            Err(_) => match self.awaiting_status() {
-                Some(status) => return Ok(status),
-                None => self.inner.lock().await,
-            },
-        };
-        let flow = self.flow(&mut inner).await?;
-        Ok(self.status_of(flow))
-    }
-
-    fn status_of(&self, flow: &AuthFlow) -> Status {
-        let tokens = flow.tokens();
-        Status {
-            server: self.config.server_url.as_str().to_owned(),
-            user: self.user.clone(),
-            issuer: tokens.map(|(i, _)| i.to_owned()),
-            authorized: flow.access_token(self.now()).is_some(),
-            expires_at: tokens.and_then(|(_, t)| t.expires_at),
-            refreshable: tokens.is_some_and(|(_, t)| t.refresh_token.is_some()),
-            scope: tokens.and_then(|(_, t)| t.scope.clone()),
-            authorization_pending: None,
-        }
-    }
-
-    /// What status() answers while a browser login waits, if one does.
-    fn awaiting_status(&self) -> Option<Status> {
-        self.awaiting.lock().unwrap_or_else(|p| p.into_inner()).as_deref().cloned()
-    }
-
     /// The discovery result in use, if any (shared through the cache).
     pub async fn discovery(&self) -> Option<Discovery> {
         let mut inner = self.inner.lock().await;
         self.flow(&mut inner).await.ok().and_then(|f| f.discovery().cloned())
-    }
-}
-
-/// Publishes what `status()` answers while a browser login waits, and withdraws it when the
-/// wait ends (by any path: done, failed, timed out, cancelled).
-struct Awaiting<'a>(&'a std::sync::Mutex<Option<Box<Status>>>);
-
-impl<'a> Awaiting<'a> {
-    fn set(slot: &'a std::sync::Mutex<Option<Box<Status>>>, status: Status) -> Awaiting<'a> {
-        *slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(Box::new(status));
-        Awaiting(slot)
-    }
-}
-
-impl Drop for Awaiting<'_> {
-    fn drop(&mut self) {
-        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = None;
     }
 }
 

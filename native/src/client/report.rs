@@ -1,7 +1,11 @@
-//! What an [`super::OAuthClient`] reports: progress, status, logout, and the MCP server's
-//! answer it is handed.
+//! What an [`super::OAuthClient`] reports: progress, status (and `status()` itself, with what
+//! it answers while a browser login waits), logout, and the MCP server's answer it is handed.
 
 use mcp_oauth_core::time::UnixTime;
+use mcp_oauth_core::AuthFlow;
+
+use super::OAuthClient;
+use crate::Error;
 
 /// What the client is doing, for progress output.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -90,4 +94,60 @@ pub struct LogoutReport {
     /// §2.2.1; typically a JWT access token): not a failure, the token stays valid at the
     /// server until it expires.
     pub not_revocable: bool,
+}
+
+impl OAuthClient {
+    /// What is held for this user and server.
+    /// While a browser login of this client waits for the user, it answers at once with
+    /// [`Status::authorization_pending`] set.
+    pub async fn status(&self) -> Result<Status, Error> {
+        let mut inner = match self.inner.try_lock() {
+            Ok(inner) => inner,
+            Err(_) => match self.awaiting_status() {
+                Some(status) => return Ok(status),
+                None => self.inner.lock().await,
+            },
+        };
+        let flow = self.flow(&mut inner).await?;
+        Ok(self.status_of(flow))
+    }
+
+    pub(super) fn status_of(&self, flow: &AuthFlow) -> Status {
+        let tokens = flow.tokens();
+        Status {
+            server: self.config.server_url.as_str().to_owned(),
+            user: self.user.clone(),
+            issuer: tokens.map(|(i, _)| i.to_owned()),
+            authorized: flow.access_token(self.now()).is_some(),
+            expires_at: tokens.and_then(|(_, t)| t.expires_at),
+            refreshable: tokens.is_some_and(|(_, t)| t.refresh_token.is_some()),
+            scope: tokens.and_then(|(_, t)| t.scope.clone()),
+            authorization_pending: None,
+        }
+    }
+
+    /// What status() answers while a browser login waits, if one does.
+    pub(super) fn awaiting_status(&self) -> Option<Status> {
+        self.awaiting.lock().unwrap_or_else(|p| p.into_inner()).as_deref().cloned()
+    }
+}
+
+/// Publishes what `status()` answers while a browser login waits, and withdraws it when the
+/// wait ends (by any path: done, failed, timed out, cancelled).
+pub(super) struct Awaiting<'a>(&'a std::sync::Mutex<Option<Box<Status>>>);
+
+impl<'a> Awaiting<'a> {
+    pub(super) fn set(
+        slot: &'a std::sync::Mutex<Option<Box<Status>>>,
+        status: Status,
+    ) -> Awaiting<'a> {
+        *slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(Box::new(status));
+        Awaiting(slot)
+    }
+}
+
+impl Drop for Awaiting<'_> {
+    fn drop(&mut self) {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = None;
+    }
 }
