@@ -321,8 +321,7 @@ impl HeadlessFlow {
             return Ok(());
         }
         if let Some(fixed) = &self.config.token_endpoint {
-            let issuer =
-                fixed.issuer.clone().unwrap_or_else(|| fixed.token_endpoint.as_str().to_owned());
+            let issuer = fixed.effective_issuer();
             let target = self.target(issuer, fixed.token_endpoint.clone(), None, None);
             return self.next(now, target);
         }

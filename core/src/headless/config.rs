@@ -140,6 +140,15 @@ pub struct FixedTokenEndpoint {
     pub issuer: Option<String>,
 }
 
+impl FixedTokenEndpoint {
+    /// The issuer this endpoint stands for: the configured one, else the token endpoint itself
+    /// (RFC 7523 §3 item 3 allows it as an audience). Its [`ServerPolicy`] is looked up by this
+    /// value, so a host that sets a policy for a configured endpoint keys it with this.
+    pub fn effective_issuer(&self) -> String {
+        self.issuer.clone().unwrap_or_else(|| self.token_endpoint.as_str().to_owned())
+    }
+}
+
 /// Configuration of a [`super::HeadlessFlow`]. Build with [`HeadlessConfig::new`], then set fields.
 #[derive(Clone, Debug)]
 #[non_exhaustive]

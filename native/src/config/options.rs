@@ -8,7 +8,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use mcp_oauth_core::headless::FixedTokenEndpoint;
 use mcp_oauth_core::policy::ServerPolicy;
+use mcp_oauth_core::url::EndpointUrl;
 
 use super::*;
 use crate::headless::ClientCredentials;
@@ -108,6 +110,20 @@ impl McpOAuth2 {
 
 /// The configured `scopes` of the provider at `path` as one `scope` value
 /// ([`mcp_oauth_core::scope::from_list`]).
+/// `private_key_jwt` credentials of `client_id` with the key in `file`, read now; `path`
+/// (`authentication.<name>`) names a missing `private_key_file`.
+pub(super) fn private_key_jwt_credentials(
+    client_id: &str,
+    file: Option<&std::path::Path>,
+    alg: SigningAlg,
+    path: &str,
+) -> Result<ClientCredentials, Error> {
+    let file =
+        file.ok_or_else(|| err(&format!("{path}.private_key_file"), ConfigProblem::Missing))?;
+    let signer = PrivateKeySigner::from_pem_file(file, alg)?;
+    Ok(ClientCredentials::private_key_jwt(client_id.to_owned(), Arc::new(signer)))
+}
+
 pub(super) fn scope_value(
     scopes: Option<&[String]>,
     path: &str,
@@ -122,13 +138,12 @@ impl ServiceAccount {
     /// `path` (`authentication.<name>`) names a missing key file.
     pub fn load_credentials(&self, path: &str) -> Result<ClientCredentials, Error> {
         Ok(match self.token_endpoint_auth_method {
-            TokenEndpointAuth::PrivateKeyJwt => {
-                let file = self.private_key_file.as_ref().ok_or_else(|| {
-                    err(&format!("{path}.private_key_file"), ConfigProblem::Missing)
-                })?;
-                let signer = PrivateKeySigner::from_pem_file(file, self.signing_alg)?;
-                ClientCredentials::private_key_jwt(self.client_id.clone(), Arc::new(signer))
-            }
+            TokenEndpointAuth::PrivateKeyJwt => private_key_jwt_credentials(
+                &self.client_id,
+                self.private_key_file.as_deref(),
+                self.signing_alg,
+                path,
+            )?,
             m => ClientCredentials::secret(
                 self.client_id.clone(),
                 self.client_secret.clone().unwrap_or_default(),
@@ -158,11 +173,15 @@ impl ServiceAccount {
             o.extra_headers.push((self.service_token_header.clone(), token.clone()));
         }
         if !self.send_resource {
-            // RFC 8707 §2: the resource parameter is optional; this server rejects it.
-            let issuer = self.issuer.clone().unwrap_or_else(|| self.token_url.clone());
+            // RFC 8707 §2: the resource parameter is optional; this server rejects it. The
+            // policy is keyed by the issuer the core takes for this endpoint.
+            let token_endpoint = EndpointUrl::parse(&self.token_url).map_err(|e| {
+                err(&format!("{path}.token_url"), ConfigProblem::InvalidValue(e.to_string()))
+            })?;
+            let fixed = FixedTokenEndpoint { token_endpoint, issuer: self.issuer.clone() };
             let mut omit = ServerPolicy::default();
             omit.danger_omit_resource = true;
-            o.policies.push((issuer, omit));
+            o.policies.push((fixed.effective_issuer(), omit));
         }
         Ok(o)
     }

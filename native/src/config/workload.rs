@@ -13,14 +13,13 @@
 
 use std::fmt;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
 use mcp_oauth_core::token::TokenEndpointAuth;
 
 use super::{err, ConfigProblem};
 use crate::headless::{AssertionSource, ClientCredentials};
-use crate::signer::{PrivateKeySigner, SigningAlg};
+use crate::signer::SigningAlg;
 use crate::{Error, HeadlessGrant, HeadlessOptions};
 
 /// The options of `_type: mcp_workload_identity`.
@@ -109,11 +108,12 @@ impl WorkloadIdentity {
         let id = self.client_id.clone();
         let client = match (self.token_endpoint_auth_method, &self.client_secret) {
             (Some(TokenEndpointAuth::PrivateKeyJwt), _) => {
-                let file = self.private_key_file.as_ref().ok_or_else(|| {
-                    err(&format!("{path}.private_key_file"), ConfigProblem::Missing)
-                })?;
-                let signer = PrivateKeySigner::from_pem_file(file, self.signing_alg)?;
-                ClientCredentials::private_key_jwt(id, Arc::new(signer))
+                super::options::private_key_jwt_credentials(
+                    &id,
+                    self.private_key_file.as_deref(),
+                    self.signing_alg,
+                    path,
+                )?
             }
             (method, Some(secret)) => {
                 ClientCredentials { method, ..ClientCredentials::client_secret(id, secret.clone()) }
