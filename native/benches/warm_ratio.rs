@@ -11,14 +11,7 @@
 #[path = "support/server.rs"]
 mod server;
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-use mcp_oauth::core::secret::AccessToken;
-use mcp_oauth::core::time::UnixTime;
-use mcp_oauth::core::token::TokenSet;
-use mcp_oauth::store::{MemoryStore, StoreKey, StoredEntry, TokenStore};
-use mcp_oauth::{ClientOptions, MetadataCache, OAuthClient};
 
 fn env(name: &str, default: usize) -> usize {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
@@ -37,29 +30,7 @@ fn main() {
     mcp_oauth::http::install_crypto_provider();
     let plain = reqwest::Client::new();
     let ours = mcp_oauth::mcp::mcp_http_client().expect("the crate's MCP client");
-    let store = Arc::new(MemoryStore::new());
-    let key = StoreKey {
-        user: "bench".into(),
-        resource: url.clone(),
-        issuer: "http://127.0.0.1:1".into(),
-    };
-    let entry = StoredEntry {
-        tokens: Some(TokenSet {
-            access_token: AccessToken::new("bench-access-token"),
-            token_type: "Bearer".into(),
-            refresh_token: None,
-            expires_at: Some(UnixTime(u64::MAX / 2)),
-            scope: None,
-            id_token: None,
-            received_at: UnixTime(0),
-        }),
-        ..Default::default()
-    };
-    rt.block_on(store.save(&key, &entry)).expect("seed the store");
-    let mut opts = ClientOptions::new(&url, store).expect("options");
-    opts.user = "bench".into();
-    opts.cache = Arc::new(MetadataCache::new());
-    let client = OAuthClient::new(opts).expect("client");
+    let client = server::seeded_client(&rt, &url, None);
 
     let time = |f: &dyn Fn() -> Duration| f();
     let plain_batch = || {

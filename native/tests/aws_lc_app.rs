@@ -7,7 +7,6 @@
 
 mod common;
 
-use mcp_oauth_core::http::{HttpRequest, Method, Purpose, RequestId};
 use rustls::crypto::CryptoProvider;
 use rustls::NamedGroup;
 
@@ -28,14 +27,7 @@ async fn an_aws_lc_application_and_the_crate_share_a_process() {
     // The crate's clients, each with its own provider (ring, feature rustls-ring).
     assert_eq!(mcp_oauth::http::tls_backend(), "rustls/ring");
     let http = mcp_oauth::http::HttpClient::new().unwrap();
-    let request = HttpRequest {
-        id: RequestId(1),
-        purpose: Purpose::ServerMetadata,
-        method: Method::Get,
-        url: url.clone(),
-        headers: Vec::new(),
-        body: Vec::new(),
-    };
+    let request = common::metadata_get(&url);
     assert_eq!(http.send(&request).await.unwrap().status, 200);
     let mcp = mcp_oauth::mcp::mcp_http_client().unwrap();
     assert_eq!(mcp.get(&url).send().await.unwrap().status(), 200);

@@ -6,8 +6,6 @@
 
 mod common;
 
-use mcp_oauth_core::http::{HttpRequest, Method, Purpose, RequestId};
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_library_installs_no_process_wide_crypto_provider() {
     use rustls::crypto::CryptoProvider;
@@ -15,14 +13,7 @@ async fn the_library_installs_no_process_wide_crypto_provider() {
 
     let url = common::answer_json(3);
     let http = mcp_oauth::http::HttpClient::new().unwrap();
-    let request = HttpRequest {
-        id: RequestId(1),
-        purpose: Purpose::ServerMetadata,
-        method: Method::Get,
-        url: url.clone(),
-        headers: Vec::new(),
-        body: Vec::new(),
-    };
+    let request = common::metadata_get(&url);
     let response = http.send(&request).await.unwrap();
     assert_eq!(response.status, 200);
     // The MCP client, and the authorization client with the egress policy's filtered half.

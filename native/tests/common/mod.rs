@@ -308,3 +308,16 @@ pub fn answer_json(count: usize) -> String {
     });
     url
 }
+
+/// A GET of `url` as the authorization client sends one (request 1, server metadata).
+pub fn metadata_get(url: &str) -> mcp_oauth::core::http::HttpRequest {
+    use mcp_oauth::core::http::{HttpRequest, Method, Purpose, RequestId};
+    HttpRequest {
+        id: RequestId(1),
+        purpose: Purpose::ServerMetadata,
+        method: Method::Get,
+        url: url.to_owned(),
+        headers: Vec::new(),
+        body: Vec::new(),
+    }
+}
