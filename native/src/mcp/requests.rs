@@ -39,12 +39,12 @@ use rmcp::transport::streamable_http_client::{
 
 use super::resume::Resumption;
 use super::streamable_http::{McpHttpError, PROTOCOL_VERSION_HEADER};
+use super::{check_negotiated, client_info, AuthorizedHttpClient};
+use crate::Error;
 
 /// An SSE response as rmcp's HTTP layer hands it over.
 type BoxedEvents =
     futures_core::stream::BoxStream<'static, Result<sse_stream::Sse, sse_stream::Error>>;
-use super::{check_negotiated, client_info, AuthorizedHttpClient};
-use crate::Error;
 
 /// At most this many pages of `tools/list` (a server whose cursors never end is an error, not a
 /// hang).
